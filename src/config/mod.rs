@@ -1,0 +1,413 @@
+//! Configuration: the only code that reads the config file.
+//!
+//! `raw` mirrors the TOML; [`compile`] turns it into a checked [`Config`],
+//! collecting *every* problem (file, key path, bad value, what would be right)
+//! instead of stopping at the first. After compilation the rest of the program
+//! sees typed values: a cron `Schedule`, a `chrono_tz::Tz`, a lettre `Mailbox`.
+
+mod compile;
+pub mod raw;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveTime, Weekday};
+use chrono_tz::Tz;
+
+use crate::model::{Check, Direction, Granularity};
+
+pub use compile::{compile_str, load};
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigProblem {
+    /// Dotted key path, e.g. `metric[3].sensitivity`.
+    pub key: String,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+/// Every problem found while compiling one config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config `{path}`: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid config.
+    #[error("{}", render_problems(path, problems))]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// Every problem, in file order.
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+fn render_problems(path: &Path, problems: &[ConfigProblem]) -> String {
+    let mut s = format!("{} problem(s) in config `{}`:", problems.len(), path.display());
+    for p in problems {
+        s.push_str(&format!("\n  {}: {}: {}", path.display(), p.key, p.message));
+    }
+    s
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub path: PathBuf,
+    /// SQLite state file.
+    pub store_path: PathBuf,
+    /// When the daemon evaluates.
+    pub schedule: ScheduleConfig,
+    /// The weekly business review the owners prepare for.
+    pub review: ReviewConfig,
+    /// Settings that apply across metrics.
+    pub detection: DetectionConfig,
+    /// Where metric exports come from.
+    pub sources: Vec<SourceConfig>,
+    /// Per-metric rules, first match wins.
+    pub metrics: Vec<MetricRule>,
+    /// The rule for metrics no `[[metric]]` matches.
+    pub default_rule: MetricRule,
+    /// Who answers for which series.
+    pub owners: OwnersConfig,
+    /// Outgoing mail; `None` when the config has no `[smtp]` table.
+    pub smtp: Option<SmtpConfig>,
+    /// Incident and delivery settings.
+    pub alerts: AlertsConfig,
+    /// Holiday calendars, first match (by dimension) wins.
+    pub calendars: Vec<CalendarConfig>,
+    /// Declared events that excuse or annotate periods.
+    pub events: Vec<EventConfig>,
+}
+
+impl Config {
+    /// The first metric rule whose glob matches `metric` (the last rule is a catch-all).
+    pub fn rule_for(&self, metric: &str) -> &MetricRule {
+        self.metrics
+            .iter()
+            .find(|r| r.pattern.matches(metric))
+            .unwrap_or(&self.default_rule)
+    }
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone)]
+pub struct ScheduleConfig {
+    /// Cron expressions (with seconds field), evaluated in `timezone`.
+    pub crons: Vec<cron::Schedule>,
+    /// Timezone of the cron expressions.
+    pub timezone: Tz,
+    /// A run that takes longer is abandoned and reported.
+    pub run_timeout: Duration,
+}
+
+/// `[review]`.
+#[derive(Debug, Clone)]
+pub struct ReviewConfig {
+    /// Display name, e.g. "WBR".
+    pub name: String,
+    /// Day of the review.
+    pub weekday: Weekday,
+    /// Local time of the review.
+    pub time: NaiveTime,
+    /// Timezone of the review.
+    pub timezone: Tz,
+    /// Explanations are due this many hours before the review.
+    pub due_hours_before: i64,
+}
+
+/// `[detection]`.
+#[derive(Debug, Clone)]
+pub struct DetectionConfig {
+    /// False-discovery-rate level across the series of one run.
+    pub fdr: f64,
+    /// Calendar applied where no `[[calendar]]` matches by dimension.
+    pub default_calendar: String,
+}
+
+/// File format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated with a header.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// Newline-delimited JSON objects.
+    Ndjson,
+}
+
+/// Where a source's bytes come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// A file path or glob, absolute (resolved against the config's folder).
+    Path(String),
+    /// An HTTP(S) URL.
+    Url(String),
+}
+
+/// Shape of an export.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layout {
+    /// time, metric, value [, dimensions].
+    Long {
+        /// Column holding the metric name.
+        metric_column: String,
+        /// Column holding the value.
+        value_column: String,
+    },
+    /// time + one column per metric [, dimensions].
+    Wide {
+        /// Metric columns to read; `None`: every column that is not time or a dimension.
+        metrics: Option<Vec<String>>,
+    },
+}
+
+/// One `[[source]]`.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Unique name, used in logs, errors and the store.
+    pub name: String,
+    /// File, glob or URL.
+    pub location: Location,
+    /// File format (declared or from the extension).
+    pub format: Format,
+    /// Long or wide.
+    pub layout: Layout,
+    /// Column with the date or datetime.
+    pub time_column: String,
+    /// Dimension columns; every combination of values is its own series.
+    pub dimensions: Vec<String>,
+    /// Declared granularity; `None`: inferred per series from the data.
+    pub granularity: Option<Granularity>,
+    /// Timezone of naive timestamps (aware ones are converted to it).
+    pub timezone: Tz,
+    /// How long after a period ends its data may arrive before it is late.
+    pub expected_delay: Duration,
+    /// Reading the source takes at most this long.
+    pub timeout: Duration,
+}
+
+/// How values are modelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// Log scale when every value is >= 0, else linear.
+    Auto,
+    /// Multiplicative: log scale.
+    Log,
+    /// Additive.
+    Linear,
+}
+
+/// A glob over metric names (`*`, `?`, `[abc]`).
+#[derive(Debug, Clone)]
+pub struct MetricGlob(glob::Pattern);
+
+impl MetricGlob {
+    /// Compile a glob; `Err` carries the glob error text.
+    pub fn new(s: &str) -> Result<Self, String> {
+        glob::Pattern::new(s).map(MetricGlob).map_err(|e| e.to_string())
+    }
+    /// True if the metric name matches.
+    pub fn matches(&self, metric: &str) -> bool {
+        self.0.matches(metric)
+    }
+    /// The glob text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// One `[[metric]]` rule.
+#[derive(Debug, Clone)]
+pub struct MetricRule {
+    /// Metric names this rule applies to.
+    pub pattern: MetricGlob,
+    /// Which deviations count.
+    pub direction: Direction,
+    /// Higher finds more; the threshold is `4 / sensitivity` noise units.
+    pub sensitivity: f64,
+    /// Periods of history before the statistical checks report anything.
+    pub min_history: Option<usize>,
+    /// A deviation smaller than this (in the metric's unit) is not reported.
+    pub min_abs_change: f64,
+    /// A deviation smaller than this fraction of expected is not reported.
+    pub min_rel_change: f64,
+    /// Static lower bound.
+    pub lower_bound: Option<f64>,
+    /// Static upper bound.
+    pub upper_bound: Option<f64>,
+    /// Maximum change against the previous period, in percent.
+    pub max_pct_change: Option<f64>,
+    /// This many equal consecutive values are stale.
+    pub stale_periods: usize,
+    /// Model a weekly (and daily, for sub-daily data) shape.
+    pub seasonality: bool,
+    /// Value scale.
+    pub scale: Scale,
+    /// Checks that are switched off for this metric.
+    pub disabled: Vec<Check>,
+}
+
+impl MetricRule {
+    /// The rule used when no `[[metric]]` matches.
+    pub fn default_rule() -> MetricRule {
+        MetricRule {
+            pattern: MetricGlob(glob::Pattern::default()),
+            direction: Direction::Both,
+            sensitivity: 1.0,
+            min_history: None,
+            min_abs_change: 0.0,
+            min_rel_change: 0.02,
+            lower_bound: None,
+            upper_bound: None,
+            max_pct_change: None,
+            stale_periods: 3,
+            seasonality: true,
+            scale: Scale::Auto,
+            disabled: Vec::new(),
+        }
+    }
+
+    /// True unless the rule switched `check` off.
+    pub fn enabled(&self, check: Check) -> bool {
+        !self.disabled.contains(&check)
+    }
+}
+
+/// `[owners]`.
+#[derive(Debug, Clone)]
+pub struct OwnersConfig {
+    /// Rules in file order; first match wins.
+    pub rules: Vec<OwnerRule>,
+    /// Who gets what no rule matches.
+    pub default: Option<lettre::message::Mailbox>,
+}
+
+/// One `[[owners.rule]]`.
+#[derive(Debug, Clone)]
+pub struct OwnerRule {
+    /// Metric names.
+    pub pattern: MetricGlob,
+    /// Dimension values that must match exactly.
+    pub dims: Vec<(String, String)>,
+    /// The owner.
+    pub email: lettre::message::Mailbox,
+}
+
+impl OwnersConfig {
+    /// The owner of a series: first matching rule, else the default.
+    pub fn owner_of(&self, key: &crate::model::SeriesKey) -> Option<&lettre::message::Mailbox> {
+        self.rules
+            .iter()
+            .find(|r| r.pattern.matches(&key.metric) && r.dims.iter().all(|(k, v)| key.dim(k) == Some(v)))
+            .map(|r| &r.email)
+            .or(self.default.as_ref())
+    }
+}
+
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain connection upgraded with STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption, for local relays.
+    None,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    /// Server host name.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Connection security.
+    pub security: Security,
+    /// Login name; authentication is used only when set.
+    pub username: Option<String>,
+    /// Where the password comes from (never inline).
+    pub password: Option<Secret>,
+    /// Sender.
+    pub from: lettre::message::Mailbox,
+    /// Where replies go.
+    pub reply_to: Option<lettre::message::Mailbox>,
+    /// Value of the List-Id header.
+    pub list_id: Option<String>,
+    /// Connect and send timeout.
+    pub timeout: Duration,
+}
+
+/// Where a secret is read from, at send time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Secret {
+    /// An environment variable's name.
+    Env(String),
+    /// A file whose content (trimmed) is the secret.
+    File(PathBuf),
+}
+
+/// `[alerts]`.
+#[derive(Debug, Clone)]
+pub struct AlertsConfig {
+    /// An incident closes after this many normal periods in a row.
+    pub close_after_periods: u32,
+    /// First retry delay of a failed send; doubles per attempt.
+    pub retry_base: Duration,
+}
+
+/// One `[[calendar]]`.
+#[derive(Debug, Clone)]
+pub struct CalendarConfig {
+    /// Name, referenced by `detection.calendar`.
+    pub name: String,
+    /// Built-in recurring holidays (see `detect::calendar::BUILTIN`).
+    pub holidays: Vec<String>,
+    /// Extra dates: `MM-DD` recurs every year, `YYYY-MM-DD` once.
+    pub dates: Vec<CalendarDate>,
+    /// Series whose dimensions match these values use this calendar.
+    pub dims: Vec<(String, String)>,
+}
+
+/// A user-listed calendar date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarDate {
+    /// Every year on this month and day.
+    Yearly(u32, u32),
+    /// Once.
+    Once(NaiveDate),
+}
+
+/// What an event does to findings in its period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAction {
+    /// Findings in the period are not reported.
+    Excuse,
+    /// Findings are reported with the event's name attached.
+    Annotate,
+}
+
+/// One `[[event]]`.
+#[derive(Debug, Clone)]
+pub struct EventConfig {
+    /// Shown in findings and emails.
+    pub name: String,
+    /// First day.
+    pub start: NaiveDate,
+    /// Last day (inclusive).
+    pub end: NaiveDate,
+    /// Metrics concerned.
+    pub pattern: MetricGlob,
+    /// Dimension values that must match.
+    pub dims: Vec<(String, String)>,
+    /// Excuse or annotate.
+    pub action: EventAction,
+}

@@ -1,0 +1,209 @@
+//! Holiday calendars: which dates are holidays, and the same holiday last year.
+//!
+//! Pure date arithmetic. A holiday is identified by a name and an anchor so
+//! that "Black Friday 2024" can be paired with "Black Friday 2023" even though
+//! the dates differ; fixed-date holidays pair by month and day.
+
+use chrono::{Datelike, Duration, NaiveDate, Weekday};
+
+use crate::config::{CalendarConfig, CalendarDate};
+
+/// Every built-in holiday name.
+pub const BUILTIN: &[&str] = &[
+    "new_year",
+    "good_friday",
+    "easter",
+    "easter_monday",
+    "memorial_day",
+    "independence_day",
+    "labor_day",
+    "thanksgiving",
+    "black_friday",
+    "thanksgiving_weekend",
+    "cyber_monday",
+    "holiday_season",
+    "christmas_eve",
+    "christmas",
+    "year_end",
+];
+
+/// The holidays of the built-in `default` calendar: widely observed retail
+/// events whose effect is large enough to trip a weekly baseline.
+pub const DEFAULT_HOLIDAYS: &[&str] = &[
+    "new_year",
+    "good_friday",
+    "easter",
+    "easter_monday",
+    "thanksgiving",
+    "black_friday",
+    "thanksgiving_weekend",
+    "cyber_monday",
+    "holiday_season",
+    "christmas_eve",
+    "christmas",
+    "year_end",
+];
+
+/// True if `name` is a built-in holiday.
+pub fn is_builtin(name: &str) -> bool {
+    BUILTIN.contains(&name)
+}
+
+/// A compiled calendar: built-in names and user dates.
+#[derive(Debug, Clone, Default)]
+pub struct Calendar {
+    holidays: Vec<&'static str>,
+    dates: Vec<CalendarDate>,
+}
+
+impl Calendar {
+    /// The built-in default calendar.
+    pub fn default_calendar() -> Calendar {
+        Calendar {
+            holidays: DEFAULT_HOLIDAYS.to_vec(),
+            dates: Vec::new(),
+        }
+    }
+
+    /// A calendar without holidays.
+    pub fn none() -> Calendar {
+        Calendar::default()
+    }
+
+    /// Compile a configured calendar.
+    pub fn from_config(c: &CalendarConfig) -> Calendar {
+        Calendar {
+            holidays: BUILTIN
+                .iter()
+                .copied()
+                .filter(|b| c.holidays.iter().any(|h| h == b))
+                .collect(),
+            dates: c.dates.clone(),
+        }
+    }
+
+    /// The holiday on `day`, if any, as the date of the same holiday one year
+    /// earlier (`None` inside the tuple for one-off dates, which do not recur).
+    pub fn holiday(&self, day: NaiveDate) -> Option<(&'static str, Option<NaiveDate>)> {
+        for &h in &self.holidays {
+            if let Some(prev) = matches(h, day) {
+                return Some((h, prev));
+            }
+        }
+        for d in &self.dates {
+            match *d {
+                CalendarDate::Yearly(m, dd) if day.month() == m && day.day() == dd => {
+                    return Some(("calendar date", NaiveDate::from_ymd_opt(day.year() - 1, m, dd)));
+                }
+                CalendarDate::Once(x) if x == day => return Some(("calendar date", None)),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+/// US Thanksgiving: fourth Thursday of November.
+pub fn thanksgiving(year: i32) -> Option<NaiveDate> {
+    NaiveDate::from_weekday_of_month_opt(year, 11, Weekday::Thu, 4)
+}
+
+/// Western Easter Sunday (anonymous Gregorian algorithm).
+pub fn easter(year: i32) -> Option<NaiveDate> {
+    let a = year % 19;
+    let b = year / 100;
+    let c = year % 100;
+    let d = b / 4;
+    let e = b % 4;
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let i = c / 4;
+    let k = c % 4;
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(year, month as u32, day as u32)
+}
+
+fn last_weekday(year: i32, month: u32, wd: Weekday) -> Option<NaiveDate> {
+    (1..=5)
+        .rev()
+        .find_map(|n| NaiveDate::from_weekday_of_month_opt(year, month, wd, n))
+}
+
+/// Anchor date of a moving holiday in `year`, plus the day offset it spans.
+fn anchor(h: &str, year: i32) -> Option<(NaiveDate, std::ops::RangeInclusive<i64>)> {
+    Some(match h {
+        "good_friday" => (easter(year)?, -2..=-2),
+        "easter" => (easter(year)?, 0..=0),
+        "easter_monday" => (easter(year)?, 1..=1),
+        "memorial_day" => (last_weekday(year, 5, Weekday::Mon)?, 0..=0),
+        "labor_day" => (NaiveDate::from_weekday_of_month_opt(year, 9, Weekday::Mon, 1)?, 0..=0),
+        "thanksgiving" => (thanksgiving(year)?, 0..=0),
+        "black_friday" => (thanksgiving(year)?, 1..=1),
+        "thanksgiving_weekend" => (thanksgiving(year)?, 2..=3),
+        "cyber_monday" => (thanksgiving(year)?, 4..=4),
+        _ => return None,
+    })
+}
+
+/// If holiday `h` falls on `day`, the same holiday's date one year earlier.
+fn matches(h: &str, day: NaiveDate) -> Option<Option<NaiveDate>> {
+    let y = day.year();
+    let fixed = |m: u32, d: u32| -> Option<Option<NaiveDate>> {
+        (day.month() == m && day.day() == d).then(|| NaiveDate::from_ymd_opt(y - 1, m, d))
+    };
+    match h {
+        "new_year" => fixed(1, 1),
+        "independence_day" => fixed(7, 4),
+        "christmas_eve" => fixed(12, 24),
+        "christmas" => fixed(12, 25),
+        "year_end" => (day.month() == 12 && day.day() >= 26).then(|| NaiveDate::from_ymd_opt(y - 1, 12, day.day())),
+        "holiday_season" => {
+            // December before Christmas, after Cyber Monday: shoppers' season.
+            let after = thanksgiving(y)? + Duration::days(4);
+            (day.month() == 12 && day.day() <= 23 && day > after)
+                .then(|| NaiveDate::from_ymd_opt(y - 1, 12, day.day()))
+        }
+        _ => {
+            let (a, span) = anchor(h, y)?;
+            let off = (day - a).num_days();
+            if span.contains(&off) {
+                let (prev, _) = anchor(h, y - 1)?;
+                Some(Some(prev + Duration::days(off)))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn moving_holidays_pair_with_last_year() {
+        let c = Calendar::default_calendar();
+        assert_eq!(c.holiday(d("2024-11-29")), Some(("black_friday", Some(d("2023-11-24")))));
+        assert_eq!(c.holiday(d("2024-12-02")), Some(("cyber_monday", Some(d("2023-11-27")))));
+        assert_eq!(c.holiday(d("2024-03-31")), Some(("easter", Some(d("2023-04-09")))));
+        assert_eq!(c.holiday(d("2024-12-25")), Some(("christmas", Some(d("2023-12-25")))));
+        assert_eq!(c.holiday(d("2024-12-10")), Some(("holiday_season", Some(d("2023-12-10")))));
+        assert_eq!(c.holiday(d("2024-10-10")), None);
+        assert_eq!(c.holiday(d("2024-07-04")), None, "not in the default calendar");
+    }
+
+    #[test]
+    fn easter_dates() {
+        for (y, e) in [(2023, "2023-04-09"), (2024, "2024-03-31"), (2025, "2025-04-20"), (2026, "2026-04-05")] {
+            assert_eq!(easter(y), Some(d(e)));
+        }
+    }
+}

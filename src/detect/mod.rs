@@ -1,0 +1,248 @@
+//! Pure statistics: batches of series + rules → findings. No I/O, no clock.
+//!
+//! [`detect`] runs the per-series kernel ([`series::evaluate`]) over every
+//! series' contiguous slice in parallel, then controls the false-discovery
+//! rate across all series evaluated at the same time (one run of the daemon),
+//! with Benjamini–Hochberg at the configured level. Data-health findings
+//! (missing, stale, outage, bounds, max change) are certain and skip that step.
+
+pub mod calendar;
+pub mod series;
+pub mod stats;
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+
+use crate::config::{Config, EventConfig};
+use crate::model::{Finding, SeriesKey};
+use crate::source::Batch;
+use calendar::Calendar;
+
+/// Which timestamps to report on (inclusive, wall-clock ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First timestamp reported.
+    pub from: i64,
+    /// Last timestamp reported.
+    pub to: i64,
+}
+
+impl Range {
+    /// Every timestamp.
+    pub const ALL: Range = Range {
+        from: i64::MIN,
+        to: i64::MAX,
+    };
+}
+
+/// One series that was evaluated, for incident bookkeeping.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Newest timestamp evaluated.
+    pub last_ts: i64,
+    /// Milliseconds between points.
+    pub step_ms: i64,
+    /// Points evaluated in range.
+    pub points: usize,
+}
+
+/// Everything one detection pass produced.
+#[derive(Debug, Default)]
+pub struct Detection {
+    /// Findings after false-discovery-rate control, ordered by source, series, time.
+    pub findings: Vec<Finding>,
+    /// Series that were evaluated in range.
+    pub evaluated: Vec<Evaluated>,
+    /// Statistical candidates dropped by the FDR step.
+    pub dropped_by_fdr: usize,
+}
+
+fn dims_match(dims: &[(String, String)], key: &SeriesKey) -> bool {
+    dims.iter().all(|(k, v)| key.dim(k) == Some(v.as_str()))
+}
+
+/// Calendars compiled from config, resolved per series.
+struct Calendars {
+    configured: Vec<(Vec<(String, String)>, String, Calendar)>,
+    default: Calendar,
+}
+
+impl Calendars {
+    fn new(cfg: &Config) -> Calendars {
+        let configured: Vec<_> = cfg
+            .calendars
+            .iter()
+            .map(|c| (c.dims.clone(), c.name.clone(), Calendar::from_config(c)))
+            .collect();
+        let default = match cfg.detection.default_calendar.as_str() {
+            "none" => Calendar::none(),
+            "default" => Calendar::default_calendar(),
+            name => configured
+                .iter()
+                .find(|(_, n, _)| n == name)
+                .map(|(_, _, c)| c.clone())
+                .unwrap_or_else(Calendar::default_calendar),
+        };
+        Calendars { configured, default }
+    }
+
+    fn for_series(&self, key: &SeriesKey) -> &Calendar {
+        self.configured
+            .iter()
+            .find(|(d, _, _)| !d.is_empty() && dims_match(d, key))
+            .map(|(_, _, c)| c)
+            .unwrap_or(&self.default)
+    }
+}
+
+/// Detect over every series of every batch; report points of `batches[i]`
+/// inside `ranges[i]`. `progress` is called with the number of series done.
+pub fn detect(
+    batches: &[Batch],
+    cfg: &Config,
+    ranges: &[Range],
+    progress: &(dyn Fn(usize) + Sync),
+) -> Detection {
+    let cals = Calendars::new(cfg);
+    let jobs: Vec<(usize, usize)> = batches
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| (0..batch.series.len()).map(move |s| (b, s)))
+        .collect();
+    let results: Vec<(usize, usize, series::SeriesOutput)> = jobs
+        .par_iter()
+        .map(|&(b, s)| {
+            let batch = &batches[b];
+            let info = &batch.series[s];
+            let events: Vec<&EventConfig> = cfg
+                .events
+                .iter()
+                .filter(|e| e.pattern.matches(&info.key.metric) && dims_match(&e.dims, &info.key))
+                .collect();
+            let range = ranges.get(b).copied().unwrap_or(Range::ALL);
+            let end_ts = batch.newest().unwrap_or(i64::MIN).min(range.to);
+            let input = series::SeriesInput {
+                ts: batch.ts_of(info),
+                values: batch.values_of(info),
+                granularity: info.granularity,
+                rule: cfg.rule_for(&info.key.metric),
+                calendar: cals.for_series(&info.key),
+                events,
+                from: range.from,
+                to: range.to,
+                end_ts,
+            };
+            let out = series::evaluate(&input);
+            progress(1);
+            (b, s, out)
+        })
+        .collect();
+
+    // Benjamini–Hochberg per timestamp: all series evaluated at t form one run.
+    let mut intervals: Vec<(i64, i64)> = Vec::new();
+    let mut by_ts: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for (_, _, o) in &results {
+        if let (Some(a), Some(z)) = (o.first_eval, o.last_eval) {
+            intervals.push((a, z));
+        }
+        for h in &o.hits {
+            if !h.check.is_data_health() {
+                by_ts.entry(h.ts).or_default().push(h.p_value);
+            }
+        }
+    }
+    let mut starts: Vec<i64> = intervals.iter().map(|i| i.0).collect();
+    let mut ends: Vec<i64> = intervals.iter().map(|i| i.1).collect();
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let cutoffs: BTreeMap<i64, f64> = by_ts
+        .into_iter()
+        .map(|(t, mut ps)| {
+            let m = starts.partition_point(|&s| s <= t) - ends.partition_point(|&e| e < t);
+            ps.sort_by(f64::total_cmp);
+            let k = stats::bh_cutoff(&ps, m, cfg.detection.fdr);
+            (t, if k == 0 { -1.0 } else { ps[k - 1] })
+        })
+        .collect();
+
+    let mut det = Detection::default();
+    for (b, s, o) in results {
+        let batch = &batches[b];
+        let info = &batch.series[s];
+        if let Some(last) = o.last_eval {
+            det.evaluated.push(Evaluated {
+                source: batch.source.clone(),
+                key: info.key.clone(),
+                last_ts: last,
+                step_ms: info.granularity.step_ms(),
+                points: o.evaluated,
+            });
+        }
+        for h in o.hits {
+            if !h.check.is_data_health() && h.p_value > cutoffs.get(&h.ts).copied().unwrap_or(-1.0) {
+                det.dropped_by_fdr += 1;
+                continue;
+            }
+            det.findings.push(Finding {
+                source: batch.source.clone(),
+                key: info.key.clone(),
+                granularity: info.granularity,
+                timestamp: h.ts,
+                value: h.value,
+                expected: h.expected,
+                lower: h.lower,
+                upper: h.upper,
+                score: h.score,
+                p_value: h.p_value,
+                direction: h.direction,
+                check: h.check,
+                wow_pct: h.wow_pct,
+                yoy_pct: h.yoy_pct,
+                history: h.history,
+                note: h.note,
+            });
+        }
+    }
+    det
+}
+
+/// Series whose newest point is older than `now` allows: the period after it
+/// ended more than `delay_ms` ago. `now` is wall-clock ms in the source's timezone.
+pub fn late(batch: &Batch, now: i64, delay_ms: i64) -> Vec<Finding> {
+    batch
+        .series
+        .iter()
+        .filter_map(|info| {
+            let ts = batch.ts_of(info);
+            let last = *ts.last()?;
+            let step = info.granularity.step_ms();
+            let due = last + 2 * step + delay_ms;
+            (now > due).then(|| Finding {
+                source: batch.source.clone(),
+                key: info.key.clone(),
+                granularity: info.granularity,
+                timestamp: last + step,
+                value: f64::NAN,
+                expected: f64::NAN,
+                lower: f64::NAN,
+                upper: f64::NAN,
+                score: 0.0,
+                p_value: 0.0,
+                direction: crate::model::Direction::Down,
+                check: crate::model::Check::Late,
+                wow_pct: None,
+                yoy_pct: None,
+                history: ts.len(),
+                note: Some(format!(
+                    "newest data is for {}; expected by now",
+                    crate::model::format_ts(last, info.granularity)
+                )),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,559 @@
+//! The per-series kernel: one causal pass over a series' contiguous slice.
+//!
+//! For every point it predicts the value from history only (weekly / hour-of-week
+//! shape, robust level with trend, robust noise scale with a fitted tail), then
+//! tests the point, applies the holiday calendar and declared events, follows
+//! level shifts (re-anchoring the baseline once, at onset), and runs the
+//! data-health checks. Nothing here looks at a later point than the one being
+//! evaluated, so a finding at `t` depends only on data at or before `t`.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{Duration, NaiveDate};
+
+use super::calendar::Calendar;
+use super::stats::{self, median_of};
+use crate::config::{EventAction, EventConfig, MetricRule, Scale};
+use crate::model::{Check, Direction, Granularity};
+
+const DAY_MS: i64 = 86_400_000;
+/// Deviation (robust SD units) at sensitivity 1.
+pub const BASE_THRESHOLD: f64 = 4.0;
+/// Points beyond this many robust SDs are kept out of the baseline.
+const ACCEPT_U: f64 = 3.0;
+
+/// One series and how to evaluate it.
+pub struct SeriesInput<'a> {
+    /// Timestamps, ascending, no duplicates.
+    pub ts: &'a [i64],
+    /// Values, finite.
+    pub values: &'a [f64],
+    /// Spacing.
+    pub granularity: Granularity,
+    /// The metric's rule.
+    pub rule: &'a MetricRule,
+    /// Holiday calendar for this series.
+    pub calendar: &'a Calendar,
+    /// Events that concern this series.
+    pub events: Vec<&'a EventConfig>,
+    /// First timestamp to report on (inclusive).
+    pub from: i64,
+    /// Last timestamp to report on (inclusive).
+    pub to: i64,
+    /// Newest timestamp of the whole source (for trailing missing periods).
+    pub end_ts: i64,
+}
+
+/// A finding before the series key is attached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Time of the point.
+    pub ts: i64,
+    /// Observed value (NaN when missing).
+    pub value: f64,
+    /// Expected value.
+    pub expected: f64,
+    /// Lower end of the normal range.
+    pub lower: f64,
+    /// Upper end of the normal range.
+    pub upper: f64,
+    /// Signed deviation in robust noise units.
+    pub score: f64,
+    /// p-value of the deviation (0 for data-health checks).
+    pub p_value: f64,
+    /// Up or down.
+    pub direction: Direction,
+    /// Which check.
+    pub check: Check,
+    /// Week-over-week change in percent.
+    pub wow_pct: Option<f64>,
+    /// Year-over-year (364 days) change in percent.
+    pub yoy_pct: Option<f64>,
+    /// Points of history before this one.
+    pub history: usize,
+    /// Holiday or event name.
+    pub note: Option<String>,
+}
+
+/// What one series produced.
+#[derive(Debug, Default)]
+pub struct SeriesOutput {
+    /// Findings, in time order.
+    pub hits: Vec<Hit>,
+    /// First timestamp that was statistically evaluated in range.
+    pub first_eval: Option<i64>,
+    /// Last timestamp that was statistically evaluated in range.
+    pub last_eval: Option<i64>,
+    /// Points evaluated in range.
+    pub evaluated: usize,
+}
+
+struct Shape {
+    period: usize,
+    offset: i64,
+    n_level: usize,
+    n_half: usize,
+    scale_n: usize,
+    warmup: usize,
+    shift_run: usize,
+}
+
+fn shape(g: Granularity, rule: &MetricRule) -> Shape {
+    let ppd = g.points_per_day();
+    let seasonal = rule.seasonality && g != Granularity::Week;
+    let period = if seasonal { 7 * ppd } else { 1 };
+    let (n_level, n_half, scale_n, warmup, shift_run) = match g {
+        Granularity::Day => (7, 14, 56, 28, 3),
+        Granularity::Week => (4, 8, 26, 13, 2),
+        _ => {
+            let n = ppd.min(48);
+            (n, 2 * n, (8 * period).min(1008), 3 * period.max(ppd), (ppd / 8).max(3))
+        }
+    };
+    Shape {
+        period,
+        offset: 3 * ppd as i64,
+        n_level,
+        n_half,
+        scale_n,
+        warmup: rule.min_history.unwrap_or(warmup).max(n_level + 1),
+        shift_run,
+    }
+}
+
+fn local_date(ms: i64) -> Option<NaiveDate> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|d| d.date_naive())
+}
+
+fn date_ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).map(|x| x.and_utc().timestamp_millis()).unwrap_or(0)
+}
+
+/// Value at exactly `t` among `ts[..upto]`, if present.
+fn value_at(ts: &[i64], values: &[f64], upto: usize, t: i64) -> Option<f64> {
+    ts[..upto].binary_search(&t).ok().map(|j| values[j])
+}
+
+fn pct(now: f64, then: Option<f64>) -> Option<f64> {
+    then.filter(|p| *p != 0.0).map(|p| (now / p - 1.0) * 100.0)
+}
+
+/// Point `j` with `ts[j] <= t < ts[j] + step` among `ts[..upto]`.
+fn point_covering(ts: &[i64], upto: usize, t: i64, step: i64) -> Option<usize> {
+    let k = ts[..upto].partition_point(|&x| x <= t);
+    (k > 0 && t < ts[k - 1] + step).then(|| k - 1)
+}
+
+/// Evaluate one series.
+pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
+    let ts = inp.ts;
+    let ys = inp.values;
+    let n = ts.len();
+    let mut out = SeriesOutput::default();
+    if n == 0 {
+        return out;
+    }
+    let g = inp.granularity;
+    let step = g.step_ms();
+    let rule = inp.rule;
+    let sh = shape(g, rule);
+    let seasonal_check = if sh.period > 1 { Check::Seasonal } else { Check::Variance };
+
+    let warm = &ys[..n.min(sh.warmup)];
+    let use_log = match rule.scale {
+        Scale::Log => true,
+        Scale::Linear => false,
+        Scale::Auto => warm.iter().all(|&y| y > 0.0),
+    };
+    let integral = warm.iter().all(|y| y.fract() == 0.0);
+    let tr = |y: f64| if use_log { y.ln() } else { y };
+    let inv = |x: f64| if use_log { x.exp() } else { x };
+    // Noise floor: counts cannot be more precise than Poisson noise.
+    let floor = |e: f64| -> f64 {
+        if use_log {
+            let ey = e.exp();
+            if integral { (1.0 / ey.max(1.0)).sqrt().max(1e-3) } else { 1e-3 }
+        } else if integral {
+            e.abs().max(1.0).sqrt()
+        } else {
+            1e-6 * e.abs().max(1e-9)
+        }
+    };
+    let z_thr = BASE_THRESHOLD / rule.sensitivity;
+    let alpha_two = 2.0 * stats::upper_tail(z_thr, f64::INFINITY);
+    let alpha_one = if rule.direction == Direction::Both { alpha_two / 2.0 } else { alpha_two };
+    let thresholds: Vec<f64> = stats::TAILS.iter().map(|&df| stats::threshold_for(alpha_one, df)).collect();
+
+    let slot = |t: i64| -> usize { (t.div_euclid(step) + sh.offset).rem_euclid(sh.period as i64) as usize };
+    let cycle = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(sh.period as i64) };
+
+    // model state
+    let mut lvl: VecDeque<(i64, f64, usize)> = VecDeque::with_capacity(2 * sh.n_half + 1);
+    let mut slope = 0.0f64;
+    let mut profile = vec![0.0f64; sh.period];
+    let mut prof_hist: Vec<VecDeque<f64>> = vec![VecDeque::new(); sh.period];
+    let mut cycles_done = 0usize;
+    let mut cur_cycle = i64::MIN;
+    let mut cyc_buf: Vec<(usize, f64)> = Vec::with_capacity(sh.period);
+    let mut resid: VecDeque<f64> = VecDeque::with_capacity(sh.scale_n + 1);
+    let mut sigma = f64::NAN;
+    let mut tail: VecDeque<bool> = VecDeque::with_capacity(366);
+    let mut tail_exceed = 0usize;
+    let mut run: Vec<(i64, f64, usize, bool)> = Vec::new();
+    let mut holiday_resid: HashMap<i64, f64> = HashMap::new();
+    let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
+    let mut resid_vec: Vec<f64> = Vec::with_capacity(sh.scale_n);
+    // health state
+    let mut eq_run = 1usize;
+    let mut eq_pairs = 0usize;
+    let mut pairs = 0usize;
+    let mut last_expected = f64::NAN;
+
+    let in_range = |t: i64| t >= inp.from && t <= inp.to;
+
+    for i in 0..n {
+        let t = ts[i];
+        let y = ys[i];
+        let tu = t.div_euclid(step);
+        let wow = || pct(y, value_at(ts, ys, i, t - 7 * DAY_MS));
+        let yoy = || pct(y, value_at(ts, ys, i, t - 364 * DAY_MS));
+        let base_hit = |check: Check| Hit {
+            ts: t,
+            value: y,
+            expected: f64::NAN,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            score: 0.0,
+            p_value: 0.0,
+            direction: Direction::Up,
+            check,
+            wow_pct: None,
+            yoy_pct: None,
+            history: i,
+            note: None,
+        };
+
+        // --- data health -------------------------------------------------
+        if i > 0 && t - ts[i - 1] > step + step / 2 {
+            let first_missing = ts[i - 1] + step;
+            if in_range(first_missing) && rule.enabled(Check::Missing) {
+                let mut h = base_hit(Check::Missing);
+                h.ts = first_missing;
+                h.value = f64::NAN;
+                h.expected = last_expected;
+                h.direction = Direction::Down;
+                h.note = Some(format!("{} period(s) absent", (t - ts[i - 1]) / step - 1));
+                out.hits.push(h);
+            }
+        }
+        if in_range(t) {
+            if i > 0 {
+                let prev = ys[i - 1];
+                let consecutive = t - ts[i - 1] <= step + step / 2;
+                if y == prev {
+                    eq_run += 1;
+                } else {
+                    eq_run = 1;
+                }
+                let rare_repeats = pairs >= 20 && (eq_pairs as f64) < 0.02 * pairs as f64;
+                if eq_run >= rule.stale_periods && y != 0.0 && rare_repeats && rule.enabled(Check::Stale) {
+                    let mut h = base_hit(Check::Stale);
+                    h.expected = last_expected;
+                    h.direction = if last_expected.is_finite() && y < last_expected { Direction::Down } else { Direction::Up };
+                    h.note = Some(format!("same value {eq_run} periods in a row"));
+                    h.wow_pct = wow();
+                    h.yoy_pct = yoy();
+                    out.hits.push(h);
+                }
+                if let Some(max) = rule.max_pct_change {
+                    if consecutive && prev != 0.0 && ((y / prev - 1.0) * 100.0).abs() > max && rule.enabled(Check::MaxChange) {
+                        let mut h = base_hit(Check::MaxChange);
+                        h.expected = prev;
+                        h.lower = prev * (1.0 - max / 100.0);
+                        h.upper = prev * (1.0 + max / 100.0);
+                        h.direction = if y > prev { Direction::Up } else { Direction::Down };
+                        h.wow_pct = wow();
+                        h.yoy_pct = yoy();
+                        out.hits.push(h);
+                    }
+                }
+            }
+            let below = rule.lower_bound.is_some_and(|l| y < l);
+            let above = rule.upper_bound.is_some_and(|u| y > u);
+            if (below || above) && rule.enabled(Check::Bounds) {
+                let mut h = base_hit(Check::Bounds);
+                h.lower = rule.lower_bound.unwrap_or(f64::NEG_INFINITY);
+                h.upper = rule.upper_bound.unwrap_or(f64::INFINITY);
+                h.expected = if below { h.lower } else { h.upper };
+                h.direction = if above { Direction::Up } else { Direction::Down };
+                h.wow_pct = wow();
+                h.yoy_pct = yoy();
+                out.hits.push(h);
+            }
+        } else if i > 0 {
+            eq_run = if y == ys[i - 1] { eq_run + 1 } else { 1 };
+        }
+        if i > 0 && eq_run < rule.stale_periods {
+            pairs += 1;
+            if y == ys[i - 1] {
+                eq_pairs += 1;
+            }
+        }
+
+        // --- seasonal profile: fold completed cycles -----------------------
+        if sh.period > 1 {
+            let c = cycle(t);
+            if c != cur_cycle {
+                if cyc_buf.len() * 2 >= sh.period {
+                    let med = median_of(cyc_buf.iter().map(|p| p.1), &mut buf);
+                    for &(s, x) in &cyc_buf {
+                        let h = &mut prof_hist[s];
+                        if h.len() == 8 {
+                            h.pop_front();
+                        }
+                        h.push_back(x - med);
+                    }
+                    cycles_done += 1;
+                    if cycles_done >= 2 {
+                        for (s, h) in prof_hist.iter().enumerate() {
+                            if !h.is_empty() {
+                                profile[s] = median_of(h.iter().copied(), &mut buf);
+                            }
+                        }
+                    }
+                }
+                cyc_buf.clear();
+                cur_cycle = c;
+            }
+        }
+        let profile_ready = sh.period == 1 || cycles_done >= 2;
+
+        // --- prediction ----------------------------------------------------
+        let holiday = holiday_of(inp.calendar, t, g);
+        let event = inp.events.iter().find(|e| {
+            local_date(t).is_some_and(|d| d >= e.start && d <= e.end)
+        });
+        let outage = use_log && y <= 0.0;
+        if lvl.len() < sh.n_level {
+            if !outage && holiday.is_none() && event.is_none() {
+                let x = tr(y);
+                lvl.push_back((tu, x, slot(t)));
+                cyc_buf.push((slot(t), x));
+            }
+            continue;
+        }
+        let s_now = profile[slot(t)];
+        let level = median_of(
+            lvl.iter()
+                .rev()
+                .take(sh.n_level)
+                .map(|&(tj, xj, sj)| xj - profile[sj] + slope * (tu - tj) as f64),
+            &mut buf,
+        );
+        let e = level + s_now;
+        let e_y = inv(e);
+        last_expected = e_y;
+        let sd = if sigma.is_finite() { sigma.max(floor(e)) } else { f64::NAN };
+        let df = if tail.len() >= 100 {
+            stats::fit_tail(tail_exceed as f64 / tail.len() as f64)
+        } else {
+            5.0
+        };
+        let tail_idx = stats::TAILS.iter().position(|&d| d == df).unwrap_or(2);
+        let eligible = i >= sh.warmup && profile_ready && resid.len() >= 14 && sd.is_finite();
+        let note = holiday
+            .map(|(name, _)| name.replace('_', " "))
+            .or_else(|| event.map(|e| e.name.clone()));
+        let excused = event.is_some_and(|e| e.action == EventAction::Excuse);
+
+        if outage {
+            if eligible && in_range(t) && !excused && rule.enabled(Check::Outage) && rule.direction != Direction::Up {
+                let lower = inv(e - thresholds[tail_idx] * sd);
+                if lower > 0.0 && e_y >= rule.min_abs_change {
+                    let mut h = base_hit(Check::Outage);
+                    h.expected = e_y;
+                    h.lower = lower;
+                    h.upper = inv(e + thresholds[tail_idx] * sd);
+                    h.direction = Direction::Down;
+                    h.score = f64::NEG_INFINITY;
+                    h.note = note.clone();
+                    h.wow_pct = wow();
+                    h.yoy_pct = yoy();
+                    out.hits.push(h);
+                }
+            }
+            continue;
+        }
+        let x = tr(y);
+        let r = x - e;
+        let u = if sd.is_finite() { r / sd } else { 0.0 };
+
+        if eligible && in_range(t) {
+            out.evaluated += 1;
+            out.first_eval.get_or_insert(t);
+            out.last_eval = Some(t);
+            // (check, centre, scale multiplier) of the statistical test, if any
+            let test: Option<(Check, f64, f64)> = if excused {
+                None
+            } else if let Some((_, prev)) = holiday {
+                prev.and_then(|p| holiday_point(ts, i, p, t, g))
+                    .and_then(|j| holiday_resid.get(&ts[j]))
+                    .map(|r_ly| (Check::Holiday, e + r_ly, std::f64::consts::SQRT_2))
+            } else {
+                Some((seasonal_check, e, 1.0))
+            };
+            if let Some((check, centre, mult)) = test {
+                let sd2 = sd * mult;
+                let uu = (x - centre) / sd2;
+                let up = uu > 0.0;
+                let wanted = match rule.direction {
+                    Direction::Both => true,
+                    Direction::Up => up,
+                    Direction::Down => !up,
+                };
+                let thr = thresholds[tail_idx];
+                if wanted && uu.abs() > thr {
+                    let p_one = stats::upper_tail(uu.abs(), df);
+                    let p = if rule.direction == Direction::Both { (2.0 * p_one).min(1.0) } else { p_one };
+                    let cy = inv(centre);
+                    let dev = (y - cy).abs();
+                    if dev >= rule.min_abs_change && dev >= rule.min_rel_change * cy.abs() && rule.enabled(check) {
+                        let mut h = base_hit(check);
+                        h.expected = cy;
+                        h.lower = inv(centre - thr * sd2);
+                        h.upper = inv(centre + thr * sd2);
+                        h.score = uu;
+                        h.p_value = p;
+                        h.direction = if up { Direction::Up } else { Direction::Down };
+                        h.note = note.clone();
+                        h.wow_pct = wow();
+                        h.yoy_pct = yoy();
+                        out.hits.push(h);
+                    }
+                }
+            }
+        }
+
+        // --- state update --------------------------------------------------
+        if holiday.is_some() || event.is_some() {
+            if holiday.is_some() {
+                holiday_resid.insert(t, r);
+            }
+            continue;
+        }
+        if !sd.is_finite() || u.abs() <= ACCEPT_U {
+            lvl.push_back((tu, x, slot(t)));
+            if lvl.len() > 2 * sh.n_half {
+                lvl.pop_front();
+            }
+            cyc_buf.push((slot(t), x));
+            resid.push_back(r);
+            if resid.len() > sh.scale_n {
+                resid.pop_front();
+            }
+            run.clear();
+        } else {
+            let up = u > 0.0;
+            if run.last().is_some_and(|p| p.3 != up) {
+                run.clear();
+            }
+            run.push((tu, x, slot(t), up));
+            if run.len() >= sh.shift_run {
+                // a lasting change: re-anchor the baseline on the new level
+                lvl.clear();
+                lvl.extend(run.iter().map(|&(a, b, c, _)| (a, b, c)));
+                for &(_, xv, sv, _) in &run {
+                    cyc_buf.push((sv, xv));
+                }
+                run.clear();
+                if eligible && in_range(t) && rule.enabled(Check::LevelShift) {
+                    let dir_ok = match rule.direction {
+                        Direction::Both => true,
+                        Direction::Up => up,
+                        Direction::Down => !up,
+                    };
+                    if dir_ok {
+                        out.hits.retain(|h| !(h.ts == t && h.check == seasonal_check));
+                        let thr = thresholds[tail_idx];
+                        let mut h = base_hit(Check::LevelShift);
+                        h.expected = e_y;
+                        h.lower = inv(e - thr * sd);
+                        h.upper = inv(e + thr * sd);
+                        h.score = u;
+                        h.p_value = stats::upper_tail(ACCEPT_U, df).powi(sh.shift_run as i32);
+                        h.direction = if up { Direction::Up } else { Direction::Down };
+                        h.note = Some(format!("new level held for {} periods", sh.shift_run));
+                        h.wow_pct = wow();
+                        h.yoy_pct = yoy();
+                        out.hits.push(h);
+                    }
+                }
+            }
+        }
+        if eligible {
+            tail.push_back(u.abs() > ACCEPT_U);
+            if u.abs() > ACCEPT_U {
+                tail_exceed += 1;
+            }
+            if tail.len() > 365 && tail.pop_front() == Some(true) {
+                tail_exceed -= 1;
+            }
+        }
+        if lvl.len() >= 2 * sh.n_half {
+            let h = sh.n_half;
+            let m1 = median_of(lvl.iter().take(h).map(|&(_, xj, sj)| xj - profile[sj]), &mut buf);
+            let m2 = median_of(lvl.iter().skip(h).map(|&(_, xj, sj)| xj - profile[sj]), &mut buf);
+            let t1 = median_of(lvl.iter().take(h).map(|p| p.0 as f64), &mut buf);
+            let t2 = median_of(lvl.iter().skip(h).map(|p| p.0 as f64), &mut buf);
+            if t2 > t1 {
+                slope = (m2 - m1) / (t2 - t1);
+            }
+        }
+        if resid.len() >= 8 {
+            resid_vec.clear();
+            resid_vec.extend(resid.iter().copied());
+            sigma = stats::robust_sd(&resid_vec, &mut buf);
+        }
+    }
+
+    // a series that stopped before the rest of its source
+    let last = ts[n - 1];
+    if last + step <= inp.end_ts && in_range(last + step) && rule.enabled(Check::Missing) {
+        out.hits.push(Hit {
+            ts: last + step,
+            value: f64::NAN,
+            expected: last_expected,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            score: 0.0,
+            p_value: 0.0,
+            direction: Direction::Down,
+            check: Check::Missing,
+            wow_pct: None,
+            yoy_pct: None,
+            history: n,
+            note: Some(format!("no data since {}", crate::model::format_ts(last, g))),
+        });
+    }
+    out
+}
+
+/// The holiday that applies to the point at `t` (for weekly data: any day of its week).
+fn holiday_of(cal: &Calendar, t: i64, g: Granularity) -> Option<(&'static str, Option<NaiveDate>)> {
+    let d = local_date(t)?;
+    if g == Granularity::Week {
+        (0..7).find_map(|k| cal.holiday(d + Duration::days(k)))
+    } else {
+        cal.holiday(d)
+    }
+}
+
+/// Index of last year's point for the same holiday (same time of day for sub-daily data).
+fn holiday_point(ts: &[i64], upto: usize, prev_day: NaiveDate, t: i64, g: Granularity) -> Option<usize> {
+    // weekly data: last year's week that contains the same holiday
+    let target = match g {
+        Granularity::Week => date_ms(prev_day),
+        _ => date_ms(prev_day) + t.rem_euclid(DAY_MS),
+    };
+    point_covering(ts, upto, target, g.step_ms())
+}

@@ -1,0 +1,20 @@
+//! callout: finds outliers in weekly-business-review metrics and asks each
+//! metric's owner to explain them before the review.
+//!
+//! # Layout
+//! - [`config`]: the config file → checked [`config::Config`].
+//! - [`source`]: exports → one sorted batch of series per source.
+//! - [`detect`]: pure detection over all series at once.
+//! - [`pipeline`]: load → detect, shared by `run` and `backfill`.
+//! - [`backfill`], [`app`]: the modes.
+//! - [`model`], [`output`]: shared types and findings files.
+
+pub mod app;
+pub mod backfill;
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod model;
+pub mod output;
+pub mod pipeline;
+pub mod source;

@@ -1,0 +1,270 @@
+//! Plain data shared by every stage: series keys, granularity, findings.
+//!
+//! Owns no behaviour beyond formatting; `detect` produces [`Finding`]s, the
+//! pipeline, store and alert stages consume them.
+
+use std::fmt;
+
+/// Spacing of a series' timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Granularity {
+    /// A multiple of one minute (1, 5, 15, 30 …), always below one hour.
+    Minutes(u32),
+    /// One point per hour.
+    Hour,
+    /// One point per calendar day.
+    Day,
+    /// One point per week.
+    Week,
+}
+
+impl Granularity {
+    /// Milliseconds between two consecutive points.
+    pub const fn step_ms(self) -> i64 {
+        match self {
+            Granularity::Minutes(m) => m as i64 * 60_000,
+            Granularity::Hour => 3_600_000,
+            Granularity::Day => 86_400_000,
+            Granularity::Week => 7 * 86_400_000,
+        }
+    }
+
+    /// Points per day (at least 1, also for weekly data).
+    pub const fn points_per_day(self) -> usize {
+        match self {
+            Granularity::Minutes(m) => (1440 / m) as usize,
+            Granularity::Hour => 24,
+            Granularity::Day | Granularity::Week => 1,
+        }
+    }
+
+    /// The granularity whose step is closest to `step_ms`, if any fits.
+    pub fn from_step_ms(step_ms: i64) -> Option<Self> {
+        const MIN: i64 = 60_000;
+        match step_ms {
+            s if s == 7 * 86_400_000 => Some(Granularity::Week),
+            s if s == 86_400_000 => Some(Granularity::Day),
+            s if s == 3_600_000 => Some(Granularity::Hour),
+            s if s > 0 && s < 3_600_000 && s % MIN == 0 && 1440 % (s / MIN) == 0 => {
+                Some(Granularity::Minutes((s / MIN) as u32))
+            }
+            _ => None,
+        }
+    }
+
+    /// Parse a config value: `minute`, `5min`, `hour`, `day`, `week`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "minute" | "1min" => Some(Granularity::Minutes(1)),
+            "hour" | "hourly" => Some(Granularity::Hour),
+            "day" | "daily" => Some(Granularity::Day),
+            "week" | "weekly" => Some(Granularity::Week),
+            other => {
+                let n = other.strip_suffix("min")?.parse::<u32>().ok()?;
+                Granularity::from_step_ms(n as i64 * 60_000)
+            }
+        }
+    }
+
+    /// True when timestamps are whole days (daily or weekly data).
+    pub const fn is_dated(self) -> bool {
+        matches!(self, Granularity::Day | Granularity::Week)
+    }
+}
+
+impl fmt::Display for Granularity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Granularity::Minutes(1) => f.write_str("minute"),
+            Granularity::Minutes(m) => write!(f, "{m}min"),
+            Granularity::Hour => f.write_str("hour"),
+            Granularity::Day => f.write_str("day"),
+            Granularity::Week => f.write_str("week"),
+        }
+    }
+}
+
+/// Which deviations matter for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Only increases.
+    Up,
+    /// Only decreases.
+    Down,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// Lower-case name as written in config and findings.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "up",
+            Direction::Down => "down",
+            Direction::Both => "both",
+        }
+    }
+}
+
+/// The check that produced a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Check {
+    /// Robust deviation from a trailing (non-seasonal) baseline.
+    Variance,
+    /// Deviation from the seasonal baseline (same weekday / hour of week).
+    Seasonal,
+    /// Deviation from the same holiday last year.
+    Holiday,
+    /// Onset of a lasting change of level.
+    LevelShift,
+    /// A zero where the series is normally well above zero.
+    Outage,
+    /// Periods absent from the export.
+    Missing,
+    /// The same value repeated.
+    Stale,
+    /// The newest timestamp is older than the granularity allows.
+    Late,
+    /// Outside the metric's static bounds.
+    Bounds,
+    /// Change against the previous period above the metric's maximum.
+    MaxChange,
+}
+
+impl Check {
+    /// Every check, in display order.
+    pub const ALL: [Check; 10] = [
+        Check::Variance,
+        Check::Seasonal,
+        Check::Holiday,
+        Check::LevelShift,
+        Check::Outage,
+        Check::Missing,
+        Check::Stale,
+        Check::Late,
+        Check::Bounds,
+        Check::MaxChange,
+    ];
+
+    /// Name as written in findings files.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Check::Variance => "variance",
+            Check::Seasonal => "seasonal",
+            Check::Holiday => "holiday",
+            Check::LevelShift => "level_shift",
+            Check::Outage => "outage",
+            Check::Missing => "missing",
+            Check::Stale => "stale",
+            Check::Late => "late",
+            Check::Bounds => "bounds",
+            Check::MaxChange => "max_change",
+        }
+    }
+
+    /// Inverse of [`Check::as_str`].
+    pub fn parse(s: &str) -> Option<Check> {
+        Check::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Data-health checks are certain (no p-value) and bypass the FDR step.
+    pub const fn is_data_health(self) -> bool {
+        matches!(
+            self,
+            Check::Outage | Check::Missing | Check::Stale | Check::Late | Check::Bounds | Check::MaxChange
+        )
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identity of one series: its metric name and dimension values, in the
+/// order of the source's key columns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    /// Metric name (the `metric` column, or the wide column name).
+    pub metric: String,
+    /// `(dimension column, value)` pairs, in export order.
+    pub dims: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    /// Value of a dimension, if the series has it.
+    pub fn dim(&self, name: &str) -> Option<&str> {
+        self.dims.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for SeriesKey {
+    /// `orders{region=eu}`, or `orders` without dimensions.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.metric)?;
+        if !self.dims.is_empty() {
+            f.write_str("{")?;
+            for (i, (k, v)) in self.dims.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{k}={v}")?;
+            }
+            f.write_str("}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One outlier or data-health problem at one point of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// Name of the source the series came from.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Granularity of the series (for formatting and incident logic).
+    pub granularity: Granularity,
+    /// Wall-clock time of the point, milliseconds since 1970 (source timezone).
+    pub timestamp: i64,
+    /// Observed value (NaN for missing / late).
+    pub value: f64,
+    /// What the model expected.
+    pub expected: f64,
+    /// Lower end of the normal range.
+    pub lower: f64,
+    /// Upper end of the normal range.
+    pub upper: f64,
+    /// Signed deviation in noise units (0 for data-health checks).
+    pub score: f64,
+    /// Probability of a deviation at least this large under the model (0 for data-health checks).
+    pub p_value: f64,
+    /// `up` or `down` (never `both`).
+    pub direction: Direction,
+    /// The check that fired.
+    pub check: Check,
+    /// Change against the same time one week earlier, in percent.
+    pub wow_pct: Option<f64>,
+    /// Change against the same weekday 52 weeks earlier, in percent.
+    pub yoy_pct: Option<f64>,
+    /// Periods of history the model had at this point.
+    pub history: usize,
+    /// Holiday or event that applied to this point, if any.
+    pub note: Option<String>,
+}
+
+/// Format a timestamp for output: a date for daily/weekly data, else a datetime.
+pub fn format_ts(ms: i64, g: Granularity) -> String {
+    let Some(dt) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return ms.to_string();
+    };
+    let naive = dt.naive_utc();
+    if g.is_dated() {
+        naive.format("%Y-%m-%d").to_string()
+    } else {
+        naive.format("%Y-%m-%dT%H:%M:%S").to_string()
+    }
+}

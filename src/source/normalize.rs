@@ -1,0 +1,346 @@
+//! Column kernels that turn a selected export into a sorted [`Batch`]:
+//! time → wall-clock ms, value → f64, one sort, series boundaries,
+//! duplicate timestamps and granularity per series.
+
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+use polars::prelude::*;
+
+use super::{Batch, METRIC, SeriesInfo, SourceError, TS, VALUE};
+use crate::config::SourceConfig;
+use crate::model::{Granularity, SeriesKey};
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// Parse a date or datetime string to wall-clock ms in `tz`: `2024-01-31`,
+/// `2024-01-31 10:00[:00]`, `2024-01-31T10:00:00[.fff][Z|+02:00]`.
+pub fn parse_time_str(s: &str, tz: Tz) -> Option<i64> {
+    let s = s.trim();
+    if s.len() == 10 {
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(dt.with_timezone(&tz).naive_local().and_utc().timestamp_millis());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(n.and_utc().timestamp_millis());
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
+        if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(dt.with_timezone(&tz).naive_local().and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+fn bad(cfg: &SourceConfig, file: &str, column: &str, message: String) -> SourceError {
+    SourceError::BadColumn {
+        source_name: cfg.name.clone(),
+        file: file.to_string(),
+        column: column.to_string(),
+        message,
+    }
+}
+
+/// The time column as wall-clock ms (nulls are `None`).
+fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>, SourceError> {
+    let tc = cfg.time_column.as_str();
+    let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
+    match c.dtype() {
+        DataType::Date => {
+            let days = c.cast(&DataType::Int32).map_err(err)?;
+            Ok(days.i32().map_err(err)?.iter().map(|d| d.map(|d| d as i64 * MS_PER_DAY)).collect())
+        }
+        DataType::Datetime(unit, tz) => {
+            let div = match unit {
+                TimeUnit::Nanoseconds => 1_000_000,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Milliseconds => 1,
+            };
+            let raw = c.cast(&DataType::Int64).map_err(err)?;
+            let raw = raw.i64().map_err(err)?;
+            let aware = tz.is_some();
+            Ok(raw
+                .iter()
+                .map(|v| {
+                    let ms = v?.div_euclid(div);
+                    if aware {
+                        let utc = chrono::DateTime::from_timestamp_millis(ms)?;
+                        Some(cfg.timezone.from_utc_datetime(&utc.naive_utc()).naive_local().and_utc().timestamp_millis())
+                    } else {
+                        Some(ms)
+                    }
+                })
+                .collect())
+        }
+        DataType::String => {
+            let s = c.str().map_err(err)?;
+            let mut out = Vec::with_capacity(s.len());
+            for (row, v) in s.iter().enumerate() {
+                match v {
+                    None => out.push(None),
+                    Some(v) => match parse_time_str(v, cfg.timezone) {
+                        Some(t) => out.push(Some(t)),
+                        None => {
+                            return Err(bad(
+                                cfg,
+                                file,
+                                tc,
+                                format!("row {}: {v:?} is not a date or datetime (expected e.g. 2024-01-31 or 2024-01-31T10:00:00)", row + 1),
+                            ));
+                        }
+                    },
+                }
+            }
+            Ok(out)
+        }
+        other => Err(bad(cfg, file, tc, format!("has type {other}, expected a date, datetime or ISO string"))),
+    }
+}
+
+/// The value column as f64; a non-numeric cell is an error naming it.
+fn values(cfg: &SourceConfig, c: &Column, file: &str, column: &str) -> Result<Float64Chunked, SourceError> {
+    let err = |e: PolarsError| bad(cfg, file, column, e.to_string());
+    if c.dtype().is_primitive_numeric() {
+        let f = c.cast(&DataType::Float64).map_err(err)?;
+        return Ok(f.f64().map_err(err)?.clone());
+    }
+    if c.dtype() == &DataType::Null {
+        return Err(bad(cfg, file, column, "has no values at all".into()));
+    }
+    let s = c.cast(&DataType::String).map_err(err)?;
+    let s = s.str().map_err(err)?;
+    let mut out: Vec<Option<f64>> = Vec::with_capacity(s.len());
+    for (row, v) in s.iter().enumerate() {
+        match v.map(str::trim) {
+            None | Some("") => out.push(None),
+            Some(t) => match t.parse::<f64>() {
+                Ok(x) => out.push(Some(x)),
+                Err(_) => {
+                    return Err(bad(
+                        cfg,
+                        file,
+                        column,
+                        format!("row {}: {t:?} is not a number", row + 1),
+                    ));
+                }
+            },
+        }
+    }
+    Ok(Float64Chunked::from_iter_options(VALUE.into(), out.into_iter()))
+}
+
+/// Build the sorted batch from `__ts, metric, dims…, __value`.
+pub(super) fn normalize(
+    cfg: &SourceConfig,
+    df: DataFrame,
+    file: &str,
+) -> Result<(Batch, Vec<SourceError>), SourceError> {
+    let value_label = match &cfg.layout {
+        crate::config::Layout::Long { value_column, .. } => value_column.clone(),
+        crate::config::Layout::Wide { .. } => "(metric columns)".to_string(),
+    };
+    let err = |e: PolarsError| bad(cfg, file, "", e.to_string());
+    let ts = times(cfg, df.column(TS).map_err(err)?, file)?;
+    let vals = values(cfg, df.column(VALUE).map_err(err)?, file, &value_label)?;
+    let mut key_columns = vec![METRIC.to_string()];
+    key_columns.extend(cfg.dimensions.iter().cloned());
+    let mut cols: Vec<Column> = Vec::with_capacity(key_columns.len() + 2);
+    for k in &key_columns {
+        let c = df.column(k).map_err(err)?.cast(&DataType::String).map_err(err)?;
+        if c.null_count() > 0 {
+            let shown = if k == METRIC {
+                match &cfg.layout {
+                    crate::config::Layout::Long { metric_column, .. } => metric_column.clone(),
+                    _ => k.clone(),
+                }
+            } else {
+                k.clone()
+            };
+            return Err(bad(cfg, file, &shown, format!("{} empty key value(s); every row needs one", c.null_count())));
+        }
+        cols.push(c);
+    }
+    if ts.iter().any(Option::is_none) {
+        let n = ts.iter().filter(|t| t.is_none()).count();
+        return Err(bad(cfg, file, &cfg.time_column, format!("{n} empty timestamp(s)")));
+    }
+    let ts: Vec<i64> = ts.into_iter().flatten().collect();
+    cols.push(Column::new(TS.into(), ts));
+    cols.push(vals.into_series().into());
+    let h = df.height();
+    let frame = DataFrame::new(h, cols).map_err(err)?;
+    // an empty cell is a period without data (the missing check reports gaps);
+    // NaN and infinities stay in and are reported per series
+    let present = frame.column(VALUE).map_err(err)?.is_not_null();
+    let frame = if present.all() { frame } else { frame.filter(&present).map_err(err)? };
+    let mut by: Vec<&str> = key_columns.iter().map(String::as_str).collect();
+    by.push(TS);
+    let frame = frame
+        .sort(by, SortMultipleOptions::default().with_multithreaded(true))
+        .map_err(err)?;
+    split(cfg, &frame, key_columns)
+}
+
+/// Walk the sorted frame once: series boundaries, bad values, duplicates, granularity.
+fn split(
+    cfg: &SourceConfig,
+    frame: &DataFrame,
+    key_columns: Vec<String>,
+) -> Result<(Batch, Vec<SourceError>), SourceError> {
+    let err = |e: PolarsError| bad(cfg, "", "", e.to_string());
+    let keys: Vec<StringChunked> = key_columns
+        .iter()
+        .map(|k| Ok(frame.column(k).map_err(err)?.str().map_err(err)?.rechunk().into_owned()))
+        .collect::<Result<_, SourceError>>()?;
+    let key_arrs: Vec<Vec<&str>> = keys.iter().map(|k| k.iter().map(|s| s.unwrap_or("")).collect()).collect();
+    let tcol = frame.column(TS).map_err(err)?.i64().map_err(err)?.rechunk();
+    let ts_all = tcol.cont_slice().map_err(err)?;
+    let vcol = frame.column(VALUE).map_err(err)?.f64().map_err(err)?;
+    // nulls become NaN so every series is a plain slice; both count as bad values
+    let v_all: Vec<f64> = vcol.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let n = frame.height();
+
+    let mut problems = Vec::new();
+    let mut out_ts = Vec::with_capacity(n);
+    let mut out_v = Vec::with_capacity(n);
+    let mut series = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && key_arrs.iter().all(|a| a[end] == a[start]) {
+            end += 1;
+        }
+        let key = SeriesKey {
+            metric: key_arrs[0][start].to_string(),
+            dims: key_columns[1..]
+                .iter()
+                .zip(&key_arrs[1..])
+                .map(|(k, a)| (k.clone(), a[start].to_string()))
+                .collect(),
+        };
+        match series_slice(cfg, &ts_all[start..end], &v_all[start..end]) {
+            Ok((t, v, g, dropped)) => {
+                if let Some(msg) = dropped {
+                    problems.push(SourceError::Series {
+                        source_name: cfg.name.clone(),
+                        series: key.to_string(),
+                        message: msg,
+                    });
+                }
+                let s0 = out_ts.len();
+                out_ts.extend_from_slice(&t);
+                out_v.extend_from_slice(&v);
+                series.push(SeriesInfo {
+                    key,
+                    start: s0,
+                    len: t.len(),
+                    granularity: g,
+                });
+            }
+            Err(message) => problems.push(SourceError::Series {
+                source_name: cfg.name.clone(),
+                series: key.to_string(),
+                message,
+            }),
+        }
+        start = end;
+    }
+    Ok((
+        Batch {
+            source: cfg.name.clone(),
+            key_columns,
+            ts: out_ts,
+            values: out_v,
+            series,
+        },
+        problems,
+    ))
+}
+
+type Slice = (Vec<i64>, Vec<f64>, Granularity, Option<String>);
+
+/// One series: drop empty/NaN values (reported), reject duplicate timestamps, find the spacing.
+fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, String> {
+    if let Some(w) = ts.windows(2).position(|w| w[0] == w[1]) {
+        let g = cfg.granularity.unwrap_or(Granularity::Day);
+        return Err(format!(
+            "duplicate timestamp {} (each series may have one row per period); series skipped",
+            crate::model::format_ts(ts[w], if ts[w] % MS_PER_DAY == 0 { g } else { Granularity::Hour })
+        ));
+    }
+    let mut t = Vec::with_capacity(ts.len());
+    let mut v = Vec::with_capacity(ts.len());
+    let mut bad = 0usize;
+    let mut first_bad = None;
+    for (&x, &y) in ts.iter().zip(vals) {
+        if y.is_finite() {
+            t.push(x);
+            v.push(y);
+        } else {
+            bad += 1;
+            first_bad.get_or_insert(x);
+        }
+    }
+    let dropped = first_bad.map(|x| {
+        format!(
+            "{bad} NaN or infinite value(s), first at {}; those points are treated as missing",
+            crate::model::format_ts(x, if x % MS_PER_DAY == 0 { Granularity::Day } else { Granularity::Hour })
+        )
+    });
+    if t.is_empty() {
+        return Err("no numeric values".into());
+    }
+    let g = match cfg.granularity {
+        Some(g) => g,
+        None => infer_granularity(&t).ok_or_else(|| {
+            format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
+        })?,
+    };
+    Ok((t, v, g, dropped))
+}
+
+/// Median spacing mapped to a granularity; a single point counts as daily.
+pub fn infer_granularity(ts: &[i64]) -> Option<Granularity> {
+    if ts.len() < 2 {
+        return Some(if ts.first().is_some_and(|t| t % MS_PER_DAY != 0) { Granularity::Hour } else { Granularity::Day });
+    }
+    let mut d: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+    let mid = d.len() / 2;
+    let (_, m, _) = d.select_nth_unstable(mid);
+    let m = *m;
+    Granularity::from_step_ms(m).or_else(|| {
+        // daylight-saving days are 23 or 25 hours of wall clock
+        if (m - MS_PER_DAY).abs() <= 3_600_000 { Some(Granularity::Day) } else { None }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_time_formats() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let day = parse_time_str("2024-01-31", tz).unwrap();
+        assert_eq!(day % MS_PER_DAY, 0);
+        let a = parse_time_str("2024-01-31T10:00:00", tz).unwrap();
+        assert_eq!(a - day, 10 * 3_600_000);
+        // 09:00 UTC is 10:00 in Berlin (winter)
+        assert_eq!(parse_time_str("2024-01-31T09:00:00Z", tz), Some(a));
+        assert_eq!(parse_time_str("2024-01-31 11:00:00+02:00", tz), Some(a));
+        assert_eq!(parse_time_str("31/01/2024", tz), None);
+    }
+
+    #[test]
+    fn infers_granularity_from_median_spacing() {
+        let d = MS_PER_DAY;
+        assert_eq!(infer_granularity(&[0, d, 2 * d, 5 * d, 6 * d]), Some(Granularity::Day));
+        assert_eq!(infer_granularity(&[0, 7 * d, 14 * d]), Some(Granularity::Week));
+        assert_eq!(infer_granularity(&[0, 300_000, 600_000]), Some(Granularity::Minutes(5)));
+        assert_eq!(infer_granularity(&[0, 30 * d, 61 * d]), None);
+    }
+}
