@@ -21,6 +21,10 @@ const DAY_MS: i64 = 86_400_000;
 pub const BASE_THRESHOLD: f64 = 4.0;
 /// Points beyond this many robust SDs are kept out of the baseline.
 const ACCEPT_U: f64 = 3.0;
+/// CUSUM slack: shifts above about twice this (in noise units) accumulate.
+const CUSUM_K: f64 = 1.0;
+/// CUSUM alarm level.
+const CUSUM_H: f64 = 8.0;
 
 /// One series and how to evaluate it.
 pub struct SeriesInput<'a> {
@@ -197,9 +201,15 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut cyc_buf: Vec<(usize, f64)> = Vec::with_capacity(sh.period);
     let mut resid: VecDeque<f64> = VecDeque::with_capacity(sh.scale_n + 1);
     let mut sigma = f64::NAN;
-    let mut tail: VecDeque<bool> = VecDeque::with_capacity(366);
-    let mut tail_exceed = 0usize;
+    // |u| of recent points, for the tail family (refit every `tail_refit` points)
+    let mut tail: VecDeque<f64> = VecDeque::with_capacity(366);
+    let mut df = 10.0f64;
+    let tail_refit = if g == Granularity::Week { 4 } else { 28 };
+    let mut since_refit = 0usize;
     let mut run: Vec<(i64, f64, usize, bool)> = Vec::new();
+    // CUSUM of standardised residuals, with the points since each side's onset
+    let mut cusum = [0.0f64; 2];
+    let mut cusum_pts: [Vec<(i64, f64, usize)>; 2] = [Vec::new(), Vec::new()];
     let mut holiday_resid: HashMap<i64, f64> = HashMap::new();
     let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
     let mut resid_vec: Vec<f64> = Vec::with_capacity(sh.scale_n);
@@ -354,11 +364,6 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let e_y = inv(e);
         last_expected = e_y;
         let sd = if sigma.is_finite() { sigma.max(floor(e)) } else { f64::NAN };
-        let df = if tail.len() >= 100 {
-            stats::fit_tail(tail_exceed as f64 / tail.len() as f64)
-        } else {
-            5.0
-        };
         let tail_idx = stats::TAILS.iter().position(|&d| d == df).unwrap_or(2);
         let eligible = i >= sh.warmup && profile_ready && resid.len() >= 14 && sd.is_finite();
         let note = holiday
@@ -441,7 +446,45 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
             continue;
         }
-        if !sd.is_finite() || u.abs() <= ACCEPT_U {
+        // small lasting shifts: a two-sided CUSUM (slack CUSUM_K, alarm CUSUM_H)
+        let mut cusum_alarm: Option<bool> = None;
+        if sd.is_finite() {
+            let uc = u.clamp(-4.0, 4.0);
+            for (side, sign) in [(0usize, 1.0f64), (1, -1.0)] {
+                cusum[side] = (cusum[side] + sign * uc - CUSUM_K).max(0.0);
+                if cusum[side] == 0.0 {
+                    cusum_pts[side].clear();
+                } else {
+                    cusum_pts[side].push((tu, x, slot(t)));
+                    if cusum[side] > CUSUM_H {
+                        cusum_alarm = Some(side == 0);
+                    }
+                }
+            }
+        }
+        if let Some(up) = cusum_alarm {
+            let side = if up { 0 } else { 1 };
+            lvl.clear();
+            lvl.extend(cusum_pts[side].iter().copied());
+            cusum = [0.0; 2];
+            cusum_pts = [Vec::new(), Vec::new()];
+            run.clear();
+            if eligible && in_range(t) && rule.enabled(Check::LevelShift) && direction_ok(rule.direction, up) {
+                out.hits.retain(|h| !(h.ts == t && h.check == seasonal_check));
+                let thr = thresholds[tail_idx];
+                let mut h = base_hit(Check::LevelShift);
+                h.expected = e_y;
+                h.lower = inv(e - thr * sd);
+                h.upper = inv(e + thr * sd);
+                h.score = u;
+                h.p_value = 1e-6;
+                h.direction = if up { Direction::Up } else { Direction::Down };
+                h.note = Some(format!("level changed over the last {} periods", lvl.len()));
+                h.wow_pct = wow();
+                h.yoy_pct = yoy();
+                out.hits.push(h);
+            }
+        } else if !sd.is_finite() || u.abs() <= ACCEPT_U {
             lvl.push_back((tu, x, slot(t)));
             if lvl.len() > 2 * sh.n_half {
                 lvl.pop_front();
@@ -466,13 +509,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     cyc_buf.push((sv, xv));
                 }
                 run.clear();
+                cusum = [0.0; 2];
+                cusum_pts = [Vec::new(), Vec::new()];
                 if eligible && in_range(t) && rule.enabled(Check::LevelShift) {
-                    let dir_ok = match rule.direction {
-                        Direction::Both => true,
-                        Direction::Up => up,
-                        Direction::Down => !up,
-                    };
-                    if dir_ok {
+                    if direction_ok(rule.direction, up) {
                         out.hits.retain(|h| !(h.ts == t && h.check == seasonal_check));
                         let thr = thresholds[tail_idx];
                         let mut h = base_hit(Check::LevelShift);
@@ -490,13 +530,17 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 }
             }
         }
-        if eligible {
-            tail.push_back(u.abs() > ACCEPT_U);
-            if u.abs() > ACCEPT_U {
-                tail_exceed += 1;
+        if sd.is_finite() {
+            tail.push_back(u.abs());
+            if tail.len() > 365 {
+                tail.pop_front();
             }
-            if tail.len() > 365 && tail.pop_front() == Some(true) {
-                tail_exceed -= 1;
+            since_refit += 1;
+            if since_refit >= tail_refit && tail.len() >= 60 {
+                since_refit = 0;
+                resid_vec.clear();
+                resid_vec.extend(tail.iter().copied());
+                df = stats::fit_tail_quantiles(&mut resid_vec);
             }
         }
         if lvl.len() >= 2 * sh.n_half {
@@ -536,6 +580,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         });
     }
     out
+}
+
+fn direction_ok(d: Direction, up: bool) -> bool {
+    match d {
+        Direction::Both => true,
+        Direction::Up => up,
+        Direction::Down => !up,
+    }
 }
 
 /// The holiday that applies to the point at `t` (for weekly data: any day of its week).

@@ -296,7 +296,7 @@ fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, S
     }
     let g = match cfg.granularity {
         Some(g) => g,
-        None => infer_granularity(&t).ok_or_else(|| {
+        None => infer_granularity(ts).ok_or_else(|| {
             format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
         })?,
     };
@@ -312,7 +312,8 @@ pub fn infer_granularity(ts: &[i64]) -> Option<Granularity> {
     let mid = d.len() / 2;
     let (_, m, _) = d.select_nth_unstable(mid);
     let m = *m;
-    Granularity::from_step_ms(m).or_else(|| {
+    let min = d.iter().copied().min().unwrap_or(m);
+    Granularity::from_step_ms(m).or_else(|| Granularity::from_step_ms(min)).or_else(|| {
         // daylight-saving days are 23 or 25 hours of wall clock
         if (m - MS_PER_DAY).abs() <= 3_600_000 { Some(Granularity::Day) } else { None }
     })
