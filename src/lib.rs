@@ -12,9 +12,12 @@
 pub mod app;
 pub mod backfill;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod schedule;
 pub mod source;

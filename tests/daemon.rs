@@ -1,0 +1,368 @@
+//! Black-box tests of the daemon: `callout run --config PATH` (no `--once`) on
+//! an every-second schedule, driven with real signals sent by `kill`.
+//!
+//! The daemon logs JSON lines on stderr (`--log-format json`, `CALLOUT_LOG=info`);
+//! the tests wait for its messages with timeouts instead of sleeping.
+
+// Helpers outside #[test] fns are not covered by clippy's allow-unwrap-in-tests;
+// here a failed unwrap is a failed test, which is what it should be.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// A config in `dir` with an every-second schedule and one `[[source]]` at
+/// `location` (a `path = …` or `url = …` line).
+fn write_config(dir: &Path, location: &str) -> PathBuf {
+    let p = dir.join("callout.toml");
+    let text = format!(
+        r#"[store]
+path = "state.db"
+
+[schedule]
+cron = "* * * * * *"
+timezone = "UTC"
+run_timeout_secs = 20
+
+[[source]]
+name = "shop"
+{location}
+format = "csv"
+time_column = "date"
+dimensions = ["region"]
+"#
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn toml_str(s: &str) -> String {
+    format!("{s:?}")
+}
+
+/// A running `callout run` whose stderr log is collected line by line.
+struct Daemon {
+    child: Child,
+    /// Every log line so far, parsed (a line that is not JSON is kept as a string).
+    log: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args([
+                "run",
+                "--config",
+                config.to_str().unwrap(),
+                "--log-format",
+                "json",
+            ])
+            .env("CALLOUT_LOG", "info")
+            .env_remove("CALLOUT_RUN_AT_START")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start callout");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let v = serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line));
+                sink.lock().unwrap().push(v);
+            }
+        });
+        Daemon { child, log }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Send a signal (`TERM`, `HUP`, `INT`) with kill(1).
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// The `message` of every log line so far, in order.
+    fn messages(&self) -> Vec<String> {
+        self.log.lock().unwrap().iter().map(message).collect()
+    }
+
+    fn count(&self, msg: &str) -> usize {
+        self.messages().iter().filter(|m| m.as_str() == msg).count()
+    }
+
+    /// The first log line whose message is `msg`.
+    fn line(&self, msg: &str) -> Option<serde_json::Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|v| message(v) == msg)
+            .cloned()
+    }
+
+    fn dump(&self) -> String {
+        let lines: Vec<String> = self
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        lines.join("\n")
+    }
+
+    /// Wait until `cond` holds, failing with the log after `timeout`.
+    fn wait_for(&mut self, what: &str, timeout: Duration, cond: impl Fn(&Daemon) -> bool) {
+        let give_up = Instant::now() + timeout;
+        while !cond(self) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Give the reader a moment to collect the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                if cond(self) {
+                    return;
+                }
+                panic!(
+                    "callout exited ({status}) while waiting for {what}; log:\n{}",
+                    self.dump()
+                );
+            }
+            assert!(
+                Instant::now() < give_up,
+                "timed out waiting for {what}; log:\n{}",
+                self.dump()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the process to exit, failing with the log after `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let give_up = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread drain stderr to EOF.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "callout did not exit within {timeout:?}; log:\n{}",
+                self.dump()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // A failed test must not leave the daemon behind.
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn message(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        v => v["fields"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// An HTTP server for one CSV file whose *first* response is held back until
+/// the test releases it, so a run is provably in progress meanwhile.
+struct SlowServer {
+    url: String,
+    /// Receives once the first request has arrived.
+    requested: mpsc::Receiver<()>,
+    /// Send to let the first response go.
+    release: mpsc::Sender<()>,
+}
+
+fn slow_server(body: Vec<u8>) -> SlowServer {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/shop_daily.csv", listener.local_addr().unwrap());
+    let (requested_tx, requested) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            // Read the request head.
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n")
+                && stream.read(&mut byte).map(|n| n == 1).unwrap_or(false)
+            {
+                head.push(byte[0]);
+            }
+            if i == 0 {
+                let _ = requested_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(20));
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    SlowServer {
+        url,
+        requested,
+        release,
+    }
+}
+
+#[test]
+fn sigterm_during_a_run_lets_it_finish_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = slow_server(std::fs::read(fixture("shop_daily.csv")).unwrap());
+    let config = write_config(dir.path(), &format!("url = {}", toml_str(&server.url)));
+    let mut d = Daemon::start(&config);
+
+    // The first scheduled run is now blocked reading the source.
+    server
+        .requested
+        .recv_timeout(Duration::from_secs(15))
+        .unwrap_or_else(|_| panic!("the daemon never fetched the source; log:\n{}", d.dump()));
+    d.wait_for(
+        "the run to be logged as started",
+        Duration::from_secs(5),
+        |d| d.count("run started") == 1,
+    );
+    d.signal("TERM");
+    d.wait_for(
+        "the shutdown to be acknowledged",
+        Duration::from_secs(5),
+        |d| d.count("shutdown requested") == 1,
+    );
+    // Still running: it waits for the run in progress.
+    assert!(
+        d.is_running(),
+        "exited before the run finished; log:\n{}",
+        d.dump()
+    );
+    assert_eq!(d.count("run completed"), 0, "{}", d.dump());
+
+    server.release.send(()).unwrap();
+    let status = d.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "log:\n{}", d.dump());
+    let msgs = d.messages();
+    let pos = |m: &str| {
+        msgs.iter()
+            .position(|x| x == m)
+            .unwrap_or_else(|| panic!("no {m:?} in:\n{}", d.dump()))
+    };
+    assert!(
+        pos("shutdown requested") < pos("run completed"),
+        "{}",
+        d.dump()
+    );
+    assert!(pos("run completed") < pos("daemon stopped"), "{}", d.dump());
+    assert_eq!(
+        d.count("run started"),
+        1,
+        "no new run after the shutdown request:\n{}",
+        d.dump()
+    );
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_old_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fixture("shop_daily.csv").display().to_string();
+    let config = write_config(dir.path(), &format!("path = {}", toml_str(&csv)));
+    let mut d = Daemon::start(&config);
+    d.wait_for("a completed run", Duration::from_secs(20), |d| {
+        d.count("run completed") >= 1
+    });
+
+    std::fs::write(&config, "[schedule\ncron = \"* * * * * *\"\n").unwrap();
+    d.signal("HUP");
+    d.wait_for("the reload to fail", Duration::from_secs(10), |d| {
+        d.count("config reload failed; keeping the previous config") == 1
+    });
+    let failed = d
+        .line("config reload failed; keeping the previous config")
+        .unwrap();
+    assert_eq!(failed["level"], "ERROR", "{failed}");
+    let error = failed["fields"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("callout.toml"),
+        "the error names the file: {failed}"
+    );
+
+    // The old config keeps running on its schedule.
+    let done = d.count("run completed");
+    d.wait_for("two more runs", Duration::from_secs(10), |d| {
+        d.count("run completed") >= done + 2
+    });
+    assert!(d.is_running());
+
+    // A good config is picked up.
+    write_config(dir.path(), &format!("path = {}", toml_str(&csv)));
+    d.signal("HUP");
+    d.wait_for("the reload to succeed", Duration::from_secs(10), |d| {
+        d.count("config reloaded") == 1
+    });
+    let done = d.count("run completed");
+    d.wait_for("a run with the new config", Duration::from_secs(10), |d| {
+        d.count("run completed") > done
+    });
+
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "log:\n{}", d.dump());
+    assert_eq!(d.count("run failed"), 0, "{}", d.dump());
+}
+
+#[test]
+fn sigint_while_idle_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = fixture("shop_daily.csv").display().to_string();
+    let config = write_config(dir.path(), &format!("path = {}", toml_str(&csv)));
+    // Once a year: the daemon only waits.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("* * * * * *", "0 0 0 1 1 *");
+    std::fs::write(&config, text).unwrap();
+    let mut d = Daemon::start(&config);
+    d.wait_for("the daemon to wait", Duration::from_secs(10), |d| {
+        d.count("waiting for the next run") == 1
+    });
+    d.signal("INT");
+    let status = d.wait_exit(Duration::from_secs(5));
+    assert_eq!(status.code(), Some(0), "log:\n{}", d.dump());
+    assert_eq!(d.count("run started"), 0, "{}", d.dump());
+}
