@@ -1,4 +1,5 @@
 //! Detection speed: the whole kernel + FDR pass over synthetic daily series.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
@@ -13,7 +14,9 @@ fn batch(series: usize, days: usize) -> Batch {
     let mut infos = Vec::with_capacity(series);
     let mut seed = 42u64;
     let mut noise = || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
     };
     let shape = [1.0, 0.97, 0.98, 1.0, 1.05, 1.2, 1.25];
@@ -25,13 +28,22 @@ fn batch(series: usize, days: usize) -> Batch {
             values.push(1000.0 * (1.0 + s as f64 / 100.0) * shape[d % 7] * (1.0 + 0.1 * noise()));
         }
         infos.push(SeriesInfo {
-            key: SeriesKey { metric: format!("m{s}"), dims: vec![("region".into(), "eu".into())] },
+            key: SeriesKey {
+                metric: format!("m{s}"),
+                dims: vec![("region".into(), "eu".into())],
+            },
             start,
             len: days,
             granularity: Granularity::Day,
         });
     }
-    Batch { source: "bench".into(), key_columns: vec!["metric".into(), "region".into()], ts, values, series: infos }
+    Batch {
+        source: "bench".into(),
+        key_columns: vec!["metric".into(), "region".into()],
+        ts,
+        values,
+        series: infos,
+    }
 }
 
 fn bench(c: &mut Criterion) {

@@ -23,8 +23,10 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
     if show {
         bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} series ({eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} series ({eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_message("loading sources");
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
@@ -48,7 +50,10 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
 
     let mut findings = ev.detection.findings.clone();
     if let Some(to) = args.to {
-        let end = to.and_hms_opt(23, 59, 59).map(|d| d.and_utc().timestamp_millis()).unwrap_or(i64::MAX);
+        let end = to
+            .and_hms_opt(23, 59, 59)
+            .map(|d| d.and_utc().timestamp_millis())
+            .unwrap_or(i64::MAX);
         findings.retain(|f| f.timestamp <= end);
     }
     let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
@@ -64,7 +69,11 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
     let checks = if by_check.is_empty() {
         "none".to_string()
     } else {
-        by_check.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        by_check
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     eprintln!(
         "backfill: {} source(s), {series} series, {} rows, {points} points evaluated, {} finding(s) ({checks}); {} dropped by FDR; load {:.2}s, detect {:.2}s",
@@ -78,14 +87,21 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
     Ok(ev)
 }
 
-fn write_findings(path: Option<&Path>, findings: &[crate::model::Finding], keys: &[String]) -> anyhow::Result<()> {
+fn write_findings(
+    path: Option<&Path>,
+    findings: &[crate::model::Finding],
+    keys: &[String],
+) -> anyhow::Result<()> {
     match path {
-        None => output::write_csv(std::io::stdout().lock(), findings, keys).context("writing findings to stdout"),
+        None => output::write_csv(std::io::stdout().lock(), findings, keys)
+            .context("writing findings to stdout"),
         Some(p) if p.as_os_str() == "-" => {
-            output::write_csv(std::io::stdout().lock(), findings, keys).context("writing findings to stdout")
+            output::write_csv(std::io::stdout().lock(), findings, keys)
+                .context("writing findings to stdout")
         }
         Some(p) => {
-            let f = std::fs::File::create(p).with_context(|| format!("cannot create findings file `{}`", p.display()))?;
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create findings file `{}`", p.display()))?;
             let w = std::io::BufWriter::new(f);
             if p.extension().is_some_and(|e| e == "jsonl") {
                 output::write_jsonl(w, findings, keys)

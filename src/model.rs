@@ -42,9 +42,9 @@ impl Granularity {
     pub fn from_step_ms(step_ms: i64) -> Option<Self> {
         const MIN: i64 = 60_000;
         match step_ms {
-            s if s == 7 * 86_400_000 => Some(Granularity::Week),
-            s if s == 86_400_000 => Some(Granularity::Day),
-            s if s == 3_600_000 => Some(Granularity::Hour),
+            604_800_000 => Some(Granularity::Week),
+            86_400_000 => Some(Granularity::Day),
+            3_600_000 => Some(Granularity::Hour),
             s if s > 0 && s < 3_600_000 && s % MIN == 0 && 1440 % (s / MIN) == 0 => {
                 Some(Granularity::Minutes((s / MIN) as u32))
             }
@@ -173,7 +173,12 @@ impl Check {
     pub const fn is_data_health(self) -> bool {
         matches!(
             self,
-            Check::Outage | Check::Missing | Check::Stale | Check::Late | Check::Bounds | Check::MaxChange
+            Check::Outage
+                | Check::Missing
+                | Check::Stale
+                | Check::Late
+                | Check::Bounds
+                | Check::MaxChange
         )
     }
 }
@@ -197,7 +202,10 @@ pub struct SeriesKey {
 impl SeriesKey {
     /// Value of a dimension, if the series has it.
     pub fn dim(&self, name: &str) -> Option<&str> {
-        self.dims.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.dims
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -96,15 +96,36 @@ pub fn write_csv(w: impl Write, findings: &[Finding], keys: &[String]) -> std::i
 }
 
 /// Write findings as JSON lines.
-pub fn write_jsonl(mut w: impl Write, findings: &[Finding], keys: &[String]) -> std::io::Result<()> {
-    let jnum = |x: f64| if x.is_finite() { serde_json::json!(x) } else { serde_json::Value::Null };
+pub fn write_jsonl(
+    mut w: impl Write,
+    findings: &[Finding],
+    keys: &[String],
+) -> std::io::Result<()> {
+    let jnum = |x: f64| {
+        if x.is_finite() {
+            serde_json::json!(x)
+        } else {
+            serde_json::Value::Null
+        }
+    };
     for f in findings {
         let mut m = serde_json::Map::new();
         for k in keys {
-            let v = if k == "metric" { Some(f.key.metric.as_str()) } else { f.key.dim(k) };
-            m.insert(k.clone(), v.map(|s| serde_json::json!(s)).unwrap_or(serde_json::Value::Null));
+            let v = if k == "metric" {
+                Some(f.key.metric.as_str())
+            } else {
+                f.key.dim(k)
+            };
+            m.insert(
+                k.clone(),
+                v.map(|s| serde_json::json!(s))
+                    .unwrap_or(serde_json::Value::Null),
+            );
         }
-        m.insert("timestamp".into(), serde_json::json!(format_ts(f.timestamp, f.granularity)));
+        m.insert(
+            "timestamp".into(),
+            serde_json::json!(format_ts(f.timestamp, f.granularity)),
+        );
         m.insert("value".into(), jnum(f.value));
         m.insert("expected".into(), jnum(f.expected));
         m.insert("lower".into(), jnum(f.lower));
@@ -112,15 +133,25 @@ pub fn write_jsonl(mut w: impl Write, findings: &[Finding], keys: &[String]) -> 
         m.insert("score".into(), jnum(f.score));
         m.insert("direction".into(), serde_json::json!(f.direction.as_str()));
         m.insert("check".into(), serde_json::json!(f.check.as_str()));
-        m.insert("wow_pct".into(), f.wow_pct.map(jnum).unwrap_or(serde_json::Value::Null));
-        m.insert("yoy_pct".into(), f.yoy_pct.map(jnum).unwrap_or(serde_json::Value::Null));
+        m.insert(
+            "wow_pct".into(),
+            f.wow_pct.map(jnum).unwrap_or(serde_json::Value::Null),
+        );
+        m.insert(
+            "yoy_pct".into(),
+            f.yoy_pct.map(jnum).unwrap_or(serde_json::Value::Null),
+        );
         writeln!(w, "{}", serde_json::Value::Object(m))?;
     }
     Ok(())
 }
 
 /// A plain aligned table for terminals.
-pub fn write_table(mut w: impl Write, findings: &[Finding], keys: &[String]) -> std::io::Result<()> {
+pub fn write_table(
+    mut w: impl Write,
+    findings: &[Finding],
+    keys: &[String],
+) -> std::io::Result<()> {
     if findings.is_empty() {
         return writeln!(w, "no findings");
     }
@@ -140,7 +171,13 @@ pub fn write_table(mut w: impl Write, findings: &[Finding], keys: &[String]) -> 
         })
         .collect();
     let widths: Vec<usize> = (0..header.len())
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |r: &[String]| {
         r.iter()

@@ -66,7 +66,9 @@ pub fn load_all(cfg: &Config) -> (Vec<Batch>, Vec<SourceError>) {
 }
 
 fn day_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).map(|x| x.and_utc().timestamp_millis()).unwrap_or(0)
+    d.and_hms_opt(0, 0, 0)
+        .map(|x| x.and_utc().timestamp_millis())
+        .unwrap_or(0)
 }
 
 /// The report range of one batch for a window.
@@ -103,8 +105,14 @@ pub fn evaluate(
     let mut detection = detect::detect(&batches, cfg, &ranges, progress);
     if let Some(now) = now {
         for b in &batches {
-            let Some(src) = cfg.sources.iter().find(|s| s.name == b.source) else { continue };
-            let local = now.with_timezone(&src.timezone).naive_local().and_utc().timestamp_millis();
+            let Some(src) = cfg.sources.iter().find(|s| s.name == b.source) else {
+                continue;
+            };
+            let local = now
+                .with_timezone(&src.timezone)
+                .naive_local()
+                .and_utc()
+                .timestamp_millis();
             let delay = src.expected_delay.as_millis() as i64;
             detection.findings.extend(detect::late(b, local, delay));
         }

@@ -1,4 +1,5 @@
 //! Black-box tests of the `callout` binary on the bundled fixtures.
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -31,7 +32,9 @@ fn config_with(dir: &Path, sources: &str) -> PathBuf {
 }
 
 fn long_source(name: &str, path: &str) -> String {
-    format!("[[source]]\nname = \"{name}\"\npath = \"{path}\"\ntime_column = \"date\"\ndimensions = [\"region\"]\n\n")
+    format!(
+        "[[source]]\nname = \"{name}\"\npath = \"{path}\"\ntime_column = \"date\"\ndimensions = [\"region\"]\n\n"
+    )
 }
 
 /// Findings CSV → rows as maps.
@@ -41,22 +44,43 @@ fn read_findings(path: &Path) -> Vec<std::collections::HashMap<String, String>> 
     rd.records()
         .map(|r| {
             let r = r.unwrap();
-            headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect()
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
         })
         .collect()
 }
 
-fn has(rows: &[std::collections::HashMap<String, String>], metric: &str, region: &str, date_prefix: &str, check: &str) -> bool {
+fn has(
+    rows: &[std::collections::HashMap<String, String>],
+    metric: &str,
+    region: &str,
+    date_prefix: &str,
+    check: &str,
+) -> bool {
     rows.iter().any(|r| {
-        r["metric"] == metric && r["region"] == region && r["timestamp"].starts_with(date_prefix) && r["check"] == check
+        r["metric"] == metric
+            && r["region"] == region
+            && r["timestamp"].starts_with(date_prefix)
+            && r["check"] == check
     })
 }
 
 #[test]
 fn shipped_config_compiles() {
-    let out = callout(&["check-config", "--config", &root().join("config/callout.toml").display().to_string()]);
+    let out = callout(&[
+        "check-config",
+        "--config",
+        &root().join("config/callout.toml").display().to_string(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("3 source(s)"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("3 source(s)"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -113,10 +137,17 @@ password = "hunter2"
 #[test]
 fn unset_env_var_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let p = config_with(dir.path(), &long_source("a", "${CALLOUT_TEST_SURELY_UNSET}/x.csv"));
+    let p = config_with(
+        dir.path(),
+        &long_source("a", "${CALLOUT_TEST_SURELY_UNSET}/x.csv"),
+    );
     let out = callout(&["check-config", "--config", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("`CALLOUT_TEST_SURELY_UNSET` is not set"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`CALLOUT_TEST_SURELY_UNSET` is not set"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -124,15 +155,44 @@ fn backfill_finds_planted_anomalies_in_long_wide_and_weekly() {
     let dir = tempfile::tempdir().unwrap();
     let out_csv = dir.path().join("f.csv");
     let cfg = root().join("config/callout.toml").display().to_string();
-    let out = callout(&["backfill", "--config", &cfg, "--output", out_csv.to_str().unwrap(), "--quiet"]);
+    let out = callout(&[
+        "backfill",
+        "--config",
+        &cfg,
+        "--output",
+        out_csv.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rows = read_findings(&out_csv);
-    let header: Vec<String> = csv::Reader::from_path(&out_csv).unwrap().headers().unwrap().iter().map(String::from).collect();
+    let header: Vec<String> = csv::Reader::from_path(&out_csv)
+        .unwrap()
+        .headers()
+        .unwrap()
+        .iter()
+        .map(String::from)
+        .collect();
     assert_eq!(
         header,
-        ["metric", "region", "timestamp", "value", "expected", "lower", "upper", "score", "direction", "check", "wow_pct", "yoy_pct"]
+        [
+            "metric",
+            "region",
+            "timestamp",
+            "value",
+            "expected",
+            "lower",
+            "upper",
+            "score",
+            "direction",
+            "check",
+            "wow_pct",
+            "yoy_pct"
+        ]
     );
-    assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"), "spike");
+    assert!(
+        has(&rows, "orders", "eu", "2024-05-15", "seasonal"),
+        "spike"
+    );
     assert!(
         rows.iter().any(|r| r["metric"] == "revenue"
             && r["region"] == "us"
@@ -141,18 +201,32 @@ fn backfill_finds_planted_anomalies_in_long_wide_and_weekly() {
         "level shift"
     );
     assert!(
-        rows.iter().any(|r| r["metric"] == "orders" && r["region"] == "us" && r["check"] == "stale" && r["timestamp"].starts_with("2024-06-1")),
+        rows.iter().any(|r| r["metric"] == "orders"
+            && r["region"] == "us"
+            && r["check"] == "stale"
+            && r["timestamp"].starts_with("2024-06-1")),
         "stale"
     );
-    assert!(has(&rows, "revenue", "eu", "2024-06-20", "missing"), "missing");
-    assert!(has(&rows, "weekly_active", "eu", "2024-05-13", "variance"), "weekly dip");
+    assert!(
+        has(&rows, "revenue", "eu", "2024-06-20", "missing"),
+        "missing"
+    );
+    assert!(
+        has(&rows, "weekly_active", "eu", "2024-05-13", "variance"),
+        "weekly dip"
+    );
     // the level shift is one incident: not flagged again two weeks later
     assert!(
-        !rows.iter().any(|r| r["metric"] == "revenue" && r["region"] == "us" && r["timestamp"].as_str() > "2024-06-14"),
+        !rows.iter().any(|r| r["metric"] == "revenue"
+            && r["region"] == "us"
+            && r["timestamp"].as_str() > "2024-06-14"),
         "re-anchored after the shift"
     );
     let summary = text(&out.stderr);
-    assert!(summary.contains("series") && summary.contains("points evaluated"), "{summary}");
+    assert!(
+        summary.contains("series") && summary.contains("points evaluated"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -160,11 +234,30 @@ fn backfill_flag_form_and_jsonl_output() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_with(dir.path(), &long_source("shop", &fixture("shop_daily.csv")));
     let out_path = dir.path().join("f.jsonl");
-    let out = callout(&["--backfill", "--config", cfg.to_str().unwrap(), "--output", out_path.to_str().unwrap()]);
+    let out = callout(&[
+        "--backfill",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let body = std::fs::read_to_string(&out_path).unwrap();
     let first: serde_json::Value = serde_json::from_str(body.lines().next().unwrap()).unwrap();
-    for k in ["metric", "region", "timestamp", "value", "expected", "lower", "upper", "score", "direction", "check", "wow_pct", "yoy_pct"] {
+    for k in [
+        "metric",
+        "region",
+        "timestamp",
+        "value",
+        "expected",
+        "lower",
+        "upper",
+        "score",
+        "direction",
+        "check",
+        "wow_pct",
+        "yoy_pct",
+    ] {
         assert!(first.get(k).is_some(), "{k} missing in {first}");
     }
     assert!(body.contains("\"2024-05-15\""));
@@ -181,14 +274,21 @@ fn parquet_gives_the_same_findings_as_csv() {
         .finish()
         .unwrap();
     let pq = dir.path().join("shop.parquet");
-    ParquetWriter::new(std::fs::File::create(&pq).unwrap()).finish(&mut df).unwrap();
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
     let csv_cfg = dir.path().join("csv.toml");
     std::fs::write(&csv_cfg, long_source("shop", &fixture("shop_daily.csv"))).unwrap();
     let pq_cfg = dir.path().join("pq.toml");
     std::fs::write(&pq_cfg, long_source("shop", pq.to_str().unwrap())).unwrap();
     let a = callout(&["backfill", "--config", csv_cfg.to_str().unwrap(), "--quiet"]);
     let b = callout(&["backfill", "--config", pq_cfg.to_str().unwrap(), "--quiet"]);
-    assert!(a.status.success() && b.status.success(), "{}{}", text(&a.stderr), text(&b.stderr));
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        text(&a.stderr),
+        text(&b.stderr)
+    );
     assert!(text(&a.stdout).lines().count() > 3);
     assert_eq!(text(&a.stdout), text(&b.stdout));
 }
@@ -226,10 +326,20 @@ fn no_look_ahead() {
 
 fn bad_input(file: &str, needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let sources = format!("{}{}", long_source("broken", &fixture(file)), long_source("good", &fixture("shop_daily.csv")));
+    let sources = format!(
+        "{}{}",
+        long_source("broken", &fixture(file)),
+        long_source("good", &fixture("shop_daily.csv"))
+    );
     let cfg = config_with(dir.path(), &sources);
     let out_path = dir.path().join("f.csv");
-    let out = callout(&["backfill", "--config", cfg.to_str().unwrap(), "--output", out_path.to_str().unwrap()]);
+    let out = callout(&[
+        "backfill",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     for n in needles {
@@ -237,37 +347,77 @@ fn bad_input(file: &str, needles: &[&str]) {
     }
     // the good source still ran
     let rows = read_findings(&out_path);
-    assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"), "good source findings missing");
+    assert!(
+        has(&rows, "orders", "eu", "2024-05-15", "seasonal"),
+        "good source findings missing"
+    );
 }
 
 #[test]
 fn bad_input_missing_file() {
-    bad_input("bad/nope.csv", &["source `broken`", "nope.csv", "no such file"]);
+    bad_input(
+        "bad/nope.csv",
+        &["source `broken`", "nope.csv", "no such file"],
+    );
 }
 
 #[test]
 fn bad_input_missing_column() {
-    bad_input("bad/missing_column.csv", &["source `broken`", "missing_column.csv", "no column `region`", "date, metric, value"]);
+    bad_input(
+        "bad/missing_column.csv",
+        &[
+            "source `broken`",
+            "missing_column.csv",
+            "no column `region`",
+            "date, metric, value",
+        ],
+    );
 }
 
 #[test]
 fn bad_input_non_numeric_value() {
-    bad_input("bad/non_numeric.csv", &["source `broken`", "non_numeric.csv", "column `value`", "\"abc\" is not a number"]);
+    bad_input(
+        "bad/non_numeric.csv",
+        &[
+            "source `broken`",
+            "non_numeric.csv",
+            "column `value`",
+            "\"abc\" is not a number",
+        ],
+    );
 }
 
 #[test]
 fn bad_input_duplicate_timestamps() {
-    bad_input("bad/duplicates.csv", &["source `broken`", "series `orders{region=eu}`", "duplicate timestamp 2024-01-01"]);
+    bad_input(
+        "bad/duplicates.csv",
+        &[
+            "source `broken`",
+            "series `orders{region=eu}`",
+            "duplicate timestamp 2024-01-01",
+        ],
+    );
 }
 
 #[test]
 fn bad_input_empty_file() {
-    bad_input("bad/empty.csv", &["source `broken`", "empty.csv", "is empty"]);
+    bad_input(
+        "bad/empty.csv",
+        &["source `broken`", "empty.csv", "is empty"],
+    );
 }
 
 #[test]
 fn bad_input_nan_value() {
-    bad_input("bad/nan.csv", &["source `broken`", "series `orders{region=eu}`", "NaN", "2024-01-02"]);
+    bad_input(
+        "bad/nan.csv",
+        &[
+            "source `broken`",
+            "series `orders{region=eu}`",
+            "NaN",
+            "2024-01-02",
+        ],
+    );
 }
 
 #[test]
@@ -281,3 +431,66 @@ fn run_once_prints_latest_findings_table() {
     assert!(s.contains("late"), "{s}");
     assert!(s.contains("orders") && s.contains("region"), "{s}");
 }
+
+/// Detection-quality regression guard: one fixed bench seed, scored by the
+/// bench's own score.py; fails if F1 or recall drop below floors set just
+/// under what was measured when detection last changed (seed 5: see ARCHITECTURE.md).
+#[test]
+fn bench_quality_does_not_regress() {
+    let bench = root().join("../shared/bench");
+    assert!(
+        bench.join("gen_metrics.py").exists(),
+        "the shared bench is expected at {}",
+        bench.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("b");
+    let gen_out = Command::new("python3")
+        .arg(bench.join("gen_metrics.py"))
+        .args(["--seed", "5", "--out", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(gen_out.status.success(), "{}", text(&gen_out.stderr));
+    let findings = dir.path().join("f.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args([
+            "backfill",
+            "--config",
+            root().join("config/bench.toml").to_str().unwrap(),
+        ])
+        .args(["--output", findings.to_str().unwrap(), "--quiet"])
+        .env("CALLOUT_BENCH_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let score = Command::new("python3")
+        .arg(bench.join("score.py"))
+        .arg("--labels")
+        .arg(data.join("labels.csv"))
+        .arg("--manifest")
+        .arg(data.join("manifest.json"))
+        .arg("--findings")
+        .arg(&findings)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(score.status.success(), "{}", text(&score.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&score.stdout).unwrap();
+    let f1 = s["f1"].as_f64().unwrap();
+    let recall = s["recall"].as_f64().unwrap();
+    let fa = s["false_alerts_per_100_series_weeks"].as_f64().unwrap();
+    assert!(f1 >= F1_FLOOR, "F1 {f1} fell below {F1_FLOOR}: {s}");
+    assert!(
+        recall >= RECALL_FLOOR,
+        "recall {recall} fell below {RECALL_FLOOR}: {s}"
+    );
+    assert!(
+        fa <= FALSE_ALERT_CEILING,
+        "false alerts {fa} per 100 series-weeks above {FALSE_ALERT_CEILING}: {s}"
+    );
+}
+
+// Measured on seed 5 at the last detection change: F1 0.671, recall 0.783, 0.89 false alerts.
+const F1_FLOOR: f64 = 0.64;
+const RECALL_FLOOR: f64 = 0.75;
+const FALSE_ALERT_CEILING: f64 = 1.2;

@@ -142,7 +142,11 @@ impl Compiler {
 
     fn path(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base.join(p)
+        }
     }
 
     fn tz(&mut self, key: &str, v: Option<&str>) -> Tz {
@@ -150,7 +154,10 @@ impl Compiler {
         match Tz::from_str(v) {
             Ok(t) => t,
             Err(_) => {
-                self.problem(key, format!("unknown IANA timezone {v:?} (e.g. \"Europe/London\", \"UTC\")"));
+                self.problem(
+                    key,
+                    format!("unknown IANA timezone {v:?} (e.g. \"Europe/London\", \"UTC\")"),
+                );
                 Tz::UTC
             }
         }
@@ -171,7 +178,10 @@ impl Compiler {
         match v.parse() {
             Ok(m) => Some(m),
             Err(e) => {
-                self.problem(key, format!("not an email address {v:?}: {e} (e.g. \"Ana <ana@example.com>\")"));
+                self.problem(
+                    key,
+                    format!("not an email address {v:?}: {e} (e.g. \"Ana <ana@example.com>\")"),
+                );
                 None
             }
         }
@@ -220,7 +230,10 @@ impl Compiler {
         for (i, s) in raw.source.into_iter().enumerate() {
             if let Some(s) = self.source(i, s) {
                 if sources.iter().any(|o| o.name == s.name) {
-                    self.problem(&format!("source[{i}].name"), format!("duplicate source name {:?}", s.name));
+                    self.problem(
+                        &format!("source[{i}].name"),
+                        format!("duplicate source name {:?}", s.name),
+                    );
                 }
                 sources.push(s);
             }
@@ -242,7 +255,9 @@ impl Compiler {
             .collect::<Vec<_>>();
         if detection.default_calendar != "default"
             && detection.default_calendar != "none"
-            && !calendars.iter().any(|c: &CalendarConfig| c.name == detection.default_calendar)
+            && !calendars
+                .iter()
+                .any(|c: &CalendarConfig| c.name == detection.default_calendar)
         {
             self.problem(
                 "detection.calendar",
@@ -316,14 +331,20 @@ impl Compiler {
         let weekday = match raw.weekday.as_deref() {
             None => Weekday::Wed,
             Some(w) => Weekday::from_str(w).unwrap_or_else(|_| {
-                self.problem("review.weekday", format!("not a weekday {w:?} (e.g. \"wed\" or \"Wednesday\")"));
+                self.problem(
+                    "review.weekday",
+                    format!("not a weekday {w:?} (e.g. \"wed\" or \"Wednesday\")"),
+                );
                 Weekday::Wed
             }),
         };
         let time = match raw.time.as_deref() {
             None => NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default(),
             Some(t) => NaiveTime::parse_from_str(t, "%H:%M").unwrap_or_else(|_| {
-                self.problem("review.time", format!("not a time {t:?} (HH:MM, e.g. \"10:00\")"));
+                self.problem(
+                    "review.time",
+                    format!("not a time {t:?} (HH:MM, e.g. \"10:00\")"),
+                );
                 NaiveTime::default()
             }),
         };
@@ -348,7 +369,10 @@ impl Compiler {
         let (fdr, cal) = raw.map(|r| (r.fdr, r.calendar)).unwrap_or((None, None));
         let fdr = match fdr {
             Some(q) if !(q > 0.0 && q < 1.0) => {
-                self.problem("detection.fdr", format!("must be between 0 and 1 (exclusive), got {q}"));
+                self.problem(
+                    "detection.fdr",
+                    format!("must be between 0 and 1 (exclusive), got {q}"),
+                );
                 0.05
             }
             Some(q) => q,
@@ -367,7 +391,10 @@ impl Compiler {
             (Some(p), None) => Location::Path(self.path(&p).to_string_lossy().into_owned()),
             (None, Some(u)) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    self.problem(&k("url"), format!("must start with http:// or https://, got {u:?}"));
+                    self.problem(
+                        &k("url"),
+                        format!("must start with http:// or https://, got {u:?}"),
+                    );
                 }
                 Location::Url(u)
             }
@@ -376,7 +403,10 @@ impl Compiler {
                 return None;
             }
             (None, None) => {
-                self.problem(&k("path"), "missing: give `path` (file or glob) or `url`".into());
+                self.problem(
+                    &k("path"),
+                    "missing: give `path` (file or glob) or `url`".into(),
+                );
                 return None;
             }
         };
@@ -388,7 +418,10 @@ impl Compiler {
             Some("parquet") => Format::Parquet,
             Some("ndjson") | Some("jsonl") | Some("json") => Format::Ndjson,
             Some(f) => {
-                self.problem(&k("format"), format!("unknown format {f:?} (csv, parquet or ndjson)"));
+                self.problem(
+                    &k("format"),
+                    format!("unknown format {f:?} (csv, parquet or ndjson)"),
+                );
                 Format::Csv
             }
             None => {
@@ -414,12 +447,18 @@ impl Compiler {
             }
             "wide" => {
                 if s.metric_column.is_some() || s.value_column.is_some() {
-                    self.problem(&k("layout"), "metric_column/value_column are only for layout = \"long\"".into());
+                    self.problem(
+                        &k("layout"),
+                        "metric_column/value_column are only for layout = \"long\"".into(),
+                    );
                 }
                 Layout::Wide { metrics: s.metrics }
             }
             l => {
-                self.problem(&k("layout"), format!("must be \"long\" or \"wide\", got {l:?}"));
+                self.problem(
+                    &k("layout"),
+                    format!("must be \"long\" or \"wide\", got {l:?}"),
+                );
                 Layout::Wide { metrics: None }
             }
         };
@@ -453,7 +492,10 @@ impl Compiler {
         let k = |f: &str| format!("metric[{i}].{f}");
         let d = MetricRule::default_rule();
         if m.pattern.is_none() {
-            self.problem(&k("match"), "missing: a glob over metric names, e.g. \"revenue*\"".into());
+            self.problem(
+                &k("match"),
+                "missing: a glob over metric names, e.g. \"revenue*\"".into(),
+            );
         }
         let pattern = self.glob(&k("match"), m.pattern.as_deref());
         let direction = match m.direction.as_deref() {
@@ -462,7 +504,10 @@ impl Compiler {
             Some("down") => Direction::Down,
             Some("both") => Direction::Both,
             Some(x) => {
-                self.problem(&k("direction"), format!("must be \"up\", \"down\" or \"both\", got {x:?}"));
+                self.problem(
+                    &k("direction"),
+                    format!("must be \"up\", \"down\" or \"both\", got {x:?}"),
+                );
                 Direction::Both
             }
         };
@@ -474,8 +519,10 @@ impl Compiler {
             }
             h => h.map(|h| h as usize),
         };
-        let min_abs_change = self.non_negative(&k("min_abs_change"), m.min_abs_change, d.min_abs_change);
-        let min_rel_change = self.non_negative(&k("min_rel_change"), m.min_rel_change, d.min_rel_change);
+        let min_abs_change =
+            self.non_negative(&k("min_abs_change"), m.min_abs_change, d.min_abs_change);
+        let min_rel_change =
+            self.non_negative(&k("min_rel_change"), m.min_rel_change, d.min_rel_change);
         let (lower_bound, upper_bound) = match m.bounds {
             Some(b) => {
                 if let (Some(l), Some(u)) = (b.lower, b.upper) {
@@ -503,7 +550,10 @@ impl Compiler {
             Some("log") => Scale::Log,
             Some("linear") => Scale::Linear,
             Some(x) => {
-                self.problem(&k("scale"), format!("must be \"auto\", \"log\" or \"linear\", got {x:?}"));
+                self.problem(
+                    &k("scale"),
+                    format!("must be \"auto\", \"log\" or \"linear\", got {x:?}"),
+                );
                 Scale::Auto
             }
         };
@@ -512,7 +562,10 @@ impl Compiler {
             for (j, c) in checks.iter().enumerate() {
                 if Check::parse(c).is_none() {
                     let all: Vec<_> = Check::ALL.iter().map(|c| c.as_str()).collect();
-                    self.problem(&format!("metric[{i}].checks[{j}]"), format!("unknown check {c:?} (one of {})", all.join(", ")));
+                    self.problem(
+                        &format!("metric[{i}].checks[{j}]"),
+                        format!("unknown check {c:?} (one of {})", all.join(", ")),
+                    );
                 }
             }
             disabled = Check::ALL
@@ -544,17 +597,27 @@ impl Compiler {
                 default: None,
             };
         };
-        let default = raw.default.as_deref().and_then(|d| self.mailbox("owners.default", d));
+        let default = raw
+            .default
+            .as_deref()
+            .and_then(|d| self.mailbox("owners.default", d));
         let mut rules = Vec::new();
         for (i, r) in raw.rule.into_iter().enumerate() {
             let pattern = self.glob(&format!("owners.rule[{i}].match"), r.pattern.as_deref());
             let Some(email) = r.email.as_deref() else {
-                self.problem(&format!("owners.rule[{i}].email"), "missing: the owner's address".into());
+                self.problem(
+                    &format!("owners.rule[{i}].email"),
+                    "missing: the owner's address".into(),
+                );
                 continue;
             };
             if let Some(email) = self.mailbox(&format!("owners.rule[{i}].email"), email) {
                 let dims = self.dims(r.dims);
-                rules.push(OwnerRule { pattern, dims, email });
+                rules.push(OwnerRule {
+                    pattern,
+                    dims,
+                    email,
+                });
             }
         }
         OwnersConfig { rules, default }
@@ -569,7 +632,10 @@ impl Compiler {
         }
         let password = match (s.password_env, s.password_file) {
             (Some(_), Some(_)) => {
-                self.problem("smtp.password_env", "give password_env or password_file, not both".into());
+                self.problem(
+                    "smtp.password_env",
+                    "give password_env or password_file, not both".into(),
+                );
                 None
             }
             (Some(e), None) => Some(Secret::Env(e)),
@@ -581,7 +647,10 @@ impl Compiler {
             Some("tls") => Security::Tls,
             Some("none") => Security::None,
             Some(x) => {
-                self.problem("smtp.security", format!("must be \"starttls\", \"tls\" or \"none\", got {x:?}"));
+                self.problem(
+                    "smtp.security",
+                    format!("must be \"starttls\", \"tls\" or \"none\", got {x:?}"),
+                );
                 Security::StartTls
             }
         };
@@ -590,11 +659,17 @@ impl Compiler {
             return None;
         };
         let Some(from) = s.from else {
-            self.problem("smtp.from", "missing: the sender, e.g. \"callout <callout@example.com>\"".into());
+            self.problem(
+                "smtp.from",
+                "missing: the sender, e.g. \"callout <callout@example.com>\"".into(),
+            );
             return None;
         };
         let from = self.mailbox("smtp.from", &from)?;
-        let reply_to = s.reply_to.as_deref().and_then(|r| self.mailbox("smtp.reply_to", r));
+        let reply_to = s
+            .reply_to
+            .as_deref()
+            .and_then(|r| self.mailbox("smtp.reply_to", r));
         let port = s.port.unwrap_or(match security {
             Security::StartTls => 587,
             Security::Tls => 465,
@@ -619,7 +694,10 @@ impl Compiler {
             .unwrap_or((None, None));
         let close = match close {
             Some(n) if n < 1 => {
-                self.problem("alerts.close_after_periods", format!("must be >= 1, got {n}"));
+                self.problem(
+                    "alerts.close_after_periods",
+                    format!("must be >= 1, got {n}"),
+                );
                 3
             }
             Some(n) => n as u32,
@@ -636,9 +714,12 @@ impl Compiler {
             self.problem(&format!("calendar[{i}].name"), "missing".into());
             String::new()
         });
-        let holidays = c
-            .holidays
-            .unwrap_or_else(|| crate::detect::calendar::DEFAULT_HOLIDAYS.iter().map(|s| s.to_string()).collect());
+        let holidays = c.holidays.unwrap_or_else(|| {
+            crate::detect::calendar::DEFAULT_HOLIDAYS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        });
         for (j, h) in holidays.iter().enumerate() {
             if !crate::detect::calendar::is_builtin(h) {
                 self.problem(
@@ -698,7 +779,10 @@ impl Compiler {
             None | Some("excuse") => EventAction::Excuse,
             Some("annotate") => EventAction::Annotate,
             Some(x) => {
-                self.problem(&k("action"), format!("must be \"excuse\" or \"annotate\", got {x:?}"));
+                self.problem(
+                    &k("action"),
+                    format!("must be \"excuse\" or \"annotate\", got {x:?}"),
+                );
                 EventAction::Excuse
             }
         };

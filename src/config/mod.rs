@@ -49,7 +49,11 @@ pub enum ConfigError {
 }
 
 fn render_problems(path: &Path, problems: &[ConfigProblem]) -> String {
-    let mut s = format!("{} problem(s) in config `{}`:", problems.len(), path.display());
+    let mut s = format!(
+        "{} problem(s) in config `{}`:",
+        problems.len(),
+        path.display()
+    );
     for p in problems {
         s.push_str(&format!("\n  {}: {}: {}", path.display(), p.key, p.message));
     }
@@ -212,7 +216,9 @@ pub struct MetricGlob(glob::Pattern);
 impl MetricGlob {
     /// Compile a glob; `Err` carries the glob error text.
     pub fn new(s: &str) -> Result<Self, String> {
-        glob::Pattern::new(s).map(MetricGlob).map_err(|e| e.to_string())
+        glob::Pattern::new(s)
+            .map(MetricGlob)
+            .map_err(|e| e.to_string())
     }
     /// True if the metric name matches.
     pub fn matches(&self, metric: &str) -> bool {
@@ -306,7 +312,9 @@ impl OwnersConfig {
     pub fn owner_of(&self, key: &crate::model::SeriesKey) -> Option<&lettre::message::Mailbox> {
         self.rules
             .iter()
-            .find(|r| r.pattern.matches(&key.metric) && r.dims.iter().all(|(k, v)| key.dim(k) == Some(v)))
+            .find(|r| {
+                r.pattern.matches(&key.metric) && r.dims.iter().all(|(k, v)| key.dim(k) == Some(v))
+            })
             .map(|r| &r.email)
             .or(self.default.as_ref())
     }

@@ -93,7 +93,10 @@ impl Calendar {
         for d in &self.dates {
             match *d {
                 CalendarDate::Yearly(m, dd) if day.month() == m && day.day() == dd => {
-                    return Some(("calendar date", NaiveDate::from_ymd_opt(day.year() - 1, m, dd)));
+                    return Some((
+                        "calendar date",
+                        NaiveDate::from_ymd_opt(day.year() - 1, m, dd),
+                    ));
                 }
                 CalendarDate::Once(x) if x == day => return Some(("calendar date", None)),
                 _ => {}
@@ -140,7 +143,10 @@ fn anchor(h: &str, year: i32) -> Option<(NaiveDate, std::ops::RangeInclusive<i64
         "easter" => (easter(year)?, 0..=0),
         "easter_monday" => (easter(year)?, 1..=1),
         "memorial_day" => (last_weekday(year, 5, Weekday::Mon)?, 0..=0),
-        "labor_day" => (NaiveDate::from_weekday_of_month_opt(year, 9, Weekday::Mon, 1)?, 0..=0),
+        "labor_day" => (
+            NaiveDate::from_weekday_of_month_opt(year, 9, Weekday::Mon, 1)?,
+            0..=0,
+        ),
         "thanksgiving" => (thanksgiving(year)?, 0..=0),
         "black_friday" => (thanksgiving(year)?, 1..=1),
         "thanksgiving_weekend" => (thanksgiving(year)?, 2..=3),
@@ -160,7 +166,8 @@ fn matches(h: &str, day: NaiveDate) -> Option<Option<NaiveDate>> {
         "independence_day" => fixed(7, 4),
         "christmas_eve" => fixed(12, 24),
         "christmas" => fixed(12, 25),
-        "year_end" => (day.month() == 12 && day.day() >= 26).then(|| NaiveDate::from_ymd_opt(y - 1, 12, day.day())),
+        "year_end" => (day.month() == 12 && day.day() >= 26)
+            .then(|| NaiveDate::from_ymd_opt(y - 1, 12, day.day())),
         "holiday_season" => {
             // December before Christmas, after Cyber Monday: shoppers' season.
             let after = thanksgiving(y)? + Duration::days(4);
@@ -191,18 +198,42 @@ mod tests {
     #[test]
     fn moving_holidays_pair_with_last_year() {
         let c = Calendar::default_calendar();
-        assert_eq!(c.holiday(d("2024-11-29")), Some(("black_friday", Some(d("2023-11-24")))));
-        assert_eq!(c.holiday(d("2024-12-02")), Some(("cyber_monday", Some(d("2023-11-27")))));
-        assert_eq!(c.holiday(d("2024-03-31")), Some(("easter", Some(d("2023-04-09")))));
-        assert_eq!(c.holiday(d("2024-12-25")), Some(("christmas", Some(d("2023-12-25")))));
-        assert_eq!(c.holiday(d("2024-12-10")), Some(("holiday_season", Some(d("2023-12-10")))));
+        assert_eq!(
+            c.holiday(d("2024-11-29")),
+            Some(("black_friday", Some(d("2023-11-24"))))
+        );
+        assert_eq!(
+            c.holiday(d("2024-12-02")),
+            Some(("cyber_monday", Some(d("2023-11-27"))))
+        );
+        assert_eq!(
+            c.holiday(d("2024-03-31")),
+            Some(("easter", Some(d("2023-04-09"))))
+        );
+        assert_eq!(
+            c.holiday(d("2024-12-25")),
+            Some(("christmas", Some(d("2023-12-25"))))
+        );
+        assert_eq!(
+            c.holiday(d("2024-12-10")),
+            Some(("holiday_season", Some(d("2023-12-10"))))
+        );
         assert_eq!(c.holiday(d("2024-10-10")), None);
-        assert_eq!(c.holiday(d("2024-07-04")), None, "not in the default calendar");
+        assert_eq!(
+            c.holiday(d("2024-07-04")),
+            None,
+            "not in the default calendar"
+        );
     }
 
     #[test]
     fn easter_dates() {
-        for (y, e) in [(2023, "2023-04-09"), (2024, "2024-03-31"), (2025, "2025-04-20"), (2026, "2026-04-05")] {
+        for (y, e) in [
+            (2023, "2023-04-09"),
+            (2024, "2024-03-31"),
+            (2025, "2025-04-20"),
+            (2026, "2026-04-05"),
+        ] {
             assert_eq!(easter(y), Some(d(e)));
         }
     }

@@ -67,8 +67,11 @@ fn dims_match(dims: &[(String, String)], key: &SeriesKey) -> bool {
 }
 
 /// Calendars compiled from config, resolved per series.
+/// A configured calendar: the dimension values it applies to, its name, the calendar.
+type NamedCalendar = (Vec<(String, String)>, String, Calendar);
+
 struct Calendars {
-    configured: Vec<(Vec<(String, String)>, String, Calendar)>,
+    configured: Vec<NamedCalendar>,
     default: Calendar,
 }
 
@@ -88,7 +91,10 @@ impl Calendars {
                 .map(|(_, _, c)| c.clone())
                 .unwrap_or_else(Calendar::default_calendar),
         };
-        Calendars { configured, default }
+        Calendars {
+            configured,
+            default,
+        }
     }
 
     fn for_series(&self, key: &SeriesKey) -> &Calendar {
@@ -184,7 +190,8 @@ pub fn detect(
             });
         }
         for h in o.hits {
-            if !h.check.is_data_health() && h.p_value > cutoffs.get(&h.ts).copied().unwrap_or(-1.0) {
+            if !h.check.is_data_health() && h.p_value > cutoffs.get(&h.ts).copied().unwrap_or(-1.0)
+            {
                 det.dropped_by_fdr += 1;
                 continue;
             }

@@ -111,7 +111,13 @@ fn shape(g: Granularity, rule: &MetricRule) -> Shape {
         Granularity::Week => (4, 8, 26, 13, 2),
         _ => {
             let n = ppd.min(48);
-            (n, 2 * n, (8 * period).min(1008), 3 * period.max(ppd), (ppd / 8).max(3))
+            (
+                n,
+                2 * n,
+                (8 * period).min(1008),
+                3 * period.max(ppd),
+                (ppd / 8).max(3),
+            )
         }
     };
     Shape {
@@ -130,7 +136,9 @@ fn local_date(ms: i64) -> Option<NaiveDate> {
 }
 
 fn date_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).map(|x| x.and_utc().timestamp_millis()).unwrap_or(0)
+    d.and_hms_opt(0, 0, 0)
+        .map(|x| x.and_utc().timestamp_millis())
+        .unwrap_or(0)
 }
 
 /// Value at exactly `t` among `ts[..upto]`, if present.
@@ -161,7 +169,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let step = g.step_ms();
     let rule = inp.rule;
     let sh = shape(g, rule);
-    let seasonal_check = if sh.period > 1 { Check::Seasonal } else { Check::Variance };
+    let seasonal_check = if sh.period > 1 {
+        Check::Seasonal
+    } else {
+        Check::Variance
+    };
 
     let warm = &ys[..n.min(sh.warmup)];
     let use_log = match rule.scale {
@@ -176,7 +188,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let floor = |e: f64| -> f64 {
         if use_log {
             let ey = e.exp();
-            if integral { (1.0 / ey.max(1.0)).sqrt().max(1e-3) } else { 1e-3 }
+            if integral {
+                (1.0 / ey.max(1.0)).sqrt().max(1e-3)
+            } else {
+                1e-3
+            }
         } else if integral {
             e.abs().max(1.0).sqrt()
         } else {
@@ -185,10 +201,19 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     };
     let z_thr = BASE_THRESHOLD / rule.sensitivity;
     let alpha_two = 2.0 * stats::upper_tail(z_thr, f64::INFINITY);
-    let alpha_one = if rule.direction == Direction::Both { alpha_two / 2.0 } else { alpha_two };
-    let thresholds: Vec<f64> = stats::TAILS.iter().map(|&df| stats::threshold_for(alpha_one, df)).collect();
+    let alpha_one = if rule.direction == Direction::Both {
+        alpha_two / 2.0
+    } else {
+        alpha_two
+    };
+    let thresholds: Vec<f64> = stats::TAILS
+        .iter()
+        .map(|&df| stats::threshold_for(alpha_one, df))
+        .collect();
 
-    let slot = |t: i64| -> usize { (t.div_euclid(step) + sh.offset).rem_euclid(sh.period as i64) as usize };
+    let slot = |t: i64| -> usize {
+        (t.div_euclid(step) + sh.offset).rem_euclid(sh.period as i64) as usize
+    };
     let cycle = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(sh.period as i64) };
 
     // model state
@@ -266,22 +291,38 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     eq_run = 1;
                 }
                 let rare_repeats = pairs >= 20 && (eq_pairs as f64) < 0.02 * pairs as f64;
-                if eq_run >= rule.stale_periods && y != 0.0 && rare_repeats && rule.enabled(Check::Stale) {
+                if eq_run >= rule.stale_periods
+                    && y != 0.0
+                    && rare_repeats
+                    && rule.enabled(Check::Stale)
+                {
                     let mut h = base_hit(Check::Stale);
                     h.expected = last_expected;
-                    h.direction = if last_expected.is_finite() && y < last_expected { Direction::Down } else { Direction::Up };
+                    h.direction = if last_expected.is_finite() && y < last_expected {
+                        Direction::Down
+                    } else {
+                        Direction::Up
+                    };
                     h.note = Some(format!("same value {eq_run} periods in a row"));
                     h.wow_pct = wow();
                     h.yoy_pct = yoy();
                     out.hits.push(h);
                 }
                 if let Some(max) = rule.max_pct_change {
-                    if consecutive && prev != 0.0 && ((y / prev - 1.0) * 100.0).abs() > max && rule.enabled(Check::MaxChange) {
+                    if consecutive
+                        && prev != 0.0
+                        && ((y / prev - 1.0) * 100.0).abs() > max
+                        && rule.enabled(Check::MaxChange)
+                    {
                         let mut h = base_hit(Check::MaxChange);
                         h.expected = prev;
                         h.lower = prev * (1.0 - max / 100.0);
                         h.upper = prev * (1.0 + max / 100.0);
-                        h.direction = if y > prev { Direction::Up } else { Direction::Down };
+                        h.direction = if y > prev {
+                            Direction::Up
+                        } else {
+                            Direction::Down
+                        };
                         h.wow_pct = wow();
                         h.yoy_pct = yoy();
                         out.hits.push(h);
@@ -295,7 +336,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 h.lower = rule.lower_bound.unwrap_or(f64::NEG_INFINITY);
                 h.upper = rule.upper_bound.unwrap_or(f64::INFINITY);
                 h.expected = if below { h.lower } else { h.upper };
-                h.direction = if above { Direction::Up } else { Direction::Down };
+                h.direction = if above {
+                    Direction::Up
+                } else {
+                    Direction::Down
+                };
                 h.wow_pct = wow();
                 h.yoy_pct = yoy();
                 out.hits.push(h);
@@ -340,9 +385,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
 
         // --- prediction ----------------------------------------------------
         let holiday = holiday_of(inp.calendar, t, g);
-        let event = inp.events.iter().find(|e| {
-            local_date(t).is_some_and(|d| d >= e.start && d <= e.end)
-        });
+        let event = inp
+            .events
+            .iter()
+            .find(|e| local_date(t).is_some_and(|d| d >= e.start && d <= e.end));
         let outage = use_log && y <= 0.0;
         if lvl.len() < sh.n_level {
             if !outage && holiday.is_none() && event.is_none() {
@@ -363,7 +409,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let e = level + s_now;
         let e_y = inv(e);
         last_expected = e_y;
-        let sd = if sigma.is_finite() { sigma.max(floor(e)) } else { f64::NAN };
+        let sd = if sigma.is_finite() {
+            sigma.max(floor(e))
+        } else {
+            f64::NAN
+        };
         let tail_idx = stats::TAILS.iter().position(|&d| d == df).unwrap_or(2);
         let eligible = i >= sh.warmup && profile_ready && resid.len() >= 14 && sd.is_finite();
         let note = holiday
@@ -372,7 +422,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let excused = event.is_some_and(|e| e.action == EventAction::Excuse);
 
         if outage {
-            if eligible && in_range(t) && !excused && rule.enabled(Check::Outage) && rule.direction != Direction::Up {
+            if eligible
+                && in_range(t)
+                && !excused
+                && rule.enabled(Check::Outage)
+                && rule.direction != Direction::Up
+            {
                 let lower = inv(e - thresholds[tail_idx] * sd);
                 if lower > 0.0 && e_y >= rule.min_abs_change {
                     let mut h = base_hit(Check::Outage);
@@ -419,10 +474,17 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 let thr = thresholds[tail_idx];
                 if wanted && uu.abs() > thr {
                     let p_one = stats::upper_tail(uu.abs(), df);
-                    let p = if rule.direction == Direction::Both { (2.0 * p_one).min(1.0) } else { p_one };
+                    let p = if rule.direction == Direction::Both {
+                        (2.0 * p_one).min(1.0)
+                    } else {
+                        p_one
+                    };
                     let cy = inv(centre);
                     let dev = (y - cy).abs();
-                    if dev >= rule.min_abs_change && dev >= rule.min_rel_change * cy.abs() && rule.enabled(check) {
+                    if dev >= rule.min_abs_change
+                        && dev >= rule.min_rel_change * cy.abs()
+                        && rule.enabled(check)
+                    {
                         let mut h = base_hit(check);
                         h.expected = cy;
                         h.lower = inv(centre - thr * sd2);
@@ -469,8 +531,13 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             cusum = [0.0; 2];
             cusum_pts = [Vec::new(), Vec::new()];
             run.clear();
-            if eligible && in_range(t) && rule.enabled(Check::LevelShift) && direction_ok(rule.direction, up) {
-                out.hits.retain(|h| !(h.ts == t && h.check == seasonal_check));
+            if eligible
+                && in_range(t)
+                && rule.enabled(Check::LevelShift)
+                && direction_ok(rule.direction, up)
+            {
+                out.hits
+                    .retain(|h| !(h.ts == t && h.check == seasonal_check));
                 let thr = thresholds[tail_idx];
                 let mut h = base_hit(Check::LevelShift);
                 h.expected = e_y;
@@ -511,9 +578,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 run.clear();
                 cusum = [0.0; 2];
                 cusum_pts = [Vec::new(), Vec::new()];
-                if eligible && in_range(t) && rule.enabled(Check::LevelShift) {
-                    if direction_ok(rule.direction, up) {
-                        out.hits.retain(|h| !(h.ts == t && h.check == seasonal_check));
+                if eligible
+                    && in_range(t)
+                    && rule.enabled(Check::LevelShift)
+                    && direction_ok(rule.direction, up)
+                {
+                    {
+                        out.hits
+                            .retain(|h| !(h.ts == t && h.check == seasonal_check));
                         let thr = thresholds[tail_idx];
                         let mut h = base_hit(Check::LevelShift);
                         h.expected = e_y;
@@ -545,8 +617,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
         if lvl.len() >= 2 * sh.n_half {
             let h = sh.n_half;
-            let m1 = median_of(lvl.iter().take(h).map(|&(_, xj, sj)| xj - profile[sj]), &mut buf);
-            let m2 = median_of(lvl.iter().skip(h).map(|&(_, xj, sj)| xj - profile[sj]), &mut buf);
+            let m1 = median_of(
+                lvl.iter().take(h).map(|&(_, xj, sj)| xj - profile[sj]),
+                &mut buf,
+            );
+            let m2 = median_of(
+                lvl.iter().skip(h).map(|&(_, xj, sj)| xj - profile[sj]),
+                &mut buf,
+            );
             let t1 = median_of(lvl.iter().take(h).map(|p| p.0 as f64), &mut buf);
             let t2 = median_of(lvl.iter().skip(h).map(|p| p.0 as f64), &mut buf);
             if t2 > t1 {
@@ -576,7 +654,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             wow_pct: None,
             yoy_pct: None,
             history: n,
-            note: Some(format!("no data since {}", crate::model::format_ts(last, g))),
+            note: Some(format!(
+                "no data since {}",
+                crate::model::format_ts(last, g)
+            )),
         });
     }
     out
@@ -601,7 +682,13 @@ fn holiday_of(cal: &Calendar, t: i64, g: Granularity) -> Option<(&'static str, O
 }
 
 /// Index of last year's point for the same holiday (same time of day for sub-daily data).
-fn holiday_point(ts: &[i64], upto: usize, prev_day: NaiveDate, t: i64, g: Granularity) -> Option<usize> {
+fn holiday_point(
+    ts: &[i64],
+    upto: usize,
+    prev_day: NaiveDate,
+    t: i64,
+    g: Granularity,
+) -> Option<usize> {
     // weekly data: last year's week that contains the same holiday
     let target = match g {
         Granularity::Week => date_ms(prev_day),

@@ -48,7 +48,9 @@ pub enum SourceError {
         message: String,
     },
     /// A configured column is absent.
-    #[error("source `{source_name}`: `{file}` has no column `{column}` (configured as {role}); columns are: {available}")]
+    #[error(
+        "source `{source_name}`: `{file}` has no column `{column}` (configured as {role}); columns are: {available}"
+    )]
     MissingColumn {
         /// Source name.
         source_name: String,
@@ -146,7 +148,10 @@ impl Batch {
     }
     /// Newest timestamp of any series.
     pub fn newest(&self) -> Option<i64> {
-        self.series.iter().filter_map(|s| self.ts_of(s).last().copied()).max()
+        self.series
+            .iter()
+            .filter_map(|s| self.ts_of(s).last().copied())
+            .max()
     }
     /// Number of rows.
     pub fn rows(&self) -> usize {
@@ -176,7 +181,8 @@ fn scan(cfg: &SourceConfig) -> Result<(LazyFrame, String), SourceError> {
         Location::Path(p) => {
             let files: Vec<PathBuf> = if p.contains(['*', '?', '[']) {
                 let g = glob::glob(p).map_err(|e| read_err(cfg, p, e))?;
-                let mut v: Vec<PathBuf> = g.filter_map(Result::ok).filter(|f| f.is_file()).collect();
+                let mut v: Vec<PathBuf> =
+                    g.filter_map(Result::ok).filter(|f| f.is_file()).collect();
                 v.sort();
                 v
             } else {
@@ -224,7 +230,14 @@ fn scan(cfg: &SourceConfig) -> Result<(LazyFrame, String), SourceError> {
     }
     if frames.len() == 1 {
         let (lf, shown) = frames.remove(0);
-        return Ok((lf, if matches!(cfg.location, Location::Url(_)) { label } else { shown }));
+        return Ok((
+            lf,
+            if matches!(cfg.location, Location::Url(_)) {
+                label
+            } else {
+                shown
+            },
+        ));
     }
     let lfs: Vec<LazyFrame> = frames.into_iter().map(|(lf, _)| lf).collect();
     let lf = concat(lfs, UnionArgs::default()).map_err(|e| read_err(cfg, &label, e))?;
@@ -270,7 +283,13 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<PathBuf, SourceError> {
 fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, SourceError> {
     let mut lf = lf;
     let schema = lf.collect_schema().map_err(|e| read_err(cfg, file, e))?;
-    let available = || schema.iter_names().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+    let available = || {
+        schema
+            .iter_names()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let need = |col: &str, role: &'static str| -> Result<(), SourceError> {
         if schema.get(col).is_none() {
             return Err(SourceError::MissingColumn {
@@ -328,7 +347,10 @@ fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, So
             let parts: Vec<LazyFrame> = names
                 .iter()
                 .map(|m| {
-                    let mut exprs = vec![col(cfg.time_column.as_str()).alias(TS), lit(m.as_str()).alias(METRIC)];
+                    let mut exprs = vec![
+                        col(cfg.time_column.as_str()).alias(TS),
+                        lit(m.as_str()).alias(METRIC),
+                    ];
                     exprs.extend(dims.iter().cloned());
                     exprs.push(col(m.as_str()).cast(DataType::String).alias(VALUE));
                     lf.clone().select(exprs)

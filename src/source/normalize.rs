@@ -2,9 +2,12 @@
 //! time → wall-clock ms, value → f64, one sort, series boundaries,
 //! duplicate timestamps and granularity per series.
 
+use std::collections::HashMap;
+
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::{Batch, METRIC, SeriesInfo, SourceError, TS, VALUE};
 use crate::config::SourceConfig;
@@ -21,16 +24,35 @@ pub fn parse_time_str(s: &str, tz: Tz) -> Option<i64> {
         return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(dt.with_timezone(&tz).naive_local().and_utc().timestamp_millis());
+        return Some(
+            dt.with_timezone(&tz)
+                .naive_local()
+                .and_utc()
+                .timestamp_millis(),
+        );
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
             return Some(n.and_utc().timestamp_millis());
         }
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f %z"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+    ] {
         if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
-            return Some(dt.with_timezone(&tz).naive_local().and_utc().timestamp_millis());
+            return Some(
+                dt.with_timezone(&tz)
+                    .naive_local()
+                    .and_utc()
+                    .timestamp_millis(),
+            );
         }
     }
     None
@@ -52,7 +74,12 @@ fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>,
     match c.dtype() {
         DataType::Date => {
             let days = c.cast(&DataType::Int32).map_err(err)?;
-            Ok(days.i32().map_err(err)?.iter().map(|d| d.map(|d| d as i64 * MS_PER_DAY)).collect())
+            Ok(days
+                .i32()
+                .map_err(err)?
+                .iter()
+                .map(|d| d.map(|d| d as i64 * MS_PER_DAY))
+                .collect())
         }
         DataType::Datetime(unit, tz) => {
             let div = match unit {
@@ -69,7 +96,13 @@ fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>,
                     let ms = v?.div_euclid(div);
                     if aware {
                         let utc = chrono::DateTime::from_timestamp_millis(ms)?;
-                        Some(cfg.timezone.from_utc_datetime(&utc.naive_utc()).naive_local().and_utc().timestamp_millis())
+                        Some(
+                            cfg.timezone
+                                .from_utc_datetime(&utc.naive_utc())
+                                .naive_local()
+                                .and_utc()
+                                .timestamp_millis(),
+                        )
                     } else {
                         Some(ms)
                     }
@@ -89,7 +122,10 @@ fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>,
                                 cfg,
                                 file,
                                 tc,
-                                format!("row {}: {v:?} is not a date or datetime (expected e.g. 2024-01-31 or 2024-01-31T10:00:00)", row + 1),
+                                format!(
+                                    "row {}: {v:?} is not a date or datetime (expected e.g. 2024-01-31 or 2024-01-31T10:00:00)",
+                                    row + 1
+                                ),
                             ));
                         }
                     },
@@ -97,12 +133,22 @@ fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>,
             }
             Ok(out)
         }
-        other => Err(bad(cfg, file, tc, format!("has type {other}, expected a date, datetime or ISO string"))),
+        other => Err(bad(
+            cfg,
+            file,
+            tc,
+            format!("has type {other}, expected a date, datetime or ISO string"),
+        )),
     }
 }
 
 /// The value column as f64; a non-numeric cell is an error naming it.
-fn values(cfg: &SourceConfig, c: &Column, file: &str, column: &str) -> Result<Float64Chunked, SourceError> {
+fn values(
+    cfg: &SourceConfig,
+    c: &Column,
+    file: &str,
+    column: &str,
+) -> Result<Float64Chunked, SourceError> {
     let err = |e: PolarsError| bad(cfg, file, column, e.to_string());
     if c.dtype().is_primitive_numeric() {
         let f = c.cast(&DataType::Float64).map_err(err)?;
@@ -130,7 +176,10 @@ fn values(cfg: &SourceConfig, c: &Column, file: &str, column: &str) -> Result<Fl
             },
         }
     }
-    Ok(Float64Chunked::from_iter_options(VALUE.into(), out.into_iter()))
+    Ok(Float64Chunked::from_iter_options(
+        VALUE.into(),
+        out.into_iter(),
+    ))
 }
 
 /// Build the sorted batch from `__ts, metric, dims…, __value`.
@@ -150,7 +199,11 @@ pub(super) fn normalize(
     key_columns.extend(cfg.dimensions.iter().cloned());
     let mut cols: Vec<Column> = Vec::with_capacity(key_columns.len() + 2);
     for k in &key_columns {
-        let c = df.column(k).map_err(err)?.cast(&DataType::String).map_err(err)?;
+        let c = df
+            .column(k)
+            .map_err(err)?
+            .cast(&DataType::String)
+            .map_err(err)?;
         if c.null_count() > 0 {
             let shown = if k == METRIC {
                 match &cfg.layout {
@@ -160,13 +213,23 @@ pub(super) fn normalize(
             } else {
                 k.clone()
             };
-            return Err(bad(cfg, file, &shown, format!("{} empty key value(s); every row needs one", c.null_count())));
+            return Err(bad(
+                cfg,
+                file,
+                &shown,
+                format!("{} empty key value(s); every row needs one", c.null_count()),
+            ));
         }
         cols.push(c);
     }
     if ts.iter().any(Option::is_none) {
         let n = ts.iter().filter(|t| t.is_none()).count();
-        return Err(bad(cfg, file, &cfg.time_column, format!("{n} empty timestamp(s)")));
+        return Err(bad(
+            cfg,
+            file,
+            &cfg.time_column,
+            format!("{n} empty timestamp(s)"),
+        ));
     }
     let ts: Vec<i64> = ts.into_iter().flatten().collect();
     cols.push(Column::new(TS.into(), ts));
@@ -176,16 +239,65 @@ pub(super) fn normalize(
     // an empty cell is a period without data (the missing check reports gaps);
     // NaN and infinities stay in and are reported per series
     let present = frame.column(VALUE).map_err(err)?.is_not_null();
-    let frame = if present.all() { frame } else { frame.filter(&present).map_err(err)? };
-    let mut by: Vec<&str> = key_columns.iter().map(String::as_str).collect();
-    by.push(TS);
-    let frame = frame
-        .sort(by, SortMultipleOptions::default().with_multithreaded(true))
-        .map_err(err)?;
+    let frame = if present.all() {
+        frame
+    } else {
+        frame.filter(&present).map_err(err)?
+    };
     split(cfg, &frame, key_columns)
 }
 
-/// Walk the sorted frame once: series boundaries, bad values, duplicates, granularity.
+/// Give every row its series' rank (series ordered by key), without sorting strings:
+/// each key column is dictionary-coded, codes are combined pairwise.
+fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
+    let mut ids: Vec<u32> = vec![0; n];
+    for (c, col) in key_arrs.iter().enumerate() {
+        let mut dict: HashMap<&str, u32> = HashMap::new();
+        let codes: Vec<u32> = col
+            .iter()
+            .map(|s| {
+                let next = dict.len() as u32;
+                *dict.entry(s).or_insert(next)
+            })
+            .collect();
+        if c == 0 {
+            ids = codes;
+        } else {
+            let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
+            for (id, code) in ids.iter_mut().zip(codes) {
+                let next = pairs.len() as u32;
+                *id = *pairs.entry((*id, code)).or_insert(next);
+            }
+        }
+    }
+    let n_ids = ids.iter().map(|&i| i as usize + 1).max().unwrap_or(0);
+    let mut first_row = vec![usize::MAX; n_ids];
+    for (row, &id) in ids.iter().enumerate() {
+        if first_row[id as usize] == usize::MAX {
+            first_row[id as usize] = row;
+        }
+    }
+    let mut by_key: Vec<u32> = (0..n_ids as u32).collect();
+    by_key.sort_by(|&a, &b| {
+        let (ra, rb) = (first_row[a as usize], first_row[b as usize]);
+        key_arrs
+            .iter()
+            .map(|c| c[ra])
+            .cmp(key_arrs.iter().map(|c| c[rb]))
+    });
+    let mut rank = vec![0u32; n_ids];
+    for (r, &id) in by_key.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    let first_by_rank = by_key.iter().map(|&id| first_row[id as usize]).collect();
+    (
+        ids.into_iter().map(|id| rank[id as usize]).collect(),
+        first_by_rank,
+    )
+}
+
+/// Walk the frame once in (series, time) order: series boundaries, bad values,
+/// duplicates, granularity.
 fn split(
     cfg: &SourceConfig,
     frame: &DataFrame,
@@ -194,32 +306,52 @@ fn split(
     let err = |e: PolarsError| bad(cfg, "", "", e.to_string());
     let keys: Vec<StringChunked> = key_columns
         .iter()
-        .map(|k| Ok(frame.column(k).map_err(err)?.str().map_err(err)?.rechunk().into_owned()))
+        .map(|k| {
+            Ok(frame
+                .column(k)
+                .map_err(err)?
+                .str()
+                .map_err(err)?
+                .rechunk()
+                .into_owned())
+        })
         .collect::<Result<_, SourceError>>()?;
-    let key_arrs: Vec<Vec<&str>> = keys.iter().map(|k| k.iter().map(|s| s.unwrap_or("")).collect()).collect();
+    let key_arrs: Vec<Vec<&str>> = keys
+        .iter()
+        .map(|k| k.iter().map(|s| s.unwrap_or("")).collect())
+        .collect();
     let tcol = frame.column(TS).map_err(err)?.i64().map_err(err)?.rechunk();
-    let ts_all = tcol.cont_slice().map_err(err)?;
+    let ts_raw = tcol.cont_slice().map_err(err)?;
     let vcol = frame.column(VALUE).map_err(err)?.f64().map_err(err)?;
     // nulls become NaN so every series is a plain slice; both count as bad values
-    let v_all: Vec<f64> = vcol.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+    let v_raw: Vec<f64> = vcol.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
     let n = frame.height();
+    let (ranks, first_rows) = series_ranks(&key_arrs, n);
+    let mut order: Vec<(u32, i64, u32)> = (0..n).map(|i| (ranks[i], ts_raw[i], i as u32)).collect();
+    order.par_sort_unstable();
+    let ts_all: Vec<i64> = order.iter().map(|o| o.1).collect();
+    let v_all: Vec<f64> = order.iter().map(|o| v_raw[o.2 as usize]).collect();
+    drop(order);
 
     let mut problems = Vec::new();
     let mut out_ts = Vec::with_capacity(n);
     let mut out_v = Vec::with_capacity(n);
     let mut series = Vec::new();
     let mut start = 0;
+    let mut sorted_ranks = ranks;
+    sorted_ranks.par_sort_unstable();
     while start < n {
         let mut end = start + 1;
-        while end < n && key_arrs.iter().all(|a| a[end] == a[start]) {
+        while end < n && sorted_ranks[end] == sorted_ranks[start] {
             end += 1;
         }
+        let row = first_rows[sorted_ranks[start] as usize];
         let key = SeriesKey {
-            metric: key_arrs[0][start].to_string(),
+            metric: key_arrs[0][row].to_string(),
             dims: key_columns[1..]
                 .iter()
                 .zip(&key_arrs[1..])
-                .map(|(k, a)| (k.clone(), a[start].to_string()))
+                .map(|(k, a)| (k.clone(), a[row].to_string()))
                 .collect(),
         };
         match series_slice(cfg, &ts_all[start..end], &v_all[start..end]) {
@@ -269,7 +401,14 @@ fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, S
         let g = cfg.granularity.unwrap_or(Granularity::Day);
         return Err(format!(
             "duplicate timestamp {} (each series may have one row per period); series skipped",
-            crate::model::format_ts(ts[w], if ts[w] % MS_PER_DAY == 0 { g } else { Granularity::Hour })
+            crate::model::format_ts(
+                ts[w],
+                if ts[w] % MS_PER_DAY == 0 {
+                    g
+                } else {
+                    Granularity::Hour
+                }
+            )
         ));
     }
     let mut t = Vec::with_capacity(ts.len());
@@ -288,7 +427,14 @@ fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, S
     let dropped = first_bad.map(|x| {
         format!(
             "{bad} NaN or infinite value(s), first at {}; those points are treated as missing",
-            crate::model::format_ts(x, if x % MS_PER_DAY == 0 { Granularity::Day } else { Granularity::Hour })
+            crate::model::format_ts(
+                x,
+                if x % MS_PER_DAY == 0 {
+                    Granularity::Day
+                } else {
+                    Granularity::Hour
+                }
+            )
         )
     });
     if t.is_empty() {
@@ -306,17 +452,27 @@ fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, S
 /// Median spacing mapped to a granularity; a single point counts as daily.
 pub fn infer_granularity(ts: &[i64]) -> Option<Granularity> {
     if ts.len() < 2 {
-        return Some(if ts.first().is_some_and(|t| t % MS_PER_DAY != 0) { Granularity::Hour } else { Granularity::Day });
+        return Some(if ts.first().is_some_and(|t| t % MS_PER_DAY != 0) {
+            Granularity::Hour
+        } else {
+            Granularity::Day
+        });
     }
     let mut d: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
     let mid = d.len() / 2;
     let (_, m, _) = d.select_nth_unstable(mid);
     let m = *m;
     let min = d.iter().copied().min().unwrap_or(m);
-    Granularity::from_step_ms(m).or_else(|| Granularity::from_step_ms(min)).or_else(|| {
-        // daylight-saving days are 23 or 25 hours of wall clock
-        if (m - MS_PER_DAY).abs() <= 3_600_000 { Some(Granularity::Day) } else { None }
-    })
+    Granularity::from_step_ms(m)
+        .or_else(|| Granularity::from_step_ms(min))
+        .or_else(|| {
+            // daylight-saving days are 23 or 25 hours of wall clock
+            if (m - MS_PER_DAY).abs() <= 3_600_000 {
+                Some(Granularity::Day)
+            } else {
+                None
+            }
+        })
 }
 
 #[cfg(test)]
@@ -339,9 +495,18 @@ mod tests {
     #[test]
     fn infers_granularity_from_median_spacing() {
         let d = MS_PER_DAY;
-        assert_eq!(infer_granularity(&[0, d, 2 * d, 5 * d, 6 * d]), Some(Granularity::Day));
-        assert_eq!(infer_granularity(&[0, 7 * d, 14 * d]), Some(Granularity::Week));
-        assert_eq!(infer_granularity(&[0, 300_000, 600_000]), Some(Granularity::Minutes(5)));
+        assert_eq!(
+            infer_granularity(&[0, d, 2 * d, 5 * d, 6 * d]),
+            Some(Granularity::Day)
+        );
+        assert_eq!(
+            infer_granularity(&[0, 7 * d, 14 * d]),
+            Some(Granularity::Week)
+        );
+        assert_eq!(
+            infer_granularity(&[0, 300_000, 600_000]),
+            Some(Granularity::Minutes(5))
+        );
         assert_eq!(infer_granularity(&[0, 30 * d, 61 * d]), None);
     }
 }
