@@ -37,7 +37,11 @@ fn evaluate_latest(cfg: &Config, now: DateTime<Utc>) -> Evaluation {
 /// Errs when a source could not be read, after evaluating all the others.
 pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
     let ev = evaluate_latest(cfg, now);
-    tracing::info!(findings = ev.detection.findings.len(), rows = ev.rows, "evaluated");
+    tracing::info!(
+        findings = ev.detection.findings.len(),
+        rows = ev.rows,
+        "evaluated"
+    );
     for f in &ev.detection.findings {
         tracing::info!(source = %f.source, series = %f.key, check = %f.check, "finding");
     }
@@ -50,5 +54,7 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
 /// `callout test-email`.
 pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<ExitCode> {
     let _ = (cfg, to);
-    anyhow::bail!("test-email needs the mail delivery module, which is not part of this release yet")
+    anyhow::bail!(
+        "test-email needs the mail delivery module, which is not part of this release yet"
+    )
 }
