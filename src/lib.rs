@@ -9,6 +9,7 @@
 //! - [`backfill`], [`app`]: the modes.
 //! - [`model`], [`output`]: shared types and findings files.
 
+pub mod alert;
 pub mod app;
 pub mod backfill;
 pub mod cli;
@@ -19,5 +20,7 @@ pub mod detect;
 pub mod model;
 pub mod output;
 pub mod pipeline;
+pub mod render;
 pub mod schedule;
 pub mod source;
+pub mod store;

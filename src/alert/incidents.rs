@@ -1,0 +1,645 @@
+//! Incidents: which findings belong together, and which are news.
+//!
+//! Rules, per series (source + key):
+//! - A finding within `close_after_periods` periods of the open incident's
+//!   last finding extends it; a level shift followed by more findings is
+//!   therefore one incident too.
+//! - The incident closes once the series has been evaluated normal for
+//!   `close_after_periods` periods after its last finding; a finding after
+//!   that opens a new incident.
+//! - A finding already stored for the same point and check (a re-run of the
+//!   same evaluation: restart, cron overlap, `run --once` twice) goes to the
+//!   incident it went to before and changes nothing; so does a late finding
+//!   that falls inside a closed incident's span. Only genuinely new points
+//!   open incidents, which is what makes re-runs silent.
+//! - Backfill marks incidents whose last finding is before the start of the
+//!   current review week as `past`: recorded, never announced.
+//!
+//! Must not: render or send anything; ownership is resolved from the config
+//! given, not stored as truth.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use lettre::message::Mailbox;
+
+use super::AlertError;
+use crate::config::Config;
+use crate::model::{Finding, Granularity, SeriesKey};
+use crate::render;
+use crate::store::{IncidentRow, NewIncident, Store, StoreError};
+
+/// One series that an evaluation looked at, with or without findings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Newest timestamp evaluated (series time, like `Finding::timestamp`).
+    pub last_ts: i64,
+    /// Milliseconds between periods of the series.
+    pub step_ms: i64,
+}
+
+/// An incident with its findings, ready to be announced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    /// Store id; stable across runs.
+    pub id: i64,
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Granularity of the series.
+    pub granularity: Granularity,
+    /// Owner under the current config; `None`: nobody to mail.
+    pub owner: Option<Mailbox>,
+    /// Timestamp of the first finding.
+    pub opened_at_ts: i64,
+    /// Timestamp of the newest finding.
+    pub last_finding_ts: i64,
+    /// Set once the series has been normal long enough.
+    pub closed_at_ts: Option<i64>,
+    /// One per point and check, by time.
+    pub findings: Vec<Finding>,
+    /// The most severe finding (the latest among equals): what the email shows.
+    pub worst: Finding,
+}
+
+impl Incident {
+    /// Distinct periods with a finding.
+    pub fn periods(&self) -> usize {
+        self.findings
+            .iter()
+            .map(|f| f.timestamp)
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+}
+
+/// Store the findings of one evaluation, update incidents, and return every
+/// incident that is not announced yet (and not past), with owners resolved
+/// from `config`. All in one transaction: a crash leaves the previous state.
+///
+/// `evaluated` lists the series the evaluation looked at (with or without
+/// findings); their `last_ts` is what closes incidents. With `backfill`,
+/// incidents whose last finding is older than the start of the current review
+/// week (the last review before `now`) are marked past and never announced.
+pub fn record(
+    store: &mut Store,
+    run_id: i64,
+    findings: &[Finding],
+    evaluated: &[Evaluated],
+    config: &Config,
+    now: DateTime<Utc>,
+    backfill: bool,
+) -> Result<Vec<Incident>, AlertError> {
+    let close_after = i64::from(config.alerts.close_after_periods.max(1));
+    store.transaction(|s| {
+        let mut by_series: BTreeMap<(&str, &SeriesKey), Vec<&Finding>> = BTreeMap::new();
+        for f in findings {
+            by_series
+                .entry((f.source.as_str(), &f.key))
+                .or_default()
+                .push(f);
+        }
+        let evals: BTreeMap<(&str, &SeriesKey), &Evaluated> = evaluated
+            .iter()
+            .map(|e| ((e.source.as_str(), &e.key), e))
+            .collect();
+        let series: BTreeSet<(&str, &SeriesKey)> =
+            by_series.keys().chain(evals.keys()).copied().collect();
+        let mut opened = 0;
+        for (source, key) in series {
+            let fs = by_series
+                .get(&(source, key))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let owner = config.owners.owner_of(key).map(|m| m.to_string());
+            opened += update_series(
+                s,
+                run_id,
+                source,
+                key,
+                fs,
+                evals.get(&(source, key)).copied(),
+                close_after,
+                owner,
+            )?;
+        }
+        let mut past = 0;
+        if backfill {
+            let start = render::previous_review(&config.review, now)
+                .naive_local()
+                .and_utc()
+                .timestamp_millis();
+            past = s.mark_past_before(start)?;
+        }
+        let pending = s.pending_incidents()?;
+        tracing::info!(
+            run = run_id,
+            findings = findings.len(),
+            opened,
+            past,
+            pending = pending.len(),
+            "recorded incidents"
+        );
+        let mut out = Vec::with_capacity(pending.len());
+        for row in pending {
+            out.extend(load(s, row, config)?);
+        }
+        Ok(out)
+    })
+}
+
+/// Severity ordering of a finding against an incident's worst so far.
+fn worse(f: &Finding, row: &IncidentRow) -> bool {
+    render::severity_cmp(f.check, f.score, row.worst_check, row.worst_score).is_gt()
+}
+
+fn absorb(row: &mut IncidentRow, f: &Finding) {
+    if worse(f, row) {
+        row.worst_check = f.check;
+        row.worst_score = f.score;
+    }
+    row.opened_at_ts = row.opened_at_ts.min(f.timestamp);
+    row.last_finding_ts = row.last_finding_ts.max(f.timestamp);
+    row.last_evaluated_ts = row.last_evaluated_ts.max(f.timestamp);
+}
+
+/// Apply one series' findings and evaluation; returns incidents opened.
+#[allow(clippy::too_many_arguments)]
+fn update_series(
+    s: &Store,
+    run_id: i64,
+    source: &str,
+    key: &SeriesKey,
+    findings: &[&Finding],
+    eval: Option<&Evaluated>,
+    close_after: i64,
+    owner: Option<String>,
+) -> Result<usize, StoreError> {
+    let step = eval
+        .map(|e| e.step_ms)
+        .filter(|&x| x > 0)
+        .or_else(|| findings.first().map(|f| f.granularity.step_ms()))
+        .unwrap_or(1)
+        .max(1);
+    let gap = close_after.saturating_mul(step);
+    let mut sorted = findings.to_vec();
+    sorted.sort_by_key(|f| (f.timestamp, f.check));
+    let mut open = s.open_incident(source, key)?;
+    let mut opened = 0;
+    for f in sorted {
+        if let Some(id) = s.known_incident_of(f)? {
+            s.insert_finding(run_id, f, Some(id))?;
+            continue;
+        }
+        if let Some(mut closed) = s.closed_incident_covering(source, key, f.timestamp)? {
+            // Late news about a period that is over: keep it, announce nothing.
+            if worse(f, &closed) {
+                closed.worst_check = f.check;
+                closed.worst_score = f.score;
+                s.update_incident(&closed)?;
+            }
+            s.insert_finding(run_id, f, Some(closed.id))?;
+            continue;
+        }
+        match open.as_mut() {
+            Some(inc)
+                if f.timestamp <= inc.last_finding_ts.saturating_add(gap)
+                    && f.timestamp >= inc.opened_at_ts.saturating_sub(gap) =>
+            {
+                absorb(inc, f);
+                inc.step_ms = step;
+                s.insert_finding(run_id, f, Some(inc.id))?;
+            }
+            Some(inc) if f.timestamp < inc.opened_at_ts => {
+                // New news about a period well before the open incident (a
+                // revised export): its own incident, already over.
+                let id = s.insert_incident(&NewIncident {
+                    first: f,
+                    step_ms: step,
+                    owner: owner.clone(),
+                    last_evaluated_ts: f.timestamp,
+                    run_id,
+                    closed_at_ts: Some(f.timestamp.saturating_add(gap)),
+                })?;
+                s.insert_finding(run_id, f, Some(id))?;
+                opened += 1;
+            }
+            _ => {
+                if let Some(mut inc) = open.take() {
+                    // The periods between were evaluated without findings.
+                    inc.closed_at_ts = Some(inc.last_finding_ts.saturating_add(gap));
+                    s.update_incident(&inc)?;
+                }
+                let id = s.insert_incident(&NewIncident {
+                    first: f,
+                    step_ms: step,
+                    owner: owner.clone(),
+                    last_evaluated_ts: f.timestamp,
+                    run_id,
+                    closed_at_ts: None,
+                })?;
+                s.insert_finding(run_id, f, Some(id))?;
+                open = s.incident(id)?;
+                opened += 1;
+            }
+        }
+    }
+    if let Some(mut inc) = open {
+        if let Some(e) = eval {
+            inc.last_evaluated_ts = inc.last_evaluated_ts.max(e.last_ts);
+        }
+        if inc.last_evaluated_ts.saturating_sub(inc.last_finding_ts) >= gap {
+            inc.closed_at_ts = Some(inc.last_finding_ts.saturating_add(gap));
+        }
+        s.update_incident(&inc)?;
+    }
+    Ok(opened)
+}
+
+/// An incident row with its findings and current owner; `None` if it has no findings.
+fn load(s: &Store, row: IncidentRow, config: &Config) -> Result<Option<Incident>, StoreError> {
+    let findings = s.findings_of_incident(row.id)?;
+    let Some(worst) = findings
+        .iter()
+        .max_by(|a, b| {
+            render::severity_cmp(a.check, a.score, b.check, b.score)
+                .then(a.timestamp.cmp(&b.timestamp))
+        })
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Incident {
+        id: row.id,
+        owner: config.owners.owner_of(&row.key).cloned(),
+        source: row.source,
+        key: row.key,
+        granularity: row.granularity,
+        opened_at_ts: row.opened_at_ts,
+        last_finding_ts: row.last_finding_ts,
+        closed_at_ts: row.closed_at_ts,
+        findings,
+        worst,
+    }))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::{Check, Direction};
+    use chrono::TimeZone;
+
+    pub(crate) const DAY: i64 = 86_400_000;
+
+    /// A config with owners and SMTP on `port` (plain), close after 3 periods.
+    pub(crate) fn config(port: u16) -> Config {
+        let text = format!(
+            r#"
+[store]
+path = "state.db"
+[review]
+name = "WBR"
+weekday = "wed"
+time = "10:00"
+timezone = "Europe/London"
+explanations_due_hours = 24
+[[source]]
+name = "shop"
+path = "shop.csv"
+time_column = "date"
+dimensions = ["region"]
+[owners]
+[[owners.rule]]
+match = "revenue*"
+email = "Ana Ortiz <ana@example.com>"
+[[owners.rule]]
+match = "orders"
+email = "Sam Lee <sam@example.com>"
+[[owners.rule]]
+match = "refunds"
+email = "Rejected Owner <reject-me@example.com>"
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "callout <callout@example.com>"
+reply_to = "WBR team <wbr@example.com>"
+list_id = "wbr.example.com"
+timeout_secs = 5
+[alerts]
+close_after_periods = 3
+retry_base_secs = 60
+"#
+        );
+        crate::config::compile_str(
+            &text,
+            std::path::Path::new("/tmp/callout-test.toml"),
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    /// Day `d` of November 2020 (or later), series time.
+    pub(crate) fn day(d: i64) -> i64 {
+        Utc.with_ymd_and_hms(2020, 11, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp_millis()
+            + (d - 1) * DAY
+    }
+
+    /// Monday 30 Nov 2020 07:00 UTC: the review week started Wed 25 Nov 10:00.
+    pub(crate) fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2020, 11, 30, 7, 0, 0).unwrap()
+    }
+
+    pub(crate) fn key(metric: &str, region: &str) -> SeriesKey {
+        SeriesKey {
+            metric: metric.into(),
+            dims: vec![("region".into(), region.into())],
+        }
+    }
+
+    pub(crate) fn finding(metric: &str, region: &str, d: i64, check: Check) -> Finding {
+        Finding {
+            source: "shop".into(),
+            key: key(metric, region),
+            granularity: Granularity::Day,
+            timestamp: day(d),
+            value: 580.0,
+            expected: 1000.0,
+            lower: 900.0,
+            upper: 1100.0,
+            score: -5.0,
+            p_value: 1e-5,
+            direction: Direction::Down,
+            check,
+            wow_pct: Some(-40.0),
+            yoy_pct: Some(-35.0),
+            history: 42,
+            note: None,
+        }
+    }
+
+    pub(crate) fn evaluated(metric: &str, region: &str, d: i64) -> Evaluated {
+        Evaluated {
+            source: "shop".into(),
+            key: key(metric, region),
+            last_ts: day(d),
+            step_ms: DAY,
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        config: Config,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        Fixture {
+            _dir: dir,
+            store,
+            config: config(25),
+        }
+    }
+
+    impl Fixture {
+        /// One daily evaluation of `revenue/eu` at day `d`, with or without a finding.
+        fn day_run(&mut self, d: i64, hit: Option<Check>, backfill: bool) -> Vec<Incident> {
+            let run = self.store.begin_run("once", now()).unwrap();
+            let fs: Vec<Finding> = hit
+                .map(|c| finding("revenue", "eu", d, c))
+                .into_iter()
+                .collect();
+            record(
+                &mut self.store,
+                run,
+                &fs,
+                &[evaluated("revenue", "eu", d)],
+                &self.config,
+                now(),
+                backfill,
+            )
+            .unwrap()
+        }
+
+        /// Mark what `record` returned as announced, as `queue_digests` would.
+        fn announce(&self, incidents: &[Incident]) {
+            let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
+            self.store.mark_announced(&ids, None).unwrap();
+        }
+    }
+
+    #[test]
+    fn consecutive_findings_are_one_incident_and_rerunning_is_silent() {
+        let mut fx = fixture();
+        let new = fx.day_run(10, Some(Check::Seasonal), false);
+        assert_eq!(new.len(), 1);
+        assert_eq!(
+            new[0]
+                .owner
+                .as_ref()
+                .map(|m| m.email.to_string())
+                .as_deref(),
+            Some("ana@example.com")
+        );
+        fx.announce(&new);
+        // The same evaluation again: nothing new.
+        assert!(fx.day_run(10, Some(Check::Seasonal), false).is_empty());
+        // Next day, and two days later (one normal day between): same incident.
+        assert!(fx.day_run(11, Some(Check::Seasonal), false).is_empty());
+        assert!(fx.day_run(12, None, false).is_empty());
+        assert!(fx.day_run(13, Some(Check::Variance), false).is_empty());
+        let all = fx.store.incidents().unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(
+            (all[0].opened_at_ts, all[0].last_finding_ts),
+            (day(10), day(13))
+        );
+        assert_eq!(all[0].closed_at_ts, None);
+    }
+
+    #[test]
+    fn closes_after_normal_periods_and_a_later_finding_is_new() {
+        let mut fx = fixture();
+        let first = fx.day_run(10, Some(Check::Seasonal), false);
+        fx.announce(&first);
+        fx.day_run(11, None, false);
+        fx.day_run(12, None, false);
+        assert_eq!(
+            fx.store.incidents().unwrap()[0].closed_at_ts,
+            None,
+            "2 normal days"
+        );
+        fx.day_run(13, None, false);
+        assert_eq!(
+            fx.store.incidents().unwrap()[0].closed_at_ts,
+            Some(day(13)),
+            "3 normal days close it"
+        );
+        let again = fx.day_run(14, Some(Check::Seasonal), false);
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0].id, first[0].id);
+        // Re-running the old evaluation after the close still opens nothing
+        // and leaves both spans alone.
+        fx.announce(&again);
+        assert!(fx.day_run(10, Some(Check::Seasonal), false).is_empty());
+        let spans: Vec<(i64, i64, Option<i64>)> = fx
+            .store
+            .incidents()
+            .unwrap()
+            .iter()
+            .map(|i| (i.opened_at_ts, i.last_finding_ts, i.closed_at_ts))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![(day(10), day(10), Some(day(13))), (day(14), day(14), None)]
+        );
+        // A genuinely new finding long before the open incident (a revised
+        // export) is its own, already closed, incident.
+        let revised = fx.day_run(5, Some(Check::Seasonal), false);
+        assert_eq!(revised.len(), 1);
+        assert_eq!(revised[0].closed_at_ts, Some(day(8)));
+        assert_eq!(
+            fx.store
+                .open_incident("shop", &key("revenue", "eu"))
+                .unwrap()
+                .map(|i| i.id),
+            Some(again[0].id)
+        );
+    }
+
+    #[test]
+    fn a_gap_longer_than_the_close_window_splits_incidents_in_one_evaluation() {
+        let mut fx = fixture();
+        let run = fx.store.begin_run("once", now()).unwrap();
+        let fs = [
+            finding("revenue", "eu", 3, Check::Seasonal),
+            finding("revenue", "eu", 4, Check::Seasonal),
+            finding("revenue", "eu", 9, Check::Seasonal),
+        ];
+        let new = record(
+            &mut fx.store,
+            run,
+            &fs,
+            &[evaluated("revenue", "eu", 9)],
+            &fx.config,
+            now(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(new.len(), 2);
+        assert_eq!(new[0].periods(), 2);
+        assert_eq!(new[0].closed_at_ts, Some(day(7)));
+        assert_eq!(new[1].closed_at_ts, None);
+    }
+
+    #[test]
+    fn unannounced_incidents_come_back_until_queued() {
+        // A crash between `record` and `queue_digests` loses nothing.
+        let mut fx = fixture();
+        let first = fx.day_run(10, Some(Check::Seasonal), false);
+        assert_eq!(first.len(), 1);
+        let again = fx.day_run(11, None, false);
+        assert_eq!(
+            again.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![first[0].id]
+        );
+        fx.announce(&again);
+        assert!(fx.day_run(12, None, false).is_empty());
+    }
+
+    #[test]
+    fn a_level_shift_followed_by_findings_is_one_incident() {
+        let mut fx = fixture();
+        let new = fx.day_run(10, Some(Check::LevelShift), false);
+        assert_eq!(new.len(), 1);
+        fx.announce(&new);
+        for d in 11..=14 {
+            assert!(
+                fx.day_run(d, Some(Check::Seasonal), false).is_empty(),
+                "day {d}"
+            );
+        }
+        let all = fx.store.incidents().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0].worst_check,
+            Check::LevelShift,
+            "shift outranks later outliers"
+        );
+        let findings = fx.store.findings_of_incident(all[0].id).unwrap();
+        assert_eq!(findings.len(), 5);
+    }
+
+    #[test]
+    fn each_series_has_its_own_incidents_and_data_health_is_worst() {
+        let mut fx = fixture();
+        let run = fx.store.begin_run("once", now()).unwrap();
+        let mut missing = finding("orders", "eu", 10, Check::Missing);
+        missing.value = f64::NAN;
+        missing.score = 0.0;
+        let fs = [
+            finding("orders", "eu", 10, Check::Seasonal),
+            missing,
+            finding("orders", "us", 10, Check::Seasonal),
+            finding("misc", "us", 10, Check::Seasonal),
+        ];
+        let new = record(&mut fx.store, run, &fs, &[], &fx.config, now(), false).unwrap();
+        assert_eq!(new.len(), 3);
+        let eu = new.iter().find(|i| i.key == key("orders", "eu")).unwrap();
+        assert_eq!(eu.worst.check, Check::Missing);
+        assert!(eu.worst.value.is_nan(), "NaN survives the store");
+        assert_eq!(eu.findings.len(), 2);
+        let misc = new.iter().find(|i| i.key.metric == "misc").unwrap();
+        assert_eq!(misc.owner, None, "no rule and no default owner");
+    }
+
+    #[test]
+    fn backfill_marks_old_incidents_past_and_the_daemon_never_announces_them() {
+        let mut fx = fixture();
+        let run = fx.store.begin_run("backfill", now()).unwrap();
+        // Old incident (days 2-3) and a recent one (day 28, after Wed 25 Nov 10:00).
+        let fs = [
+            finding("revenue", "eu", 2, Check::Seasonal),
+            finding("revenue", "eu", 3, Check::Seasonal),
+            finding("revenue", "eu", 28, Check::Seasonal),
+        ];
+        let pending = record(
+            &mut fx.store,
+            run,
+            &fs,
+            &[evaluated("revenue", "eu", 29)],
+            &fx.config,
+            now(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(pending.len(), 1, "only the recent incident is announceable");
+        assert_eq!(pending[0].opened_at_ts, day(28));
+        let all = fx.store.incidents().unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all[0].past && !all[1].past);
+        // A daemon run afterwards (re-reporting history) announces nothing past.
+        let run = fx.store.begin_run("run", now()).unwrap();
+        let again = record(
+            &mut fx.store,
+            run,
+            &fs,
+            &[evaluated("revenue", "eu", 29)],
+            &fx.config,
+            now(),
+            false,
+        )
+        .unwrap();
+        let ids: Vec<i64> = again.iter().map(|i| i.id).collect();
+        assert_eq!(ids, vec![all[1].id]);
+    }
+}

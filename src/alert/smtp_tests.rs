@@ -1,0 +1,452 @@
+//! Delivery against a real SMTP server over TCP: `tests/smtp_sink.py`
+//! (aiosmtpd) started per test on a free port, writing what it receives to a
+//! temporary folder, parsed back with mail-parser. Each test has its own
+//! SQLite file, sink process and port, so they run in parallel.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use mail_parser::{MessageParser, MimeHeaders};
+
+use super::incidents::tests::{config, evaluated, finding, now};
+use super::*;
+use crate::model::{Check, Finding};
+
+/// The sink process; killed on drop.
+struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Sink {
+    fn start(port: u16) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 must be installed to run the SMTP tests");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(StdDuration::from_secs(20))
+            .unwrap_or_default();
+        let sink = Sink { child, dir };
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "smtp_sink.py did not start (is aiosmtpd installed? `pip install aiosmtpd`)"
+        );
+        sink
+    }
+
+    /// Every received message, in arrival order, with its envelope recipients.
+    fn received(&self) -> Vec<(Vec<u8>, Vec<String>)> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .map(|p| {
+                let rcpt = std::fs::read_to_string(p.with_extension("rcpt")).unwrap();
+                let rcpts = rcpt.lines().skip(1).map(str::to_string).collect();
+                (std::fs::read(&p).unwrap(), rcpts)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A store, a config pointing at `port`, and the findings of one run:
+/// Ana owns two revenue series (one with markup in its name), Sam one
+/// orders series, and one series has no owner.
+struct World {
+    dir: tempfile::TempDir,
+    store: Store,
+    config: Config,
+}
+
+impl World {
+    fn new(port: u16) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.db")).unwrap();
+        World {
+            dir,
+            store,
+            config: config(port),
+        }
+    }
+
+    fn store_path(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    fn findings() -> Vec<Finding> {
+        let mut missing = finding("orders", "eu", 29, Check::Missing);
+        missing.value = f64::NAN;
+        missing.score = 0.0;
+        let mut big = finding("revenue", "us", 29, Check::Seasonal);
+        big.score = -9.0;
+        vec![
+            finding("revenue", "eu", 29, Check::Seasonal),
+            big,
+            finding("revenue<b>&", "eu", 29, Check::Variance),
+            missing,
+            finding("misc", "eu", 29, Check::Seasonal),
+        ]
+    }
+
+    /// One evaluation, recorded and queued, as the pipeline would do it.
+    fn run_and_queue(&mut self) -> QueueReport {
+        let run = self.store.begin_run("once", now()).unwrap();
+        let fs = World::findings();
+        let evals: Vec<Evaluated> = fs
+            .iter()
+            .map(|f| Evaluated {
+                key: f.key.clone(),
+                ..evaluated("", "", 29)
+            })
+            .collect();
+        let incidents = record(
+            &mut self.store,
+            run,
+            &fs,
+            &evals,
+            &self.config,
+            now(),
+            false,
+        )
+        .unwrap();
+        queue_digests(&mut self.store, &incidents, &self.config, now()).unwrap()
+    }
+
+    fn deliver(&self, at: DateTime<Utc>) -> DeliveryReport {
+        let smtp = self.config.smtp.as_ref().unwrap();
+        deliver_due(&self.store, smtp, &self.config.alerts, at).unwrap()
+    }
+}
+
+fn to_of(raw: &[u8]) -> String {
+    let m = MessageParser::default().parse(raw).unwrap();
+    m.to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let mut w = World::new(port);
+    let q = w.run_and_queue();
+    assert_eq!((q.queued, q.unowned, q.failed.len()), (2, 1, 0), "{q:?}");
+    let report = w.deliver(now());
+    assert_eq!(report.sent.len(), 2, "{report:?}");
+    assert!(report.failed.is_empty());
+    assert_eq!(report.waiting, 0);
+
+    let got = sink.received();
+    assert_eq!(got.len(), 2);
+    let mut tos: Vec<String> = got.iter().map(|(raw, _)| to_of(raw)).collect();
+    tos.sort();
+    assert_eq!(tos, vec!["ana@example.com", "sam@example.com"]);
+    let incidents = w.store.incidents().unwrap();
+    for (raw, rcpts) in &got {
+        let m = MessageParser::default().parse(raw.as_slice()).unwrap();
+        let to = to_of(raw);
+        assert_eq!(rcpts, &vec![to.clone()], "envelope recipient");
+        let types: Vec<String> = m
+            .parts
+            .iter()
+            .filter_map(|p| p.content_type())
+            .map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            types,
+            vec!["multipart/alternative", "text/plain", "text/html"]
+        );
+        assert_eq!(m.text_bodies().count(), 1);
+        assert_eq!(m.html_bodies().count(), 1);
+        let text = m.body_text(0).unwrap().to_string();
+        let html = m.body_html(0).unwrap().to_string();
+        assert_eq!(
+            m.header_raw("List-Id").map(str::trim),
+            Some("<wbr.example.com>")
+        );
+        assert_eq!(
+            m.reply_to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address()),
+            Some("wbr@example.com")
+        );
+        assert_eq!(
+            m.from().and_then(|a| a.first()).and_then(|a| a.address()),
+            Some("callout@example.com")
+        );
+        assert!(m.message_id().is_some_and(|id| id.starts_with("callout.")));
+        let deadline =
+            "before Tue 1 Dec 10:00 (Europe/London), 24 hours before the WBR on Wed 2 Dec 10:00";
+        assert!(text.contains(deadline), "{text}");
+        assert!(html.contains(deadline), "{html}");
+        // The incident ids in the header are exactly this owner's incidents.
+        let header_ids: Vec<i64> = m
+            .header_raw(mail::INCIDENTS_HEADER)
+            .unwrap()
+            .trim()
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let owned: Vec<i64> = incidents
+            .iter()
+            .filter(|i| {
+                w.config
+                    .owners
+                    .owner_of(&i.key)
+                    .is_some_and(|o| o.email.to_string() == to)
+            })
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(header_ids, owned, "{to}");
+        if to == "ana@example.com" {
+            assert_eq!(
+                m.subject(),
+                Some("[callout] 3 outliers to explain before Wed 2 Dec 10:00 WBR")
+            );
+            // Most severe (largest |score|) first.
+            let us = text.find("revenue (region=us)").unwrap();
+            let eu = text.find("revenue (region=eu)").unwrap();
+            assert!(us < eu, "{text}");
+            assert!(text.contains("revenue<b>& (region=eu)"), "{text}");
+            assert!(html.contains("revenue&lt;b&gt;&amp; (region=eu)"), "{html}");
+            assert!(!html.contains("revenue<b>"), "{html}");
+            assert!(!text.contains("orders"), "Sam's outlier leaked to Ana");
+        } else {
+            assert_eq!(
+                m.subject(),
+                Some("[callout] 1 outlier to explain before Wed 2 Dec 10:00 WBR")
+            );
+            assert!(text.contains("no data arrived for this period"), "{text}");
+            assert!(!text.contains("revenue"), "Ana's outlier leaked to Sam");
+        }
+    }
+
+    // The same evaluation again: nothing queued, nothing sent.
+    let q = w.run_and_queue();
+    assert_eq!((q.queued, q.already_queued), (0, 0), "{q:?}");
+    assert!(w.deliver(now() + Duration::hours(1)).sent.is_empty());
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[test]
+fn smtp_down_then_up_delivers_every_digest_exactly_once() {
+    let port = free_port();
+    let mut w = World::new(port);
+    assert_eq!(w.run_and_queue().queued, 2);
+
+    // Nothing listens on the port: both attempts fail and are kept.
+    let r = w.deliver(now());
+    assert!(r.sent.is_empty());
+    assert_eq!(r.failed.len(), 2, "{r:?}");
+    assert!(r.failed.iter().all(|f| f.attempts == 1));
+    assert_eq!(r.failed[0].next_attempt_at, now() + Duration::seconds(60));
+    // Before the backoff expires nothing is tried.
+    let r = w.deliver(now() + Duration::seconds(30));
+    assert_eq!((r.sent.len(), r.failed.len(), r.waiting), (0, 0, 2));
+    // Second failure doubles the wait.
+    let r = w.deliver(now() + Duration::seconds(60));
+    assert!(r.failed.iter().all(|f| f.attempts == 2), "{r:?}");
+    assert_eq!(r.failed[0].next_attempt_at, now() + Duration::seconds(180));
+    let stored = w.store.unsent_mail().unwrap();
+    assert!(
+        stored[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains(&port.to_string())),
+        "{stored:?}"
+    );
+
+    // The server comes back: each digest arrives once.
+    let sink = Sink::start(port);
+    let r = w.deliver(now() + Duration::seconds(180));
+    assert_eq!(
+        (r.sent.len(), r.failed.len(), r.waiting),
+        (2, 0, 0),
+        "{r:?}"
+    );
+    let r = w.deliver(now() + Duration::hours(5));
+    assert!(r.sent.is_empty());
+    let got = sink.received();
+    let mut tos: Vec<String> = got.iter().map(|(raw, _)| to_of(raw)).collect();
+    tos.sort();
+    assert_eq!(tos, vec!["ana@example.com", "sam@example.com"]);
+    let mail = w.store.all_mail().unwrap();
+    assert!(mail.iter().all(|m| m.attempts == 3 && m.sent_at.is_some()));
+}
+
+#[test]
+fn a_restart_between_queueing_and_sending_sends_once() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let mut w = World::new(port);
+    assert_eq!(w.run_and_queue().queued, 2);
+    // "Crash": the process dies before delivering; only the file survives.
+    let path = w.store_path();
+    let World { dir, store, config } = w;
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let mut w = World { dir, store, config };
+    // The restarted process re-runs the same evaluation, then delivers.
+    let q = w.run_and_queue();
+    assert_eq!((q.queued, q.already_queued), (0, 0), "{q:?}");
+    assert_eq!(w.deliver(now() + Duration::minutes(1)).sent.len(), 2);
+    assert!(w.deliver(now() + Duration::minutes(2)).sent.is_empty());
+    assert_eq!(sink.received().len(), 2);
+}
+
+#[test]
+fn one_refused_owner_does_not_stop_the_others() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let mut w = World::new(port);
+    let run = w.store.begin_run("once", now()).unwrap();
+    let fs = [
+        finding("refunds", "eu", 29, Check::Seasonal),
+        finding("orders", "eu", 29, Check::Seasonal),
+    ];
+    let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
+    assert_eq!(
+        queue_digests(&mut w.store, &incidents, &w.config, now())
+            .unwrap()
+            .queued,
+        2
+    );
+    let r = w.deliver(now());
+    assert_eq!(r.sent.len(), 1, "{r:?}");
+    assert_eq!(r.failed.len(), 1);
+    assert!(r.failed[0].owner.contains("reject-me@example.com"));
+    assert!(r.failed[0].error.contains("mailbox unavailable"), "{r:?}");
+    assert_eq!(r.waiting, 1, "the refused digest stays queued");
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(to_of(&got[0].0), "sam@example.com");
+}
+
+#[test]
+fn test_email_reaches_the_server() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let cfg = config(port);
+    let to: Mailbox = "Ops <ops@example.com>".parse().unwrap();
+    send_test_email(cfg.smtp.as_ref().unwrap(), &to, now()).unwrap();
+    let got = sink.received();
+    assert_eq!(got.len(), 1);
+    let m = MessageParser::default().parse(got[0].0.as_slice()).unwrap();
+    assert_eq!(m.subject(), Some("[callout] test email"));
+    assert_eq!(got[0].1, vec!["ops@example.com".to_string()]);
+
+    // Nothing listening: a clear error naming the server.
+    let down = config(free_port());
+    let e = send_test_email(down.smtp.as_ref().unwrap(), &to, now()).unwrap_err();
+    assert!(matches!(e, AlertError::Send { .. }), "{e}");
+    assert!(e.to_string().contains("127.0.0.1"), "{e}");
+}
+
+#[test]
+fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
+    let mut w = World::new(free_port());
+    let run = w.store.begin_run("once", now()).unwrap();
+    let incidents = record(
+        &mut w.store,
+        run,
+        &World::findings(),
+        &[],
+        &w.config,
+        now(),
+        false,
+    )
+    .unwrap();
+    let out = w.dir.path().join("dry");
+    let files = dry_run(&incidents, &w.config, now(), Some(&out)).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["01-ana_example.com.eml", "02-sam_example.com.eml"]
+    );
+    let raw = std::fs::read(&files[0]).unwrap();
+    let m = MessageParser::default().parse(raw.as_slice()).unwrap();
+    assert_eq!(
+        m.subject(),
+        Some("[callout] 3 outliers to explain before Wed 2 Dec 10:00 WBR")
+    );
+    assert!(w.store.all_mail().unwrap().is_empty());
+    assert!(
+        w.store.incidents().unwrap().iter().all(|i| !i.announced),
+        "a dry run announces nothing"
+    );
+}
+
+#[test]
+fn backoff_doubles_and_is_capped_at_one_hour() {
+    let base = StdDuration::from_secs(60);
+    let cases = [
+        (1, 60),
+        (2, 120),
+        (3, 240),
+        (6, 1920),
+        (7, 3600),
+        (40, 3600),
+    ];
+    for (attempts, secs) in cases {
+        assert_eq!(
+            backoff(base, attempts).as_secs(),
+            secs,
+            "attempt {attempts}"
+        );
+    }
+}
+
+#[test]
+fn queueing_without_smtp_is_a_clear_error() {
+    let mut w = World::new(25);
+    w.config.smtp = None;
+    let e = queue_digests(&mut w.store, &[], &w.config, now()).unwrap_err();
+    assert!(e.to_string().contains("no [smtp] table"), "{e}");
+}

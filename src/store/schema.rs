@@ -1,0 +1,119 @@
+//! The store's schema as an ordered list of migrations.
+//!
+//! Migration *n* (1-based) brings a store from `PRAGMA user_version = n - 1`
+//! to `n`. Migrations are append-only: a released migration is never edited,
+//! a change of schema is a new entry at the end. Each runs in its own
+//! transaction together with the `user_version` bump, so a crash mid-migration
+//! leaves the previous version intact.
+//!
+//! Conventions: every instant is an INTEGER of milliseconds. Columns named
+//! `*_at` are real (UTC) time; columns named `*_ts` are series time — the
+//! naive wall-clock milliseconds of the source, like `Finding::timestamp`.
+
+/// One schema step.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// What the step does, for error messages.
+    pub name: &'static str,
+    /// SQL run inside the step's transaction.
+    pub sql: &'static str,
+}
+
+/// The value of `meta.application` that marks a file as a callout store.
+pub const APPLICATION: &str = "callout";
+
+/// Every migration, oldest first. `MIGRATIONS.len()` is the current version.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    name: "initial schema",
+    sql: V1,
+}];
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('application', 'callout');
+
+-- One evaluation of the pipeline.
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY,
+    mode        TEXT NOT NULL CHECK (mode IN ('run', 'once', 'backfill')),
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    status      TEXT NOT NULL DEFAULT 'running',
+    summary     TEXT
+);
+
+-- The outgoing-mail queue and what was sent; a row is never deleted.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    owner           TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    message         BLOB NOT NULL,
+    incident_ids    TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    created_at      INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    sent_at         INTEGER
+);
+CREATE INDEX outbox_unsent ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+
+-- Consecutive findings of one series, announced once.
+CREATE TABLE incidents (
+    id                INTEGER PRIMARY KEY,
+    source            TEXT NOT NULL,
+    series_id         TEXT NOT NULL,
+    series            TEXT NOT NULL,
+    metric            TEXT NOT NULL,
+    dims              TEXT NOT NULL,
+    granularity       TEXT NOT NULL,
+    step_ms           INTEGER NOT NULL,
+    owner             TEXT,
+    opened_at_ts      INTEGER NOT NULL,
+    last_finding_ts   INTEGER NOT NULL,
+    last_evaluated_ts INTEGER NOT NULL,
+    closed_at_ts      INTEGER,
+    worst_check       TEXT NOT NULL,
+    worst_score       REAL NOT NULL,
+    past              INTEGER NOT NULL DEFAULT 0,
+    announced         INTEGER NOT NULL DEFAULT 0,
+    digest_id         INTEGER REFERENCES outbox (id),
+    created_run       INTEGER NOT NULL REFERENCES runs (id)
+);
+CREATE UNIQUE INDEX incidents_one_open ON incidents (source, series_id) WHERE closed_at_ts IS NULL;
+CREATE INDEX incidents_series ON incidents (source, series_id, opened_at_ts);
+CREATE INDEX incidents_pending ON incidents (id) WHERE announced = 0 AND past = 0;
+
+-- Every finding of every run (the same point may recur across runs).
+CREATE TABLE findings (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs (id),
+    source      TEXT NOT NULL,
+    series_id   TEXT NOT NULL,
+    series      TEXT NOT NULL,
+    metric      TEXT NOT NULL,
+    dims        TEXT NOT NULL,
+    granularity TEXT NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    "check"     TEXT NOT NULL,
+    value       REAL,
+    expected    REAL,
+    lower       REAL,
+    upper       REAL,
+    score       REAL,
+    p_value     REAL,
+    direction   TEXT NOT NULL,
+    wow_pct     REAL,
+    yoy_pct     REAL,
+    history     INTEGER NOT NULL,
+    note        TEXT,
+    incident_id INTEGER REFERENCES incidents (id)
+);
+CREATE INDEX findings_point ON findings (source, series_id, timestamp, "check");
+CREATE INDEX findings_incident ON findings (incident_id);
+CREATE INDEX findings_run ON findings (run_id);
+"#;
