@@ -66,7 +66,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             let ev = callout::backfill::run(&cfg, &args)?;
-            Ok(report_errors(&ev.errors))
+            let mut code = report_errors(&ev.errors);
+            if args.store || args.send {
+                let r = callout::app::record_backfill(&cfg, &ev, args.send)?;
+                eprintln!(
+                    "backfill: stored in `{}`; {} incident(s) not yet announced, {} digest(s) queued, {} sent",
+                    cfg.store_path.display(),
+                    r.new_incidents,
+                    r.queued,
+                    r.sent
+                );
+                for p in &r.problems {
+                    eprintln!("error: {p}");
+                }
+                if !r.problems.is_empty() {
+                    code = ExitCode::from(1);
+                }
+            }
+            Ok(code)
         }
         Command::Run(args) => {
             let cfg = match load_config(&args.config) {

@@ -29,18 +29,8 @@ use crate::model::{Finding, Granularity, SeriesKey};
 use crate::render;
 use crate::store::{IncidentRow, NewIncident, Store, StoreError};
 
-/// One series that an evaluation looked at, with or without findings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluated {
-    /// Source name.
-    pub source: String,
-    /// The series.
-    pub key: SeriesKey,
-    /// Newest timestamp evaluated (series time, like `Finding::timestamp`).
-    pub last_ts: i64,
-    /// Milliseconds between periods of the series.
-    pub step_ms: i64,
-}
+/// One series that an evaluation looked at, with or without findings (from `detect`).
+pub use crate::detect::Evaluated;
 
 /// An incident with its findings, ready to be announced.
 #[derive(Debug, Clone, PartialEq)]
@@ -391,6 +381,7 @@ retry_base_secs = 60
             key: key(metric, region),
             last_ts: day(d),
             step_ms: DAY,
+            points: 1,
         }
     }
 

@@ -9,6 +9,8 @@
 pub mod calendar;
 pub mod series;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -37,7 +39,7 @@ impl Range {
 }
 
 /// One series that was evaluated, for incident bookkeeping.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Evaluated {
     /// Source name.
     pub source: String,

@@ -1,0 +1,342 @@
+//! Black-box tests of owner alerts: the binary, a real SQLite file and a real
+//! SMTP server (tests/smtp_sink.py, aiosmtpd) over TCP.
+#![allow(clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real SMTP server writing each message to `dir` as .eml.
+struct Sink {
+    child: Child,
+}
+
+impl Sink {
+    fn start(port: u16, dir: &Path) -> Sink {
+        std::fs::create_dir_all(dir).unwrap();
+        let mut child = Command::new("python3")
+            .arg(root().join("tests/smtp_sink.py"))
+            .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(line.contains("ready"), "sink did not start: {line:?}");
+        Sink { child }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Received messages, parsed: (recipient header, subject, text body, html body, raw).
+fn received(dir: &Path) -> Vec<(String, String, String, String, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    files.sort();
+    files
+        .iter()
+        .map(|p| {
+            let raw = std::fs::read(p).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            let to = m
+                .to()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .unwrap_or_default()
+                .to_string();
+            (
+                to,
+                m.subject().unwrap_or_default().to_string(),
+                m.body_text(0).unwrap_or_default().to_string(),
+                m.body_html(0).unwrap_or_default().to_string(),
+                text(&raw),
+            )
+        })
+        .collect()
+}
+
+/// Data ending on the spike day of the fixture, so the latest point is an outlier.
+fn data_until(dir: &Path, last: &str) -> PathBuf {
+    let full = std::fs::read_to_string(root().join("fixtures/shop_daily.csv")).unwrap();
+    let cut: String = full
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l[..10] <= *last)
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let p = dir.join("shop.csv");
+    std::fs::write(&p, cut).unwrap();
+    p
+}
+
+fn config(dir: &Path, data: &Path, port: u16) -> PathBuf {
+    let p = dir.join("callout.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+[store]
+path = "state.db"
+
+[review]
+weekday = "wed"
+time = "10:00"
+timezone = "Europe/London"
+explanations_due_hours = 24
+
+[[source]]
+name = "shop"
+path = "{}"
+dimensions = ["region"]
+expected_delay_hours = 1000000
+
+[owners]
+default = "Team <team@example.com>"
+
+[[owners.rule]]
+match = "orders"
+where = {{ region = "eu" }}
+email = "Sam <sam@example.com>"
+
+[smtp]
+host = "127.0.0.1"
+port = {port}
+security = "none"
+from = "callout <callout@example.com>"
+list_id = "wbr.example.com"
+timeout_secs = 5
+
+[alerts]
+retry_base_secs = 0
+"#,
+            data.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn callout(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_once_mails_each_owner_once_and_never_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let msgs = received(&inbox);
+    assert_eq!(
+        msgs.len(),
+        1,
+        "one digest for the one owner with news: {msgs:?}"
+    );
+    let (to, subject, body, html, raw) = &msgs[0];
+    assert_eq!(to, "sam@example.com");
+    // the next Wednesday-10:00 review after now; explanations due 24 h before it
+    assert!(
+        subject.starts_with("[callout] 1 outlier to explain before Wed ")
+            && subject.ends_with(" 10:00 WBR"),
+        "{subject}"
+    );
+    assert!(
+        body.contains("orders") && body.contains("region=eu") && body.contains("2024-05-15"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Tue ") && body.contains("10:00"),
+        "deadline 24 h before the review: {body}"
+    );
+    assert!(
+        html.contains("<html") && html.contains("2024-05-15"),
+        "{html}"
+    );
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert!(
+        raw.contains("List-Id: <wbr.example.com>") || raw.contains("List-Id: wbr.example.com"),
+        "{raw}"
+    );
+    // the same evaluation again: nothing new is sent
+    let again = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(received(&inbox).len(), 1);
+}
+
+#[test]
+fn smtp_down_then_up_delivers_every_digest_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    // nothing listens: the run does its work, queues the digest, exits 1
+    let down = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(down.status.code(), Some(1), "{}", text(&down.stderr));
+    assert!(
+        text(&down.stderr).contains("sam@example.com"),
+        "{}",
+        text(&down.stderr)
+    );
+    let _sink = Sink::start(port, &inbox);
+    let up = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    let msgs = received(&inbox);
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert_eq!(msgs[0].0, "sam@example.com");
+    let third = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(third.status.success());
+    assert_eq!(received(&inbox).len(), 1);
+}
+
+#[test]
+fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    // a server that accepts TCP but never greets: the send hangs after queueing
+    let hang = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(["run", "--once", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_conn, _) = hang.accept().unwrap(); // it is sending now: the digest is queued
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(hang);
+    let db = dir.path().join("state.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let queued: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 1, "the digest was queued before the send");
+    drop(conn);
+    let _sink = Sink::start(port, &inbox);
+    let t0 = Instant::now();
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(t0.elapsed() < Duration::from_secs(30));
+    assert_eq!(received(&inbox).len(), 1);
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(received(&inbox).len(), 1, "nothing sent twice");
+}
+
+#[test]
+fn dry_run_writes_eml_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let eml = dir.path().join("eml");
+    let out = callout(&[
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dry-run",
+        eml.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let files: Vec<_> = std::fs::read_dir(&eml).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    assert!(received(&inbox).is_empty(), "dry run sent mail");
+}
+
+#[test]
+fn backfill_records_past_incidents_that_the_daemon_never_announces() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let out = callout(&[
+        "backfill",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--store",
+        "--quiet",
+        "--output",
+        "-",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let db = dir.path().join("state.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM incidents", [], |r| r.get(0))
+        .unwrap();
+    assert!(n >= 1, "backfill stored incidents");
+    drop(conn);
+    assert!(
+        received(&inbox).is_empty(),
+        "backfill without --send sends nothing"
+    );
+    // the data ended long ago: the spike is in a past review week, never announced
+    let run = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(
+        received(&inbox).is_empty(),
+        "a past incident was re-announced: {:?}",
+        received(&inbox)
+    );
+}
+
+#[test]
+fn test_email_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let out = callout(&[
+        "test-email",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--to",
+        "ops@example.com",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let msgs = received(&inbox);
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].0, "ops@example.com");
+}
