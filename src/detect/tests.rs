@@ -1,0 +1,608 @@
+//! Known-answer tests of every detection method on synthetic daily series.
+//!
+//! Each series is generated from a fixed seed (level 1000, a multiplicative
+//! weekly shape, 3% noise) so a test states exactly where a finding must and
+//! must not appear. Everything goes through [`check`], which runs the
+//! per-series kernel the way `detect` does.
+
+use std::ops::Range as Days;
+use std::path::Path;
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use super::calendar::{self, Calendar};
+use super::series::{self, Hit, SeriesInput};
+use super::{Range, detect};
+use crate::config::MetricRule;
+use crate::model::{Check, Direction, Granularity, SeriesKey};
+use crate::source::{Batch, SeriesInfo};
+
+const DAY_MS: i64 = 86_400_000;
+const LEVEL: f64 = 1000.0;
+/// Noise on the log scale: about 3% of the value.
+const SIGMA: f64 = 0.03;
+/// Monday … Sunday.
+const WEEK: [f64; 7] = [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75];
+/// Three years of days.
+const YEARS3: usize = 1095;
+
+/// Day 0 of every series: a Monday.
+fn start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2023, 1, 2).unwrap()
+}
+
+fn ms(d: NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis()
+}
+
+/// Timestamp of day `day` of a series.
+fn day_ms(day: usize) -> i64 {
+    ms(start()) + day as i64 * DAY_MS
+}
+
+/// Day number of a timestamp.
+fn day_of(t: i64) -> i64 {
+    (t - ms(start())).div_euclid(DAY_MS)
+}
+
+/// Day number of a date.
+fn day_num(d: NaiveDate) -> usize {
+    (d - start()).num_days() as usize
+}
+
+/// Black Friday of `year`.
+fn black_friday(year: i32) -> NaiveDate {
+    calendar::thanksgiving(year).unwrap() + Duration::days(1)
+}
+
+/// SplitMix64: deterministic, seedable, good enough for test noise.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f64 {
+        let (u1, u2) = (self.uniform(), self.uniform());
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+
+    /// Poisson (Knuth's method; fine for small means).
+    fn poisson(&mut self, mean: f64) -> f64 {
+        let limit = (-mean).exp();
+        let mut k = 0.0;
+        let mut p = self.uniform();
+        while p > limit {
+            k += 1.0;
+            p *= self.uniform();
+        }
+        k
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Noise {
+    /// Log-normal, 3%.
+    Normal,
+    /// Small counts: Poisson with this mean, capped at 6, no weekly shape.
+    Counts(f64),
+}
+
+/// A synthetic daily series starting on [`start`].
+#[derive(Clone)]
+struct Series {
+    ts: Vec<i64>,
+    values: Vec<f64>,
+}
+
+impl Series {
+    fn daily(days: usize, seed: u64, noise: Noise) -> Series {
+        let mut rng = Rng(seed);
+        let values = (0..days)
+            .map(|i| {
+                let wd = (start() + Duration::days(i as i64))
+                    .weekday()
+                    .num_days_from_monday() as usize;
+                let shape = LEVEL * WEEK[wd];
+                match noise {
+                    Noise::Normal => shape * (SIGMA * rng.normal()).exp(),
+                    Noise::Counts(mean) => rng.poisson(mean).min(6.0),
+                }
+            })
+            .collect();
+        Series {
+            ts: (0..days).map(day_ms).collect(),
+            values,
+        }
+    }
+
+    fn pos(&self, day: usize) -> usize {
+        self.ts.binary_search(&day_ms(day)).unwrap()
+    }
+
+    /// Multiply the days in `days` by `factor`.
+    fn scale(mut self, days: Days<usize>, factor: f64) -> Series {
+        for d in days {
+            let i = self.pos(d);
+            self.values[i] *= factor;
+        }
+        self
+    }
+
+    fn set(mut self, day: usize, value: f64) -> Series {
+        let i = self.pos(day);
+        self.values[i] = value;
+        self
+    }
+
+    /// Repeat the value of `days.start` over every day of `days`.
+    fn freeze(mut self, days: Days<usize>) -> Series {
+        let v = self.values[self.pos(days.start)];
+        for d in days {
+            let i = self.pos(d);
+            self.values[i] = v;
+        }
+        self
+    }
+
+    /// Drop the days in `days` from the export.
+    fn remove(mut self, days: Days<usize>) -> Series {
+        let (a, b) = (day_ms(days.start), day_ms(days.end));
+        let keep: Vec<bool> = self.ts.iter().map(|&t| t < a || t >= b).collect();
+        let mut k = keep.iter();
+        self.values.retain(|_| *k.next().unwrap());
+        self.ts.retain(|&t| t < a || t >= b);
+        self
+    }
+
+    /// The first `n` points, as if the export had ended there.
+    fn prefix(&self, n: usize) -> Series {
+        Series {
+            ts: self.ts[..n].to_vec(),
+            values: self.values[..n].to_vec(),
+        }
+    }
+}
+
+/// Run the kernel over the whole series, reporting on every point.
+fn check(s: &Series, rule: &MetricRule, cal: &Calendar) -> Vec<Hit> {
+    let input = SeriesInput {
+        ts: &s.ts,
+        values: &s.values,
+        granularity: Granularity::Day,
+        rule,
+        calendar: cal,
+        events: Vec::new(),
+        from: i64::MIN,
+        to: i64::MAX,
+        end_ts: *s.ts.last().unwrap(),
+    };
+    series::evaluate(&input).hits
+}
+
+fn default_check(s: &Series) -> Vec<Hit> {
+    check(
+        s,
+        &MetricRule::default_rule(),
+        &Calendar::default_calendar(),
+    )
+}
+
+/// One line per hit, for failure messages.
+fn show(hits: &[Hit]) -> String {
+    hits.iter()
+        .map(|h| {
+            format!(
+                "\n  day {} {} {:?} value {:.1} expected {:.1} score {:.2} p {:.2e}",
+                day_of(h.ts),
+                h.check,
+                h.direction,
+                h.value,
+                h.expected,
+                h.score,
+                h.p_value
+            )
+        })
+        .collect()
+}
+
+fn on_day(hits: &[Hit], day: usize) -> Vec<&Hit> {
+    hits.iter().filter(|h| h.ts == day_ms(day)).collect()
+}
+
+fn statistical(hits: &[Hit]) -> usize {
+    hits.iter().filter(|h| !h.check.is_data_health()).count()
+}
+
+/// A planted spike or dip is found on its day, with its direction, and
+/// nothing fires in the clean month before it.
+#[test]
+fn planted_spike_and_dip() {
+    // day 200 is Friday 2023-07-21, no holiday
+    let day = 200;
+    for (factor, dir) in [(1.4, Direction::Up), (0.6, Direction::Down)] {
+        let s = Series::daily(300, 7, Noise::Normal).scale(day..day + 1, factor);
+        let hits = default_check(&s);
+        let here = on_day(&hits, day);
+        assert!(
+            here.iter()
+                .any(|h| h.check == Check::Seasonal && h.direction == dir),
+            "x{factor}: no {dir:?} seasonal hit on day {day}:{}",
+            show(&hits)
+        );
+        let before: Vec<Hit> = hits
+            .iter()
+            .filter(|h| (day_ms(day - 30)..day_ms(day)).contains(&h.ts))
+            .cloned()
+            .collect();
+        assert!(
+            before.is_empty(),
+            "x{factor}: hits before:{}",
+            show(&before)
+        );
+    }
+}
+
+/// A lasting drop is one level-shift incident at onset; after it the baseline
+/// has re-anchored and the new level is normal.
+#[test]
+fn planted_level_shift_reported_once_then_reanchored() {
+    let onset = 250;
+    let s = Series::daily(400, 11, Noise::Normal).scale(onset..400, 0.75);
+    let hits = default_check(&s);
+    let shifts: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.check == Check::LevelShift)
+        .collect();
+    assert_eq!(shifts.len(), 1, "level shifts:{}", show(&hits));
+    let d = day_of(shifts[0].ts);
+    assert!(
+        (onset as i64..onset as i64 + 5).contains(&d),
+        "shift reported on day {d}"
+    );
+    assert_eq!(shifts[0].direction, Direction::Down);
+    let after: Vec<Hit> = hits
+        .iter()
+        .filter(|h| h.ts >= day_ms(onset + 10))
+        .cloned()
+        .collect();
+    assert!(after.is_empty(), "not re-anchored:{}", show(&after));
+}
+
+/// Black Friday more than doubles sales every year: with the default calendar
+/// it is compared with last year's Black Friday and never fires; without a
+/// calendar it is an outlier against an ordinary Friday.
+#[test]
+fn recurring_holiday_does_not_fire() {
+    let mut s = Series::daily(YEARS3, 3, Noise::Normal);
+    let fridays: Vec<usize> = (2023..=2025).map(|y| day_num(black_friday(y))).collect();
+    for &d in &fridays {
+        s = s.scale(d..d + 1, 2.2);
+    }
+
+    let hits = default_check(&s);
+    for &d in &fridays {
+        assert!(
+            on_day(&hits, d).is_empty(),
+            "Black Friday (day {d}) fired with the default calendar:{}",
+            show(&hits)
+        );
+    }
+
+    let hits = check(&s, &MetricRule::default_rule(), &Calendar::none());
+    let bf24 = day_num(black_friday(2024));
+    assert!(
+        on_day(&hits, bf24)
+            .iter()
+            .any(|h| h.check == Check::Seasonal && h.direction == Direction::Up),
+        "no hit on Black Friday 2024 (day {bf24}) without a calendar:{}",
+        show(&hits)
+    );
+}
+
+/// Clean normal noise: on average at most one finding of any kind per
+/// three-year series (about 0.6 false alarms per 100 series-weeks, under the
+/// target of 2), and no series that keeps firing. Without a calendar: holidays
+/// are the subject of `recurring_holiday_does_not_fire`.
+#[test]
+fn clean_series_does_not_fire() {
+    let seeds = 20;
+    let mut total = 0;
+    for seed in 1..=seeds {
+        let s = Series::daily(YEARS3, 100 + seed, Noise::Normal);
+        let hits = check(&s, &MetricRule::default_rule(), &Calendar::none());
+        assert!(hits.len() <= 3, "seed {seed}:{}", show(&hits));
+        total += hits.len();
+    }
+    assert!(
+        total <= seeds as usize,
+        "{total} findings on {seeds} clean series"
+    );
+}
+
+/// Data-health checks fire exactly where the data is broken.
+#[test]
+fn data_health() {
+    let base = Series::daily(200, 5, Noise::Normal);
+    let rule = MetricRule::default_rule;
+    // (name, series, rule, check, days it must fire on (first one required), direction)
+    let cases: Vec<(&str, Series, MetricRule, Check, Days<usize>, Direction)> = vec![
+        (
+            "stale 6 days",
+            base.clone().freeze(100..106),
+            rule(),
+            Check::Stale,
+            102..106,
+            Direction::Up,
+        ),
+        (
+            "zero outage",
+            base.clone().set(150, 0.0),
+            rule(),
+            Check::Outage,
+            150..151,
+            Direction::Down,
+        ),
+        (
+            "4-day gap",
+            base.clone().remove(120..124),
+            rule(),
+            Check::Missing,
+            120..121,
+            Direction::Down,
+        ),
+        (
+            "below lower bound",
+            base.clone().set(130, 400.0),
+            MetricRule {
+                lower_bound: Some(500.0),
+                upper_bound: Some(2000.0),
+                ..rule()
+            },
+            Check::Bounds,
+            130..131,
+            Direction::Down,
+        ),
+        (
+            "above upper bound",
+            base.clone().set(140, 2500.0),
+            MetricRule {
+                lower_bound: Some(500.0),
+                upper_bound: Some(2000.0),
+                ..rule()
+            },
+            Check::Bounds,
+            140..141,
+            Direction::Up,
+        ),
+        (
+            // the weekly shape changes at most ~35% a day; a tripling is +200%
+            // and the way back down (-67%) stays inside 80%
+            "jump above max_pct_change",
+            base.clone().scale(160..161, 3.0),
+            MetricRule {
+                max_pct_change: Some(80.0),
+                ..rule()
+            },
+            Check::MaxChange,
+            160..161,
+            Direction::Up,
+        ),
+    ];
+    for (name, s, rule, want, days, dir) in cases {
+        let hits = check(&s, &rule, &Calendar::default_calendar());
+        let of_kind: Vec<&Hit> = hits.iter().filter(|h| h.check == want).collect();
+        assert!(
+            of_kind.first().is_some_and(|h| h.ts == day_ms(days.start)),
+            "{name}: first {want} hit is not on day {}:{}",
+            days.start,
+            show(&hits)
+        );
+        assert!(
+            of_kind
+                .iter()
+                .all(|h| days.contains(&(day_of(h.ts) as usize)) && h.direction == dir),
+            "{name}: {want} hits outside days {days:?} or not {dir:?}:{}",
+            show(&hits)
+        );
+        if want == Check::Missing {
+            assert!(of_kind[0].value.is_nan());
+            assert_eq!(of_kind[0].note.as_deref(), Some("4 period(s) absent"));
+        }
+        // the clean series with the same rule does not fire this check
+        let clean = check(&base, &rule, &Calendar::default_calendar());
+        assert!(
+            clean.iter().all(|h| h.check != want),
+            "{name}: clean series fires {want}:{}",
+            show(&clean)
+        );
+    }
+}
+
+/// Causality: the series cut after any point gives exactly the findings the
+/// full series has up to that point.
+#[test]
+fn no_look_ahead() {
+    let mut s = Series::daily(YEARS3, 21, Noise::Normal)
+        .scale(200..201, 1.5)
+        .scale(300..301, 0.6)
+        .scale(500..YEARS3, 0.8)
+        .freeze(800..806)
+        .set(900, 0.0)
+        .remove(700..704);
+    for y in 2023..=2025 {
+        let d = day_num(black_friday(y));
+        s = s.scale(d..d + 1, 2.2);
+    }
+    let full = default_check(&s);
+    assert!(
+        full.len() >= 5,
+        "too few findings to compare:{}",
+        show(&full)
+    );
+    let dump = |hits: &[Hit]| -> Vec<String> { hits.iter().map(|h| format!("{h:?}")).collect() };
+    for cut in [
+        30,
+        150,
+        201,
+        301,
+        502,
+        520,
+        697,
+        700,
+        805,
+        901,
+        1000,
+        s.ts.len(),
+    ] {
+        let part = s.prefix(cut);
+        let last = *part.ts.last().unwrap();
+        let upto: Vec<Hit> = full.iter().filter(|h| h.ts <= last).cloned().collect();
+        assert_eq!(
+            dump(&default_check(&part)),
+            dump(&upto),
+            "cut after point {cut} (day {})",
+            day_of(last)
+        );
+    }
+}
+
+/// Materiality: for small counts (mean 3) a single 8 is Poisson noise, not
+/// an alert.
+#[test]
+fn small_counts_are_not_material() {
+    let day = 200;
+    let s = Series::daily(365, 9, Noise::Counts(3.0)).set(day, 8.0);
+    let hits = default_check(&s);
+    assert!(on_day(&hits, day).is_empty(), "{}", show(&hits));
+}
+
+fn batch(series: &[(String, Series)]) -> Batch {
+    let mut b = Batch {
+        source: "b".into(),
+        key_columns: vec!["metric".into()],
+        ts: Vec::new(),
+        values: Vec::new(),
+        series: Vec::new(),
+    };
+    for (name, s) in series {
+        b.series.push(SeriesInfo {
+            key: SeriesKey {
+                metric: name.clone(),
+                dims: Vec::new(),
+            },
+            start: b.ts.len(),
+            len: s.ts.len(),
+            granularity: Granularity::Day,
+        });
+        b.ts.extend(&s.ts);
+        b.values.extend(&s.values);
+    }
+    b
+}
+
+/// Benjamini–Hochberg across series. Each daily run (one timestamp) is one
+/// family of tests: a real spike survives among 200 clean series, runs add
+/// few false alarms (also when a high sensitivity floods BH with weak
+/// candidates), and every candidate is either a finding or counted as dropped.
+#[test]
+fn fdr_across_series() {
+    let spike_day = 300;
+    let mut all: Vec<(String, Series)> = (0..200)
+        .map(|i| {
+            (
+                format!("m{i:03}"),
+                Series::daily(365, 1000 + i, Noise::Normal),
+            )
+        })
+        .collect();
+    all.push((
+        "spike".into(),
+        Series::daily(365, 7, Noise::Normal).scale(spike_day..spike_day + 1, 1.5),
+    ));
+    let b = batch(&all);
+    let batches = std::slice::from_ref(&b);
+    let base = "[[source]]\nname=\"b\"\npath=\"x.csv\"\n";
+    let sensitive = "[[metric]]\nmatch=\"*\"\nsensitivity=2.0\n";
+    for extra in ["", sensitive] {
+        let cfg =
+            crate::config::compile_str(&format!("{base}{extra}"), Path::new("t.toml"), &|_| None)
+                .unwrap();
+        let show_f = |det: &super::Detection| -> String {
+            det.findings
+                .iter()
+                .map(|f| {
+                    format!(
+                        "\n  {} day {} {} p {:.2e}",
+                        f.key,
+                        day_of(f.timestamp),
+                        f.check,
+                        f.p_value
+                    )
+                })
+                .collect()
+        };
+
+        // three weeks of daily runs around the spike
+        let mut false_alarms = Vec::new();
+        let mut dropped = 0;
+        for day in spike_day - 10..=spike_day + 10 {
+            let run = Range {
+                from: day_ms(day),
+                to: day_ms(day),
+            };
+            let det = detect(batches, &cfg, &[run], &|_| {});
+            dropped += det.dropped_by_fdr;
+            if day == spike_day {
+                assert!(
+                    det.findings.iter().any(|f| f.key.metric == "spike"
+                        && f.timestamp == day_ms(spike_day)
+                        && f.check == Check::Seasonal
+                        && f.direction == Direction::Up),
+                    "{extra:?}: spike lost:{}",
+                    show_f(&det)
+                );
+                assert!(det.findings.len() < 5, "{extra:?}:{}", show_f(&det));
+            }
+            false_alarms.extend(
+                det.findings
+                    .into_iter()
+                    .filter(|f| f.key.metric != "spike")
+                    .map(|f| format!("{} day {} {}", f.key, day_of(f.timestamp), f.check)),
+            );
+        }
+        // 21 runs x 200 series = 600 series-weeks; at most 2 per 100
+        assert!(false_alarms.len() <= 12, "{extra:?}: {false_alarms:#?}");
+        if extra == sensitive {
+            // about 4.5% of 200 series are candidates each day
+            assert!(dropped > 100, "{extra:?}: BH dropped only {dropped}");
+        }
+
+        // the whole year in one pass: candidates are kept or counted as dropped
+        let det = detect(batches, &cfg, &[Range::ALL], &|_| {});
+        let rule = cfg.rule_for("m000");
+        let candidates: usize = all
+            .iter()
+            .map(|(_, s)| statistical(&check(s, rule, &Calendar::default_calendar())))
+            .sum();
+        let kept = det
+            .findings
+            .iter()
+            .filter(|f| !f.check.is_data_health())
+            .count();
+        assert_eq!(kept + det.dropped_by_fdr, candidates, "{extra:?}");
+        // 200 series-years: at most 0.5 false alarms per 100 series-weeks
+        assert!(det.findings.len() <= 52, "{extra:?}:{}", show_f(&det));
+    }
+}
