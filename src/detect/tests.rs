@@ -331,13 +331,23 @@ fn clean_series_does_not_fire() {
     );
 }
 
+/// Name, series, rule, check, days it may fire on (the first is required), direction.
+type HealthCase = (
+    &'static str,
+    Series,
+    MetricRule,
+    Check,
+    Days<usize>,
+    Direction,
+);
+
 /// Data-health checks fire exactly where the data is broken.
 #[test]
 fn data_health() {
     let base = Series::daily(200, 5, Noise::Normal);
     let rule = MetricRule::default_rule;
     // (name, series, rule, check, days it must fire on (first one required), direction)
-    let cases: Vec<(&str, Series, MetricRule, Check, Days<usize>, Direction)> = vec![
+    let cases: Vec<HealthCase> = vec![
         (
             "stale 6 days",
             base.clone().freeze(100..106),
