@@ -132,12 +132,14 @@ fn announce(
     report: &mut CycleReport,
 ) -> anyhow::Result<()> {
     let Some(smtp) = &cfg.smtp else {
+        // No mail configured: findings are recorded (and printed by `run --once`);
+        // incidents stay unannounced until an [smtp] table is added.
         if !incidents.is_empty() {
-            report.problems.push(format!(
-                "{} incident(s) to announce but config `{}` has no [smtp] table",
-                incidents.len(),
+            tracing::warn!(
+                incidents = incidents.len(),
+                "config `{}` has no [smtp] table: nothing is mailed",
                 cfg.path.display()
-            ));
+            );
         }
         return Ok(());
     };

@@ -17,8 +17,14 @@ use crate::config::{EventAction, EventConfig, MetricRule, Scale};
 use crate::model::{Check, Direction, Granularity};
 
 const DAY_MS: i64 = 86_400_000;
-/// Deviation (robust SD units) at sensitivity 1.
-pub const BASE_THRESHOLD: f64 = 4.0;
+/// Deviation (robust SD units) at sensitivity 1: the normal-tail probability of
+/// 3.5 SDs (2.3e-4 per point, two-sided), further tightened by the fitted tail
+/// family and by FDR control across series.
+pub const BASE_THRESHOLD: f64 = 3.5;
+/// Noise multiplier for a holiday compared with the same holiday last year: last
+/// year's residual carries its own noise and the drift of a baseline projected
+/// across the holiday stretch, in both years.
+const HOLIDAY_SCALE: f64 = 2.5;
 /// Points beyond this many robust SDs are kept out of the baseline.
 const ACCEPT_U: f64 = 3.0;
 /// CUSUM slack: shifts above about twice this (in noise units) accumulate.
@@ -245,6 +251,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut last_expected = f64::NAN;
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
+    let relearn_after_ms = if g == Granularity::Week {
+        28 * DAY_MS
+    } else {
+        8 * DAY_MS
+    };
 
     for i in 0..n {
         let t = ts[i];
@@ -390,6 +401,21 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             .iter()
             .find(|e| local_date(t).is_some_and(|d| d >= e.start && d <= e.end));
         let outage = use_log && y <= 0.0;
+        // After a long stretch without baseline points (a holiday season, a gap in
+        // the export) the projected level is stale: relearn it from the next points
+        // instead of reporting the drift as a level shift.
+        if holiday.is_none()
+            && event.is_none()
+            && !outage
+            && lvl
+                .back()
+                .is_some_and(|&(tj, _, _)| (tu - tj) * step >= relearn_after_ms)
+        {
+            lvl.clear();
+            run.clear();
+            cusum = [0.0; 2];
+            cusum_pts = [Vec::new(), Vec::new()];
+        }
         if lvl.len() < sh.n_level {
             if !outage && holiday.is_none() && event.is_none() {
                 let x = tr(y);
@@ -458,7 +484,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             } else if let Some((_, prev)) = holiday {
                 prev.and_then(|p| holiday_point(ts, i, p, t, g))
                     .and_then(|j| holiday_resid.get(&ts[j]))
-                    .map(|r_ly| (Check::Holiday, e + r_ly, std::f64::consts::SQRT_2))
+                    .map(|r_ly| (Check::Holiday, e + r_ly, HOLIDAY_SCALE))
             } else {
                 Some((seasonal_check, e, 1.0))
             };
@@ -511,7 +537,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         // small lasting shifts: a two-sided CUSUM (slack CUSUM_K, alarm CUSUM_H)
         let mut cusum_alarm: Option<bool> = None;
         if sd.is_finite() {
-            let uc = u.clamp(-4.0, 4.0);
+            // heavy tails: shrink by how much wider the point threshold is than normal,
+            // so isolated large residuals of a t-distributed series do not add up
+            let uc = (u * (thresholds[0] / thresholds[tail_idx]).sqrt()).clamp(-4.0, 4.0);
             for (side, sign) in [(0usize, 1.0f64), (1, -1.0)] {
                 cusum[side] = (cusum[side] + sign * uc - CUSUM_K).max(0.0);
                 if cusum[side] == 0.0 {
