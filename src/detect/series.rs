@@ -31,6 +31,8 @@ const ACCEPT_U: f64 = 3.0;
 const CUSUM_K: f64 = 1.0;
 /// CUSUM alarm level.
 const CUSUM_H: f64 = 8.0;
+/// Recent |residuals| the tail family is fitted on.
+const TAIL_WINDOW: usize = 730;
 
 /// One series and how to evaluate it.
 pub struct SeriesInput<'a> {
@@ -233,7 +235,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut resid: VecDeque<f64> = VecDeque::with_capacity(sh.scale_n + 1);
     let mut sigma = f64::NAN;
     // |u| of recent points, for the tail family (refit every `tail_refit` points)
-    let mut tail: VecDeque<f64> = VecDeque::with_capacity(366);
+    let mut tail: VecDeque<f64> = VecDeque::with_capacity(TAIL_WINDOW + 1);
     let mut df = 10.0f64;
     let tail_refit = if g == Granularity::Week { 4 } else { 28 };
     let mut since_refit = 0usize;
@@ -632,7 +634,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
         if sd.is_finite() {
             tail.push_back(u.abs());
-            if tail.len() > 365 {
+            if tail.len() > TAIL_WINDOW {
                 tail.pop_front();
             }
             since_refit += 1;
