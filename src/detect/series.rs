@@ -253,6 +253,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut last_expected = f64::NAN;
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
+    // per-period false-alarm rate of the two-sided CUSUM on normal residuals:
+    // 2 / ARL0, with Siegmund's approximation of the in-control run length
+    let cusum_p = {
+        let b = 2.0 * CUSUM_K * (CUSUM_H + 1.166);
+        2.0 * 2.0 * CUSUM_K * CUSUM_K / (b.exp() - b - 1.0)
+    };
     let relearn_after_ms = if g == Granularity::Week {
         28 * DAY_MS
     } else {
@@ -554,33 +560,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 }
             }
         }
+        // (direction, why) of a lasting change detected at this point
+        let mut shift: Option<(bool, String, f64)> = None;
         if let Some(up) = cusum_alarm {
             let side = if up { 0 } else { 1 };
             lvl.clear();
             lvl.extend(cusum_pts[side].iter().copied());
-            cusum = [0.0; 2];
-            cusum_pts = [Vec::new(), Vec::new()];
-            run.clear();
-            if eligible
-                && in_range(t)
-                && rule.enabled(Check::LevelShift)
-                && direction_ok(rule.direction, up)
-            {
-                out.hits
-                    .retain(|h| !(h.ts == t && h.check == seasonal_check));
-                let thr = thresholds[tail_idx];
-                let mut h = base_hit(Check::LevelShift);
-                h.expected = e_y;
-                h.lower = inv(e - thr * sd);
-                h.upper = inv(e + thr * sd);
-                h.score = u;
-                h.p_value = 1e-6;
-                h.direction = if up { Direction::Up } else { Direction::Down };
-                h.note = Some(format!("level changed over the last {} periods", lvl.len()));
-                h.wow_pct = wow();
-                h.yoy_pct = yoy();
-                out.hits.push(h);
-            }
+            let note = format!("level changed over the last {} periods", lvl.len());
+            shift = Some((up, note, cusum_p));
         } else if !sd.is_finite() || u.abs() <= ACCEPT_U {
             lvl.push_back((tu, x, slot(t)));
             if lvl.len() > 2 * sh.n_half {
@@ -599,37 +586,44 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
             run.push((tu, x, slot(t), up));
             if run.len() >= sh.shift_run {
-                // a lasting change: re-anchor the baseline on the new level
                 lvl.clear();
                 lvl.extend(run.iter().map(|&(a, b, c, _)| (a, b, c)));
                 for &(_, xv, sv, _) in &run {
                     cyc_buf.push((sv, xv));
                 }
-                run.clear();
-                cusum = [0.0; 2];
-                cusum_pts = [Vec::new(), Vec::new()];
-                if eligible
-                    && in_range(t)
-                    && rule.enabled(Check::LevelShift)
-                    && direction_ok(rule.direction, up)
-                {
-                    {
-                        out.hits
-                            .retain(|h| !(h.ts == t && h.check == seasonal_check));
-                        let thr = thresholds[tail_idx];
-                        let mut h = base_hit(Check::LevelShift);
-                        h.expected = e_y;
-                        h.lower = inv(e - thr * sd);
-                        h.upper = inv(e + thr * sd);
-                        h.score = u;
-                        h.p_value = stats::upper_tail(ACCEPT_U, df).powi(sh.shift_run as i32);
-                        h.direction = if up { Direction::Up } else { Direction::Down };
-                        h.note = Some(format!("new level held for {} periods", sh.shift_run));
-                        h.wow_pct = wow();
-                        h.yoy_pct = yoy();
-                        out.hits.push(h);
-                    }
-                }
+                let p = stats::upper_tail(ACCEPT_U, df).powi(sh.shift_run as i32);
+                shift = Some((
+                    up,
+                    format!("new level held for {} periods", sh.shift_run),
+                    p,
+                ));
+            }
+        }
+        // a lasting change: the baseline was re-anchored on the new level above;
+        // report it once, here
+        if let Some((up, note, p)) = shift {
+            run.clear();
+            cusum = [0.0; 2];
+            cusum_pts = [Vec::new(), Vec::new()];
+            if eligible
+                && in_range(t)
+                && rule.enabled(Check::LevelShift)
+                && direction_ok(rule.direction, up)
+            {
+                out.hits
+                    .retain(|h| !(h.ts == t && h.check == seasonal_check));
+                let thr = thresholds[tail_idx];
+                let mut h = base_hit(Check::LevelShift);
+                h.expected = e_y;
+                h.lower = inv(e - thr * sd);
+                h.upper = inv(e + thr * sd);
+                h.score = u;
+                h.p_value = p;
+                h.direction = if up { Direction::Up } else { Direction::Down };
+                h.note = Some(note);
+                h.wow_pct = wow();
+                h.yoy_pct = yoy();
+                out.hits.push(h);
             }
         }
         if sd.is_finite() {
