@@ -237,7 +237,7 @@ pub struct MetricRule {
     pub pattern: MetricGlob,
     /// Which deviations count.
     pub direction: Direction,
-    /// Higher finds more; the threshold is `4 / sensitivity` noise units.
+    /// Higher finds more; the threshold is `3.5 / sensitivity` noise units.
     pub sensitivity: f64,
     /// Periods of history before the statistical checks report anything.
     pub min_history: Option<usize>,
