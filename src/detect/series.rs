@@ -216,7 +216,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     };
     let thresholds: Vec<f64> = stats::TAILS
         .iter()
-        .map(|&df| stats::threshold_for(alpha_one, df).min(std::env::var("CAP").ok().and_then(|v| v.parse().ok()).unwrap_or(f64::INFINITY)))
+        .map(|&df| {
+            stats::threshold_for(alpha_one, df).min(
+                std::env::var("CAP")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(f64::INFINITY),
+            )
+        })
         .collect();
 
     let slot = |t: i64| -> usize {
@@ -562,9 +569,15 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         // feeds the weekly shape or the noise scale. Other holiday and event
         // points leave the state alone.
         let (x, r, u) = match (holiday, holiday_effect) {
-            (Some(_), Some(h)) if event.is_none() => {
-                (x - h, r - h, if sd.is_finite() { (r - h) / (sd * HOLIDAY_SCALE) } else { 0.0 })
-            }
+            (Some(_), Some(h)) if event.is_none() => (
+                x - h,
+                r - h,
+                if sd.is_finite() {
+                    (r - h) / (sd * HOLIDAY_SCALE)
+                } else {
+                    0.0
+                },
+            ),
             (None, _) if event.is_none() => (x, r, u),
             _ => continue,
         };
