@@ -49,20 +49,50 @@ pub fn is_builtin(name: &str) -> bool {
     BUILTIN.contains(&name)
 }
 
-/// A compiled calendar: built-in names and user dates.
+/// A holiday on a date: its name and the same holiday's date a year earlier.
+pub type HolidayOn = (&'static str, Option<NaiveDate>);
+
+/// Years whose holidays are tabulated when a calendar is built; other years
+/// are computed on demand.
+const TABLE_YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
+
+/// A compiled calendar: built-in names and user dates, tabulated by date
+/// (the kernel asks for every point, so the date arithmetic is done once).
 #[derive(Debug, Clone, Default)]
 pub struct Calendar {
     holidays: Vec<&'static str>,
     dates: Vec<CalendarDate>,
+    table: std::collections::HashMap<NaiveDate, HolidayOn>,
 }
 
 impl Calendar {
     /// The built-in default calendar.
     pub fn default_calendar() -> Calendar {
-        Calendar {
-            holidays: DEFAULT_HOLIDAYS.to_vec(),
-            dates: Vec::new(),
+        Calendar::tabulated(DEFAULT_HOLIDAYS.to_vec(), Vec::new())
+    }
+
+    fn tabulated(holidays: Vec<&'static str>, dates: Vec<CalendarDate>) -> Calendar {
+        let mut c = Calendar {
+            holidays,
+            dates,
+            table: std::collections::HashMap::new(),
+        };
+        if c.holidays.is_empty() && c.dates.is_empty() {
+            return c;
         }
+        let (Some(mut d), Some(end)) = (
+            NaiveDate::from_ymd_opt(*TABLE_YEARS.start(), 1, 1),
+            NaiveDate::from_ymd_opt(*TABLE_YEARS.end(), 12, 31),
+        ) else {
+            return c;
+        };
+        while d <= end {
+            if let Some(h) = c.compute(d) {
+                c.table.insert(d, h);
+            }
+            d += Duration::days(1);
+        }
+        c
     }
 
     /// A calendar without holidays.
@@ -72,19 +102,27 @@ impl Calendar {
 
     /// Compile a configured calendar.
     pub fn from_config(c: &CalendarConfig) -> Calendar {
-        Calendar {
-            holidays: BUILTIN
+        Calendar::tabulated(
+            BUILTIN
                 .iter()
                 .copied()
                 .filter(|b| c.holidays.iter().any(|h| h == b))
                 .collect(),
-            dates: c.dates.clone(),
-        }
+            c.dates.clone(),
+        )
     }
 
     /// The holiday on `day`, if any, as the date of the same holiday one year
     /// earlier (`None` inside the tuple for one-off dates, which do not recur).
-    pub fn holiday(&self, day: NaiveDate) -> Option<(&'static str, Option<NaiveDate>)> {
+    pub fn holiday(&self, day: NaiveDate) -> Option<HolidayOn> {
+        if TABLE_YEARS.contains(&day.year()) {
+            self.table.get(&day).copied()
+        } else {
+            self.compute(day)
+        }
+    }
+
+    fn compute(&self, day: NaiveDate) -> Option<HolidayOn> {
         for &h in &self.holidays {
             if let Some(prev) = matches(h, day) {
                 return Some((h, prev));

@@ -255,6 +255,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut hol_run: (&str, Vec<f64>) = ("", Vec::new());
     let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
     let mut resid_vec: Vec<f64> = Vec::with_capacity(sh.scale_n);
+    type LvlPoint = (i64, f64, usize);
+    let mut last_lvl_sig: (usize, Option<LvlPoint>, Option<LvlPoint>) = (0, None, None);
+    let mut last_resid_sig: (usize, Option<u64>, Option<u64>) = (0, None, None);
     // health state
     let mut eq_run = 1usize;
     let mut eq_pairs = 0usize;
@@ -681,7 +684,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 df = stats::fit_tail_quantiles(&mut resid_vec);
             }
         }
-        if lvl.len() >= 2 * sh.n_half {
+        // slope and scale change only when their windows do
+        let lvl_sig = (lvl.len(), lvl.front().copied(), lvl.back().copied());
+        if lvl.len() >= 2 * sh.n_half && lvl_sig != last_lvl_sig {
+            last_lvl_sig = lvl_sig;
             let h = sh.n_half;
             let m1 = median_of(
                 lvl.iter().take(h).map(|&(_, xj, sj)| xj - profile[sj]),
@@ -691,13 +697,20 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 lvl.iter().skip(h).map(|&(_, xj, sj)| xj - profile[sj]),
                 &mut buf,
             );
-            let t1 = median_of(lvl.iter().take(h).map(|p| p.0 as f64), &mut buf);
-            let t2 = median_of(lvl.iter().skip(h).map(|p| p.0 as f64), &mut buf);
+            // times are ascending: their medians need no selection
+            let t1 = sorted_median(lvl.iter().take(h).map(|p| p.0 as f64), &mut buf);
+            let t2 = sorted_median(lvl.iter().skip(h).map(|p| p.0 as f64), &mut buf);
             if t2 > t1 {
                 slope = (m2 - m1) / (t2 - t1);
             }
         }
-        if resid.len() >= 8 {
+        let resid_sig = (
+            resid.len(),
+            resid.front().map(|v| v.to_bits()),
+            resid.back().map(|v| v.to_bits()),
+        );
+        if resid.len() >= 8 && resid_sig != last_resid_sig {
+            last_resid_sig = resid_sig;
             resid_vec.clear();
             resid_vec.extend(resid.iter().copied());
             sigma = stats::robust_sd(&resid_vec, &mut buf);
@@ -727,6 +740,18 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         });
     }
     out
+}
+
+/// Median of values already in ascending order.
+fn sorted_median(it: impl Iterator<Item = f64>, buf: &mut Vec<f64>) -> f64 {
+    buf.clear();
+    buf.extend(it);
+    let n = buf.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => buf[n / 2],
+        _ => (buf[n / 2 - 1] + buf[n / 2]) / 2.0,
+    }
 }
 
 fn direction_ok(d: Direction, up: bool) -> bool {
