@@ -243,7 +243,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut sigma = f64::NAN;
     // |u| of recent points, for the tail family (refit every `tail_refit` points)
     let mut tail: VecDeque<f64> = VecDeque::with_capacity(TAIL_WINDOW + 1);
-    let mut df = 10.0f64;
+    let mut df = stats::HEAVY_DF;
     let tail_refit = if g == Granularity::Week { 4 } else { 28 };
     let mut since_refit = 0usize;
     let mut run: Vec<(i64, f64, usize, bool)> = Vec::new();
@@ -460,7 +460,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         } else {
             f64::NAN
         };
-        let tail_idx = stats::TAILS.iter().position(|&d| d == df).unwrap_or(2);
+        let tail_idx = stats::TAILS.iter().position(|&d| d == df).unwrap_or(1);
         let eligible = i >= sh.warmup && profile_ready && resid.len() >= 14 && sd.is_finite();
         let note = holiday
             .map(|(name, _)| name.replace('_', " "))

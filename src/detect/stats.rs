@@ -33,7 +33,7 @@ pub fn robust_sd(v: &[f64], buf: &mut Vec<f64>) -> f64 {
 }
 
 /// Noise families: Student t degrees of freedom (∞ = normal).
-pub const TAILS: [f64; 4] = [f64::INFINITY, 10.0, 5.0, 3.0];
+pub const TAILS: [f64; 2] = [f64::INFINITY, HEAVY_DF];
 
 /// MAD of the standard t distribution with `df` degrees of freedom (normal: 0.6745).
 pub fn mad_of_t(df: f64) -> f64 {
@@ -48,44 +48,31 @@ pub fn mad_of_t(df: f64) -> f64 {
     }
 }
 
-/// Pick the tail family from the share of residuals beyond 3 robust SDs.
-/// Reference shares: normal 0.27%, t10 1.1%, t5 2.3%, t3 4.2%.
-pub fn fit_tail(share_beyond_3: f64) -> f64 {
-    if share_beyond_3 < 0.006 {
-        f64::INFINITY
-    } else if share_beyond_3 < 0.016 {
-        10.0
-    } else if share_beyond_3 < 0.032 {
-        5.0
-    } else {
-        3.0
-    }
-}
-
 /// Pick the tail family from |residuals|: the ratio of their 95th percentile to
 /// their median (normal 2.91, t10 3.18, t5 3.54, t3 4.16). Bulk quantiles are
 /// barely moved by the few real anomalies, unlike a count of large residuals.
+/// Two families only: normal unless the tails are clearly heavy (the ratio of
+/// a t7 or heavier), then t5. Finer classes cost more missed incidents on
+/// misclassified normal series than they save in false alerts.
 pub fn fit_tail_quantiles(abs_u: &mut [f64]) -> f64 {
     let n = abs_u.len();
     if n < 20 {
-        return 10.0;
+        return HEAVY_DF;
     }
     let q95 = *abs_u.select_nth_unstable_by(n * 95 / 100, f64::total_cmp).1;
     let q50 = *abs_u.select_nth_unstable_by(n / 2, f64::total_cmp).1;
     if q50 <= 0.0 {
-        return 3.0;
+        return HEAVY_DF;
     }
-    let ratio = q95 / q50;
-    if ratio < 3.05 {
+    if q95 / q50 < 3.36 {
         f64::INFINITY
-    } else if ratio < 3.36 {
-        10.0
-    } else if ratio < 3.85 {
-        5.0
     } else {
-        3.0
+        HEAVY_DF
     }
 }
+
+/// Degrees of freedom of the heavy-tailed family.
+pub const HEAVY_DF: f64 = 5.0;
 
 /// Upper-tail probability of a standardised deviation `u` (in robust SD units)
 /// under the t family `df`.
@@ -161,7 +148,19 @@ mod tests {
 
     #[test]
     fn tail_fit_thresholds() {
-        assert!(fit_tail(0.003).is_infinite());
-        assert_eq!(fit_tail(0.045), 3.0);
+        // |normal| quantiles: q95/q50 = 1.96/0.674 = 2.91 -> normal
+        let mut normal: Vec<f64> = (1..1000)
+            .map(|i| {
+                let p = 0.5 + 0.5 * i as f64 / 1000.0;
+                Normal::standard().inverse_cdf(p)
+            })
+            .collect();
+        assert!(fit_tail_quantiles(&mut normal).is_infinite());
+        // |t3| quantiles: 3.18/0.765 = 4.16 -> heavy
+        let t3 = StudentsT::new(0.0, 1.0, 3.0).unwrap();
+        let mut heavy: Vec<f64> = (1..1000)
+            .map(|i| t3.inverse_cdf(0.5 + 0.5 * i as f64 / 1000.0))
+            .collect();
+        assert_eq!(fit_tail_quantiles(&mut heavy), HEAVY_DF);
     }
 }

