@@ -139,6 +139,12 @@ mod tests {
     }
 
     #[test]
+    fn heavy_tail_p_values_are_not_normal_ones() {
+        let p = upper_tail(15.69, HEAVY_DF);
+        assert!(p > 1e-7 && p < 1e-4, "{p}");
+    }
+
+    #[test]
     fn benjamini_hochberg() {
         let ps = [0.001, 0.008, 0.039, 0.041, 0.5];
         assert_eq!(bh_cutoff(&ps, 5, 0.05), 2);

@@ -97,6 +97,8 @@ enum Noise {
     Normal,
     /// Small counts: Poisson with this mean, capped at 6, no weekly shape.
     Counts(f64),
+    /// Student t with this many degrees of freedom, scaled to the same 3% spread.
+    StudentT(usize),
 }
 
 /// A synthetic daily series starting on [`start`].
@@ -118,6 +120,13 @@ impl Series {
                 match noise {
                     Noise::Normal => shape * (SIGMA * rng.normal()).exp(),
                     Noise::Counts(mean) => rng.poisson(mean).min(6.0),
+                    Noise::StudentT(df) => {
+                        let z = rng.normal();
+                        let chi2: f64 = (0..df).map(|_| rng.normal().powi(2)).sum();
+                        let t = z / (chi2 / df as f64).sqrt();
+                        let unit = ((df as f64 - 2.0) / df as f64).sqrt();
+                        shape * (SIGMA * t * unit).exp()
+                    }
                 }
             })
             .collect();
@@ -616,4 +625,27 @@ fn fdr_across_series() {
         // 200 series-years: at most 1 false alarm per 100 series-weeks (half the target of 2)
         assert!(det.findings.len() <= 104, "{extra:?}:{}", show_f(&det));
     }
+}
+
+/// Heavy-tailed noise (Student t with 3 degrees of freedom, like the bench's
+/// heavy series) with no anomaly. A normal-noise threshold would flag such a
+/// series every few weeks; the fitted t5 family keeps it to a handful of
+/// findings in three years (at most 5 on average, about 3 per 100
+/// series-weeks). Known gap: tails heavier than t5 still fire now and then,
+/// see ARCHITECTURE.md.
+#[test]
+fn heavy_tailed_series_rarely_fires() {
+    let seeds = 10;
+    let mut total = 0;
+    for seed in 1..=seeds {
+        let s = Series::daily(YEARS3, 500 + seed, Noise::StudentT(3));
+        let hits = check(&s, &MetricRule::default_rule(), &Calendar::none());
+        let stat = statistical(&hits);
+        assert!(stat <= 16, "seed {seed}:{}", show(&hits));
+        total += stat;
+    }
+    assert!(
+        total <= 5 * seeds as usize,
+        "{total} statistical findings on {seeds} heavy-tailed series"
+    );
 }
