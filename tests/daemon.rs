@@ -296,6 +296,16 @@ fn sigterm_during_a_run_lets_it_finish_and_exits_0() {
         "no new run after the shutdown request:\n{}",
         d.dump()
     );
+    // ... and recorded: the store has exactly one finished run
+    let db = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+    let (runs, finished): (i64, i64) = db
+        .query_row(
+            "SELECT COUNT(*), COUNT(finished_at) FROM runs WHERE mode = 'run'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((runs, finished), (1, 1), "{}", d.dump());
 }
 
 #[test]
