@@ -2,8 +2,6 @@
 //! time → wall-clock ms, value → f64, one sort, series boundaries,
 //! duplicate timestamps and granularity per series.
 
-use std::collections::HashMap;
-
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 use polars::prelude::*;
@@ -252,7 +250,7 @@ pub(super) fn normalize(
 fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
     let mut ids: Vec<u32> = vec![0; n];
     for (c, col) in key_arrs.iter().enumerate() {
-        let mut dict: HashMap<&str, u32> = HashMap::new();
+        let mut dict: PlHashMap<&str, u32> = PlHashMap::default();
         let codes: Vec<u32> = col
             .iter()
             .map(|s| {
@@ -263,7 +261,7 @@ fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
         if c == 0 {
             ids = codes;
         } else {
-            let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
+            let mut pairs: PlHashMap<(u32, u32), u32> = PlHashMap::default();
             for (id, code) in ids.iter_mut().zip(codes) {
                 let next = pairs.len() as u32;
                 *id = *pairs.entry((*id, code)).or_insert(next);
@@ -304,17 +302,9 @@ fn split(
     key_columns: Vec<String>,
 ) -> Result<(Batch, Vec<SourceError>), SourceError> {
     let err = |e: PolarsError| bad(cfg, "", "", e.to_string());
-    let keys: Vec<StringChunked> = key_columns
+    let keys: Vec<&StringChunked> = key_columns
         .iter()
-        .map(|k| {
-            Ok(frame
-                .column(k)
-                .map_err(err)?
-                .str()
-                .map_err(err)?
-                .rechunk()
-                .into_owned())
-        })
+        .map(|k| frame.column(k).map_err(err)?.str().map_err(err))
         .collect::<Result<_, SourceError>>()?;
     let key_arrs: Vec<Vec<&str>> = keys
         .iter()
@@ -331,15 +321,15 @@ fn split(
     order.par_sort_unstable();
     let ts_all: Vec<i64> = order.iter().map(|o| o.1).collect();
     let v_all: Vec<f64> = order.iter().map(|o| v_raw[o.2 as usize]).collect();
+    let sorted_ranks: Vec<u32> = order.iter().map(|o| o.0).collect();
     drop(order);
+    drop(ranks);
 
     let mut problems = Vec::new();
     let mut out_ts = Vec::with_capacity(n);
     let mut out_v = Vec::with_capacity(n);
     let mut series = Vec::new();
     let mut start = 0;
-    let mut sorted_ranks = ranks;
-    sorted_ranks.par_sort_unstable();
     while start < n {
         let mut end = start + 1;
         while end < n && sorted_ranks[end] == sorted_ranks[start] {
