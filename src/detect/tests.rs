@@ -649,3 +649,54 @@ fn heavy_tailed_series_rarely_fires() {
         "{total} statistical findings on {seeds} heavy-tailed series"
     );
 }
+
+/// Sub-daily data: hourly counts with a daily cycle (night trough) and a weekly
+/// one (quiet weekends), 12 weeks. The hour-of-week shape absorbs both cycles,
+/// so the clean weeks stay quiet, and a planted spike at one hour is found at
+/// that hour.
+#[test]
+fn hourly_series_with_daily_and_weekly_cycles() {
+    const HOUR_MS: i64 = 3_600_000;
+    let hours = 12 * 7 * 24;
+    let spike_at = 10 * 7 * 24 + 2 * 24 + 14; // week 10, Wednesday 14:00
+    let mut rng = Rng(77);
+    let ts: Vec<i64> = (0..hours)
+        .map(|h| ms(start()) + h as i64 * HOUR_MS)
+        .collect();
+    let values: Vec<f64> = (0..hours)
+        .map(|h| {
+            let hour = (h % 24) as f64;
+            let daily = 1.0 + 0.6 * (std::f64::consts::PI * (hour - 4.0) / 12.0).sin().max(-0.8);
+            let weekly = WEEK[(h / 24) % 7];
+            let mean = 400.0 * daily * weekly * if h == spike_at { 1.6 } else { 1.0 };
+            (mean * (SIGMA * rng.normal()).exp()).round()
+        })
+        .collect();
+    let rule = MetricRule::default_rule();
+    let cal = Calendar::none();
+    let input = SeriesInput {
+        ts: &ts,
+        values: &values,
+        granularity: Granularity::Hour,
+        rule: &rule,
+        calendar: &cal,
+        events: Vec::new(),
+        from: i64::MIN,
+        to: i64::MAX,
+        end_ts: *ts.last().unwrap(),
+    };
+    let out = series::evaluate(&input);
+    let at = |h: usize| {
+        out.hits
+            .iter()
+            .any(|x| x.ts == ts[h] && x.check == Check::Seasonal && x.direction == Direction::Up)
+    };
+    assert!(at(spike_at), "spike not found:{}", show(&out.hits));
+    let others = out.hits.iter().filter(|x| x.ts != ts[spike_at]).count();
+    assert!(others <= 2, "clean hours fired:{}", show(&out.hits));
+    assert!(
+        out.evaluated > 24 * 7 * 8,
+        "evaluated only {} hours",
+        out.evaluated
+    );
+}
