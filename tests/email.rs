@@ -150,13 +150,40 @@ fn callout(args: &[&str]) -> Output {
         .unwrap()
 }
 
-#[test]
-fn run_once_mails_each_owner_once_and_never_twice() {
+/// A temp dir with a config whose SMTP port is free, data ending on the
+/// fixture's spike day, and (optionally) a sink listening on that port.
+struct Setup {
+    dir: tempfile::TempDir,
+    port: u16,
+    inbox: PathBuf,
+    cfg: PathBuf,
+    sink: Option<Sink>,
+}
+
+fn setup(listening: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
+    let sink = listening.then(|| Sink::start(port, &inbox));
     let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    Setup {
+        dir,
+        port,
+        inbox,
+        cfg,
+        sink,
+    }
+}
+
+#[test]
+fn run_once_mails_each_owner_once_and_never_twice() {
+    let Setup {
+        dir: _dir,
+        inbox,
+        cfg,
+        sink: _sink,
+        ..
+    } = setup(true);
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let msgs = received(&inbox);
@@ -198,10 +225,13 @@ fn run_once_mails_each_owner_once_and_never_twice() {
 
 #[test]
 fn smtp_down_then_up_delivers_every_digest_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let Setup {
+        dir: _dir,
+        port,
+        inbox,
+        cfg,
+        ..
+    } = setup(false);
     // nothing listens: the run does its work, queues the digest, exits 1
     let down = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(down.status.code(), Some(1), "{}", text(&down.stderr));
@@ -223,10 +253,13 @@ fn smtp_down_then_up_delivers_every_digest_exactly_once() {
 
 #[test]
 fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let Setup {
+        dir,
+        port,
+        inbox,
+        cfg,
+        ..
+    } = setup(false);
     // a server that accepts TCP but never greets: the send hangs after queueing
     let hang = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
@@ -263,11 +296,13 @@ fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
 
 #[test]
 fn dry_run_writes_eml_and_sends_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
-    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let Setup {
+        dir,
+        inbox,
+        cfg,
+        sink: _sink,
+        ..
+    } = setup(true);
     let eml = dir.path().join("eml");
     let out = callout(&[
         "run",
@@ -285,11 +320,13 @@ fn dry_run_writes_eml_and_sends_nothing() {
 
 #[test]
 fn backfill_records_past_incidents_that_the_daemon_never_announces() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
-    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let Setup {
+        dir,
+        inbox,
+        cfg,
+        sink: _sink,
+        ..
+    } = setup(true);
     let out = callout(&[
         "backfill",
         "--config",
@@ -323,11 +360,13 @@ fn backfill_records_past_incidents_that_the_daemon_never_announces() {
 
 #[test]
 fn test_email_arrives() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
-    let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
+    let Setup {
+        dir: _dir,
+        inbox,
+        cfg,
+        sink: _sink,
+        ..
+    } = setup(true);
     let out = callout(&[
         "test-email",
         "--config",
