@@ -3,8 +3,9 @@
 //!
 //! One cycle: open the store → record a run → evaluate → record findings and
 //! incidents → queue one digest per owner (before any send) → deliver what is
-//! due (earlier failures included) → finish the run. Every step that talks to
-//! the outside is collected, never fatal for the others.
+//! due (earlier failures included) → finish the run. Backfill shares the part
+//! after evaluating (`record_and_announce`). Every step that talks to the
+//! outside is collected, never fatal for the others.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -25,37 +26,43 @@ pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         crate::daemon::run_blocking(cfg.path.clone(), cfg)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let report = cycle(&cfg, Utc::now(), "once", args.dry_run.as_deref())?;
+    // `--dry-run -` renders to stdout, so the findings table is left out there
+    let announce = match args.dry_run.as_deref() {
+        None => Announce::Send,
+        Some(d) if d.as_os_str() == "-" => Announce::DryRun(None),
+        Some(d) => Announce::DryRun(Some(d)),
+    };
+    let report = cycle(&cfg, Utc::now(), "once", announce)?;
     let ev = &report.evaluation;
-    let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
-    let keys = output::key_columns(&ev.detection.findings, &key_sets);
-    if args.dry_run.as_deref().is_none_or(|d| d.as_os_str() != "-") {
+    if !matches!(announce, Announce::DryRun(None)) {
+        let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
+        let keys = output::key_columns(&ev.detection.findings, &key_sets);
         output::write_table(std::io::stdout().lock(), &ev.detection.findings, &keys)?;
     }
-    for p in &report.problems {
+    let problems = report.problems();
+    for p in &problems {
         eprintln!("error: {p}");
     }
+    let a = &report.alerts;
     eprintln!(
         "run: {} finding(s), {} new incident(s), {} digest(s) queued, {} sent, {} failed (will retry)",
         ev.detection.findings.len(),
-        report.new_incidents,
-        report.queued,
-        report.sent,
-        report.failed
+        a.new_incidents,
+        a.queued,
+        a.sent,
+        a.failed
     );
-    Ok(if report.problems.is_empty() {
+    Ok(if problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
 
-/// What one cycle did.
+/// What the store and alert half of a run did.
 #[derive(Debug, Default)]
-pub struct CycleReport {
-    /// The evaluation.
-    pub evaluation: Evaluation,
-    /// Incidents not announced before this cycle.
+pub struct AlertReport {
+    /// Incidents not announced before this run.
     pub new_incidents: usize,
     /// Digests written to the outbox.
     pub queued: usize,
@@ -63,73 +70,129 @@ pub struct CycleReport {
     pub sent: usize,
     /// Messages that failed and wait for a retry.
     pub failed: usize,
-    /// Everything that went wrong (sources, owners, delivery), in words.
+    /// What went wrong while alerting (owners, delivery), in words.
     pub problems: Vec<String>,
 }
 
+/// What one cycle did.
+#[derive(Debug, Default)]
+pub struct CycleReport {
+    /// The evaluation.
+    pub evaluation: Evaluation,
+    /// Its store and alert half.
+    pub alerts: AlertReport,
+}
+
+impl CycleReport {
+    /// Everything that went wrong (sources, series, owners, delivery), in words.
+    pub fn problems(&self) -> Vec<String> {
+        let sources = self.evaluation.errors.iter().map(ToString::to_string);
+        sources
+            .chain(self.alerts.problems.iter().cloned())
+            .collect()
+    }
+}
+
+/// What to do with the incidents a run recorded.
+#[derive(Debug, Clone, Copy)]
+pub enum Announce<'a> {
+    /// Queue one digest per owner and deliver everything due.
+    Send,
+    /// Render the digests to a folder (`None`: stdout) and send nothing.
+    DryRun(Option<&'a Path>),
+    /// Only record (backfill without `--send`).
+    Hold,
+}
+
 /// One evaluation of the latest data at `now`, recorded and alerted.
-/// `dry_run`: render the digests to that folder (`-`: stdout) and send nothing.
 /// Errs only when the store cannot be used; other problems are in the report.
 pub fn cycle(
     cfg: &Config,
     now: DateTime<Utc>,
     mode: &str,
-    dry_run: Option<&Path>,
+    announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     let mut store = Store::open(&cfg.store_path)?;
+    // the run is in the store while it is in progress
     let run_id = store.begin_run(mode, now)?;
-    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &|_| {});
-    let mut report = CycleReport {
-        problems: evaluation.errors.iter().map(ToString::to_string).collect(),
-        ..CycleReport::default()
-    };
+    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &|_, _| {});
+    let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
+    Ok(CycleReport { evaluation, alerts })
+}
+
+/// Backfill's store step: record findings and incidents (incidents older than
+/// the current review week are marked past); with `send`, announce the rest.
+pub fn record_backfill(cfg: &Config, ev: &Evaluation, send: bool) -> anyhow::Result<AlertReport> {
+    let now = Utc::now();
+    let mut store = Store::open(&cfg.store_path)?;
+    let run_id = store.begin_run("backfill", now)?;
+    let announce = if send { Announce::Send } else { Announce::Hold };
+    record_and_announce(&mut store, run_id, cfg, ev, now, true, announce)
+}
+
+/// Record an evaluation's findings and incidents under `run_id`, announce them
+/// as asked, and finish the run.
+fn record_and_announce(
+    store: &mut Store,
+    run_id: i64,
+    cfg: &Config,
+    ev: &Evaluation,
+    now: DateTime<Utc>,
+    backfill: bool,
+    announce: Announce<'_>,
+) -> anyhow::Result<AlertReport> {
+    let findings = &ev.detection.findings;
     let incidents = alert::record(
-        &mut store,
+        store,
         run_id,
-        &evaluation.detection.findings,
-        &evaluation.detection.evaluated,
+        findings,
+        &ev.detection.evaluated,
         cfg,
         now,
-        false,
+        backfill,
     )?;
-    report.new_incidents = incidents.len();
-    report.evaluation = evaluation;
-    match dry_run {
-        Some(dir) => {
-            let dir = (dir.as_os_str() != "-").then_some(dir);
+    let mut report = AlertReport {
+        new_incidents: incidents.len(),
+        ..AlertReport::default()
+    };
+    match announce {
+        Announce::Send => deliver(store, cfg, &incidents, now, &mut report)?,
+        Announce::DryRun(dir) => {
             let written = alert::dry_run(&incidents, cfg, now, dir)?;
             tracing::info!(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"
             );
         }
-        None => announce(&mut store, cfg, &incidents, now, &mut report)?,
+        Announce::Hold => {}
     }
-    let status = if report.problems.is_empty() {
-        "ok"
-    } else {
-        "partial"
-    };
+    let clean = ev.errors.is_empty() && report.problems.is_empty();
     let summary = serde_json::json!({
-        "findings": report.evaluation.detection.findings.len(),
-        "rows": report.evaluation.rows,
+        "findings": findings.len(),
+        "rows": ev.rows,
+        "source_errors": ev.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "new_incidents": report.new_incidents,
         "queued": report.queued,
         "sent": report.sent,
         "failed": report.failed,
         "problems": report.problems,
     });
-    store.finish_run(run_id, status, &summary, Utc::now())?;
+    store.finish_run(
+        run_id,
+        if clean { "ok" } else { "partial" },
+        &summary,
+        Utc::now(),
+    )?;
     Ok(report)
 }
 
 /// Queue digests for `incidents` and deliver everything due.
-fn announce(
+fn deliver(
     store: &mut Store,
     cfg: &Config,
     incidents: &[alert::Incident],
     now: DateTime<Utc>,
-    report: &mut CycleReport,
+    report: &mut AlertReport,
 ) -> anyhow::Result<()> {
     let Some(smtp) = &cfg.smtp else {
         // No mail configured: findings are recorded (and printed by `run --once`);
@@ -164,57 +227,21 @@ fn announce(
 /// One scheduled evaluation of the daemon (synchronous: call it off the async workers).
 /// Errs when anything went wrong, after doing everything else.
 pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let r = cycle(cfg, now, "run", None)?;
+    let r = cycle(cfg, now, "run", Announce::Send)?;
     tracing::info!(
         findings = r.evaluation.detection.findings.len(),
         rows = r.evaluation.rows,
-        new_incidents = r.new_incidents,
-        queued = r.queued,
-        sent = r.sent,
-        failed = r.failed,
+        new_incidents = r.alerts.new_incidents,
+        queued = r.alerts.queued,
+        sent = r.alerts.sent,
+        failed = r.alerts.failed,
         "evaluated"
     );
-    match r.problems.first() {
+    let problems = r.problems();
+    match problems.first() {
         None => Ok(()),
-        Some(first) => anyhow::bail!("{} problem(s), first: {first}", r.problems.len()),
+        Some(first) => anyhow::bail!("{} problem(s), first: {first}", problems.len()),
     }
-}
-
-/// Backfill's store step: record findings and incidents (incidents older than
-/// the current review week are marked past); with `send`, announce the rest.
-pub fn record_backfill(cfg: &Config, ev: &Evaluation, send: bool) -> anyhow::Result<CycleReport> {
-    let now = Utc::now();
-    let mut store = Store::open(&cfg.store_path)?;
-    let run_id = store.begin_run("backfill", now)?;
-    let incidents = alert::record(
-        &mut store,
-        run_id,
-        &ev.detection.findings,
-        &ev.detection.evaluated,
-        cfg,
-        now,
-        true,
-    )?;
-    let mut report = CycleReport {
-        new_incidents: incidents.len(),
-        ..CycleReport::default()
-    };
-    if send {
-        announce(&mut store, cfg, &incidents, now, &mut report)?;
-    }
-    let status = if report.problems.is_empty() {
-        "ok"
-    } else {
-        "partial"
-    };
-    let summary = serde_json::json!({
-        "findings": ev.detection.findings.len(),
-        "unannounced_incidents": report.new_incidents,
-        "queued": report.queued,
-        "sent": report.sent,
-    });
-    store.finish_run(run_id, status, &summary, Utc::now())?;
-    Ok(report)
 }
 
 /// `callout test-email`.

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 
@@ -16,7 +15,8 @@ use crate::config::Config;
 use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
 
-/// Run a backfill; `Ok(true)` when every source was read without error.
+/// Run a backfill and write its findings; the evaluation is returned for the
+/// store step and the exit code.
 pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
     let show = !args.quiet && std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
@@ -31,39 +31,26 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
         bar.set_message("loading sources");
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
     }
-    let done = AtomicUsize::new(0);
-    let progress = |n: usize| {
-        let d = done.fetch_add(n, Ordering::Relaxed) + n;
-        if show && d % 64 == 0 {
-            bar.set_position(d as u64);
-        }
-    };
-    // the loaded series count is only known after loading; set the length lazily
     let window = Window::Dates(args.from, args.to);
-    let ev = pipeline::evaluate(cfg, window, None, &|n| {
-        if show && bar.length().is_none() {
+    let ev = pipeline::evaluate(cfg, window, None, &|done, total| {
+        if show && (done == 1 || done % 64 == 0 || done == total) {
+            bar.set_length(total as u64);
             bar.set_message("detecting");
+            bar.set_position(done as u64);
         }
-        progress(n)
     });
     bar.finish_and_clear();
 
-    let mut findings = ev.detection.findings.clone();
-    if let Some(to) = args.to {
-        let end = to
-            .and_hms_opt(23, 59, 59)
-            .map(|d| d.and_utc().timestamp_millis())
-            .unwrap_or(i64::MAX);
-        findings.retain(|f| f.timestamp <= end);
-    }
+    // the window already ends at `--to`
+    let findings = &ev.detection.findings;
     let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
-    let keys = output::key_columns(&findings, &key_sets);
-    write_findings(args.output.as_deref(), &findings, &keys)?;
+    let keys = output::key_columns(findings, &key_sets);
+    write_findings(args.output.as_deref(), findings, &keys)?;
 
     let series: usize = ev.batches.iter().map(|b| b.series.len()).sum();
     let points: usize = ev.detection.evaluated.iter().map(|e| e.points).sum();
     let mut by_check: BTreeMap<&str, usize> = BTreeMap::new();
-    for f in &findings {
+    for f in findings {
         *by_check.entry(f.check.as_str()).or_default() += 1;
     }
     let checks = if by_check.is_empty() {

@@ -98,6 +98,11 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// `Up` for an increase, `Down` otherwise.
+    pub const fn of(up: bool) -> Direction {
+        if up { Direction::Up } else { Direction::Down }
+    }
+
     /// Lower-case name as written in config and findings.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -262,6 +267,13 @@ pub struct Finding {
     pub history: usize,
     /// Holiday or event that applied to this point, if any.
     pub note: Option<String>,
+}
+
+/// Midnight of a date as wall-clock ms (the timestamps of daily and weekly data).
+pub fn date_ms(d: chrono::NaiveDate) -> i64 {
+    d.and_hms_opt(0, 0, 0)
+        .map(|x| x.and_utc().timestamp_millis())
+        .unwrap_or(0)
 }
 
 /// Format a timestamp for output: a date for daily/weekly data, else a datetime.

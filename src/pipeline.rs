@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::Config;
 use crate::detect::{self, Detection, Range};
-use crate::model::Finding;
+use crate::model::{Finding, date_ms};
 use crate::source::{self, Batch, SourceError};
 
 /// Which points an evaluation reports on.
@@ -19,8 +19,6 @@ use crate::source::{self, Batch, SourceError};
 pub enum Window {
     /// The newest timestamp of each source (a scheduled run).
     Latest,
-    /// Every timestamp after the given one, per source (catch-up after the store's last run).
-    After(i64),
     /// Dates `from..=to` (either open), as a backfill.
     Dates(Option<NaiveDate>, Option<NaiveDate>),
 }
@@ -65,12 +63,6 @@ pub fn load_all(cfg: &Config) -> (Vec<Batch>, Vec<SourceError>) {
     (batches, errors)
 }
 
-fn day_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .map(|x| x.and_utc().timestamp_millis())
-        .unwrap_or(0)
-}
-
 /// The report range of one batch for a window.
 pub fn range_for(batch: &Batch, window: Window) -> Range {
     match window {
@@ -78,13 +70,9 @@ pub fn range_for(batch: &Batch, window: Window) -> Range {
             let t = batch.newest().unwrap_or(i64::MAX);
             Range { from: t, to: t }
         }
-        Window::After(t) => Range {
-            from: t.saturating_add(1),
-            to: i64::MAX,
-        },
         Window::Dates(from, to) => Range {
-            from: from.map(day_ms).unwrap_or(i64::MIN),
-            to: to.map(|d| day_ms(d) + 86_400_000 - 1).unwrap_or(i64::MAX),
+            from: from.map(date_ms).unwrap_or(i64::MIN),
+            to: to.map(|d| date_ms(d) + 86_400_000 - 1).unwrap_or(i64::MAX),
         },
     }
 }
@@ -95,7 +83,7 @@ pub fn evaluate(
     cfg: &Config,
     window: Window,
     now: Option<DateTime<Utc>>,
-    progress: &(dyn Fn(usize) + Sync),
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
     let t0 = Instant::now();
     let (batches, errors) = load_all(cfg);

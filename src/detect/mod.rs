@@ -13,6 +13,7 @@ pub mod stats;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
@@ -109,14 +110,20 @@ impl Calendars {
 }
 
 /// Detect over every series of every batch; report points of `batches[i]`
-/// inside `ranges[i]`. `progress` is called with the number of series done.
+/// inside `ranges[i]`. `progress` is called with (series done, series in all).
 pub fn detect(
     batches: &[Batch],
     cfg: &Config,
     ranges: &[Range],
-    progress: &(dyn Fn(usize) + Sync),
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Detection {
     let cals = Calendars::new(cfg);
+    // newest timestamp per batch, once (every series of a batch needs it)
+    let newest: Vec<i64> = batches
+        .iter()
+        .map(|b| b.newest().unwrap_or(i64::MIN))
+        .collect();
+    let done = AtomicUsize::new(0);
     let jobs: Vec<(usize, usize)> = batches
         .iter()
         .enumerate()
@@ -133,7 +140,7 @@ pub fn detect(
                 .filter(|e| e.pattern.matches(&info.key.metric) && dims_match(&e.dims, &info.key))
                 .collect();
             let range = ranges.get(b).copied().unwrap_or(Range::ALL);
-            let end_ts = batch.newest().unwrap_or(i64::MIN).min(range.to);
+            let end_ts = newest[b].min(range.to);
             let input = series::SeriesInput {
                 ts: batch.ts_of(info),
                 values: batch.values_of(info),
@@ -146,7 +153,7 @@ pub fn detect(
                 end_ts,
             };
             let out = series::evaluate(&input);
-            progress(1);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
             (b, s, out)
         })
         .collect();

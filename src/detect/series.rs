@@ -14,7 +14,7 @@ use chrono::{Duration, NaiveDate};
 use super::calendar::Calendar;
 use super::stats::{self, median_of};
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
-use crate::model::{Check, Direction, Granularity};
+use crate::model::{Check, Direction, Granularity, date_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// Deviation (robust SD units) at sensitivity 1: the normal-tail probability of
@@ -143,12 +143,6 @@ fn local_date(ms: i64) -> Option<NaiveDate> {
     chrono::DateTime::from_timestamp_millis(ms).map(|d| d.date_naive())
 }
 
-fn date_ms(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0)
-        .map(|x| x.and_utc().timestamp_millis())
-        .unwrap_or(0)
-}
-
 /// Value at exactly `t` among `ts[..upto]`, if present.
 fn value_at(ts: &[i64], values: &[f64], upto: usize, t: i64) -> Option<f64> {
     ts[..upto].binary_search(&t).ok().map(|j| values[j])
@@ -216,14 +210,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     };
     let thresholds: Vec<f64> = stats::TAILS
         .iter()
-        .map(|&df| {
-            stats::threshold_for(alpha_one, df).min(
-                std::env::var("CAP")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(f64::INFINITY),
-            )
-        })
+        .map(|&df| stats::threshold_for(alpha_one, df))
         .collect();
 
     let slot = |t: i64| -> usize {
@@ -293,8 +280,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             p_value: 0.0,
             direction: Direction::Up,
             check,
-            wow_pct: None,
-            yoy_pct: None,
+            wow_pct: wow(),
+            yoy_pct: yoy(),
             history: i,
             note: None,
         };
@@ -306,6 +293,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 let mut h = base_hit(Check::Missing);
                 h.ts = first_missing;
                 h.value = f64::NAN;
+                (h.wow_pct, h.yoy_pct) = (None, None);
                 h.expected = last_expected;
                 h.direction = Direction::Down;
                 h.note = Some(format!("{} period(s) absent", (t - ts[i - 1]) / step - 1));
@@ -329,14 +317,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 {
                     let mut h = base_hit(Check::Stale);
                     h.expected = last_expected;
-                    h.direction = if last_expected.is_finite() && y < last_expected {
-                        Direction::Down
-                    } else {
-                        Direction::Up
-                    };
+                    h.direction = Direction::of(!(last_expected.is_finite() && y < last_expected));
                     h.note = Some(format!("same value {eq_run} periods in a row"));
-                    h.wow_pct = wow();
-                    h.yoy_pct = yoy();
                     out.hits.push(h);
                 }
                 if let Some(max) = rule.max_pct_change {
@@ -349,13 +331,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                         h.expected = prev;
                         h.lower = prev * (1.0 - max / 100.0);
                         h.upper = prev * (1.0 + max / 100.0);
-                        h.direction = if y > prev {
-                            Direction::Up
-                        } else {
-                            Direction::Down
-                        };
-                        h.wow_pct = wow();
-                        h.yoy_pct = yoy();
+                        h.direction = Direction::of(y > prev);
                         out.hits.push(h);
                     }
                 }
@@ -367,13 +343,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 h.lower = rule.lower_bound.unwrap_or(f64::NEG_INFINITY);
                 h.upper = rule.upper_bound.unwrap_or(f64::INFINITY);
                 h.expected = if below { h.lower } else { h.upper };
-                h.direction = if above {
-                    Direction::Up
-                } else {
-                    Direction::Down
-                };
-                h.wow_pct = wow();
-                h.yoy_pct = yoy();
+                h.direction = Direction::of(above);
                 out.hits.push(h);
             }
         } else if i > 0 {
@@ -483,8 +453,6 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     h.direction = Direction::Down;
                     h.score = f64::NEG_INFINITY;
                     h.note = note.clone();
-                    h.wow_pct = wow();
-                    h.yoy_pct = yoy();
                     out.hits.push(h);
                 }
             }
@@ -522,13 +490,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 let sd2 = sd * mult;
                 let uu = (x - centre) / sd2;
                 let up = uu > 0.0;
-                let wanted = match rule.direction {
-                    Direction::Both => true,
-                    Direction::Up => up,
-                    Direction::Down => !up,
-                };
                 let thr = thresholds[tail_idx];
-                if wanted && uu.abs() > thr {
+                if direction_ok(rule.direction, up) && uu.abs() > thr {
                     let p_one = stats::upper_tail(uu.abs(), df);
                     let p = if rule.direction == Direction::Both {
                         (2.0 * p_one).min(1.0)
@@ -547,10 +510,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                         h.upper = inv(centre + thr * sd2);
                         h.score = uu;
                         h.p_value = p;
-                        h.direction = if up { Direction::Up } else { Direction::Down };
+                        h.direction = Direction::of(up);
                         h.note = note.clone();
-                        h.wow_pct = wow();
-                        h.yoy_pct = yoy();
                         out.hits.push(h);
                     }
                 }
@@ -664,10 +625,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 h.upper = inv(e + thr * sd);
                 h.score = u;
                 h.p_value = p;
-                h.direction = if up { Direction::Up } else { Direction::Down };
+                h.direction = Direction::of(up);
                 h.note = Some(note);
-                h.wow_pct = wow();
-                h.yoy_pct = yoy();
                 out.hits.push(h);
             }
         }
@@ -684,7 +643,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 df = stats::fit_tail_quantiles(&mut resid_vec);
             }
         }
-        // slope and scale change only when their windows do
+        // slope and scale are recomputed only when their windows change (a new
+        // weekly shape reaches the slope at the next window change)
         let lvl_sig = (lvl.len(), lvl.front().copied(), lvl.back().copied());
         if lvl.len() >= 2 * sh.n_half && lvl_sig != last_lvl_sig {
             last_lvl_sig = lvl_sig;

@@ -582,7 +582,7 @@ fn fdr_across_series() {
                 from: day_ms(day),
                 to: day_ms(day),
             };
-            let det = detect(batches, &cfg, &[run], &|_| {});
+            let det = detect(batches, &cfg, &[run], &|_, _| {});
             dropped += det.dropped_by_fdr;
             if day == spike_day {
                 assert!(
@@ -610,7 +610,7 @@ fn fdr_across_series() {
         }
 
         // the whole year in one pass: candidates are kept or counted as dropped
-        let det = detect(batches, &cfg, &[Range::ALL], &|_| {});
+        let det = detect(batches, &cfg, &[Range::ALL], &|_, _| {});
         let rule = cfg.rule_for("m000");
         let candidates: usize = all
             .iter()
