@@ -334,13 +334,13 @@ pub fn deliver_due(
         let transport = mail::transport(smtp);
         for m in &due {
             let result = match &transport {
-                Ok(t) => send_one(t, smtp, &m.recipient, &m.message),
+                Ok(t) => send_one(t, smtp, &m.mail.recipient, &m.mail.message),
                 Err(e) => Err(e.to_string()),
             };
             match result {
                 Ok(()) => {
                     store.mark_sent(m.id, now)?;
-                    tracing::info!(owner = %m.owner, outbox = m.id, "digest sent");
+                    tracing::info!(owner = %m.mail.owner, outbox = m.id, "digest sent");
                     report.sent.push(m.id);
                 }
                 Err(error) => {
@@ -350,10 +350,10 @@ pub fn deliver_due(
                         + chrono::Duration::from_std(wait)
                             .unwrap_or_else(|_| chrono::Duration::hours(1));
                     store.mark_failed(m.id, &error, next)?;
-                    tracing::warn!(owner = %m.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
+                    tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
                     report.failed.push(DeliveryFailure {
                         outbox_id: m.id,
-                        owner: m.owner.clone(),
+                        owner: m.mail.owner.clone(),
                         attempts,
                         error,
                         next_attempt_at: next,
@@ -463,7 +463,7 @@ pub fn write_outbox(store: &Store, dir: &Path) -> Result<Vec<PathBuf>, AlertErro
     let mut written = Vec::new();
     for m in store.unsent_mail()? {
         let path = dir.join(format!("outbox-{}.eml", m.id));
-        std::fs::write(&path, &m.message).map_err(|source| AlertError::Io {
+        std::fs::write(&path, &m.mail.message).map_err(|source| AlertError::Io {
             path: path.clone(),
             source,
         })?;

@@ -208,7 +208,7 @@ pub struct NewIncident<'a> {
 }
 
 /// A message to queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewMail {
     /// Owner's mailbox text (`Name <addr>`).
     pub owner: String,
@@ -226,25 +226,13 @@ pub struct NewMail {
     pub created_at: i64,
 }
 
-/// One row of `outbox`.
+/// One row of `outbox`: the queued message and its delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MailRow {
     /// Row id.
     pub id: i64,
-    /// Owner's mailbox text.
-    pub owner: String,
-    /// Envelope recipient address.
-    pub recipient: String,
-    /// Subject.
-    pub subject: String,
-    /// The full RFC 822 message.
-    pub message: Vec<u8>,
-    /// Incidents announced.
-    pub incident_ids: Vec<i64>,
-    /// Idempotency key.
-    pub idempotency_key: String,
-    /// Queued at (ms, UTC).
-    pub created_at: i64,
+    /// What was queued.
+    pub mail: NewMail,
     /// Failed or successful send attempts so far.
     pub attempts: u32,
     /// Not tried again before this (ms, UTC).
@@ -877,13 +865,15 @@ impl Store {
                 Ok((
                     MailRow {
                         id: r.get(0)?,
-                        owner: r.get(1)?,
-                        recipient: r.get(2)?,
-                        subject: r.get(3)?,
-                        message: r.get(4)?,
-                        incident_ids: Vec::new(),
-                        idempotency_key: r.get(6)?,
-                        created_at: r.get(7)?,
+                        mail: NewMail {
+                            owner: r.get(1)?,
+                            recipient: r.get(2)?,
+                            subject: r.get(3)?,
+                            message: r.get(4)?,
+                            incident_ids: Vec::new(),
+                            idempotency_key: r.get(6)?,
+                            created_at: r.get(7)?,
+                        },
                         attempts: r.get(8)?,
                         next_attempt_at: r.get(9)?,
                         last_error: r.get(10)?,
@@ -896,7 +886,7 @@ impl Store {
             .map_err(self.q("read outbox"))?;
         rows.into_iter()
             .map(|(mut m, ids)| {
-                m.incident_ids = serde_json::from_str(&ids)
+                m.mail.incident_ids = serde_json::from_str(&ids)
                     .map_err(|_| self.bad("read outbox incident ids", ids.clone()))?;
                 Ok(m)
             })
@@ -1246,7 +1236,7 @@ mod tests {
         let due = s.due_mail(t0() + chrono::Duration::seconds(60)).unwrap();
         assert_eq!(due[0].attempts, 1);
         assert_eq!(due[0].last_error.as_deref(), Some("refused"));
-        assert_eq!(due[0].incident_ids, vec![1, 2]);
+        assert_eq!(due[0].mail.incident_ids, vec![1, 2]);
         s.mark_sent(a, t0()).unwrap();
         assert!(s.unsent_mail().unwrap().is_empty());
         assert_eq!(s.all_mail().unwrap()[0].attempts, 2);
