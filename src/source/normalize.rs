@@ -344,8 +344,15 @@ fn split(
                 .map(|(k, a)| (k.clone(), a[row].to_string()))
                 .collect(),
         };
-        match series_slice(cfg, &ts_all[start..end], &v_all[start..end]) {
-            Ok((t, v, g, dropped)) => {
+        let s0 = out_ts.len();
+        match series_slice(
+            cfg,
+            &ts_all[start..end],
+            &v_all[start..end],
+            &mut out_ts,
+            &mut out_v,
+        ) {
+            Ok((g, dropped)) => {
                 if let Some(msg) = dropped {
                     problems.push(SourceError::Series {
                         source_name: cfg.name.clone(),
@@ -353,21 +360,22 @@ fn split(
                         message: msg,
                     });
                 }
-                let s0 = out_ts.len();
-                out_ts.extend_from_slice(&t);
-                out_v.extend_from_slice(&v);
                 series.push(SeriesInfo {
                     key,
                     start: s0,
-                    len: t.len(),
+                    len: out_ts.len() - s0,
                     granularity: g,
                 });
             }
-            Err(message) => problems.push(SourceError::Series {
-                source_name: cfg.name.clone(),
-                series: key.to_string(),
-                message,
-            }),
+            Err(message) => {
+                out_ts.truncate(s0);
+                out_v.truncate(s0);
+                problems.push(SourceError::Series {
+                    source_name: cfg.name.clone(),
+                    series: key.to_string(),
+                    message,
+                });
+            }
         }
         start = end;
     }
@@ -383,32 +391,39 @@ fn split(
     ))
 }
 
-type Slice = (Vec<i64>, Vec<f64>, Granularity, Option<String>);
+/// A timestamp in a message: a date at midnight, else a datetime.
+fn shown(t: i64) -> String {
+    let g = if t % MS_PER_DAY == 0 {
+        Granularity::Day
+    } else {
+        Granularity::Hour
+    };
+    crate::model::format_ts(t, g)
+}
 
-/// One series: drop empty/NaN values (reported), reject duplicate timestamps, find the spacing.
-fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, String> {
+/// One series: append its finite points to `out_ts`/`out_v` (NaN and
+/// infinities are dropped and reported), reject duplicate timestamps, find
+/// the spacing. On `Err` the caller discards what was appended.
+fn series_slice(
+    cfg: &SourceConfig,
+    ts: &[i64],
+    vals: &[f64],
+    out_ts: &mut Vec<i64>,
+    out_v: &mut Vec<f64>,
+) -> Result<(Granularity, Option<String>), String> {
     if let Some(w) = ts.windows(2).position(|w| w[0] == w[1]) {
-        let g = cfg.granularity.unwrap_or(Granularity::Day);
         return Err(format!(
             "duplicate timestamp {} (each series may have one row per period); series skipped",
-            crate::model::format_ts(
-                ts[w],
-                if ts[w] % MS_PER_DAY == 0 {
-                    g
-                } else {
-                    Granularity::Hour
-                }
-            )
+            shown(ts[w])
         ));
     }
-    let mut t = Vec::with_capacity(ts.len());
-    let mut v = Vec::with_capacity(ts.len());
+    let before = out_ts.len();
     let mut bad = 0usize;
     let mut first_bad = None;
     for (&x, &y) in ts.iter().zip(vals) {
         if y.is_finite() {
-            t.push(x);
-            v.push(y);
+            out_ts.push(x);
+            out_v.push(y);
         } else {
             bad += 1;
             first_bad.get_or_insert(x);
@@ -417,17 +432,10 @@ fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, S
     let dropped = first_bad.map(|x| {
         format!(
             "{bad} NaN or infinite value(s), first at {}; those points are treated as missing",
-            crate::model::format_ts(
-                x,
-                if x % MS_PER_DAY == 0 {
-                    Granularity::Day
-                } else {
-                    Granularity::Hour
-                }
-            )
+            shown(x)
         )
     });
-    if t.is_empty() {
+    if out_ts.len() == before {
         return Err("no numeric values".into());
     }
     let g = match cfg.granularity {
@@ -436,7 +444,7 @@ fn series_slice(cfg: &SourceConfig, ts: &[i64], vals: &[f64]) -> Result<Slice, S
             format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
         })?,
     };
-    Ok((t, v, g, dropped))
+    Ok((g, dropped))
 }
 
 /// Median spacing mapped to a granularity; a single point counts as daily.
