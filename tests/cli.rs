@@ -494,3 +494,36 @@ fn bench_quality_does_not_regress() {
 const F1_FLOOR: f64 = 0.65;
 const RECALL_FLOOR: f64 = 0.85;
 const FALSE_ALERT_CEILING: f64 = 1.5;
+
+#[test]
+fn ndjson_gives_the_same_findings_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_text = std::fs::read_to_string(fixture("shop_daily.csv")).unwrap();
+    let nd: String = csv_text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!(
+                "{{\"date\":\"{}\",\"metric\":\"{}\",\"region\":\"{}\",\"value\":{}}}\n",
+                c[0], c[1], c[2], c[3]
+            )
+        })
+        .collect();
+    let nd_path = dir.path().join("shop.ndjson");
+    std::fs::write(&nd_path, nd).unwrap();
+    let csv_cfg = dir.path().join("csv.toml");
+    std::fs::write(&csv_cfg, long_source("shop", &fixture("shop_daily.csv"))).unwrap();
+    let nd_cfg = dir.path().join("nd.toml");
+    std::fs::write(&nd_cfg, long_source("shop", nd_path.to_str().unwrap())).unwrap();
+    let a = callout(&["backfill", "--config", csv_cfg.to_str().unwrap(), "--quiet"]);
+    let b = callout(&["backfill", "--config", nd_cfg.to_str().unwrap(), "--quiet"]);
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        text(&a.stderr),
+        text(&b.stderr)
+    );
+    assert!(text(&a.stdout).lines().count() > 3);
+    assert_eq!(text(&a.stdout), text(&b.stdout));
+}
