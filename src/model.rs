@@ -288,3 +288,116 @@ pub fn format_ts(ms: i64, g: Granularity) -> String {
         naive.format("%Y-%m-%dT%H:%M:%S").to_string()
     }
 }
+
+/// Why a metric moved, as its owner explains it (the explanation form's choices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// A real change in the business (a launch, a price change, a lost customer).
+    BusinessChange,
+    /// The data is wrong (a broken pipeline, a double count), not the business.
+    DataIssue,
+    /// A known one-time event (a promotion, an outage, a holiday not in the calendar).
+    KnownEvent,
+    /// Normal for this time of year or week; nothing to act on.
+    ExpectedSeasonal,
+    /// Not known yet; the owner is looking into it.
+    UnderInvestigation,
+}
+
+impl Cause {
+    /// Every cause, in the order the form lists them.
+    pub const ALL: [Cause; 5] = [
+        Cause::BusinessChange,
+        Cause::DataIssue,
+        Cause::KnownEvent,
+        Cause::ExpectedSeasonal,
+        Cause::UnderInvestigation,
+    ];
+
+    /// Stable name, as stored and posted by the form (`business_change`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cause::BusinessChange => "business_change",
+            Cause::DataIssue => "data_issue",
+            Cause::KnownEvent => "known_event",
+            Cause::ExpectedSeasonal => "expected_seasonal",
+            Cause::UnderInvestigation => "under_investigation",
+        }
+    }
+
+    /// What a person reads (`business change`, `expected / seasonal`, …).
+    pub const fn label(self) -> &'static str {
+        match self {
+            Cause::BusinessChange => "business change",
+            Cause::DataIssue => "data issue",
+            Cause::KnownEvent => "known event",
+            Cause::ExpectedSeasonal => "expected / seasonal",
+            Cause::UnderInvestigation => "under investigation",
+        }
+    }
+
+    /// Inverse of [`Cause::as_str`].
+    pub fn parse(s: &str) -> Option<Cause> {
+        Cause::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// For a level shift: does the new level stay, or was it a one-off?
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// The new level is the new normal: re-anchor without further alerts.
+    NewNormal,
+    /// A one-off: the points never feed the baseline.
+    OneOff,
+}
+
+impl Persistence {
+    /// Stable name, as stored and posted by the form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Persistence::NewNormal => "new_normal",
+            Persistence::OneOff => "one_off",
+        }
+    }
+
+    /// Inverse of [`Persistence::as_str`].
+    pub fn parse(s: &str) -> Option<Persistence> {
+        [Persistence::NewNormal, Persistence::OneOff]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
+/// An owner's explanation as detection sees it: which points of which series it
+/// covers, and what that means for the baseline. Passed to `detect` as data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExplainedSpan {
+    /// Source of the series.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// First explained timestamp (wall-clock ms, inclusive).
+    pub from_ts: i64,
+    /// Last explained timestamp (wall-clock ms, inclusive).
+    pub to_ts: i64,
+    /// The owner's cause.
+    pub cause: Cause,
+    /// For level shifts: new normal or one-off.
+    pub persistence: Option<Persistence>,
+}
+
+impl ExplainedSpan {
+    /// True when the explained points must never feed the baseline
+    /// (a data issue, a known event, or a one-off).
+    pub fn excludes_from_baseline(&self) -> bool {
+        matches!(self.cause, Cause::DataIssue | Cause::KnownEvent)
+            || self.persistence == Some(Persistence::OneOff)
+    }
+
+    /// True when the owner accepted the new level: re-anchor, no further alerts.
+    pub fn accepts_new_level(&self) -> bool {
+        self.persistence == Some(Persistence::NewNormal)
+    }
+}
