@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Detection, Range};
 use crate::model::{Finding, date_ms};
 use crate::source::{self, Batch, SourceError};
@@ -41,12 +41,14 @@ pub struct Evaluation {
 }
 
 /// Load every source; failures are collected, never fatal for the others.
-pub fn load_all(cfg: &Config) -> (Vec<Batch>, Vec<SourceError>) {
+/// Rows dated more than one period after `now` are left out and reported.
+pub fn load_all(cfg: &Config, now: DateTime<Utc>) -> (Vec<Batch>, Vec<SourceError>) {
     let mut batches = Vec::new();
     let mut errors = Vec::new();
     for s in &cfg.sources {
         match source::load(s) {
-            Ok((b, problems)) => {
+            Ok((mut b, mut problems)) => {
+                problems.extend(b.drop_future(local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
                 for p in &problems {
                     tracing::warn!(source = %s.name, "{p}");
@@ -54,13 +56,23 @@ pub fn load_all(cfg: &Config) -> (Vec<Batch>, Vec<SourceError>) {
                 errors.extend(problems);
                 batches.push(b);
             }
-            Err(e) => {
-                tracing::error!(source = %s.name, "{e}");
-                errors.push(e);
+            Err(es) => {
+                for e in &es {
+                    tracing::error!(source = %s.name, "{e}");
+                }
+                errors.extend(es);
             }
         }
     }
     (batches, errors)
+}
+
+/// `now` as wall-clock ms in the source's timezone (how its timestamps are stored).
+fn local_ms(now: DateTime<Utc>, src: &SourceConfig) -> i64 {
+    now.with_timezone(&src.timezone)
+        .naive_local()
+        .and_utc()
+        .timestamp_millis()
 }
 
 /// The report range of one batch for a window.
@@ -78,7 +90,8 @@ pub fn range_for(batch: &Batch, window: Window) -> Range {
 }
 
 /// Load, then detect over `window`. With `now`, series whose newest data is
-/// overdue are reported as late.
+/// overdue are reported as late; rows dated after `now` (or, without it, the
+/// machine's clock) plus one period are left out and reported.
 pub fn evaluate(
     cfg: &Config,
     window: Window,
@@ -86,7 +99,8 @@ pub fn evaluate(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
     let t0 = Instant::now();
-    let (batches, errors) = load_all(cfg);
+    // a backfill has no run clock: the machine's clock bounds plausible dates
+    let (batches, errors) = load_all(cfg, now.unwrap_or_else(Utc::now));
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();
@@ -96,11 +110,7 @@ pub fn evaluate(
             let Some(src) = cfg.sources.iter().find(|s| s.name == b.source) else {
                 continue;
             };
-            let local = now
-                .with_timezone(&src.timezone)
-                .naive_local()
-                .and_utc()
-                .timestamp_millis();
+            let local = local_ms(now, src);
             let delay = src.expected_delay.as_millis() as i64;
             detection.findings.extend(detect::late(b, local, delay));
         }

@@ -527,3 +527,436 @@ fn ndjson_gives_the_same_findings_as_csv() {
     assert!(text(&a.stdout).lines().count() > 3);
     assert_eq!(text(&a.stdout), text(&b.stdout));
 }
+
+// ---- sources: hostile exports and URLs -------------------------------------
+
+/// `backfill` with findings to `f.csv` in `dir`: the process output and the rows.
+fn backfill_in(
+    dir: &Path,
+    sources: &str,
+) -> (Output, Vec<std::collections::HashMap<String, String>>) {
+    let cfg = config_with(dir, sources);
+    let out_path = dir.join("f.csv");
+    let out = callout(&[
+        "backfill",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
+    let rows = if out_path.exists() {
+        read_findings(&out_path)
+    } else {
+        Vec::new()
+    };
+    (out, rows)
+}
+
+/// Lines of the `run --once` table for one series and check.
+fn table_has(stdout: &str, metric: &str, region: &str, check: &str) -> bool {
+    stdout.lines().any(|l| {
+        let cells: Vec<&str> = l.split_whitespace().collect();
+        cells.first() == Some(&metric) && cells.get(1) == Some(&region) && cells.contains(&check)
+    })
+}
+
+#[test]
+fn future_dated_row_is_left_out_and_late_still_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = std::fs::read_to_string(fixture("shop_daily.csv")).unwrap();
+    data.push_str("2099-01-01,orders,eu,1200\n9999-12-31,revenue,us,5\n");
+    let path = dir.path().join("future.csv");
+    std::fs::write(&path, data).unwrap();
+    let cfg = config_with(dir.path(), &long_source("shop", path.to_str().unwrap()));
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    // the fixture ends in 2024: both series are late despite their far-future rows
+    assert!(
+        table_has(&stdout, "orders", "eu", "late"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        table_has(&stdout, "revenue", "us", "late"),
+        "{stdout}\n{stderr}"
+    );
+    for needle in [
+        "source `shop`",
+        "series `orders{region=eu}`",
+        "first 2099-01-01",
+        "series `revenue{region=us}`",
+        "9999-12-31",
+        "left out",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    // backfill (no run clock) leaves them out too, and the spike is still found
+    let (out, rows) = backfill_in(dir.path(), &long_source("shop", path.to_str().unwrap()));
+    assert!(
+        text(&out.stderr).contains("first 2099-01-01"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"));
+    assert!(!rows.iter().any(|r| r["timestamp"].starts_with("2099")));
+}
+
+#[test]
+fn integer_values_then_decimals_load_as_floats() {
+    // 10,200 hourly rows: integers for the first 10,100, then decimals with a spike
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv_text = String::from("date,metric,region,value\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    for i in 0..10_200i64 {
+        let t = start + chrono::Duration::hours(i);
+        let base = 100 + (i * 7) % 11;
+        let v = if i < 10_100 {
+            base.to_string()
+        } else if i == 10_150 {
+            "900.16".to_string()
+        } else {
+            format!("{base}.16")
+        };
+        csv_text.push_str(&format!(
+            "{},visits,eu,{v}\n",
+            t.format("%Y-%m-%dT%H:%M:%S")
+        ));
+    }
+    let path = dir.path().join("ints_then_floats.csv");
+    std::fs::write(&path, csv_text).unwrap();
+    let (out, rows) = backfill_in(dir.path(), &long_source("web", path.to_str().unwrap()));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let spike = (start + chrono::Duration::hours(10_150))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    assert!(
+        rows.iter()
+            .any(|r| r["timestamp"].starts_with(&spike) && r["value"] == "900.16"),
+        "spike at {spike} in the decimal rows not found: {rows:?}"
+    );
+}
+
+#[test]
+fn duplicates_policy_sums_rows_of_one_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = std::fs::read_to_string(fixture("shop_daily.csv")).unwrap();
+    let spike: f64 = data
+        .lines()
+        .find(|l| l.starts_with("2024-05-15,orders,eu,"))
+        .and_then(|l| l.rsplit(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    // a re-sent part of the batch: a second row for the spike day
+    data.push_str("2024-05-15,orders,eu,100\n");
+    let path = dir.path().join("dups.csv");
+    std::fs::write(&path, &data).unwrap();
+    let base = long_source("shop", path.to_str().unwrap());
+    let (out, rows) = backfill_in(dir.path(), &format!("{base}duplicates = \"sum\"\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let found = rows
+        .iter()
+        .find(|r| {
+            r["metric"] == "orders"
+                && r["region"] == "eu"
+                && r["timestamp"].starts_with("2024-05-15")
+        })
+        .expect("the spike day is still evaluated");
+    assert_eq!(found["value"].parse::<f64>().unwrap(), spike + 100.0);
+    // the default still skips the series and says how to combine the rows
+    let (out, rows) = backfill_in(dir.path(), &base);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("series `orders{region=eu}`: duplicate timestamp 2024-05-15"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`duplicates`"), "{stderr}");
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["metric"] == "orders" && r["region"] == "eu")
+    );
+    assert!(
+        has(&rows, "revenue", "eu", "2024-06-20", "missing"),
+        "other series go on"
+    );
+    // an unknown policy is a config error naming the key
+    let cfg = config_with(dir.path(), &format!("{base}duplicates = \"max\"\n"));
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("source[0].duplicates"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn glob_with_a_bad_file_names_it_and_keeps_the_good_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, rows) = backfill_in(
+        dir.path(),
+        &long_source("globbed", &fixture("bad/glob/*.csv")),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "source `globbed`",
+        "b.csv",
+        "no column `date`",
+        "day, metric, region, value",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(!stderr.contains("a.csv"), "{stderr}");
+    assert!(
+        has(&rows, "orders", "eu", "2024-05-15", "seasonal"),
+        "a.csv was lost"
+    );
+}
+
+#[test]
+fn bad_input_mixed_date_formats_blame_the_odd_one() {
+    // Polars infers day/month/year from the first row and then blamed `2024-01-02`
+    bad_input(
+        "bad/mixed_dates.csv",
+        &[
+            "source `broken`",
+            "mixed_dates.csv",
+            "column `date`",
+            "row 1",
+            "\"01/01/2024\"",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_broken_ndjson_line_is_numbered() {
+    bad_input(
+        "bad/broken.ndjson",
+        &[
+            "source `broken`",
+            "broken.ndjson",
+            "line 3",
+            "one JSON object",
+        ],
+    );
+}
+
+#[test]
+fn bad_input_directory_path() {
+    bad_input("bad", &["source `broken`", "is a directory; give a file"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = backfill_in(dir.path(), &long_source("broken", &fixture("bad")));
+    assert!(
+        !text(&out.stderr).contains("PlRefPath"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn wide_text_column_is_named_with_its_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = format!(
+        "[[source]]\nname = \"broken\"\npath = \"{}\"\nlayout = \"wide\"\ndimensions = [\"region\"]\n\n{}",
+        fixture("bad/wide_text.csv"),
+        long_source("good", &fixture("shop_daily.csv"))
+    );
+    let (out, rows) = backfill_in(dir.path(), &sources);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "wide_text.csv",
+        "column `note`: row 3: \"price change\" is not a number",
+        "`metrics`",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"));
+}
+
+/// A one-connection HTTP server on a free port. `respond` gets the accepted
+/// stream after the request head was read and writes the answer (or not).
+fn http_once(respond: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut rd = BufReader::new(stream.try_clone().unwrap());
+        let mut line = String::new();
+        while rd.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+            line.clear();
+        }
+        respond(&mut stream);
+    });
+    format!("http://{addr}/export.csv")
+}
+
+fn url_source(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ntime_column = \"date\"\ndimensions = [\"region\"]\n{extra}\n"
+    )
+}
+
+/// Run `backfill` with `TMPDIR` set to `tmp`; `before_answer` runs with the
+/// child's pid before the server may answer (it waits on a channel).
+fn backfill_url(
+    dir: &Path,
+    tmp: &Path,
+    sources: &str,
+) -> (Output, Vec<std::collections::HashMap<String, String>>) {
+    let cfg = config_with(dir, sources);
+    let out_path = dir.join("f.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args([
+            "backfill",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            out_path.to_str().unwrap(),
+        ])
+        .env_remove("CALLOUT_LOG")
+        .env("TMPDIR", tmp)
+        .output()
+        .unwrap();
+    let rows = if out_path.exists() {
+        read_findings(&out_path)
+    } else {
+        Vec::new()
+    };
+    (out, rows)
+}
+
+fn dir_entries(p: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn url_source_downloads_to_a_private_file_and_removes_it() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let body = std::fs::read(fixture("shop_daily.csv")).unwrap();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let url = http_once(move |s| {
+        // answer only once the test has planted its symlink
+        let _ = go_rx.recv();
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+    });
+    let cfg = config_with(dir.path(), &url_source("web", &url, ""));
+    let out_path = dir.path().join("f.csv");
+    let child = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args([
+            "backfill",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            out_path.to_str().unwrap(),
+        ])
+        .env_remove("CALLOUT_LOG")
+        .env("TMPDIR", &tmp)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the path v0.1 wrote to, predictable from the pid: a symlink to the victim
+    let old = tmp.join(format!("callout-{}-web.csv", child.id()));
+    std::os::unix::fs::symlink(&victim, &old).unwrap();
+    go_tx.send(()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // nothing left behind but the planted link
+    assert_eq!(
+        dir_entries(&tmp),
+        vec![old.file_name().unwrap().to_string_lossy().into_owned()]
+    );
+    assert!(has(
+        &read_findings(&out_path),
+        "orders",
+        "eu",
+        "2024-05-15",
+        "seasonal"
+    ));
+}
+
+#[test]
+fn url_source_larger_than_its_cap_is_refused() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let body = std::fs::read(fixture("shop_daily.csv")).unwrap();
+    // no Content-Length: the cap must hold while streaming, not only up front
+    let url = http_once(move |s| {
+        write!(s, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n").unwrap();
+        let _ = s.write_all(&body);
+    });
+    let sources = format!(
+        "{}{}",
+        url_source("web", &url, "max_download_bytes = 1000"),
+        long_source("good", &fixture("shop_daily.csv"))
+    );
+    let (out, rows) = backfill_url(dir.path(), &tmp, &sources);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "source `web`",
+        "larger than 1000 bytes",
+        "`max_download_bytes`",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(dir_entries(&tmp).is_empty(), "{:?}", dir_entries(&tmp));
+    assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"));
+}
+
+#[test]
+fn url_source_that_hangs_names_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    // accept and never answer until the test is over
+    let url = http_once(move |_| {
+        let _ = hold_rx.recv();
+    });
+    let sources = format!(
+        "{}{}",
+        url_source("web", &url, "timeout_secs = 1"),
+        long_source("good", &fixture("shop_daily.csv"))
+    );
+    let (out, rows) = backfill_url(dir.path(), &tmp, &sources);
+    drop(hold_tx);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for needle in [
+        "source `web`",
+        "did not deliver the export within 1 s",
+        "`timeout_secs`",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+    assert!(dir_entries(&tmp).is_empty(), "{:?}", dir_entries(&tmp));
+    assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"));
+}

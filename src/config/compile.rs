@@ -484,7 +484,26 @@ impl Compiler {
             granularity,
             timezone,
             expected_delay: Duration::from_secs_f64(delay * 3600.0),
-            timeout: Duration::from_secs(s.timeout_secs.unwrap_or(300)),
+            timeout: Duration::from_secs(s.timeout_secs.unwrap_or(raw::DEFAULT_URL_TIMEOUT_SECS)),
+            max_download_bytes: match s.max_download_bytes {
+                Some(0) => {
+                    self.problem(&k("max_download_bytes"), "must be at least 1".into());
+                    raw::DEFAULT_MAX_DOWNLOAD_BYTES
+                }
+                n => n.unwrap_or(raw::DEFAULT_MAX_DOWNLOAD_BYTES),
+            },
+            duplicates: match s.duplicates.as_deref() {
+                None => Duplicates::Error,
+                Some(d) => Duplicates::parse(d).unwrap_or_else(|| {
+                    self.problem(
+                        &k("duplicates"),
+                        format!(
+                            "must be \"error\", \"first\", \"last\", \"sum\" or \"mean\", got {d:?}"
+                        ),
+                    );
+                    Duplicates::Error
+                }),
+            },
         })
     }
 

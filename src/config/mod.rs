@@ -194,8 +194,41 @@ pub struct SourceConfig {
     pub timezone: Tz,
     /// How long after a period ends its data may arrive before it is late.
     pub expected_delay: Duration,
-    /// Reading the source takes at most this long.
+    /// A URL download takes at most this long (`timeout_secs`).
     pub timeout: Duration,
+    /// A URL download larger than this many bytes is refused (`max_download_bytes`).
+    pub max_download_bytes: u64,
+    /// What to do with several rows of one series in one period (`duplicates`).
+    pub duplicates: Duplicates,
+}
+
+/// Policy for several rows of one series in one period (`[[source]] duplicates`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicates {
+    /// Skip the series and name the first duplicate timestamp.
+    Error,
+    /// Keep the first row in file order.
+    First,
+    /// Keep the last row in file order.
+    Last,
+    /// Add the values (a batch re-sent in parts).
+    Sum,
+    /// Average the values.
+    Mean,
+}
+
+impl Duplicates {
+    /// Parse the config spelling; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "error" => Some(Duplicates::Error),
+            "first" => Some(Duplicates::First),
+            "last" => Some(Duplicates::Last),
+            "sum" => Some(Duplicates::Sum),
+            "mean" => Some(Duplicates::Mean),
+            _ => None,
+        }
+    }
 }
 
 /// How values are modelled.

@@ -92,7 +92,14 @@ pub struct RawSource {
     pub timezone: Option<String>,
     pub expected_delay_hours: Option<f64>,
     pub timeout_secs: Option<u64>,
+    pub max_download_bytes: Option<u64>,
+    pub duplicates: Option<String>,
 }
+
+/// Default `[[source]] timeout_secs`: how long a URL download may take.
+pub const DEFAULT_URL_TIMEOUT_SECS: u64 = 300;
+/// Default `[[source]] max_download_bytes` (2 GiB).
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 2 << 30;
 
 #[derive(Debug, Deserialize)]
 pub struct RawBounds {

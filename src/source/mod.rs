@@ -9,7 +9,7 @@
 
 mod normalize;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use polars::prelude::*;
@@ -93,13 +93,30 @@ pub enum SourceError {
         /// What is wrong.
         message: String,
     },
-    /// Reading took longer than the source's timeout.
-    #[error("source `{source_name}`: reading took longer than {0:?}", timeout)]
+    /// A URL did not answer in full within the source's `timeout_secs`.
+    #[error(
+        "source `{source_name}`: `{url}` did not deliver the export within {} s; raise `timeout_secs` for this source if the server is slow",
+        timeout.as_secs()
+    )]
     Timeout {
         /// Source name.
         source_name: String,
+        /// The URL.
+        url: String,
         /// The limit.
         timeout: Duration,
+    },
+    /// A URL's response is larger than the source's `max_download_bytes`.
+    #[error(
+        "source `{source_name}`: `{url}` is larger than {limit} bytes; raise `max_download_bytes` for this source if the export really is that big"
+    )]
+    TooLarge {
+        /// Source name.
+        source_name: String,
+        /// The URL.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
     },
 }
 
@@ -153,18 +170,192 @@ impl Batch {
             .filter_map(|s| self.ts_of(s).last().copied())
             .max()
     }
-    /// Number of rows.
+    /// Number of rows in use by the series.
     pub fn rows(&self) -> usize {
-        self.ts.len()
+        self.series.iter().map(|s| s.len).sum()
+    }
+
+    /// Leave out each series' rows dated more than one period after `now`
+    /// (ms, source wall clock): a `2099-01-01` typo must not count as fresh
+    /// data and silence the `late` check. Rows are sorted per series, so the
+    /// cut is a binary search; a series left empty is removed. Returns one
+    /// problem per series that lost rows.
+    pub fn drop_future(&mut self, now: i64) -> Vec<SourceError> {
+        let mut problems = Vec::new();
+        let ts = &self.ts;
+        let source = &self.source;
+        self.series.retain_mut(|s| {
+            let series_ts = &ts[s.start..s.start + s.len];
+            let limit = now.saturating_add(s.granularity.step_ms());
+            let keep = series_ts.partition_point(|&t| t <= limit);
+            if keep < s.len {
+                let shown = |t: i64| crate::model::format_ts(t, s.granularity);
+                problems.push(SourceError::Series {
+                    source_name: source.clone(),
+                    series: s.key.to_string(),
+                    message: format!(
+                        "{} row(s) dated after the evaluation time {} plus one period, first {}, newest {}: left out (a wrong date in the export?)",
+                        s.len - keep,
+                        shown(now),
+                        shown(series_ts[keep]),
+                        shown(series_ts[s.len - 1]),
+                    ),
+                });
+                s.len = keep;
+            }
+            s.len > 0
+        });
+        problems
     }
 }
 
 /// Load one source. `Err` when nothing could be read; otherwise the batch and
-/// the per-series problems (those series are left out).
-pub fn load(cfg: &SourceConfig) -> Result<(Batch, Vec<SourceError>), SourceError> {
-    let (lf, file) = scan(cfg)?;
-    let df = select(cfg, lf, &file)?;
-    normalize::normalize(cfg, df, &file)
+/// the problems that left part of it out (a bad file of a glob, a bad series).
+pub fn load(cfg: &SourceConfig) -> Result<(Batch, Vec<SourceError>), Vec<SourceError>> {
+    // the downloaded copy of a URL lives until the frames are collected, then is removed
+    let (files, _download) = inputs(cfg)?;
+    let mut frames = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
+    for (path, label) in &files {
+        match read_file(cfg, path, label) {
+            Ok(df) => frames.push(df),
+            Err(e) => problems.push(e),
+        }
+    }
+    // glob files in name order: the row order decides `duplicates = "first"/"last"`
+    let mut rest = frames.into_iter();
+    let Some(mut frame) = rest.next() else {
+        return Err(problems);
+    };
+    for df in rest {
+        frame
+            .vstack_mut_owned(df)
+            .map_err(|e| read_err(cfg, &files_label(cfg), e))?;
+    }
+    let (batch, series_problems) = normalize::split(cfg, &frame, normalize::key_columns(cfg))?;
+    problems.extend(series_problems);
+    Ok((batch, problems))
+}
+
+/// What to call the whole source in a message: its path, glob or URL.
+fn files_label(cfg: &SourceConfig) -> String {
+    match &cfg.location {
+        Location::Path(p) | Location::Url(p) => p.clone(),
+    }
+}
+
+/// One file (or the downloaded URL) → the normalised frame `keys…, __ts, __value`.
+///
+/// CSV value columns are read as floats, so integers in the first rows and
+/// decimals later do not fail. When Polars cannot read the file that way (a
+/// non-numeric value, a date in another format), it is read again with time
+/// and value columns as text so the error names the row and the value.
+fn read_file(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame, SourceError> {
+    if std::fs::metadata(path)
+        .map(|m| m.len() == 0)
+        .unwrap_or(false)
+    {
+        return Err(SourceError::Empty {
+            source_name: cfg.name.clone(),
+            file: label.to_string(),
+        });
+    }
+    let attempt = |values: DataType, time_as_text: bool| {
+        let lf = scan_file(cfg, path, label, values, time_as_text)?;
+        let (df, wide) = select(cfg, lf, label)?;
+        normalize::frame(cfg, df, label, &wide)
+    };
+    match cfg.format {
+        Format::Csv => attempt(DataType::Float64, false)
+            .or_else(|_| attempt(DataType::String, false))
+            .or_else(|e| match e {
+                // a value was named: that is the message; else the time column is the suspect
+                SourceError::BadColumn { ref column, .. } if column != &cfg.time_column => Err(e),
+                _ => attempt(DataType::String, true),
+            }),
+        Format::Ndjson => attempt(DataType::Float64, false).map_err(|e| match e {
+            SourceError::Read { .. } => ndjson_error(cfg, path, label).unwrap_or(e),
+            e => e,
+        }),
+        Format::Parquet => attempt(DataType::Float64, false),
+    }
+}
+
+/// The first NDJSON line that is not a JSON object, as an error with its line number.
+fn ndjson_error(cfg: &SourceConfig, path: &Path, label: &str) -> Option<SourceError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.ok()?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(v) if v.is_object() => continue,
+            Ok(_) => "not a JSON object".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let mut shown: String = line.chars().take(60).collect();
+        if shown.len() < line.len() {
+            shown.push('…');
+        }
+        return Some(SourceError::Read {
+            source_name: cfg.name.clone(),
+            file: label.to_string(),
+            message: format!(
+                "line {}: {bad}: {shown:?} (each line must be one JSON object)",
+                i + 1
+            ),
+        });
+    }
+    None
+}
+
+/// The value columns of a file with this schema: the configured value column,
+/// the listed metrics, or every column that is not time or a dimension.
+fn value_columns(cfg: &SourceConfig, schema: &Schema) -> Vec<String> {
+    match &cfg.layout {
+        Layout::Long { value_column, .. } => vec![value_column.clone()],
+        Layout::Wide { metrics: Some(m) } => m.clone(),
+        Layout::Wide { metrics: None } => schema
+            .iter_names()
+            .map(|n| n.to_string())
+            .filter(|n| n != &cfg.time_column && !cfg.dimensions.contains(n))
+            .collect(),
+    }
+}
+
+/// A lazy scan of one file. CSV value columns are read as `values`, and the
+/// time column as text when `time_as_text` (the slow paths that name bad rows).
+fn scan_file(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    values: DataType,
+    time_as_text: bool,
+) -> Result<LazyFrame, SourceError> {
+    let shown = path.display().to_string();
+    let pl_path = PlRefPath::new(shown.as_str());
+    match cfg.format {
+        Format::Csv => LazyCsvReader::new(pl_path)
+            .with_try_parse_dates(!time_as_text)
+            .with_infer_schema_length(Some(10_000))
+            .with_schema_modify(|mut schema: Schema| {
+                for c in value_columns(cfg, &schema) {
+                    if let Some(dt) = schema.get_mut(c.as_str()) {
+                        *dt = values.clone();
+                    }
+                }
+                if time_as_text && let Some(dt) = schema.get_mut(cfg.time_column.as_str()) {
+                    *dt = DataType::String;
+                }
+                Ok(schema)
+            })
+            .and_then(LazyCsvReader::finish),
+        Format::Parquet => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
+        Format::Ndjson => LazyJsonLineReader::new(pl_path).finish(),
+    }
+    .map_err(|e| read_err(cfg, label, e))
 }
 
 fn read_err(cfg: &SourceConfig, file: &str, e: impl std::fmt::Display) -> SourceError {
@@ -175,112 +366,129 @@ fn read_err(cfg: &SourceConfig, file: &str, e: impl std::fmt::Display) -> Source
     }
 }
 
-/// Resolve the files (or download the URL) and build one lazy scan.
-fn scan(cfg: &SourceConfig) -> Result<(LazyFrame, String), SourceError> {
-    let (paths, label): (Vec<PathBuf>, String) = match &cfg.location {
-        Location::Path(p) => {
-            let files: Vec<PathBuf> = if p.contains(['*', '?', '[']) {
-                let g = glob::glob(p).map_err(|e| read_err(cfg, p, e))?;
-                let mut v: Vec<PathBuf> =
-                    g.filter_map(Result::ok).filter(|f| f.is_file()).collect();
-                v.sort();
-                v
-            } else {
-                let f = PathBuf::from(p);
-                if !f.exists() {
-                    return Err(read_err(cfg, p, "no such file"));
-                }
-                vec![f]
-            };
-            if files.is_empty() {
-                return Err(SourceError::NoFiles {
-                    source_name: cfg.name.clone(),
-                    pattern: p.clone(),
-                });
-            }
-            let label = if files.len() == 1 {
-                files[0].display().to_string()
-            } else {
-                p.clone()
-            };
-            (files, label)
+/// The files of a source, each with the name used in messages, and the
+/// downloaded copy of a URL (removed when dropped).
+type Inputs = (Vec<(PathBuf, String)>, Option<tempfile::NamedTempFile>);
+
+/// Resolve the files of a path or glob, or download the URL.
+fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
+    let p = match &cfg.location {
+        Location::Url(u) => {
+            let tmp = download(cfg, u)?;
+            return Ok((vec![(tmp.path().to_path_buf(), u.clone())], Some(tmp)));
         }
-        Location::Url(u) => (vec![download(cfg, u)?], u.clone()),
+        Location::Path(p) => p,
     };
-    let mut frames = Vec::with_capacity(paths.len());
-    for p in &paths {
-        let shown = p.display().to_string();
-        if std::fs::metadata(p).map(|m| m.len() == 0).unwrap_or(false) {
-            return Err(SourceError::Empty {
-                source_name: cfg.name.clone(),
-                file: shown,
-            });
+    let files: Vec<PathBuf> = if p.contains(['*', '?', '[']) {
+        let g = glob::glob(p).map_err(|e| read_err(cfg, p, e))?;
+        let mut v: Vec<PathBuf> = g.filter_map(Result::ok).filter(|f| f.is_file()).collect();
+        v.sort();
+        v
+    } else {
+        let f = PathBuf::from(p);
+        if f.is_dir() {
+            return Err(read_err(
+                cfg,
+                p,
+                "is a directory; give a file, or a glob such as `dir/*.csv`",
+            ));
         }
-        let path = PlRefPath::new(shown.as_str());
-        let lf = match cfg.format {
-            Format::Csv => LazyCsvReader::new(path)
-                .with_try_parse_dates(true)
-                .with_infer_schema_length(Some(10_000))
-                .finish(),
-            Format::Parquet => LazyFrame::scan_parquet(path, ScanArgsParquet::default()),
-            Format::Ndjson => LazyJsonLineReader::new(path).finish(),
+        if !f.exists() {
+            return Err(read_err(cfg, p, "no such file"));
         }
-        .map_err(|e| read_err(cfg, &shown, e))?;
-        frames.push((lf, shown));
+        vec![f]
+    };
+    if files.is_empty() {
+        return Err(SourceError::NoFiles {
+            source_name: cfg.name.clone(),
+            pattern: p.clone(),
+        });
     }
-    if frames.len() == 1 {
-        let (lf, shown) = frames.remove(0);
-        return Ok((
-            lf,
-            if matches!(cfg.location, Location::Url(_)) {
-                label
-            } else {
-                shown
-            },
-        ));
-    }
-    let lfs: Vec<LazyFrame> = frames.into_iter().map(|(lf, _)| lf).collect();
-    let lf = concat(lfs, UnionArgs::default()).map_err(|e| read_err(cfg, &label, e))?;
-    Ok((lf, label))
+    Ok((
+        files
+            .into_iter()
+            .map(|f| {
+                let label = f.display().to_string();
+                (f, label)
+            })
+            .collect(),
+        None,
+    ))
 }
 
-/// Download a URL to a file in the temp folder (Polars scans files).
-fn download(cfg: &SourceConfig, url: &str) -> Result<PathBuf, SourceError> {
+/// Download a URL into a private temp file (Polars scans files): created
+/// afresh with a random name (never an existing path or symlink), streamed to
+/// disk, at most `max_download_bytes`, within `timeout_secs`.
+fn download(cfg: &SourceConfig, url: &str) -> Result<tempfile::NamedTempFile, SourceError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(cfg.timeout))
         .build()
         .into();
-    let mut resp = agent.get(url).call().map_err(|e| read_err(cfg, url, e))?;
-    let bytes = resp
-        .body_mut()
-        .with_config()
-        .limit(8 * 1024 * 1024 * 1024)
-        .read_to_vec()
-        .map_err(|e| read_err(cfg, url, e))?;
-    if bytes.is_empty() {
+    let timed_out = || SourceError::Timeout {
+        source_name: cfg.name.clone(),
+        url: url.to_string(),
+        timeout: cfg.timeout,
+    };
+    let too_large = || SourceError::TooLarge {
+        source_name: cfg.name.clone(),
+        url: url.to_string(),
+        limit: cfg.max_download_bytes,
+    };
+    let mut resp = agent.get(url).call().map_err(|e| match e {
+        ureq::Error::Timeout(_) => timed_out(),
+        e => read_err(cfg, url, e),
+    })?;
+    if resp
+        .body()
+        .content_length()
+        .is_some_and(|n| n > cfg.max_download_bytes)
+    {
+        return Err(too_large());
+    }
+    let suffix = match cfg.format {
+        Format::Csv => ".csv",
+        Format::Parquet => ".parquet",
+        Format::Ndjson => ".ndjson",
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix("callout-")
+        .suffix(suffix)
+        .tempfile()
+        .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;
+    let body = resp.body_mut().as_reader();
+    // one byte more than allowed tells "exactly the limit" from "too large"
+    let mut limited = std::io::Read::take(body, cfg.max_download_bytes.saturating_add(1));
+    let copied = std::io::copy(&mut limited, tmp.as_file_mut()).map_err(|e| {
+        let timeout = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ureq::Error>())
+            .is_some_and(|u| matches!(u, ureq::Error::Timeout(_)));
+        if timeout || e.kind() == std::io::ErrorKind::TimedOut {
+            timed_out()
+        } else {
+            read_err(cfg, url, e)
+        }
+    })?;
+    if copied > cfg.max_download_bytes {
+        return Err(too_large());
+    }
+    if copied == 0 {
         return Err(SourceError::Empty {
             source_name: cfg.name.clone(),
             file: url.to_string(),
         });
     }
-    let ext = match cfg.format {
-        Format::Csv => "csv",
-        Format::Parquet => "parquet",
-        Format::Ndjson => "ndjson",
-    };
-    let safe: String = cfg
-        .name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    let path = std::env::temp_dir().join(format!("callout-{}-{safe}.{ext}", std::process::id()));
-    std::fs::write(&path, bytes).map_err(|e| read_err(cfg, url, e))?;
-    Ok(path)
+    Ok(tmp)
 }
 
 /// Check the configured columns exist and collect the long-format frame
-/// `time, key columns…, value` (wide exports are unpivoted here).
-fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, SourceError> {
+/// `time, key columns…, value` (wide exports are unpivoted here: one block of
+/// rows per metric column, whose names are returned in block order).
+fn select(
+    cfg: &SourceConfig,
+    lf: LazyFrame,
+    file: &str,
+) -> Result<(DataFrame, Vec<String>), SourceError> {
     let mut lf = lf;
     let schema = lf.collect_schema().map_err(|e| read_err(cfg, file, e))?;
     let available = || {
@@ -307,6 +515,7 @@ fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, So
         need(d, "dimensions")?;
     }
     let dims: Vec<Expr> = cfg.dimensions.iter().map(|d| col(d.as_str())).collect();
+    let mut wide_names = Vec::new();
     let out = match &cfg.layout {
         Layout::Long {
             metric_column,
@@ -344,6 +553,18 @@ fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, So
                     message: "wide export has no metric columns besides time and dimensions".into(),
                 });
             }
+            // one dtype for the union: floats when every column is numeric,
+            // else text, which `normalize` parses naming the bad cell
+            let numeric = names.iter().all(|n| {
+                schema
+                    .get(n.as_str())
+                    .is_some_and(|d| d.is_primitive_numeric() || d == &DataType::Null)
+            });
+            let as_type = if numeric {
+                DataType::Float64
+            } else {
+                DataType::String
+            };
             let parts: Vec<LazyFrame> = names
                 .iter()
                 .map(|m| {
@@ -352,10 +573,11 @@ fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, So
                         lit(m.as_str()).alias(METRIC),
                     ];
                     exprs.extend(dims.iter().cloned());
-                    exprs.push(col(m.as_str()).cast(DataType::String).alias(VALUE));
+                    exprs.push(col(m.as_str()).cast(as_type.clone()).alias(VALUE));
                     lf.clone().select(exprs)
                 })
                 .collect();
+            wide_names = names;
             concat(parts, UnionArgs::default()).map_err(|e| read_err(cfg, file, e))?
         }
     };
@@ -366,5 +588,5 @@ fn select(cfg: &SourceConfig, lf: LazyFrame, file: &str) -> Result<DataFrame, So
             file: file.to_string(),
         });
     }
-    Ok(df)
+    Ok((df, wide_names))
 }

@@ -8,7 +8,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::{Batch, METRIC, SeriesInfo, SourceError, TS, VALUE};
-use crate::config::SourceConfig;
+use crate::config::{Duplicates, SourceConfig};
 use crate::model::{Granularity, SeriesKey};
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -65,8 +65,15 @@ fn bad(cfg: &SourceConfig, file: &str, column: &str, message: String) -> SourceE
     }
 }
 
-/// The time column as wall-clock ms (nulls are `None`).
-fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>, SourceError> {
+/// The time column as wall-clock ms (nulls are `None`). A wide export's rows
+/// come in blocks of `block` rows, one per metric column; messages count rows
+/// within the file.
+fn times(
+    cfg: &SourceConfig,
+    c: &Column,
+    file: &str,
+    block: usize,
+) -> Result<Vec<Option<i64>>, SourceError> {
     let tc = cfg.time_column.as_str();
     let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
     match c.dtype() {
@@ -121,8 +128,8 @@ fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>,
                                 file,
                                 tc,
                                 format!(
-                                    "row {}: {v:?} is not a date or datetime (expected e.g. 2024-01-31 or 2024-01-31T10:00:00)",
-                                    row + 1
+                                    "row {}: {v:?} is not a date or datetime (expected e.g. 2024-01-31 or 2024-01-31T10:00:00, one format per column)",
+                                    row % block.max(1) + 1
                                 ),
                             ));
                         }
@@ -140,20 +147,22 @@ fn times(cfg: &SourceConfig, c: &Column, file: &str) -> Result<Vec<Option<i64>>,
     }
 }
 
-/// The value column as f64; a non-numeric cell is an error naming it.
+/// The value column as f64; a non-numeric cell is an error naming its column
+/// and row (`locate` maps a row of the frame to both).
 fn values(
     cfg: &SourceConfig,
     c: &Column,
     file: &str,
-    column: &str,
+    locate: &dyn Fn(usize) -> (String, usize),
 ) -> Result<Float64Chunked, SourceError> {
-    let err = |e: PolarsError| bad(cfg, file, column, e.to_string());
+    let (column, _) = locate(0);
+    let err = |e: PolarsError| bad(cfg, file, &column, e.to_string());
     if c.dtype().is_primitive_numeric() {
         let f = c.cast(&DataType::Float64).map_err(err)?;
         return Ok(f.f64().map_err(err)?.clone());
     }
     if c.dtype() == &DataType::Null {
-        return Err(bad(cfg, file, column, "has no values at all".into()));
+        return Err(bad(cfg, file, &column, "has no values at all".into()));
     }
     let s = c.cast(&DataType::String).map_err(err)?;
     let s = s.str().map_err(err)?;
@@ -164,11 +173,18 @@ fn values(
             Some(t) => match t.parse::<f64>() {
                 Ok(x) => out.push(Some(x)),
                 Err(_) => {
+                    let (column, row) = locate(row);
+                    let hint = match &cfg.layout {
+                        crate::config::Layout::Wide { metrics: None } => {
+                            "; list the metric columns in `metrics` to leave text columns out"
+                        }
+                        _ => "",
+                    };
                     return Err(bad(
                         cfg,
                         file,
-                        column,
-                        format!("row {}: {t:?} is not a number", row + 1),
+                        &column,
+                        format!("row {row}: {t:?} is not a number{hint}"),
                     ));
                 }
             },
@@ -180,21 +196,41 @@ fn values(
     ))
 }
 
-/// Build the sorted batch from `__ts, metric, dims…, __value`.
-pub(super) fn normalize(
+/// Key columns of a normalised frame: `metric`, then the dimensions.
+pub(super) fn key_columns(cfg: &SourceConfig) -> Vec<String> {
+    let mut k = vec![METRIC.to_string()];
+    k.extend(cfg.dimensions.iter().cloned());
+    k
+}
+
+/// One file's selected rows `__ts, metric, dims…, __value` → the normalised
+/// frame `metric, dims… (text), __ts (i64 ms), __value (f64)`, empty values
+/// dropped. `wide` names the metric columns of a wide export in block order.
+pub(super) fn frame(
     cfg: &SourceConfig,
     df: DataFrame,
     file: &str,
-) -> Result<(Batch, Vec<SourceError>), SourceError> {
-    let value_label = match &cfg.layout {
-        crate::config::Layout::Long { value_column, .. } => value_column.clone(),
-        crate::config::Layout::Wide { .. } => "(metric columns)".to_string(),
+    wide: &[String],
+) -> Result<DataFrame, SourceError> {
+    let block = if wide.is_empty() {
+        df.height()
+    } else {
+        df.height() / wide.len()
+    };
+    let locate = |row: usize| -> (String, usize) {
+        match &cfg.layout {
+            crate::config::Layout::Long { value_column, .. } => (value_column.clone(), row + 1),
+            crate::config::Layout::Wide { .. } => {
+                let b = block.max(1);
+                let name = wide.get(row / b).cloned().unwrap_or_default();
+                (name, row % b + 1)
+            }
+        }
     };
     let err = |e: PolarsError| bad(cfg, file, "", e.to_string());
-    let ts = times(cfg, df.column(TS).map_err(err)?, file)?;
-    let vals = values(cfg, df.column(VALUE).map_err(err)?, file, &value_label)?;
-    let mut key_columns = vec![METRIC.to_string()];
-    key_columns.extend(cfg.dimensions.iter().cloned());
+    let ts = times(cfg, df.column(TS).map_err(err)?, file, block)?;
+    let vals = values(cfg, df.column(VALUE).map_err(err)?, file, &locate)?;
+    let key_columns = key_columns(cfg);
     let mut cols: Vec<Column> = Vec::with_capacity(key_columns.len() + 2);
     for k in &key_columns {
         let c = df
@@ -237,12 +273,11 @@ pub(super) fn normalize(
     // an empty cell is a period without data (the missing check reports gaps);
     // NaN and infinities stay in and are reported per series
     let present = frame.column(VALUE).map_err(err)?.is_not_null();
-    let frame = if present.all() {
-        frame
+    if present.all() {
+        Ok(frame)
     } else {
-        frame.filter(&present).map_err(err)?
-    };
-    split(cfg, &frame, key_columns)
+        frame.filter(&present).map_err(err)
+    }
 }
 
 /// Give every row its series' rank (series ordered by key), without sorting strings:
@@ -296,7 +331,7 @@ fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
 
 /// Walk the frame once in (series, time) order: series boundaries, bad values,
 /// duplicates, granularity.
-fn split(
+pub(super) fn split(
     cfg: &SourceConfig,
     frame: &DataFrame,
     key_columns: Vec<String>,
@@ -401,9 +436,23 @@ fn shown(t: i64) -> String {
     crate::model::format_ts(t, g)
 }
 
-/// One series: append its finite points to `out_ts`/`out_v` (NaN and
-/// infinities are dropped and reported), reject duplicate timestamps, find
-/// the spacing. On `Err` the caller discards what was appended.
+/// `t` on the period grid of `g`: dated granularities keep the date (any
+/// time of day belongs to that day), finer ones go to the nearest period
+/// (`12:00:01` and `11:59:59` are both the 12:00 hour).
+fn snap(t: i64, g: Granularity) -> i64 {
+    match g {
+        Granularity::Day | Granularity::Week => t.div_euclid(MS_PER_DAY) * MS_PER_DAY,
+        _ => {
+            let step = g.step_ms();
+            (t + step / 2).div_euclid(step) * step
+        }
+    }
+}
+
+/// One series: snap its timestamps to the period grid, append its finite
+/// points to `out_ts`/`out_v` (NaN and infinities are dropped and reported),
+/// combine rows of one period by the source's `duplicates` policy, find the
+/// spacing. On `Err` the caller discards what was appended.
 fn series_slice(
     cfg: &SourceConfig,
     ts: &[i64],
@@ -411,22 +460,62 @@ fn series_slice(
     out_ts: &mut Vec<i64>,
     out_v: &mut Vec<f64>,
 ) -> Result<(Granularity, Option<String>), String> {
-    if let Some(w) = ts.windows(2).position(|w| w[0] == w[1]) {
+    let g = match cfg.granularity {
+        Some(g) => g,
+        None => infer_granularity(ts).ok_or_else(|| {
+            format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
+        })?,
+    };
+    // snapping is monotone, so the series stays sorted; a copy only when needed
+    let snapped: std::borrow::Cow<'_, [i64]> = if ts.iter().all(|&t| snap(t, g) == t) {
+        std::borrow::Cow::Borrowed(ts)
+    } else {
+        std::borrow::Cow::Owned(ts.iter().map(|&t| snap(t, g)).collect())
+    };
+    let ts = &snapped[..];
+    if cfg.duplicates == Duplicates::Error
+        && let Some(w) = ts.windows(2).position(|w| w[0] == w[1])
+    {
         return Err(format!(
-            "duplicate timestamp {} (each series may have one row per period); series skipped",
+            "duplicate timestamp {} (each series may have one row per period; set `duplicates` = \"first\", \"last\", \"sum\" or \"mean\" on the source to combine them); series skipped",
             shown(ts[w])
         ));
     }
     let before = out_ts.len();
     let mut bad = 0usize;
     let mut first_bad = None;
+    // rows already combined into the newest output point (for `mean`)
+    let mut in_last = 0usize;
     for (&x, &y) in ts.iter().zip(vals) {
-        if y.is_finite() {
-            out_ts.push(x);
-            out_v.push(y);
-        } else {
+        if !y.is_finite() {
             bad += 1;
             first_bad.get_or_insert(x);
+            continue;
+        }
+        let same = out_ts.len() > before && out_ts.last() == Some(&x);
+        if !same {
+            if cfg.duplicates == Duplicates::Mean && in_last > 1 {
+                if let Some(v) = out_v.last_mut() {
+                    *v /= in_last as f64;
+                }
+            }
+            out_ts.push(x);
+            out_v.push(y);
+            in_last = 1;
+            continue;
+        }
+        in_last += 1;
+        if let Some(v) = out_v.last_mut() {
+            match cfg.duplicates {
+                Duplicates::Error | Duplicates::First => {}
+                Duplicates::Last => *v = y,
+                Duplicates::Sum | Duplicates::Mean => *v += y,
+            }
+        }
+    }
+    if cfg.duplicates == Duplicates::Mean && in_last > 1 {
+        if let Some(v) = out_v.last_mut() {
+            *v /= in_last as f64;
         }
     }
     let dropped = first_bad.map(|x| {
@@ -438,12 +527,6 @@ fn series_slice(
     if out_ts.len() == before {
         return Err("no numeric values".into());
     }
-    let g = match cfg.granularity {
-        Some(g) => g,
-        None => infer_granularity(ts).ok_or_else(|| {
-            format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
-        })?,
-    };
     Ok((g, dropped))
 }
 
@@ -456,12 +539,28 @@ pub fn infer_granularity(ts: &[i64]) -> Option<Granularity> {
             Granularity::Day
         });
     }
-    let mut d: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
+    // repeated timestamps (combined later by the `duplicates` policy) are no spacing
+    let mut d: Vec<i64> = ts
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&x| x > 0)
+        .collect();
+    if d.is_empty() {
+        return infer_granularity(&ts[..1]);
+    }
     let mid = d.len() / 2;
     let (_, m, _) = d.select_nth_unstable(mid);
     let m = *m;
     let min = d.iter().copied().min().unwrap_or(m);
+    // timestamps a few seconds off the grid (`12:00:03`, `13:00:01`) still
+    // mean hourly; their exact spacing is never a whole number of minutes
+    let nearest_minute = (m + 30_000).div_euclid(60_000) * 60_000;
     Granularity::from_step_ms(m)
+        .or_else(|| {
+            ((m - nearest_minute).abs() * 100 <= m)
+                .then(|| Granularity::from_step_ms(nearest_minute))
+                .flatten()
+        })
         .or_else(|| Granularity::from_step_ms(min))
         .or_else(|| {
             // daylight-saving days are 23 or 25 hours of wall clock
@@ -490,6 +589,79 @@ mod tests {
         assert_eq!(parse_time_str("31/01/2024", tz), None);
     }
 
+    fn source(extra: &str) -> SourceConfig {
+        let text = format!(
+            "[store]\npath = \"s.db\"\n\n[[source]]\nname = \"s\"\npath = \"s.csv\"\n{extra}\n"
+        );
+        let cfg = crate::config::compile_str(&text, std::path::Path::new("/tmp/c.toml"), &|_| None)
+            .unwrap();
+        cfg.sources[0].clone()
+    }
+
+    const H: i64 = 3_600_000;
+
+    /// Run one series through the kernel: the points kept, or the error.
+    fn check(extra: &str, ts: &[i64], vals: &[f64]) -> Result<Vec<(i64, f64)>, String> {
+        let cfg = source(extra);
+        let (mut out_ts, mut out_v) = (vec![], vec![]);
+        series_slice(&cfg, ts, vals, &mut out_ts, &mut out_v)?;
+        Ok(out_ts.into_iter().zip(out_v).collect())
+    }
+
+    #[test]
+    fn duplicates_follow_the_source_policy() {
+        // hour 1 appears three times (file order 2, 3, 7), hour 0 once
+        let ts = [0, H, H, H, 2 * H];
+        let v = [1.0, 2.0, 3.0, 7.0, 5.0];
+        let g = "granularity = \"hour\"";
+        let err = check(g, &ts, &v).unwrap_err();
+        assert!(
+            err.contains("duplicate timestamp 1970-01-01T01:00"),
+            "{err}"
+        );
+        assert!(err.contains("`duplicates`"), "{err}");
+        for (policy, want) in [("first", 2.0), ("last", 7.0), ("sum", 12.0), ("mean", 4.0)] {
+            let got = check(&format!("{g}\nduplicates = \"{policy}\""), &ts, &v).unwrap();
+            assert_eq!(got, vec![(0, 1.0), (H, want), (2 * H, 5.0)], "{policy}");
+        }
+        // a NaN duplicate is dropped (and reported), not averaged in
+        let got = check(
+            &format!("{g}\nduplicates = \"mean\""),
+            &[0, H, H],
+            &[1.0, 4.0, f64::NAN],
+        )
+        .unwrap();
+        assert_eq!(got, vec![(0, 1.0), (H, 4.0)]);
+    }
+
+    #[test]
+    fn irregular_timestamps_snap_to_the_period_grid() {
+        // 12:00:01 and 11:59:59 are the 12:00 hour; with `mean` they are one point
+        let s = 1000;
+        let ts = [11 * H, 12 * H - s, 12 * H + s, 13 * H + 2 * s, 14 * H];
+        let v = [1.0, 2.0, 4.0, 5.0, 6.0];
+        let got = check("duplicates = \"mean\"", &ts, &v).unwrap();
+        assert_eq!(
+            got,
+            vec![(11 * H, 1.0), (12 * H, 3.0), (13 * H, 5.0), (14 * H, 6.0)]
+        );
+        // with the default policy the snapped pair is a duplicate
+        let err = check("", &ts, &v).unwrap_err();
+        assert!(
+            err.contains("duplicate timestamp 1970-01-01T12:00"),
+            "{err}"
+        );
+        // a daily export with times of day keeps each row's date
+        let d = MS_PER_DAY;
+        let got = check(
+            "granularity = \"day\"",
+            &[9 * H, d + 23 * H, 2 * d],
+            &[1.0, 2.0, 3.0],
+        )
+        .unwrap();
+        assert_eq!(got, vec![(0, 1.0), (d, 2.0), (2 * d, 3.0)]);
+    }
+
     #[test]
     fn infers_granularity_from_median_spacing() {
         let d = MS_PER_DAY;
@@ -506,5 +678,15 @@ mod tests {
             Some(Granularity::Minutes(5))
         );
         assert_eq!(infer_granularity(&[0, 30 * d, 61 * d]), None);
+        // a few seconds of jitter on every row is still hourly
+        assert_eq!(
+            infer_granularity(&[3_000, 3_601_000, 7_202_000, 10_799_000]),
+            Some(Granularity::Hour)
+        );
+        // repeated timestamps are not a spacing
+        assert_eq!(
+            infer_granularity(&[0, 0, d, d, 2 * d, 2 * d]),
+            Some(Granularity::Day)
+        );
     }
 }
