@@ -625,18 +625,35 @@ fn integer_values_then_decimals_load_as_floats() {
         ));
     }
     let path = dir.path().join("ints_then_floats.csv");
-    std::fs::write(&path, csv_text).unwrap();
-    let (out, rows) = backfill_in(dir.path(), &long_source("web", path.to_str().unwrap()));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    std::fs::write(&path, &csv_text).unwrap();
+    // the same rows as NDJSON, whose schema is also inferred from the first rows
+    let nd: String = csv_text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            format!(
+                "{{\"date\":\"{}\",\"metric\":\"{}\",\"region\":\"{}\",\"value\":{}}}\n",
+                c[0], c[1], c[2], c[3]
+            )
+        })
+        .collect();
+    let nd_path = dir.path().join("ints_then_floats.ndjson");
+    std::fs::write(&nd_path, nd).unwrap();
     let spike = (start + chrono::Duration::hours(10_150))
         .format("%Y-%m-%dT%H:%M")
         .to_string();
-    assert!(
-        rows.iter()
-            .any(|r| r["timestamp"].starts_with(&spike) && r["value"] == "900.16"),
-        "spike at {spike} in the decimal rows not found: {rows:?}"
-    );
+    for p in [&path, &nd_path] {
+        let (out, rows) = backfill_in(dir.path(), &long_source("web", p.to_str().unwrap()));
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", p.display());
+        assert!(
+            rows.iter()
+                .any(|r| r["timestamp"].starts_with(&spike) && r["value"] == "900.16"),
+            "{}: spike at {spike} in the decimal rows not found: {rows:?}",
+            p.display()
+        );
+    }
 }
 
 #[test]

@@ -273,9 +273,13 @@ fn read_file(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame, 
                 SourceError::BadColumn { ref column, .. } if column != &cfg.time_column => Err(e),
                 _ => attempt(DataType::String, true),
             }),
-        Format::Ndjson => attempt(DataType::Float64, false).map_err(|e| match e {
-            SourceError::Read { .. } => ndjson_error(cfg, path, label).unwrap_or(e),
-            e => e,
+        Format::Ndjson => attempt(DataType::Float64, false).or_else(|e| match e {
+            SourceError::Read { .. } => match ndjson_error(cfg, path, label) {
+                Some(broken) => Err(broken),
+                // no broken line: a value that is not a number, named by the text path
+                None => attempt(DataType::String, false),
+            },
+            e => Err(e),
         }),
         Format::Parquet => attempt(DataType::Float64, false),
     }
@@ -353,7 +357,23 @@ fn scan_file(
             })
             .and_then(LazyCsvReader::finish),
         Format::Parquet => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
-        Format::Ndjson => LazyJsonLineReader::new(pl_path).finish(),
+        Format::Ndjson => {
+            // the schema is inferred from the first rows: learn the value
+            // columns from it, then read them as `values` whatever they held there
+            LazyJsonLineReader::new(pl_path.clone())
+                .finish()
+                .and_then(|mut lf| lf.collect_schema())
+                .and_then(|schema| {
+                    let over: Schema = value_columns(cfg, &schema)
+                        .into_iter()
+                        .filter(|c| schema.get(c.as_str()).is_some())
+                        .map(|c| Field::new(c.as_str().into(), values.clone()))
+                        .collect();
+                    LazyJsonLineReader::new(pl_path)
+                        .with_schema_overwrite(Some(Arc::new(over)))
+                        .finish()
+                })
+        }
     }
     .map_err(|e| read_err(cfg, label, e))
 }
