@@ -58,7 +58,15 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(b.rows() as u64));
     g.sample_size(10);
     g.bench_function("200 daily series x 3 years", |bench| {
-        bench.iter(|| detect(std::slice::from_ref(&b), &cfg, &[Range::ALL], &|_, _| {}))
+        bench.iter(|| {
+            detect(
+                std::slice::from_ref(&b),
+                &cfg,
+                &[Range::ALL],
+                &[],
+                &|_, _| {},
+            )
+        })
     });
     g.finish();
 }

@@ -115,7 +115,8 @@ pub fn cycle(
     let mut store = Store::open(&cfg.store_path)?;
     // the run is in the store while it is in progress
     let run_id = store.begin_run(mode, now)?;
-    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &|_, _| {});
+    // explanations: loaded from the store once the explanations table lands
+    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &[], &|_, _| {});
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
     Ok(CycleReport { evaluation, alerts })
 }

@@ -32,7 +32,8 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
     }
     let window = Window::Dates(args.from, args.to);
-    let ev = pipeline::evaluate(cfg, window, None, &|done, total| {
+    // explanations: loaded from the store once the explanations table lands
+    let ev = pipeline::evaluate(cfg, window, None, &[], &|done, total| {
         if show && (done == 1 || done % 64 == 0 || done == total) {
             bar.set_length(total as u64);
             bar.set_message("detecting");

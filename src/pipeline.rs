@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Detection, Range};
-use crate::model::{Finding, date_ms};
+use crate::model::{ExplainedSpan, Finding, date_ms};
 use crate::source::{self, Batch, SourceError};
 
 /// Which points an evaluation reports on.
@@ -89,13 +89,15 @@ pub fn range_for(batch: &Batch, window: Window) -> Range {
     }
 }
 
-/// Load, then detect over `window`. With `now`, series whose newest data is
-/// overdue are reported as late; rows dated after `now` (or, without it, the
-/// machine's clock) plus one period are left out and reported.
+/// Load, then detect over `window`, with the owners' `explained` spans as
+/// data (daemon and backfill pass the same stored ones). With `now`, series
+/// whose newest data is overdue are reported as late; rows dated after `now`
+/// (or, without it, the machine's clock) plus one period are left out and reported.
 pub fn evaluate(
     cfg: &Config,
     window: Window,
     now: Option<DateTime<Utc>>,
+    explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
     let t0 = Instant::now();
@@ -104,7 +106,7 @@ pub fn evaluate(
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();
-    let mut detection = detect::detect(&batches, cfg, &ranges, progress);
+    let mut detection = detect::detect(&batches, cfg, &ranges, explained, progress);
     if let Some(now) = now {
         for b in &batches {
             let Some(src) = cfg.sources.iter().find(|s| s.name == b.source) else {

@@ -5,6 +5,8 @@
 //! rate across all series evaluated at the same time (one run of the daemon),
 //! with Benjamini–Hochberg at the configured level. Data-health findings
 //! (missing, stale, outage, bounds, max change) are certain and skip that step.
+//! Owners' explanations come in as data ([`ExplainedSpan`]s), cut per series
+//! once before the parallel pass.
 
 pub mod calendar;
 pub mod series;
@@ -12,13 +14,13 @@ pub mod stats;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
 use crate::config::{Config, EventConfig};
-use crate::model::{Finding, SeriesKey};
+use crate::model::{ExplainedSpan, Finding, SeriesKey};
 use crate::source::Batch;
 use calendar::Calendar;
 
@@ -110,14 +112,29 @@ impl Calendars {
 }
 
 /// Detect over every series of every batch; report points of `batches[i]`
-/// inside `ranges[i]`. `progress` is called with (series done, series in all).
+/// inside `ranges[i]`. `explained` are the owners' explanations (matched to a
+/// series by source and key; others are ignored). `progress` is called with
+/// (series done, series in all).
 pub fn detect(
     batches: &[Batch],
     cfg: &Config,
     ranges: &[Range],
+    explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Detection {
     let cals = Calendars::new(cfg);
+    let mut spans_of: HashMap<(&str, &SeriesKey), Vec<&ExplainedSpan>> = HashMap::new();
+    for e in explained {
+        spans_of
+            .entry((e.source.as_str(), &e.key))
+            .or_default()
+            .push(e);
+    }
+    let explained_of: HashMap<(&str, &SeriesKey), series::Explained> = spans_of
+        .into_iter()
+        .map(|(k, v)| (k, series::Explained::from_spans(v)))
+        .collect();
+    let unexplained = series::Explained::NONE;
     // newest timestamp per batch, once (every series of a batch needs it)
     let newest: Vec<i64> = batches
         .iter()
@@ -148,6 +165,9 @@ pub fn detect(
                 rule: cfg.rule_for(&info.key.metric),
                 calendar: cals.for_series(&info.key),
                 events,
+                explained: explained_of
+                    .get(&(batch.source.as_str(), &info.key))
+                    .unwrap_or(&unexplained),
                 from: range.from,
                 to: range.to,
                 end_ts,

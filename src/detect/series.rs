@@ -3,9 +3,10 @@
 //! For every point it predicts the value from history only (weekly / hour-of-week
 //! shape, robust level with trend, robust noise scale with a fitted tail), then
 //! tests the point, applies the holiday calendar and declared events, follows
-//! level shifts (re-anchoring the baseline once, at onset), and runs the
-//! data-health checks. Nothing here looks at a later point than the one being
-//! evaluated, so a finding at `t` depends only on data at or before `t`.
+//! level shifts (re-anchoring the baseline once, at onset), applies the owners'
+//! explanations ([`Explained`]), and runs the data-health checks. Nothing here
+//! looks at a later point than the one being evaluated, so a finding at `t`
+//! depends only on data at or before `t`.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -14,7 +15,7 @@ use chrono::{Duration, NaiveDate};
 use super::calendar::Calendar;
 use super::stats::{self, median_of};
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
-use crate::model::{Check, Direction, Granularity, date_ms};
+use crate::model::{Check, Direction, ExplainedSpan, Granularity, date_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// Deviation (robust SD units) at sensitivity 1: the normal-tail probability of
@@ -48,12 +49,99 @@ pub struct SeriesInput<'a> {
     pub calendar: &'a Calendar,
     /// Events that concern this series.
     pub events: Vec<&'a EventConfig>,
+    /// Owners' explanations of this series' points.
+    pub explained: &'a Explained,
     /// First timestamp to report on (inclusive).
     pub from: i64,
     /// Last timestamp to report on (inclusive).
     pub to: i64,
     /// Newest timestamp of the whole source (for trailing missing periods).
     pub end_ts: i64,
+}
+
+/// Owners' explanations of one series, as the kernel walks them: two lists of
+/// disjoint, ascending, inclusive `[from, to]` timestamp intervals. Built once
+/// per series before the kernel runs, so a point costs a cursor step, not a search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Explained {
+    /// Points that never feed the baseline (data issue, known event, one-off).
+    pub(super) exclude: Vec<(i64, i64)>,
+    /// Stretches whose level is the new normal: re-anchor at the first point,
+    /// then learn from them without reporting them.
+    pub(super) accept: Vec<(i64, i64)>,
+}
+
+impl Explained {
+    /// No explanations.
+    pub const NONE: Explained = Explained {
+        exclude: Vec::new(),
+        accept: Vec::new(),
+    };
+
+    /// The spans' effect on the baseline, merged into disjoint intervals. A span
+    /// that accepts a new level wins over its cause (a data issue accepted as the
+    /// new normal is the new normal: excluding it would keep the old level and
+    /// alert on every later point); spans without either effect are ignored.
+    pub fn from_spans<'a>(spans: impl IntoIterator<Item = &'a ExplainedSpan>) -> Explained {
+        let mut out = Explained::default();
+        for s in spans {
+            if s.to_ts < s.from_ts {
+                continue;
+            }
+            if s.accepts_new_level() {
+                out.accept.push((s.from_ts, s.to_ts));
+            } else if s.excludes_from_baseline() {
+                out.exclude.push((s.from_ts, s.to_ts));
+            }
+        }
+        merge(&mut out.exclude);
+        merge(&mut out.accept);
+        out
+    }
+
+    /// True when no span affects the series.
+    pub fn is_empty(&self) -> bool {
+        self.exclude.is_empty() && self.accept.is_empty()
+    }
+}
+
+/// Sort intervals and merge the overlapping or touching ones.
+fn merge(v: &mut Vec<(i64, i64)>) {
+    v.sort_unstable();
+    let mut w = 0;
+    for r in 0..v.len() {
+        let (a, b) = v[r];
+        if w > 0 && a <= v[w - 1].1.saturating_add(1) {
+            v[w - 1].1 = v[w - 1].1.max(b);
+        } else {
+            v[w] = (a, b);
+            w += 1;
+        }
+    }
+    v.truncate(w);
+}
+
+/// Walks a list of disjoint ascending intervals along ascending timestamps.
+struct Cursor<'a> {
+    spans: &'a [(i64, i64)],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(spans: &'a [(i64, i64)]) -> Self {
+        Cursor { spans, at: 0 }
+    }
+
+    /// Index of the interval containing `t`; `t` must not decrease between calls.
+    fn covering(&mut self, t: i64) -> Option<usize> {
+        while self.spans.get(self.at).is_some_and(|s| s.1 < t) {
+            self.at += 1;
+        }
+        self.spans
+            .get(self.at)
+            .is_some_and(|s| s.0 <= t)
+            .then_some(self.at)
+    }
 }
 
 /// A finding before the series key is attached.
@@ -263,6 +351,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     } else {
         8 * DAY_MS
     };
+    let mut excluded_at = Cursor::new(&inp.explained.exclude);
+    let mut accepted_at = Cursor::new(&inp.explained.accept);
+    // the accepted stretch the level was last re-anchored for
+    let mut anchored: Option<usize> = None;
 
     for i in 0..n {
         let t = ts[i];
@@ -391,12 +483,27 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             .iter()
             .find(|e| local_date(t).is_some_and(|d| d >= e.start && d <= e.end));
         let outage = use_log && y <= 0.0;
+        // Owners' explanations. An accepted new level re-anchors the baseline at
+        // its first point (relearned from the next points, as after a detected
+        // shift) and is never reported; explained-away points are tested as
+        // usual but never feed the state, like a declared event.
+        let accepted = accepted_at.covering(t);
+        let excluded = accepted.is_none() && excluded_at.covering(t).is_some();
+        if accepted.is_some() && accepted != anchored {
+            anchored = accepted;
+            lvl.clear();
+            run.clear();
+            cusum = [0.0; 2];
+            cusum_pts[0].clear();
+            cusum_pts[1].clear();
+        }
         // After a long stretch without baseline points (a holiday season, a gap in
         // the export) the projected level is stale: relearn it from the next points
         // instead of reporting the drift as a level shift.
         if holiday.is_none()
             && event.is_none()
             && !outage
+            && !excluded
             && lvl
                 .back()
                 .is_some_and(|&(tj, _, _)| (tu - tj) * step >= relearn_after_ms)
@@ -407,7 +514,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             cusum_pts = [Vec::new(), Vec::new()];
         }
         if lvl.len() < sh.n_level {
-            if !outage && holiday.is_none() && event.is_none() {
+            if !outage && holiday.is_none() && event.is_none() && !excluded {
                 let x = tr(y);
                 lvl.push_back((tu, x, slot(t)));
                 cyc_buf.push((slot(t), x));
@@ -479,7 +586,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             out.first_eval.get_or_insert(t);
             out.last_eval = Some(t);
             // (check, centre, scale multiplier) of the statistical test, if any
-            let test: Option<(Check, f64, f64)> = if excused {
+            let test: Option<(Check, f64, f64)> = if excused || accepted.is_some() {
                 None
             } else if holiday.is_some() {
                 holiday_effect.map(|h| (Check::Holiday, e + h, HOLIDAY_SCALE))
@@ -519,6 +626,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
 
         // --- state update --------------------------------------------------
+        if excluded {
+            continue;
+        }
         if let Some((name, _)) = holiday {
             holiday_resid.insert(t, r);
             if hol_run.0 != name {
@@ -613,6 +723,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             cusum_pts = [Vec::new(), Vec::new()];
             if eligible
                 && in_range(t)
+                && accepted.is_none()
                 && rule.enabled(Check::LevelShift)
                 && direction_ok(rule.direction, up)
             {
