@@ -45,12 +45,13 @@ pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let a = &report.alerts;
     eprintln!(
-        "run: {} finding(s), {} new incident(s), {} digest(s) queued, {} sent, {} failed (will retry)",
+        "run: {} finding(s), {} new incident(s), {} digest(s) queued, {} sent, {} failed, {} still queued unsent",
         ev.detection.findings.len(),
         a.new_incidents,
         a.queued,
         a.sent,
-        a.failed
+        a.failed,
+        a.unsent
     );
     Ok(if problems.is_empty() {
         ExitCode::SUCCESS
@@ -70,6 +71,9 @@ pub struct AlertReport {
     pub sent: usize,
     /// Messages that failed and wait for a retry.
     pub failed: usize,
+    /// Messages still in the outbox, unsent, after this run (failed now,
+    /// skipped after a timeout, or backing off from earlier failures).
+    pub unsent: usize,
     /// What went wrong while alerting (owners, delivery), in words.
     pub problems: Vec<String>,
 }
@@ -159,7 +163,7 @@ fn record_and_announce(
     match announce {
         Announce::Send => deliver(store, cfg, &incidents, now, &mut report)?,
         Announce::DryRun(dir) => {
-            let written = alert::dry_run(&incidents, cfg, now, dir)?;
+            let written = alert::dry_run(&incidents, cfg, &store.store_id()?, now, dir)?;
             tracing::info!(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"
@@ -176,6 +180,7 @@ fn record_and_announce(
         "queued": report.queued,
         "sent": report.sent,
         "failed": report.failed,
+        "unsent": report.unsent,
         "problems": report.problems,
     });
     store.finish_run(
@@ -215,11 +220,24 @@ fn deliver(
     let d = alert::deliver_due(store, smtp, &cfg.alerts, now)?;
     report.sent = d.sent.len();
     report.failed = d.failed.len();
-    for f in d.failed {
-        tracing::warn!(owner = %f.owner, attempts = f.attempts, next = %f.next_attempt_at, "send failed: {}", f.error);
+    report.unsent = d.waiting;
+    for f in &d.failed {
         report.problems.push(format!(
             "sending to `{}` failed (attempt {}, retried from {}): {}",
             f.owner, f.attempts, f.next_attempt_at, f.error
+        ));
+    }
+    // Mail that was not even tried this run (backing off from an earlier
+    // failure, or skipped after a timeout) is still undelivered: the run
+    // must not look clean while owners wait for their digests.
+    let untried = d.waiting.saturating_sub(d.failed.len());
+    if untried > 0 {
+        let when = d
+            .next_attempt_at
+            .map(|t| format!(", next attempt at {t}"))
+            .unwrap_or_default();
+        report.problems.push(format!(
+            "{untried} digest(s) still queued and not delivered (earlier sends failed or the server timed out{when}); they stay queued and are retried"
         ));
     }
     Ok(())
@@ -236,6 +254,7 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         queued = r.alerts.queued,
         sent = r.alerts.sent,
         failed = r.alerts.failed,
+        unsent = r.alerts.unsent,
         "evaluated"
     );
     let problems = r.problems();

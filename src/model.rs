@@ -194,6 +194,49 @@ impl fmt::Display for Check {
     }
 }
 
+/// Which kind of incident a finding belongs to. A series has at most one open
+/// incident per lane, so a late export never hides a real outlier (and the
+/// reverse), and each lane can go to the person who can act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lane {
+    /// The export did not deliver (`late`, `missing`): the data team's problem.
+    Export,
+    /// The delivered values look broken (`stale`, `outage`, `bounds`, `max_change`).
+    Health,
+    /// Statistical outliers (`seasonal`, `variance`, `holiday`, `level_shift`).
+    Statistical,
+}
+
+impl Lane {
+    /// Every lane.
+    pub const ALL: [Lane; 3] = [Lane::Export, Lane::Health, Lane::Statistical];
+
+    /// The lane of a check.
+    pub const fn of(check: Check) -> Lane {
+        match check {
+            Check::Late | Check::Missing => Lane::Export,
+            Check::Outage | Check::Stale | Check::Bounds | Check::MaxChange => Lane::Health,
+            Check::Variance | Check::Seasonal | Check::Holiday | Check::LevelShift => {
+                Lane::Statistical
+            }
+        }
+    }
+
+    /// Name as stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Lane::Export => "export",
+            Lane::Health => "health",
+            Lane::Statistical => "statistical",
+        }
+    }
+
+    /// Inverse of [`Lane::as_str`].
+    pub fn parse(s: &str) -> Option<Lane> {
+        Lane::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+}
+
 /// Identity of one series: its metric name and dimension values, in the
 /// order of the source's key columns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

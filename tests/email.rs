@@ -30,10 +30,16 @@ struct Sink {
 
 impl Sink {
     fn start(port: u16, dir: &Path) -> Sink {
+        Sink::start_with(port, dir, &[])
+    }
+
+    /// With extra arguments, e.g. `["--hang-on", "quit"]`.
+    fn start_with(port: u16, dir: &Path, extra: &[&str]) -> Sink {
         std::fs::create_dir_all(dir).unwrap();
         let mut child = Command::new("python3")
             .arg(root().join("tests/smtp_sink.py"))
             .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -97,6 +103,17 @@ fn data_until(dir: &Path, last: &str) -> PathBuf {
 }
 
 fn config(dir: &Path, data: &Path, port: u16) -> PathBuf {
+    config_with(
+        dir,
+        data,
+        port,
+        "expected_delay_hours = 1000000",
+        "retry_base_secs = 0",
+    )
+}
+
+/// The test config with extra lines in `[[source]]` and `[alerts]`.
+fn config_with(dir: &Path, data: &Path, port: u16, source: &str, alerts: &str) -> PathBuf {
     let p = dir.join("callout.toml");
     std::fs::write(
         &p,
@@ -115,7 +132,7 @@ explanations_due_hours = 24
 name = "shop"
 path = "{}"
 dimensions = ["region"]
-expected_delay_hours = 1000000
+{source}
 
 [owners]
 default = "Team <team@example.com>"
@@ -134,7 +151,7 @@ list_id = "wbr.example.com"
 timeout_secs = 5
 
 [alerts]
-retry_base_secs = 0
+{alerts}
 "#,
             data.display()
         ),
@@ -194,10 +211,12 @@ fn run_once_mails_each_owner_once_and_never_twice() {
     );
     let (to, subject, body, html, raw) = &msgs[0];
     assert_eq!(to, "sam@example.com");
-    // the next Wednesday-10:00 review after now; explanations due 24 h before it
+    // explanations are due 24 h before the next Wednesday-10:00 review: the
+    // subject names that deadline, then the review
     assert!(
-        subject.starts_with("[callout] 1 outlier to explain before Wed ")
-            && subject.ends_with(" 10:00 WBR"),
+        subject.starts_with("[callout] 1 outlier to explain by Tue ")
+            && subject.contains(" 10:00 (WBR Wed ")
+            && subject.ends_with(" 10:00)"),
         "{subject}"
     );
     assert!(
@@ -292,6 +311,115 @@ fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success());
     assert_eq!(received(&inbox).len(), 1, "nothing sent twice");
+    // the killed run is not left `running` forever
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let statuses: Vec<String> = conn
+        .prepare("SELECT status FROM runs ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(statuses, vec!["interrupted", "ok", "ok"]);
+}
+
+#[test]
+fn a_kill_after_the_server_accepted_does_not_send_twice() {
+    let Setup {
+        dir,
+        port,
+        inbox,
+        cfg,
+        ..
+    } = setup(false);
+    // the server accepts the digest, then hangs on QUIT; the run is killed there
+    let hung_inbox = dir.path().join("hung-inbox");
+    let hung = Sink::start_with(port, &hung_inbox, &["--hang-on", "quit"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(["run", "--once", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let quit = hung_inbox.join("0001.quit");
+    let t0 = Instant::now();
+    while !quit.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no QUIT arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(hung);
+    assert_eq!(received(&hung_inbox).len(), 1, "the server has the digest");
+    let _sink = Sink::start(port, &inbox);
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        received(&inbox).is_empty(),
+        "delivered twice: {:?}",
+        received(&inbox)
+    );
+}
+
+#[test]
+fn a_run_during_an_outage_fails_while_digests_stay_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config_with(
+        dir.path(),
+        &data_until(dir.path(), "2024-05-15"),
+        port,
+        "expected_delay_hours = 1000000",
+        "retry_base_secs = 3600",
+    );
+    let first = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
+    // still down; the digest is backing off, so nothing is tried this run
+    let second = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    let err = text(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 digest(s) still queued and not delivered"),
+        "{err}"
+    );
+    assert!(err.contains("1 still queued unsent"), "{err}");
+}
+
+#[test]
+fn a_late_export_is_one_line_to_the_source_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    // the data ended on 2024-05-15: with a 1 h delay every series is late
+    let cfg = config_with(
+        dir.path(),
+        &data_until(dir.path(), "2024-05-15"),
+        port,
+        "expected_delay_hours = 1\nowner = \"Data team <data@example.com>\"",
+        "retry_base_secs = 0",
+    );
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let msgs = received(&inbox);
+    let mut tos: Vec<&str> = msgs.iter().map(|m| m.0.as_str()).collect();
+    tos.sort();
+    // the spike still goes to its metric owner; the late export to the data team only
+    assert_eq!(tos, vec!["data@example.com", "sam@example.com"], "{msgs:?}");
+    let data = msgs.iter().find(|m| m.0 == "data@example.com").unwrap();
+    assert_eq!(data.1, "[callout] export problem: shop late");
+    let lines: Vec<&str> = data.2.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "- shop: export late, newest data 2024-05-15, expected by 2024-05-17 01:00 (UTC); 4 series affected"
+        ],
+        "{}",
+        data.2
+    );
+    assert!(!data.2.contains("n/a"), "{}", data.2);
+    let sam = msgs.iter().find(|m| m.0 == "sam@example.com").unwrap();
+    assert!(!sam.2.contains("late"), "{}", sam.2);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Incidents: which findings belong together, and which are news.
 //!
-//! Rules, per series (source + key):
+//! Rules, per series (source + key) and lane ([`Lane`]: export problems,
+//! data-health problems, statistical outliers — each its own incident, so
+//! one kind never hides another):
 //! - A finding within `close_after_periods` periods of the open incident's
 //!   last finding extends it; a level shift followed by more findings is
 //!   therefore one incident too.
@@ -12,8 +14,10 @@
 //!   incident it went to before and changes nothing; so does a late finding
 //!   that falls inside a closed incident's span. Only genuinely new points
 //!   open incidents, which is what makes re-runs silent.
-//! - Backfill marks incidents whose last finding is before the start of the
-//!   current review week as `past`: recorded, never announced.
+//! - Backfill marks incidents whose last flagged period had ended by the
+//!   start of the current review week as `past`: recorded, never announced.
+//! - Export incidents (`late`, `missing`) belong to the source's `owner`
+//!   (else `owners.default`); the others to the metric's owner.
 //!
 //! Must not: render or send anything; ownership is resolved from the config
 //! given, not stored as truth.
@@ -25,7 +29,7 @@ use lettre::message::Mailbox;
 
 use super::AlertError;
 use crate::config::Config;
-use crate::model::{Finding, Granularity, SeriesKey};
+use crate::model::{Finding, Granularity, Lane, SeriesKey};
 use crate::render;
 use crate::store::{IncidentRow, NewIncident, Store, StoreError};
 
@@ -41,6 +45,8 @@ pub struct Incident {
     pub source: String,
     /// The series.
     pub key: SeriesKey,
+    /// Export problem, data-health problem or statistical outlier.
+    pub lane: Lane,
     /// Granularity of the series.
     pub granularity: Granularity,
     /// Owner under the current config; `None`: nobody to mail.
@@ -65,6 +71,26 @@ impl Incident {
             .map(|f| f.timestamp)
             .collect::<BTreeSet<_>>()
             .len()
+    }
+}
+
+/// Who is told about an incident of `lane` in a series of `source`: export
+/// problems go to the source's `owner` (else `owners.default`), everything
+/// else to the metric's owner (first matching rule, else `owners.default`).
+pub fn owner_for<'c>(
+    config: &'c Config,
+    lane: Lane,
+    source: &str,
+    key: &SeriesKey,
+) -> Option<&'c Mailbox> {
+    match lane {
+        Lane::Export => config
+            .sources
+            .iter()
+            .find(|s| s.name == source)
+            .and_then(|s| s.owner.as_ref())
+            .or(config.owners.default.as_ref()),
+        Lane::Health | Lane::Statistical => config.owners.owner_of(key),
     }
 }
 
@@ -106,20 +132,27 @@ pub fn record(
                 .get(&(source, key))
                 .map(Vec::as_slice)
                 .unwrap_or(&[]);
-            let owner = config.owners.owner_of(key).map(|m| m.to_string());
-            opened += update_series(
-                s,
-                run_id,
-                source,
-                key,
-                fs,
-                evals.get(&(source, key)).copied(),
-                close_after,
-                owner,
-            )?;
+            for lane in Lane::ALL {
+                let in_lane: Vec<&Finding> = fs
+                    .iter()
+                    .copied()
+                    .filter(|f| Lane::of(f.check) == lane)
+                    .collect();
+                let owner = owner_for(config, lane, source, key).map(|m| m.to_string());
+                opened += update_series(
+                    s,
+                    run_id,
+                    (source, key, lane),
+                    &in_lane,
+                    evals.get(&(source, key)).copied(),
+                    close_after,
+                    owner,
+                )?;
+            }
         }
         let mut past = 0;
         if backfill {
+            // Periods that had ended by the last review were reviewed then.
             let start = render::previous_review(&config.review, now)
                 .naive_local()
                 .and_utc()
@@ -158,13 +191,12 @@ fn absorb(row: &mut IncidentRow, f: &Finding) {
     row.last_evaluated_ts = row.last_evaluated_ts.max(f.timestamp);
 }
 
-/// Apply one series' findings and evaluation; returns incidents opened.
-#[allow(clippy::too_many_arguments)]
+/// Apply one series' findings of one lane and its evaluation; returns
+/// incidents opened.
 fn update_series(
     s: &Store,
     run_id: i64,
-    source: &str,
-    key: &SeriesKey,
+    (source, key, lane): (&str, &SeriesKey, Lane),
     findings: &[&Finding],
     eval: Option<&Evaluated>,
     close_after: i64,
@@ -179,14 +211,14 @@ fn update_series(
     let gap = close_after.saturating_mul(step);
     let mut sorted = findings.to_vec();
     sorted.sort_by_key(|f| (f.timestamp, f.check));
-    let mut open = s.open_incident(source, key)?;
+    let mut open = s.open_incident(source, key, lane)?;
     let mut opened = 0;
     for f in sorted {
         if let Some(id) = s.known_incident_of(f)? {
             s.insert_finding(run_id, f, Some(id))?;
             continue;
         }
-        if let Some(mut closed) = s.closed_incident_covering(source, key, f.timestamp)? {
+        if let Some(mut closed) = s.closed_incident_covering(source, key, lane, f.timestamp)? {
             // Late news about a period that is over: keep it, announce nothing.
             if worse(f, &closed) {
                 closed.worst_check = f.check;
@@ -266,9 +298,10 @@ fn load(s: &Store, row: IncidentRow, config: &Config) -> Result<Option<Incident>
     };
     Ok(Some(Incident {
         id: row.id,
-        owner: config.owners.owner_of(&row.key).cloned(),
+        owner: owner_for(config, row.lane, &row.source, &row.key).cloned(),
         source: row.source,
         key: row.key,
+        lane: row.lane,
         granularity: row.granularity,
         opened_at_ts: row.opened_at_ts,
         last_finding_ts: row.last_finding_ts,
@@ -500,7 +533,7 @@ retry_base_secs = 60
         assert_eq!(revised[0].closed_at_ts, Some(day(8)));
         assert_eq!(
             fx.store
-                .open_incident("shop", &key("revenue", "eu"))
+                .open_incident("shop", &key("revenue", "eu"), Lane::Statistical)
                 .unwrap()
                 .map(|i| i.id),
             Some(again[0].id)
@@ -591,6 +624,114 @@ retry_base_secs = 60
         assert_eq!(eu.findings.len(), 2);
         let misc = new.iter().find(|i| i.key.metric == "misc").unwrap();
         assert_eq!(misc.owner, None, "no rule and no default owner");
+    }
+
+    #[test]
+    fn a_late_export_does_not_swallow_a_later_outlier_nor_the_reverse() {
+        let mut fx = fixture();
+        // The export stopped after day 9: `late` from day 10, announced.
+        let late = fx.day_run(10, Some(Check::Late), false);
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].lane, Lane::Export);
+        fx.announce(&late);
+        // Data arrives again and day 11 is a strong seasonal outlier: news.
+        let run = fx.store.begin_run("once", now()).unwrap();
+        let mut f = finding("revenue", "eu", 11, Check::Seasonal);
+        f.p_value = 1e-27;
+        f.score = -12.0;
+        let new = record(
+            &mut fx.store,
+            run,
+            &[f],
+            &[evaluated("revenue", "eu", 11)],
+            &fx.config,
+            now(),
+            false,
+        )
+        .unwrap();
+        assert_eq!(new.len(), 1, "{new:?}");
+        assert_ne!(new[0].id, late[0].id);
+        assert_eq!(
+            (new[0].lane, new[0].worst.check),
+            (Lane::Statistical, Check::Seasonal)
+        );
+        fx.announce(&new);
+        // The other way round: an open outlier incident does not hide a
+        // data-health problem, and the late incident stays separate.
+        let stale = fx.day_run(12, Some(Check::Stale), false);
+        assert_eq!(stale.len(), 1, "{stale:?}");
+        assert_eq!(stale[0].lane, Lane::Health);
+        fx.announce(&stale);
+        // A finding of a lane that already has an open incident joins it.
+        assert!(fx.day_run(13, Some(Check::Variance), false).is_empty());
+        assert_eq!(fx.store.incidents().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn export_problems_go_to_the_source_owner_and_outliers_to_the_metric_owner() {
+        let mut fx = fixture();
+        let data: Mailbox = "Data <data@example.com>".parse().unwrap();
+        let team: Mailbox = "Team <team@example.com>".parse().unwrap();
+        fx.config.sources[0].owner = Some(data.clone());
+        let run = fx.store.begin_run("once", now()).unwrap();
+        let fs = [
+            finding("revenue", "eu", 10, Check::Late),
+            finding("orders", "eu", 10, Check::Missing),
+            finding("revenue", "us", 10, Check::Seasonal),
+        ];
+        let new = record(&mut fx.store, run, &fs, &[], &fx.config, now(), false).unwrap();
+        let owners: Vec<(String, Option<String>)> = new
+            .iter()
+            .map(|i| {
+                (
+                    format!("{} {}", i.key, i.worst.check),
+                    i.owner.as_ref().map(|o| o.email.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(new.len(), 3, "{owners:?}");
+        for i in &new {
+            let want = match i.worst.check {
+                Check::Late | Check::Missing => "data@example.com",
+                _ => "ana@example.com",
+            };
+            let got = i.owner.as_ref().map(|o| o.email.to_string());
+            assert_eq!(got.as_deref(), Some(want), "{owners:?}");
+        }
+        // Without a source owner: owners.default, never the metric's rule.
+        fx.config.sources[0].owner = None;
+        assert_eq!(
+            owner_for(&fx.config, Lane::Export, "shop", &key("revenue", "eu")),
+            None
+        );
+        fx.config.owners.default = Some(team.clone());
+        assert_eq!(
+            owner_for(&fx.config, Lane::Export, "shop", &key("revenue", "eu")),
+            Some(&team)
+        );
+        assert_eq!(
+            owner_for(&fx.config, Lane::Statistical, "shop", &key("revenue", "eu"))
+                .map(|m| m.email.to_string()),
+            Some("ana@example.com".to_string())
+        );
+    }
+
+    #[test]
+    fn backfill_keeps_data_dated_on_the_review_day_announceable() {
+        let mut fx = fixture();
+        // Wed 2 Dec 2020 12:00 UTC: the WBR (Wed 10:00 London) was two hours ago.
+        let at = Utc.with_ymd_and_hms(2020, 12, 2, 12, 0, 0).unwrap();
+        let run = fx.store.begin_run("backfill", at).unwrap();
+        let fs = [
+            // Tue 1 Dec: complete before the review, so reviewed there.
+            finding("revenue", "eu", 31, Check::Seasonal),
+            // Wed 2 Dec (00:00): the review day itself, not over at 10:00.
+            finding("revenue", "us", 32, Check::Seasonal),
+        ];
+        let evals = [evaluated("revenue", "eu", 32), evaluated("revenue", "us", 32)];
+        let pending = record(&mut fx.store, run, &fs, &evals, &fx.config, at, true).unwrap();
+        let keys: Vec<&SeriesKey> = pending.iter().map(|i| &i.key).collect();
+        assert_eq!(keys, vec![&key("revenue", "us")]);
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Turning a rendered digest into an RFC 822 message, and the SMTP transport.
 //!
+//! Two ways to send: [`transport`] (lettre's all-in-one `SmtpTransport`, for
+//! `test-email`) and a [`Session`] that exposes the steps of one SMTP
+//! transaction, so that delivery can record "handing it over now" right before
+//! the message body and "accepted" right after the server's reply, before
+//! QUIT (see `alert::deliver_due`).
+//!
 //! Must not: touch the store; `alert` decides what to send and records it.
 
 use std::time::SystemTime;
@@ -7,9 +13,12 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
+use lettre::address::Envelope as SmtpEnvelope;
 use lettre::transport::smtp::SmtpTransport;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{SmtpConnection, Tls, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Quit, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::{Address, Message};
 
 use super::AlertError;
@@ -52,11 +61,18 @@ pub fn fingerprint(s: &str) -> u64 {
     h
 }
 
-/// A Message-ID derived from the digest's idempotency key, so a digest keeps
-/// its id however often it is rendered and receivers can spot duplicates.
-pub fn message_id(key: &str, from: &Mailbox) -> String {
+/// A Message-ID from the store's random id and the digest's idempotency key:
+/// globally unique (another store — a reset, a second deployment — has
+/// another id, so clients that drop duplicates never drop a new digest) and
+/// stable per digest (the message is built once when queued; a retry sends
+/// the same bytes, so a duplicate after a crash can be recognised).
+pub fn message_id(store_id: &str, key: &str, from: &Mailbox) -> String {
+    let scope: String = store_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
     format!(
-        "<callout.{:016x}@{}>",
+        "<callout.{scope}.{:016x}@{}>",
         fingerprint(key),
         from.email.domain()
     )
@@ -131,8 +147,9 @@ pub fn read_secret(secret: &Secret) -> Result<String, AlertError> {
     Ok(value)
 }
 
-/// An SMTP transport for the config: security mode, optional login, timeout.
-pub fn transport(smtp: &SmtpConfig) -> Result<SmtpTransport, AlertError> {
+/// The TLS mode and parameters for the config's security setting.
+/// Both [`transport`] and [`Session::connect`] use it.
+fn tls(smtp: &SmtpConfig) -> Result<Tls, AlertError> {
     let tls_params = || {
         TlsParameters::new(smtp.host.clone()).map_err(|source| AlertError::Transport {
             host: smtp.host.clone(),
@@ -140,28 +157,191 @@ pub fn transport(smtp: &SmtpConfig) -> Result<SmtpTransport, AlertError> {
             source,
         })
     };
-    let tls = match smtp.security {
+    Ok(match smtp.security {
         Security::StartTls => Tls::Required(tls_params()?),
         Security::Tls => Tls::Wrapper(tls_params()?),
         Security::None => Tls::None,
+    })
+}
+
+/// The login, with the password read now; `None` without `smtp.username`.
+fn credentials(smtp: &SmtpConfig) -> Result<Option<Credentials>, AlertError> {
+    let Some(user) = &smtp.username else {
+        return Ok(None);
     };
+    let password = match &smtp.password {
+        Some(secret) => read_secret(secret)?,
+        None => {
+            return Err(AlertError::Secret {
+                what: "smtp.username".into(),
+                detail: "a login name is set but neither password_env nor password_file".into(),
+            });
+        }
+    };
+    Ok(Some(Credentials::new(user.clone(), password)))
+}
+
+/// An SMTP transport for the config: security mode, optional login, timeout.
+pub fn transport(smtp: &SmtpConfig) -> Result<SmtpTransport, AlertError> {
     let mut b = SmtpTransport::builder_dangerous(smtp.host.as_str())
         .port(smtp.port)
-        .tls(tls)
+        .tls(tls(smtp)?)
         .timeout(Some(smtp.timeout));
-    if let Some(user) = &smtp.username {
-        let password = match &smtp.password {
-            Some(secret) => read_secret(secret)?,
-            None => {
-                return Err(AlertError::Secret {
-                    what: "smtp.username".into(),
-                    detail: "a login name is set but neither password_env nor password_file".into(),
-                });
-            }
-        };
-        b = b.credentials(Credentials::new(user.clone(), password));
+    if let Some(c) = credentials(smtp)? {
+        b = b.credentials(c);
     }
     Ok(b.build())
+}
+
+/// Why a step of a [`Session`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The config could not be turned into a connection (TLS, password).
+    #[error(transparent)]
+    Setup(AlertError),
+    /// The server did not answer within `smtp.timeout_secs` (a read timeout
+    /// surfaces as "os error 11", which says nothing to a person).
+    #[error("timed out after {secs} s waiting for the server")]
+    Timeout {
+        /// The configured timeout.
+        secs: u64,
+    },
+    /// The server refused, or the connection failed.
+    #[error(transparent)]
+    Smtp(lettre::transport::smtp::Error),
+}
+
+impl SessionError {
+    fn from_smtp(e: lettre::transport::smtp::Error, smtp: &SmtpConfig) -> SessionError {
+        if is_timeout(&e) {
+            SessionError::Timeout {
+                secs: smtp.timeout.as_secs(),
+            }
+        } else {
+            SessionError::Smtp(e)
+        }
+    }
+
+    /// True when the server did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SessionError::Timeout { .. })
+    }
+}
+
+/// A socket read or connect that ran out of time, anywhere in the chain.
+fn is_timeout(e: &lettre::transport::smtp::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            )
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// One SMTP connection, driven step by step.
+pub struct Session<'a> {
+    conn: SmtpConnection,
+    smtp: &'a SmtpConfig,
+}
+
+impl<'a> Session<'a> {
+    /// Connect, greet, upgrade to TLS as configured and log in. Every read
+    /// and the connect itself wait at most `smtp.timeout`.
+    pub fn connect(smtp: &'a SmtpConfig) -> Result<Session<'a>, SessionError> {
+        let tls = tls(smtp).map_err(SessionError::Setup)?;
+        let login = credentials(smtp).map_err(SessionError::Setup)?;
+        let hello = ClientId::default();
+        let wrapper = match &tls {
+            Tls::Wrapper(p) => Some(p),
+            _ => None,
+        };
+        let smtp_err = |e| SessionError::from_smtp(e, smtp);
+        let mut conn = SmtpConnection::connect(
+            (smtp.host.as_str(), smtp.port),
+            Some(smtp.timeout),
+            &hello,
+            wrapper,
+            None,
+        )
+        .map_err(smtp_err)?;
+        if let Tls::Required(p) = &tls {
+            conn.starttls(p, &hello).map_err(smtp_err)?;
+        }
+        if let Some(c) = login {
+            conn.auth(DEFAULT_MECHANISMS, &c).map_err(smtp_err)?;
+        }
+        Ok(Session { conn, smtp })
+    }
+
+    /// MAIL FROM, RCPT TO and DATA: after this the server waits for the body.
+    pub fn start(&mut self, env: &SmtpEnvelope, message: &[u8]) -> Result<(), SessionError> {
+        let mut params = Vec::new();
+        let info = self.conn.server_info();
+        let non_ascii = env
+            .to()
+            .iter()
+            .chain(env.from())
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii && info.supports_feature(Extension::SmtpUtfEight) {
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        if !message.is_ascii() && info.supports_feature(Extension::EightBitMime) {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let smtp = self.smtp;
+        let smtp_err = |e| SessionError::from_smtp(e, smtp);
+        self.conn
+            .command(Mail::new(env.from().cloned(), params))
+            .map_err(smtp_err)?;
+        for to in env.to() {
+            self.conn
+                .command(Rcpt::new(to.clone(), Vec::new()))
+                .map_err(smtp_err)?;
+        }
+        self.conn.command(Data).map_err(smtp_err)?;
+        Ok(())
+    }
+
+    /// Send the body; `Ok` is the server's acceptance.
+    pub fn body(&mut self, message: &[u8]) -> Result<(), SessionError> {
+        let smtp = self.smtp;
+        self.conn
+            .message(message)
+            .map(|_| ())
+            .map_err(|e| SessionError::from_smtp(e, smtp))
+    }
+
+    /// End the session: QUIT when the server is answering (after a refusal or
+    /// a delivery), just close the socket after a timeout or network error
+    /// (waiting for a hung server's reply to QUIT would cost another timeout).
+    /// Returns true when the server did not answer QUIT in time.
+    pub fn close(mut self, after: Option<&SessionError>) -> bool {
+        if after.is_some_and(is_network) {
+            return false;
+        }
+        // `command`, not `quit`: lettre's `quit` sends QUIT a second time
+        // after a failed first one, doubling the wait on a hung server.
+        match self.conn.command(Quit) {
+            Ok(_) => false,
+            Err(e) => is_timeout(&e),
+        }
+    }
+}
+
+/// A failure of the connection itself rather than a refusal by the server.
+fn is_network(e: &SessionError) -> bool {
+    match e {
+        SessionError::Smtp(e) => !(e.is_permanent() || e.is_transient()),
+        SessionError::Timeout { .. } => true,
+        SessionError::Setup(_) => false,
+    }
 }
 
 /// Parse a stored envelope address.
@@ -187,15 +367,18 @@ mod tests {
     }
 
     #[test]
-    fn message_ids_are_stable_per_key() {
+    fn message_ids_are_stable_per_key_and_differ_between_stores() {
         let from: Mailbox = "callout <callout@example.com>".parse().unwrap();
-        let a = message_id("digest:ana@example.com:1,2", &from);
-        assert_eq!(a, message_id("digest:ana@example.com:1,2", &from));
-        assert_ne!(a, message_id("digest:ana@example.com:1,3", &from));
+        let a = message_id("0a1b", "digest:ana@example.com:1,2", &from);
+        assert_eq!(a, message_id("0a1b", "digest:ana@example.com:1,2", &from));
+        assert_ne!(a, message_id("0a1b", "digest:ana@example.com:1,3", &from));
+        assert_ne!(a, message_id("ffff", "digest:ana@example.com:1,2", &from));
         assert!(
-            a.starts_with("<callout.") && a.ends_with("@example.com>"),
+            a.starts_with("<callout.0a1b.") && a.ends_with("@example.com>"),
             "{a}"
         );
+        // Anything but letters and digits in a store id is dropped.
+        assert!(message_id("a b>", "k", &from).starts_with("<callout.ab."));
     }
 
     #[test]

@@ -11,8 +11,15 @@
 //!    message the server accepted is marked sent, a failure is kept with
 //!    exponential backoff and retried by later calls — never dropped. A crash
 //!    between queueing and sending loses nothing: the next call sends it.
-//!    (A crash between the server's acceptance and marking it sent can send
-//!    it twice; its Message-ID stays the same so clients can deduplicate.)
+//!
+//! The delivery promise is at-least-once with a stable Message-ID. The
+//! attempt is recorded right before the body goes out (after DATA is
+//! accepted) and the server's acceptance right after its reply, before QUIT,
+//! so only a crash in the moment between the server's "250" and one SQLite
+//! update can send a digest twice; the copy has the same Message-ID (made
+//! from the store's random id and the digest's key), which clients use to
+//! spot it. After the first timeout in a pass the rest of the queue waits for
+//! the next pass instead of costing a timeout each.
 //!
 //! [`dry_run`] renders digests to `.eml` files or stdout and sends nothing;
 //! [`send_test_email`] backs `callout test-email --to ADDRESS`.
@@ -31,13 +38,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lettre::Transport as _;
 use lettre::address::Envelope as SmtpEnvelope;
+
+use crate::store::MailRow;
 use lettre::message::Mailbox;
 
 use crate::config::{AlertsConfig, Config, SmtpConfig};
 use crate::render;
 use crate::store::{NewMail, Store, StoreError};
 
-pub use incidents::{Evaluated, Incident, record};
+pub use incidents::{Evaluated, Incident, owner_for, record};
 
 /// Longest wait between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -144,10 +153,12 @@ pub fn idempotency_key(owner: &Mailbox, incident_ids: &[i64]) -> String {
 
 /// Render one digest per owner (incidents without an owner are skipped).
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
+/// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
 /// Errors of one owner are returned next to the others' digests.
 pub fn render_digests(
     incidents: &[Incident],
     config: &Config,
+    store_id: &str,
     now: DateTime<Utc>,
 ) -> (Vec<Outgoing>, Vec<(Mailbox, AlertError)>) {
     let placeholder: Option<Mailbox> = mail::PLACEHOLDER_FROM.parse().ok();
@@ -176,11 +187,11 @@ pub fn render_digests(
         list_id,
     };
     for (_, (owner, items)) in by_owner {
-        let digest = render::digest(&owner, &items, &config.review, now);
+        let digest = render::digest(&owner, &items, &config.review, &config.sources, now);
         let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         ids.sort_unstable();
         let key = idempotency_key(&owner, &ids);
-        let mid = mail::message_id(&key, from);
+        let mid = mail::message_id(store_id, &key, from);
         match mail::build(&env, &owner, &digest, mid, &ids, now) {
             Ok(m) => out.push(Outgoing {
                 owner,
@@ -240,11 +251,16 @@ pub fn queue_digests(
         .iter()
         .filter(|i| i.owner.is_none())
         .map(|i| {
+            let hint = match i.lane {
+                crate::model::Lane::Export => "add `owner` to its [[source]] or owners.default",
+                _ => "add an [[owners.rule]] or owners.default",
+            };
             tracing::warn!(
                 incident = i.id,
                 source = %i.source,
                 metric = %i.key,
-                "outlier has no owner (add an [[owners.rule]] or owners.default); not mailed"
+                check = %i.worst.check,
+                "incident has no owner ({hint}); not mailed"
             );
             i.id
         })
@@ -253,7 +269,8 @@ pub fn queue_digests(
         store.transaction(|s| s.mark_announced(&unowned, None))?;
         report.unowned = unowned.len();
     }
-    let (outgoing, errors) = render_digests(&fresh, config, now);
+    let store_id = store.store_id()?;
+    let (outgoing, errors) = render_digests(&fresh, config, &store_id, now);
     for (owner, e) in errors {
         tracing::error!(owner = %owner, "{e}");
         report.failed.push((owner.to_string(), e.to_string()));
@@ -294,6 +311,8 @@ pub struct DeliveryFailure {
     pub attempts: u32,
     /// What went wrong.
     pub error: String,
+    /// The server did not answer within `smtp.timeout_secs`.
+    pub timed_out: bool,
     /// When it will be tried again.
     pub next_attempt_at: DateTime<Utc>,
 }
@@ -305,8 +324,13 @@ pub struct DeliveryReport {
     pub sent: Vec<i64>,
     /// Messages that failed and wait for a retry.
     pub failed: Vec<DeliveryFailure>,
-    /// Unsent messages not yet due (backing off).
+    /// Due messages not tried this pass because the server had timed out
+    /// already; still queued, tried again on the next pass.
+    pub skipped: usize,
+    /// Messages still unsent after this pass (failed, skipped, or backing off).
     pub waiting: usize,
+    /// When the earliest of them will be tried again, if any.
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 /// Delay before the next attempt after `attempts` failures:
@@ -319,9 +343,20 @@ pub fn backoff(retry_base: Duration, attempts: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-/// Send every unsent message whose next attempt is due at `now`. The SMTP
-/// password is read now. Each message succeeds or fails on its own; failures
-/// are recorded with backoff and never dropped. Only store errors abort.
+/// How one attempt ended.
+enum Outcome {
+    /// Accepted and recorded; `quit_timed_out`: the server then hung at QUIT.
+    Sent { quit_timed_out: bool },
+    /// Not accepted (or not known to be).
+    Failed { error: String, timed_out: bool },
+}
+
+/// Send every unsent message whose next attempt is due at `now`, one SMTP
+/// session each. The SMTP password is read now. Each message succeeds or
+/// fails on its own; failures are recorded with backoff and never dropped.
+/// After a timeout the rest of the due messages are left queued for the next
+/// pass (a hung server would otherwise cost `timeout_secs` per message). Only
+/// store errors abort.
 pub fn deliver_due(
     store: &Store,
     smtp: &SmtpConfig,
@@ -330,60 +365,111 @@ pub fn deliver_due(
 ) -> Result<DeliveryReport, AlertError> {
     let due = store.due_mail(now)?;
     let mut report = DeliveryReport::default();
-    if !due.is_empty() {
-        let transport = mail::transport(smtp);
-        for m in &due {
-            let result = match &transport {
-                Ok(t) => send_one(t, smtp, &m.mail.recipient, &m.mail.message),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
-                Ok(()) => {
-                    store.mark_sent(m.id, now)?;
-                    tracing::info!(owner = %m.mail.owner, outbox = m.id, "digest sent");
-                    report.sent.push(m.id);
-                }
-                Err(error) => {
-                    let attempts = m.attempts.saturating_add(1);
-                    let wait = backoff(alerts.retry_base, attempts);
-                    let next = now
-                        + chrono::Duration::from_std(wait)
-                            .unwrap_or_else(|_| chrono::Duration::hours(1));
-                    store.mark_failed(m.id, &error, next)?;
-                    tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
-                    report.failed.push(DeliveryFailure {
-                        outbox_id: m.id,
-                        owner: m.mail.owner.clone(),
-                        attempts,
-                        error,
-                        next_attempt_at: next,
-                    });
-                }
+    let mut hung = false;
+    for m in &due {
+        if hung {
+            report.skipped += 1;
+            continue;
+        }
+        if m.attempt_started_at.is_some() {
+            tracing::warn!(
+                owner = %m.mail.owner,
+                outbox = m.id,
+                "an earlier attempt was cut off after handing this digest to the server; \
+                 sending it again with the same Message-ID (it may arrive twice)"
+            );
+        }
+        match send_one(store, smtp, m, now)? {
+            Outcome::Sent { quit_timed_out } => {
+                tracing::info!(owner = %m.mail.owner, outbox = m.id, "digest sent");
+                report.sent.push(m.id);
+                hung = quit_timed_out;
+            }
+            Outcome::Failed { error, timed_out } => {
+                let attempts = m.attempts.saturating_add(1);
+                let wait = backoff(alerts.retry_base, attempts);
+                let next = now
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                store.mark_failed(m.id, &error, next)?;
+                tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
+                report.failed.push(DeliveryFailure {
+                    outbox_id: m.id,
+                    owner: m.mail.owner.clone(),
+                    attempts,
+                    error,
+                    timed_out,
+                    next_attempt_at: next,
+                });
+                hung = timed_out;
             }
         }
     }
-    report.waiting = store.unsent_mail()?.len();
+    if report.skipped > 0 {
+        tracing::warn!(
+            skipped = report.skipped,
+            "the SMTP server timed out; the other due digests stay queued for the next run"
+        );
+    }
+    let unsent = store.unsent_mail()?;
+    report.waiting = unsent.len();
+    report.next_attempt_at = unsent
+        .iter()
+        .map(|m| m.next_attempt_at)
+        .min()
+        .and_then(DateTime::from_timestamp_millis)
+        .map(|t| t.max(now));
     Ok(report)
 }
 
+/// One SMTP session for one queued message. The attempt is recorded in the
+/// store once the server has accepted DATA, right before the body; the
+/// acceptance right after the server's reply, before QUIT. Errs only when the
+/// store fails.
 fn send_one(
-    t: &lettre::SmtpTransport,
+    store: &Store,
     smtp: &SmtpConfig,
-    recipient: &str,
-    message: &[u8],
-) -> Result<(), String> {
-    let to = mail::address(recipient, "outbox recipient").map_err(|e| e.to_string())?;
-    let env = SmtpEnvelope::new(Some(smtp.from.email.clone()), vec![to])
-        .map_err(|e| format!("bad envelope for `{recipient}`: {e}"))?;
-    t.send_raw(&env, message).map(|_| ()).map_err(|source| {
-        AlertError::Send {
-            to: recipient.to_string(),
-            host: smtp.host.clone(),
-            port: smtp.port,
-            source,
+    m: &MailRow,
+    now: DateTime<Utc>,
+) -> Result<Outcome, AlertError> {
+    let recipient = m.mail.recipient.as_str();
+    let failed = |detail: String, timed_out: bool| Outcome::Failed {
+        error: format!(
+            "sending to `{recipient}` via {}:{} failed: {detail}",
+            smtp.host, smtp.port
+        ),
+        timed_out,
+    };
+    let to = match mail::address(recipient, "outbox recipient") {
+        Ok(a) => a,
+        Err(e) => return Ok(failed(e.to_string(), false)),
+    };
+    let env = match SmtpEnvelope::new(Some(smtp.from.email.clone()), vec![to]) {
+        Ok(e) => e,
+        Err(e) => return Ok(failed(format!("bad envelope: {e}"), false)),
+    };
+    let mut session = match mail::Session::connect(smtp) {
+        Ok(s) => s,
+        Err(e) => return Ok(failed(e.to_string(), e.is_timeout())),
+    };
+    if let Err(e) = session.start(&env, &m.mail.message) {
+        let out = failed(e.to_string(), e.is_timeout());
+        session.close(Some(&e));
+        return Ok(out);
+    }
+    store.mark_attempt(m.id, now)?;
+    match session.body(&m.mail.message) {
+        Ok(()) => {
+            store.mark_sent(m.id, now)?;
+            let quit_timed_out = session.close(None);
+            Ok(Outcome::Sent { quit_timed_out })
         }
-        .to_string()
-    })
+        Err(e) => {
+            let out = failed(e.to_string(), e.is_timeout());
+            session.close(Some(&e));
+            Ok(out)
+        }
+    }
 }
 
 /// A file name for a digest: `01-ana_example.com.eml`.
@@ -444,10 +530,11 @@ pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBu
 pub fn dry_run(
     incidents: &[Incident],
     config: &Config,
+    store_id: &str,
     now: DateTime<Utc>,
     dir: Option<&Path>,
 ) -> Result<Vec<PathBuf>, AlertError> {
-    let (outgoing, errors) = render_digests(incidents, config, now);
+    let (outgoing, errors) = render_digests(incidents, config, store_id, now);
     for (owner, e) in &errors {
         tracing::error!(owner = %owner, "{e}");
     }
@@ -497,12 +584,17 @@ pub fn send_test_email(
         reply_to: smtp.reply_to.as_ref(),
         list_id: smtp.list_id.as_deref(),
     };
-    let key = format!("test:{}:{}", to.email, now.timestamp_millis());
+    let key = format!(
+        "test:{}:{}:{}",
+        to.email,
+        now.timestamp_millis(),
+        std::process::id()
+    );
     let message = mail::build(
         &env,
         to,
         &digest,
-        mail::message_id(&key, &smtp.from),
+        mail::message_id("test", &key, &smtp.from),
         &[],
         now,
     )

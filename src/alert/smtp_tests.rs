@@ -25,6 +25,11 @@ struct Sink {
 
 impl Sink {
     fn start(port: u16) -> Sink {
+        Sink::start_with(port, &[])
+    }
+
+    /// With extra arguments, e.g. `["--hang-on", "quit"]`.
+    fn start_with(port: u16, extra: &[&str]) -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
         let mut child = Command::new("python3")
@@ -33,6 +38,7 @@ impl Sink {
             .arg(port.to_string())
             .arg("--dir")
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -54,6 +60,20 @@ impl Sink {
             "smtp_sink.py did not start (is aiosmtpd installed? `pip install aiosmtpd`)"
         );
         sink
+    }
+
+    /// Wait (up to a minute, polling) until a file with extension `ext` exists.
+    fn wait_for(&self, ext: &str) {
+        for _ in 0..600 {
+            let found = std::fs::read_dir(self.dir.path())
+                .unwrap()
+                .any(|e| e.unwrap().path().extension().is_some_and(|x| x == ext));
+            if found {
+                return;
+            }
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+        panic!("the sink never wrote a .{ext} file");
     }
 
     /// Every received message, in arrival order, with its envelope recipients.
@@ -115,16 +135,15 @@ impl World {
     }
 
     fn findings() -> Vec<Finding> {
-        let mut missing = finding("orders", "eu", 29, Check::Missing);
-        missing.value = f64::NAN;
-        missing.score = 0.0;
+        let mut stale = finding("orders", "eu", 29, Check::Stale);
+        stale.score = 0.0;
         let mut big = finding("revenue", "us", 29, Check::Seasonal);
         big.score = -9.0;
         vec![
             finding("revenue", "eu", 29, Check::Seasonal),
             big,
             finding("revenue<b>&", "eu", 29, Check::Variance),
-            missing,
+            stale,
             finding("misc", "eu", 29, Check::Seasonal),
         ]
     }
@@ -245,7 +264,7 @@ fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
         if to == "ana@example.com" {
             assert_eq!(
                 m.subject(),
-                Some("[callout] 3 outliers to explain before Wed 2 Dec 10:00 WBR")
+                Some("[callout] 3 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)")
             );
             // Most severe (largest |score|) first.
             let us = text.find("revenue (region=us)").unwrap();
@@ -258,9 +277,9 @@ fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
         } else {
             assert_eq!(
                 m.subject(),
-                Some("[callout] 1 outlier to explain before Wed 2 Dec 10:00 WBR")
+                Some("[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)")
             );
-            assert!(text.contains("no data arrived for this period"), "{text}");
+            assert!(text.contains("repeated period after period"), "{text}");
             assert!(!text.contains("revenue"), "Ana's outlier leaked to Sam");
         }
     }
@@ -401,7 +420,8 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
     )
     .unwrap();
     let out = w.dir.path().join("dry");
-    let files = dry_run(&incidents, &w.config, now(), Some(&out)).unwrap();
+    let store_id = w.store.store_id().unwrap();
+    let files = dry_run(&incidents, &w.config, &store_id, now(), Some(&out)).unwrap();
     let names: Vec<String> = files
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -414,7 +434,7 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
     let m = MessageParser::default().parse(raw.as_slice()).unwrap();
     assert_eq!(
         m.subject(),
-        Some("[callout] 3 outliers to explain before Wed 2 Dec 10:00 WBR")
+        Some("[callout] 3 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)")
     );
     assert!(w.store.all_mail().unwrap().is_empty());
     assert!(
@@ -449,4 +469,182 @@ fn queueing_without_smtp_is_a_clear_error() {
     w.config.smtp = None;
     let e = queue_digests(&mut w.store, &[], &w.config, now()).unwrap_err();
     assert!(e.to_string().contains("no [smtp] table"), "{e}");
+}
+
+/// The Message-ID of a raw message.
+fn message_id_of(raw: &[u8]) -> String {
+    MessageParser::default()
+        .parse(raw)
+        .unwrap()
+        .message_id()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn message_ids_differ_between_stores_and_survive_a_retry() {
+    // Two stores (a reset, a second deployment) announcing the same incident
+    // ids to the same owner: clients that drop duplicate Message-IDs must not
+    // drop the second store's digest.
+    let port = free_port();
+    let mut a = World::new(port);
+    let mut b = World::new(port);
+    assert_eq!(a.run_and_queue().queued, 2);
+    assert_eq!(b.run_and_queue().queued, 2);
+    let key_of = |w: &World| {
+        w.store
+            .all_mail()
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.mail.idempotency_key.clone(), message_id_of(&m.mail.message)))
+            .collect::<Vec<_>>()
+    };
+    let (ka, kb) = (key_of(&a), key_of(&b));
+    assert_eq!(
+        ka.iter().map(|k| &k.0).collect::<Vec<_>>(),
+        kb.iter().map(|k| &k.0).collect::<Vec<_>>(),
+        "same digests"
+    );
+    for ((_, ida), (_, idb)) in ka.iter().zip(&kb) {
+        assert_ne!(ida, idb, "two stores reused a Message-ID");
+    }
+    assert_ne!(a.store.store_id().unwrap(), b.store.store_id().unwrap());
+
+    // A retry sends the same Message-ID: first attempt fails (no server).
+    assert_eq!(a.deliver(now()).failed.len(), 2);
+    let sink = Sink::start(port);
+    assert_eq!(a.deliver(now() + Duration::hours(2)).sent.len(), 2);
+    let mut got: Vec<String> = sink
+        .received()
+        .iter()
+        .map(|(raw, _)| message_id_of(raw))
+        .collect();
+    got.sort();
+    let mut queued: Vec<String> = ka.into_iter().map(|k| k.1).collect();
+    queued.sort();
+    assert_eq!(got, queued);
+    // Reopening the store keeps its id (Message-IDs stay stable across restarts).
+    let id = a.store.store_id().unwrap();
+    assert_eq!(Store::open(&a.store_path()).unwrap().store_id().unwrap(), id);
+}
+
+#[test]
+fn a_hung_server_costs_one_timeout_per_pass_and_says_timed_out() {
+    // Accepts connections, never greets.
+    let hang = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hang.local_addr().unwrap().port();
+    let mut w = World::new(port);
+    w.config.smtp.as_mut().unwrap().timeout = StdDuration::from_secs(1);
+    assert_eq!(w.run_and_queue().queued, 2);
+    let r = w.deliver(now());
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(r.failed[0].timed_out, "{r:?}");
+    assert!(
+        r.failed[0].error.contains("timed out after 1 s"),
+        "{}",
+        r.failed[0].error
+    );
+    assert!(!r.failed[0].error.contains("os error"), "{}", r.failed[0].error);
+    assert_eq!(
+        (r.skipped, r.waiting),
+        (1, 2),
+        "the second digest stays queued"
+    );
+    // Exactly one connection was made this pass.
+    hang.set_nonblocking(true).unwrap();
+    let mut connections = 0;
+    while hang.accept().is_ok() {
+        connections += 1;
+    }
+    assert_eq!(connections, 1);
+    // The skipped digest was not charged an attempt and is due at once.
+    let unsent = w.store.unsent_mail().unwrap();
+    let attempts: Vec<u32> = unsent.iter().map(|m| m.attempts).collect();
+    assert_eq!(attempts, vec![1, 0]);
+    assert_eq!(w.store.due_mail(now()).unwrap().len(), 1);
+}
+
+/// Deliver on another thread (the call blocks on a hung server) with its own
+/// store connection; returns the join handle.
+fn deliver_in_background(
+    w: &World,
+    at: DateTime<Utc>,
+) -> std::thread::JoinHandle<DeliveryReport> {
+    let path = w.store_path();
+    let smtp = w.config.smtp.clone().unwrap();
+    let alerts = w.config.alerts.clone();
+    std::thread::spawn(move || {
+        let store = Store::open(&path).unwrap();
+        deliver_due(&store, &smtp, &alerts, at).unwrap()
+    })
+}
+
+/// (sent_at, attempt_started_at, attempts) of every outbox row, read through
+/// a connection of its own, as another process would see it.
+fn outbox_state(w: &World) -> Vec<(Option<i64>, Option<i64>, u32)> {
+    let c = rusqlite::Connection::open(w.store_path()).unwrap();
+    let mut st = c
+        .prepare("SELECT sent_at, attempt_started_at, attempts FROM outbox ORDER BY id")
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Findings for Sam only: one digest.
+fn queue_one(w: &mut World) {
+    let run = w.store.begin_run("once", now()).unwrap();
+    let fs = [finding("orders", "eu", 29, Check::Seasonal)];
+    let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
+    assert_eq!(
+        queue_digests(&mut w.store, &incidents, &w.config, now())
+            .unwrap()
+            .queued,
+        1
+    );
+}
+
+#[test]
+fn acceptance_is_recorded_before_quit() {
+    // The server accepts the message, then never answers QUIT: a kill now
+    // must not send it again, so it has to be marked sent already.
+    let port = free_port();
+    let sink = Sink::start_with(port, &["--hang-on", "quit"]);
+    let mut w = World::new(port);
+    w.config.smtp.as_mut().unwrap().timeout = StdDuration::from_secs(2);
+    queue_one(&mut w);
+    let t = deliver_in_background(&w, now());
+    sink.wait_for("quit");
+    let state = outbox_state(&w);
+    assert!(
+        state[0].0.is_some(),
+        "the server accepted the message but it is not marked sent while QUIT is pending: {state:?}"
+    );
+    let r = t.join().unwrap();
+    assert_eq!(r.sent.len(), 1, "{r:?}");
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[test]
+fn the_attempt_is_recorded_before_the_body_and_cleared_by_the_answer() {
+    let port = free_port();
+    let sink = Sink::start_with(port, &["--hang-on", "data"]);
+    let mut w = World::new(port);
+    w.config.smtp.as_mut().unwrap().timeout = StdDuration::from_secs(2);
+    queue_one(&mut w);
+    let t = deliver_in_background(&w, now());
+    sink.wait_for("data");
+    let state = outbox_state(&w);
+    assert_eq!(state.len(), 1);
+    assert_eq!(
+        (state[0].0, state[0].1),
+        (None, Some(now().timestamp_millis())),
+        "in flight: the server may have the message"
+    );
+    // No answer: the attempt times out, is recorded as failed, the mark cleared.
+    let r = t.join().unwrap();
+    assert_eq!(r.failed.len(), 1, "{r:?}");
+    assert!(r.failed[0].timed_out);
+    assert_eq!(outbox_state(&w), vec![(None, None, 1)]);
 }

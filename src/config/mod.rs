@@ -200,6 +200,9 @@ pub struct SourceConfig {
     pub max_download_bytes: u64,
     /// What to do with several rows of one series in one period (`duplicates`).
     pub duplicates: Duplicates,
+    /// Who is told when the export is late or has missing periods; `None`:
+    /// `owners.default`.
+    pub owner: Option<lettre::message::Mailbox>,
 }
 
 /// Policy for several rows of one series in one period (`[[source]] duplicates`).

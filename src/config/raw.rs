@@ -94,6 +94,8 @@ pub struct RawSource {
     pub timeout_secs: Option<u64>,
     pub max_download_bytes: Option<u64>,
     pub duplicates: Option<String>,
+    /// Who is told when this export is late or has missing periods.
+    pub owner: Option<String>,
 }
 
 /// Default `[[source]] timeout_secs`: how long a URL download may take.

@@ -8,6 +8,7 @@
 //! Must not: decide who gets what (that is `alert`), or send anything.
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
@@ -15,8 +16,8 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
 use crate::alert::Incident;
-use crate::config::ReviewConfig;
-use crate::model::{Check, Direction, Finding, Granularity, format_ts};
+use crate::config::{ReviewConfig, SourceConfig};
+use crate::model::{Check, Direction, Finding, Granularity, Lane, format_ts};
 
 /// A rendered digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -367,29 +368,231 @@ fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize) -> (String, String) 
     (first, when)
 }
 
-/// Render the digest for one owner. Incidents are shown most severe first.
+/// The subject's part for outliers: it states the deadline (the review is a
+/// `due_hours_before` later), e.g. `3 outliers to explain by Tue 1 Dec 10:00
+/// (WBR Wed 2 Dec 10:00)`.
+fn outliers_subject(review: &ReviewConfig, now: DateTime<Utc>, n: usize) -> String {
+    let next = next_review(review, now);
+    let due = deadline(review, now);
+    if due.with_timezone(&Utc) > now {
+        format!(
+            "{} to explain by {} ({} {})",
+            count_outliers(n),
+            short_time(&due),
+            review.name,
+            short_time(&next)
+        )
+    } else {
+        format!(
+            "{} to explain now (were due {}; {} {})",
+            count_outliers(n),
+            short_time(&due),
+            review.name,
+            short_time(&next)
+        )
+    }
+}
+
+/// Series time (naive wall-clock ms of the source) as `2024-07-02 06:00`.
+fn wall_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.naive_utc().format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// `a` or `a to b` for a span of periods.
+fn span(lo: i64, hi: i64, g: Granularity) -> String {
+    if lo == hi {
+        format_ts(lo, g)
+    } else {
+        format!("{} to {}", format_ts(lo, g), format_ts(hi, g))
+    }
+}
+
+/// `; 2 series affected: orders (region=eu), visits` — names only when few.
+fn affected(labels: &[String]) -> String {
+    let n = labels.len();
+    if n <= 3 {
+        format!("; {n} series affected: {}", labels.join(", "))
+    } else {
+        format!("; {n} series affected")
+    }
+}
+
+/// One export problem of one source, for the data team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportLine {
+    /// Source name.
+    pub source: String,
+    /// `late` or `missing data`, for the subject.
+    pub what: &'static str,
+    /// The whole line, e.g. `shop: export late, newest data 2024-06-30,
+    /// expected by 2024-07-02 00:00 (UTC); 60 series affected`.
+    pub line: String,
+}
+
+/// Export incidents (late, missing) as one line per source and problem,
+/// instead of one item per series: the data team fixes one export, not 60
+/// metrics. `sources` gives each source's expected delay and timezone.
+pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<ExportLine> {
+    #[derive(Default)]
+    struct Acc {
+        /// Newest data before each late series' gap, with its granularity.
+        late: Vec<(i64, Granularity)>,
+        late_series: Vec<String>,
+        /// Every missing period, with its granularity.
+        missing: Vec<(i64, Granularity)>,
+        missing_series: Vec<String>,
+    }
+    let mut by_source: BTreeMap<&str, Acc> = BTreeMap::new();
+    for i in incidents.iter().filter(|i| i.lane == Lane::Export) {
+        let acc = by_source.entry(i.source.as_str()).or_default();
+        // The newest late finding: it starts at the first absent period.
+        if let Some(f) = i
+            .findings
+            .iter()
+            .filter(|f| f.check == Check::Late)
+            .max_by_key(|f| f.timestamp)
+        {
+            let newest = f.timestamp.saturating_sub(f.granularity.step_ms());
+            acc.late.push((newest, f.granularity));
+            acc.late_series.push(series_label(i));
+        }
+        let missing: Vec<&Finding> = i
+            .findings
+            .iter()
+            .filter(|f| f.check == Check::Missing)
+            .collect();
+        if !missing.is_empty() {
+            acc.missing
+                .extend(missing.iter().map(|f| (f.timestamp, f.granularity)));
+            acc.missing_series.push(series_label(i));
+        }
+    }
+    let mut out = Vec::new();
+    for (source, acc) in by_source {
+        let cfg = sources.iter().find(|s| s.name == source);
+        if let (Some(lo), Some(hi)) = (
+            acc.late.iter().min_by_key(|(t, _)| *t),
+            acc.late.iter().max_by_key(|(t, _)| *t),
+        ) {
+            let newest = span(lo.0, hi.0, hi.1);
+            // As detect::late decides it: the period after the newest one
+            // must have ended `expected_delay` ago.
+            let due = cfg.map(|c| {
+                let delay = i64::try_from(c.expected_delay.as_millis()).unwrap_or(i64::MAX);
+                let at = hi
+                    .0
+                    .saturating_add(hi.1.step_ms().saturating_mul(2))
+                    .saturating_add(delay);
+                format!(", expected by {} ({})", wall_time(at), c.timezone.name())
+            });
+            out.push(ExportLine {
+                source: source.to_string(),
+                what: "late",
+                line: format!(
+                    "{source}: export late, newest data {newest}{}{}",
+                    due.unwrap_or_default(),
+                    affected(&acc.late_series)
+                ),
+            });
+        }
+        if let (Some(lo), Some(hi)) = (
+            acc.missing.iter().min_by_key(|(t, _)| *t),
+            acc.missing.iter().max_by_key(|(t, _)| *t),
+        ) {
+            let periods: BTreeSet<i64> = acc.missing.iter().map(|(t, _)| *t).collect();
+            let when = if periods.len() == 1 {
+                format!("no data for {}", format_ts(hi.0, hi.1))
+            } else {
+                format!(
+                    "no data for {} periods between {}",
+                    periods.len(),
+                    span(lo.0, hi.0, hi.1).replace(" to ", " and ")
+                )
+            };
+            out.push(ExportLine {
+                source: source.to_string(),
+                what: "missing data",
+                line: format!("{source}: {when}{}", affected(&acc.missing_series)),
+            });
+        }
+    }
+    out
+}
+
+/// `shop late`, `shop late and missing data`, per source, joined by commas.
+fn export_subject(lines: &[ExportLine]) -> String {
+    let mut parts: Vec<(String, Vec<&str>)> = Vec::new();
+    for l in lines {
+        match parts.iter_mut().find(|(s, _)| *s == l.source) {
+            Some((_, whats)) => whats.push(l.what),
+            None => parts.push((l.source.clone(), vec![l.what])),
+        }
+    }
+    let words: Vec<String> = parts
+        .iter()
+        .map(|(s, w)| format!("{s} {}", w.join(" and ")))
+        .collect();
+    let noun = if words.len() == 1 {
+        "export problem"
+    } else {
+        "export problems"
+    };
+    format!("{noun}: {}", words.join(", "))
+}
+
+/// Render the digest for one owner. Outliers to explain (statistical and
+/// data-health incidents) are shown most severe first; export problems
+/// (late, missing) as one line per source after them.
 pub fn digest(
     owner: &Mailbox,
     incidents: &[Incident],
     review: &ReviewConfig,
+    sources: &[SourceConfig],
     now: DateTime<Utc>,
 ) -> Digest {
-    let mut items = incidents.to_vec();
+    let exports = export_lines(incidents, sources);
+    let mut items: Vec<Incident> = incidents
+        .iter()
+        .filter(|i| i.lane != Lane::Export)
+        .cloned()
+        .collect();
     sort_by_severity(&mut items);
     let n = items.len();
-    let next = next_review(review, now);
-    let subject = format!(
-        "[callout] {} to explain before {} {}",
-        count_outliers(n),
-        short_time(&next),
-        review.name
-    );
+    let subject = match (n, exports.is_empty()) {
+        (0, false) => format!("[callout] {}", export_subject(&exports)),
+        (_, true) => format!("[callout] {}", outliers_subject(review, now, n)),
+        (_, false) => format!(
+            "[callout] {}; {}",
+            outliers_subject(review, now, n),
+            export_subject(&exports)
+        ),
+    };
     let name = greeting_name(owner);
     let (first, when) = ask(review, now, n);
-    let ids: Vec<String> = items.iter().map(|i| format!("#{}", i.id)).collect();
+    let mut all = incidents.to_vec();
+    sort_by_severity(&mut all);
+    let ids: Vec<String> = items
+        .iter()
+        .chain(all.iter().filter(|i| i.lane == Lane::Export))
+        .map(|i| format!("#{}", i.id))
+        .collect();
+    let exports_intro = format!(
+        "{} in exports you look after. Please check {}; callout checks again on every run.",
+        if exports.len() == 1 {
+            "callout found a problem"
+        } else {
+            "callout found problems"
+        },
+        if exports.len() == 1 { "it" } else { "them" }
+    );
 
     let mut text = String::new();
-    let _ = write!(text, "Hello {name},\n\n{first}\n{when}\n");
+    let _ = writeln!(text, "Hello {name},");
+    if n > 0 {
+        let _ = write!(text, "\n{first}\n{when}\n");
+    }
     for (k, i) in items.iter().enumerate() {
         let f = &i.worst;
         let _ = write!(
@@ -406,6 +609,12 @@ pub fn digest(
             i.source,
         );
     }
+    if !exports.is_empty() {
+        let _ = write!(text, "\n{exports_intro}\n\n");
+        for l in &exports {
+            let _ = writeln!(text, "- {}", l.line);
+        }
+    }
     let footer = format!(
         "Sent by callout for the {}. Incidents {}.",
         review.name,
@@ -417,30 +626,44 @@ pub fn digest(
     let mut html = String::new();
     let _ = write!(
         html,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p>{}\n<strong>{}</strong></p>\n<ol>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n",
         e(&subject),
         e(&name),
-        e(&first),
-        e(&when)
     );
-    for i in &items {
-        let f = &i.worst;
+    if n > 0 {
         let _ = write!(
             html,
-            "<li>\n<p><strong>{}</strong></p>\n<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n<p><em>Your explanation:</em></p>\n</li>\n",
-            e(&series_label(i)),
-            e(&period_label(i)),
-            e(&why(f)),
-            e(&numbers_label(f)),
-            e(&pct(f.wow_pct)),
-            e(&pct(f.yoy_pct)),
-            e(f.check.as_str()),
-            e(&i.source),
+            "<p>{}\n<strong>{}</strong></p>\n<ol>\n",
+            e(&first),
+            e(&when)
         );
+        for i in &items {
+            let f = &i.worst;
+            let _ = write!(
+                html,
+                "<li>\n<p><strong>{}</strong></p>\n<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n<p><em>Your explanation:</em></p>\n</li>\n",
+                e(&series_label(i)),
+                e(&period_label(i)),
+                e(&why(f)),
+                e(&numbers_label(f)),
+                e(&pct(f.wow_pct)),
+                e(&pct(f.yoy_pct)),
+                e(f.check.as_str()),
+                e(&i.source),
+            );
+        }
+        let _ = writeln!(html, "</ol>");
+    }
+    if !exports.is_empty() {
+        let _ = write!(html, "<p>{}</p>\n<ul>\n", e(&exports_intro));
+        for l in &exports {
+            let _ = writeln!(html, "<li>{}</li>", e(&l.line));
+        }
+        let _ = writeln!(html, "</ul>");
     }
     let _ = write!(
         html,
-        "</ol>\n<p style=\"color: #666\">{}</p>\n</body></html>\n",
+        "<p style=\"color: #666\">{}</p>\n</body></html>\n",
         e(&footer)
     );
     Digest {
@@ -509,6 +732,7 @@ mod tests {
             id,
             source: f.source.clone(),
             key: f.key.clone(),
+            lane: Lane::of(f.check),
             granularity: f.granularity,
             owner: None,
             opened_at_ts: f.timestamp,
@@ -632,24 +856,86 @@ mod tests {
         assert_eq!(ids, vec![3, 4, 2, 1]);
     }
 
+    /// The test config's sources (`shop`: 24 h expected delay, UTC).
+    fn sources() -> Vec<SourceConfig> {
+        crate::alert::incidents::tests::config(25).sources
+    }
+
     #[test]
-    fn subject_counts_and_names_the_review() {
+    fn subject_states_the_deadline_not_the_review_time() {
         let one = [incident(1, finding("revenue", &[], Check::Seasonal, -5.0))];
-        let d = digest(&ana(), &one, &review(), now());
+        let d = digest(&ana(), &one, &review(), &sources(), now());
         assert_eq!(
             d.subject,
-            "[callout] 1 outlier to explain before Wed 2 Dec 10:00 WBR"
+            "[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
         );
         let three = [
             incident(1, finding("a", &[], Check::Seasonal, -5.0)),
             incident(2, finding("b", &[], Check::Seasonal, -5.0)),
             incident(3, finding("c", &[], Check::Seasonal, -5.0)),
         ];
-        let d = digest(&ana(), &three, &review(), now());
+        let d = digest(&ana(), &three, &review(), &sources(), now());
         assert_eq!(
             d.subject,
-            "[callout] 3 outliers to explain before Wed 2 Dec 10:00 WBR"
+            "[callout] 3 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
         );
+        // After the deadline the subject says so instead of naming a past time as "by".
+        let late = Utc.with_ymd_and_hms(2020, 12, 1, 12, 0, 0).unwrap();
+        let d = digest(&ana(), &one, &review(), &sources(), late);
+        assert_eq!(
+            d.subject,
+            "[callout] 1 outlier to explain now (were due Tue 1 Dec 10:00; WBR Wed 2 Dec 10:00)"
+        );
+    }
+
+    /// A late export of 60 series: `detect::late` reports one finding per series.
+    fn late_export(n: usize) -> Vec<Incident> {
+        (0..n)
+            .map(|k| {
+                let mut f = finding("m", &[("region", &format!("r{k:02}"))], Check::Late, 0.0);
+                f.value = f64::NAN;
+                f.expected = f64::NAN;
+                f.lower = f64::NAN;
+                f.upper = f64::NAN;
+                f.wow_pct = None;
+                f.note = Some("newest data is for 2020-11-28; expected by now".into());
+                incident(100 + k as i64, f)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_late_export_is_one_line_per_source_for_the_data_team() {
+        let items = late_export(60);
+        let data: Mailbox = "Data team <data@example.com>".parse().unwrap();
+        let d = digest(&data, &items, &review(), &sources(), now());
+        assert_eq!(d.subject, "[callout] export problem: shop late");
+        let line = "shop: export late, newest data 2020-11-28, expected by 2020-12-01 00:00 (UTC); 60 series affected";
+        assert!(d.text.contains(&format!("- {line}\n")), "{}", d.text);
+        assert_eq!(d.text.matches("shop:").count(), 1, "{}", d.text);
+        assert!(!d.text.contains("Your explanation"), "{}", d.text);
+        assert!(!d.text.contains("n/a"), "{}", d.text);
+        assert!(d.html.contains(&format!("<li>{line}</li>")), "{}", d.html);
+
+        // Missing periods and a few series: named, in the same digest as an outlier.
+        let mut m1 = finding("orders", &[("region", "eu")], Check::Missing, 0.0);
+        m1.timestamp = day(27);
+        let mut m2 = m1.clone();
+        m2.timestamp = day(28);
+        let mut gap = incident(7, m2.clone());
+        gap.findings = vec![m1, m2];
+        let outlier = incident(8, finding("revenue", &[], Check::Seasonal, -5.0));
+        let d = digest(&data, &[gap, outlier], &review(), &sources(), now());
+        assert_eq!(
+            d.subject,
+            "[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00); export problem: shop missing data"
+        );
+        assert!(
+            d.text.contains("- shop: no data for 2 periods between 2020-11-27 and 2020-11-28; 1 series affected: orders (region=eu)\n"),
+            "{}",
+            d.text
+        );
+        assert_eq!(d.text.matches("Your explanation").count(), 1, "{}", d.text);
     }
 
     #[test]
@@ -662,10 +948,9 @@ mod tests {
         a_early.score = -4.0;
         inc_a.opened_at_ts = day(27);
         inc_a.findings = vec![a_early, a];
-        let mut m = finding("orders", &[], Check::Missing, 0.0);
-        m.value = f64::NAN;
+        let mut m = finding("orders", &[], Check::Stale, 0.0);
         m.wow_pct = None;
-        let d = digest(&ana(), &[inc_a, incident(9, m)], &review(), now());
+        let d = digest(&ana(), &[inc_a, incident(9, m)], &review(), &sources(), now());
         let want = "\
 Hello Ana Ortiz,
 
@@ -674,10 +959,10 @@ before Tue 1 Dec 10:00 (Europe/London), 24 hours before the WBR on Wed 2 Dec 10:
 
 1. orders
    Period:    2020-11-29
-   Why:       no data arrived for this period
-   Actual:    n/a vs expected 1,000 (normal range 900 to 1,100), n/a
+   Why:       the same value (580) repeated period after period
+   Actual:    580 vs expected 1,000 (normal range 900 to 1,100), -42.0%
    WoW / YoY: n/a / n/a
-   Check:     missing (source shop)
+   Check:     stale (source shop)
    Your explanation:
 
 2. revenue (region=eu)
@@ -703,10 +988,10 @@ Sent by callout for the WBR. Incidents #9, #7.
             -5.0,
         );
         let owner: Mailbox = "O'Brien <ob@example.com>".parse().unwrap();
-        let d = digest(&owner, &[incident(1, f)], &review(), now());
+        let d = digest(&owner, &[incident(1, f)], &review(), &sources(), now());
         let want = "\
 <!DOCTYPE html>
-<html><head><meta charset=\"utf-8\"><title>[callout] 1 outlier to explain before Wed 2 Dec 10:00 WBR</title></head>
+<html><head><meta charset=\"utf-8\"><title>[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)</title></head>
 <body style=\"font-family: sans-serif; line-height: 1.4\">
 <p>Hello O&#39;Brien,</p>
 <p>callout found 1 outlier in metrics you own. Please reply to this email and explain it
@@ -738,6 +1023,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             &ana(),
             &[incident(1, finding("a", &[], Check::Seasonal, -5.0))],
             &review(),
+            &sources(),
             late,
         );
         assert!(

@@ -12,13 +12,16 @@
 
 pub mod schema;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::model::{Check, Direction, Finding, Granularity, SeriesKey};
+use crate::model::{Check, Direction, Finding, Granularity, Lane, SeriesKey};
 use schema::{APPLICATION, MIGRATIONS, Migration};
 
 /// How long a statement waits for another process's write lock.
@@ -107,6 +110,16 @@ pub enum StoreError {
         /// The value.
         value: String,
     },
+    /// The lock file that marks a run as alive could not be made.
+    #[error(
+        "cannot lock `{path}` (it marks a run in progress; the store's folder must be writable): {source}"
+    )]
+    RunLock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A caller passed a value the store does not accept.
     #[error("store `{path}`: {context}: `{value}` is not allowed ({expected})")]
     Invalid {
@@ -128,6 +141,12 @@ pub struct Store {
     conn: Connection,
     /// For error messages.
     path: PathBuf,
+    /// Runs begun and not yet finished by this `Store`, each holding an
+    /// exclusive lock on its lock file (`<store>.run-<id>.lock`) for as long
+    /// as it is alive. The OS drops the lock when the process dies (kill -9
+    /// included), which is how the next `begin_run` tells a killed run from one
+    /// still in progress in another process.
+    run_locks: RefCell<BTreeMap<i64, File>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -162,6 +181,8 @@ pub struct IncidentRow {
     pub source: String,
     /// The series.
     pub key: SeriesKey,
+    /// Which kind of findings it groups (one open incident per lane).
+    pub lane: Lane,
     /// Granularity of the series' findings.
     pub granularity: Granularity,
     /// Step between periods, used for closing.
@@ -241,6 +262,10 @@ pub struct MailRow {
     pub last_error: Option<String>,
     /// Accepted by the server at (ms, UTC).
     pub sent_at: Option<i64>,
+    /// Set when the message was handed to the server (after DATA was
+    /// accepted) and no answer was recorded: a crash in between, so the
+    /// server may have delivered it.
+    pub attempt_started_at: Option<i64>,
 }
 
 /// Stable identity of a series inside the store.
@@ -330,12 +355,26 @@ impl Store {
         Ok(Store {
             conn,
             path: path_buf,
+            run_locks: RefCell::new(BTreeMap::new()),
         })
     }
 
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store's random id, made once when the store was created (or
+    /// migrated to schema 2) and kept with it: a reset or a second deployment
+    /// has another one. Message-IDs include it.
+    pub fn store_id(&self) -> Result<String, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.q("read store id"))?
+            .ok_or_else(|| self.bad("read store id", "(none)"))
     }
 
     /// Schema version of the open store.
@@ -386,13 +425,109 @@ impl Store {
                 expected: "run, once or backfill",
             });
         }
+        // One write transaction: another process's begin_run sees this row
+        // only once its lock file is locked, so it never mistakes it for dead.
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(self.q("begin run"))?;
+        let interrupted = self.mark_interrupted_runs(started_at)?;
         self.conn
             .execute(
                 "INSERT INTO runs (mode, started_at) VALUES (?1, ?2)",
                 params![mode, started_at.timestamp_millis()],
             )
             .map_err(self.q("begin run"))?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        let lock = self.lock_run(id)?;
+        tx.commit().map_err(self.q("begin run"))?;
+        self.run_locks.borrow_mut().insert(id, lock);
+        if !interrupted.is_empty() {
+            tracing::warn!(
+                store = %self.path.display(),
+                runs = ?interrupted,
+                "earlier run(s) ended without finishing (killed or crashed); marked interrupted"
+            );
+        }
+        Ok(id)
+    }
+
+    /// The lock file of run `id`, next to the store.
+    fn run_lock_path(&self, id: i64) -> PathBuf {
+        let mut name = self
+            .path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        name.push(format!(".run-{id}.lock"));
+        self.path.with_file_name(name)
+    }
+
+    /// Create run `id`'s lock file and lock it for the life of the run.
+    fn lock_run(&self, id: i64) -> Result<File, StoreError> {
+        let path = self.run_lock_path(id);
+        let io = |source: std::io::Error| StoreError::RunLock {
+            path: path.clone(),
+            source,
+        };
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(TryLockError::WouldBlock) => Err(io(std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                "already locked by another process",
+            ))),
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    /// Mark runs still `running` whose process is gone as `interrupted`;
+    /// returns their ids. A run is gone when its lock file is missing or can
+    /// be locked (the OS released the dead process's lock). Runs of this
+    /// `Store` and runs whose lock another live process holds are left alone.
+    fn mark_interrupted_runs(&self, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+        let running: Vec<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM runs WHERE status = 'running' ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([], |r| r.get(0))
+                    .and_then(|rows| rows.collect::<Result<Vec<i64>, _>>())
+            })
+            .map_err(self.q("find unfinished runs"))?;
+        let mut interrupted = Vec::new();
+        for id in running {
+            if self.run_locks.borrow().contains_key(&id) {
+                continue;
+            }
+            let path = self.run_lock_path(id);
+            let dead_lock = match File::options().write(true).open(&path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(_) => continue, // cannot tell: leave it
+                Ok(f) => match f.try_lock() {
+                    Ok(()) => Some(f),
+                    Err(_) => continue, // alive (or cannot tell)
+                },
+            };
+            let note = serde_json::json!({
+                "interrupted": "the process ended without finishing this run (killed or crashed)",
+                "found_at": now.timestamp_millis(),
+            });
+            self.conn
+                .execute(
+                    "UPDATE runs SET status = 'interrupted', summary = ?2
+                     WHERE id = ?1 AND status = 'running'",
+                    params![id, note.to_string()],
+                )
+                .map_err(self.q("mark interrupted run"))?;
+            if dead_lock.is_some() {
+                let _ = std::fs::remove_file(&path);
+            }
+            interrupted.push(id);
+        }
+        Ok(interrupted)
     }
 
     /// Record the end of a run with its status (`ok`, `failed`, …) and summary.
@@ -422,6 +557,11 @@ impl Store {
                 value: id.to_string(),
                 expected: "the id of a run from begin_run",
             });
+        }
+        if let Some(lock) = self.run_locks.borrow_mut().remove(&id) {
+            // Remove while still holding the lock, then release it.
+            let _ = std::fs::remove_file(self.run_lock_path(id));
+            drop(lock);
         }
         Ok(())
     }
@@ -635,7 +775,7 @@ impl Store {
 
     const INCIDENT_COLUMNS: &'static str = "id, source, metric, dims, granularity, step_ms, owner,
         opened_at_ts, last_finding_ts, last_evaluated_ts, closed_at_ts, worst_check, worst_score,
-        past, announced, digest_id, created_run";
+        past, announced, digest_id, created_run, lane";
 
     fn incidents_where(
         &self,
@@ -664,6 +804,7 @@ impl Store {
             .ok_or_else(|| self.bad("read granularity", r.granularity.clone()))?;
         let worst_check = Check::parse(&r.worst_check)
             .ok_or_else(|| self.bad("read check", r.worst_check.clone()))?;
+        let lane = Lane::parse(&r.lane).ok_or_else(|| self.bad("read lane", r.lane.clone()))?;
         Ok(IncidentRow {
             id: r.id,
             source: r.source,
@@ -671,6 +812,7 @@ impl Store {
                 metric: r.metric,
                 dims,
             },
+            lane,
             granularity,
             step_ms: r.step_ms,
             owner: r.owner,
@@ -687,32 +829,34 @@ impl Store {
         })
     }
 
-    /// The open incident of a series, if any (there is at most one).
+    /// The open incident of a series in `lane`, if any (there is at most one).
     pub fn open_incident(
         &self,
         source: &str,
         key: &SeriesKey,
+        lane: Lane,
     ) -> Result<Option<IncidentRow>, StoreError> {
         Ok(self
             .incidents_where(
-                "source = ?1 AND series_id = ?2 AND closed_at_ts IS NULL",
-                params![source, series_id(key)],
+                "source = ?1 AND series_id = ?2 AND lane = ?3 AND closed_at_ts IS NULL",
+                params![source, series_id(key), lane.as_str()],
             )?
             .pop())
     }
 
-    /// A closed incident of a series whose span covers series time `ts`.
+    /// A closed incident of a series in `lane` whose span covers series time `ts`.
     pub fn closed_incident_covering(
         &self,
         source: &str,
         key: &SeriesKey,
+        lane: Lane,
         ts: i64,
     ) -> Result<Option<IncidentRow>, StoreError> {
         Ok(self
             .incidents_where(
-                "source = ?1 AND series_id = ?2 AND closed_at_ts IS NOT NULL
-                 AND opened_at_ts <= ?3 AND ?3 <= closed_at_ts",
-                params![source, series_id(key), ts],
+                "source = ?1 AND series_id = ?2 AND lane = ?3 AND closed_at_ts IS NOT NULL
+                 AND opened_at_ts <= ?4 AND ?4 <= closed_at_ts",
+                params![source, series_id(key), lane.as_str(), ts],
             )?
             .pop())
     }
@@ -739,8 +883,8 @@ impl Store {
             .execute(
                 "INSERT INTO incidents (source, series_id, series, metric, dims, granularity,
                     step_ms, owner, opened_at_ts, last_finding_ts, last_evaluated_ts,
-                    worst_check, worst_score, created_run, closed_at_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    worst_check, worst_score, created_run, closed_at_ts, lane)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     f.source,
                     series_id(&f.key),
@@ -756,6 +900,7 @@ impl Store {
                     f.score,
                     n.run_id,
                     n.closed_at_ts,
+                    Lane::of(f.check).as_str(),
                 ],
             )
             .map_err(self.q("open incident"))?;
@@ -786,13 +931,15 @@ impl Store {
         Ok(())
     }
 
-    /// Mark unannounced incidents whose last finding is before series time
-    /// `before_ts` as past; returns how many.
+    /// Mark unannounced incidents whose newest flagged period had ended by
+    /// series time `before_ts` (its start plus one step) as past; returns how
+    /// many. A day dated on the review day itself (00:00 before a 10:00
+    /// review) had not ended at the review, so it is not past.
     pub fn mark_past_before(&self, before_ts: i64) -> Result<usize, StoreError> {
         self.conn
             .execute(
                 "UPDATE incidents SET past = 1
-                 WHERE announced = 0 AND past = 0 AND last_finding_ts < ?1",
+                 WHERE announced = 0 AND past = 0 AND last_finding_ts + step_ms <= ?1",
                 [before_ts],
             )
             .map_err(self.q("mark past incidents"))
@@ -853,7 +1000,7 @@ impl Store {
     ) -> Result<Vec<MailRow>, StoreError> {
         let sql = format!(
             "SELECT id, owner, recipient, subject, message, incident_ids, idempotency_key,
-                created_at, attempts, next_attempt_at, last_error, sent_at
+                created_at, attempts, next_attempt_at, last_error, sent_at, attempt_started_at
              FROM outbox WHERE {clause} ORDER BY id"
         );
         let mut st = self
@@ -878,6 +1025,7 @@ impl Store {
                         next_attempt_at: r.get(9)?,
                         last_error: r.get(10)?,
                         sent_at: r.get(11)?,
+                        attempt_started_at: r.get(12)?,
                     },
                     r.get::<_, String>(5)?,
                 ))
@@ -911,11 +1059,25 @@ impl Store {
         self.mail_where("1", [])
     }
 
+    /// Record that message `id` is being handed to the server now (DATA was
+    /// accepted). Until [`Store::mark_sent`] or [`Store::mark_failed`] clears
+    /// it, a crash leaves the mark: the server may have the message.
+    pub fn mark_attempt(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempt_started_at = ?2 WHERE id = ?1",
+                params![id, at.timestamp_millis()],
+            )
+            .map_err(self.q("mark send attempt"))?;
+        Ok(())
+    }
+
     /// Record that the server accepted message `id`.
     pub fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL
+                "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL,
+                    attempt_started_at = NULL
                  WHERE id = ?1",
                 params![id, at.timestamp_millis()],
             )
@@ -932,7 +1094,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                    attempt_started_at = NULL
                  WHERE id = ?1",
                 params![id, error, next_attempt_at.timestamp_millis()],
             )
@@ -979,6 +1142,7 @@ struct RawIncident {
     announced: bool,
     digest_id: Option<i64>,
     created_run: i64,
+    lane: String,
 }
 
 fn raw_incident(r: &Row<'_>) -> rusqlite::Result<RawIncident> {
@@ -1000,6 +1164,7 @@ fn raw_incident(r: &Row<'_>) -> rusqlite::Result<RawIncident> {
         announced: r.get(14)?,
         digest_id: r.get(15)?,
         created_run: r.get(16)?,
+        lane: r.get(17)?,
     })
 }
 
@@ -1110,6 +1275,45 @@ mod tests {
             s.begin_run("sometimes", t0()),
             Err(StoreError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn a_killed_run_is_marked_interrupted_at_the_next_start_and_a_live_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        // Killed: its process (here: its Store, holding the lock) is gone
+        // without finishing the run.
+        let killed = {
+            let s = Store::open(&p).unwrap();
+            s.begin_run("run", t0()).unwrap()
+        };
+        let status = |s: &Store, id| s.run(id).unwrap().unwrap().status;
+        // Another process starts a run: the killed one is found and marked.
+        let other = Store::open(&p).unwrap();
+        let live = other.begin_run("once", t0()).unwrap();
+        assert_eq!(status(&other, killed), "interrupted");
+        assert!(!dir.path().join(format!("s.db.run-{killed}.lock")).exists());
+        let r = other.run(killed).unwrap().unwrap();
+        assert!(r.finished_at.is_none(), "its end is unknown");
+        assert!(
+            r.summary.unwrap()["interrupted"]
+                .as_str()
+                .unwrap()
+                .contains("killed"),
+        );
+        // A third process starts while `live` is still running: left alone.
+        let third = Store::open(&p).unwrap();
+        let t = third.begin_run("run", t0()).unwrap();
+        assert_eq!(status(&third, live), "running");
+        other
+            .finish_run(live, "ok", &serde_json::json!({}), t0())
+            .unwrap();
+        assert!(!dir.path().join(format!("s.db.run-{live}.lock")).exists());
+        third
+            .finish_run(t, "ok", &serde_json::json!({}), t0())
+            .unwrap();
+        assert_eq!(status(&third, live), "ok");
+        assert_eq!(status(&third, killed), "interrupted");
     }
 
     #[test]

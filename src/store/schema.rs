@@ -23,10 +23,16 @@ pub struct Migration {
 pub const APPLICATION: &str = "callout";
 
 /// Every migration, oldest first. `MIGRATIONS.len()` is the current version.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "initial schema",
-    sql: V1,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "initial schema",
+        sql: V1,
+    },
+    Migration {
+        name: "incident lanes, store id, send attempts",
+        sql: V2_LANES_STORE_ID_ATTEMPTS,
+    },
+];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -116,4 +122,31 @@ CREATE TABLE findings (
 CREATE INDEX findings_point ON findings (source, series_id, timestamp, "check");
 CREATE INDEX findings_incident ON findings (incident_id);
 CREATE INDEX findings_run ON findings (run_id);
+"#;
+
+/// Self-contained (depends only on V1), so it can be ordered with other
+/// appended migrations.
+///
+/// - `incidents.lane`: a series has one open incident *per lane* (export:
+///   late/missing; health: stale/outage/bounds/max_change; statistical), so a
+///   data-health incident never swallows a later real outlier or vice versa.
+///   Existing incidents get the lane of their worst check.
+/// - `meta.store_id`: random, made once with the store; Message-IDs include it
+///   so that two stores (a reset, a second deployment) never reuse one.
+/// - `outbox.attempt_started_at`: set just before the message is handed to
+///   the server (before DATA), cleared when the server's answer is recorded;
+///   a row that still has it after a crash may have been delivered.
+const V2_LANES_STORE_ID_ATTEMPTS: &str = r#"
+ALTER TABLE incidents ADD COLUMN lane TEXT NOT NULL DEFAULT 'statistical';
+UPDATE incidents SET lane = CASE
+    WHEN worst_check IN ('late', 'missing') THEN 'export'
+    WHEN worst_check IN ('outage', 'stale', 'bounds', 'max_change') THEN 'health'
+    ELSE 'statistical' END;
+DROP INDEX incidents_one_open;
+CREATE UNIQUE INDEX incidents_one_open_per_lane
+    ON incidents (source, series_id, lane) WHERE closed_at_ts IS NULL;
+
+INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+
+ALTER TABLE outbox ADD COLUMN attempt_started_at INTEGER;
 "#;
