@@ -604,7 +604,7 @@ retry_base_secs = 60
     }
 
     #[test]
-    fn each_series_has_its_own_incidents_and_data_health_is_worst() {
+    fn each_series_has_its_own_incidents_one_per_lane() {
         let mut fx = fixture();
         let run = fx.store.begin_run("once", now()).unwrap();
         let mut missing = finding("orders", "eu", 10, Check::Missing);
@@ -617,11 +617,29 @@ retry_base_secs = 60
             finding("misc", "us", 10, Check::Seasonal),
         ];
         let new = record(&mut fx.store, run, &fs, &[], &fx.config, now(), false).unwrap();
-        assert_eq!(new.len(), 3);
-        let eu = new.iter().find(|i| i.key == key("orders", "eu")).unwrap();
-        assert_eq!(eu.worst.check, Check::Missing);
-        assert!(eu.worst.value.is_nan(), "NaN survives the store");
-        assert_eq!(eu.findings.len(), 2);
+        assert_eq!(new.len(), 4);
+        let eu: Vec<&Incident> = new
+            .iter()
+            .filter(|i| i.key == key("orders", "eu"))
+            .collect();
+        let lanes: Vec<(Lane, Check, usize)> = eu
+            .iter()
+            .map(|i| (i.lane, i.worst.check, i.findings.len()))
+            .collect();
+        assert_eq!(
+            lanes,
+            vec![
+                (Lane::Export, Check::Missing, 1),
+                (Lane::Statistical, Check::Seasonal, 1)
+            ]
+        );
+        assert!(eu[0].worst.value.is_nan(), "NaN survives the store");
+        // The export problem is not Sam's: no source owner and no default here.
+        assert_eq!(eu[0].owner, None);
+        assert_eq!(
+            eu[1].owner.as_ref().map(|o| o.email.to_string()).as_deref(),
+            Some("sam@example.com")
+        );
         let misc = new.iter().find(|i| i.key.metric == "misc").unwrap();
         assert_eq!(misc.owner, None, "no rule and no default owner");
     }

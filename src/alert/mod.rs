@@ -38,13 +38,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use lettre::Transport as _;
 use lettre::address::Envelope as SmtpEnvelope;
-
-use crate::store::MailRow;
 use lettre::message::Mailbox;
 
 use crate::config::{AlertsConfig, Config, SmtpConfig};
 use crate::render;
-use crate::store::{NewMail, Store, StoreError};
+use crate::store::{MailRow, NewMail, Store, StoreError};
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
 
