@@ -746,7 +746,10 @@ retry_base_secs = 60
             // Wed 2 Dec (00:00): the review day itself, not over at 10:00.
             finding("revenue", "us", 32, Check::Seasonal),
         ];
-        let evals = [evaluated("revenue", "eu", 32), evaluated("revenue", "us", 32)];
+        let evals = [
+            evaluated("revenue", "eu", 32),
+            evaluated("revenue", "us", 32),
+        ];
         let pending = record(&mut fx.store, run, &fs, &evals, &fx.config, at, true).unwrap();
         let keys: Vec<&SeriesKey> = pending.iter().map(|i| &i.key).collect();
         assert_eq!(keys, vec![&key("revenue", "us")]);

@@ -11,9 +11,9 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
+use lettre::address::Envelope as SmtpEnvelope;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::address::Envelope as SmtpEnvelope;
 use lettre::transport::smtp::SmtpTransport;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{SmtpConnection, Tls, TlsParameters};

@@ -496,7 +496,12 @@ fn message_ids_differ_between_stores_and_survive_a_retry() {
             .all_mail()
             .unwrap()
             .into_iter()
-            .map(|m| (m.mail.idempotency_key.clone(), message_id_of(&m.mail.message)))
+            .map(|m| {
+                (
+                    m.mail.idempotency_key.clone(),
+                    message_id_of(&m.mail.message),
+                )
+            })
             .collect::<Vec<_>>()
     };
     let (ka, kb) = (key_of(&a), key_of(&b));
@@ -525,7 +530,10 @@ fn message_ids_differ_between_stores_and_survive_a_retry() {
     assert_eq!(got, queued);
     // Reopening the store keeps its id (Message-IDs stay stable across restarts).
     let id = a.store.store_id().unwrap();
-    assert_eq!(Store::open(&a.store_path()).unwrap().store_id().unwrap(), id);
+    assert_eq!(
+        Store::open(&a.store_path()).unwrap().store_id().unwrap(),
+        id
+    );
 }
 
 #[test]
@@ -544,7 +552,11 @@ fn a_hung_server_costs_one_timeout_per_pass_and_says_timed_out() {
         "{}",
         r.failed[0].error
     );
-    assert!(!r.failed[0].error.contains("os error"), "{}", r.failed[0].error);
+    assert!(
+        !r.failed[0].error.contains("os error"),
+        "{}",
+        r.failed[0].error
+    );
     assert_eq!(
         (r.skipped, r.waiting),
         (1, 2),
@@ -566,10 +578,7 @@ fn a_hung_server_costs_one_timeout_per_pass_and_says_timed_out() {
 
 /// Deliver on another thread (the call blocks on a hung server) with its own
 /// store connection; returns the join handle.
-fn deliver_in_background(
-    w: &World,
-    at: DateTime<Utc>,
-) -> std::thread::JoinHandle<DeliveryReport> {
+fn deliver_in_background(w: &World, at: DateTime<Utc>) -> std::thread::JoinHandle<DeliveryReport> {
     let path = w.store_path();
     let smtp = w.config.smtp.clone().unwrap();
     let alerts = w.config.alerts.clone();

@@ -474,7 +474,10 @@ impl Compiler {
         });
         let timezone = self.tz(&k("timezone"), s.timezone.as_deref());
         let delay = self.non_negative(&k("expected_delay_hours"), s.expected_delay_hours, 24.0);
-        let owner = s.owner.as_deref().and_then(|o| self.mailbox(&k("owner"), o));
+        let owner = s
+            .owner
+            .as_deref()
+            .and_then(|o| self.mailbox(&k("owner"), o));
         Some(SourceConfig {
             name,
             location,

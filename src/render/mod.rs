@@ -481,10 +481,9 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
             // must have ended `expected_delay` ago.
             let due = cfg.map(|c| {
                 let delay = i64::try_from(c.expected_delay.as_millis()).unwrap_or(i64::MAX);
-                let at = hi
-                    .0
-                    .saturating_add(hi.1.step_ms().saturating_mul(2))
-                    .saturating_add(delay);
+                let at =
+                    hi.0.saturating_add(hi.1.step_ms().saturating_mul(2))
+                        .saturating_add(delay);
                 format!(", expected by {} ({})", wall_time(at), c.timezone.name())
             });
             out.push(ExportLine {
@@ -950,7 +949,13 @@ mod tests {
         inc_a.findings = vec![a_early, a];
         let mut m = finding("orders", &[], Check::Stale, 0.0);
         m.wow_pct = None;
-        let d = digest(&ana(), &[inc_a, incident(9, m)], &review(), &sources(), now());
+        let d = digest(
+            &ana(),
+            &[inc_a, incident(9, m)],
+            &review(),
+            &sources(),
+            now(),
+        );
         let want = "\
 Hello Ana Ortiz,
 

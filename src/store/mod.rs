@@ -14,11 +14,12 @@ pub mod schema;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use fs4::{FileExt, TryLockError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::model::{Check, Direction, Finding, Granularity, Lane, SeriesKey};
@@ -474,7 +475,8 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        // UFCS: std's inherent File::try_lock would need Rust 1.89.
+        match FileExt::try_lock(&file) {
             Ok(()) => Ok(file),
             Err(TryLockError::WouldBlock) => Err(io(std::io::Error::new(
                 std::io::ErrorKind::WouldBlock,
@@ -506,7 +508,7 @@ impl Store {
             let dead_lock = match File::options().write(true).open(&path) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(_) => continue, // cannot tell: leave it
-                Ok(f) => match f.try_lock() {
+                Ok(f) => match FileExt::try_lock(&f) {
                     Ok(()) => Some(f),
                     Err(_) => continue, // alive (or cannot tell)
                 },
