@@ -1396,6 +1396,56 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_store_gets_lanes_from_its_incidents_and_a_store_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let s = Store::open_with(&p, &MIGRATIONS[..1]).unwrap();
+        let run = s.begin_run("run", t0()).unwrap();
+        for (series, check) in [("a", "late"), ("b", "stale"), ("c", "seasonal")] {
+            s.conn
+                .execute(
+                    "INSERT INTO incidents (source, series_id, series, metric, dims, granularity,
+                        step_ms, opened_at_ts, last_finding_ts, last_evaluated_ts, worst_check,
+                        worst_score, created_run)
+                     VALUES ('shop', ?4, ?1, ?1, '[]', 'day', 86400000, 0, 0, 0, ?2, 0, ?3)",
+                    params![
+                        series,
+                        check,
+                        run,
+                        series_id(&SeriesKey {
+                            metric: series.into(),
+                            dims: Vec::new()
+                        })
+                    ],
+                )
+                .unwrap();
+        }
+        drop(s);
+        let s = Store::open(&p).unwrap();
+        let lanes: Vec<Lane> = s.incidents().unwrap().iter().map(|i| i.lane).collect();
+        assert_eq!(lanes, vec![Lane::Export, Lane::Health, Lane::Statistical]);
+        let id = s.store_id().unwrap();
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        // One open incident per series *and lane* now.
+        let key = SeriesKey {
+            metric: "a".into(),
+            dims: Vec::new(),
+        };
+        assert_eq!(
+            s.open_incident("shop", &key, Lane::Export)
+                .unwrap()
+                .map(|i| i.id),
+            Some(1)
+        );
+        assert!(
+            s.open_incident("shop", &key, Lane::Statistical)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn a_failing_migration_leaves_the_previous_version() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
