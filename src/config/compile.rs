@@ -7,6 +7,11 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
+use std::ops::{RangeBounds, RangeInclusive};
+
+use serde::de::DeserializeOwned;
+
 use super::raw::{self, RawConfig};
 use super::*;
 use crate::model::{Check, Direction, Granularity};
@@ -32,25 +37,14 @@ pub fn compile_str(
         base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let text = c.substitute_env(text, env);
-    let mut unknown = Vec::new();
-    let de = toml::Deserializer::parse(&text);
-    let raw: Option<RawConfig> = match de {
-        Ok(de) => match serde_ignored::deserialize(de, |p| unknown.push(p.to_string())) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                c.problem("(file)", one_line(&e.to_string()));
-                None
-            }
-        },
+    let table = match text.parse::<toml::Table>() {
+        Ok(t) => t,
         Err(e) => {
             c.problem("(file)", one_line(&e.to_string()));
-            None
+            return Err(c.fail(path));
         }
     };
-    for k in unknown {
-        c.problem(&fix_path(&k), "unknown key".into());
-    }
-    let Some(raw) = raw else {
+    let Some(raw) = c.deserialize::<RawConfig>(toml::Value::Table(table)) else {
         return Err(c.fail(path));
     };
     let cfg = c.config(raw, path);
@@ -69,10 +63,11 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
-/// serde_ignored writes `metric.3.sensitivty`; show it as `metric[3].sensitivty`.
+/// serde_ignored writes `metric.3.sensitivty` and `detection.?.fdrr` (the `?` is
+/// an `Option`); show them as `metric[3].sensitivty` and `detection.fdrr`.
 fn fix_path(p: &str) -> String {
     let mut out = String::new();
-    for part in p.split('.') {
+    for part in p.split('.').filter(|part| *part != "?") {
         if part.chars().all(|c| c.is_ascii_digit()) && !out.is_empty() {
             out.push_str(&format!("[{part}]"));
         } else {
@@ -85,6 +80,84 @@ fn fix_path(p: &str) -> String {
     out
 }
 
+/// Keys that were removed, with what to do instead (shown in place of "unknown key").
+const REMOVED_KEYS: &[(&str, &str)] = &[(
+    "alerts.max_attempts_per_run",
+    "unknown key (removed: every run retries each due digest once, with backoff from alerts.retry_base_secs)",
+)];
+
+/// Wraps a value back into its place in the document, so a part can be tried alone.
+type Wrap<'a> = &'a dyn Fn(toml::Value) -> toml::Value;
+
+/// `Ok` when `v`, placed by `wrap`, deserializes as `T`; else serde's message.
+fn fits<T: DeserializeOwned>(wrap: Wrap<'_>, v: toml::Value) -> Result<(), String> {
+    T::deserialize(wrap(v))
+        .map(|_| ())
+        .map_err(|e| one_line(e.message()))
+}
+
+fn key_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// An allowed integer range and its unit (shown in messages).
+type IntRange = (RangeInclusive<i64>, &'static str);
+const RUN_TIMEOUT_SECS: IntRange = (1..=7 * 86_400, " seconds");
+const SOURCE_TIMEOUT_SECS: IntRange = (1..=86_400, " seconds");
+/// 1 byte to 1 TiB.
+const MAX_DOWNLOAD_BYTES: IntRange = (1..=1 << 40, " bytes");
+const SMTP_TIMEOUT_SECS: IntRange = (1..=3_600, " seconds");
+const RETRY_BASE_SECS: IntRange = (1..=86_400, " seconds");
+const EXPLANATIONS_DUE_HOURS: IntRange = (0..=6 * 24, " hours");
+const MIN_HISTORY: IntRange = (1..=100_000, " periods");
+const STALE_PERIODS: IntRange = (2..=10_000, " periods");
+const CLOSE_AFTER_PERIODS: IntRange = (1..=1_000, " periods");
+const PORT: IntRange = (1..=65_535, "");
+
+/// An allowed float range: `(low, high)` bounds.
+type FloatRange = (Bound<f64>, Bound<f64>);
+const FDR: FloatRange = (Excluded(0.0), Excluded(1.0));
+/// A year: beyond it "late" means nothing, and `Duration` must not overflow.
+const EXPECTED_DELAY_HOURS: FloatRange = (Included(0.0), Included(8_760.0));
+const SENSITIVITY: FloatRange = (Excluded(0.0), Included(1_000.0));
+const NON_NEGATIVE: FloatRange = (Included(0.0), Included(f64::MAX));
+const MAX_PCT_CHANGE: FloatRange = (Excluded(0.0), Included(1e9));
+const FINITE: FloatRange = (Included(f64::MIN), Included(f64::MAX));
+
+/// A number as a person writes it: `1e300`, not 301 digits.
+fn num(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `(Excluded(0), Included(10))` → "> 0 and <= 10"; the f64 limits are left unsaid.
+fn describe(r: &FloatRange) -> String {
+    let lo = match r.0 {
+        Included(x) if x == f64::MIN => None,
+        Included(x) => Some(format!(">= {}", num(x))),
+        Excluded(x) => Some(format!("> {}", num(x))),
+        Unbounded => None,
+    };
+    let hi = match r.1 {
+        Included(x) if x == f64::MAX => None,
+        Included(x) => Some(format!("<= {}", num(x))),
+        Excluded(x) => Some(format!("< {}", num(x))),
+        Unbounded => None,
+    };
+    match (lo, hi) {
+        (Some(l), Some(h)) => format!("{l} and {h}"),
+        (Some(x), None) | (None, Some(x)) => format!("finite and {x}"),
+        (None, None) => "a finite number".into(),
+    }
+}
+
 struct Compiler {
     problems: Vec<ConfigProblem>,
     base: PathBuf,
@@ -92,6 +165,14 @@ struct Compiler {
 
 impl Compiler {
     fn problem(&mut self, key: &str, message: String) {
+        // A value dropped for its type would be reported again as missing:
+        // the first problem of a key is the one that says what is wrong.
+        if key != "(file)"
+            && !key.starts_with("line ")
+            && self.problems.iter().any(|p| p.key == key)
+        {
+            return;
+        }
         self.problems.push(ConfigProblem {
             key: key.to_string(),
             message,
@@ -105,37 +186,206 @@ impl Compiler {
         }
     }
 
-    /// Replace `${VAR}` outside comments; an unset variable is a problem naming it.
-    fn substitute_env(&mut self, text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
-        let mut out = String::with_capacity(text.len());
-        for (n, line) in text.split_inclusive('\n').enumerate() {
-            if line.trim_start().starts_with('#') {
-                out.push_str(line);
-                continue;
+    /// Deserialize the whole document, reporting *every* type error and unknown key.
+    ///
+    /// serde stops at the first error, so on failure each part is tried alone
+    /// (placed back where it was, everything else left out): the parts that fail
+    /// on their own are reported with their key path and dropped, and the rest is
+    /// deserialized again so that the semantic checks still run on it.
+    fn deserialize<T: DeserializeOwned>(&mut self, v: toml::Value) -> Option<T> {
+        let root: Wrap<'_> = &|x| x;
+        let v = if fits::<T>(root, v.clone()).is_ok() {
+            v
+        } else {
+            self.prune::<T>("", v, root)?
+        };
+        let mut unknown = Vec::new();
+        let raw = match serde_ignored::deserialize(v, |p| unknown.push(fix_path(&p.to_string()))) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.problem("(file)", one_line(e.message()));
+                None
             }
-            let mut rest = line;
-            while let Some(i) = rest.find("${") {
-                out.push_str(&rest[..i]);
-                let after = &rest[i + 2..];
-                match after.find('}') {
-                    Some(j) => {
-                        let name = &after[..j];
+        };
+        for k in unknown {
+            let message = REMOVED_KEYS
+                .iter()
+                .find(|(removed, _)| *removed == k)
+                .map_or("unknown key", |(_, m)| m);
+            self.problem(&k, message.into());
+        }
+        raw
+    }
+
+    /// `v` (at `path`, placed by `wrap`) does not fit `T`: report the smallest
+    /// parts that do not, and return `v` without them (`None`: drop `v` itself).
+    fn prune<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        v: toml::Value,
+        wrap: Wrap<'_>,
+    ) -> Option<toml::Value> {
+        let empty_table = || toml::Value::Table(toml::Table::new());
+        match v {
+            // An empty container that fits means the container's type is right
+            // and the fault is inside it.
+            toml::Value::Table(t) if fits::<T>(wrap, empty_table()).is_ok() => {
+                let mut kept = toml::Table::new();
+                for (k, x) in t {
+                    let inner = |y| {
+                        let mut one = toml::Table::new();
+                        one.insert(k.clone(), y);
+                        wrap(toml::Value::Table(one))
+                    };
+                    let x = if fits::<T>(&inner, x.clone()).is_ok() {
+                        Some(x)
+                    } else {
+                        self.prune::<T>(&key_path(path, &k), x, &inner)
+                    };
+                    if let Some(x) = x {
+                        kept.insert(k, x);
+                    }
+                }
+                Some(toml::Value::Table(kept))
+            }
+            toml::Value::Array(a) if fits::<T>(wrap, toml::Value::Array(Vec::new())).is_ok() => {
+                let mut kept = Vec::new();
+                for (i, x) in a.into_iter().enumerate() {
+                    let inner = |y| wrap(toml::Value::Array(vec![y]));
+                    let x = if fits::<T>(&inner, x.clone()).is_ok() {
+                        Some(x)
+                    } else {
+                        self.prune::<T>(&format!("{path}[{i}]"), x, &inner)
+                    };
+                    kept.extend(x);
+                }
+                Some(toml::Value::Array(kept))
+            }
+            v => {
+                let message = fits::<T>(wrap, v).err().unwrap_or_default();
+                self.problem(if path.is_empty() { "(file)" } else { path }, message);
+                None
+            }
+        }
+    }
+
+    /// One of a fixed set of words → its enum value; anything else is a problem
+    /// listing the choices.
+    fn choice<T: Copy>(
+        &mut self,
+        key: &str,
+        v: Option<&str>,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> T {
+        let Some(v) = v else { return default };
+        match choices.iter().find(|(word, _)| *word == v) {
+            Some((_, t)) => *t,
+            None => {
+                let words: Vec<String> = choices.iter().map(|(w, _)| format!("{w:?}")).collect();
+                self.problem(
+                    key,
+                    format!("must be one of {}, got {v:?}", words.join(", ")),
+                );
+                default
+            }
+        }
+    }
+
+    /// An integer key within `range`; `None` when absent or out of range (reported).
+    fn int(&mut self, key: &str, v: Option<i64>, range: IntRange) -> Option<i64> {
+        let v = v?;
+        let (range, unit) = range;
+        if range.contains(&v) {
+            Some(v)
+        } else {
+            self.problem(
+                key,
+                format!(
+                    "must be between {} and {}{unit}, got {v}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            None
+        }
+    }
+
+    /// A number of seconds within `range` as a `Duration`, else `default`.
+    fn secs(&mut self, key: &str, v: Option<i64>, range: IntRange, default: u64) -> Duration {
+        Duration::from_secs(self.int(key, v, range).map_or(default, i64::unsigned_abs))
+    }
+
+    /// A float key within `range`; `None` when absent or out of range (reported).
+    fn float(&mut self, key: &str, v: Option<f64>, range: FloatRange) -> Option<f64> {
+        let v = v?;
+        if range.contains(&v) {
+            Some(v)
+        } else {
+            self.problem(key, format!("must be {}, got {}", describe(&range), num(v)));
+            None
+        }
+    }
+
+    /// Replace `${VAR}` in values, never in comments. In a basic string the value
+    /// is escaped for TOML; in a literal string (`'…'`) it goes in as it is,
+    /// because TOML reads no escapes there.
+    fn substitute_env(&mut self, text: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+        #[derive(Clone, Copy, PartialEq)]
+        enum At {
+            Bare,
+            Comment,
+            Basic,
+            MultiBasic,
+            Literal,
+            MultiLiteral,
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut at = At::Bare;
+        let mut line = 1;
+        let mut rest = text;
+        while let Some(ch) = rest.chars().next() {
+            let starts = |p: &str| rest.starts_with(p);
+            // how many bytes to copy as they are, and the state after them
+            let (take, next) = match at {
+                At::Bare if ch == '#' => (1, At::Comment),
+                At::Bare if starts("\"\"\"") => (3, At::MultiBasic),
+                At::Bare if ch == '"' => (1, At::Basic),
+                At::Bare if starts("'''") => (3, At::MultiLiteral),
+                At::Bare if ch == '\'' => (1, At::Literal),
+                At::Comment if ch == '\n' => (1, At::Bare),
+                At::Basic | At::MultiBasic if ch == '\\' => {
+                    (1 + rest[1..].chars().next().map_or(0, char::len_utf8), at)
+                }
+                At::Basic if ch == '"' || ch == '\n' => (1, At::Bare),
+                At::MultiBasic if starts("\"\"\"") => (3, At::Bare),
+                At::Literal if ch == '\'' || ch == '\n' => (1, At::Bare),
+                At::MultiLiteral if starts("'''") => (3, At::Bare),
+                _ if at != At::Comment && starts("${") => {
+                    if let Some(j) = rest.find('}').filter(|j| !rest[..*j].contains('\n')) {
+                        let name = &rest[2..j];
                         match env(name) {
-                            Some(v) => out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"")),
+                            Some(v) if matches!(at, At::Basic | At::MultiBasic) => {
+                                out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+                            }
+                            Some(v) => out.push_str(&v),
                             None => self.problem(
-                                &format!("line {}", n + 1),
+                                &format!("line {line}"),
                                 format!("environment variable `{name}` is not set (referenced as ${{{name}}})"),
                             ),
                         }
-                        rest = &after[j + 1..];
+                        rest = &rest[j + 1..];
+                        continue;
                     }
-                    None => {
-                        out.push_str("${");
-                        rest = after;
-                    }
+                    (2, at)
                 }
-            }
-            out.push_str(rest);
+                _ => (ch.len_utf8(), at),
+            };
+            let take = take.min(rest.len());
+            line += rest[..take].matches('\n').count();
+            out.push_str(&rest[..take]);
+            rest = &rest[take..];
+            at = next;
         }
         out
     }
@@ -187,28 +437,6 @@ impl Compiler {
         }
     }
 
-    fn positive(&mut self, key: &str, v: Option<f64>, default: f64) -> f64 {
-        match v {
-            Some(x) if !(x > 0.0 && x.is_finite()) => {
-                self.problem(key, format!("must be > 0, got {x}"));
-                default
-            }
-            Some(x) => x,
-            None => default,
-        }
-    }
-
-    fn non_negative(&mut self, key: &str, v: Option<f64>, default: f64) -> f64 {
-        match v {
-            Some(x) if !(x >= 0.0 && x.is_finite()) => {
-                self.problem(key, format!("must be >= 0, got {x}"));
-                default
-            }
-            Some(x) => x,
-            None => default,
-        }
-    }
-
     fn dims(&mut self, m: std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
         m.into_iter().collect()
     }
@@ -218,7 +446,7 @@ impl Compiler {
             raw.store
                 .as_ref()
                 .and_then(|s| s.path.as_deref())
-                .unwrap_or("callout.db"),
+                .unwrap_or(raw::DEFAULT_STORE_PATH),
         );
         let schedule = self.schedule(raw.schedule);
         let review = self.review(raw.review);
@@ -293,15 +521,11 @@ impl Compiler {
     }
 
     fn schedule(&mut self, raw: Option<raw::RawSchedule>) -> ScheduleConfig {
-        let raw = raw.unwrap_or(raw::RawSchedule {
-            cron: None,
-            timezone: None,
-            run_timeout_secs: None,
-        });
+        let raw = raw.unwrap_or_default();
         let exprs = raw
             .cron
             .map(raw::OneOrMany::into_vec)
-            .unwrap_or_else(|| vec!["0 0 7 * * *".to_string()]);
+            .unwrap_or_else(|| vec![raw::DEFAULT_CRON.to_string()]);
         let mut crons = Vec::new();
         for (i, e) in exprs.iter().enumerate() {
             match cron::Schedule::from_str(e) {
@@ -316,48 +540,49 @@ impl Compiler {
         ScheduleConfig {
             crons,
             timezone,
-            run_timeout: Duration::from_secs(raw.run_timeout_secs.unwrap_or(3600)),
+            run_timeout: self.secs(
+                "schedule.run_timeout_secs",
+                raw.run_timeout_secs,
+                RUN_TIMEOUT_SECS,
+                raw::DEFAULT_RUN_TIMEOUT_SECS,
+            ),
         }
     }
 
     fn review(&mut self, raw: Option<raw::RawReview>) -> ReviewConfig {
-        let raw = raw.unwrap_or(raw::RawReview {
-            weekday: None,
-            time: None,
-            timezone: None,
-            explanations_due_hours: None,
-            name: None,
-        });
+        let raw = raw.unwrap_or_default();
         let weekday = match raw.weekday.as_deref() {
-            None => Weekday::Wed,
+            None => raw::DEFAULT_REVIEW_WEEKDAY,
             Some(w) => Weekday::from_str(w).unwrap_or_else(|_| {
                 self.problem(
                     "review.weekday",
                     format!("not a weekday {w:?} (e.g. \"wed\" or \"Wednesday\")"),
                 );
-                Weekday::Wed
+                raw::DEFAULT_REVIEW_WEEKDAY
             }),
         };
+        let (h, m) = raw::DEFAULT_REVIEW_TIME;
+        let default_time = NaiveTime::from_hms_opt(h, m, 0).unwrap_or_default();
         let time = match raw.time.as_deref() {
-            None => NaiveTime::from_hms_opt(10, 0, 0).unwrap_or_default(),
+            None => default_time,
             Some(t) => NaiveTime::parse_from_str(t, "%H:%M").unwrap_or_else(|_| {
                 self.problem(
                     "review.time",
                     format!("not a time {t:?} (HH:MM, e.g. \"10:00\")"),
                 );
-                NaiveTime::default()
+                default_time
             }),
         };
         let timezone = self.tz("review.timezone", raw.timezone.as_deref());
-        let due = raw.explanations_due_hours.unwrap_or(24);
-        if !(0..=24 * 6).contains(&due) {
-            self.problem(
+        let due = self
+            .int(
                 "review.explanations_due_hours",
-                format!("must be between 0 and 144 hours, got {due}"),
-            );
-        }
+                raw.explanations_due_hours,
+                EXPLANATIONS_DUE_HOURS,
+            )
+            .unwrap_or(raw::DEFAULT_EXPLANATIONS_DUE_HOURS);
         ReviewConfig {
-            name: raw.name.unwrap_or_else(|| "WBR".into()),
+            name: raw.name.unwrap_or_else(|| raw::DEFAULT_REVIEW_NAME.into()),
             weekday,
             time,
             timezone,
@@ -366,21 +591,12 @@ impl Compiler {
     }
 
     fn detection(&mut self, raw: Option<raw::RawDetection>) -> DetectionConfig {
-        let (fdr, cal) = raw.map(|r| (r.fdr, r.calendar)).unwrap_or((None, None));
-        let fdr = match fdr {
-            Some(q) if !(q > 0.0 && q < 1.0) => {
-                self.problem(
-                    "detection.fdr",
-                    format!("must be between 0 and 1 (exclusive), got {q}"),
-                );
-                0.05
-            }
-            Some(q) => q,
-            None => 0.05,
-        };
+        let raw = raw.unwrap_or_default();
         DetectionConfig {
-            fdr,
-            default_calendar: cal.unwrap_or_else(|| "default".into()),
+            fdr: self
+                .float("detection.fdr", raw.fdr, FDR)
+                .unwrap_or(raw::DEFAULT_FDR),
+            default_calendar: raw.calendar.unwrap_or_else(|| raw::DEFAULT_CALENDAR.into()),
         }
     }
 
@@ -413,39 +629,54 @@ impl Compiler {
         let target = match &location {
             Location::Path(p) | Location::Url(p) => p.to_ascii_lowercase(),
         };
-        let format = match s.format.as_deref() {
-            Some("csv") => Format::Csv,
-            Some("parquet") => Format::Parquet,
-            Some("ndjson") | Some("jsonl") | Some("json") => Format::Ndjson,
-            Some(f) => {
-                self.problem(
-                    &k("format"),
-                    format!("unknown format {f:?} (csv, parquet or ndjson)"),
-                );
+        let from_extension = || {
+            let t = target.split('?').next().unwrap_or("");
+            if t.ends_with(".parquet") || t.ends_with(".pq") {
+                Format::Parquet
+            } else if t.ends_with(".ndjson") || t.ends_with(".jsonl") || t.ends_with(".json") {
+                Format::Ndjson
+            } else {
                 Format::Csv
             }
-            None => {
-                let t = target.split('?').next().unwrap_or("");
-                if t.ends_with(".parquet") || t.ends_with(".pq") {
-                    Format::Parquet
-                } else if t.ends_with(".ndjson") || t.ends_with(".jsonl") || t.ends_with(".json") {
-                    Format::Ndjson
-                } else {
-                    Format::Csv
-                }
-            }
         };
-        let layout = match s.layout.as_deref().unwrap_or("long") {
-            "long" => {
+        let format = self.choice(
+            &k("format"),
+            s.format.as_deref(),
+            &[
+                ("csv", Format::Csv),
+                ("parquet", Format::Parquet),
+                ("ndjson", Format::Ndjson),
+                ("jsonl", Format::Ndjson),
+                ("json", Format::Ndjson),
+            ],
+            from_extension(),
+        );
+        #[derive(Clone, Copy)]
+        enum Shape {
+            Long,
+            Wide,
+        }
+        let shape = self.choice(
+            &k("layout"),
+            Some(s.layout.as_deref().unwrap_or(raw::DEFAULT_LAYOUT)),
+            &[("long", Shape::Long), ("wide", Shape::Wide)],
+            Shape::Long,
+        );
+        let layout = match shape {
+            Shape::Long => {
                 if s.metrics.is_some() {
                     self.problem(&k("metrics"), "only for layout = \"wide\"".into());
                 }
                 Layout::Long {
-                    metric_column: s.metric_column.unwrap_or_else(|| "metric".into()),
-                    value_column: s.value_column.unwrap_or_else(|| "value".into()),
+                    metric_column: s
+                        .metric_column
+                        .unwrap_or_else(|| raw::DEFAULT_METRIC_COLUMN.into()),
+                    value_column: s
+                        .value_column
+                        .unwrap_or_else(|| raw::DEFAULT_VALUE_COLUMN.into()),
                 }
             }
-            "wide" => {
+            Shape::Wide => {
                 if s.metric_column.is_some() || s.value_column.is_some() {
                     self.problem(
                         &k("layout"),
@@ -453,13 +684,6 @@ impl Compiler {
                     );
                 }
                 Layout::Wide { metrics: s.metrics }
-            }
-            l => {
-                self.problem(
-                    &k("layout"),
-                    format!("must be \"long\" or \"wide\", got {l:?}"),
-                );
-                Layout::Wide { metrics: None }
             }
         };
         let granularity = s.granularity.as_deref().and_then(|g| {
@@ -473,7 +697,38 @@ impl Compiler {
             parsed
         });
         let timezone = self.tz(&k("timezone"), s.timezone.as_deref());
-        let delay = self.non_negative(&k("expected_delay_hours"), s.expected_delay_hours, 24.0);
+        let delay = self
+            .float(
+                &k("expected_delay_hours"),
+                s.expected_delay_hours,
+                EXPECTED_DELAY_HOURS,
+            )
+            .unwrap_or(raw::DEFAULT_EXPECTED_DELAY_HOURS);
+        let timeout = self.secs(
+            &k("timeout_secs"),
+            s.timeout_secs,
+            SOURCE_TIMEOUT_SECS,
+            raw::DEFAULT_URL_TIMEOUT_SECS,
+        );
+        let max_download_bytes = self
+            .int(
+                &k("max_download_bytes"),
+                s.max_download_bytes,
+                MAX_DOWNLOAD_BYTES,
+            )
+            .map_or(raw::DEFAULT_MAX_DOWNLOAD_BYTES, i64::unsigned_abs);
+        let duplicates = self.choice(
+            &k("duplicates"),
+            s.duplicates.as_deref(),
+            &[
+                ("error", Duplicates::Error),
+                ("first", Duplicates::First),
+                ("last", Duplicates::Last),
+                ("sum", Duplicates::Sum),
+                ("mean", Duplicates::Mean),
+            ],
+            Duplicates::Error,
+        );
         let owner = s
             .owner
             .as_deref()
@@ -483,31 +738,16 @@ impl Compiler {
             location,
             format,
             layout,
-            time_column: s.time_column.unwrap_or_else(|| "date".into()),
+            time_column: s
+                .time_column
+                .unwrap_or_else(|| raw::DEFAULT_TIME_COLUMN.into()),
             dimensions: s.dimensions,
             granularity,
             timezone,
             expected_delay: Duration::from_secs_f64(delay * 3600.0),
-            timeout: Duration::from_secs(s.timeout_secs.unwrap_or(raw::DEFAULT_URL_TIMEOUT_SECS)),
-            max_download_bytes: match s.max_download_bytes {
-                Some(0) => {
-                    self.problem(&k("max_download_bytes"), "must be at least 1".into());
-                    raw::DEFAULT_MAX_DOWNLOAD_BYTES
-                }
-                n => n.unwrap_or(raw::DEFAULT_MAX_DOWNLOAD_BYTES),
-            },
-            duplicates: match s.duplicates.as_deref() {
-                None => Duplicates::Error,
-                Some(d) => Duplicates::parse(d).unwrap_or_else(|| {
-                    self.problem(
-                        &k("duplicates"),
-                        format!(
-                            "must be \"error\", \"first\", \"last\", \"sum\" or \"mean\", got {d:?}"
-                        ),
-                    );
-                    Duplicates::Error
-                }),
-            },
+            timeout,
+            max_download_bytes,
+            duplicates,
             owner,
         })
     }
@@ -522,65 +762,56 @@ impl Compiler {
             );
         }
         let pattern = self.glob(&k("match"), m.pattern.as_deref());
-        let direction = match m.direction.as_deref() {
-            None => Direction::Both,
-            Some("up") => Direction::Up,
-            Some("down") => Direction::Down,
-            Some("both") => Direction::Both,
-            Some(x) => {
-                self.problem(
-                    &k("direction"),
-                    format!("must be \"up\", \"down\" or \"both\", got {x:?}"),
-                );
-                Direction::Both
-            }
-        };
-        let sensitivity = self.positive(&k("sensitivity"), m.sensitivity, d.sensitivity);
-        let min_history = match m.min_history {
-            Some(h) if h < 1 => {
-                self.problem(&k("min_history"), format!("must be >= 1 period, got {h}"));
-                None
-            }
-            h => h.map(|h| h as usize),
-        };
-        let min_abs_change =
-            self.non_negative(&k("min_abs_change"), m.min_abs_change, d.min_abs_change);
-        let min_rel_change =
-            self.non_negative(&k("min_rel_change"), m.min_rel_change, d.min_rel_change);
+        let direction = self.choice(
+            &k("direction"),
+            m.direction.as_deref(),
+            &[
+                ("up", Direction::Up),
+                ("down", Direction::Down),
+                ("both", Direction::Both),
+            ],
+            d.direction,
+        );
+        let sensitivity = self
+            .float(&k("sensitivity"), m.sensitivity, SENSITIVITY)
+            .unwrap_or(d.sensitivity);
+        let min_history = self
+            .int(&k("min_history"), m.min_history, MIN_HISTORY)
+            .and_then(|h| usize::try_from(h).ok());
+        let min_abs_change = self
+            .float(&k("min_abs_change"), m.min_abs_change, NON_NEGATIVE)
+            .unwrap_or(d.min_abs_change);
+        let min_rel_change = self
+            .float(&k("min_rel_change"), m.min_rel_change, NON_NEGATIVE)
+            .unwrap_or(d.min_rel_change);
         let (lower_bound, upper_bound) = match m.bounds {
             Some(b) => {
-                if let (Some(l), Some(u)) = (b.lower, b.upper) {
+                let lower = self.float(&k("bounds.lower"), b.lower, FINITE);
+                let upper = self.float(&k("bounds.upper"), b.upper, FINITE);
+                if let (Some(l), Some(u)) = (lower, upper) {
                     if l > u {
                         self.problem(&k("bounds"), format!("lower ({l}) is above upper ({u})"));
                     }
                 }
-                (b.lower, b.upper)
+                (lower, upper)
             }
             None => (None, None),
         };
-        let max_pct_change = m
-            .max_pct_change
-            .map(|x| self.positive(&k("max_pct_change"), Some(x), 100.0));
-        let stale_periods = match m.stale_periods {
-            Some(n) if n < 2 => {
-                self.problem(&k("stale_periods"), format!("must be >= 2, got {n}"));
-                d.stale_periods
-            }
-            Some(n) => n as usize,
-            None => d.stale_periods,
-        };
-        let scale = match m.scale.as_deref() {
-            None | Some("auto") => Scale::Auto,
-            Some("log") => Scale::Log,
-            Some("linear") => Scale::Linear,
-            Some(x) => {
-                self.problem(
-                    &k("scale"),
-                    format!("must be \"auto\", \"log\" or \"linear\", got {x:?}"),
-                );
-                Scale::Auto
-            }
-        };
+        let max_pct_change = self.float(&k("max_pct_change"), m.max_pct_change, MAX_PCT_CHANGE);
+        let stale_periods = self
+            .int(&k("stale_periods"), m.stale_periods, STALE_PERIODS)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(d.stale_periods);
+        let scale = self.choice(
+            &k("scale"),
+            m.scale.as_deref(),
+            &[
+                ("auto", Scale::Auto),
+                ("log", Scale::Log),
+                ("linear", Scale::Linear),
+            ],
+            d.scale,
+        );
         let mut disabled = Vec::new();
         if let Some(checks) = m.checks {
             for (j, c) in checks.iter().enumerate() {
@@ -608,7 +839,7 @@ impl Compiler {
             upper_bound,
             max_pct_change,
             stale_periods,
-            seasonality: m.seasonality.unwrap_or(true),
+            seasonality: m.seasonality.unwrap_or(d.seasonality),
             scale,
             disabled,
         }
@@ -666,18 +897,25 @@ impl Compiler {
             (None, Some(f)) => Some(Secret::File(self.path(&f))),
             (None, None) => None,
         };
-        let security = match s.security.as_deref() {
-            None | Some("starttls") => Security::StartTls,
-            Some("tls") => Security::Tls,
-            Some("none") => Security::None,
-            Some(x) => {
-                self.problem(
-                    "smtp.security",
-                    format!("must be \"starttls\", \"tls\" or \"none\", got {x:?}"),
-                );
-                Security::StartTls
-            }
-        };
+        let security = self.choice(
+            "smtp.security",
+            s.security.as_deref(),
+            &[
+                ("starttls", Security::StartTls),
+                ("tls", Security::Tls),
+                ("none", Security::None),
+            ],
+            Security::StartTls,
+        );
+        let port = self
+            .int("smtp.port", s.port, PORT)
+            .and_then(|p| u16::try_from(p).ok());
+        let timeout = self.secs(
+            "smtp.timeout_secs",
+            s.timeout_secs,
+            SMTP_TIMEOUT_SECS,
+            raw::DEFAULT_SMTP_TIMEOUT_SECS,
+        );
         let Some(host) = s.host else {
             self.problem("smtp.host", "missing: the SMTP server's host name".into());
             return None;
@@ -694,7 +932,7 @@ impl Compiler {
             .reply_to
             .as_deref()
             .and_then(|r| self.mailbox("smtp.reply_to", r));
-        let port = s.port.unwrap_or(match security {
+        let port = port.unwrap_or(match security {
             Security::StartTls => 587,
             Security::Tls => 465,
             Security::None => 25,
@@ -708,28 +946,29 @@ impl Compiler {
             from,
             reply_to,
             list_id: s.list_id,
-            timeout: Duration::from_secs(s.timeout_secs.unwrap_or(30)),
+            timeout,
         })
     }
 
     fn alerts(&mut self, raw: Option<raw::RawAlerts>) -> AlertsConfig {
-        let (close, retry) = raw
-            .map(|r| (r.close_after_periods, r.retry_base_secs))
-            .unwrap_or((None, None));
-        let close = match close {
-            Some(n) if n < 1 => {
-                self.problem(
-                    "alerts.close_after_periods",
-                    format!("must be >= 1, got {n}"),
-                );
-                3
-            }
-            Some(n) => n as u32,
-            None => 3,
-        };
+        let raw = raw.unwrap_or_default();
+        let close_after_periods = self
+            .int(
+                "alerts.close_after_periods",
+                raw.close_after_periods,
+                CLOSE_AFTER_PERIODS,
+            )
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(raw::DEFAULT_CLOSE_AFTER_PERIODS);
+        let retry_base = self.secs(
+            "alerts.retry_base_secs",
+            raw.retry_base_secs,
+            RETRY_BASE_SECS,
+            raw::DEFAULT_RETRY_BASE_SECS,
+        );
         AlertsConfig {
-            close_after_periods: close,
-            retry_base: Duration::from_secs(retry.unwrap_or(60)),
+            close_after_periods,
+            retry_base,
         }
     }
 
@@ -799,17 +1038,15 @@ impl Compiler {
             Some(v) => self.date(&k("end"), Some(v)),
         };
         let pattern = self.glob(&k("match"), e.pattern.as_deref());
-        let action = match e.action.as_deref() {
-            None | Some("excuse") => EventAction::Excuse,
-            Some("annotate") => EventAction::Annotate,
-            Some(x) => {
-                self.problem(
-                    &k("action"),
-                    format!("must be \"excuse\" or \"annotate\", got {x:?}"),
-                );
-                EventAction::Excuse
-            }
-        };
+        let action = self.choice(
+            &k("action"),
+            e.action.as_deref(),
+            &[
+                ("excuse", EventAction::Excuse),
+                ("annotate", EventAction::Annotate),
+            ],
+            EventAction::Excuse,
+        );
         let (start, end) = (start?, end?);
         if end < start {
             self.problem(&k("end"), format!("{end} is before start {start}"));
@@ -828,4 +1065,328 @@ impl Compiler {
 
 fn star() -> MetricGlob {
     MetricGlob::new("*").unwrap_or_else(|_| MetricGlob(glob::Pattern::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A source every case gets (after the case's own text, so the case's
+    /// `[[source]]`, if any, is `source[0]`).
+    const BASE: &str = "\n[[source]]\nname = \"base\"\npath = \"base.csv\"\n";
+
+    fn env(k: &str) -> Option<String> {
+        match k {
+            "WIN_DIR" => Some(r"C:\data\exports".into()),
+            "HOST" => Some("mail.example.com".into()),
+            _ => None,
+        }
+    }
+
+    fn compile(text: &str) -> Result<Config, Vec<ConfigProblem>> {
+        compile_str(
+            &format!("{text}{BASE}"),
+            Path::new("/etc/callout/c.toml"),
+            &env,
+        )
+        .map_err(|e| match e {
+            ConfigError::Invalid { problems, .. } => problems,
+            ConfigError::Read { .. } => unreachable!("compile_str reads no file"),
+        })
+    }
+
+    /// `text` must give exactly the problems `expected` — `(key, message fragment)`
+    /// pairs, in any order; no pairs: it must compile.
+    fn check(text: &str, expected: &[(&str, &str)]) {
+        let problems = match compile(text) {
+            Ok(_) => Vec::new(),
+            Err(p) => p,
+        };
+        for (key, fragment) in expected {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.key == *key && p.message.contains(fragment)),
+                "case {text:?}: no problem `{key}` containing {fragment:?} in {problems:#?}"
+            );
+        }
+        assert_eq!(
+            problems.len(),
+            expected.len(),
+            "case {text:?}: problems {problems:#?}"
+        );
+    }
+
+    #[test]
+    fn good_values_compile() {
+        for text in [
+            "",
+            "[detection]\nfdr = 0.1",
+            "[schedule]\nrun_timeout_secs = 60\ncron = [\"0 0 7 * * *\", \"0 0 19 * * *\"]",
+            "[review]\nweekday = \"Thursday\"\ntime = \"09:30\"\nexplanations_due_hours = 0",
+            "[[source]]\npath = \"a.csv\"\ntimeout_secs = 86400\nexpected_delay_hours = 8760",
+            "[[source]]\npath = \"a.csv\"\nformat = \"jsonl\"\nlayout = \"wide\"",
+            "[[metric]]\nmatch = \"rev*\"\ndirection = \"down\"\nscale = \"log\"\nsensitivity = 2.5\nmin_history = 8\nstale_periods = 2\nmax_pct_change = 50\nbounds = { lower = 0, upper = 10 }",
+            "[smtp]\nhost = \"h\"\nfrom = \"a@b.c\"\nport = 2525\nsecurity = \"none\"\ntimeout_secs = 3600",
+            "[alerts]\nclose_after_periods = 1\nretry_base_secs = 1",
+            "[[event]]\nname = \"sale\"\nstart = \"2024-01-01\"\naction = \"annotate\"",
+        ] {
+            check(text, &[]);
+        }
+    }
+
+    #[test]
+    fn out_of_range_numbers_name_key_and_range() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[detection]\nfdr = 1.5",
+                "detection.fdr",
+                "must be > 0 and < 1, got 1.5",
+            ),
+            ("[detection]\nfdr = 0", "detection.fdr", "> 0 and < 1"),
+            ("[detection]\nfdr = nan", "detection.fdr", "got NaN"),
+            (
+                "[schedule]\nrun_timeout_secs = 9223372036854775807",
+                "schedule.run_timeout_secs",
+                "between 1 and 604800 seconds, got 9223372036854775807",
+            ),
+            (
+                "[schedule]\nrun_timeout_secs = 0",
+                "schedule.run_timeout_secs",
+                "between 1 and",
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\ntimeout_secs = 9223372036854775807",
+                "source[0].timeout_secs",
+                "between 1 and 86400 seconds",
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\ntimeout_secs = 0",
+                "source[0].timeout_secs",
+                "got 0",
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\ntimeout_secs = -5",
+                "source[0].timeout_secs",
+                "got -5",
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\nexpected_delay_hours = 1e300",
+                "source[0].expected_delay_hours",
+                "must be >= 0 and <= 8760, got 1e300",
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\nexpected_delay_hours = -1",
+                "source[0].expected_delay_hours",
+                ">= 0",
+            ),
+            (
+                "[review]\nexplanations_due_hours = 200",
+                "review.explanations_due_hours",
+                "between 0 and 144 hours",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nsensitivity = 0",
+                "metric[0].sensitivity",
+                "> 0 and <= 1000",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nsensitivity = inf",
+                "metric[0].sensitivity",
+                "got inf",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nmin_history = 0",
+                "metric[0].min_history",
+                "between 1 and 100000 periods",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nstale_periods = 1",
+                "metric[0].stale_periods",
+                "between 2 and 10000",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nmin_abs_change = -1",
+                "metric[0].min_abs_change",
+                "finite and >= 0",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nmin_rel_change = inf",
+                "metric[0].min_rel_change",
+                "finite and >= 0",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nmax_pct_change = -3",
+                "metric[0].max_pct_change",
+                "> 0 and <= 1000000000",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nbounds = { lower = nan }",
+                "metric[0].bounds.lower",
+                "a finite number",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nbounds = { lower = 5, upper = 1 }",
+                "metric[0].bounds",
+                "lower (5) is above upper (1)",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nfrom = \"a@b.c\"\nport = 0",
+                "smtp.port",
+                "between 1 and 65535",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nfrom = \"a@b.c\"\nport = 70000",
+                "smtp.port",
+                "got 70000",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nfrom = \"a@b.c\"\ntimeout_secs = 0",
+                "smtp.timeout_secs",
+                "between 1 and 3600 seconds",
+            ),
+            (
+                "[alerts]\nclose_after_periods = 0",
+                "alerts.close_after_periods",
+                "between 1 and 1000",
+            ),
+            (
+                "[alerts]\nretry_base_secs = 0",
+                "alerts.retry_base_secs",
+                "between 1 and 86400 seconds",
+            ),
+        ];
+        for (text, key, fragment) in cases {
+            check(text, &[(key, fragment)]);
+        }
+    }
+
+    #[test]
+    fn unknown_words_list_the_choices() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[[source]]\npath = \"a.csv\"\nformat = \"xlsx\"",
+                "source[0].format",
+                r#"must be one of "csv", "parquet", "ndjson", "jsonl", "json", got "xlsx""#,
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\nlayout = \"tall\"",
+                "source[0].layout",
+                r#"must be one of "long", "wide", got "tall""#,
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\ndirection = \"sideways\"",
+                "metric[0].direction",
+                r#""up", "down", "both", got "sideways""#,
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nscale = \"sqrt\"",
+                "metric[0].scale",
+                r#""auto", "log", "linear""#,
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nfrom = \"a@b.c\"\nsecurity = \"ssl\"",
+                "smtp.security",
+                r#""starttls", "tls", "none", got "ssl""#,
+            ),
+            (
+                "[[event]]\nstart = \"2024-01-01\"\naction = \"mute\"",
+                "event[0].action",
+                r#""excuse", "annotate""#,
+            ),
+        ];
+        for (text, key, fragment) in cases {
+            check(text, &[(key, fragment)]);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_have_their_real_path() {
+        check(
+            "[detection]\nfdrr = 0.1",
+            &[("detection.fdrr", "unknown key")],
+        );
+        check(
+            "[[source]]\npath = \"a.csv\"\n\n[[source]]\npath = \"b.csv\"\n\n[[source]]\npth = \"c.csv\"\npath = \"c.csv\"",
+            &[("source[2].pth", "unknown key")],
+        );
+        check(
+            "[[metric]]\nmatch = \"*\"\nbounds = { lowr = 1 }",
+            &[("metric[0].bounds.lowr", "unknown key")],
+        );
+        check(
+            "[alerts]\nmax_attempts_per_run = 3",
+            &[("alerts.max_attempts_per_run", "removed")],
+        );
+    }
+
+    #[test]
+    fn every_type_error_is_reported_at_once() {
+        check(
+            "[schedule]\nrun_timeout_secs = \"x\"\n[detection]\nfdr = \"z\"\n[smtp]\nport = \"y\"\nhost = 1\nfrom = \"a@b.c\"\n[[source]]\npath = \"a.csv\"\ndimensions = [\"region\", 3]",
+            &[
+                ("schedule.run_timeout_secs", "invalid type"),
+                ("detection.fdr", "invalid type"),
+                ("smtp.port", "invalid type"),
+                ("smtp.host", "invalid type"),
+                ("source[0].dimensions[1]", "invalid type"),
+            ],
+        );
+        // type errors and semantic errors together, in one run
+        check(
+            "[detection]\nfdr = \"z\"\n[alerts]\nclose_after_periods = 0",
+            &[
+                ("detection.fdr", "invalid type"),
+                ("alerts.close_after_periods", "between 1 and 1000"),
+            ],
+        );
+    }
+
+    #[test]
+    fn env_vars_expand_in_values_only() {
+        // a reference in a comment is left alone, set or not
+        check(
+            "[store]\npath = \"s.db\" # was ${UNSET_VAR}\n# ${ALSO_UNSET}",
+            &[],
+        );
+        check(
+            "[store]\npath = \"${UNSET_VAR}\"",
+            &[("line 2", "`UNSET_VAR` is not set")],
+        );
+        let cfg = compile("[store]\npath = '${WIN_DIR}' # ${UNSET}").unwrap();
+        assert!(
+            cfg.store_path.ends_with(r"C:\data\exports"),
+            "{:?}",
+            cfg.store_path
+        );
+        let cfg = compile("[store]\npath = \"${WIN_DIR}\"").unwrap();
+        assert!(
+            cfg.store_path.ends_with(r"C:\data\exports"),
+            "{:?}",
+            cfg.store_path
+        );
+        let cfg = compile("[smtp]\nhost = \"${HOST}\"\nfrom = \"a@b.c\" # \"${UNSET}\"").unwrap();
+        assert_eq!(cfg.smtp.unwrap().host, "mail.example.com");
+    }
+
+    #[test]
+    fn defaults_are_the_named_consts() {
+        let cfg = compile("").unwrap();
+        assert_eq!(
+            cfg.schedule.run_timeout,
+            Duration::from_secs(raw::DEFAULT_RUN_TIMEOUT_SECS)
+        );
+        assert_eq!(cfg.detection.fdr, raw::DEFAULT_FDR);
+        assert_eq!(
+            cfg.sources[0].timeout,
+            Duration::from_secs(raw::DEFAULT_URL_TIMEOUT_SECS)
+        );
+        assert_eq!(cfg.review.weekday, raw::DEFAULT_REVIEW_WEEKDAY);
+        assert_eq!(
+            cfg.alerts.close_after_periods,
+            raw::DEFAULT_CLOSE_AFTER_PERIODS
+        );
+    }
 }

@@ -234,6 +234,24 @@ impl Duplicates {
     }
 }
 
+impl SourceConfig {
+    /// The local files a path source names right now (a glob's matches, sorted);
+    /// empty for a URL or when nothing matches.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let Location::Path(p) = &self.location else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = match glob::glob(p) {
+            Ok(g) => g.filter_map(Result::ok).filter(|f| f.is_file()).collect(),
+            // not a valid glob: the path itself
+            Err(_) => vec![PathBuf::from(p)],
+        };
+        files.retain(|f| f.is_file());
+        files.sort();
+        files
+    }
+}
+
 /// How values are modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scale {
@@ -303,15 +321,15 @@ impl MetricRule {
         MetricRule {
             pattern: MetricGlob(glob::Pattern::default()),
             direction: Direction::Both,
-            sensitivity: 1.0,
+            sensitivity: raw::DEFAULT_SENSITIVITY,
             min_history: None,
-            min_abs_change: 0.0,
-            min_rel_change: 0.02,
+            min_abs_change: raw::DEFAULT_MIN_ABS_CHANGE,
+            min_rel_change: raw::DEFAULT_MIN_REL_CHANGE,
             lower_bound: None,
             upper_bound: None,
             max_pct_change: None,
-            stale_periods: 3,
-            seasonality: true,
+            stale_periods: raw::DEFAULT_STALE_PERIODS,
+            seasonality: raw::DEFAULT_SEASONALITY,
             scale: Scale::Auto,
             disabled: Vec::new(),
         }

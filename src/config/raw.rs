@@ -8,6 +8,55 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+// Defaults, next to the types they fill in (the compiler uses these names only).
+// Integers are read as `i64` (TOML's integer type) so that a negative or huge
+// value reaches the compiler's range check and gets a message naming the range.
+
+/// `store.path`, relative to the config file.
+pub const DEFAULT_STORE_PATH: &str = "callout.db";
+/// `schedule.cron`: every day at 07:00.
+pub const DEFAULT_CRON: &str = "0 0 7 * * *";
+/// `schedule.run_timeout_secs`.
+pub const DEFAULT_RUN_TIMEOUT_SECS: u64 = 3600;
+/// `review.weekday`.
+pub const DEFAULT_REVIEW_WEEKDAY: chrono::Weekday = chrono::Weekday::Wed;
+/// `review.time`, as (hour, minute).
+pub const DEFAULT_REVIEW_TIME: (u32, u32) = (10, 0);
+/// `review.explanations_due_hours`.
+pub const DEFAULT_EXPLANATIONS_DUE_HOURS: i64 = 24;
+/// `review.name`.
+pub const DEFAULT_REVIEW_NAME: &str = "WBR";
+/// `detection.fdr`.
+pub const DEFAULT_FDR: f64 = 0.05;
+/// `detection.calendar`.
+pub const DEFAULT_CALENDAR: &str = "default";
+/// `source.layout`.
+pub const DEFAULT_LAYOUT: &str = "long";
+/// `source.time_column`.
+pub const DEFAULT_TIME_COLUMN: &str = "date";
+/// `source.metric_column` (long layout).
+pub const DEFAULT_METRIC_COLUMN: &str = "metric";
+/// `source.value_column` (long layout).
+pub const DEFAULT_VALUE_COLUMN: &str = "value";
+/// `source.expected_delay_hours`.
+pub const DEFAULT_EXPECTED_DELAY_HOURS: f64 = 24.0;
+/// `metric.sensitivity`.
+pub const DEFAULT_SENSITIVITY: f64 = 1.0;
+/// `metric.min_abs_change`.
+pub const DEFAULT_MIN_ABS_CHANGE: f64 = 0.0;
+/// `metric.min_rel_change`.
+pub const DEFAULT_MIN_REL_CHANGE: f64 = 0.02;
+/// `metric.stale_periods`.
+pub const DEFAULT_STALE_PERIODS: usize = 3;
+/// `metric.seasonality`.
+pub const DEFAULT_SEASONALITY: bool = true;
+/// `smtp.timeout_secs`.
+pub const DEFAULT_SMTP_TIMEOUT_SECS: u64 = 30;
+/// `alerts.close_after_periods`.
+pub const DEFAULT_CLOSE_AFTER_PERIODS: u32 = 3;
+/// `alerts.retry_base_secs`.
+pub const DEFAULT_RETRY_BASE_SECS: u64 = 60;
+
 /// A string or a list of strings (`cron = "…"` or `cron = ["…", "…"]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -48,19 +97,19 @@ pub struct RawConfig {
     pub event: Vec<RawEvent>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawStore {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawSchedule {
     pub cron: Option<OneOrMany>,
     pub timezone: Option<String>,
-    pub run_timeout_secs: Option<u64>,
+    pub run_timeout_secs: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawReview {
     pub weekday: Option<String>,
     pub time: Option<String>,
@@ -69,7 +118,7 @@ pub struct RawReview {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawDetection {
     pub fdr: Option<f64>,
     pub calendar: Option<String>,
@@ -91,8 +140,8 @@ pub struct RawSource {
     pub granularity: Option<String>,
     pub timezone: Option<String>,
     pub expected_delay_hours: Option<f64>,
-    pub timeout_secs: Option<u64>,
-    pub max_download_bytes: Option<u64>,
+    pub timeout_secs: Option<i64>,
+    pub max_download_bytes: Option<i64>,
     pub duplicates: Option<String>,
     /// Who is told when this export is late or has missing periods.
     pub owner: Option<String>,
@@ -126,7 +175,7 @@ pub struct RawMetric {
     pub checks: Option<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawOwners {
     pub default: Option<String>,
     #[serde(default)]
@@ -145,7 +194,7 @@ pub struct RawOwnerRule {
 #[derive(Debug, Deserialize)]
 pub struct RawSmtp {
     pub host: Option<String>,
-    pub port: Option<u16>,
+    pub port: Option<i64>,
     pub security: Option<String>,
     pub username: Option<String>,
     pub password_env: Option<String>,
@@ -154,14 +203,13 @@ pub struct RawSmtp {
     pub from: Option<String>,
     pub reply_to: Option<String>,
     pub list_id: Option<String>,
-    pub timeout_secs: Option<u64>,
+    pub timeout_secs: Option<i64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct RawAlerts {
     pub close_after_periods: Option<i64>,
-    pub retry_base_secs: Option<u64>,
-    pub max_attempts_per_run: Option<u32>,
+    pub retry_base_secs: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
