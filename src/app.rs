@@ -8,7 +8,6 @@
 //! outside is collected, never fatal for the others.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -21,10 +20,13 @@ use crate::pipeline::{self, Evaluation, Window};
 use crate::store::Store;
 
 /// `callout run`: once (`--once`), or the daemon on the config's schedule.
-pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
+/// Returns how many things failed (each reported); `main` decides the exit code.
+pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<usize> {
     if !args.once {
+        // main refuses --dry-run without --once; never start a sending daemon for it
+        anyhow::ensure!(args.dry_run.is_none(), "--dry-run needs --once");
         crate::daemon::run_blocking(cfg.path.clone(), cfg)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     // `--dry-run -` renders to stdout, so the findings table is left out there
     let announce = match args.dry_run.as_deref() {
@@ -39,25 +41,23 @@ pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
         let keys = output::key_columns(&ev.detection.findings, &key_sets);
         output::write_table(std::io::stdout().lock(), &ev.detection.findings, &keys)?;
     }
-    let problems = report.problems();
-    for p in &problems {
-        eprintln!("error: {p}");
+    // source errors were logged once by the pipeline; the alert half's here
+    for p in &report.alerts.problems {
+        crate::cli::error(p);
     }
     let a = &report.alerts;
-    eprintln!(
-        "run: {} finding(s), {} new incident(s), {} digest(s) queued, {} sent, {} failed, {} still queued unsent",
+    crate::cli::say(&format!(
+        "run: {} finding(s), {} new incident(s), {} digest(s) queued, {} sent, {} failed, {} still queued unsent; {} source error(s), {} warning(s)",
         ev.detection.findings.len(),
         a.new_incidents,
         a.queued,
         a.sent,
         a.failed,
-        a.unsent
-    );
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+        a.unsent,
+        ev.errors.len(),
+        ev.warnings.len(),
+    ));
+    Ok(report.problems().len())
 }
 
 /// What the store and alert half of a run did.
@@ -265,7 +265,7 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
 }
 
 /// `callout test-email`.
-pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<ExitCode> {
+pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<()> {
     let smtp = cfg
         .smtp
         .as_ref()
@@ -275,5 +275,5 @@ pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("not an email address: {to:?}"))?;
     alert::send_test_email(smtp, &to, Utc::now())?;
     println!("test email sent to {to} via {}:{}", smtp.host, smtp.port);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -2,22 +2,112 @@
 //!
 //! Every point in the range is evaluated with only the data at or before it
 //! (the kernels are causal), findings go to a file, and a summary to stderr.
-//! Nothing is sent unless `--send` is given.
+//! Nothing is sent unless `--send` is given. Before any work, [`check_output`]
+//! refuses an `--output` file that is an input or has an unknown extension.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use crate::cli::BackfillArgs;
 use crate::config::Config;
-use crate::output;
+use crate::output::{self, OutputFormat};
 use crate::pipeline::{self, Evaluation, Window};
 
-/// Run a backfill and write its findings; the evaluation is returned for the
-/// store step and the exit code.
-pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
+/// Why `--output` cannot be used (exit 2, before anything is read).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The extension names no format callout writes.
+    #[error(
+        "--output `{}`: cannot tell the format from {}; use one of {} (any case), or `-` for CSV on stdout",
+        path.display(),
+        match ext { Some(e) => format!("the extension `.{e}`"), None => "a name without extension".into() },
+        OutputFormat::supported()
+    )]
+    UnknownFormat {
+        /// The `--output` path.
+        path: PathBuf,
+        /// Its extension, if any.
+        ext: Option<String>,
+    },
+    /// The file is one of the inputs, which findings would overwrite.
+    #[error(
+        "--output `{}` is {input}: writing findings there would overwrite it; choose another file",
+        path.display()
+    )]
+    IsInput {
+        /// The `--output` path.
+        path: PathBuf,
+        /// Which input, e.g. "the export of source `shop`".
+        input: String,
+    },
+}
+
+/// The format to write `--output` in, after refusing a path that is the config
+/// file or a file of a source (compared as canonical paths, so `./a/../x.csv`
+/// and symlinks are caught), or whose extension is not a format callout writes.
+/// `None` for stdout (`-` or no `--output`).
+pub fn check_output(
+    cfg: &Config,
+    path: Option<&Path>,
+) -> Result<Option<OutputFormat>, OutputError> {
+    let Some(path) = path.filter(|p| p.as_os_str() != "-") else {
+        return Ok(None);
+    };
+    let target = canonical(path);
+    let is_input = |input: String| OutputError::IsInput {
+        path: path.to_path_buf(),
+        input,
+    };
+    if canonical(&cfg.path) == target {
+        return Err(is_input(format!(
+            "the config file `{}`",
+            cfg.path.display()
+        )));
+    }
+    for s in &cfg.sources {
+        if s.files().iter().any(|f| canonical(f) == target) {
+            return Err(is_input(format!("an export of source `{}`", s.name)));
+        }
+    }
+    OutputFormat::for_path(path)
+        .map(Some)
+        .ok_or_else(|| OutputError::UnknownFormat {
+            path: path.to_path_buf(),
+            ext: path.extension().map(|e| e.to_string_lossy().into_owned()),
+        })
+}
+
+/// The canonical form of a path that may not exist yet (its folder's canonical
+/// form joined with its name).
+fn canonical(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize()
+                .map(|d| d.join(name))
+                .unwrap_or_else(|_| p.to_path_buf())
+        }
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Run a backfill and write its findings (in `format`; `None`: CSV on stdout);
+/// the evaluation is returned for the store step and the exit code.
+pub fn run(
+    cfg: &Config,
+    args: &BackfillArgs,
+    format: Option<OutputFormat>,
+) -> anyhow::Result<Evaluation> {
     let show = !args.quiet && std::io::stderr().is_terminal();
     let bar = indicatif::ProgressBar::hidden();
     if show {
@@ -46,7 +136,7 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
     let findings = &ev.detection.findings;
     let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
     let keys = output::key_columns(findings, &key_sets);
-    write_findings(args.output.as_deref(), findings, &keys)?;
+    write_findings(args.output.as_deref(), format, findings, &keys)?;
 
     let series: usize = ev.batches.iter().map(|b| b.series.len()).sum();
     let points: usize = ev.detection.evaluated.iter().map(|e| e.points).sum();
@@ -63,40 +153,34 @@ pub fn run(cfg: &Config, args: &BackfillArgs) -> anyhow::Result<Evaluation> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    eprintln!(
-        "backfill: {} source(s), {series} series, {} rows, {points} points evaluated, {} finding(s) ({checks}); {} dropped by FDR; load {:.2}s, detect {:.2}s",
+    crate::cli::say(&format!(
+        "backfill: {} source(s), {series} series, {} rows, {points} points evaluated, {} finding(s) ({checks}); {} dropped by FDR; {} error(s), {} warning(s); load {:.2}s, detect {:.2}s",
         ev.batches.len(),
         ev.rows,
         findings.len(),
         ev.detection.dropped_by_fdr,
+        ev.errors.len(),
+        ev.warnings.len(),
         ev.load_time.as_secs_f64(),
         ev.detect_time.as_secs_f64(),
-    );
+    ));
     Ok(ev)
 }
 
 fn write_findings(
     path: Option<&Path>,
+    format: Option<OutputFormat>,
     findings: &[crate::model::Finding],
     keys: &[String],
 ) -> anyhow::Result<()> {
-    match path {
-        None => output::write_csv(std::io::stdout().lock(), findings, keys)
-            .context("writing findings to stdout"),
-        Some(p) if p.as_os_str() == "-" => {
-            output::write_csv(std::io::stdout().lock(), findings, keys)
-                .context("writing findings to stdout")
-        }
-        Some(p) => {
+    match (path, format) {
+        (Some(p), Some(format)) => {
             let f = std::fs::File::create(p)
                 .with_context(|| format!("cannot create findings file `{}`", p.display()))?;
-            let w = std::io::BufWriter::new(f);
-            if p.extension().is_some_and(|e| e == "jsonl") {
-                output::write_jsonl(w, findings, keys)
-            } else {
-                output::write_csv(w, findings, keys)
-            }
-            .with_context(|| format!("writing findings file `{}`", p.display()))
+            output::write(format, std::io::BufWriter::new(f), findings, keys)
+                .with_context(|| format!("writing findings file `{}`", p.display()))
         }
+        _ => output::write_csv(std::io::stdout().lock(), findings, keys)
+            .context("writing findings to stdout"),
     }
 }

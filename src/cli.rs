@@ -1,6 +1,10 @@
-//! Command-line interface: one enum of modes, dispatched by one `match` in main.
+//! Command-line interface: one enum of modes, dispatched by one `match` in main;
+//! checks between flags that clap cannot express ([`UsageError`]); and the lines
+//! a command prints for the person running it ([`say`], [`error`]), which follow
+//! `--log-format` so that JSON logs stay all JSON.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -62,7 +66,8 @@ pub struct BackfillArgs {
     /// Last date to evaluate (YYYY-MM-DD); later data is ignored.
     #[arg(long)]
     pub to: Option<NaiveDate>,
-    /// Findings file: CSV, or JSON lines when it ends in `.jsonl`; `-` or absent: CSV on stdout.
+    /// Findings file, by extension (any case): `.csv`, `.jsonl`/`.ndjson` (JSON lines),
+    /// `.json` (one JSON array), `.parquet`; `-` or absent: CSV on stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// No progress bar.
@@ -85,7 +90,8 @@ pub struct RunArgs {
     /// Evaluate the latest point(s) now, print the findings and exit.
     #[arg(long)]
     pub once: bool,
-    /// Render digests to this folder as .eml files (`-` for stdout) and send nothing.
+    /// With --once: render digests to this folder as .eml files (`-` for stdout)
+    /// and send nothing. Refused without --once (the daemon always sends).
     #[arg(long, num_args = 0..=1, default_missing_value = "-")]
     pub dry_run: Option<PathBuf>,
 }
@@ -100,4 +106,82 @@ pub fn normalise_args(args: Vec<String>) -> Vec<String> {
         args.insert(insert_at, "backfill".into());
     }
     args
+}
+
+/// Flags that parse but do not make sense together (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// `run --dry-run` without `--once`.
+    #[error(
+        "`--dry-run` works only with `--once` (the daemon always sends); use `callout run --once --dry-run [DIR]` to render digests without sending"
+    )]
+    DryRunNeedsOnce,
+    /// `backfill --from` later than `--to`.
+    #[error(
+        "`--from {from}` is after `--to {to}`: nothing to evaluate; give --from on or before --to"
+    )]
+    FromAfterTo {
+        /// First date asked for.
+        from: NaiveDate,
+        /// Last date asked for.
+        to: NaiveDate,
+    },
+}
+
+impl RunArgs {
+    /// Refuse flag combinations that would do something other than asked.
+    pub fn check(&self) -> Result<(), UsageError> {
+        if self.dry_run.is_some() && !self.once {
+            return Err(UsageError::DryRunNeedsOnce);
+        }
+        Ok(())
+    }
+}
+
+impl BackfillArgs {
+    /// Refuse flag combinations that would do something other than asked.
+    pub fn check(&self) -> Result<(), UsageError> {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) if from > to => Err(UsageError::FromAfterTo { from, to }),
+            _ => Ok(()),
+        }
+    }
+}
+
+static LOG_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Set once by `main` from `--log-format`; [`say`] and [`error`] follow it.
+pub fn set_log_format(format: LogFormat) {
+    let _ = LOG_FORMAT.set(format);
+}
+
+/// A summary line for the person running the command (stderr): plain text, or
+/// a JSON event shaped like the tracing ones with `--log-format json`.
+pub fn say(line: &str) {
+    emit("INFO", "", line);
+}
+
+/// An error line (stderr): `error: …`, or a JSON event at level ERROR.
+pub fn error(line: &str) {
+    emit("ERROR", "error: ", line);
+}
+
+/// A warning line (stderr): `warning: …`, or a JSON event at level WARN.
+pub fn warning(line: &str) {
+    emit("WARN", "warning: ", line);
+}
+
+fn emit(level: &str, prefix: &str, line: &str) {
+    match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Human) {
+        LogFormat::Human => eprintln!("{prefix}{line}"),
+        LogFormat::Json => {
+            let event = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": level,
+                "fields": { "message": line },
+                "target": "callout",
+            });
+            eprintln!("{event}");
+        }
+    }
 }

@@ -1,20 +1,25 @@
-//! The `callout` binary: parse the CLI, set up logging, dispatch, map errors to exit codes.
+//! The `callout` binary: parse the CLI, set up logging, dispatch, and decide the
+//! exit code — here and nowhere else ([`exit_code`]).
 //!
-//! Exit codes: 0 ok, 1 run-time failure (after doing all the work it could),
-//! 2 bad usage or config.
+//! Exit codes: 0 ok (warnings allowed), 1 run-time failure after doing all the
+//! work it could (a source or series that could not be used, mail that could not
+//! be sent), 2 bad usage or config (nothing was done).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use callout::cli::{Cli, Command, LogFormat};
+use callout::cli::{self, Cli, Command, LogFormat};
 use callout::config::{self, ConfigError};
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CALLOUT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // colour codes only for a person at a terminal, never into a file or journald
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
@@ -22,35 +27,71 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn load_config(path: &std::path::Path) -> Result<config::Config, ExitCode> {
-    config::load(path).map_err(|e| {
-        eprintln!("error: {e}");
-        match e {
-            ConfigError::Read { .. } | ConfigError::Invalid { .. } => ExitCode::from(2),
-        }
-    })
+/// How a command ended, short of failing outright.
+enum Outcome {
+    /// Everything was done; warnings (if any) were reported.
+    Done,
+    /// Everything that could be done was done, but this many things failed
+    /// (each already reported).
+    Problems,
 }
 
-fn main() -> ExitCode {
-    let args = callout::cli::normalise_args(std::env::args().collect());
-    let cli = Cli::parse_from(args);
-    init_logging(cli.log_format);
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
-        }
+/// Why a command failed outright.
+enum Failure {
+    /// Flags that do not go together, or an unusable `--output`.
+    Usage(anyhow::Error),
+    /// The config could not be read or is invalid.
+    Config(ConfigError),
+    /// Anything else (the store, a write); reported with its causes.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The one place that maps results to exit codes.
+fn exit_code(result: &Result<Outcome, Failure>) -> ExitCode {
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) | Err(Failure::Runtime(_)) => ExitCode::from(1),
+        Err(Failure::Usage(_) | Failure::Config(_)) => ExitCode::from(2),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = cli::normalise_args(std::env::args().collect());
+    let parsed = Cli::parse_from(args);
+    cli::set_log_format(parsed.log_format);
+    init_logging(parsed.log_format);
+    let result = run(parsed);
+    match &result {
+        Ok(_) => {}
+        Err(Failure::Usage(e) | Failure::Runtime(e)) => cli::error(&format!("{e:#}")),
+        Err(Failure::Config(e)) => cli::error(&e.to_string()),
+    }
+    exit_code(&result)
+}
+
+fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
+    config::load(path).map_err(Failure::Config)
+}
+
+fn outcome(problems: usize) -> Outcome {
+    if problems == 0 {
+        Outcome::Done
+    } else {
+        Outcome::Problems
+    }
+}
+
+fn run(cli: Cli) -> Result<Outcome, Failure> {
     match cli.command {
         Command::CheckConfig { config } => {
-            let cfg = match load_config(&config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
+            let cfg = load_config(&config)?;
+            // the command's result, on stdout like findings
             println!(
                 "{}: ok ({} source(s), {} metric rule(s), {} owner rule(s))",
                 cfg.path.display(),
@@ -58,57 +99,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cfg.metrics.len(),
                 cfg.owners.rules.len()
             );
-            Ok(ExitCode::SUCCESS)
+            // The config is valid, but a run now would fail on these sources.
+            let mut missing = 0;
+            for s in &cfg.sources {
+                if let config::Location::Path(p) = &s.location {
+                    if s.files().is_empty() {
+                        cli::warning(&format!(
+                            "source `{}`: no file matches `{p}` (yet); a run now would report it as an error",
+                            s.name
+                        ));
+                        missing += 1;
+                    }
+                }
+            }
+            Ok(outcome(missing))
         }
         Command::Backfill(args) => {
-            let cfg = match load_config(&args.config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            let ev = callout::backfill::run(&cfg, &args)?;
-            let mut code = report_errors(&ev.errors);
+            args.check().map_err(|e| Failure::Usage(e.into()))?;
+            let cfg = load_config(&args.config)?;
+            let format = callout::backfill::check_output(&cfg, args.output.as_deref())
+                .map_err(|e| Failure::Usage(e.into()))?;
+            let ev = callout::backfill::run(&cfg, &args, format)?;
+            // source errors and warnings were logged once by the pipeline
+            let mut problems = ev.errors.len();
             if args.store || args.send {
                 let r = callout::app::record_backfill(&cfg, &ev, args.send)?;
-                eprintln!(
+                cli::say(&format!(
                     "backfill: stored in `{}`; {} incident(s) not yet announced, {} digest(s) queued, {} sent",
                     cfg.store_path.display(),
                     r.new_incidents,
                     r.queued,
                     r.sent
-                );
+                ));
                 for p in &r.problems {
-                    eprintln!("error: {p}");
+                    cli::error(p);
                 }
-                if !r.problems.is_empty() {
-                    code = ExitCode::from(1);
-                }
+                problems += r.problems.len();
             }
-            Ok(code)
+            Ok(outcome(problems))
         }
         Command::Run(args) => {
-            let cfg = match load_config(&args.config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            callout::app::run(cfg, &args)
+            args.check().map_err(|e| Failure::Usage(e.into()))?;
+            let cfg = load_config(&args.config)?;
+            Ok(outcome(callout::app::run(cfg, &args)?))
         }
         Command::TestEmail { config, to } => {
-            let cfg = match load_config(&config) {
-                Ok(c) => c,
-                Err(code) => return Ok(code),
-            };
-            callout::app::test_email(&cfg, &to)
+            let cfg = load_config(&config)?;
+            callout::app::test_email(&cfg, &to)?;
+            Ok(Outcome::Done)
         }
-    }
-}
-
-fn report_errors(errors: &[callout::source::SourceError]) -> ExitCode {
-    for e in errors {
-        eprintln!("error: {e}");
-    }
-    if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
     }
 }

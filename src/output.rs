@@ -1,6 +1,10 @@
-//! Findings → CSV, JSON lines or a terminal table. Pure formatting over a writer.
+//! Findings → CSV, JSON lines, a JSON array, Parquet or a terminal table.
+//! Pure formatting over a writer; choosing the file is the caller's business.
 
 use std::io::Write;
+use std::path::Path;
+
+use polars::prelude::{Column, DataFrame, ParquetWriter, PolarsResult};
 
 use crate::model::{Finding, format_ts};
 
@@ -83,6 +87,64 @@ fn row(f: &Finding, keys: &[String]) -> Vec<String> {
     r
 }
 
+/// A findings file format, chosen by the `--output` file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Comma-separated, with a header.
+    Csv,
+    /// One JSON object per line.
+    JsonLines,
+    /// One JSON array of objects.
+    Json,
+    /// Apache Parquet, typed columns.
+    Parquet,
+}
+
+impl OutputFormat {
+    /// Every extension understood (compared without regard to case).
+    pub const EXTENSIONS: [(&'static str, OutputFormat); 5] = [
+        ("csv", OutputFormat::Csv),
+        ("jsonl", OutputFormat::JsonLines),
+        ("ndjson", OutputFormat::JsonLines),
+        ("json", OutputFormat::Json),
+        ("parquet", OutputFormat::Parquet),
+    ];
+
+    /// The format for `path`'s extension; `None` when it has none or an unknown one.
+    pub fn for_path(path: &Path) -> Option<OutputFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Self::EXTENSIONS
+            .iter()
+            .find(|(e, _)| *e == ext)
+            .map(|(_, f)| *f)
+    }
+
+    /// `.csv, .jsonl, …` for messages.
+    pub fn supported() -> String {
+        Self::EXTENSIONS
+            .iter()
+            .map(|(e, _)| format!(".{e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Write findings in `format`.
+pub fn write(
+    format: OutputFormat,
+    w: impl Write,
+    findings: &[Finding],
+    keys: &[String],
+) -> PolarsResult<()> {
+    match format {
+        OutputFormat::Csv => write_csv(w, findings, keys)?,
+        OutputFormat::JsonLines => write_jsonl(w, findings, keys)?,
+        OutputFormat::Json => write_json(w, findings, keys)?,
+        OutputFormat::Parquet => write_parquet(w, findings, keys)?,
+    }
+    Ok(())
+}
+
 /// Write findings as CSV with a header.
 pub fn write_csv(w: impl Write, findings: &[Finding], keys: &[String]) -> std::io::Result<()> {
     let mut wr = csv::Writer::from_writer(w);
@@ -95,12 +157,8 @@ pub fn write_csv(w: impl Write, findings: &[Finding], keys: &[String]) -> std::i
     wr.flush()
 }
 
-/// Write findings as JSON lines.
-pub fn write_jsonl(
-    mut w: impl Write,
-    findings: &[Finding],
-    keys: &[String],
-) -> std::io::Result<()> {
+/// One finding as a JSON object: key columns, then [`FIELDS`]; non-finite numbers are null.
+fn json_object(f: &Finding, keys: &[String]) -> serde_json::Value {
     let jnum = |x: f64| {
         if x.is_finite() {
             serde_json::json!(x)
@@ -108,41 +166,110 @@ pub fn write_jsonl(
             serde_json::Value::Null
         }
     };
-    for f in findings {
-        let mut m = serde_json::Map::new();
-        for k in keys {
-            let v = if k == "metric" {
-                Some(f.key.metric.as_str())
-            } else {
-                f.key.dim(k)
-            };
-            m.insert(
-                k.clone(),
-                v.map(|s| serde_json::json!(s))
-                    .unwrap_or(serde_json::Value::Null),
-            );
-        }
+    let mut m = serde_json::Map::new();
+    for k in keys {
+        let v = if k == "metric" {
+            Some(f.key.metric.as_str())
+        } else {
+            f.key.dim(k)
+        };
         m.insert(
-            "timestamp".into(),
-            serde_json::json!(format_ts(f.timestamp, f.granularity)),
+            k.clone(),
+            v.map(|s| serde_json::json!(s))
+                .unwrap_or(serde_json::Value::Null),
         );
-        m.insert("value".into(), jnum(f.value));
-        m.insert("expected".into(), jnum(f.expected));
-        m.insert("lower".into(), jnum(f.lower));
-        m.insert("upper".into(), jnum(f.upper));
-        m.insert("score".into(), jnum(f.score));
-        m.insert("direction".into(), serde_json::json!(f.direction.as_str()));
-        m.insert("check".into(), serde_json::json!(f.check.as_str()));
-        m.insert(
-            "wow_pct".into(),
-            f.wow_pct.map(jnum).unwrap_or(serde_json::Value::Null),
-        );
-        m.insert(
-            "yoy_pct".into(),
-            f.yoy_pct.map(jnum).unwrap_or(serde_json::Value::Null),
-        );
-        writeln!(w, "{}", serde_json::Value::Object(m))?;
     }
+    m.insert(
+        "timestamp".into(),
+        serde_json::json!(format_ts(f.timestamp, f.granularity)),
+    );
+    m.insert("value".into(), jnum(f.value));
+    m.insert("expected".into(), jnum(f.expected));
+    m.insert("lower".into(), jnum(f.lower));
+    m.insert("upper".into(), jnum(f.upper));
+    m.insert("score".into(), jnum(f.score));
+    m.insert("direction".into(), serde_json::json!(f.direction.as_str()));
+    m.insert("check".into(), serde_json::json!(f.check.as_str()));
+    m.insert(
+        "wow_pct".into(),
+        f.wow_pct.map(jnum).unwrap_or(serde_json::Value::Null),
+    );
+    m.insert(
+        "yoy_pct".into(),
+        f.yoy_pct.map(jnum).unwrap_or(serde_json::Value::Null),
+    );
+    serde_json::Value::Object(m)
+}
+
+/// Write findings as JSON lines.
+pub fn write_jsonl(
+    mut w: impl Write,
+    findings: &[Finding],
+    keys: &[String],
+) -> std::io::Result<()> {
+    for f in findings {
+        writeln!(w, "{}", json_object(f, keys))?;
+    }
+    w.flush()
+}
+
+/// Write findings as one JSON array (what `.json` readers expect, unlike JSON lines).
+pub fn write_json(mut w: impl Write, findings: &[Finding], keys: &[String]) -> std::io::Result<()> {
+    let all: Vec<serde_json::Value> = findings.iter().map(|f| json_object(f, keys)).collect();
+    serde_json::to_writer_pretty(&mut w, &all)?;
+    writeln!(w)?;
+    w.flush()
+}
+
+/// Write findings as Parquet: key columns and text fields as strings, numbers
+/// as nullable floats (non-finite → null, as in JSON).
+pub fn write_parquet(w: impl Write, findings: &[Finding], keys: &[String]) -> PolarsResult<()> {
+    let finite = |x: f64| x.is_finite().then_some(x);
+    let text = |name: &str, get: &dyn Fn(&Finding) -> String| {
+        Column::new(
+            name.into(),
+            findings.iter().map(get).collect::<Vec<String>>(),
+        )
+    };
+    let number = |name: &str, get: &dyn Fn(&Finding) -> Option<f64>| {
+        Column::new(
+            name.into(),
+            findings
+                .iter()
+                .map(|f| get(f).and_then(finite))
+                .collect::<Vec<Option<f64>>>(),
+        )
+    };
+    let mut cols: Vec<Column> = keys
+        .iter()
+        .map(|k| {
+            let vals: Vec<Option<String>> = findings
+                .iter()
+                .map(|f| {
+                    if k == "metric" {
+                        Some(f.key.metric.clone())
+                    } else {
+                        f.key.dim(k).map(str::to_string)
+                    }
+                })
+                .collect();
+            Column::new(k.as_str().into(), vals)
+        })
+        .collect();
+    cols.extend([
+        text("timestamp", &|f| format_ts(f.timestamp, f.granularity)),
+        number("value", &|f| Some(f.value)),
+        number("expected", &|f| Some(f.expected)),
+        number("lower", &|f| Some(f.lower)),
+        number("upper", &|f| Some(f.upper)),
+        number("score", &|f| Some(f.score)),
+        text("direction", &|f| f.direction.as_str().to_string()),
+        text("check", &|f| f.check.as_str().to_string()),
+        number("wow_pct", &|f| f.wow_pct),
+        number("yoy_pct", &|f| f.yoy_pct),
+    ]);
+    let mut df = DataFrame::new(findings.len(), cols)?;
+    ParquetWriter::new(w).finish(&mut df)?;
     Ok(())
 }
 

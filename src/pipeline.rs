@@ -30,6 +30,9 @@ pub struct Evaluation {
     pub batches: Vec<Batch>,
     /// Sources or series that could not be used.
     pub errors: Vec<SourceError>,
+    /// Data that was used with some points left out (e.g. NaN values): reported,
+    /// never a failure.
+    pub warnings: Vec<SourceError>,
     /// Findings of detection (and late exports when `now` was given).
     pub detection: Detection,
     /// Rows read across sources.
@@ -40,31 +43,49 @@ pub struct Evaluation {
     pub detect_time: Duration,
 }
 
+/// Everything loading produced: batches, errors and warnings.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// One batch per source that could be read.
+    pub batches: Vec<Batch>,
+    /// Sources or series that could not be used.
+    pub errors: Vec<SourceError>,
+    /// Data used with some points left out.
+    pub warnings: Vec<SourceError>,
+}
+
 /// Load every source; failures are collected, never fatal for the others.
 /// Rows dated more than one period after `now` are left out and reported.
-pub fn load_all(cfg: &Config, now: DateTime<Utc>) -> (Vec<Batch>, Vec<SourceError>) {
-    let mut batches = Vec::new();
-    let mut errors = Vec::new();
+///
+/// Each problem is logged here, once, with its source as a field; callers count
+/// them but do not print them again.
+pub fn load_all(cfg: &Config, now: DateTime<Utc>) -> Loaded {
+    let mut out = Loaded::default();
     for s in &cfg.sources {
         match source::load(s) {
             Ok((mut b, mut problems)) => {
                 problems.extend(b.drop_future(local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
-                for p in &problems {
-                    tracing::warn!(source = %s.name, "{p}");
+                for p in problems {
+                    if p.is_warning() {
+                        tracing::warn!(source = %s.name, "{p}");
+                        out.warnings.push(p);
+                    } else {
+                        tracing::error!(source = %s.name, "{p}");
+                        out.errors.push(p);
+                    }
                 }
-                errors.extend(problems);
-                batches.push(b);
+                out.batches.push(b);
             }
             Err(es) => {
-                for e in &es {
+                for e in es {
                     tracing::error!(source = %s.name, "{e}");
+                    out.errors.push(e);
                 }
-                errors.extend(es);
             }
         }
     }
-    (batches, errors)
+    out
 }
 
 /// `now` as wall-clock ms in the source's timezone (how its timestamps are stored).
@@ -102,7 +123,11 @@ pub fn evaluate(
 ) -> Evaluation {
     let t0 = Instant::now();
     // a backfill has no run clock: the machine's clock bounds plausible dates
-    let (batches, errors) = load_all(cfg, now.unwrap_or_else(Utc::now));
+    let Loaded {
+        batches,
+        errors,
+        warnings,
+    } = load_all(cfg, now.unwrap_or_else(Utc::now));
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();
@@ -122,6 +147,7 @@ pub fn evaluate(
     Evaluation {
         batches,
         errors,
+        warnings,
         detection,
         rows,
         load_time,

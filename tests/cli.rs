@@ -123,7 +123,7 @@ password = "hunter2"
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     for needle in [
-        "metric[3].sensitivity: must be > 0, got -1",
+        "metric[3].sensitivity: must be > 0 and <= 1000, got -1",
         "source[0].colour: unknown key",
         "schedule.timezone: unknown IANA timezone \"Mars/Olympus\"",
         "schedule.cron[0]: bad cron expression \"every day\"",
@@ -325,6 +325,12 @@ fn no_look_ahead() {
 }
 
 fn bad_input(file: &str, needles: &[&str]) {
+    bad_input_exits(file, 1, needles);
+}
+
+/// A broken source beside a good one: the exit code, the message, and the good
+/// source's findings still written.
+fn bad_input_exits(file: &str, code: i32, needles: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let sources = format!(
         "{}{}",
@@ -340,7 +346,7 @@ fn bad_input(file: &str, needles: &[&str]) {
         "--output",
         out_path.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     for n in needles {
         assert!(err.contains(n), "missing {n:?} in:\n{err}");
@@ -409,8 +415,10 @@ fn bad_input_empty_file() {
 
 #[test]
 fn bad_input_nan_value() {
-    bad_input(
+    // a warning: the series is evaluated without the NaN points, and the run succeeds
+    bad_input_exits(
         "bad/nan.csv",
+        0,
         &[
             "source `broken`",
             "series `orders{region=eu}`",
@@ -976,4 +984,339 @@ fn url_source_that_hangs_names_its_timeout() {
     }
     assert!(dir_entries(&tmp).is_empty(), "{:?}", dir_entries(&tmp));
     assert!(has(&rows, "orders", "eu", "2024-05-15", "seasonal"));
+}
+
+/// Run callout, killing it if it has not ended within `limit` (a guard against
+/// a mode that would run forever, e.g. a daemon; not a timing assertion).
+fn callout_bounded(args: &[&str], limit: std::time::Duration) -> (Output, bool) {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(args)
+        .env_remove("CALLOUT_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run callout");
+    let start = std::time::Instant::now();
+    let mut killed = false;
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (child.wait_with_output().unwrap(), killed)
+}
+
+#[test]
+fn run_dry_run_without_once_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "{}[smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"none\"\nfrom = \"callout@example.com\"\n",
+            long_source("shop", &fixture("shop_daily.csv"))
+        ),
+    );
+    let eml = dir.path().join("eml");
+    let (out, killed) = callout_bounded(
+        &[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--dry-run",
+            eml.to_str().unwrap(),
+        ],
+        std::time::Duration::from_secs(20),
+    );
+    assert!(!killed, "the daemon was started for --dry-run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`--dry-run` works only with `--once`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // nothing ran: no store was created
+    assert!(!dir.path().join("state.db").exists());
+}
+
+#[test]
+fn backfill_from_after_to_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(dir.path(), &long_source("shop", &fixture("shop_daily.csv")));
+    let out = callout(&[
+        "backfill",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--from",
+        "2024-05-10",
+        "--to",
+        "2024-04-01",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("`--from 2024-05-10` is after `--to 2024-04-01`"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).is_empty(), "nothing should be evaluated");
+}
+
+#[test]
+fn output_onto_an_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("exports");
+    std::fs::create_dir(&data).unwrap();
+    let export = data.join("shop.csv");
+    std::fs::copy(fixture("shop_daily.csv"), &export).unwrap();
+    let before = std::fs::read(&export).unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &long_source("shop", &format!("{}/*.csv", data.display())),
+    );
+    // the same file spelled differently, the glob's match, and the config itself
+    let roundabout = data.join("..").join("exports").join("./shop.csv");
+    for (target, needle) in [
+        (roundabout.to_str().unwrap(), "an export of source `shop`"),
+        (cfg.to_str().unwrap(), "the config file"),
+    ] {
+        let out = callout(&[
+            "backfill",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            target,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(needle) && text(&out.stderr).contains("would overwrite"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(
+        std::fs::read(&export).unwrap(),
+        before,
+        "the export changed"
+    );
+    assert!(
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .contains("[[source]]"),
+        "the config changed"
+    );
+}
+
+#[test]
+fn unknown_output_extension_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(dir.path(), &long_source("shop", &fixture("shop_daily.csv")));
+    for name in ["f.xlsx", "findings"] {
+        let target = dir.path().join(name);
+        let out = callout(&[
+            "backfill",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--output",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(".csv, .jsonl, .ndjson, .json, .parquet"),
+            "{err}"
+        );
+        assert!(!target.exists(), "{name} was written");
+    }
+}
+
+#[test]
+fn output_format_follows_the_extension_in_any_case() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(dir.path(), &long_source("shop", &fixture("shop_daily.csv")));
+    let write = |name: &str| {
+        let target = dir.path().join(name);
+        let out = callout(&[
+            "backfill",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--quiet",
+            "--output",
+            target.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        target
+    };
+    let csv = read_findings(&write("F.CSV"));
+    assert!(has(&csv, "orders", "eu", "2024-05-15", "seasonal"));
+
+    let jsonl = std::fs::read_to_string(write("f.JSONL")).unwrap();
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), csv.len());
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(write("f.json")).unwrap()).unwrap();
+    let array = json.as_array().expect("a JSON array");
+    assert_eq!(array.len(), csv.len());
+    assert_eq!(array[0], lines[0]);
+
+    let pq = write("f.Parquet");
+    let df = ParquetReader::new(std::fs::File::open(&pq).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), csv.len());
+    assert_eq!(df.column("value").unwrap().dtype(), &DataType::Float64);
+    let metrics = df.column("metric").unwrap().str().unwrap().clone();
+    assert_eq!(metrics.get(0), Some(csv[0]["metric"].as_str()));
+}
+
+#[test]
+fn check_config_reports_every_type_error_and_real_key_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("types.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+[schedule]
+run_timeout_secs = "an hour"
+
+[detection]
+fdr = "5%"
+fdrr = 0.1
+
+[smtp]
+host = "localhost"
+port = "25"
+from = "callout@example.com"
+timeout_secs = true
+
+[alerts]
+max_attempts_per_run = 3
+
+{}
+[[source]]
+name = "b"
+pth = "b.csv"
+path = "{}"
+expected_delay_hours = 1e300
+timeout_secs = 9223372036854775807
+"#,
+            long_source("a", &fixture("shop_daily.csv")),
+            fixture("shop_daily.csv")
+        ),
+    )
+    .unwrap();
+    let out = callout(&["check-config", "--config", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for needle in [
+        "schedule.run_timeout_secs: invalid type",
+        "detection.fdr: invalid type",
+        "smtp.port: invalid type",
+        "smtp.timeout_secs: invalid type",
+        "detection.fdrr: unknown key",
+        "source[1].pth: unknown key",
+        "alerts.max_attempts_per_run: unknown key (removed",
+        "source[1].expected_delay_hours: must be >= 0 and <= 1000000, got 1e300",
+        "source[1].timeout_secs: must be between 1 and 86400 seconds, got 9223372036854775807",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains(".?."), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn check_config_warns_about_sources_matching_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "{}{}",
+            long_source("here", &fixture("shop_daily.csv")),
+            long_source("gone", &format!("{}/nothing-*.csv", dir.path().display()))
+        ),
+    );
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: source `gone`: no file matches") && !err.contains("`here`"),
+        "{err}"
+    );
+}
+
+/// A backfill with one broken source (an empty file) and one good one.
+fn broken_backfill(extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = format!(
+        "{}{}",
+        long_source("broken", &fixture("bad/empty.csv")),
+        long_source("good", &fixture("shop_daily.csv"))
+    );
+    let cfg = config_with(dir.path(), &sources);
+    let out_path = dir.path().join("f.csv");
+    let mut args = extra.to_vec();
+    args.extend([
+        "backfill",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
+    callout(&args)
+}
+
+#[test]
+fn source_errors_are_printed_once_without_colour_codes() {
+    let out = broken_backfill(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "ANSI codes in a pipe:\n{err:?}");
+    assert_eq!(err.matches("is empty").count(), 1, "{err}");
+    assert!(err.contains("1 error(s)"), "{err}");
+}
+
+#[test]
+fn json_log_format_keeps_stderr_all_json() {
+    let out = broken_backfill(&["--log-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let events: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let message = |e: &serde_json::Value| e["fields"]["message"].as_str().unwrap_or("").to_string();
+    assert!(
+        events
+            .iter()
+            .any(|e| message(e).contains("is empty") && e["level"] == "ERROR")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| message(e).starts_with("backfill:") && e["level"] == "INFO")
+    );
+
+    // a usage error too
+    let bad = callout(&[
+        "--log-format",
+        "json",
+        "backfill",
+        "--from",
+        "2024-02-01",
+        "--to",
+        "2024-01-01",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let event: serde_json::Value = serde_json::from_str(text(&bad.stderr).trim()).unwrap();
+    assert_eq!(event["level"], "ERROR");
 }

@@ -93,6 +93,17 @@ pub enum SourceError {
         /// What is wrong.
         message: String,
     },
+    /// Some points of a series were unusable (NaN, infinite) and are treated as
+    /// missing; the series is still evaluated. A warning: it does not fail a run.
+    #[error("source `{source_name}`: series `{series}`: {message}")]
+    BadValues {
+        /// Source name.
+        source_name: String,
+        /// The series, e.g. `orders{region=eu}`.
+        series: String,
+        /// What was dropped.
+        message: String,
+    },
     /// A URL did not answer in full within the source's `timeout_secs`.
     #[error(
         "source `{source_name}`: `{url}` did not deliver the export within {} s; raise `timeout_secs` for this source if the server is slow",
@@ -118,6 +129,14 @@ pub enum SourceError {
         /// The limit in bytes.
         limit: u64,
     },
+}
+
+impl SourceError {
+    /// True for problems that leave the data usable (reported, but a run with
+    /// only warnings still succeeds).
+    pub const fn is_warning(&self) -> bool {
+        matches!(self, SourceError::BadValues { .. })
+    }
 }
 
 impl From<SourceError> for Vec<SourceError> {

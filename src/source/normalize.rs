@@ -389,7 +389,7 @@ pub(super) fn split(
         ) {
             Ok((g, dropped)) => {
                 if let Some(msg) = dropped {
-                    problems.push(SourceError::Series {
+                    problems.push(SourceError::BadValues {
                         source_name: cfg.name.clone(),
                         series: key.to_string(),
                         message: msg,
