@@ -1,5 +1,11 @@
 //! Detection speed: the whole kernel + FDR pass over synthetic daily series.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test or bench is a failed test"
+)]
 
 use std::path::Path;
 

@@ -116,6 +116,12 @@ pub enum UsageError {
         "`--dry-run` works only with `--once` (the daemon always sends); use `callout run --once --dry-run [DIR]` to render digests without sending"
     )]
     DryRunNeedsOnce,
+    /// `--dry-run` names an existing file, not a folder.
+    #[error(
+        "`--dry-run {}` is a file; give a folder to write one .eml per digest into, or `-` for stdout",
+        .0.display()
+    )]
+    DryRunIsAFile(PathBuf),
     /// `backfill --from` later than `--to`.
     #[error(
         "`--from {from}` is after `--to {to}`: nothing to evaluate; give --from on or before --to"
@@ -133,6 +139,13 @@ impl RunArgs {
     pub fn check(&self) -> Result<(), UsageError> {
         if self.dry_run.is_some() && !self.once {
             return Err(UsageError::DryRunNeedsOnce);
+        }
+        if let Some(dir) = &self.dry_run
+            && dir.as_os_str() != "-"
+            && dir.exists()
+            && !dir.is_dir()
+        {
+            return Err(UsageError::DryRunIsAFile(dir.clone()));
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ impl Granularity {
             86_400_000 => Some(Granularity::Day),
             3_600_000 => Some(Granularity::Hour),
             s if s > 0 && s < 3_600_000 && s % MIN == 0 && 1440 % (s / MIN) == 0 => {
-                Some(Granularity::Minutes((s / MIN) as u32))
+                u32::try_from(s / MIN).ok().map(Granularity::Minutes)
             }
             _ => None,
         }

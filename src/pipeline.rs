@@ -138,7 +138,7 @@ pub fn evaluate(
                 continue;
             };
             let local = local_ms(now, src);
-            let delay = src.expected_delay.as_millis() as i64;
+            let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
             detection.findings.extend(detect::late(b, local, delay));
         }
     }

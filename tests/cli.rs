@@ -1,5 +1,11 @@
 //! Black-box tests of the `callout` binary on the bundled fixtures.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test or bench is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -6,7 +6,13 @@
 
 // Helpers outside #[test] fns are not covered by clippy's allow-unwrap-in-tests;
 // here a failed unwrap is a failed test, which is what it should be.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test or bench is a failed test"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

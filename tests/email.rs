@@ -1,6 +1,12 @@
 //! Black-box tests of owner alerts: the binary, a real SQLite file and a real
 //! SMTP server (tests/smtp_sink.py, aiosmtpd) over TCP.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test or bench is a failed test"
+)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -443,6 +449,33 @@ fn dry_run_writes_eml_and_sends_nothing() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let files: Vec<_> = std::fs::read_dir(&eml).unwrap().collect();
     assert_eq!(files.len(), 1);
+    assert!(received(&inbox).is_empty(), "dry run sent mail");
+}
+
+#[test]
+fn dry_run_into_a_file_is_refused_once_and_sends_nothing() {
+    let Setup {
+        dir,
+        inbox,
+        cfg,
+        sink: _sink,
+        ..
+    } = setup(true);
+    let file = dir.path().join("digests.eml");
+    std::fs::write(&file, "keep me").unwrap();
+    let out = callout(&[
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--dry-run",
+        file.to_str().unwrap(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("is a file").count(), 1, "{err}");
+    assert!(!err.contains("File exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
     assert!(received(&inbox).is_empty(), "dry run sent mail");
 }
 

@@ -112,6 +112,15 @@ pub enum AlertError {
         source: lettre::transport::smtp::Error,
     },
     /// Writing a dry-run file failed.
+    /// `--dry-run DIR` named something that is not a folder.
+    #[error(
+        "--dry-run `{}` is a file; give a folder to write one .eml per digest into, or `-` for stdout",
+        path.display()
+    )]
+    DryRunNotADir {
+        /// The path given.
+        path: PathBuf,
+    },
     #[error("cannot write `{path}`: {source}")]
     Io {
         /// The file or folder.
@@ -493,6 +502,11 @@ pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBu
     let mut written = Vec::new();
     match dir {
         Some(dir) => {
+            if dir.exists() && !dir.is_dir() {
+                return Err(AlertError::DryRunNotADir {
+                    path: dir.to_path_buf(),
+                });
+            }
             std::fs::create_dir_all(dir).map_err(|source| AlertError::Io {
                 path: dir.to_path_buf(),
                 source,

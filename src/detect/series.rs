@@ -301,6 +301,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         .map(|&df| stats::threshold_for(alpha_one, df))
         .collect();
 
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "rem_euclid(period) is in 0..period"
+    )]
     let slot = |t: i64| -> usize {
         (t.div_euclid(step) + sh.offset).rem_euclid(sh.period as i64) as usize
     };
@@ -707,7 +711,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 for &(_, xv, sv, _) in &run {
                     cyc_buf.push((sv, xv));
                 }
-                let p = stats::upper_tail(ACCEPT_U, df).powi(sh.shift_run as i32);
+                let p = stats::upper_tail(ACCEPT_U, df)
+                    .powi(i32::try_from(sh.shift_run).unwrap_or(i32::MAX));
                 shift = Some((
                     up,
                     format!("new level held for {} periods", sh.shift_run),

@@ -5,6 +5,8 @@
 //! must not appear. Everything goes through [`check`], which runs the
 //! per-series kernel the way `detect` does.
 
+#![allow(clippy::cast_possible_truncation, reason = "test data sizes are small")]
+
 use std::ops::Range as Days;
 use std::path::Path;
 

@@ -282,6 +282,10 @@ pub(super) fn frame(
 
 /// Give every row its series' rank (series ordered by key), without sorting strings:
 /// each key column is dictionary-coded, codes are combined pairwise.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "ids are below the row count, which `split` checked fits in u32"
+)]
 fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
     let mut ids: Vec<u32> = vec![0; n];
     for (c, col) in key_arrs.iter().enumerate() {
@@ -331,6 +335,10 @@ fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
 
 /// Walk the frame once in (series, time) order: series boundaries, bad values,
 /// duplicates, granularity.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "row indices fit in u32: the row count is checked first"
+)]
 pub(super) fn split(
     cfg: &SourceConfig,
     frame: &DataFrame,
@@ -351,6 +359,16 @@ pub(super) fn split(
     // nulls become NaN so every series is a plain slice; both count as bad values
     let v_raw: Vec<f64> = vcol.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
     let n = frame.height();
+    if u32::try_from(n).is_err() {
+        return Err(bad(
+            cfg,
+            "",
+            "",
+            format!(
+                "{n} rows in one source is more than 4,294,967,295; split the export into several sources"
+            ),
+        ));
+    }
     let (ranks, first_rows) = series_ranks(&key_arrs, n);
     let mut order: Vec<(u32, i64, u32)> = (0..n).map(|i| (ranks[i], ts_raw[i], i as u32)).collect();
     order.par_sort_unstable();

@@ -334,7 +334,11 @@ impl Store {
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_err)?;
-        for (i, m) in migrations.iter().enumerate().skip(version as usize) {
+        for (i, m) in migrations
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
             let target = i as i64 + 1;
             let err = |source| StoreError::Migrate {
                 path: path_buf.clone(),
