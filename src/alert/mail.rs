@@ -214,7 +214,7 @@ pub enum SessionError {
     },
     /// The server refused, or the connection failed (with what to do about
     /// an untrusted certificate).
-    #[error("{0}{}", tls_hint(.0))]
+    #[error("{0}{hint}", hint = tls_hint(.0))]
     Smtp(#[source] lettre::transport::smtp::Error),
 }
 
