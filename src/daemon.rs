@@ -21,7 +21,9 @@
 //! Both are fed by a small signal task, so the loop itself is driven in unit
 //! tests without sending real signals.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +48,29 @@ const MAX_NAP: Duration = Duration::from_secs(60);
 
 /// At most this many skipped fire times are counted for the log line.
 const MAX_MISSED_COUNTED: usize = 10_000;
+
+/// Where the daemon's time comes from and how it waits for a given time: the
+/// wall clock and tokio's timer in production, a clock moved by hand in tests
+/// (so the loop's timing is tested without waiting on, or measuring, real time).
+pub trait Timer: Clock {
+    /// A future that resolves once [`Clock::now`] reads `at` or later.
+    fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+impl Timer for SystemClock {
+    /// Sleeps in naps of at most [`MAX_NAP`], re-reading the wall clock after
+    /// each, so a stepped clock or a suspended VM is noticed.
+    fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            loop {
+                match (at - self.now()).to_std() {
+                    Ok(left) if !left.is_zero() => tokio::time::sleep(left.min(MAX_NAP)).await,
+                    _ => return,
+                }
+            }
+        })
+    }
+}
 
 /// One evaluation cycle: the config in force and the scheduled time it runs
 /// for. Synchronous and CPU-heavy; always called on a blocking thread.
@@ -210,8 +235,8 @@ struct Daemon {
     config_path: PathBuf,
     /// The config in force; shared with the blocking thread of a run.
     config: Arc<Config>,
-    /// Where "now" comes from, so tests can run on a controlled clock.
-    clock: Arc<dyn Clock>,
+    /// Where "now" comes from and how waits end, so tests control time.
+    clock: Arc<dyn Timer>,
     /// What a run does.
     cycle: Cycle,
     /// How a reload compiles the config file.
@@ -312,36 +337,41 @@ impl Daemon {
         let config = Arc::clone(&self.config);
         let cycle = Arc::clone(&self.cycle);
         let timeout = config.schedule.run_timeout;
-        let started = tokio::time::Instant::now();
-        let deadline = started + timeout;
+        // The deadline is on the daemon's clock (the wall clock in production),
+        // like the schedule; a timeout too large to represent never expires.
+        let started = self.clock.now();
+        let deadline = chrono::Duration::from_std(timeout)
+            .ok()
+            .and_then(|t| started.checked_add_signed(t));
         info!(scheduled = %scheduled, timeout_secs = timeout.as_secs(), "run started");
         let mut handle = tokio::task::spawn_blocking(move || cycle(&config, scheduled));
         let mut stopping = shutdown.is_cancelled();
         let outcome = loop {
             tokio::select! {
-                r = tokio::time::timeout_at(deadline, &mut handle) => break r,
+                r = &mut handle => break Some(r),
+                () = wait_until(self.clock.as_ref(), deadline) => break None,
                 () = shutdown.cancelled(), if !stopping => {
                     stopping = true;
-                    let grace = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    info!(grace_secs = grace.as_secs(), "letting the run in progress finish before exiting");
+                    let grace_secs = deadline.map_or(i64::MAX, |d| (d - self.clock.now()).num_seconds().max(0));
+                    info!(grace_secs, "letting the run in progress finish before exiting");
                 }
             }
         };
-        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed_ms = (self.clock.now() - started).num_milliseconds();
         match outcome {
-            Ok(Ok(Ok(()))) => {
+            Some(Ok(Ok(()))) => {
                 info!(scheduled = %scheduled, elapsed_ms, "run completed");
                 RunEnd::Completed
             }
-            Ok(Ok(Err(e))) => {
+            Some(Ok(Err(e))) => {
                 error!(scheduled = %scheduled, elapsed_ms, error = format!("{e:#}"), "run failed");
                 RunEnd::Failed
             }
-            Ok(Err(join)) => {
+            Some(Err(join)) => {
                 error!(scheduled = %scheduled, elapsed_ms, error = %join, "run panicked");
                 RunEnd::Failed
             }
-            Err(_elapsed) => {
+            None => {
                 if shutdown.is_cancelled() {
                     error!(
                         scheduled = %scheduled,
@@ -392,26 +422,33 @@ fn cron_list(cfg: &Config) -> String {
     exprs.join(", ")
 }
 
-/// Sleep until the wall clock reads `at` (forever if `None`), waking at least
-/// every [`MAX_NAP`] to re-read the clock.
-async fn wait_until(clock: &dyn Clock, at: Option<DateTime<Utc>>) {
-    let Some(at) = at else {
-        return std::future::pending().await;
-    };
-    loop {
-        match (at - clock.now()).to_std() {
-            Ok(left) if !left.is_zero() => tokio::time::sleep(left.min(MAX_NAP)).await,
-            _ => return,
-        }
+/// Sleep until the clock reads `at` (forever if `None`).
+async fn wait_until(clock: &dyn Timer, at: Option<DateTime<Utc>>) {
+    match at {
+        Some(at) => clock.sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    //! The loop on a clock the test moves by hand ([`ManualClock`]) and cycles
+    //! that block until the test releases them. Tests run on a current-thread
+    //! runtime, so the daemon task only moves when the test awaits or yields.
+    //! Nothing here waits on or measures the wall clock (timeouts below only
+    //! turn a hang into a failure), so a loaded machine cannot fail these tests.
+
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use chrono::TimeZone;
+    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+    use tokio::sync::watch;
+
     use super::*;
+
+    /// Turns a hang (an expected event that never comes) into a test failure.
+    const HANG: Duration = Duration::from_secs(120);
 
     fn config(cron: &str, run_timeout_secs: u64) -> Config {
         let text = format!(
@@ -420,32 +457,133 @@ mod tests {
         config::compile_str(&text, Path::new("/nonexistent/callout.toml"), &|_| None).unwrap()
     }
 
-    /// A cycle that records the cron of the config it ran with, sleeping `work` first.
-    struct Recorder {
-        started: AtomicUsize,
-        completed: Mutex<Vec<String>>,
+    /// A clock that moves only when the test moves it, and tells the test
+    /// what the daemon is waiting for.
+    struct ManualClock {
+        now: watch::Sender<DateTime<Utc>>,
+        /// The time of the latest `sleep_until` call.
+        waiting_for: watch::Sender<Option<DateTime<Utc>>>,
     }
 
-    fn recorder(work: Duration) -> (Arc<Recorder>, Cycle) {
-        let rec = Arc::new(Recorder {
-            started: AtomicUsize::new(0),
-            completed: Mutex::new(Vec::new()),
-        });
-        let r = Arc::clone(&rec);
-        let cycle: Cycle = Arc::new(move |cfg: &Config, _now| {
-            r.started.fetch_add(1, Ordering::SeqCst);
-            std::thread::sleep(work);
-            r.completed.lock().unwrap().push(cron_list(cfg));
-            Ok(())
-        });
-        (rec, cycle)
+    impl ManualClock {
+        fn new(start: DateTime<Utc>) -> Arc<Self> {
+            Arc::new(ManualClock {
+                now: watch::Sender::new(start),
+                waiting_for: watch::Sender::new(None),
+            })
+        }
+
+        fn advance(&self, by: chrono::Duration) {
+            self.now.send_modify(|t| *t += by);
+        }
+
+        fn set(&self, at: DateTime<Utc>) {
+            self.now.send_replace(at);
+        }
+
+        /// Wait until the daemon sleeps until `at` (fails the test if it never does).
+        async fn sleeper_at(&self, at: DateTime<Utc>) {
+            let mut rx = self.waiting_for.subscribe();
+            tokio::time::timeout(HANG, rx.wait_for(|w| *w == Some(at)))
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "the daemon never waited for {at}; last wait: {:?}",
+                        *self.waiting_for.borrow()
+                    )
+                })
+                .unwrap();
+        }
     }
 
-    fn daemon(cfg: Config, cycle: Cycle, load: Loader, run_at_start: bool) -> Daemon {
+    impl Clock for ManualClock {
+        fn now(&self) -> DateTime<Utc> {
+            *self.now.borrow()
+        }
+    }
+
+    impl Timer for ManualClock {
+        fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+            self.waiting_for.send_replace(Some(at));
+            let mut now = self.now.subscribe();
+            Box::pin(async move {
+                // The sender lives as long as the clock, which outlives this future.
+                let _ = now.wait_for(|t| *t >= at).await;
+            })
+        }
+    }
+
+    /// A quarter second past a full second, so every-second fire times are exact.
+    fn start() -> DateTime<Utc> {
+        at(9, 0, 0) + chrono::Duration::milliseconds(250)
+    }
+
+    fn at(h: u32, m: u32, sec: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 3, 4, h, m, sec).unwrap()
+    }
+
+    /// The test's side of a scripted cycle: each run reports its scheduled
+    /// time and config, then blocks until the test releases it.
+    struct Script {
+        started: UnboundedReceiver<(DateTime<Utc>, String)>,
+        release: std::sync::mpsc::Sender<anyhow::Result<()>>,
+        completed: Arc<AtomicUsize>,
+        overlaps: Arc<AtomicUsize>,
+    }
+
+    impl Script {
+        /// The next run's (scheduled time, cron list).
+        async fn started(&mut self) -> (DateTime<Utc>, String) {
+            tokio::time::timeout(HANG, self.started.recv())
+                .await
+                .expect("no run started")
+                .unwrap()
+        }
+
+        fn finish(&self, result: anyhow::Result<()>) {
+            self.release.send(result).unwrap();
+        }
+    }
+
+    fn scripted() -> (Script, Cycle) {
+        let (started_tx, started) = unbounded_channel();
+        let (release, release_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+        let release_rx = Mutex::new(release_rx);
+        let completed = Arc::new(AtomicUsize::new(0));
+        let overlaps = Arc::new(AtomicUsize::new(0));
+        let running = AtomicUsize::new(0);
+        let (c, o) = (Arc::clone(&completed), Arc::clone(&overlaps));
+        let cycle: Cycle = Arc::new(move |cfg: &Config, now| {
+            if running.fetch_add(1, Ordering::SeqCst) > 0 {
+                o.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = started_tx.send((now, cron_list(cfg)));
+            // A dropped Script (end of test) lets every blocked run return.
+            let result = release_rx.lock().unwrap().recv().unwrap_or(Ok(()));
+            running.fetch_sub(1, Ordering::SeqCst);
+            c.fetch_add(1, Ordering::SeqCst);
+            result
+        });
+        let script = Script {
+            started,
+            release,
+            completed,
+            overlaps,
+        };
+        (script, cycle)
+    }
+
+    fn daemon(
+        cfg: Config,
+        clock: &Arc<ManualClock>,
+        cycle: Cycle,
+        load: Loader,
+        run_at_start: bool,
+    ) -> Daemon {
         Daemon {
             config_path: PathBuf::from("/nonexistent/callout.toml"),
             config: Arc::new(cfg),
-            clock: Arc::new(SystemClock),
+            clock: Arc::clone(clock) as Arc<dyn Timer>,
             cycle,
             load,
             options: Options { run_at_start },
@@ -462,81 +600,76 @@ mod tests {
         })
     }
 
-    async fn wait_for(what: &str, cond: impl Fn() -> bool) {
-        let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !cond() {
-            assert!(
-                tokio::time::Instant::now() < give_up,
-                "timed out waiting for {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    /// Let the daemon task run everything it can without time passing.
+    async fn settle() {
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn shutdown_lets_the_run_in_progress_finish() {
         // A yearly schedule: only the start-up run happens.
-        let (rec, cycle) = recorder(Duration::from_millis(400));
-        let d = daemon(config("0 0 0 1 1 *", 60), cycle, never_loads(), true);
-        let shutdown = CancellationToken::new();
-        let (_tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(d.run(shutdown.clone(), rx));
-        wait_for("the run to start", || {
-            rec.started.load(Ordering::SeqCst) == 1
-        })
-        .await;
-        shutdown.cancel();
-        task.await.unwrap().unwrap();
-        assert_eq!(
-            rec.completed.lock().unwrap().len(),
-            1,
-            "the run finished before the daemon returned"
+        let clock = ManualClock::new(start());
+        let (mut s, cycle) = scripted();
+        let d = daemon(
+            config("0 0 0 1 1 *", 60),
+            &clock,
+            cycle,
+            never_loads(),
+            true,
         );
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn grace_period_is_bounded_by_run_timeout() {
-        let (rec, cycle) = recorder(Duration::from_secs(3));
-        let d = daemon(config("0 0 0 1 1 *", 1), cycle, never_loads(), true);
         let shutdown = CancellationToken::new();
         let (_tx, rx) = mpsc::channel(1);
-        let started = std::time::Instant::now();
-        let task = tokio::spawn(d.run(shutdown.clone(), rx));
-        wait_for("the run to start", || {
-            rec.started.load(Ordering::SeqCst) == 1
-        })
-        .await;
+        let mut task = tokio::spawn(d.run(shutdown.clone(), rx));
+        s.started().await;
         shutdown.cancel();
-        task.await.unwrap().unwrap();
+        clock.advance(chrono::Duration::seconds(59));
+        settle().await;
         assert!(
-            started.elapsed() < Duration::from_millis(2500),
-            "took {:?}",
-            started.elapsed()
+            !task.is_finished(),
+            "returned while the run was still in progress"
         );
-        assert!(rec.completed.lock().unwrap().is_empty());
+        s.finish(Ok(()));
+        tokio::time::timeout(HANG, &mut task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.completed.load(Ordering::SeqCst), 1);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn scheduled_runs_do_not_overlap_and_reloads_apply() {
-        // Every second, each run taking 1.3 s: fire times pass during runs and
-        // are skipped, so there is never more than one run at a time.
-        let running = Arc::new(AtomicUsize::new(0));
-        let overlaps = Arc::new(AtomicUsize::new(0));
-        let done = Arc::new(Mutex::new(Vec::<String>::new()));
-        let (r, o, dn) = (
-            Arc::clone(&running),
-            Arc::clone(&overlaps),
-            Arc::clone(&done),
+    #[tokio::test]
+    async fn grace_period_is_bounded_by_run_timeout() {
+        let clock = ManualClock::new(start());
+        let (mut s, cycle) = scripted();
+        let d = daemon(
+            config("0 0 0 1 1 *", 600),
+            &clock,
+            cycle,
+            never_loads(),
+            true,
         );
-        let cycle: Cycle = Arc::new(move |cfg: &Config, _| {
-            if r.fetch_add(1, Ordering::SeqCst) > 0 {
-                o.fetch_add(1, Ordering::SeqCst);
-            }
-            std::thread::sleep(Duration::from_millis(1300));
-            r.fetch_sub(1, Ordering::SeqCst);
-            dn.lock().unwrap().push(cron_list(cfg));
-            Ok(())
-        });
+        let shutdown = CancellationToken::new();
+        let (_tx, rx) = mpsc::channel(1);
+        let mut task = tokio::spawn(d.run(shutdown.clone(), rx));
+        s.started().await;
+        shutdown.cancel();
+        // The run never finishes: the daemon waits out run_timeout, no longer.
+        clock.advance(chrono::Duration::seconds(599));
+        settle().await;
+        assert!(!task.is_finished(), "gave up before run_timeout");
+        clock.advance(chrono::Duration::seconds(2));
+        tokio::time::timeout(HANG, &mut task)
+            .await
+            .expect("still waiting after run_timeout")
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.completed.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn scheduled_runs_do_not_overlap_and_reloads_apply() {
         let loads = Arc::new(AtomicUsize::new(0));
         let l = Arc::clone(&loads);
         // First reload: broken (old config kept); second: a new schedule.
@@ -544,59 +677,87 @@ mod tests {
             if l.fetch_add(1, Ordering::SeqCst) == 0 {
                 config::compile_str("[schedule]\ncron = \"nonsense\"\n", p, &|_| None)
             } else {
-                Ok(config("*/1 * * * * *", 60))
+                Ok(config("*/2 * * * * *", 60))
             }
         });
-        let d = daemon(config("* * * * * *", 60), cycle, load, false);
+        let clock = ManualClock::new(start());
+        let (mut s, cycle) = scripted();
+        let d = daemon(config("* * * * * *", 60), &clock, cycle, load, false);
         let shutdown = CancellationToken::new();
         let (tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(d.run(shutdown.clone(), rx));
-        wait_for("two runs", || done.lock().unwrap().len() >= 2).await;
+        let mut task = tokio::spawn(d.run(shutdown.clone(), rx));
+
+        // Every second; the first run takes 1.3 s, so the fire time inside it
+        // (09:00:02) is skipped, not queued or run alongside.
+        clock.sleeper_at(at(9, 0, 1)).await;
+        clock.set(at(9, 0, 1));
+        let (t, cron) = s.started().await;
+        assert_eq!((t, cron.as_str()), (at(9, 0, 1), "* * * * * *"));
+        clock.advance(chrono::Duration::milliseconds(1300));
+        s.finish(Ok(()));
+        clock.sleeper_at(at(9, 0, 3)).await;
+        clock.set(at(9, 0, 3));
+        let (t, _) = s.started().await;
+        assert_eq!(t, at(9, 0, 3));
+
+        // A broken config arrives during a run: the old one stays in force.
         tx.send(()).await.unwrap();
-        wait_for("the broken reload", || loads.load(Ordering::SeqCst) == 1).await;
-        let before = done.lock().unwrap().len();
-        wait_for("a run after the broken reload", || {
-            done.lock().unwrap().len() > before
-        })
-        .await;
+        s.finish(Ok(()));
+        clock.sleeper_at(at(9, 0, 4)).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        clock.set(at(9, 0, 4));
+        let (t, cron) = s.started().await;
+        assert_eq!((t, cron.as_str()), (at(9, 0, 4), "* * * * * *"));
+
+        // A good one is picked up before the next run: every other second.
         tx.send(()).await.unwrap();
-        wait_for("the good reload", || loads.load(Ordering::SeqCst) == 2).await;
-        wait_for("a run with the new config", || {
-            done.lock().unwrap().iter().any(|c| c == "*/1 * * * * *")
-        })
-        .await;
+        s.finish(Ok(()));
+        clock.sleeper_at(at(9, 0, 6)).await;
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        clock.set(at(9, 0, 6));
+        let (t, cron) = s.started().await;
+        assert_eq!((t, cron.as_str()), (at(9, 0, 6), "*/2 * * * * *"));
+
         shutdown.cancel();
-        task.await.unwrap().unwrap();
-        assert_eq!(overlaps.load(Ordering::SeqCst), 0);
-        let done = done.lock().unwrap();
-        let old = done
-            .iter()
-            .take_while(|c| c.as_str() == "* * * * * *")
-            .count();
-        assert!(
-            old >= 3,
-            "runs with the old config continued after the broken reload: {done:?}"
-        );
+        s.finish(Ok(()));
+        tokio::time::timeout(HANG, &mut task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.overlaps.load(Ordering::SeqCst), 0);
+        assert_eq!(s.completed.load(Ordering::SeqCst), 4);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn a_failing_run_does_not_stop_the_daemon() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = Arc::clone(&calls);
-        let cycle: Cycle = Arc::new(move |_: &Config, _| {
-            c.fetch_add(1, Ordering::SeqCst);
-            anyhow::bail!("source `shop` unreadable")
-        });
-        let d = daemon(config("* * * * * *", 60), cycle, never_loads(), true);
+        let clock = ManualClock::new(start());
+        let (mut s, cycle) = scripted();
+        let d = daemon(
+            config("* * * * * *", 60),
+            &clock,
+            cycle,
+            never_loads(),
+            true,
+        );
         let shutdown = CancellationToken::new();
         let (_tx, rx) = mpsc::channel(1);
-        let task = tokio::spawn(d.run(shutdown.clone(), rx));
-        wait_for("a scheduled run after the failed one", || {
-            calls.load(Ordering::SeqCst) >= 2
-        })
-        .await;
+        let mut task = tokio::spawn(d.run(shutdown.clone(), rx));
+        let (t, _) = s.started().await;
+        assert_eq!(t, start(), "the start-up run is for now");
+        s.finish(Err(anyhow::anyhow!("source `shop` unreadable")));
+        clock.sleeper_at(at(9, 0, 1)).await;
+        clock.set(at(9, 0, 1));
+        let (t, _) = s.started().await;
+        assert_eq!(t, at(9, 0, 1));
         shutdown.cancel();
-        task.await.unwrap().unwrap();
+        s.finish(Ok(()));
+        tokio::time::timeout(HANG, &mut task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.completed.load(Ordering::SeqCst), 2);
     }
 
     #[test]

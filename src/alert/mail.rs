@@ -150,8 +150,14 @@ pub fn read_secret(secret: &Secret) -> Result<String, AlertError> {
 /// The TLS mode and parameters for the config's security setting.
 /// Both [`transport`] and [`Session::connect`] use it.
 fn tls(smtp: &SmtpConfig) -> Result<Tls, AlertError> {
+    // The public roots (webpki-roots) plus `smtp.ca_file`, for STARTTLS and
+    // implicit TLS alike. `SSL_CERT_FILE` is not read: the CA is in the config.
     let tls_params = || {
-        TlsParameters::new(smtp.host.clone()).map_err(|source| AlertError::Transport {
+        let mut b = TlsParameters::builder(smtp.host.clone());
+        if let Some(ca) = &smtp.ca {
+            b = b.add_root_certificate(ca.certificate.clone());
+        }
+        b.build_rustls().map_err(|source| AlertError::Transport {
             host: smtp.host.clone(),
             port: smtp.port,
             source,
@@ -206,9 +212,10 @@ pub enum SessionError {
         /// The configured timeout.
         secs: u64,
     },
-    /// The server refused, or the connection failed.
-    #[error(transparent)]
-    Smtp(lettre::transport::smtp::Error),
+    /// The server refused, or the connection failed (with what to do about
+    /// an untrusted certificate).
+    #[error("{0}{hint}", hint = tls_hint(.0))]
+    Smtp(#[source] lettre::transport::smtp::Error),
 }
 
 impl SessionError {
@@ -341,6 +348,20 @@ fn is_network(e: &SessionError) -> bool {
         SessionError::Smtp(e) => !(e.is_permanent() || e.is_transient()),
         SessionError::Timeout { .. } => true,
         SessionError::Setup(_) => false,
+    }
+}
+
+/// What to do about a send error, when that is not obvious from lettre's text:
+/// a server certificate from an unknown CA means the relay's CA is not trusted.
+/// Empty for every other error.
+pub fn tls_hint(error: &lettre::transport::smtp::Error) -> &'static str {
+    // rustls reports it as `invalid peer certificate: UnknownIssuer`, wrapped
+    // in an io::Error whose source chain hides the rustls error, so match the text.
+    if error.to_string().contains("UnknownIssuer") {
+        " (the server's TLS certificate is not trusted: it was issued by an unknown CA; \
+         if the relay uses a private or self-signed CA, set smtp.ca_file to that CA's PEM certificate)"
+    } else {
+        ""
     }
 }
 

@@ -100,7 +100,7 @@ pub enum AlertError {
         source: lettre::transport::smtp::Error,
     },
     /// The server did not accept a message.
-    #[error("sending to `{to}` via {host}:{port} failed: {source}")]
+    #[error("sending to `{to}` via {host}:{port} failed: {source}{}", mail::tls_hint(.source))]
     Send {
         /// Recipient.
         to: String,

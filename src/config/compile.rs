@@ -949,7 +949,54 @@ impl Compiler {
             reply_to,
             list_id: s.list_id,
             timeout,
+            ca: s.ca_file.and_then(|f| self.ca_file(&f)),
         })
+    }
+
+    /// Read `smtp.ca_file` now, so a missing, empty or broken file is a config
+    /// problem (named, with the fix) rather than a TLS failure at send time.
+    fn ca_file(&mut self, file: &str) -> Option<CaFile> {
+        use lettre::transport::smtp::client::{Certificate, TlsParameters};
+        let path = self.path(file);
+        let shown = path.display().to_string();
+        let pem = match std::fs::read(&path) {
+            Ok(pem) => pem,
+            Err(e) => {
+                self.problem(
+                    "smtp.ca_file",
+                    format!("cannot read the CA certificate file `{shown}`: {e}"),
+                );
+                return None;
+            }
+        };
+        // lettre accepts a PEM file without certificates (it skips keys and
+        // other blocks), which would silently trust nothing extra.
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            self.problem(
+                "smtp.ca_file",
+                format!(
+                    "`{shown}` holds no PEM certificate (no \"-----BEGIN CERTIFICATE-----\" block); give the certificate of the CA that signed the SMTP server's certificate"
+                ),
+            );
+            return None;
+        }
+        // Building TLS parameters parses each certificate as a trust anchor.
+        let checked = Certificate::from_pem(&pem).and_then(|c| {
+            TlsParameters::builder("localhost".into())
+                .add_root_certificate(c.clone())
+                .build_rustls()
+                .map(|_| c)
+        });
+        match checked {
+            Ok(certificate) => Some(CaFile { path, certificate }),
+            Err(e) => {
+                self.problem(
+                    "smtp.ca_file",
+                    format!("`{shown}` is not a valid PEM CA certificate: {e}"),
+                );
+                None
+            }
+        }
     }
 
     fn alerts(&mut self, raw: Option<raw::RawAlerts>) -> AlertsConfig {

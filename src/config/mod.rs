@@ -406,6 +406,19 @@ pub struct SmtpConfig {
     pub list_id: Option<String>,
     /// Connect and send timeout.
     pub timeout: Duration,
+    /// Extra CA trusted for the server's certificate (`ca_file`), for relays
+    /// with a private or self-signed CA; the public roots stay trusted too.
+    pub ca: Option<CaFile>,
+}
+
+/// A CA certificate file (`smtp.ca_file`), read and checked when the config
+/// is compiled so `check-config` reports a bad file.
+#[derive(Debug, Clone)]
+pub struct CaFile {
+    /// Where it was read from (resolved against the config file's folder).
+    pub path: PathBuf,
+    /// Every certificate in the file, as lettre takes them.
+    pub certificate: lettre::transport::smtp::client::Certificate,
 }
 
 /// Where a secret is read from, at send time.

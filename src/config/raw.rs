@@ -204,6 +204,7 @@ pub struct RawSmtp {
     pub reply_to: Option<String>,
     pub list_id: Option<String>,
     pub timeout_secs: Option<i64>,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
