@@ -7,7 +7,11 @@
 //! - [`detect`]: pure detection over all series at once.
 //! - [`pipeline`]: load → detect, shared by `run` and `backfill`.
 //! - [`backfill`], [`app`]: the modes.
-//! - [`model`], [`output`]: shared types and findings files.
+//! - [`review`]: the review calendar (next review, deadline).
+//! - [`store`]: the SQLite state, a file per table.
+//! - [`alert`]: incidents, digests, reminders, escalation, delivery.
+//! - [`render`]: email subject, text and HTML; pure.
+//! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files.
 
 pub mod alert;
 pub mod app;
@@ -21,6 +25,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod render;
+pub mod review;
 pub mod schedule;
 pub mod source;
 pub mod store;

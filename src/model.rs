@@ -1,9 +1,14 @@
-//! Plain data shared by every stage: series keys, granularity, findings.
+//! Plain data shared by every stage: series keys, granularity, findings,
+//! incidents and their severity order.
 //!
 //! Owns no behaviour beyond formatting; `detect` produces [`Finding`]s, the
 //! pipeline, store and alert stages consume them.
 
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
 use std::fmt;
+
+use lettre::message::Mailbox;
 
 /// Spacing of a series' timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -443,4 +448,71 @@ impl ExplainedSpan {
     pub fn accepts_new_level(&self) -> bool {
         self.persistence == Some(Persistence::NewNormal)
     }
+}
+
+/// An incident with its findings, ready to be announced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    /// Store id; stable across runs.
+    pub id: i64,
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Export problem, data-health problem or statistical outlier.
+    pub lane: Lane,
+    /// Granularity of the series.
+    pub granularity: Granularity,
+    /// Owner under the current config; `None`: nobody to mail.
+    pub owner: Option<Mailbox>,
+    /// Timestamp of the first finding.
+    pub opened_at_ts: i64,
+    /// Timestamp of the newest finding.
+    pub last_finding_ts: i64,
+    /// Set once the series has been normal long enough.
+    pub closed_at_ts: Option<i64>,
+    /// One per point and check, by time.
+    pub findings: Vec<Finding>,
+    /// The most severe finding (the latest among equals): what the email shows.
+    pub worst: Finding,
+}
+
+impl Incident {
+    /// Distinct periods with a finding.
+    pub fn periods(&self) -> usize {
+        self.findings
+            .iter()
+            .map(|f| f.timestamp)
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+}
+
+/// Severity rank: data-health problems first, then level shifts, then the rest.
+fn rank(check: Check) -> u8 {
+    if check.is_data_health() {
+        2
+    } else if check == Check::LevelShift {
+        1
+    } else {
+        0
+    }
+}
+
+/// Compare by severity (`Greater`: more severe): data-health checks before
+/// statistical ones, then larger |score|.
+pub fn severity_cmp(a_check: Check, a_score: f64, b_check: Check, b_score: f64) -> Ordering {
+    let abs = |x: f64| if x.is_finite() { x.abs() } else { 0.0 };
+    rank(a_check)
+        .cmp(&rank(b_check))
+        .then(abs(a_score).total_cmp(&abs(b_score)))
+}
+
+/// Order incidents most severe first (ties: metric, dimensions, id).
+pub fn sort_by_severity(incidents: &mut [Incident]) {
+    incidents.sort_by(|a, b| {
+        severity_cmp(b.worst.check, b.worst.score, a.worst.check, a.worst.score)
+            .then_with(|| a.key.cmp(&b.key))
+            .then(a.id.cmp(&b.id))
+    });
 }

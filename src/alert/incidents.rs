@@ -29,50 +29,16 @@ use lettre::message::Mailbox;
 
 use super::AlertError;
 use crate::config::Config;
-use crate::model::{Finding, Granularity, Lane, SeriesKey};
-use crate::render;
+use crate::model::severity_cmp;
+use crate::model::{Finding, Lane, SeriesKey};
+use crate::review;
 use crate::store::{IncidentRow, NewIncident, Store, StoreError};
 
 /// One series that an evaluation looked at, with or without findings (from `detect`).
 pub use crate::detect::Evaluated;
 
-/// An incident with its findings, ready to be announced.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Incident {
-    /// Store id; stable across runs.
-    pub id: i64,
-    /// Source name.
-    pub source: String,
-    /// The series.
-    pub key: SeriesKey,
-    /// Export problem, data-health problem or statistical outlier.
-    pub lane: Lane,
-    /// Granularity of the series.
-    pub granularity: Granularity,
-    /// Owner under the current config; `None`: nobody to mail.
-    pub owner: Option<Mailbox>,
-    /// Timestamp of the first finding.
-    pub opened_at_ts: i64,
-    /// Timestamp of the newest finding.
-    pub last_finding_ts: i64,
-    /// Set once the series has been normal long enough.
-    pub closed_at_ts: Option<i64>,
-    /// One per point and check, by time.
-    pub findings: Vec<Finding>,
-    /// The most severe finding (the latest among equals): what the email shows.
-    pub worst: Finding,
-}
-
-impl Incident {
-    /// Distinct periods with a finding.
-    pub fn periods(&self) -> usize {
-        self.findings
-            .iter()
-            .map(|f| f.timestamp)
-            .collect::<BTreeSet<_>>()
-            .len()
-    }
-}
+/// An incident with its findings (defined in `model`, shared with `render`).
+pub use crate::model::Incident;
 
 /// Who is told about an incident of `lane` in a series of `source`: export
 /// problems go to the source's `owner` (else `owners.default`), everything
@@ -153,7 +119,7 @@ pub fn record(
         let mut past = 0;
         if backfill {
             // Periods that had ended by the last review were reviewed then.
-            let start = render::previous_review(&config.review, now)
+            let start = review::previous_review(&config.review, now)
                 .naive_local()
                 .and_utc()
                 .timestamp_millis();
@@ -178,7 +144,7 @@ pub fn record(
 
 /// Severity ordering of a finding against an incident's worst so far.
 fn worse(f: &Finding, row: &IncidentRow) -> bool {
-    render::severity_cmp(f.check, f.score, row.worst_check, row.worst_score).is_gt()
+    severity_cmp(f.check, f.score, row.worst_check, row.worst_score).is_gt()
 }
 
 fn absorb(row: &mut IncidentRow, f: &Finding) {
@@ -289,8 +255,7 @@ fn load(s: &Store, row: IncidentRow, config: &Config) -> Result<Option<Incident>
     let Some(worst) = findings
         .iter()
         .max_by(|a, b| {
-            render::severity_cmp(a.check, a.score, b.check, b.score)
-                .then(a.timestamp.cmp(&b.timestamp))
+            severity_cmp(a.check, a.score, b.check, b.score).then(a.timestamp.cmp(&b.timestamp))
         })
         .cloned()
     else {
@@ -314,6 +279,7 @@ fn load(s: &Store, row: IncidentRow, config: &Config) -> Result<Option<Incident>
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::model::Granularity;
     use crate::model::{Check, Direction};
     use chrono::TimeZone;
 

@@ -1,23 +1,24 @@
 //! Email text: the digest one owner receives, as subject, plain text and HTML.
 //!
 //! Pure: everything comes in as arguments (incidents, the review settings,
-//! `now`), nothing is read from the clock, the store or the network. Also owns
-//! the review calendar arithmetic (next review, deadline, start of the review
-//! week) because the subject and body are phrased around it.
+//! `now`), nothing is read from the clock, the store or the network. The
+//! review calendar it phrases the subject around is [`crate::review`]'s.
 //!
-//! Must not: decide who gets what (that is `alert`), or send anything.
+//! Must not: decide who gets what (that is `alert`), or send anything; it
+//! imports nothing from `alert`.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
-use crate::alert::Incident;
 use crate::config::{ReviewConfig, SourceConfig};
-use crate::model::{Check, Direction, Finding, Granularity, Lane, format_ts};
+use crate::model::{
+    Check, Direction, Finding, Granularity, Incident, Lane, format_ts, sort_by_severity,
+};
+use crate::review::{deadline, next_review};
 
 /// A rendered digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,60 +29,6 @@ pub struct Digest {
     pub text: String,
     /// text/html body.
     pub html: String,
-}
-
-/// The review time as a local instant; a time skipped by a DST change moves
-/// one hour later, an ambiguous one takes the first occurrence.
-fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Tz>> {
-    match tz.from_local_datetime(&local) {
-        LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t),
-        LocalResult::None => tz
-            .from_local_datetime(&(local + Duration::hours(1)))
-            .earliest(),
-    }
-}
-
-/// The first review strictly after `now`.
-pub fn next_review(review: &ReviewConfig, now: DateTime<Utc>) -> DateTime<Tz> {
-    let local = now.with_timezone(&review.timezone);
-    let mut day = local.date_naive();
-    for _ in 0..9 {
-        if day.weekday() == review.weekday
-            && let Some(t) = resolve(review.timezone, day.and_time(review.time))
-            && t.with_timezone(&Utc) > now
-        {
-            return t;
-        }
-        match day.succ_opt() {
-            Some(d) => day = d,
-            None => break,
-        }
-    }
-    local + Duration::days(7)
-}
-
-/// The last review at or before `now`: the start of the current review week.
-pub fn previous_review(review: &ReviewConfig, now: DateTime<Utc>) -> DateTime<Tz> {
-    let local = now.with_timezone(&review.timezone);
-    let mut day = local.date_naive();
-    for _ in 0..9 {
-        if day.weekday() == review.weekday
-            && let Some(t) = resolve(review.timezone, day.and_time(review.time))
-            && t.with_timezone(&Utc) <= now
-        {
-            return t;
-        }
-        match day.pred_opt() {
-            Some(d) => day = d,
-            None => break,
-        }
-    }
-    local - Duration::days(7)
-}
-
-/// When explanations are due: the next review minus `due_hours_before`.
-pub fn deadline(review: &ReviewConfig, now: DateTime<Utc>) -> DateTime<Tz> {
-    next_review(review, now) - Duration::hours(review.due_hours_before)
 }
 
 /// `Wed 2 Dec 10:00`.
@@ -112,35 +59,6 @@ pub fn count_outliers(n: usize) -> String {
     } else {
         format!("{n} outliers")
     }
-}
-
-/// Severity rank: data-health problems first, then level shifts, then the rest.
-fn rank(check: Check) -> u8 {
-    if check.is_data_health() {
-        2
-    } else if check == Check::LevelShift {
-        1
-    } else {
-        0
-    }
-}
-
-/// Compare by severity (`Greater`: more severe): data-health checks before
-/// statistical ones, then larger |score|.
-pub fn severity_cmp(a_check: Check, a_score: f64, b_check: Check, b_score: f64) -> Ordering {
-    let abs = |x: f64| if x.is_finite() { x.abs() } else { 0.0 };
-    rank(a_check)
-        .cmp(&rank(b_check))
-        .then(abs(a_score).total_cmp(&abs(b_score)))
-}
-
-/// Order incidents most severe first (ties: metric, dimensions, id).
-pub fn sort_by_severity(incidents: &mut [Incident]) {
-    incidents.sort_by(|a, b| {
-        severity_cmp(b.worst.check, b.worst.score, a.worst.check, a.worst.score)
-            .then_with(|| a.key.cmp(&b.key))
-            .then(a.id.cmp(&b.id))
-    });
 }
 
 /// A number for people: thousands separators, few decimals, `n/a` for NaN.
@@ -676,6 +594,7 @@ pub fn digest(
 mod tests {
     use super::*;
     use crate::model::SeriesKey;
+    use chrono::TimeZone;
     use chrono::{NaiveTime, Weekday};
 
     fn review() -> ReviewConfig {
@@ -744,32 +663,6 @@ mod tests {
 
     fn ana() -> Mailbox {
         "Ana Ortiz <ana@example.com>".parse().unwrap()
-    }
-
-    #[test]
-    fn review_arithmetic() {
-        assert_eq!(
-            short_time(&next_review(&review(), now())),
-            "Wed 2 Dec 10:00"
-        );
-        assert_eq!(short_time(&deadline(&review(), now())), "Tue 1 Dec 10:00");
-        assert_eq!(
-            short_time(&previous_review(&review(), now())),
-            "Wed 25 Nov 10:00"
-        );
-        // At the review instant the next one is a week later.
-        let at = Utc.with_ymd_and_hms(2020, 12, 2, 10, 0, 0).unwrap();
-        assert_eq!(short_time(&next_review(&review(), at)), "Wed 9 Dec 10:00");
-        assert_eq!(
-            short_time(&previous_review(&review(), at)),
-            "Wed 2 Dec 10:00"
-        );
-        // Summer time: 10:00 London is 09:00 UTC.
-        let summer = Utc.with_ymd_and_hms(2021, 6, 30, 9, 30, 0).unwrap();
-        assert_eq!(
-            short_time(&next_review(&review(), summer)),
-            "Wed 7 Jul 10:00"
-        );
     }
 
     #[test]

@@ -1,0 +1,175 @@
+//! The `findings` table: every finding of every run, attached to its incident.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, StoreError, dims_json, nan_or, series_id};
+use crate::model::{Check, Direction, Finding, Granularity, SeriesKey};
+
+impl Store {
+    /// Store one finding of `run_id`, attached to an incident.
+    pub fn insert_finding(
+        &self,
+        run_id: i64,
+        f: &Finding,
+        incident_id: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO findings (run_id, source, series_id, series, metric, dims, granularity,
+                    timestamp, \"check\", value, expected, lower, upper, score, p_value, direction,
+                    wow_pct, yoy_pct, history, note, incident_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    run_id,
+                    f.source,
+                    series_id(&f.key),
+                    f.key.to_string(),
+                    f.key.metric,
+                    dims_json(&f.key),
+                    f.granularity.to_string(),
+                    f.timestamp,
+                    f.check.as_str(),
+                    f.value,
+                    f.expected,
+                    f.lower,
+                    f.upper,
+                    f.score,
+                    f.p_value,
+                    f.direction.as_str(),
+                    f.wow_pct,
+                    f.yoy_pct,
+                    f.history as i64,
+                    f.note,
+                    incident_id,
+                ])
+            })
+            .map_err(self.q("store finding"))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The incident an earlier run attached the same point and check to.
+    pub fn known_incident_of(&self, f: &Finding) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT incident_id FROM findings
+                 WHERE source = ?1 AND series_id = ?2 AND timestamp = ?3 AND \"check\" = ?4
+                   AND incident_id IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut st| {
+                st.query_row(
+                    params![f.source, series_id(&f.key), f.timestamp, f.check.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+            })
+            .map_err(self.q("look up finding"))
+    }
+
+    /// The findings of an incident: one per point and check (the newest
+    /// run's version), by time.
+    pub fn findings_of_incident(&self, incident_id: i64) -> Result<Vec<Finding>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT source, metric, dims, granularity, timestamp, \"check\", value, expected,
+                    lower, upper, score, p_value, direction, wow_pct, yoy_pct, history, note
+                 FROM findings WHERE id IN (
+                    SELECT max(id) FROM findings WHERE incident_id = ?1
+                    GROUP BY timestamp, \"check\")
+                 ORDER BY timestamp, \"check\"",
+            )
+            .map_err(self.q("read findings"))?;
+        let raw = st
+            .query_map([incident_id], |r| {
+                Ok(RawFinding {
+                    source: r.get(0)?,
+                    metric: r.get(1)?,
+                    dims: r.get(2)?,
+                    granularity: r.get(3)?,
+                    timestamp: r.get(4)?,
+                    check: r.get(5)?,
+                    value: r.get(6)?,
+                    expected: r.get(7)?,
+                    lower: r.get(8)?,
+                    upper: r.get(9)?,
+                    score: r.get(10)?,
+                    p_value: r.get(11)?,
+                    direction: r.get(12)?,
+                    wow_pct: r.get(13)?,
+                    yoy_pct: r.get(14)?,
+                    history: r.get(15)?,
+                    note: r.get(16)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.q("read findings"))?;
+        raw.into_iter().map(|r| self.finding_from(r)).collect()
+    }
+
+    /// Number of stored finding rows (all runs).
+    pub fn finding_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM findings", [], |r| r.get(0))
+            .map_err(self.q("count findings"))
+    }
+
+    fn finding_from(&self, r: RawFinding) -> Result<Finding, StoreError> {
+        let dims: Vec<(String, String)> = serde_json::from_str(&r.dims)
+            .map_err(|_| self.bad("read dimensions", r.dims.clone()))?;
+        let granularity = Granularity::parse(&r.granularity)
+            .ok_or_else(|| self.bad("read granularity", r.granularity.clone()))?;
+        let check =
+            Check::parse(&r.check).ok_or_else(|| self.bad("read check", r.check.clone()))?;
+        let direction = match r.direction.as_str() {
+            "up" => Direction::Up,
+            "down" => Direction::Down,
+            "both" => Direction::Both,
+            _ => return Err(self.bad("read direction", r.direction)),
+        };
+        Ok(Finding {
+            source: r.source,
+            key: SeriesKey {
+                metric: r.metric,
+                dims,
+            },
+            granularity,
+            timestamp: r.timestamp,
+            value: nan_or(r.value),
+            expected: nan_or(r.expected),
+            lower: nan_or(r.lower),
+            upper: nan_or(r.upper),
+            score: nan_or(r.score),
+            p_value: nan_or(r.p_value),
+            direction,
+            check,
+            wow_pct: r.wow_pct,
+            yoy_pct: r.yoy_pct,
+            history: usize::try_from(r.history).unwrap_or(0),
+            note: r.note,
+        })
+    }
+}
+
+struct RawFinding {
+    source: String,
+    metric: String,
+    dims: String,
+    granularity: String,
+    timestamp: i64,
+    check: String,
+    value: Option<f64>,
+    expected: Option<f64>,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    score: Option<f64>,
+    p_value: Option<f64>,
+    direction: String,
+    wow_pct: Option<f64>,
+    yoy_pct: Option<f64>,
+    history: i64,
+    note: Option<String>,
+}

@@ -1,0 +1,232 @@
+//! The `outbox` table: messages queued before sending, with their delivery
+//! state (attempts, backoff, acceptance).
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Store, StoreError};
+
+/// A message to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMail {
+    /// Owner's mailbox text (`Name <addr>`).
+    pub owner: String,
+    /// Envelope recipient address.
+    pub recipient: String,
+    /// Subject, for listing the queue.
+    pub subject: String,
+    /// The full RFC 822 message.
+    pub message: Vec<u8>,
+    /// Incidents announced by this message.
+    pub incident_ids: Vec<i64>,
+    /// Unique per digest: the same digest is never queued twice.
+    pub idempotency_key: String,
+    /// When it was queued (ms, UTC); also its first attempt time.
+    pub created_at: i64,
+}
+
+/// One row of `outbox`: the queued message and its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MailRow {
+    /// Row id.
+    pub id: i64,
+    /// What was queued.
+    pub mail: NewMail,
+    /// Failed or successful send attempts so far.
+    pub attempts: u32,
+    /// Not tried again before this (ms, UTC).
+    pub next_attempt_at: i64,
+    /// Error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// Accepted by the server at (ms, UTC).
+    pub sent_at: Option<i64>,
+    /// Set when the message was handed to the server (after DATA was
+    /// accepted) and no answer was recorded: a crash in between, so the
+    /// server may have delivered it.
+    pub attempt_started_at: Option<i64>,
+}
+
+impl Store {
+    /// Queue a message unless one with the same idempotency key exists.
+    /// Returns the row id and whether it was newly queued.
+    pub fn enqueue(&self, m: &NewMail) -> Result<(i64, bool), StoreError> {
+        let ids = serde_json::json!(m.incident_ids).to_string();
+        let n = self
+            .conn
+            .execute(
+                "INSERT INTO outbox (owner, recipient, subject, message, incident_ids,
+                    idempotency_key, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+                params![
+                    m.owner,
+                    m.recipient,
+                    m.subject,
+                    m.message,
+                    ids,
+                    m.idempotency_key,
+                    m.created_at
+                ],
+            )
+            .map_err(self.q("queue message"))?;
+        let id: i64 = self
+            .conn
+            .query_row(
+                "SELECT id FROM outbox WHERE idempotency_key = ?1",
+                [&m.idempotency_key],
+                |r| r.get(0),
+            )
+            .map_err(self.q("queue message"))?;
+        Ok((id, n == 1))
+    }
+
+    fn mail_where(
+        &self,
+        clause: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<MailRow>, StoreError> {
+        let sql = format!(
+            "SELECT id, owner, recipient, subject, message, incident_ids, idempotency_key,
+                created_at, attempts, next_attempt_at, last_error, sent_at, attempt_started_at
+             FROM outbox WHERE {clause} ORDER BY id"
+        );
+        let mut st = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(self.q("read outbox"))?;
+        let rows = st
+            .query_map(params, |r| {
+                Ok((
+                    MailRow {
+                        id: r.get(0)?,
+                        mail: NewMail {
+                            owner: r.get(1)?,
+                            recipient: r.get(2)?,
+                            subject: r.get(3)?,
+                            message: r.get(4)?,
+                            incident_ids: Vec::new(),
+                            idempotency_key: r.get(6)?,
+                            created_at: r.get(7)?,
+                        },
+                        attempts: r.get(8)?,
+                        next_attempt_at: r.get(9)?,
+                        last_error: r.get(10)?,
+                        sent_at: r.get(11)?,
+                        attempt_started_at: r.get(12)?,
+                    },
+                    r.get::<_, String>(5)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.q("read outbox"))?;
+        rows.into_iter()
+            .map(|(mut m, ids)| {
+                m.mail.incident_ids = serde_json::from_str(&ids)
+                    .map_err(|_| self.bad("read outbox incident ids", ids.clone()))?;
+                Ok(m)
+            })
+            .collect()
+    }
+
+    /// Unsent messages whose next attempt is due at `now`, oldest first.
+    pub fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<MailRow>, StoreError> {
+        self.mail_where(
+            "sent_at IS NULL AND next_attempt_at <= ?1",
+            [now.timestamp_millis()],
+        )
+    }
+
+    /// Every unsent message, oldest first.
+    pub fn unsent_mail(&self) -> Result<Vec<MailRow>, StoreError> {
+        self.mail_where("sent_at IS NULL", [])
+    }
+
+    /// Every message ever queued, oldest first.
+    pub fn all_mail(&self) -> Result<Vec<MailRow>, StoreError> {
+        self.mail_where("1", [])
+    }
+
+    /// Record that message `id` is being handed to the server now (DATA was
+    /// accepted). Until [`Store::mark_sent`] or [`Store::mark_failed`] clears
+    /// it, a crash leaves the mark: the server may have the message.
+    pub fn mark_attempt(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempt_started_at = ?2 WHERE id = ?1",
+                params![id, at.timestamp_millis()],
+            )
+            .map_err(self.q("mark send attempt"))?;
+        Ok(())
+    }
+
+    /// Record that the server accepted message `id`.
+    pub fn mark_sent(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL,
+                    attempt_started_at = NULL
+                 WHERE id = ?1",
+                params![id, at.timestamp_millis()],
+            )
+            .map_err(self.q("mark message sent"))?;
+        Ok(())
+    }
+
+    /// Record a failed attempt and when to try again.
+    pub fn mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
+                    attempt_started_at = NULL
+                 WHERE id = ?1",
+                params![id, error, next_attempt_at.timestamp_millis()],
+            )
+            .map_err(self.q("record failed send"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2020, 11, 30, 7, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn enqueue_is_idempotent_and_failures_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        let m = NewMail {
+            owner: "Ana <ana@example.com>".into(),
+            recipient: "ana@example.com".into(),
+            subject: "s".into(),
+            message: b"Subject: s\r\n\r\nhi\r\n".to_vec(),
+            incident_ids: vec![1, 2],
+            idempotency_key: "k".into(),
+            created_at: t0().timestamp_millis(),
+        };
+        let (a, new_a) = s.enqueue(&m).unwrap();
+        let (b, new_b) = s.enqueue(&m).unwrap();
+        assert_eq!((a, new_a, new_b), (b, true, false));
+        assert_eq!(s.due_mail(t0()).unwrap().len(), 1);
+        s.mark_failed(a, "refused", t0() + chrono::Duration::seconds(60))
+            .unwrap();
+        assert!(s.due_mail(t0()).unwrap().is_empty());
+        let due = s.due_mail(t0() + chrono::Duration::seconds(60)).unwrap();
+        assert_eq!(due[0].attempts, 1);
+        assert_eq!(due[0].last_error.as_deref(), Some("refused"));
+        assert_eq!(due[0].mail.incident_ids, vec![1, 2]);
+        s.mark_sent(a, t0()).unwrap();
+        assert!(s.unsent_mail().unwrap().is_empty());
+        assert_eq!(s.all_mail().unwrap()[0].attempts, 2);
+    }
+}
