@@ -67,6 +67,10 @@ pub struct AlertReport {
     pub new_incidents: usize,
     /// Digests written to the outbox.
     pub queued: usize,
+    /// Reminders written to the outbox.
+    pub reminders: usize,
+    /// Escalations written to the outbox.
+    pub escalations: usize,
     /// Messages the server accepted.
     pub sent: usize,
     /// Messages that failed and wait for a retry.
@@ -178,6 +182,8 @@ fn record_and_announce(
         "source_errors": ev.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "new_incidents": report.new_incidents,
         "queued": report.queued,
+        "reminders": report.reminders,
+        "escalations": report.escalations,
         "sent": report.sent,
         "failed": report.failed,
         "unsent": report.unsent,
@@ -217,6 +223,16 @@ fn deliver(
     for (owner, e) in q.failed {
         report.problems.push(format!("digest for `{owner}`: {e}"));
     }
+    // After the digests, so a digest queued in this cycle is never also
+    // reminded about in it; before delivery, so both go out in this pass.
+    let r = alert::queue_reminders(store, cfg, now)?;
+    report.reminders = r.reminders;
+    report.escalations = r.escalations;
+    for (to, e) in r.failed {
+        report
+            .problems
+            .push(format!("reminder or escalation for `{to}`: {e}"));
+    }
     let d = alert::deliver_due(store, smtp, &cfg.alerts, now)?;
     report.sent = d.sent.len();
     report.failed = d.failed.len();
@@ -252,6 +268,8 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         rows = r.evaluation.rows,
         new_incidents = r.alerts.new_incidents,
         queued = r.alerts.queued,
+        reminders = r.alerts.reminders,
+        escalations = r.alerts.escalations,
         sent = r.alerts.sent,
         failed = r.alerts.failed,
         unsent = r.alerts.unsent,

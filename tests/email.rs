@@ -540,3 +540,106 @@ fn test_email_arrives() {
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].0, "ops@example.com");
 }
+
+/// The daemon's cycle (`app::cycle`, what `run` and `run --once` do) at fixed
+/// times around the review of Wed 22 May 2024 10:00 London (09:00 UTC):
+/// explanations due Tue 21 May 09:00 UTC, reminders from Mon 20 May 09:00 UTC.
+#[test]
+fn the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it() {
+    use chrono::TimeZone;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let data = data_until(dir.path(), "2024-05-15");
+    let path = config_with(
+        dir.path(),
+        &data,
+        port,
+        "expected_delay_hours = 1000000",
+        "retry_base_secs = 0\n\n[reminders]\nhours_before_deadline = 24\nescalate_to = \"WBR organisers <wbr@example.com>\"",
+    );
+    let cfg = callout::config::load(&path).unwrap();
+    let at = |d: u32, h: u32| chrono::Utc.with_ymd_and_hms(2024, 5, d, h, 0, 0).unwrap();
+    let cycle = |t| callout::app::cycle(&cfg, t, "run", callout::app::Announce::Send).unwrap();
+    let subjects = || -> Vec<(String, String)> {
+        received(&inbox)
+            .into_iter()
+            .map(|(to, subject, ..)| (to, subject))
+            .collect()
+    };
+
+    // The web form's table (h-web's migration adds it to the store).
+    callout::store::Store::open(&dir.path().join("state.db")).unwrap();
+    rusqlite::Connection::open(dir.path().join("state.db"))
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS explanations (
+                id INTEGER PRIMARY KEY,
+                incident_id INTEGER NOT NULL REFERENCES incidents (id),
+                cause TEXT NOT NULL CHECK (cause IN ('business_change', 'data_issue', 'known_event',
+                    'expected_seasonal', 'under_investigation')),
+                persistence TEXT CHECK (persistence IN ('new_normal', 'one_off')),
+                text TEXT NOT NULL, author TEXT NOT NULL, link_hash TEXT NOT NULL,
+                created_at INTEGER NOT NULL);",
+        )
+        .unwrap();
+    // Thursday after the spike: the digest.
+    let r = cycle(at(16, 7));
+    assert_eq!((r.alerts.queued, r.alerts.sent), (1, 1), "{:?}", r.alerts);
+    // Before the reminder window: nothing more.
+    let r = cycle(at(20, 7));
+    assert_eq!((r.alerts.reminders, r.alerts.escalations), (0, 0));
+    // In the window: one reminder, then none on the next cycle.
+    let r = cycle(at(20, 12));
+    assert_eq!(
+        (r.alerts.reminders, r.alerts.sent),
+        (1, 1),
+        "{:?}",
+        r.alerts
+    );
+    let r = cycle(at(21, 7));
+    assert_eq!(
+        (r.alerts.reminders, r.alerts.sent),
+        (0, 0),
+        "{:?}",
+        r.alerts
+    );
+    // After the deadline: one escalation, then none.
+    let r = cycle(at(21, 12));
+    assert_eq!(
+        (r.alerts.escalations, r.alerts.sent),
+        (1, 1),
+        "{:?}",
+        r.alerts
+    );
+    let r = cycle(at(22, 8));
+    assert_eq!(
+        (r.alerts.escalations, r.alerts.sent),
+        (0, 0),
+        "{:?}",
+        r.alerts
+    );
+
+    let got = subjects();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got[0].0, "sam@example.com");
+    assert_eq!(
+        got[1],
+        (
+            "sam@example.com".to_string(),
+            "[callout] Reminder: 1 outlier to explain by Tue 21 May 10:00 (WBR Wed 22 May 10:00)"
+                .to_string()
+        )
+    );
+    assert_eq!(got[2].0, "wbr@example.com");
+    assert!(
+        got[2].1.contains("1 outlier unexplained by 1 owner"),
+        "{got:?}"
+    );
+    let esc = &received(&inbox)[2].2;
+    assert!(
+        esc.contains("Sam <sam@example.com> (1 outlier):") && esc.contains("orders (region=eu)"),
+        "{esc}"
+    );
+}

@@ -250,7 +250,11 @@ fn update_series(
 }
 
 /// An incident row with its findings and current owner; `None` if it has no findings.
-fn load(s: &Store, row: IncidentRow, config: &Config) -> Result<Option<Incident>, StoreError> {
+pub(super) fn load(
+    s: &Store,
+    row: IncidentRow,
+    config: &Config,
+) -> Result<Option<Incident>, StoreError> {
     let findings = s.findings_of_incident(row.id)?;
     let Some(worst) = findings
         .iter()

@@ -29,6 +29,7 @@
 
 pub mod incidents;
 pub mod mail;
+pub mod reminders;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -45,6 +46,7 @@ use crate::render;
 use crate::store::{MailRow, NewMail, Store, StoreError};
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
+pub use reminders::{ReminderReport, queue_reminders};
 
 /// Longest wait between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);

@@ -657,3 +657,250 @@ fn the_attempt_is_recorded_before_the_body_and_cleared_by_the_answer() {
     assert!(r.failed[0].timed_out);
     assert_eq!(outbox_state(&w), vec![(None, None, 1)]);
 }
+
+// ---- reminders and escalation ----
+
+/// The `explanations` table exactly as the web module's migration creates it
+/// (`src/store/schema.rs` on h-web); `IF NOT EXISTS` makes this a no-op once
+/// that migration is part of the store.
+const EXPLANATIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS explanations (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    cause       TEXT NOT NULL CHECK (cause IN ('business_change', 'data_issue', 'known_event',
+                    'expected_seasonal', 'under_investigation')),
+    persistence TEXT CHECK (persistence IN ('new_normal', 'one_off')),
+    text        TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    link_hash   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS explanations_incident ON explanations (incident_id, id);";
+
+/// Monday 30 Nov 2020 07:00 UTC plus `hours`. The review is Wed 2 Dec 10:00
+/// London (= UTC in winter), explanations due Tue 1 Dec 10:00 (+27 h); with
+/// 24 h reminders the window opens Mon 30 Nov 10:00 (+3 h).
+fn at(hours: i64) -> DateTime<Utc> {
+    now() + Duration::hours(hours)
+}
+
+impl World {
+    /// [`World`] with reminders 24 h before the deadline, escalation to the
+    /// review organisers, and Sam's escalation going to his manager.
+    fn with_reminders(port: u16) -> World {
+        let mut w = World::new(port);
+        w.config.reminders = crate::config::RemindersConfig {
+            before_deadline: Some(Duration::hours(24)),
+            escalate_to: Some("WBR organisers <wbr-leads@example.com>".parse().unwrap()),
+        };
+        for r in &mut w.config.owners.rules {
+            if r.email.email.to_string() == "sam@example.com" {
+                r.escalate_to = Some("Sam's manager <boss@example.com>".parse().unwrap());
+            }
+        }
+        let db = rusqlite::Connection::open(w.store_path()).unwrap();
+        db.execute_batch(EXPLANATIONS_DDL).unwrap();
+        w
+    }
+
+    /// The owner explains incident `id`, as the web form stores it.
+    fn explain(&self, id: i64, text: &str) {
+        let db = rusqlite::Connection::open(self.store_path()).unwrap();
+        db.execute(
+            "INSERT INTO explanations (incident_id, cause, text, author, link_hash, created_at)
+             VALUES (?1, 'known_event', ?2, 'ana@example.com', 'feed', ?3)",
+            rusqlite::params![id, text, at(2).timestamp_millis()],
+        )
+        .unwrap();
+    }
+
+    fn incident_id(&self, metric: &str, region: &str) -> i64 {
+        self.store
+            .incidents()
+            .unwrap()
+            .into_iter()
+            .find(|i| i.key.metric == metric && i.key.dim("region") == Some(region))
+            .unwrap()
+            .id
+    }
+
+    /// One reminder step and one delivery pass at `t`, as a cycle does them.
+    fn remind(&mut self, t: DateTime<Utc>) -> (ReminderReport, DeliveryReport) {
+        let r = queue_reminders(&mut self.store, &self.config, t).unwrap();
+        (r, self.deliver(t))
+    }
+}
+
+/// Messages the sink received since `skip`, as (to, subject, text, html).
+fn parsed(sink: &Sink, skip: usize) -> Vec<(String, String, String, String)> {
+    let mut out: Vec<_> = sink
+        .received()
+        .into_iter()
+        .skip(skip)
+        .map(|(raw, _)| {
+            let m = MessageParser::default().parse(raw.as_slice()).unwrap();
+            (
+                to_of(&raw),
+                m.subject().unwrap_or_default().to_string(),
+                m.body_text(0).unwrap().to_string(),
+                m.body_html(0).unwrap().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn an_unexplained_incident_gets_exactly_one_reminder_and_an_explained_one_none() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let mut w = World::with_reminders(port);
+    w.run_and_queue();
+    assert_eq!(w.deliver(now()).sent.len(), 2, "the two digests");
+    let explained = w.incident_id("revenue", "us");
+    w.explain(explained, "<script>alert(1)</script> Black Friday");
+
+    // Before the window opens: nothing.
+    let (r, _) = w.remind(at(2));
+    assert_eq!((r.reminders, r.escalations), (0, 0), "{r:?}");
+    assert_eq!(sink.received().len(), 2);
+
+    // Inside the window: one reminder per owner with unexplained incidents.
+    let (r, d) = w.remind(at(5));
+    assert_eq!(
+        (r.reminders, r.escalations, d.sent.len()),
+        (2, 0, 2),
+        "{r:?}"
+    );
+    let got = parsed(&sink, 2);
+    let tos: Vec<&str> = got.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(tos, vec!["ana@example.com", "sam@example.com"]);
+    let (_, subject, text, html) = &got[0];
+    assert_eq!(
+        subject,
+        "[callout] Reminder: 2 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
+    );
+    assert!(text.contains("revenue (region=eu)"), "{text}");
+    assert!(text.contains("revenue<b>& (region=eu)"), "{text}");
+    assert!(
+        !text.contains("region=us"),
+        "the explained incident is left out: {text}"
+    );
+    assert!(html.contains("revenue&lt;b&gt;&amp; (region=eu)"), "{html}");
+    assert!(
+        !html.contains("<b>&"),
+        "markup in a metric name is escaped: {html}"
+    );
+    assert!(
+        text.contains("still open are reported to WBR organisers."),
+        "Ana's escalation goes to the organisers: {text}"
+    );
+    assert!(got[1].2.contains("orders (region=eu)"));
+    assert!(
+        got[1]
+            .2
+            .contains("still open are reported to Sam's manager."),
+        "Sam's rule escalates to his manager: {}",
+        got[1].2
+    );
+
+    // Later, still before the deadline: never a second reminder.
+    let (r, d) = w.remind(at(20));
+    assert_eq!(
+        (r.reminders, r.already_queued, d.sent.len()),
+        (0, 2, 0),
+        "{r:?}"
+    );
+    assert_eq!(sink.received().len(), 4);
+}
+
+#[test]
+fn after_the_deadline_each_unexplained_incident_is_in_exactly_one_escalation() {
+    let port = free_port();
+    let sink = Sink::start(port);
+    let mut w = World::with_reminders(port);
+    w.run_and_queue();
+    w.deliver(now());
+    w.explain(w.incident_id("revenue", "us"), "campaign ended");
+
+    // Just before the deadline: no escalation (a reminder, as above).
+    let (r, _) = w.remind(at(26));
+    assert_eq!((r.reminders, r.escalations), (2, 0), "{r:?}");
+    // Sam answers after his reminder, before the deadline.
+    w.explain(w.incident_id("orders", "eu"), "feed was paused");
+    let seen = sink.received().len();
+
+    // Deadline passed (Tue 1 Dec 11:00): one message to the organisers
+    // naming Ana and her two open items; Sam explained, so his manager
+    // hears nothing.
+    let (r, d) = w.remind(at(28));
+    assert_eq!(
+        (r.reminders, r.escalations, d.sent.len()),
+        (0, 1, 1),
+        "{r:?}"
+    );
+    let got = parsed(&sink, seen);
+    assert_eq!(got.len(), 1);
+    let (to, subject, text, html) = &got[0];
+    assert_eq!(to, "wbr-leads@example.com");
+    assert_eq!(
+        subject,
+        "[callout] WBR Wed 2 Dec 10:00: 2 outliers unexplained by 1 owner (due Tue 1 Dec 10:00)"
+    );
+    assert!(
+        text.contains("Ana Ortiz <ana@example.com> (2 outliers):"),
+        "{text}"
+    );
+    assert!(text.contains("revenue (region=eu)") && text.contains("revenue<b>& (region=eu)"));
+    assert!(
+        !text.contains("region=us") && !text.contains("orders"),
+        "{text}"
+    );
+    assert!(html.contains("Ana Ortiz &lt;ana@example.com&gt;"), "{html}");
+    assert!(!html.contains("<b>&"), "{html}");
+
+    // The next cycles (review morning, after the review) send no second one.
+    for h in [50, 52] {
+        let (r, d) = w.remind(at(h));
+        assert_eq!(
+            (r.escalations, r.already_queued, d.sent.len()),
+            (0, 1, 0),
+            "{r:?}"
+        );
+    }
+    assert_eq!(sink.received().len(), seen + 1);
+}
+
+#[test]
+fn an_escalation_goes_to_the_owner_rules_address_and_an_unreachable_one_is_retried() {
+    let port = free_port();
+    let mut w = World::with_reminders(port);
+    w.run_and_queue();
+    // The server is down for the digests, the reminders and the first escalation pass.
+    assert_eq!(w.deliver(now()).sent.len(), 0);
+    let r = queue_reminders(&mut w.store, &w.config, at(28)).unwrap();
+    assert_eq!(
+        r.escalations, 2,
+        "organisers (Ana) and Sam's manager: {r:?}"
+    );
+    assert!(w.deliver(at(28)).sent.is_empty());
+    let sink = Sink::start(port);
+    // Later passes deliver everything queued, each message once.
+    let d = w.deliver(at(40));
+    let d2 = w.deliver(at(60));
+    assert_eq!(d.sent.len() + d2.sent.len(), 4, "2 digests + 2 escalations");
+    let got = parsed(&sink, 0);
+    let esc: Vec<&(String, String, String, String)> =
+        got.iter().filter(|m| m.1.contains("unexplained")).collect();
+    let tos: Vec<&str> = esc.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(tos, vec!["boss@example.com", "wbr-leads@example.com"]);
+    assert!(
+        esc[0].2.contains("Sam Lee <sam@example.com> (1 outlier):"),
+        "{}",
+        esc[0].2
+    );
+    assert!(!esc[0].2.contains("revenue"));
+    assert!(!esc[1].2.contains("orders"));
+    // No reminder was queued: the run at the deadline is past the window.
+    assert!(got.iter().all(|m| !m.1.contains("Reminder")));
+}

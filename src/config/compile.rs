@@ -477,6 +477,7 @@ impl Compiler {
         let owners = self.owners(raw.owners);
         let smtp = raw.smtp.and_then(|s| self.smtp(s));
         let alerts = self.alerts(raw.alerts);
+        let reminders = self.reminders(raw.reminders);
         let calendars = raw
             .calendar
             .into_iter()
@@ -517,6 +518,7 @@ impl Compiler {
             owners,
             smtp,
             alerts,
+            reminders,
             calendars,
             events,
         }
@@ -868,12 +870,17 @@ impl Compiler {
                 );
                 continue;
             };
+            let escalate_to = r
+                .escalate_to
+                .as_deref()
+                .and_then(|e| self.mailbox(&format!("owners.rule[{i}].escalate_to"), e));
             if let Some(email) = self.mailbox(&format!("owners.rule[{i}].email"), email) {
                 let dims = self.dims(r.dims);
                 rules.push(OwnerRule {
                     pattern,
                     dims,
                     email,
+                    escalate_to,
                 });
             }
         }
@@ -1018,6 +1025,34 @@ impl Compiler {
         AlertsConfig {
             close_after_periods,
             retry_base,
+        }
+    }
+
+    fn reminders(&mut self, raw: Option<raw::RawReminders>) -> RemindersConfig {
+        let Some(raw) = raw else {
+            return RemindersConfig::default();
+        };
+        let hours = raw
+            .hours_before_deadline
+            .unwrap_or(raw::DEFAULT_REMINDER_HOURS);
+        let before_deadline = match hours {
+            0 => None,
+            h if (1..=24 * 14).contains(&h) => Some(chrono::Duration::hours(h)),
+            h => {
+                self.problem(
+                    "reminders.hours_before_deadline",
+                    format!("must be between 0 (no reminders) and 336 (two weeks), got {h}"),
+                );
+                None
+            }
+        };
+        let escalate_to = raw
+            .escalate_to
+            .as_deref()
+            .and_then(|e| self.mailbox("reminders.escalate_to", e));
+        RemindersConfig {
+            before_deadline,
+            escalate_to,
         }
     }
 

@@ -85,6 +85,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Incident and delivery settings.
     pub alerts: AlertsConfig,
+    /// Reminders before the deadline and escalation after it.
+    pub reminders: RemindersConfig,
     /// Holiday calendars, first match (by dimension) wins.
     pub calendars: Vec<CalendarConfig>,
     /// Declared events that excuse or annotate periods.
@@ -359,16 +361,22 @@ pub struct OwnerRule {
     pub dims: Vec<(String, String)>,
     /// The owner.
     pub email: lettre::message::Mailbox,
+    /// Who hears about this owner's unexplained incidents after the deadline
+    /// (e.g. a manager); overrides `reminders.escalate_to`.
+    pub escalate_to: Option<lettre::message::Mailbox>,
 }
 
 impl OwnersConfig {
+    /// The first rule matching a series, if any.
+    pub fn rule_of(&self, key: &crate::model::SeriesKey) -> Option<&OwnerRule> {
+        self.rules.iter().find(|r| {
+            r.pattern.matches(&key.metric) && r.dims.iter().all(|(k, v)| key.dim(k) == Some(v))
+        })
+    }
+
     /// The owner of a series: first matching rule, else the default.
     pub fn owner_of(&self, key: &crate::model::SeriesKey) -> Option<&lettre::message::Mailbox> {
-        self.rules
-            .iter()
-            .find(|r| {
-                r.pattern.matches(&key.metric) && r.dims.iter().all(|(k, v)| key.dim(k) == Some(v))
-            })
+        self.rule_of(key)
             .map(|r| &r.email)
             .or(self.default.as_ref())
     }
@@ -437,6 +445,16 @@ pub struct AlertsConfig {
     pub close_after_periods: u32,
     /// First retry delay of a failed send; doubles per attempt.
     pub retry_base: Duration,
+}
+
+/// `[reminders]`; absent: no reminders, no escalation.
+#[derive(Debug, Clone, Default)]
+pub struct RemindersConfig {
+    /// Remind owners this long before the deadline; `None`: no reminders.
+    pub before_deadline: Option<chrono::Duration>,
+    /// Where the escalation after the deadline goes when the owner's rule
+    /// names no `escalate_to`; `None` (and no rule's): no escalation.
+    pub escalate_to: Option<lettre::message::Mailbox>,
 }
 
 /// One `[[calendar]]`.

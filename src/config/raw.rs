@@ -91,6 +91,7 @@ pub struct RawConfig {
     pub owners: Option<RawOwners>,
     pub smtp: Option<RawSmtp>,
     pub alerts: Option<RawAlerts>,
+    pub reminders: Option<RawReminders>,
     #[serde(default)]
     pub calendar: Vec<RawCalendar>,
     #[serde(default)]
@@ -189,6 +190,7 @@ pub struct RawOwnerRule {
     #[serde(rename = "where", default)]
     pub dims: BTreeMap<String, String>,
     pub email: Option<String>,
+    pub escalate_to: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +213,16 @@ pub struct RawSmtp {
 pub struct RawAlerts {
     pub close_after_periods: Option<i64>,
     pub retry_base_secs: Option<i64>,
+}
+
+/// Hours before the explanation deadline that an owner with unexplained
+/// incidents is reminded, when `[reminders]` is present without the key.
+pub const DEFAULT_REMINDER_HOURS: i64 = 24;
+
+#[derive(Debug, Deserialize)]
+pub struct RawReminders {
+    pub hours_before_deadline: Option<i64>,
+    pub escalate_to: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

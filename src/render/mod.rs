@@ -7,6 +7,8 @@
 //! Must not: decide who gets what (that is `alert`), or send anything; it
 //! imports nothing from `alert`.
 
+pub mod reminders;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -591,13 +593,13 @@ pub fn digest(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::SeriesKey;
     use chrono::TimeZone;
     use chrono::{NaiveTime, Weekday};
 
-    fn review() -> ReviewConfig {
+    pub(crate) fn review() -> ReviewConfig {
         ReviewConfig {
             name: "WBR".into(),
             weekday: Weekday::Wed,
@@ -618,7 +620,12 @@ mod tests {
             .timestamp_millis()
     }
 
-    fn finding(metric: &str, dims: &[(&str, &str)], check: Check, score: f64) -> Finding {
+    pub(crate) fn finding(
+        metric: &str,
+        dims: &[(&str, &str)],
+        check: Check,
+        score: f64,
+    ) -> Finding {
         Finding {
             source: "shop".into(),
             key: SeriesKey {
@@ -645,7 +652,7 @@ mod tests {
         }
     }
 
-    fn incident(id: i64, f: Finding) -> Incident {
+    pub(crate) fn incident(id: i64, f: Finding) -> Incident {
         Incident {
             id,
             source: f.source.clone(),

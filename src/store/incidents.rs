@@ -67,7 +67,7 @@ impl Store {
         opened_at_ts, last_finding_ts, last_evaluated_ts, closed_at_ts, worst_check, worst_score,
         past, announced, digest_id, created_run, lane";
 
-    fn incidents_where(
+    pub(super) fn incidents_where(
         &self,
         clause: &str,
         params: impl rusqlite::Params,

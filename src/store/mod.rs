@@ -13,6 +13,7 @@
 mod findings;
 mod incidents;
 mod outbox;
+mod reminders;
 mod runs;
 pub mod schema;
 

@@ -1,0 +1,347 @@
+//! Reminder and escalation emails: subject, plain text and HTML.
+//!
+//! Pure like the digest: who is reminded, about what and for which deadline
+//! is decided by `alert::reminders` and passed in; this only phrases it.
+//! Everything a person or a config wrote (names, metrics, dimensions, notes)
+//! goes through [`escape_html`] in the HTML part.
+
+use std::fmt::Write as _;
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use lettre::message::Mailbox;
+
+use super::{
+    Digest, count_outliers, escape_html, greeting_name, period_label, series_label, short_time, why,
+};
+use crate::config::ReviewConfig;
+use crate::model::{Incident, sort_by_severity};
+
+/// When the explanations are due and when the review is.
+#[derive(Debug, Clone, Copy)]
+pub struct Due {
+    /// The deadline for explanations.
+    pub deadline: DateTime<Tz>,
+    /// The review they are for.
+    pub review_at: DateTime<Tz>,
+}
+
+/// One item line: `revenue (region=eu) — 2020-11-29: dropped 42% …`.
+fn item_line(i: &Incident) -> String {
+    format!(
+        "{} — {}: {}",
+        series_label(i),
+        period_label(i),
+        why(&i.worst)
+    )
+}
+
+/// `[callout] Reminder: 2 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)`.
+fn reminder_subject(review: &ReviewConfig, due: Due, n: usize) -> String {
+    format!(
+        "[callout] Reminder: {} to explain by {} ({} {})",
+        count_outliers(n),
+        short_time(&due.deadline),
+        review.name,
+        short_time(&due.review_at)
+    )
+}
+
+/// The reminder to one owner, listing only their incidents that are due at
+/// `due.deadline` and still have no explanation. `escalated_to`: who hears
+/// about what is still open after the deadline (said so; empty: nobody).
+pub fn reminder(
+    owner: &Mailbox,
+    incidents: &[Incident],
+    review: &ReviewConfig,
+    due: Due,
+    escalated_to: &[Mailbox],
+) -> Digest {
+    let mut items = incidents.to_vec();
+    sort_by_severity(&mut items);
+    let n = items.len();
+    let subject = reminder_subject(review, due, n);
+    let name = greeting_name(owner);
+    let tz = review.timezone.name();
+    let each = if n == 1 { "it" } else { "each one" };
+    let intro = format!(
+        "Explanations for the {} on {} are due {} ({tz}), and {} you own {} no explanation yet.",
+        review.name,
+        short_time(&due.review_at),
+        short_time(&due.deadline),
+        if n == 1 {
+            "this outlier".to_string()
+        } else {
+            format!("these {n} outliers")
+        },
+        if n == 1 { "has" } else { "have" },
+    );
+    let mut ask = format!(
+        "Please explain {each} as your digest asked, before the deadline; items you have explained no longer appear here."
+    );
+    if !escalated_to.is_empty() {
+        let names: Vec<String> = escalated_to.iter().map(greeting_name).collect();
+        let _ = write!(
+            ask,
+            " After the deadline, the ones still open are reported to {}.",
+            names.join(" and ")
+        );
+    }
+    let ids: Vec<String> = items.iter().map(|i| format!("#{}", i.id)).collect();
+    let footer = format!(
+        "Reminder sent once by callout for the {}. Incidents {}.",
+        review.name,
+        ids.join(", ")
+    );
+
+    let mut text = format!("Hello {name},\n\n{intro}\n\n");
+    for (k, i) in items.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "{}. {}\n   Check: {} (source {})",
+            k + 1,
+            item_line(i),
+            i.worst.check,
+            i.source
+        );
+    }
+    let _ = write!(text, "\n{ask}\n\n-- \n{footer}\n");
+
+    let e = escape_html;
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p><strong>{}</strong></p>\n<ol>\n",
+        e(&subject),
+        e(&name),
+        e(&intro),
+    );
+    for i in &items {
+        let _ = writeln!(
+            html,
+            "<li><strong>{}</strong> — {}: {}<br><small>Check: {} (source {})</small></li>",
+            e(&series_label(i)),
+            e(&period_label(i)),
+            e(&why(&i.worst)),
+            e(i.worst.check.as_str()),
+            e(&i.source),
+        );
+    }
+    let _ = write!(
+        html,
+        "</ol>\n<p>{}</p>\n<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
+        e(&ask),
+        e(&footer)
+    );
+    Digest {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The escalation to one address after the deadline: per owner, what is
+/// still unexplained. `owners` is in the order to show (the caller sorts).
+pub fn escalation(
+    to: &Mailbox,
+    owners: &[(Mailbox, Vec<Incident>)],
+    review: &ReviewConfig,
+    due: Due,
+) -> Digest {
+    let total: usize = owners.iter().map(|(_, v)| v.len()).sum();
+    let people = if owners.len() == 1 {
+        "1 owner".to_string()
+    } else {
+        format!("{} owners", owners.len())
+    };
+    let subject = format!(
+        "[callout] {} {}: {} unexplained by {people} (due {})",
+        review.name,
+        short_time(&due.review_at),
+        count_outliers(total),
+        short_time(&due.deadline),
+    );
+    let name = greeting_name(to);
+    let tz = review.timezone.name();
+    let intro = format!(
+        "Explanations for the {} on {} were due {} ({tz}). {} from {people} {} still unexplained:",
+        review.name,
+        short_time(&due.review_at),
+        short_time(&due.deadline),
+        if total == 1 {
+            "This outlier".to_string()
+        } else {
+            format!("These {total} outliers")
+        },
+        if total == 1 { "is" } else { "are" },
+    );
+    let footer = format!(
+        "Escalation sent once per review by callout for the {}.",
+        review.name
+    );
+    let sorted: Vec<(&Mailbox, Vec<Incident>)> = owners
+        .iter()
+        .map(|(o, v)| {
+            let mut v = v.clone();
+            sort_by_severity(&mut v);
+            (o, v)
+        })
+        .collect();
+
+    let mut text = format!("Hello {name},\n\n{intro}\n");
+    for (owner, items) in &sorted {
+        let _ = write!(text, "\n{owner} ({}):\n", count_outliers(items.len()));
+        for i in items {
+            let _ = writeln!(text, "- {} (#{})", item_line(i), i.id);
+        }
+    }
+    let _ = write!(text, "\n-- \n{footer}\n");
+
+    let e = escape_html;
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p><strong>{}</strong></p>\n",
+        e(&subject),
+        e(&name),
+        e(&intro),
+    );
+    for (owner, items) in &sorted {
+        let _ = write!(
+            html,
+            "<h3 style=\"margin-bottom: 0.2em\">{} <small style=\"font-weight: normal\">({})</small></h3>\n<ul>\n",
+            e(&owner.to_string()),
+            e(&count_outliers(items.len())),
+        );
+        for i in items {
+            let _ = writeln!(
+                html,
+                "<li><strong>{}</strong> — {}: {} <small>(#{})</small></li>",
+                e(&series_label(i)),
+                e(&period_label(i)),
+                e(&why(&i.worst)),
+                i.id,
+            );
+        }
+        let _ = writeln!(html, "</ul>");
+    }
+    let _ = write!(
+        html,
+        "<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
+        e(&footer)
+    );
+    Digest {
+        subject,
+        text,
+        html,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Check;
+    use crate::render::tests::{finding, incident, review};
+    use chrono::TimeZone;
+
+    fn due() -> Due {
+        let tz = chrono_tz::Europe::London;
+        Due {
+            deadline: tz.with_ymd_and_hms(2020, 12, 1, 10, 0, 0).unwrap(),
+            review_at: tz.with_ymd_and_hms(2020, 12, 2, 10, 0, 0).unwrap(),
+        }
+    }
+
+    fn items() -> Vec<Incident> {
+        vec![
+            incident(
+                3,
+                finding("orders", &[("region", "eu")], Check::Seasonal, -4.0),
+            ),
+            incident(
+                7,
+                finding(
+                    "rev<script>x</script>",
+                    &[("region", "a&b")],
+                    Check::Stale,
+                    0.0,
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_reminder_lists_the_items_most_severe_first_and_escapes_names() {
+        let ana: Mailbox = "Ana \"<b>\" <ana@example.com>".parse().unwrap();
+        let d = reminder(&ana, &items(), &review(), due(), &[]);
+        assert!(
+            !d.text.contains("reported to"),
+            "no escalation configured: {}",
+            d.text
+        );
+        assert_eq!(
+            d.subject,
+            "[callout] Reminder: 2 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
+        );
+        let first = d
+            .text
+            .find("1. rev<script>x</script> (region=a&b)")
+            .unwrap();
+        let second = d.text.find("2. orders (region=eu)").unwrap();
+        assert!(first < second, "data health before statistics: {}", d.text);
+        assert!(
+            d.text.contains("due Tue 1 Dec 10:00 (Europe/London)"),
+            "{}",
+            d.text
+        );
+        assert!(d.text.contains("Incidents #7, #3."), "{}", d.text);
+        assert!(
+            !d.html.contains("<script>") && !d.html.contains("<b>"),
+            "{}",
+            d.html
+        );
+        assert!(
+            d.html
+                .contains("rev&lt;script&gt;x&lt;/script&gt; (region=a&amp;b)")
+        );
+        assert!(d.html.contains("Hello Ana &lt;b&gt;,"), "{}", d.html);
+    }
+
+    #[test]
+    fn an_escalation_names_each_owner_and_what_they_have_not_explained() {
+        let to: Mailbox = "WBR organisers <wbr@example.com>".parse().unwrap();
+        let ana: Mailbox = "Ana <ana@example.com>".parse().unwrap();
+        let sam: Mailbox = "Sam <sam@example.com>".parse().unwrap();
+        let all = items();
+        let owners = vec![(ana, vec![all[0].clone()]), (sam, vec![all[1].clone()])];
+        let d = escalation(&to, &owners, &review(), due());
+        assert_eq!(
+            d.subject,
+            "[callout] WBR Wed 2 Dec 10:00: 2 outliers unexplained by 2 owners (due Tue 1 Dec 10:00)"
+        );
+        let a = d
+            .text
+            .find("Ana <ana@example.com> (1 outlier):\n- orders (region=eu)")
+            .unwrap();
+        let s = d
+            .text
+            .find("Sam <sam@example.com> (1 outlier):\n- rev<script>")
+            .unwrap();
+        assert!(a < s, "{}", d.text);
+        assert!(!d.html.contains("<script>"), "{}", d.html);
+        assert!(d.html.contains("Sam &lt;sam@example.com&gt;"), "{}", d.html);
+        let r = reminder(
+            &"Ana Ortiz <ana@example.com>".parse().unwrap(),
+            &all,
+            &review(),
+            due(),
+            std::slice::from_ref(&to),
+        );
+        assert!(
+            r.text
+                .contains("still open are reported to WBR organisers."),
+            "{}",
+            r.text
+        );
+    }
+}
