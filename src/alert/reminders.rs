@@ -140,7 +140,9 @@ fn lower(m: &Mailbox) -> String {
 }
 
 /// Queue the reminders and the escalation due at `now` (see the module
-/// doc). Needs `[smtp]` (the sender); without `[reminders]` it does nothing.
+/// doc). Needs `[smtp]` (the sender). Without `hours_before_deadline` there
+/// are no reminders, and without any escalation address no escalation: then
+/// it does not touch the store at all.
 /// One recipient's failure does not stop the others.
 pub fn queue_reminders(
     store: &mut Store,
@@ -190,7 +192,9 @@ pub fn queue_reminders(
         }
     }
 
-    if let Some(w) = escalation_window(config, now) {
+    let escalates = config.reminders.escalate_to.is_some()
+        || config.owners.rules.iter().any(|r| r.escalate_to.is_some());
+    if let Some(w) = escalation_window(config, now).filter(|_| escalates) {
         // address → owner → incidents
         type ByOwner = BTreeMap<String, (Mailbox, Vec<Incident>)>;
         let mut by_addr: BTreeMap<String, (Mailbox, ByOwner)> = BTreeMap::new();

@@ -117,6 +117,7 @@ const EXPLANATIONS_DUE_HOURS: IntRange = (0..=6 * 24, " hours");
 const MIN_HISTORY: IntRange = (1..=100_000, " periods");
 const STALE_PERIODS: IntRange = (2..=10_000, " periods");
 const CLOSE_AFTER_PERIODS: IntRange = (1..=1_000, " periods");
+const REMINDER_HOURS: IntRange = (0..=336, " hours (0: no reminders; at most two weeks)");
 const PORT: IntRange = (1..=65_535, "");
 
 /// An allowed float range: `(low, high)` bounds.
@@ -1032,20 +1033,14 @@ impl Compiler {
         let Some(raw) = raw else {
             return RemindersConfig::default();
         };
-        let hours = raw
-            .hours_before_deadline
+        let hours = self
+            .int(
+                "reminders.hours_before_deadline",
+                raw.hours_before_deadline,
+                REMINDER_HOURS,
+            )
             .unwrap_or(raw::DEFAULT_REMINDER_HOURS);
-        let before_deadline = match hours {
-            0 => None,
-            h if (1..=24 * 14).contains(&h) => Some(chrono::Duration::hours(h)),
-            h => {
-                self.problem(
-                    "reminders.hours_before_deadline",
-                    format!("must be between 0 (no reminders) and 336 (two weeks), got {h}"),
-                );
-                None
-            }
-        };
+        let before_deadline = (hours > 0).then(|| chrono::Duration::hours(hours));
         let escalate_to = raw
             .escalate_to
             .as_deref()

@@ -447,7 +447,7 @@ pub struct AlertsConfig {
     pub retry_base: Duration,
 }
 
-/// `[reminders]`; absent: no reminders, no escalation.
+/// `[reminders]`; absent: no reminders, and escalation only to owner rules' `escalate_to`.
 #[derive(Debug, Clone, Default)]
 pub struct RemindersConfig {
     /// Remind owners this long before the deadline; `None`: no reminders.
