@@ -19,15 +19,15 @@ use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
 use crate::store::Store;
 
-/// `callout run`: once (`--once`), or the daemon on the config's schedule.
+/// `callout run --once` (the daemon, `run` without `--once`, is
+/// `daemon::run_blocking`, dispatched by `main`: the daemon calls into this
+/// module, never the other way round).
 /// Returns how many things failed (each reported); `main` decides the exit code.
 pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<usize> {
-    if !args.once {
-        // main refuses --dry-run without --once; never start a sending daemon for it
-        anyhow::ensure!(args.dry_run.is_none(), "--dry-run needs --once");
-        crate::daemon::run_blocking(cfg.path.clone(), cfg)?;
-        return Ok(0);
-    }
+    anyhow::ensure!(
+        args.once,
+        "app::run is `run --once`; the daemon is daemon::run_blocking"
+    );
     // `--dry-run -` renders to stdout, so the findings table is left out there
     let announce = match args.dry_run.as_deref() {
         None => Announce::Send,

@@ -141,7 +141,13 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Run(args) => {
             args.check().map_err(|e| Failure::Usage(e.into()))?;
             let cfg = load_config(&args.config)?;
-            Ok(outcome(callout::app::run(cfg, &args)?))
+            if args.once {
+                Ok(outcome(callout::app::run(cfg, &args)?))
+            } else {
+                // args.check() refused --dry-run without --once: never a sending daemon for it
+                callout::daemon::run_blocking(cfg.path.clone(), cfg)?;
+                Ok(Outcome::Done)
+            }
         }
         Command::TestEmail { config, to } => {
             let cfg = load_config(&config)?;

@@ -516,3 +516,44 @@ pub fn sort_by_severity(incidents: &mut [Incident]) {
             .then(a.id.cmp(&b.id))
     });
 }
+
+/// Every built-in holiday name.
+pub const BUILTIN_HOLIDAYS: &[&str] = &[
+    "new_year",
+    "good_friday",
+    "easter",
+    "easter_monday",
+    "memorial_day",
+    "independence_day",
+    "labor_day",
+    "thanksgiving",
+    "black_friday",
+    "thanksgiving_weekend",
+    "cyber_monday",
+    "holiday_season",
+    "christmas_eve",
+    "christmas",
+    "year_end",
+];
+
+/// The holidays of the built-in `default` calendar: widely observed retail
+/// events whose effect is large enough to trip a weekly baseline.
+pub const DEFAULT_HOLIDAYS: &[&str] = &[
+    "new_year",
+    "good_friday",
+    "easter",
+    "easter_monday",
+    "thanksgiving",
+    "black_friday",
+    "thanksgiving_weekend",
+    "cyber_monday",
+    "holiday_season",
+    "christmas_eve",
+    "christmas",
+    "year_end",
+];
+
+/// True if `name` is a built-in holiday.
+pub fn is_builtin_holiday(name: &str) -> bool {
+    BUILTIN_HOLIDAYS.contains(&name)
+}

@@ -1057,18 +1057,18 @@ impl Compiler {
             String::new()
         });
         let holidays = c.holidays.unwrap_or_else(|| {
-            crate::detect::calendar::DEFAULT_HOLIDAYS
+            crate::model::DEFAULT_HOLIDAYS
                 .iter()
                 .map(|s| s.to_string())
                 .collect()
         });
         for (j, h) in holidays.iter().enumerate() {
-            if !crate::detect::calendar::is_builtin(h) {
+            if !crate::model::is_builtin_holiday(h) {
                 self.problem(
                     &format!("calendar[{i}].holidays[{j}]"),
                     format!(
                         "unknown holiday {h:?} (built in: {})",
-                        crate::detect::calendar::BUILTIN.join(", ")
+                        crate::model::BUILTIN_HOLIDAYS.join(", ")
                     ),
                 );
             }

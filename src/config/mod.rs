@@ -462,7 +462,7 @@ pub struct RemindersConfig {
 pub struct CalendarConfig {
     /// Name, referenced by `detection.calendar`.
     pub name: String,
-    /// Built-in recurring holidays (see `detect::calendar::BUILTIN`).
+    /// Built-in recurring holidays (see `model::BUILTIN_HOLIDAYS`).
     pub holidays: Vec<String>,
     /// Extra dates: `MM-DD` recurs every year, `YYYY-MM-DD` once.
     pub dates: Vec<CalendarDate>,

@@ -8,46 +8,10 @@ use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
 use crate::config::{CalendarConfig, CalendarDate};
 
-/// Every built-in holiday name.
-pub const BUILTIN: &[&str] = &[
-    "new_year",
-    "good_friday",
-    "easter",
-    "easter_monday",
-    "memorial_day",
-    "independence_day",
-    "labor_day",
-    "thanksgiving",
-    "black_friday",
-    "thanksgiving_weekend",
-    "cyber_monday",
-    "holiday_season",
-    "christmas_eve",
-    "christmas",
-    "year_end",
-];
-
-/// The holidays of the built-in `default` calendar: widely observed retail
-/// events whose effect is large enough to trip a weekly baseline.
-pub const DEFAULT_HOLIDAYS: &[&str] = &[
-    "new_year",
-    "good_friday",
-    "easter",
-    "easter_monday",
-    "thanksgiving",
-    "black_friday",
-    "thanksgiving_weekend",
-    "cyber_monday",
-    "holiday_season",
-    "christmas_eve",
-    "christmas",
-    "year_end",
-];
-
-/// True if `name` is a built-in holiday.
-pub fn is_builtin(name: &str) -> bool {
-    BUILTIN.contains(&name)
-}
+/// The holiday names (shared with `config`, which checks them) live in `model`.
+pub use crate::model::{
+    BUILTIN_HOLIDAYS as BUILTIN, DEFAULT_HOLIDAYS, is_builtin_holiday as is_builtin,
+};
 
 /// A holiday on a date: its name and the same holiday's date a year earlier.
 pub type HolidayOn = (&'static str, Option<NaiveDate>);

@@ -757,7 +757,14 @@ pub(crate) mod tests {
 
     /// The test config's sources (`shop`: 24 h expected delay, UTC).
     fn sources() -> Vec<SourceConfig> {
-        crate::alert::incidents::tests::config(25).sources
+        let text = "[[source]]\nname = \"shop\"\npath = \"shop.csv\"\ntime_column = \"date\"\ndimensions = [\"region\"]\n";
+        crate::config::compile_str(
+            text,
+            std::path::Path::new("/tmp/callout-test.toml"),
+            &|_| None,
+        )
+        .unwrap()
+        .sources
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reminder and escalation emails: subject, plain text and HTML.
 //!
 //! Pure like the digest: who is reminded, about what and for which deadline
-//! is decided by `alert::reminders` and passed in; this only phrases it.
+//! is decided by the alert stage and passed in; this only phrases it.
 //! Everything a person or a config wrote (names, metrics, dimensions, notes)
 //! goes through [`escape_html`] in the HTML part.
 
