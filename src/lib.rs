@@ -8,6 +8,8 @@
 //! - [`pipeline`]: load → detect, shared by `run` and `backfill`.
 //! - [`backfill`], [`app`]: the modes.
 //! - [`model`], [`output`]: shared types and findings files.
+//! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
+//!   history those pages chart.
 
 pub mod alert;
 pub mod app;
@@ -17,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod detect;
+pub mod history;
 pub mod model;
 pub mod output;
 pub mod pipeline;
@@ -24,3 +27,4 @@ pub mod render;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod web;

@@ -92,6 +92,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             callout::app::run(cfg, &args)
         }
+        Command::Serve { config } => {
+            let cfg = match load_config(&config) {
+                Ok(c) => c,
+                Err(code) => return Ok(code),
+            };
+            if cfg.web.is_none() {
+                eprintln!(
+                    "error: config `{}` has no [web] table (listen, public_url): nothing to serve",
+                    cfg.path.display()
+                );
+                return Ok(ExitCode::from(2));
+            }
+            callout::web::serve_blocking(cfg)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::TestEmail { config, to } => {
             let cfg = match load_config(&config) {
                 Ok(c) => c,

@@ -7,6 +7,8 @@
 //!
 //! Must not: decide who gets what (that is `alert`), or send anything.
 
+pub mod chart;
+
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 

@@ -10,6 +10,9 @@
 //! only stores and fetches. All calls are synchronous; the daemon calls them
 //! from `spawn_blocking`.
 
+pub mod explanations;
+pub mod history;
+pub mod ops;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
