@@ -324,7 +324,7 @@ fn signed_links_pages_form_health_and_metrics_over_tcp() {
     assert_eq!(rows[0].link_hash, tokens::token_hash(&t));
     let (_, page) = get(&url);
     assert!(
-        page.contains("Launch day &lt;script&gt;alert(\"x\")&lt;/script&gt; &amp; promo"),
+        page.contains("Launch day &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; promo"),
         "{page}"
     );
     assert!(!page.contains("<script>"));

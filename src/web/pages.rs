@@ -288,6 +288,19 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
     let (metric, dims) = series_parts(&i.key);
     let head = headline(v);
     let explained = !v.explanations.is_empty();
+    // an empty form on a page with an answer starts from that answer, ready to edit
+    let prefilled;
+    let values = match v.explanations.last() {
+        Some(e) if *values == FormValues::default() => {
+            prefilled = FormValues {
+                cause: Some(e.cause),
+                persistence: e.persistence,
+                text: e.text.clone(),
+            };
+            &prefilled
+        }
+        _ => values,
+    };
     let body = html! {
         header {
             "callout · " (v.review_name)
