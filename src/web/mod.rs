@@ -284,7 +284,7 @@ mod tests {
             "web.public_url",
             "web.secret_file",
             "web.link_valid_days",
-            "web.port: unknown key",
+            "port: unknown key",
         ] {
             assert!(e.contains(needle), "missing {needle} in {e}");
         }
