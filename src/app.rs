@@ -164,6 +164,12 @@ fn record_and_announce(
         new_incidents: incidents.len(),
         ..AlertReport::default()
     };
+    // the explanation page charts what the owner was alerted on (see `history`)
+    let taken_at = now.timestamp_millis();
+    match store.transaction(|s| crate::history::record(s, &ev.batches, taken_at)) {
+        Ok(n) => tracing::debug!(series = n, "series history saved for the explanation pages"),
+        Err(e) => report.problems.push(format!("saving series history: {e}")),
+    }
     match announce {
         Announce::Send => deliver(store, cfg, &incidents, now, &mut report)?,
         Announce::DryRun(dir) => {

@@ -43,6 +43,12 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// Run the daemon on the config's schedule (or once, with --once).
     Run(RunArgs),
+    /// Serve the explanation pages, /healthz and /metrics alone (no scheduler), on the same store.
+    Serve {
+        /// Config file (needs a [web] table).
+        #[arg(long, short, default_value = "callout.toml")]
+        config: PathBuf,
+    },
     /// Send a test email through the configured SMTP server.
     TestEmail {
         /// Config file.

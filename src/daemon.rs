@@ -18,6 +18,8 @@
 //!   with every problem and the old one is kept.
 //!
 //! Shutdown is one [`CancellationToken`]; reloads are messages on a channel.
+//! With a `[web]` table the web server ([`crate::web`]) runs beside the loop
+//! and stops on the same token.
 //! Both are fed by a small signal task, so the loop itself is driven in unit
 //! tests without sending real signals.
 
@@ -127,6 +129,13 @@ pub async fn run_with(
     let (reload_tx, reload_rx) = mpsc::channel(1);
     // Install the handlers before anything else, so an early SIGTERM is not fatal.
     let signals = listen_for_signals(shutdown.clone(), reload_tx)?;
+    // The web server (when [web] is configured) runs beside the scheduler and
+    // stops with it; binding first makes a bad address fail at start-up.
+    let web = match &initial.web {
+        Some(_) => Some(crate::web::Server::bind(initial.clone(), Arc::new(SystemClock)).await?),
+        None => None,
+    };
+    let web = web.map(|server| tokio::spawn(server.run(shutdown.clone())));
     let daemon = Daemon {
         config_path,
         config: Arc::new(initial),
@@ -136,8 +145,16 @@ pub async fn run_with(
         options,
         abandoned: None,
     };
-    let result = daemon.run(shutdown, reload_rx).await;
+    let result = daemon.run(shutdown.clone(), reload_rx).await;
     signals.abort();
+    shutdown.cancel();
+    if let Some(web) = web {
+        match web.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!("{e}"),
+            Err(e) => error!("web server task failed: {e}"),
+        }
+    }
     result
 }
 

@@ -12,6 +12,8 @@
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
 //! - [`render`]: email subject, text and HTML; pure.
 //! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files.
+//! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
+//!   history those pages chart.
 
 pub mod alert;
 pub mod app;
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod detect;
+pub mod history;
 pub mod model;
 pub mod output;
 pub mod pipeline;
@@ -29,3 +32,4 @@ pub mod review;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod web;

@@ -149,6 +149,17 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
                 Ok(Outcome::Done)
             }
         }
+        Command::Serve { config } => {
+            let cfg = load_config(&config)?;
+            if cfg.web.is_none() {
+                return Err(Failure::Usage(anyhow::anyhow!(
+                    "config `{}` has no [web] table (listen, public_url): nothing to serve",
+                    cfg.path.display()
+                )));
+            }
+            callout::web::serve_blocking(cfg)?;
+            Ok(Outcome::Done)
+        }
         Command::TestEmail { config, to } => {
             let cfg = load_config(&config)?;
             callout::app::test_email(&cfg, &to)?;

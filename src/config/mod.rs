@@ -91,6 +91,8 @@ pub struct Config {
     pub calendars: Vec<CalendarConfig>,
     /// Declared events that excuse or annotate periods.
     pub events: Vec<EventConfig>,
+    /// The web server; `None` when the config has no `[web]` table.
+    pub web: Option<WebConfig>,
 }
 
 impl Config {
@@ -503,4 +505,30 @@ pub struct EventConfig {
     pub dims: Vec<(String, String)>,
     /// Excuse or annotate.
     pub action: EventAction,
+}
+
+/// Days a link stays valid after the review its incident is due for, by default.
+pub const DEFAULT_LINK_VALID_DAYS: i64 = 14;
+
+/// Where the key that signs links comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeySource {
+    /// `secret_file` or `secret_env`: the operator manages the key.
+    Secret(Secret),
+    /// Neither: a random key created once at this path (beside the store), mode 0600.
+    Generated(PathBuf),
+}
+
+/// `[web]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// Address the server binds, e.g. `127.0.0.1:8080`.
+    pub listen: std::net::SocketAddr,
+    /// Base URL links in emails start with, without a trailing slash
+    /// (the TLS reverse proxy's address, e.g. `https://callout.example.com`).
+    pub public_url: String,
+    /// The link-signing key.
+    pub key: KeySource,
+    /// A link expires this many days after the review its incident is due for.
+    pub link_valid_days: i64,
 }

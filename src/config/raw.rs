@@ -96,6 +96,7 @@ pub struct RawConfig {
     pub calendar: Vec<RawCalendar>,
     #[serde(default)]
     pub event: Vec<RawEvent>,
+    pub web: Option<RawWeb>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,4 +246,14 @@ pub struct RawEvent {
     #[serde(rename = "where", default)]
     pub dims: BTreeMap<String, String>,
     pub action: Option<String>,
+}
+
+/// `[web]`: the signed-link pages, /healthz and /metrics.
+#[derive(Debug, Deserialize)]
+pub struct RawWeb {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub secret_file: Option<String>,
+    pub secret_env: Option<String>,
+    pub link_valid_days: Option<i64>,
 }

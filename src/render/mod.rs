@@ -7,6 +7,7 @@
 //! Must not: decide who gets what (that is `alert`), or send anything; it
 //! imports nothing from `alert`.
 
+pub mod chart;
 pub mod reminders;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -10,8 +10,11 @@
 //! only stores and fetches. All calls are synchronous; the daemon calls them
 //! from `spawn_blocking`.
 
+pub mod explanations;
 mod findings;
+pub mod history;
 mod incidents;
+pub mod ops;
 mod outbox;
 mod reminders;
 mod runs;

@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "incident lanes, store id, send attempts",
         sql: V2_LANES_STORE_ID_ATTEMPTS,
     },
+    Migration {
+        name: "explanations and series history (web)",
+        sql: V_EXPLANATIONS,
+    },
 ];
 
 const V1: &str = r#"
@@ -149,4 +153,35 @@ CREATE UNIQUE INDEX incidents_one_open_per_lane
 INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
 
 ALTER TABLE outbox ADD COLUMN attempt_started_at INTEGER;
+"#;
+
+/// Owners' explanations (append-only: an edit is a new row, the newest row of
+/// an incident counts, older rows are its history) and the compact series
+/// history the explanation page charts. Self-contained: touches no older table.
+const V_EXPLANATIONS: &str = r#"
+CREATE TABLE explanations (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents (id),
+    cause       TEXT NOT NULL CHECK (cause IN ('business_change', 'data_issue', 'known_event',
+                    'expected_seasonal', 'under_investigation')),
+    persistence TEXT CHECK (persistence IN ('new_normal', 'one_off')),
+    text        TEXT NOT NULL,
+    author      TEXT NOT NULL,
+    link_hash   TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX explanations_incident ON explanations (incident_id, id);
+
+-- The newest points of a series with an open incident, taken when a run sees
+-- them, so the page can chart what the owner was alerted on without reading
+-- the export again. One row per series, replaced by each run.
+CREATE TABLE series_history (
+    source      TEXT NOT NULL,
+    series_id   TEXT NOT NULL,
+    granularity TEXT NOT NULL,
+    taken_at    INTEGER NOT NULL,
+    recent      TEXT NOT NULL,
+    year        TEXT NOT NULL,
+    PRIMARY KEY (source, series_id)
+);
 "#;

@@ -1,0 +1,225 @@
+//! Line charts of a series as inline SVG, for the explanation page.
+//!
+//! Pure: points in, markup out. Built with maud, so every text (labels, the
+//! metric name in the title) is escaped. The chart scales to its container
+//! (viewBox, width 100%), which makes it readable on a phone, and needs no
+//! JavaScript. Drawn: the series as a line, the normal range callout computed
+//! at flagged points as a shaded band with the expected value as a dash, and
+//! the flagged points as red dots.
+
+use maud::{Markup, html};
+
+/// The normal range at one point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// Series time (ms).
+    pub ts: i64,
+    /// Lower end of the normal range.
+    pub lower: f64,
+    /// Upper end of the normal range.
+    pub upper: f64,
+    /// Expected value.
+    pub expected: f64,
+}
+
+/// What to draw.
+#[derive(Debug, Clone, Copy)]
+pub struct Chart<'a> {
+    /// Accessible name, e.g. "orders, last 6 weeks".
+    pub title: &'a str,
+    /// The series: (series time ms, value), ascending.
+    pub points: &'a [(i64, f64)],
+    /// Normal ranges to shade.
+    pub band: &'a [Band],
+    /// Flagged points: (series time ms, value).
+    pub marks: &'a [(i64, f64)],
+    /// chrono format of the time axis labels, e.g. `"%d %b"`.
+    pub x_format: &'a str,
+}
+
+const W: f64 = 640.0;
+const H: f64 = 220.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 12.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 26.0;
+
+/// A step of 1, 2 or 5 times a power of ten, about `range / 4`.
+fn nice_step(range: f64) -> f64 {
+    let raw = (range / 4.0).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    let f = raw / mag;
+    let nice = if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * mag
+}
+
+fn fmt_time(ms: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.naive_utc().format(format).to_string())
+        .unwrap_or_default()
+}
+
+/// The chart as an `<svg>` element; an empty series gives a short note instead.
+pub fn svg(c: &Chart<'_>) -> Markup {
+    let ys = c
+        .points
+        .iter()
+        .map(|p| p.1)
+        .chain(c.marks.iter().map(|m| m.1))
+        .chain(c.band.iter().flat_map(|b| [b.lower, b.upper]))
+        .filter(|v| v.is_finite());
+    let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let ts = c
+        .points
+        .iter()
+        .map(|p| p.0)
+        .chain(c.marks.iter().map(|m| m.0))
+        .chain(c.band.iter().map(|b| b.ts));
+    let (t0, t1) = ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    if c.points.is_empty() || !y0.is_finite() || t0 > t1 {
+        return html! { p.nochart { "No data to chart for " (c.title) "." } };
+    }
+    if y1 - y0 < 1e-9 {
+        y0 -= 1.0;
+        y1 += 1.0;
+    }
+    let step = nice_step(y1 - y0);
+    let lo = (y0 / step).floor() * step;
+    let hi = (y1 / step).ceil() * step;
+    let pw = W - LEFT - RIGHT;
+    let ph = H - TOP - BOTTOM;
+    let span = (t1 - t0).max(1) as f64;
+    let x = |t: i64| LEFT + (t - t0) as f64 / span * pw;
+    let y = |v: f64| TOP + (hi - v) / (hi - lo) * ph;
+    let line: String = c
+        .points
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // a band cell is as wide as one period of the series, at least 4 px
+    let cell = (pw / c.points.len().max(1) as f64).max(4.0);
+    let ticks: Vec<f64> = (0..=((hi - lo) / step).round() as i64)
+        .map(|i| lo + i as f64 * step)
+        .collect();
+    let xticks: Vec<i64> = (0..5).map(|i| t0 + (t1 - t0) * i / 4).collect();
+    html! {
+        svg.chart xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (W) " " (H)}
+            role="img" aria-label=(c.title) preserveAspectRatio="xMidYMid meet" {
+            title { (c.title) }
+            @for v in &ticks {
+                line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", y(*v))) y2=(format!("{:.1}", y(*v))) {}
+                text.ylabel x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (super::num(*v)) }
+            }
+            @for t in &xticks {
+                text.xlabel x=(format!("{:.1}", x(*t))) y=(H - 8.0) text-anchor="middle" { (fmt_time(*t, c.x_format)) }
+            }
+            @for b in c.band.iter().filter(|b| b.lower.is_finite() && b.upper.is_finite()) {
+                rect.band x=(format!("{:.1}", x(b.ts) - cell / 2.0)) y=(format!("{:.1}", y(b.upper)))
+                    width=(format!("{:.1}", cell)) height=(format!("{:.1}", (y(b.lower) - y(b.upper)).max(1.0))) {
+                    title { "normal range " (super::num(b.lower)) " to " (super::num(b.upper)) }
+                }
+                @if b.expected.is_finite() {
+                    line.expected x1=(format!("{:.1}", x(b.ts) - cell / 2.0)) x2=(format!("{:.1}", x(b.ts) + cell / 2.0))
+                        y1=(format!("{:.1}", y(b.expected))) y2=(format!("{:.1}", y(b.expected))) {}
+                }
+            }
+            polyline.series points=(line) {}
+            @for &(t, v) in c.marks.iter().filter(|m| m.1.is_finite()) {
+                circle.mark cx=(format!("{:.1}", x(t))) cy=(format!("{:.1}", y(v))) r="4.5" {
+                    title { (fmt_time(t, "%Y-%m-%d %H:%M")) ": " (super::num(v)) }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn chart<'a>(
+        title: &'a str,
+        pts: &'a [(i64, f64)],
+        band: &'a [Band],
+        marks: &'a [(i64, f64)],
+    ) -> String {
+        svg(&Chart {
+            title,
+            points: pts,
+            band,
+            marks,
+            x_format: "%d %b",
+        })
+        .into_string()
+    }
+
+    #[test]
+    fn draws_line_band_and_marks_with_escaped_title() {
+        let pts: Vec<(i64, f64)> = (0..42).map(|d| (d * DAY, 100.0 + (d % 7) as f64)).collect();
+        let band = [Band {
+            ts: 41 * DAY,
+            lower: 95.0,
+            upper: 110.0,
+            expected: 102.0,
+        }];
+        let marks = [(41 * DAY, 180.0)];
+        let s = chart("<b>orders</b>", &pts, &band, &marks);
+        assert!(s.starts_with("<svg"), "{s}");
+        assert!(
+            s.contains("&lt;b&gt;orders&lt;/b&gt;") && !s.contains("<b>"),
+            "{s}"
+        );
+        assert_eq!(s.matches("<rect class=\"band\"").count(), 1);
+        assert_eq!(s.matches("<circle class=\"mark\"").count(), 1);
+        assert_eq!(s.matches("<polyline").count(), 1);
+        // the outlier is the highest point: at the top of the plot area
+        let cy: f64 = s
+            .split("cy=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(cy < TOP + 0.3 * (H - TOP - BOTTOM), "cy {cy}");
+        assert!(s.contains("11 Feb"), "last date on the axis: {s}");
+    }
+
+    #[test]
+    fn flat_and_empty_series_do_not_break() {
+        let flat: Vec<(i64, f64)> = (0..5).map(|d| (d * DAY, 3.0)).collect();
+        let s = chart("flat", &flat, &[], &[]);
+        assert!(
+            s.contains("<polyline") && !s.contains("NaN") && !s.contains("inf"),
+            "{s}"
+        );
+        let s = chart("empty", &[], &[], &[]);
+        assert!(s.contains("No data") && !s.contains("<svg"), "{s}");
+    }
+
+    #[test]
+    fn nice_steps() {
+        for (range, want) in [(100.0, 50.0), (7.0, 2.0), (0.3, 0.1), (1234.0, 500.0)] {
+            assert!(
+                (nice_step(range) - want).abs() < 1e-9,
+                "{range}: {}",
+                nice_step(range)
+            );
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Building the links callout mails: one per incident, one to "all my open items".
+//!
+//! The digest (and reminders) call these; the web server verifies what they
+//! build. A link is `{public_url}/e/{token}`; see [`super::tokens`].
+
+use chrono::{DateTime, Utc};
+
+use super::tokens::{self, Claims, Key, Scope};
+use crate::config::WebConfig;
+
+/// When a link for items due at the review at `review_at` stops working:
+/// `link_valid_days` after that review.
+pub fn link_expiry(web: &WebConfig, review_at: DateTime<Utc>) -> DateTime<Utc> {
+    review_at + chrono::Duration::days(web.link_valid_days)
+}
+
+fn url(web: &WebConfig, key: &Key, scope: Scope, owner: &str, expires: DateTime<Utc>) -> String {
+    let token = tokens::sign(
+        key,
+        &Claims {
+            scope,
+            owner: owner.to_string(),
+            expires_at: expires.timestamp(),
+        },
+    );
+    format!("{}/e/{token}", web.public_url)
+}
+
+/// The explanation page of one incident, for its owner (the mailbox text stored
+/// with the incident), valid until `expires`.
+pub fn incident_url(
+    web: &WebConfig,
+    key: &Key,
+    incident_id: i64,
+    owner: &str,
+    expires: DateTime<Utc>,
+) -> String {
+    url(
+        web,
+        key,
+        Scope::Incidents(vec![incident_id]),
+        owner,
+        expires,
+    )
+}
+
+/// The page listing every open incident of `owner`, valid until `expires`.
+pub fn open_items_url(web: &WebConfig, key: &Key, owner: &str, expires: DateTime<Utc>) -> String {
+    url(web, key, Scope::OpenItems, owner, expires)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::KeySource;
+    use chrono::TimeZone;
+
+    #[test]
+    fn links_carry_a_verifiable_token_under_the_public_url() {
+        let web = WebConfig {
+            listen: "127.0.0.1:8080".parse().unwrap(),
+            public_url: "https://callout.example.com".into(),
+            key: KeySource::Generated("k".into()),
+            link_valid_days: 14,
+        };
+        let key = Key::new(&[7u8; 32]).unwrap();
+        let review = Utc.with_ymd_and_hms(2026, 12, 2, 10, 0, 0).unwrap();
+        let exp = link_expiry(&web, review);
+        assert_eq!(exp, Utc.with_ymd_and_hms(2026, 12, 16, 10, 0, 0).unwrap());
+        let u = incident_url(&web, &key, 42, "Ana <ana@example.com>", exp);
+        let token = u.strip_prefix("https://callout.example.com/e/").unwrap();
+        let c = tokens::verify(&key, token, review.timestamp()).unwrap();
+        assert_eq!(c.scope, Scope::Incidents(vec![42]));
+        assert_eq!(c.owner, "Ana <ana@example.com>");
+        let u = open_items_url(&web, &key, "Ana <ana@example.com>", exp);
+        let token = u.rsplit('/').next().unwrap();
+        let c = tokens::verify(&key, token, review.timestamp()).unwrap();
+        assert_eq!(c.scope, Scope::OpenItems);
+        assert!(tokens::verify(&key, token, exp.timestamp()).is_err());
+    }
+}
