@@ -123,8 +123,10 @@ pub fn cycle(
     let mut store = Store::open(&cfg.store_path)?;
     // the run is in the store while it is in progress
     let run_id = store.begin_run(mode, now)?;
-    // explanations: loaded from the store once the explanations table lands
-    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &[], &|_, _| {});
+    // owners' explanations shape the baseline (known events, data issues,
+    // accepted new levels), exactly as in backfill
+    let explained = store.explained_spans()?;
+    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &explained, &|_, _| {});
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
     Ok(CycleReport { evaluation, alerts })
 }

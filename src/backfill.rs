@@ -13,8 +13,10 @@ use anyhow::Context;
 
 use crate::cli::BackfillArgs;
 use crate::config::Config;
+use crate::model::ExplainedSpan;
 use crate::output::{self, OutputFormat};
 use crate::pipeline::{self, Evaluation, Window};
+use crate::store::Store;
 
 /// Why `--output` cannot be used (exit 2, before anything is read).
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,17 @@ fn canonical(p: &Path) -> PathBuf {
     }
 }
 
+/// Owners' explanations from the config's store, so backfill shapes the
+/// baseline exactly as the daemon does. No store file yet: none (a backfill
+/// without `--store` never creates one).
+fn stored_explanations(cfg: &Config) -> anyhow::Result<Vec<ExplainedSpan>> {
+    if !cfg.store_path.exists() {
+        return Ok(Vec::new());
+    }
+    let store = Store::open(&cfg.store_path)?;
+    Ok(store.explained_spans()?)
+}
+
 /// Run a backfill and write its findings (in `format`; `None`: CSV on stdout);
 /// the evaluation is returned for the store step and the exit code.
 pub fn run(
@@ -122,8 +135,8 @@ pub fn run(
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
     }
     let window = Window::Dates(args.from, args.to);
-    // explanations: loaded from the store once the explanations table lands
-    let ev = pipeline::evaluate(cfg, window, None, &[], &|done, total| {
+    let explained = stored_explanations(cfg)?;
+    let ev = pipeline::evaluate(cfg, window, None, &explained, &|done, total| {
         if show && (done == 1 || done % 64 == 0 || done == total) {
             bar.set_length(total as u64);
             bar.set_message("detecting");

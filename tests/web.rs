@@ -1,7 +1,13 @@
 //! The web server over real TCP: `callout serve` (and the daemon) against a
 //! real SQLite store filled by a real `callout backfill --store`, requests with
 //! a real HTTP client, and the page rendered by a real headless Chromium.
-#![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test or bench is a failed test"
+)]
 
 use std::io::Read as _;
 use std::net::TcpListener;

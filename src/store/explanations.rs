@@ -254,13 +254,20 @@ impl Store {
     }
 
     /// The current explanation of every incident, as detection sees them: the
-    /// incident's span of series time (first to newest finding) and what the
-    /// owner said. Ordered by source, series and time.
+    /// incident's span of series time and what the owner said. Ordered by
+    /// source, series and time.
+    ///
+    /// The span runs from the first finding to the period that closed the
+    /// incident (the newest evaluated one while it is open), not just to the
+    /// newest finding: after a level shift re-anchors, the rest of a promotion
+    /// looks normal and raises no finding, yet it is part of the event the
+    /// owner explained and must stay out of the baseline too.
     pub fn explained_spans(&self) -> Result<Vec<ExplainedSpan>, StoreError> {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT i.source, i.metric, i.dims, i.opened_at_ts, i.last_finding_ts,
+                "SELECT i.source, i.metric, i.dims, i.opened_at_ts,
+                    max(i.last_finding_ts, coalesce(i.closed_at_ts, i.last_evaluated_ts)),
                     e.cause, e.persistence
                  FROM explanations e JOIN incidents i ON i.id = e.incident_id
                  WHERE e.id IN (SELECT max(id) FROM explanations GROUP BY incident_id)

@@ -111,7 +111,7 @@ async fn log_request(req: Request, next: Next) -> Response {
         method = %method,
         route = %route,
         status = resp.status().as_u16(),
-        ms = start.elapsed().as_millis() as u64,
+        ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         "http request"
     );
     resp
