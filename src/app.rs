@@ -172,10 +172,22 @@ fn record_and_announce(
         Ok(n) => tracing::debug!(series = n, "series history saved for the explanation pages"),
         Err(e) => report.problems.push(format!("saving series history: {e}")),
     }
+    // the links' signing key, read once per run; without it mail still goes out
+    let key = if matches!(announce, Announce::Hold) {
+        None
+    } else {
+        alert::link_key(cfg).unwrap_or_else(|e| {
+            report
+                .problems
+                .push(format!("{e}; mail goes out without explanation links"));
+            None
+        })
+    };
+    let signer = alert::Signer::new(cfg, key.as_ref());
     match announce {
-        Announce::Send => deliver(store, cfg, &incidents, now, &mut report)?,
+        Announce::Send => deliver(store, cfg, &incidents, now, signer, &mut report)?,
         Announce::DryRun(dir) => {
-            let written = alert::dry_run(&incidents, cfg, &store.store_id()?, now, dir)?;
+            let written = alert::dry_run(&incidents, cfg, &store.store_id()?, now, dir, signer)?;
             tracing::info!(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"
@@ -212,6 +224,7 @@ fn deliver(
     cfg: &Config,
     incidents: &[alert::Incident],
     now: DateTime<Utc>,
+    signer: Option<alert::Signer<'_>>,
     report: &mut AlertReport,
 ) -> anyhow::Result<()> {
     let Some(smtp) = &cfg.smtp else {
@@ -226,14 +239,14 @@ fn deliver(
         }
         return Ok(());
     };
-    let q = alert::queue_digests(store, incidents, cfg, now)?;
+    let q = alert::queue_digests(store, incidents, cfg, now, signer)?;
     report.queued = q.queued;
     for (owner, e) in q.failed {
         report.problems.push(format!("digest for `{owner}`: {e}"));
     }
     // After the digests, so a digest queued in this cycle is never also
     // reminded about in it; before delivery, so both go out in this pass.
-    let r = alert::queue_reminders(store, cfg, now)?;
+    let r = alert::queue_reminders(store, cfg, now, signer)?;
     report.reminders = r.reminders;
     report.escalations = r.escalations;
     for (to, e) in r.failed {

@@ -569,21 +569,6 @@ fn the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it() {
             .collect()
     };
 
-    // The web form's table (h-web's migration adds it to the store).
-    callout::store::Store::open(&dir.path().join("state.db")).unwrap();
-    rusqlite::Connection::open(dir.path().join("state.db"))
-        .unwrap()
-        .execute_batch(
-            "CREATE TABLE IF NOT EXISTS explanations (
-                id INTEGER PRIMARY KEY,
-                incident_id INTEGER NOT NULL REFERENCES incidents (id),
-                cause TEXT NOT NULL CHECK (cause IN ('business_change', 'data_issue', 'known_event',
-                    'expected_seasonal', 'under_investigation')),
-                persistence TEXT CHECK (persistence IN ('new_normal', 'one_off')),
-                text TEXT NOT NULL, author TEXT NOT NULL, link_hash TEXT NOT NULL,
-                created_at INTEGER NOT NULL);",
-        )
-        .unwrap();
     // Thursday after the spike: the digest.
     let r = cycle(at(16, 7));
     assert_eq!((r.alerts.queued, r.alerts.sent), (1, 1), "{:?}", r.alerts);
@@ -642,4 +627,134 @@ fn the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it() {
         esc.contains("Sam <sam@example.com> (1 outlier):") && esc.contains("orders (region=eu)"),
         "{esc}"
     );
+}
+
+/// `callout serve` on a config, killed on drop.
+struct Serve {
+    child: Child,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// The lines of a plain-text body that are links under `base`.
+fn links_in(text: &str, base: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(base))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The whole loop over real TCP: a cycle mails the digest through the SMTP
+/// sink, the owner follows its "Explain this" link to `callout serve` on the
+/// same store and answers the form, and the reminder-time cycle then leaves
+/// the explained incident out.
+#[test]
+fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
+    use callout::review::{next_review, previous_review};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let web_port = free_port();
+    let base = format!("http://127.0.0.1:{web_port}/e/");
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let data = data_until(dir.path(), "2024-05-15");
+    let path = config_with(
+        dir.path(),
+        &data,
+        port,
+        "expected_delay_hours = 1000000",
+        &format!(
+            "retry_base_secs = 0\n\n[reminders]\nhours_before_deadline = 24\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\npublic_url = \"http://127.0.0.1:{web_port}\"\n"
+        ),
+    );
+    let cfg = callout::config::load(&path).unwrap();
+    // The server checks links against the real clock, so the digest is sent
+    // "now"-ish: an hour after the latest review, a week before the next.
+    let sent_at = previous_review(&cfg.review, chrono::Utc::now()).with_timezone(&chrono::Utc)
+        + chrono::Duration::hours(1);
+    let review_at = next_review(&cfg.review, sent_at).with_timezone(&chrono::Utc);
+    let cycle = |t| callout::app::cycle(&cfg, t, "run", callout::app::Announce::Send).unwrap();
+
+    let r = cycle(sent_at);
+    assert_eq!((r.alerts.queued, r.alerts.sent), (1, 1), "{:?}", r.alerts);
+    let mail = received(&inbox);
+    assert_eq!(mail.len(), 1);
+    let (to, _, text_body, html_body, _) = &mail[0];
+    assert_eq!(to, "sam@example.com");
+    assert!(!text_body.contains("reply to this email"), "{text_body}");
+    // one link per outlier, then "all my open items", each alone on its line
+    let links = links_in(text_body, &base);
+    assert_eq!(links.len(), 2, "{text_body}");
+    let (item_url, all_url) = (&links[0], &links[1]);
+    assert!(text_body.contains(&format!("Explain this:\n   {item_url}\n")), "{text_body}");
+    assert!(html_body.contains(&format!("href=\"{item_url}\"")), "{html_body}");
+    assert!(html_body.contains(">Explain this</a>"), "{html_body}");
+    assert!(html_body.contains(&format!("href=\"{all_url}\"")), "{html_body}");
+
+    let mut server = Serve {
+        child: Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let until = Instant::now() + Duration::from_secs(60);
+    while http()
+        .get(&format!("http://127.0.0.1:{web_port}/healthz"))
+        .call()
+        .is_err()
+    {
+        assert!(server.child.try_wait().unwrap().is_none(), "serve exited");
+        assert!(Instant::now() < until, "serve not ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let mut r = http().get(item_url).call().unwrap();
+    let page = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{page}");
+    assert!(page.contains("orders") && page.contains("region=eu"), "{page}");
+    let mut r = http()
+        .post(item_url)
+        .send_form([("cause", "known_event"), ("text", "Spring promotion")])
+        .unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{body}");
+    let store = callout::store::Store::open(&dir.path().join("state.db")).unwrap();
+    let id = store
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.owner.as_deref() == Some("Sam <sam@example.com>"))
+        .unwrap()
+        .id;
+    let got = store.latest_explanation(id).unwrap().unwrap();
+    assert_eq!(
+        (got.cause, got.text.as_str(), got.author.as_str()),
+        (callout::model::Cause::KnownEvent, "Spring promotion", "Sam <sam@example.com>")
+    );
+    drop(server);
+
+    // Inside the reminder window (the day before the deadline): nothing to
+    // remind Sam of. Without the answer this cycle sends a reminder (see
+    // the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it).
+    let deadline = review_at - chrono::Duration::hours(24);
+    let r = cycle(deadline - chrono::Duration::hours(12));
+    assert_eq!((r.alerts.reminders, r.alerts.sent), (0, 0), "{:?}", r.alerts);
+    assert_eq!(received(&inbox).len(), 1);
 }

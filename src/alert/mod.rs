@@ -41,9 +41,13 @@ use lettre::Transport as _;
 use lettre::address::Envelope as SmtpEnvelope;
 use lettre::message::Mailbox;
 
-use crate::config::{AlertsConfig, Config, SmtpConfig};
+use crate::config::{AlertsConfig, Config, SmtpConfig, WebConfig};
+use crate::model::Lane;
 use crate::render;
 use crate::store::{MailRow, NewMail, Store, StoreError};
+use crate::web::key::KeyError;
+use crate::web::links::{incident_url, link_expiry, open_items_url};
+use crate::web::tokens::Key;
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};
@@ -132,6 +136,61 @@ pub enum AlertError {
     },
 }
 
+/// The link-signing key of this run: `None` without `[web]`. Read (or, for
+/// a generated key, created) once per run by the caller and passed to
+/// [`Signer::new`].
+pub fn link_key(config: &Config) -> Result<Option<Key>, KeyError> {
+    config
+        .web
+        .as_ref()
+        .map(|w| crate::web::key::load(&w.key))
+        .transpose()
+}
+
+/// Signs the links digests and reminders carry to the explanation pages.
+#[derive(Clone, Copy)]
+pub struct Signer<'a> {
+    /// `[web]`: the public URL and how long links stay valid.
+    web: &'a WebConfig,
+    /// The key the web server verifies with.
+    key: &'a Key,
+}
+
+impl<'a> Signer<'a> {
+    /// A signer when `[web]` is configured and its key was had.
+    pub fn new(config: &'a Config, key: Option<&'a Key>) -> Option<Signer<'a>> {
+        Some(Signer {
+            web: config.web.as_ref()?,
+            key: key?,
+        })
+    }
+
+    /// The links of one mail to `owner`: one per outlier in `incidents`
+    /// (export problems have no page), and the open-items page; all valid
+    /// until [`link_expiry`] after the review they are due for.
+    pub fn links(
+        &self,
+        owner: &Mailbox,
+        incidents: &[Incident],
+        review_at: DateTime<Utc>,
+    ) -> render::Links {
+        let expires = link_expiry(self.web, review_at);
+        let incidents = incidents
+            .iter()
+            .filter(|i| i.lane != Lane::Export)
+            .map(|i| {
+                // the token's owner is the mailbox text stored with the incident
+                let who = i.owner.as_ref().unwrap_or(owner).to_string();
+                (i.id, incident_url(self.web, self.key, i.id, &who, expires))
+            })
+            .collect();
+        render::Links {
+            incidents,
+            open_items: open_items_url(self.web, self.key, &owner.to_string(), expires),
+        }
+    }
+}
+
 /// One rendered digest, ready to queue or to write out.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -163,12 +222,14 @@ pub fn idempotency_key(owner: &Mailbox, incident_ids: &[i64]) -> String {
 /// Render one digest per owner (incidents without an owner are skipped).
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
-/// Errors of one owner are returned next to the others' digests.
+/// Errors of one owner are returned next to the others' digests. With a
+/// `signer`, every outlier links to its explanation page.
 pub fn render_digests(
     incidents: &[Incident],
     config: &Config,
     store_id: &str,
     now: DateTime<Utc>,
+    signer: Option<Signer<'_>>,
 ) -> (Vec<Outgoing>, Vec<(Mailbox, AlertError)>) {
     let placeholder: Option<Mailbox> = mail::PLACEHOLDER_FROM.parse().ok();
     let (from, reply_to, list_id) = match &config.smtp {
@@ -195,8 +256,17 @@ pub fn render_digests(
         reply_to,
         list_id,
     };
+    let review_at = crate::review::next_review(&config.review, now).with_timezone(&Utc);
     for (_, (owner, items)) in by_owner {
-        let digest = render::digest(&owner, &items, &config.review, &config.sources, now);
+        let links = signer.map(|s| s.links(&owner, &items, review_at));
+        let digest = render::digest(
+            &owner,
+            &items,
+            &config.review,
+            &config.sources,
+            now,
+            links.as_ref(),
+        );
         let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         ids.sort_unstable();
         let key = idempotency_key(&owner, &ids);
@@ -238,11 +308,13 @@ pub struct QueueReport {
 /// marking its incidents announced in the same transaction. Incidents already
 /// announced are skipped; incidents without an owner are logged and marked
 /// announced without mail. One owner's failure does not stop the others.
+/// With a `signer`, the digests link to the explanation pages.
 pub fn queue_digests(
     store: &mut Store,
     incidents: &[Incident],
     config: &Config,
     now: DateTime<Utc>,
+    signer: Option<Signer<'_>>,
 ) -> Result<QueueReport, AlertError> {
     if config.smtp.is_none() {
         return Err(AlertError::NoSmtp {
@@ -279,7 +351,7 @@ pub fn queue_digests(
         report.unowned = unowned.len();
     }
     let store_id = store.store_id()?;
-    let (outgoing, errors) = render_digests(&fresh, config, &store_id, now);
+    let (outgoing, errors) = render_digests(&fresh, config, &store_id, now, signer);
     for (owner, e) in errors {
         tracing::error!(owner = %owner, "{e}");
         report.failed.push((owner.to_string(), e.to_string()));
@@ -547,8 +619,9 @@ pub fn dry_run(
     store_id: &str,
     now: DateTime<Utc>,
     dir: Option<&Path>,
+    signer: Option<Signer<'_>>,
 ) -> Result<Vec<PathBuf>, AlertError> {
-    let (outgoing, errors) = render_digests(incidents, config, store_id, now);
+    let (outgoing, errors) = render_digests(incidents, config, store_id, now, signer);
     for (owner, e) in &errors {
         tracing::error!(owner = %owner, "{e}");
     }

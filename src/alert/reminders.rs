@@ -144,10 +144,12 @@ fn lower(m: &Mailbox) -> String {
 /// are no reminders, and without any escalation address no escalation: then
 /// it does not touch the store at all.
 /// One recipient's failure does not stop the others.
+/// With a `signer`, reminders link each item to its explanation page.
 pub fn queue_reminders(
     store: &mut Store,
     config: &Config,
     now: DateTime<Utc>,
+    signer: Option<super::Signer<'_>>,
 ) -> Result<ReminderReport, AlertError> {
     let mut report = ReminderReport::default();
     let Some(smtp) = &config.smtp else {
@@ -180,7 +182,15 @@ pub fn queue_reminders(
                     escalated_to.push(m.clone());
                 }
             }
-            let digest = text::reminder(&owner, &items, &config.review, w.due, &escalated_to);
+            let links = signer.map(|s| s.links(&owner, &items, w.due.review_at.with_timezone(&Utc)));
+            let digest = text::reminder(
+                &owner,
+                &items,
+                &config.review,
+                w.due,
+                &escalated_to,
+                links.as_ref(),
+            );
             let key = format!("reminder:{addr}:{}", w.date());
             outgoing.push((
                 owner,

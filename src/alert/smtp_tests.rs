@@ -169,7 +169,7 @@ impl World {
             false,
         )
         .unwrap();
-        queue_digests(&mut self.store, &incidents, &self.config, now()).unwrap()
+        queue_digests(&mut self.store, &incidents, &self.config, now(), None).unwrap()
     }
 
     fn deliver(&self, at: DateTime<Utc>) -> DeliveryReport {
@@ -369,7 +369,7 @@ fn one_refused_owner_does_not_stop_the_others() {
     ];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     assert_eq!(
-        queue_digests(&mut w.store, &incidents, &w.config, now())
+        queue_digests(&mut w.store, &incidents, &w.config, now(), None)
             .unwrap()
             .queued,
         2
@@ -421,7 +421,7 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
     .unwrap();
     let out = w.dir.path().join("dry");
     let store_id = w.store.store_id().unwrap();
-    let files = dry_run(&incidents, &w.config, &store_id, now(), Some(&out)).unwrap();
+    let files = dry_run(&incidents, &w.config, &store_id, now(), Some(&out), None).unwrap();
     let names: Vec<String> = files
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
@@ -467,7 +467,7 @@ fn backoff_doubles_and_is_capped_at_one_hour() {
 fn queueing_without_smtp_is_a_clear_error() {
     let mut w = World::new(25);
     w.config.smtp = None;
-    let e = queue_digests(&mut w.store, &[], &w.config, now()).unwrap_err();
+    let e = queue_digests(&mut w.store, &[], &w.config, now(), None).unwrap_err();
     assert!(e.to_string().contains("no [smtp] table"), "{e}");
 }
 
@@ -607,7 +607,7 @@ fn queue_one(w: &mut World) {
     let fs = [finding("orders", "eu", 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     assert_eq!(
-        queue_digests(&mut w.store, &incidents, &w.config, now())
+        queue_digests(&mut w.store, &incidents, &w.config, now(), None)
             .unwrap()
             .queued,
         1
@@ -660,22 +660,6 @@ fn the_attempt_is_recorded_before_the_body_and_cleared_by_the_answer() {
 
 // ---- reminders and escalation ----
 
-/// The `explanations` table exactly as the web module's migration creates it
-/// (`src/store/schema.rs` on h-web); `IF NOT EXISTS` makes this a no-op once
-/// that migration is part of the store.
-const EXPLANATIONS_DDL: &str = "CREATE TABLE IF NOT EXISTS explanations (
-    id          INTEGER PRIMARY KEY,
-    incident_id INTEGER NOT NULL REFERENCES incidents (id),
-    cause       TEXT NOT NULL CHECK (cause IN ('business_change', 'data_issue', 'known_event',
-                    'expected_seasonal', 'under_investigation')),
-    persistence TEXT CHECK (persistence IN ('new_normal', 'one_off')),
-    text        TEXT NOT NULL,
-    author      TEXT NOT NULL,
-    link_hash   TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS explanations_incident ON explanations (incident_id, id);";
-
 /// Monday 30 Nov 2020 07:00 UTC plus `hours`. The review is Wed 2 Dec 10:00
 /// London (= UTC in winter), explanations due Tue 1 Dec 10:00 (+27 h); with
 /// 24 h reminders the window opens Mon 30 Nov 10:00 (+3 h).
@@ -697,20 +681,22 @@ impl World {
                 r.escalate_to = Some("Sam's manager <boss@example.com>".parse().unwrap());
             }
         }
-        let db = rusqlite::Connection::open(w.store_path()).unwrap();
-        db.execute_batch(EXPLANATIONS_DDL).unwrap();
         w
     }
 
     /// The owner explains incident `id`, as the web form stores it.
     fn explain(&self, id: i64, text: &str) {
-        let db = rusqlite::Connection::open(self.store_path()).unwrap();
-        db.execute(
-            "INSERT INTO explanations (incident_id, cause, text, author, link_hash, created_at)
-             VALUES (?1, 'known_event', ?2, 'ana@example.com', 'feed', ?3)",
-            rusqlite::params![id, text, at(2).timestamp_millis()],
-        )
-        .unwrap();
+        self.store
+            .add_explanation(&crate::store::explanations::NewExplanation {
+                incident_id: id,
+                cause: crate::model::Cause::KnownEvent,
+                persistence: None,
+                text: text.into(),
+                author: "ana@example.com".into(),
+                link_hash: "feed".into(),
+                created_at: at(2).timestamp_millis(),
+            })
+            .unwrap();
     }
 
     fn incident_id(&self, metric: &str, region: &str) -> i64 {
@@ -725,7 +711,7 @@ impl World {
 
     /// One reminder step and one delivery pass at `t`, as a cycle does them.
     fn remind(&mut self, t: DateTime<Utc>) -> (ReminderReport, DeliveryReport) {
-        let r = queue_reminders(&mut self.store, &self.config, t).unwrap();
+        let r = queue_reminders(&mut self.store, &self.config, t, None).unwrap();
         (r, self.deliver(t))
     }
 }
@@ -878,7 +864,7 @@ fn an_escalation_goes_to_the_owner_rules_address_and_an_unreachable_one_is_retri
     w.run_and_queue();
     // The server is down for the digests, the reminders and the first escalation pass.
     assert_eq!(w.deliver(now()).sent.len(), 0);
-    let r = queue_reminders(&mut w.store, &w.config, at(28)).unwrap();
+    let r = queue_reminders(&mut w.store, &w.config, at(28), None).unwrap();
     assert_eq!(
         r.escalations, 2,
         "organisers (Ana) and Sam's manager: {r:?}"

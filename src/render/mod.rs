@@ -34,6 +34,25 @@ pub struct Digest {
     pub html: String,
 }
 
+/// Links to the explanation pages, signed by the alert stage (render has no
+/// key); passed only when `[web]` is configured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Links {
+    /// Incident id → the page where its owner explains it.
+    pub incidents: BTreeMap<i64, String>,
+    /// The page listing all the owner's open items.
+    pub open_items: String,
+}
+
+/// The button-like "Explain this" link of one item (inline styles: mail
+/// clients drop `<style>`).
+fn explain_button(url: &str) -> String {
+    format!(
+        "<p><a href=\"{}\" style=\"display: inline-block; padding: 6px 14px; background: #1a56db; color: #ffffff; text-decoration: none; border-radius: 4px; font-weight: bold\">Explain this</a></p>\n",
+        escape_html(url)
+    )
+}
+
 /// `Wed 2 Dec 10:00`.
 pub fn short_time(t: &DateTime<Tz>) -> String {
     t.format("%a %-d %b %H:%M").to_string()
@@ -261,13 +280,19 @@ fn greeting_name(owner: &Mailbox) -> String {
 }
 
 /// The request and deadline paragraph, without markup.
-fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize) -> (String, String) {
+/// With `links`, the owner explains on the web page; without, by replying.
+fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize, links: bool) -> (String, String) {
     let next = next_review(review, now);
     let due = deadline(review, now);
     let tz = review.timezone.name();
     let each = if n == 1 { "it" } else { "each one" };
+    let how = if links {
+        format!("Please explain {each} with its \u{201c}Explain this\u{201d} link")
+    } else {
+        format!("Please reply to this email and explain {each}")
+    };
     let first = format!(
-        "callout found {} in metrics you own. Please reply to this email and explain {each}",
+        "callout found {} in metrics you own. {how}",
         count_outliers(n)
     );
     let when = if due.with_timezone(&Utc) > now {
@@ -464,13 +489,16 @@ fn export_subject(lines: &[ExportLine]) -> String {
 
 /// Render the digest for one owner. Outliers to explain (statistical and
 /// data-health incidents) are shown most severe first; export problems
-/// (late, missing) as one line per source after them.
+/// (late, missing) as one line per source after them. With `links` (`[web]`
+/// configured), each outlier has its "Explain this" link and the digest one
+/// to all the owner's open items.
 pub fn digest(
     owner: &Mailbox,
     incidents: &[Incident],
     review: &ReviewConfig,
     sources: &[SourceConfig],
     now: DateTime<Utc>,
+    links: Option<&Links>,
 ) -> Digest {
     let exports = export_lines(incidents, sources);
     let mut items: Vec<Incident> = incidents
@@ -490,7 +518,11 @@ pub fn digest(
         ),
     };
     let name = greeting_name(owner);
-    let (first, when) = ask(review, now, n);
+    let (first, when) = ask(review, now, n, links.is_some());
+    let link_of = |id: i64| links.and_then(|l| l.incidents.get(&id));
+    let open_items = links
+        .filter(|_| n > 0)
+        .map(|l| ("All your open items, including earlier weeks', on one page:", &l.open_items));
     let mut all = incidents.to_vec();
     sort_by_severity(&mut all);
     let ids: Vec<String> = items
@@ -517,7 +549,7 @@ pub fn digest(
         let f = &i.worst;
         let _ = write!(
             text,
-            "\n{}. {}\n   Period:    {}\n   Why:       {}\n   Actual:    {}\n   WoW / YoY: {} / {}\n   Check:     {} (source {})\n   Your explanation:\n",
+            "\n{}. {}\n   Period:    {}\n   Why:       {}\n   Actual:    {}\n   WoW / YoY: {} / {}\n   Check:     {} (source {})\n",
             k + 1,
             series_label(i),
             period_label(i),
@@ -528,6 +560,16 @@ pub fn digest(
             f.check,
             i.source,
         );
+        // the URL alone on its line, so clients make it clickable whole
+        match link_of(i.id) {
+            Some(url) => {
+                let _ = write!(text, "   Explain this:\n   {url}\n");
+            }
+            None => text.push_str("   Your explanation:\n"),
+        }
+    }
+    if let Some((label, url)) = open_items {
+        let _ = write!(text, "\n{label}\n{url}\n");
     }
     if !exports.is_empty() {
         let _ = write!(text, "\n{exports_intro}\n\n");
@@ -561,7 +603,7 @@ pub fn digest(
             let f = &i.worst;
             let _ = write!(
                 html,
-                "<li>\n<p><strong>{}</strong></p>\n<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n<p><em>Your explanation:</em></p>\n</li>\n",
+                "<li>\n<p><strong>{}</strong></p>\n<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n{}</li>\n",
                 e(&series_label(i)),
                 e(&period_label(i)),
                 e(&why(f)),
@@ -570,9 +612,21 @@ pub fn digest(
                 e(&pct(f.yoy_pct)),
                 e(f.check.as_str()),
                 e(&i.source),
+                match link_of(i.id) {
+                    Some(url) => explain_button(url),
+                    None => "<p><em>Your explanation:</em></p>\n".to_string(),
+                },
             );
         }
         let _ = writeln!(html, "</ol>");
+        if let Some((label, url)) = open_items {
+            let _ = writeln!(
+                html,
+                "<p>{} <a href=\"{}\">my open items</a></p>",
+                e(label),
+                e(url),
+            );
+        }
     }
     if !exports.is_empty() {
         let _ = write!(html, "<p>{}</p>\n<ul>\n", e(&exports_intro));
@@ -771,7 +825,7 @@ pub(crate) mod tests {
     #[test]
     fn subject_states_the_deadline_not_the_review_time() {
         let one = [incident(1, finding("revenue", &[], Check::Seasonal, -5.0))];
-        let d = digest(&ana(), &one, &review(), &sources(), now());
+        let d = digest(&ana(), &one, &review(), &sources(), now(), None);
         assert_eq!(
             d.subject,
             "[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
@@ -781,14 +835,14 @@ pub(crate) mod tests {
             incident(2, finding("b", &[], Check::Seasonal, -5.0)),
             incident(3, finding("c", &[], Check::Seasonal, -5.0)),
         ];
-        let d = digest(&ana(), &three, &review(), &sources(), now());
+        let d = digest(&ana(), &three, &review(), &sources(), now(), None);
         assert_eq!(
             d.subject,
             "[callout] 3 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
         );
         // After the deadline the subject says so instead of naming a past time as "by".
         let late = Utc.with_ymd_and_hms(2020, 12, 1, 12, 0, 0).unwrap();
-        let d = digest(&ana(), &one, &review(), &sources(), late);
+        let d = digest(&ana(), &one, &review(), &sources(), late, None);
         assert_eq!(
             d.subject,
             "[callout] 1 outlier to explain now (were due Tue 1 Dec 10:00; WBR Wed 2 Dec 10:00)"
@@ -815,7 +869,7 @@ pub(crate) mod tests {
     fn a_late_export_is_one_line_per_source_for_the_data_team() {
         let items = late_export(60);
         let data: Mailbox = "Data team <data@example.com>".parse().unwrap();
-        let d = digest(&data, &items, &review(), &sources(), now());
+        let d = digest(&data, &items, &review(), &sources(), now(), None);
         assert_eq!(d.subject, "[callout] export problem: shop late");
         let line = "shop: export late, newest data 2020-11-28, expected by 2020-12-01 00:00 (UTC); 60 series affected";
         assert!(d.text.contains(&format!("- {line}\n")), "{}", d.text);
@@ -832,7 +886,7 @@ pub(crate) mod tests {
         let mut gap = incident(7, m2.clone());
         gap.findings = vec![m1, m2];
         let outlier = incident(8, finding("revenue", &[], Check::Seasonal, -5.0));
-        let d = digest(&data, &[gap, outlier], &review(), &sources(), now());
+        let d = digest(&data, &[gap, outlier], &review(), &sources(), now(), None);
         assert_eq!(
             d.subject,
             "[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00); export problem: shop missing data"
@@ -863,6 +917,7 @@ pub(crate) mod tests {
             &review(),
             &sources(),
             now(),
+            None,
         );
         let want = "\
 Hello Ana Ortiz,
@@ -901,7 +956,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             -5.0,
         );
         let owner: Mailbox = "O'Brien <ob@example.com>".parse().unwrap();
-        let d = digest(&owner, &[incident(1, f)], &review(), &sources(), now());
+        let d = digest(&owner, &[incident(1, f)], &review(), &sources(), now(), None);
         let want = "\
 <!DOCTYPE html>
 <html><head><meta charset=\"utf-8\"><title>[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)</title></head>
@@ -930,6 +985,48 @@ Sent by callout for the WBR. Incidents #9, #7.
     }
 
     #[test]
+    fn with_links_each_outlier_gets_its_explain_link_and_the_digest_one_to_all_items() {
+        let evil = finding("<img src=x onerror=alert(1)>", &[], Check::Seasonal, -9.0);
+        let plain = finding("orders", &[], Check::Seasonal, -5.0);
+        let mut gap = finding("orders", &[], Check::Missing, 0.0);
+        gap.source = "shop".into();
+        let items = [incident(7, evil), incident(8, plain), incident(9, gap)];
+        let links = Links {
+            incidents: [
+                (7, "https://c.example/e/t7\"><script>".to_string()),
+                (8, "https://c.example/e/t8".to_string()),
+                (9, "https://c.example/e/t9".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            open_items: "https://c.example/e/all".into(),
+        };
+        let d = digest(&ana(), &items, &review(), &sources(), now(), Some(&links));
+        // plain text: each URL alone on its line, under its item; no "reply"
+        let t = &d.text;
+        assert!(t.contains("\n   https://c.example/e/t8\n"), "{t}");
+        assert!(t.contains("\nhttps://c.example/e/all\n"), "{t}");
+        assert!(!t.contains("reply to this email"), "{t}");
+        assert!(!t.contains("Your explanation"), "{t}");
+        assert!(
+            t.find("<img").unwrap() < t.find("e/t7").unwrap()
+                && t.find("e/t7").unwrap() < t.find("2. orders").unwrap(),
+            "{t}"
+        );
+        // export problems are checked, not explained: no link
+        assert!(!t.contains("e/t9"), "{t}");
+        // HTML: one button per outlier, escaped around and inside the link
+        let h = &d.html;
+        assert_eq!(h.matches(">Explain this</a>").count(), 2, "{h}");
+        assert!(h.contains("href=\"https://c.example/e/t8\""), "{h}");
+        assert!(h.contains("href=\"https://c.example/e/all\""), "{h}");
+        assert!(!h.contains("<img") && !h.contains("<script>"), "{h}");
+        assert!(h.contains("&lt;img src=x onerror=alert(1)&gt;"), "{h}");
+        assert!(h.contains("t7&quot;&gt;&lt;script&gt;"), "{h}");
+        assert!(h.contains("with its \u{201c}Explain this\u{201d} link"), "{h}");
+    }
+
+    #[test]
     fn a_passed_deadline_asks_for_an_answer_as_soon_as_possible() {
         let late = Utc.with_ymd_and_hms(2020, 12, 1, 12, 0, 0).unwrap();
         let d = digest(
@@ -938,6 +1035,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             &review(),
             &sources(),
             late,
+            None,
         );
         assert!(
             d.text

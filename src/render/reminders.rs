@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
 use super::{
-    Digest, count_outliers, escape_html, greeting_name, period_label, series_label, short_time, why,
+    Digest, Links, count_outliers, escape_html, greeting_name, period_label, series_label, short_time, why,
 };
 use crate::config::ReviewConfig;
 use crate::model::{Incident, sort_by_severity};
@@ -50,12 +50,14 @@ fn reminder_subject(review: &ReviewConfig, due: Due, n: usize) -> String {
 /// The reminder to one owner, listing only their incidents that are due at
 /// `due.deadline` and still have no explanation. `escalated_to`: who hears
 /// about what is still open after the deadline (said so; empty: nobody).
+/// With `links` (`[web]` configured) each item has its "Explain this" link.
 pub fn reminder(
     owner: &Mailbox,
     incidents: &[Incident],
     review: &ReviewConfig,
     due: Due,
     escalated_to: &[Mailbox],
+    links: Option<&Links>,
 ) -> Digest {
     let mut items = incidents.to_vec();
     sort_by_severity(&mut items);
@@ -76,9 +78,16 @@ pub fn reminder(
         },
         if n == 1 { "has" } else { "have" },
     );
-    let mut ask = format!(
-        "Please explain {each} as your digest asked, before the deadline; items you have explained no longer appear here."
-    );
+    let link_of = |id: i64| links.and_then(|l| l.incidents.get(&id));
+    let mut ask = if links.is_some() {
+        format!(
+            "Please explain {each} with its \u{201c}Explain this\u{201d} link before the deadline; items you have explained no longer appear here."
+        )
+    } else {
+        format!(
+            "Please explain {each} as your digest asked, before the deadline; items you have explained no longer appear here."
+        )
+    };
     if !escalated_to.is_empty() {
         let names: Vec<String> = escalated_to.iter().map(greeting_name).collect();
         let _ = write!(
@@ -104,6 +113,9 @@ pub fn reminder(
             i.worst.check,
             i.source
         );
+        if let Some(url) = link_of(i.id) {
+            let _ = writeln!(text, "   Explain this:\n   {url}");
+        }
     }
     let _ = write!(text, "\n{ask}\n\n-- \n{footer}\n");
 
@@ -119,12 +131,15 @@ pub fn reminder(
     for i in &items {
         let _ = writeln!(
             html,
-            "<li><strong>{}</strong> — {}: {}<br><small>Check: {} (source {})</small></li>",
+            "<li><strong>{}</strong> — {}: {}<br><small>Check: {} (source {})</small>{}</li>",
             e(&series_label(i)),
             e(&period_label(i)),
             e(&why(&i.worst)),
             e(i.worst.check.as_str()),
             e(&i.source),
+            link_of(i.id)
+                .map(|u| super::explain_button(u))
+                .unwrap_or_default(),
         );
     }
     let _ = write!(
@@ -271,9 +286,30 @@ mod tests {
     }
 
     #[test]
+    fn with_links_a_reminder_links_each_item_instead_of_pointing_at_the_digest() {
+        let ana: Mailbox = "Ana <ana@example.com>".parse().unwrap();
+        let links = super::super::Links {
+            incidents: [
+                (3, "https://c.example/e/t3".to_string()),
+                (7, "https://c.example/e/t7".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            open_items: "https://c.example/e/all".into(),
+        };
+        let d = reminder(&ana, &items(), &review(), due(), &[], Some(&links));
+        assert!(!d.text.contains("as your digest asked"), "{}", d.text);
+        assert!(d.text.contains("\n   https://c.example/e/t3\n"), "{}", d.text);
+        assert!(d.text.contains("\n   https://c.example/e/t7\n"), "{}", d.text);
+        assert_eq!(d.html.matches(">Explain this</a>").count(), 2, "{}", d.html);
+        assert!(d.html.contains("href=\"https://c.example/e/t7\""));
+        assert!(!d.html.contains("<script>"), "{}", d.html);
+    }
+
+    #[test]
     fn a_reminder_lists_the_items_most_severe_first_and_escapes_names() {
         let ana: Mailbox = "Ana \"<b>\" <ana@example.com>".parse().unwrap();
-        let d = reminder(&ana, &items(), &review(), due(), &[]);
+        let d = reminder(&ana, &items(), &review(), due(), &[], None);
         assert!(
             !d.text.contains("reported to"),
             "no escalation configured: {}",
@@ -336,6 +372,7 @@ mod tests {
             &review(),
             due(),
             std::slice::from_ref(&to),
+            None,
         );
         assert!(
             r.text
