@@ -694,16 +694,26 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     let mail = received(&inbox);
     assert_eq!(mail.len(), 1);
     let (to, _, text_body, html_body, _) = &mail[0];
+    let text_body = &text_body.replace("\r\n", "\n");
     assert_eq!(to, "sam@example.com");
     assert!(!text_body.contains("reply to this email"), "{text_body}");
     // one link per outlier, then "all my open items", each alone on its line
     let links = links_in(text_body, &base);
     assert_eq!(links.len(), 2, "{text_body}");
     let (item_url, all_url) = (&links[0], &links[1]);
-    assert!(text_body.contains(&format!("Explain this:\n   {item_url}\n")), "{text_body}");
-    assert!(html_body.contains(&format!("href=\"{item_url}\"")), "{html_body}");
+    assert!(
+        text_body.contains(&format!("Explain this:\n   {item_url}\n")),
+        "{text_body}"
+    );
+    assert!(
+        html_body.contains(&format!("href=\"{item_url}\"")),
+        "{html_body}"
+    );
     assert!(html_body.contains(">Explain this</a>"), "{html_body}");
-    assert!(html_body.contains(&format!("href=\"{all_url}\"")), "{html_body}");
+    assert!(
+        html_body.contains(&format!("href=\"{all_url}\"")),
+        "{html_body}"
+    );
 
     let mut server = Serve {
         child: Command::new(env!("CARGO_BIN_EXE_callout"))
@@ -728,7 +738,10 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     let mut r = http().get(item_url).call().unwrap();
     let page = r.body_mut().read_to_string().unwrap();
     assert_eq!(r.status().as_u16(), 200, "{page}");
-    assert!(page.contains("orders") && page.contains("region=eu"), "{page}");
+    assert!(
+        page.contains("orders") && page.contains("region=eu"),
+        "{page}"
+    );
     let mut r = http()
         .post(item_url)
         .send_form([("cause", "known_event"), ("text", "Spring promotion")])
@@ -746,7 +759,11 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     let got = store.latest_explanation(id).unwrap().unwrap();
     assert_eq!(
         (got.cause, got.text.as_str(), got.author.as_str()),
-        (callout::model::Cause::KnownEvent, "Spring promotion", "Sam <sam@example.com>")
+        (
+            callout::model::Cause::KnownEvent,
+            "Spring promotion",
+            "Sam <sam@example.com>"
+        )
     );
     drop(server);
 
@@ -755,6 +772,11 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     // the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it).
     let deadline = review_at - chrono::Duration::hours(24);
     let r = cycle(deadline - chrono::Duration::hours(12));
-    assert_eq!((r.alerts.reminders, r.alerts.sent), (0, 0), "{:?}", r.alerts);
+    assert_eq!(
+        (r.alerts.reminders, r.alerts.sent),
+        (0, 0),
+        "{:?}",
+        r.alerts
+    );
     assert_eq!(received(&inbox).len(), 1);
 }

@@ -182,7 +182,8 @@ pub fn queue_reminders(
                     escalated_to.push(m.clone());
                 }
             }
-            let links = signer.map(|s| s.links(&owner, &items, w.due.review_at.with_timezone(&Utc)));
+            let links =
+                signer.map(|s| s.links(&owner, &items, w.due.review_at.with_timezone(&Utc)));
             let digest = text::reminder(
                 &owner,
                 &items,

@@ -520,9 +520,12 @@ pub fn digest(
     let name = greeting_name(owner);
     let (first, when) = ask(review, now, n, links.is_some());
     let link_of = |id: i64| links.and_then(|l| l.incidents.get(&id));
-    let open_items = links
-        .filter(|_| n > 0)
-        .map(|l| ("All your open items, including earlier weeks', on one page:", &l.open_items));
+    let open_items = links.filter(|_| n > 0).map(|l| {
+        (
+            "All your open items on one page, earlier weeks' included:",
+            &l.open_items,
+        )
+    });
     let mut all = incidents.to_vec();
     sort_by_severity(&mut all);
     let ids: Vec<String> = items
@@ -619,11 +622,10 @@ pub fn digest(
             );
         }
         let _ = writeln!(html, "</ol>");
-        if let Some((label, url)) = open_items {
+        if let Some((_, url)) = open_items {
             let _ = writeln!(
                 html,
-                "<p>{} <a href=\"{}\">my open items</a></p>",
-                e(label),
+                "<p>See <a href=\"{}\">all your open items</a> on one page, earlier weeks&#39; included.</p>",
                 e(url),
             );
         }
@@ -956,7 +958,14 @@ Sent by callout for the WBR. Incidents #9, #7.
             -5.0,
         );
         let owner: Mailbox = "O'Brien <ob@example.com>".parse().unwrap();
-        let d = digest(&owner, &[incident(1, f)], &review(), &sources(), now(), None);
+        let d = digest(
+            &owner,
+            &[incident(1, f)],
+            &review(),
+            &sources(),
+            now(),
+            None,
+        );
         let want = "\
 <!DOCTYPE html>
 <html><head><meta charset=\"utf-8\"><title>[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)</title></head>
@@ -1023,7 +1032,10 @@ Sent by callout for the WBR. Incidents #9, #7.
         assert!(!h.contains("<img") && !h.contains("<script>"), "{h}");
         assert!(h.contains("&lt;img src=x onerror=alert(1)&gt;"), "{h}");
         assert!(h.contains("t7&quot;&gt;&lt;script&gt;"), "{h}");
-        assert!(h.contains("with its \u{201c}Explain this\u{201d} link"), "{h}");
+        assert!(
+            h.contains("with its \u{201c}Explain this\u{201d} link"),
+            "{h}"
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
 use super::{
-    Digest, Links, count_outliers, escape_html, greeting_name, period_label, series_label, short_time, why,
+    Digest, Links, count_outliers, escape_html, greeting_name, period_label, series_label,
+    short_time, why,
 };
 use crate::config::ReviewConfig;
 use crate::model::{Incident, sort_by_severity};
@@ -299,8 +300,16 @@ mod tests {
         };
         let d = reminder(&ana, &items(), &review(), due(), &[], Some(&links));
         assert!(!d.text.contains("as your digest asked"), "{}", d.text);
-        assert!(d.text.contains("\n   https://c.example/e/t3\n"), "{}", d.text);
-        assert!(d.text.contains("\n   https://c.example/e/t7\n"), "{}", d.text);
+        assert!(
+            d.text.contains("\n   https://c.example/e/t3\n"),
+            "{}",
+            d.text
+        );
+        assert!(
+            d.text.contains("\n   https://c.example/e/t7\n"),
+            "{}",
+            d.text
+        );
         assert_eq!(d.html.matches(">Explain this</a>").count(), 2, "{}", d.html);
         assert!(d.html.contains("href=\"https://c.example/e/t7\""));
         assert!(!d.html.contains("<script>"), "{}", d.html);
