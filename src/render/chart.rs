@@ -123,8 +123,10 @@ pub fn svg(c: &Chart<'_>) -> Markup {
                 line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", y(*v))) y2=(format!("{:.1}", y(*v))) {}
                 text.ylabel x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (super::num(*v)) }
             }
-            @for t in &xticks {
-                text.xlabel x=(format!("{:.1}", x(*t))) y=(H - 8.0) text-anchor="middle" { (fmt_time(*t, c.x_format)) }
+            @for (i, t) in xticks.iter().enumerate() {
+                // the last label ends at the plot's right edge instead of running off it
+                text.xlabel x=(format!("{:.1}", x(*t))) y=(H - 8.0)
+                    text-anchor=(if i + 1 == xticks.len() { "end" } else { "middle" }) { (fmt_time(*t, c.x_format)) }
             }
             @for b in c.band.iter().filter(|b| b.lower.is_finite() && b.upper.is_finite()) {
                 rect.band x=(format!("{:.1}", x(b.ts) - cell / 2.0)) y=(format!("{:.1}", y(b.upper)))
