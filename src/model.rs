@@ -317,6 +317,12 @@ pub struct Finding {
     pub note: Option<String>,
 }
 
+/// An instant as wall-clock ms in its timezone: how series store their time
+/// (the local date and time read as if it were UTC).
+pub fn wall_ms<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>) -> i64 {
+    t.naive_local().and_utc().timestamp_millis()
+}
+
 /// Midnight of a date as wall-clock ms (the timestamps of daily and weekly data).
 pub fn date_ms(d: chrono::NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)

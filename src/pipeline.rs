@@ -90,10 +90,7 @@ pub fn load_all(cfg: &Config, now: DateTime<Utc>) -> Loaded {
 
 /// `now` as wall-clock ms in the source's timezone (how its timestamps are stored).
 fn local_ms(now: DateTime<Utc>, src: &SourceConfig) -> i64 {
-    now.with_timezone(&src.timezone)
-        .naive_local()
-        .and_utc()
-        .timestamp_millis()
+    crate::model::wall_ms(&now.with_timezone(&src.timezone))
 }
 
 /// The report range of one batch for a window.

@@ -119,10 +119,7 @@ pub fn record(
         let mut past = 0;
         if backfill {
             // Periods that had ended by the last review were reviewed then.
-            let start = review::previous_review(&config.review, now)
-                .naive_local()
-                .and_utc()
-                .timestamp_millis();
+            let start = crate::model::wall_ms(&review::previous_review(&config.review, now));
             past = s.mark_past_before(start)?;
         }
         let pending = s.pending_incidents()?;

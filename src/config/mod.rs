@@ -224,20 +224,6 @@ pub enum Duplicates {
     Mean,
 }
 
-impl Duplicates {
-    /// Parse the config spelling; `None` for anything else.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "error" => Some(Duplicates::Error),
-            "first" => Some(Duplicates::First),
-            "last" => Some(Duplicates::Last),
-            "sum" => Some(Duplicates::Sum),
-            "mean" => Some(Duplicates::Mean),
-            _ => None,
-        }
-    }
-}
-
 impl SourceConfig {
     /// The local files a path source names right now (a glob's matches, sorted);
     /// empty for a URL or when nothing matches.

@@ -2,7 +2,7 @@
 //! time → wall-clock ms, value → f64, one sort, series boundaries,
 //! duplicate timestamps and granularity per series.
 
-use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -19,15 +19,10 @@ pub fn parse_time_str(s: &str, tz: Tz) -> Option<i64> {
     let s = s.trim();
     if s.len() == 10 {
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-        return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+        return Some(crate::model::date_ms(d));
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(
-            dt.with_timezone(&tz)
-                .naive_local()
-                .and_utc()
-                .timestamp_millis(),
-        );
+        return Some(crate::model::wall_ms(&dt.with_timezone(&tz)));
     }
     for f in [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -45,12 +40,7 @@ pub fn parse_time_str(s: &str, tz: Tz) -> Option<i64> {
         "%Y-%m-%d %H:%M:%S%.f %z",
     ] {
         if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
-            return Some(
-                dt.with_timezone(&tz)
-                    .naive_local()
-                    .and_utc()
-                    .timestamp_millis(),
-            );
+            return Some(crate::model::wall_ms(&dt.with_timezone(&tz)));
         }
     }
     None
@@ -101,13 +91,7 @@ fn times(
                     let ms = v?.div_euclid(div);
                     if aware {
                         let utc = chrono::DateTime::from_timestamp_millis(ms)?;
-                        Some(
-                            cfg.timezone
-                                .from_utc_datetime(&utc.naive_utc())
-                                .naive_local()
-                                .and_utc()
-                                .timestamp_millis(),
-                        )
+                        Some(crate::model::wall_ms(&utc.with_timezone(&cfg.timezone)))
                     } else {
                         Some(ms)
                     }
