@@ -187,7 +187,9 @@ fn record_and_announce(
     match announce {
         Announce::Send => deliver(store, cfg, &incidents, now, signer, &mut report)?,
         Announce::DryRun(dir) => {
-            let written = alert::dry_run(&incidents, cfg, &store.store_id()?, now, dir, signer)?;
+            let charts = alert::charts(store, &incidents);
+            let store_id = store.store_id()?;
+            let written = alert::dry_run(&incidents, cfg, &store_id, now, dir, signer, &charts)?;
             tracing::info!(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"

@@ -8,6 +8,7 @@
     reason = "a failed assumption in a test or bench is a failed test"
 )]
 
+use mail_parser::MimeHeaders;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -238,6 +239,30 @@ fn run_once_mails_each_owner_once_and_never_twice() {
         "{html}"
     );
     assert!(raw.contains("multipart/alternative"), "{raw}");
+    // the outlier's chart: a PNG inline in multipart/related, shown by the
+    // HTML through its Content-ID
+    assert!(raw.contains("multipart/related"), "{raw}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let images: Vec<_> = parsed
+        .parts
+        .iter()
+        .filter(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
+        })
+        .collect();
+    assert_eq!(images.len(), 1, "one chart for the one outlier: {raw}");
+    let cid = images[0].content_id().unwrap();
+    assert!(
+        html.contains(&format!("src=\"cid:{cid}\"")),
+        "{cid}: {html}"
+    );
+    assert!(
+        images[0].contents().starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a PNG file"
+    );
     assert!(
         raw.contains("List-Id: <wbr.example.com>") || raw.contains("List-Id: wbr.example.com"),
         "{raw}"

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope as SmtpEnvelope;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::SmtpTransport;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{SmtpConnection, Tls, TlsParameters};
@@ -113,10 +113,25 @@ pub fn build(
             ids.join(","),
         ));
     }
-    b.multipart(MultiPart::alternative_plain_html(
-        digest.text.clone(),
-        digest.html.clone(),
-    ))
+    // "image/png" always parses; without it the digest goes out without charts
+    let png = ContentType::parse("image/png").ok();
+    let Some(png) = png.filter(|_| !digest.images.is_empty()) else {
+        return b.multipart(MultiPart::alternative_plain_html(
+            digest.text.clone(),
+            digest.html.clone(),
+        ));
+    };
+    // text | (HTML + the images it shows by Content-ID)
+    let mut related = MultiPart::related().singlepart(SinglePart::html(digest.html.clone()));
+    for img in &digest.images {
+        related = related
+            .singlepart(Attachment::new_inline(img.cid.clone()).body(img.png.clone(), png.clone()));
+    }
+    b.multipart(
+        MultiPart::alternative()
+            .singlepart(SinglePart::plain(digest.text.clone()))
+            .multipart(related),
+    )
 }
 
 /// Read a secret now (at send time), so a rotated password needs no restart.

@@ -219,6 +219,26 @@ pub fn idempotency_key(owner: &Mailbox, incident_ids: &[i64]) -> String {
     )
 }
 
+/// The stored recent values of each outlier's series (statistical and
+/// data-health lanes), for the digests' charts. A history that cannot be
+/// read costs its chart, never the mail.
+pub fn charts(store: &Store, incidents: &[Incident]) -> render::Charts {
+    let mut out = render::Charts::new();
+    for i in incidents
+        .iter()
+        .filter(|i| i.lane != crate::model::Lane::Export)
+    {
+        match store.history(&i.source, &i.key) {
+            Ok(Some(h)) => {
+                out.insert(i.id, h.recent);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(incident = i.id, "no chart in the digest: {e}"),
+        }
+    }
+    out
+}
+
 /// Render one digest per owner (incidents without an owner are skipped).
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
@@ -230,6 +250,7 @@ pub fn render_digests(
     store_id: &str,
     now: DateTime<Utc>,
     signer: Option<Signer<'_>>,
+    charts: &render::Charts,
 ) -> (Vec<Outgoing>, Vec<(Mailbox, AlertError)>) {
     let placeholder: Option<Mailbox> = mail::PLACEHOLDER_FROM.parse().ok();
     let (from, reply_to, list_id) = match &config.smtp {
@@ -266,6 +287,7 @@ pub fn render_digests(
             &config.sources,
             now,
             links.as_ref(),
+            charts,
         );
         let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         ids.sort_unstable();
@@ -351,7 +373,8 @@ pub fn queue_digests(
         report.unowned = unowned.len();
     }
     let store_id = store.store_id()?;
-    let (outgoing, errors) = render_digests(&fresh, config, &store_id, now, signer);
+    let charts = charts(store, &fresh);
+    let (outgoing, errors) = render_digests(&fresh, config, &store_id, now, signer, &charts);
     for (owner, e) in errors {
         tracing::error!(owner = %owner, "{e}");
         report.failed.push((owner.to_string(), e.to_string()));
@@ -620,8 +643,9 @@ pub fn dry_run(
     now: DateTime<Utc>,
     dir: Option<&Path>,
     signer: Option<Signer<'_>>,
+    charts: &render::Charts,
 ) -> Result<Vec<PathBuf>, AlertError> {
-    let (outgoing, errors) = render_digests(incidents, config, store_id, now, signer);
+    let (outgoing, errors) = render_digests(incidents, config, store_id, now, signer, charts);
     for (owner, e) in &errors {
         tracing::error!(owner = %owner, "{e}");
     }
@@ -665,6 +689,7 @@ pub fn send_test_email(
             smtp.port,
             render::escape_html(&smtp.from.to_string())
         ),
+        images: Vec::new(),
     };
     let env = mail::Envelope {
         from: &smtp.from,

@@ -421,7 +421,16 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
     .unwrap();
     let out = w.dir.path().join("dry");
     let store_id = w.store.store_id().unwrap();
-    let files = dry_run(&incidents, &w.config, &store_id, now(), Some(&out), None).unwrap();
+    let files = dry_run(
+        &incidents,
+        &w.config,
+        &store_id,
+        now(),
+        Some(&out),
+        None,
+        &render::Charts::new(),
+    )
+    .unwrap();
     let names: Vec<String> = files
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())

@@ -9,6 +9,8 @@
 
 use maud::{Markup, html};
 
+use super::raster::{Canvas, Rgb};
+
 /// The normal range at one point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Band {
@@ -67,40 +69,93 @@ fn fmt_time(ms: i64, format: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Where a chart's values land: the value and time ranges, rounded to
+/// ticks, mapped onto a plot rectangle. Shared by the SVG and the PNG, so
+/// both draw the same picture.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    /// Value range, rounded out to whole ticks.
+    lo: f64,
+    hi: f64,
+    /// Tick spacing.
+    step: f64,
+    /// Time range (ms).
+    t0: i64,
+    t1: i64,
+    /// Plot rectangle: left, top, width, height.
+    rect: (f64, f64, f64, f64),
+}
+
+impl Frame {
+    /// The frame of `c` in `rect`; `None` when there is nothing to draw.
+    fn of(c: &Chart<'_>, rect: (f64, f64, f64, f64)) -> Option<Frame> {
+        let ys = c
+            .points
+            .iter()
+            .map(|p| p.1)
+            .chain(c.marks.iter().map(|m| m.1))
+            .chain(c.band.iter().flat_map(|b| [b.lower, b.upper]))
+            .filter(|v| v.is_finite());
+        let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        let ts = c
+            .points
+            .iter()
+            .map(|p| p.0)
+            .chain(c.marks.iter().map(|m| m.0))
+            .chain(c.band.iter().map(|b| b.ts));
+        let (t0, t1) = ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+        if c.points.is_empty() || !y0.is_finite() || t0 > t1 {
+            return None;
+        }
+        if y1 - y0 < 1e-9 {
+            y0 -= 1.0;
+            y1 += 1.0;
+        }
+        let step = nice_step(y1 - y0);
+        Some(Frame {
+            lo: (y0 / step).floor() * step,
+            hi: (y1 / step).ceil() * step,
+            step,
+            t0,
+            t1,
+            rect,
+        })
+    }
+
+    fn x(&self, t: i64) -> f64 {
+        let span = (self.t1 - self.t0).max(1) as f64;
+        self.rect.0 + (t - self.t0) as f64 / span * self.rect.2
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.rect.1 + (self.hi - v) / (self.hi - self.lo) * self.rect.3
+    }
+
+    /// The value gridlines: a handful, `(hi - lo) / step` is small by construction.
+    fn ticks(&self) -> Vec<f64> {
+        #[allow(clippy::cast_possible_truncation, reason = "a small tick count")]
+        let n = ((self.hi - self.lo) / self.step).round().clamp(0.0, 100.0) as i64;
+        (0..=n).map(|i| self.lo + i as f64 * self.step).collect()
+    }
+
+    /// Width of one band cell: one period of the series, at least `min` px.
+    fn cell(&self, c: &Chart<'_>, min: f64) -> f64 {
+        (self.rect.2 / c.points.len().max(1) as f64).max(min)
+    }
+}
+
 /// The chart as an `<svg>` element; an empty series gives a short note instead.
 pub fn svg(c: &Chart<'_>) -> Markup {
-    let ys = c
-        .points
-        .iter()
-        .map(|p| p.1)
-        .chain(c.marks.iter().map(|m| m.1))
-        .chain(c.band.iter().flat_map(|b| [b.lower, b.upper]))
-        .filter(|v| v.is_finite());
-    let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    let ts = c
-        .points
-        .iter()
-        .map(|p| p.0)
-        .chain(c.marks.iter().map(|m| m.0))
-        .chain(c.band.iter().map(|b| b.ts));
-    let (t0, t1) = ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    if c.points.is_empty() || !y0.is_finite() || t0 > t1 {
-        return html! { p.nochart { "No data to chart for " (c.title) "." } };
-    }
-    if y1 - y0 < 1e-9 {
-        y0 -= 1.0;
-        y1 += 1.0;
-    }
-    let step = nice_step(y1 - y0);
-    let lo = (y0 / step).floor() * step;
-    let hi = (y1 / step).ceil() * step;
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
-    let span = (t1 - t0).max(1) as f64;
-    let x = |t: i64| LEFT + (t - t0) as f64 / span * pw;
-    let y = |v: f64| TOP + (hi - v) / (hi - lo) * ph;
+    let Some(fr) = Frame::of(c, (LEFT, TOP, pw, ph)) else {
+        return html! { p.nochart { "No data to chart for " (c.title) "." } };
+    };
+    let (t0, t1) = (fr.t0, fr.t1);
+    let x = |t: i64| fr.x(t);
+    let y = |v: f64| fr.y(v);
     let line: String = c
         .points
         .iter()
@@ -108,12 +163,8 @@ pub fn svg(c: &Chart<'_>) -> Markup {
         .map(|&(t, v)| format!("{:.1},{:.1}", x(t), y(v)))
         .collect::<Vec<_>>()
         .join(" ");
-    // a band cell is as wide as one period of the series, at least 4 px
-    let cell = (pw / c.points.len().max(1) as f64).max(4.0);
-    // a handful of ticks: (hi - lo) / step is small and finite by construction
-    #[allow(clippy::cast_possible_truncation, reason = "a small tick count")]
-    let n_ticks = ((hi - lo) / step).round().clamp(0.0, 100.0) as i64;
-    let ticks: Vec<f64> = (0..=n_ticks).map(|i| lo + i as f64 * step).collect();
+    let cell = fr.cell(c, 4.0);
+    let ticks = fr.ticks();
     let xticks: Vec<i64> = (0..5).map(|i| t0 + (t1 - t0) * i / 4).collect();
     html! {
         svg.chart xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (W) " " (H)}
@@ -146,6 +197,106 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             }
         }
     }
+}
+
+/// Size of a chart image in email, in CSS pixels.
+pub const PNG_SIZE: (usize, usize) = (560, 150);
+/// Image pixels per CSS pixel: sharp on high-density screens.
+const PNG_SCALE: usize = 2;
+
+const SERIES_RGB: Rgb = [0x2f, 0x5f, 0xb3];
+const MARK_RGB: Rgb = [0xd6, 0x33, 0x6c];
+const BAND_RGB: Rgb = [0x2f, 0x9e, 0x44];
+const EXPECTED_RGB: Rgb = [0x1b, 0x5e, 0x20];
+const GRID_RGB: Rgb = [0xe3, 0xe3, 0xe3];
+const WHITE: Rgb = [0xff, 0xff, 0xff];
+
+/// The frame of the email image: a small margin, and room for half a band
+/// cell beside the first and last points.
+fn png_frame(c: &Chart<'_>) -> Option<Frame> {
+    let k = PNG_SCALE as f64;
+    let (w, h) = (
+        (PNG_SIZE.0 * PNG_SCALE) as f64,
+        (PNG_SIZE.1 * PNG_SCALE) as f64,
+    );
+    let pad = 6.0 * k;
+    let half_cell = ((w - 2.0 * pad) / c.points.len().max(1) as f64 / 2.0).min(20.0 * k);
+    let side = pad + half_cell;
+    Frame::of(c, (side, pad, w - 2.0 * side, h - 2.0 * pad))
+}
+
+/// The chart drawn for email: the same frame, band, line and marks as
+/// [`svg`] without text (the digest prints the numbers and the range next
+/// to it). `None` when there is nothing to draw.
+fn raster(c: &Chart<'_>) -> Option<Canvas> {
+    let k = PNG_SCALE as f64;
+    let fr = png_frame(c)?;
+    let rect = fr.rect;
+    let (w, h) = (PNG_SIZE.0 * PNG_SCALE, PNG_SIZE.1 * PNG_SCALE);
+    let mut cv = Canvas::new(w, h, WHITE);
+    for v in fr.ticks() {
+        let y = fr.y(v);
+        cv.line((rect.0, y), (rect.0 + rect.2, y), k, GRID_RGB);
+    }
+    let cell = fr.cell(c, 4.0 * k);
+    for b in c
+        .band
+        .iter()
+        .filter(|b| b.lower.is_finite() && b.upper.is_finite())
+    {
+        let x = fr.x(b.ts);
+        let (top, bottom) = (fr.y(b.upper), fr.y(b.lower));
+        cv.fill_rect(
+            (x - cell / 2.0, top),
+            (x + cell / 2.0, bottom.max(top + k)),
+            BAND_RGB,
+            0.3,
+        );
+        if b.expected.is_finite() {
+            let ye = fr.y(b.expected);
+            cv.line(
+                (x - cell / 2.0, ye),
+                (x + cell / 2.0, ye),
+                1.5 * k,
+                EXPECTED_RGB,
+            );
+        }
+    }
+    let line: Vec<(f64, f64)> = c
+        .points
+        .iter()
+        .filter(|p| p.1.is_finite())
+        .map(|&(t, v)| (fr.x(t), fr.y(v)))
+        .collect();
+    cv.polyline(&line, 1.5 * k, SERIES_RGB);
+    for &(t, v) in c.marks.iter().filter(|m| m.1.is_finite()) {
+        let p = (fr.x(t), fr.y(v));
+        // a white ring keeps the dot apart from the line in greyscale
+        cv.dot(p, 6.0 * k, WHITE);
+        cv.dot(p, 4.5 * k, MARK_RGB);
+    }
+    Some(cv)
+}
+
+/// The chart as a PNG image of [`PNG_SIZE`] (at twice the pixels), for
+/// email; `None` when there is nothing to draw.
+pub fn png(c: &Chart<'_>) -> Option<Vec<u8>> {
+    raster(c).map(|cv| cv.png())
+}
+
+/// The lowest and highest value drawn (series and flagged points), for a
+/// caption next to an image.
+pub fn value_range(c: &Chart<'_>) -> Option<(f64, f64)> {
+    let vals = c
+        .points
+        .iter()
+        .chain(c.marks)
+        .map(|p| p.1)
+        .filter(|v| v.is_finite());
+    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    lo.is_finite().then_some((lo, hi))
 }
 
 #[cfg(test)]
@@ -213,6 +364,44 @@ mod tests {
         );
         let s = chart("empty", &[], &[], &[]);
         assert!(s.contains("No data") && !s.contains("<svg"), "{s}");
+    }
+
+    #[test]
+    fn the_png_draws_the_outlier_where_the_svg_does() {
+        let pts: Vec<(i64, f64)> = (0..42).map(|d| (d * DAY, 100.0 + (d % 7) as f64)).collect();
+        let band = [Band {
+            ts: 41 * DAY,
+            lower: 95.0,
+            upper: 110.0,
+            expected: 102.0,
+        }];
+        let marks = [(41 * DAY, 180.0)];
+        let c = Chart {
+            title: "orders",
+            points: &pts,
+            band: &band,
+            marks: &marks,
+            x_format: "%d %b",
+        };
+        let img = super::super::raster::decode(&png(&c).unwrap()).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (PNG_SIZE.0 * PNG_SCALE, PNG_SIZE.1 * PNG_SCALE)
+        );
+        let fr = png_frame(&c).unwrap();
+        #[allow(clippy::cast_possible_truncation, reason = "test coordinates")]
+        let at = |t: i64, v: f64| img.pixel(fr.x(t) as usize, fr.y(v) as usize).unwrap();
+        assert_eq!(at(41 * DAY, 180.0), MARK_RGB, "the outlier dot");
+        // the band below the outlier is shaded green, not white
+        let band_px = at(41 * DAY, 97.0);
+        assert!(band_px[1] > band_px[0] && band_px != WHITE, "{band_px:?}");
+        // the series line passes through a normal day
+        assert_eq!(at(10 * DAY, 103.0), SERIES_RGB);
+        // far from everything: background
+        assert_eq!(at(20 * DAY, 170.0), WHITE);
+        assert_eq!(value_range(&c), Some((100.0, 180.0)));
+        let empty = Chart { points: &[], ..c };
+        assert!(png(&empty).is_none());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! imports nothing from `alert`.
 
 pub mod chart;
+pub mod raster;
 pub mod reminders;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,7 +33,25 @@ pub struct Digest {
     pub text: String,
     /// text/html body.
     pub html: String,
+    /// Chart images the HTML shows inline (`cid:` links), at most [`MAX_CHARTS`].
+    pub images: Vec<Image>,
 }
+
+/// An inline image of a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Content-ID without angle brackets; the HTML refers to `cid:{cid}`.
+    pub cid: String,
+    /// PNG bytes.
+    pub png: Vec<u8>,
+}
+
+/// Incident id → the recent values of its series (the stored history, see
+/// `crate::history`), from which a digest draws each item's chart.
+pub type Charts = BTreeMap<i64, Vec<(i64, f64)>>;
+
+/// Charts in one digest at most; further items link to their pages' charts.
+pub const MAX_CHARTS: usize = 12;
 
 /// Links to the explanation pages, signed by the alert stage (render has no
 /// key); passed only when `[web]` is configured.
@@ -499,6 +518,7 @@ pub fn digest(
     sources: &[SourceConfig],
     now: DateTime<Utc>,
     links: Option<&Links>,
+    charts: &Charts,
 ) -> Digest {
     let exports = export_lines(incidents, sources);
     let mut items: Vec<Incident> = incidents
@@ -588,6 +608,7 @@ pub fn digest(
     let _ = write!(text, "\n-- \n{footer}\n");
 
     let e = escape_html;
+    let mut images = Vec::new();
     let mut html = String::new();
     let _ = write!(
         html,
@@ -604,9 +625,19 @@ pub fn digest(
         );
         for i in &items {
             let f = &i.worst;
+            let img = (images.len() < MAX_CHARTS)
+                .then(|| chart_image(i, charts.get(&i.id)?))
+                .flatten();
+            let figure = match img {
+                Some((image, tag)) => {
+                    images.push(image);
+                    tag
+                }
+                None => String::new(),
+            };
             let _ = write!(
                 html,
-                "<li>\n<p><strong>{}</strong></p>\n<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n{}</li>\n",
+                "<li>\n<p><strong>{}</strong></p>\n{figure}<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n{}</li>\n",
                 e(&series_label(i)),
                 e(&period_label(i)),
                 e(&why(f)),
@@ -646,7 +677,53 @@ pub fn digest(
         subject,
         text,
         html,
+        images,
     }
+}
+
+/// The chart of one digest item (its series' last six weeks, the flagged
+/// points and their normal ranges) as an inline PNG, with the `<img>` tag
+/// and caption that show it; `None` when there is nothing to draw.
+fn chart_image(i: &Incident, recent: &[(i64, f64)]) -> Option<(Image, String)> {
+    let band: Vec<chart::Band> = i
+        .findings
+        .iter()
+        .map(|f| chart::Band {
+            ts: f.timestamp,
+            lower: f.lower,
+            upper: f.upper,
+            expected: f.expected,
+        })
+        .collect();
+    let marks: Vec<(i64, f64)> = i.findings.iter().map(|f| (f.timestamp, f.value)).collect();
+    let title = format!("{}, last 6 weeks", series_label(i));
+    let c = chart::Chart {
+        title: &title,
+        points: recent,
+        band: &band,
+        marks: &marks,
+        x_format: "%d %b",
+    };
+    let png = chart::png(&c)?;
+    let (lo, hi) = chart::value_range(&c)?;
+    let cid = format!("chart-{}@callout", i.id);
+    let (w, h) = chart::PNG_SIZE;
+    let caption = format!(
+        "Last 6 weeks, from {} to {}. Red: flagged; green: normal range (bar: expected).",
+        num(lo),
+        num(hi)
+    );
+    let tag = format!(
+        "<img src=\"cid:{}\" width=\"{w}\" height=\"{h}\" alt=\"{}\" style=\"display: block; width: 100%; max-width: {w}px; height: auto; border: 1px solid #dddddd\">\n<p style=\"margin: 2px 0 8px; color: #666666; font-size: 12px\">{}</p>\n",
+        escape_html(&cid),
+        escape_html(&format!(
+            "Chart of {title}: from {} to {}, flagged points in red",
+            num(lo),
+            num(hi)
+        )),
+        escape_html(&caption),
+    );
+    Some((Image { cid, png }, tag))
 }
 
 #[cfg(test)]
@@ -827,7 +904,15 @@ pub(crate) mod tests {
     #[test]
     fn subject_states_the_deadline_not_the_review_time() {
         let one = [incident(1, finding("revenue", &[], Check::Seasonal, -5.0))];
-        let d = digest(&ana(), &one, &review(), &sources(), now(), None);
+        let d = digest(
+            &ana(),
+            &one,
+            &review(),
+            &sources(),
+            now(),
+            None,
+            &Charts::new(),
+        );
         assert_eq!(
             d.subject,
             "[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
@@ -837,14 +922,30 @@ pub(crate) mod tests {
             incident(2, finding("b", &[], Check::Seasonal, -5.0)),
             incident(3, finding("c", &[], Check::Seasonal, -5.0)),
         ];
-        let d = digest(&ana(), &three, &review(), &sources(), now(), None);
+        let d = digest(
+            &ana(),
+            &three,
+            &review(),
+            &sources(),
+            now(),
+            None,
+            &Charts::new(),
+        );
         assert_eq!(
             d.subject,
             "[callout] 3 outliers to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)"
         );
         // After the deadline the subject says so instead of naming a past time as "by".
         let late = Utc.with_ymd_and_hms(2020, 12, 1, 12, 0, 0).unwrap();
-        let d = digest(&ana(), &one, &review(), &sources(), late, None);
+        let d = digest(
+            &ana(),
+            &one,
+            &review(),
+            &sources(),
+            late,
+            None,
+            &Charts::new(),
+        );
         assert_eq!(
             d.subject,
             "[callout] 1 outlier to explain now (were due Tue 1 Dec 10:00; WBR Wed 2 Dec 10:00)"
@@ -868,10 +969,59 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn each_outlier_carries_its_chart_as_an_inline_png_and_export_lines_do_not() {
+        let outlier = incident(
+            4,
+            finding("orders<b>", &[("region", "eu")], Check::Seasonal, -5.0),
+        );
+        let other = incident(5, finding("revenue", &[], Check::Seasonal, -4.0));
+        let late = late_export(3);
+        let recent: Vec<(i64, f64)> = (0..42)
+            .map(|d| {
+                (
+                    day(29) - (41 - d) * 86_400_000,
+                    1000.0 + (d % 7) as f64 * 10.0,
+                )
+            })
+            .collect();
+        // a chart for the outlier and for the late export's series; none for `revenue`
+        let mut charts: Charts = [(4, recent.clone())].into_iter().collect();
+        for l in &late {
+            charts.insert(l.id, recent.clone());
+        }
+        let mut items = vec![outlier, other];
+        items.extend(late);
+        let d = digest(&ana(), &items, &review(), &sources(), now(), None, &charts);
+        assert_eq!(d.images.len(), 1, "one chart: the outlier with history");
+        let img = &d.images[0];
+        assert_eq!(img.cid, "chart-4@callout");
+        let png = raster::decode(&img.png).unwrap();
+        assert_eq!(png.width(), chart::PNG_SIZE.0 * 2);
+        let tag = format!("<img src=\"cid:{}\"", img.cid);
+        assert_eq!(d.html.matches("<img ").count(), 1, "{}", d.html);
+        // under its own item, before the next one
+        let at = d.html.find(&tag).unwrap();
+        assert!(d.html.find("orders&lt;b&gt;").unwrap() < at, "{}", d.html);
+        assert!(at < d.html.find("<strong>revenue").unwrap(), "{}", d.html);
+        // alt text and caption: escaped, with the range drawn
+        assert!(d.html.contains("alt=\"Chart of orders&lt;b&gt; (region=eu), last 6 weeks: from 580 to 1,060, flagged points in red\""), "{}", d.html);
+        assert!(!d.html.contains("orders<b>"), "{}", d.html);
+        assert!(!d.text.contains("cid:"), "{}", d.text);
+    }
+
+    #[test]
     fn a_late_export_is_one_line_per_source_for_the_data_team() {
         let items = late_export(60);
         let data: Mailbox = "Data team <data@example.com>".parse().unwrap();
-        let d = digest(&data, &items, &review(), &sources(), now(), None);
+        let d = digest(
+            &data,
+            &items,
+            &review(),
+            &sources(),
+            now(),
+            None,
+            &Charts::new(),
+        );
         assert_eq!(d.subject, "[callout] export problem: shop late");
         let line = "shop: export late, newest data 2020-11-28, expected by 2020-12-01 00:00 (UTC); 60 series affected";
         assert!(d.text.contains(&format!("- {line}\n")), "{}", d.text);
@@ -888,7 +1038,15 @@ pub(crate) mod tests {
         let mut gap = incident(7, m2.clone());
         gap.findings = vec![m1, m2];
         let outlier = incident(8, finding("revenue", &[], Check::Seasonal, -5.0));
-        let d = digest(&data, &[gap, outlier], &review(), &sources(), now(), None);
+        let d = digest(
+            &data,
+            &[gap, outlier],
+            &review(),
+            &sources(),
+            now(),
+            None,
+            &Charts::new(),
+        );
         assert_eq!(
             d.subject,
             "[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00); export problem: shop missing data"
@@ -920,6 +1078,7 @@ pub(crate) mod tests {
             &sources(),
             now(),
             None,
+            &Charts::new(),
         );
         let want = "\
 Hello Ana Ortiz,
@@ -965,6 +1124,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             &sources(),
             now(),
             None,
+            &Charts::new(),
         );
         let want = "\
 <!DOCTYPE html>
@@ -1010,7 +1170,15 @@ Sent by callout for the WBR. Incidents #9, #7.
             .collect(),
             open_items: "https://c.example/e/all".into(),
         };
-        let d = digest(&ana(), &items, &review(), &sources(), now(), Some(&links));
+        let d = digest(
+            &ana(),
+            &items,
+            &review(),
+            &sources(),
+            now(),
+            Some(&links),
+            &Charts::new(),
+        );
         // plain text: each URL alone on its line, under its item; no "reply"
         let t = &d.text;
         assert!(t.contains("\n   https://c.example/e/t8\n"), "{t}");
@@ -1048,6 +1216,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             &sources(),
             late,
             None,
+            &Charts::new(),
         );
         assert!(
             d.text

@@ -153,6 +153,7 @@ pub fn reminder(
         subject,
         text,
         html,
+        images: Vec::new(),
     }
 }
 
@@ -250,6 +251,7 @@ pub fn escalation(
         subject,
         text,
         html,
+        images: Vec::new(),
     }
 }
 
