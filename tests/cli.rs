@@ -83,9 +83,58 @@ fn shipped_config_compiles() {
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains("3 source(s)"),
+        text(&out.stdout).contains("2 source(s)"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+/// The example config's demo exports (fixtures/make_demo.py) tell their story
+/// in the last week: a promotion in us, a lasting drop in apac, a broken export.
+#[test]
+fn the_example_config_finds_the_demo_story_in_the_last_week() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_csv = dir.path().join("f.csv");
+    let cfg = root().join("config/callout.toml").display().to_string();
+    let out = callout(&[
+        "backfill",
+        "--config",
+        &cfg,
+        "--from",
+        "2025-03-03",
+        "--output",
+        out_csv.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = read_findings(&out_csv);
+    let up = |m: &str, r: &str, d: &str| {
+        rows.iter().any(|x| {
+            x["metric"] == m
+                && x["region"] == r
+                && x["timestamp"].starts_with(d)
+                && x["direction"] == "up"
+        })
+    };
+    assert!(up("orders", "us", "2025-03-07"), "promotion: {rows:?}");
+    assert!(up("revenue", "us", "2025-03-07"), "promotion: {rows:?}");
+    for m in ["orders", "revenue"] {
+        assert!(
+            has(&rows, m, "apac", "2025-03-04", "seasonal"),
+            "drop: {rows:?}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|x| x["metric"] == "sessions" && x["region"] == "eu" && x["check"] == "stale"),
+        "broken export: {rows:?}"
+    );
+    // nothing else in eu's shop metrics: the story, not noise
+    assert!(
+        !rows
+            .iter()
+            .any(|x| x["region"] == "eu" && x["metric"] != "sessions"),
+        "{rows:?}"
     );
 }
 
@@ -160,7 +209,7 @@ fn unset_env_var_is_named() {
 fn backfill_finds_planted_anomalies_in_long_wide_and_weekly() {
     let dir = tempfile::tempdir().unwrap();
     let out_csv = dir.path().join("f.csv");
-    let cfg = root().join("config/callout.toml").display().to_string();
+    let cfg = root().join("tests/fixtures.toml").display().to_string();
     let out = callout(&[
         "backfill",
         "--config",
