@@ -102,6 +102,63 @@ pub struct RunArgs {
     pub dry_run: Option<PathBuf>,
 }
 
+/// `--at`: the evaluation clock of a replayed run, report or page ("now" as of
+/// a moment in the past). A time without an offset is read in the review's
+/// timezone, the one the team reads its deadlines in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum At {
+    /// `YYYY-MM-DD HH:MM` (or `T` between, or a date alone: midnight), local to the review.
+    Local(chrono::NaiveDateTime),
+    /// RFC 3339 with an offset, e.g. `2025-03-10T08:00:00Z`.
+    Fixed(chrono::DateTime<chrono::FixedOffset>),
+}
+
+impl std::str::FromStr for At {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<At, String> {
+        let s = s.trim();
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+            return Ok(At::Fixed(t));
+        }
+        for f in [
+            "%Y-%m-%d %H:%M",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%dT%H:%M:%S",
+        ] {
+            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+                return Ok(At::Local(t));
+            }
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(At::Local(d.and_time(chrono::NaiveTime::MIN)));
+        }
+        Err(format!(
+            "`{s}` is not a moment: use \"YYYY-MM-DD HH:MM\" (in the review's timezone) or RFC 3339 such as 2025-03-10T08:00:00Z"
+        ))
+    }
+}
+
+impl At {
+    /// The moment in UTC; a local time is read in `tz`. A local time that
+    /// does not exist (skipped by a DST change) is an error naming it; one
+    /// that exists twice is the earlier.
+    pub fn resolve(&self, tz: chrono_tz::Tz) -> Result<chrono::DateTime<chrono::Utc>, String> {
+        use chrono::TimeZone;
+        match self {
+            At::Fixed(t) => Ok(t.with_timezone(&chrono::Utc)),
+            At::Local(t) => tz
+                .from_local_datetime(t)
+                .earliest()
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .ok_or_else(|| {
+                    format!("`--at {t}` does not exist in {tz} (a daylight-saving gap)")
+                }),
+        }
+    }
+}
+
 /// Let users type `callout --backfill …` as the service docs show:
 /// the flag is rewritten to the `backfill` subcommand before parsing.
 pub fn normalise_args(args: Vec<String>) -> Vec<String> {
@@ -202,5 +259,42 @@ fn emit(level: &str, prefix: &str, line: &str) {
             });
             eprintln!("{event}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::At;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn at_reads_local_times_in_the_review_timezone_and_offsets_as_given() {
+        let london = chrono_tz::Europe::London;
+        let at = |s: &str| s.parse::<At>().and_then(|a| a.resolve(london));
+        // summer time: 08:00 in London is 07:00 UTC
+        assert_eq!(
+            at("2025-06-10 08:00"),
+            Ok(Utc.with_ymd_and_hms(2025, 6, 10, 7, 0, 0).unwrap())
+        );
+        assert_eq!(at("2025-03-10T08:00"), at("2025-03-10 08:00"));
+        assert_eq!(
+            at("2025-03-10"),
+            Ok(Utc.with_ymd_and_hms(2025, 3, 10, 0, 0, 0).unwrap())
+        );
+        assert_eq!(
+            at("2025-06-10T08:00:00Z"),
+            Ok(Utc.with_ymd_and_hms(2025, 6, 10, 8, 0, 0).unwrap())
+        );
+        // the hour skipped on 30 March 2025
+        assert!(
+            at("2025-03-30 01:30")
+                .unwrap_err()
+                .contains("daylight-saving gap")
+        );
+        let bad = "next tuesday".parse::<At>().unwrap_err();
+        assert!(
+            bad.contains("next tuesday") && bad.contains("YYYY-MM-DD HH:MM"),
+            "{bad}"
+        );
     }
 }
