@@ -39,6 +39,15 @@ pub enum Command {
         #[arg(long, short, default_value = "callout.toml")]
         config: PathBuf,
     },
+    /// Read every source now (files, URLs, SQL queries) and report per source: ok, or what is wrong.
+    CheckSources {
+        /// Config file.
+        #[arg(long, short, default_value = "callout.toml")]
+        config: PathBuf,
+        /// Read as a run at this moment would ("YYYY-MM-DD HH:MM" in the review's timezone).
+        #[arg(long)]
+        at: Option<At>,
+    },
     /// Evaluate history as the daemon would have, point by point, and write the findings.
     Backfill(BackfillArgs),
     /// Run the daemon on the config's schedule (or once, with --once).

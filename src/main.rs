@@ -114,6 +114,29 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             }
             Ok(outcome(missing))
         }
+        Command::CheckSources { config, at } => {
+            let cfg = load_config(&config)?;
+            let now = match at {
+                Some(at) => at
+                    .resolve(cfg.review.timezone)
+                    .map_err(|e| Failure::Usage(anyhow::anyhow!(e)))?,
+                None => chrono::Utc::now(),
+            };
+            let mut failed = 0;
+            for (name, result) in callout::pipeline::check_sources(&cfg, now) {
+                match result {
+                    Ok(summary) => println!("source `{name}`: ok, {summary}"),
+                    Err(errors) => {
+                        failed += 1;
+                        // each error names its source
+                        for e in errors {
+                            println!("FAILED: {e}");
+                        }
+                    }
+                }
+            }
+            Ok(outcome(failed))
+        }
         Command::Backfill(args) => {
             args.check().map_err(|e| Failure::Usage(e.into()))?;
             let cfg = load_config(&args.config)?;

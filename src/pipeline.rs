@@ -59,10 +59,10 @@ pub struct Loaded {
 ///
 /// Each problem is logged here, once, with its source as a field; callers count
 /// them but do not print them again.
-pub fn load_all(cfg: &Config, now: DateTime<Utc>) -> Loaded {
+pub fn load_all(cfg: &Config, now: DateTime<Utc>, window: Window) -> Loaded {
     let mut out = Loaded::default();
     for s in &cfg.sources {
-        match source::load(s) {
+        match source::load(s, &query_window(s, now, window)) {
             Ok((mut b, mut problems)) => {
                 problems.extend(b.drop_future(local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
@@ -86,6 +86,74 @@ pub fn load_all(cfg: &Config, now: DateTime<Utc>) -> Loaded {
         }
     }
     out
+}
+
+/// Read each source as a scheduled run at `now` would, and say per source
+/// what came back ("12 series, 9,576 rows, newest 2025-03-09") or why not.
+/// Nothing is evaluated or stored.
+pub fn check_sources(
+    cfg: &Config,
+    now: DateTime<Utc>,
+) -> Vec<(String, Result<String, Vec<SourceError>>)> {
+    cfg.sources
+        .iter()
+        .map(|s| {
+            let result =
+                source::load(s, &query_window(s, now, Window::Latest)).map(|(b, problems)| {
+                    let newest = b
+                        .newest()
+                        .and_then(chrono::DateTime::from_timestamp_millis)
+                        .map_or_else(
+                            || "no data".into(),
+                            |t| format!("newest {}", t.format("%Y-%m-%d %H:%M")),
+                        );
+                    let mut line = format!(
+                        "{} series, {} rows, {newest}",
+                        b.series.len(),
+                        crate::render::num(b.rows() as f64)
+                    );
+                    if !problems.is_empty() {
+                        line.push_str(&format!(
+                            "; {} problem(s): {}",
+                            problems.len(),
+                            problems
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                    line
+                });
+            (s.name.clone(), result)
+        })
+        .collect()
+}
+
+/// What a SQL source's `$from` and `$to` bind to: from `history_days` before
+/// the first reported day (a scheduled run: before now; an open backfill:
+/// everything) to the evaluation clock or the backfill's last day.
+fn query_window(src: &SourceConfig, now: DateTime<Utc>, window: Window) -> source::sql::Window {
+    let to = now.with_timezone(&src.timezone).naive_local();
+    let history = match &src.location {
+        crate::config::Location::Sql(q) => chrono::Duration::days(i64::from(q.history_days)),
+        _ => chrono::Duration::zero(),
+    };
+    let all = NaiveDate::from_ymd_opt(1900, 1, 1)
+        .unwrap_or(NaiveDate::MIN)
+        .and_time(chrono::NaiveTime::MIN);
+    match window {
+        Window::Latest => source::sql::Window {
+            from: to - history,
+            to,
+        },
+        Window::Dates(from, last) => source::sql::Window {
+            from: from.map_or(all, |d| d.and_time(chrono::NaiveTime::MIN) - history),
+            to: last
+                .and_then(|d| d.and_hms_opt(23, 59, 59))
+                .map_or(to, |l| l.min(to)),
+        },
+    }
 }
 
 /// `now` as wall-clock ms in the source's timezone (how its timestamps are stored).
@@ -124,7 +192,7 @@ pub fn evaluate(
         batches,
         errors,
         warnings,
-    } = load_all(cfg, now.unwrap_or_else(Utc::now));
+    } = load_all(cfg, now.unwrap_or_else(Utc::now), window);
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();

@@ -136,30 +136,10 @@ pub fn build(
 
 /// Read a secret now (at send time), so a rotated password needs no restart.
 pub fn read_secret(secret: &Secret) -> Result<String, AlertError> {
-    let (what, value) = match secret {
-        Secret::Env(var) => (
-            format!("environment variable `{var}`"),
-            std::env::var(var).map_err(|e| AlertError::Secret {
-                what: format!("environment variable `{var}`"),
-                detail: e.to_string(),
-            })?,
-        ),
-        Secret::File(path) => (
-            format!("file `{}`", path.display()),
-            std::fs::read_to_string(path).map_err(|e| AlertError::Secret {
-                what: format!("file `{}`", path.display()),
-                detail: e.to_string(),
-            })?,
-        ),
-    };
-    let value = value.trim().to_string();
-    if value.is_empty() {
-        return Err(AlertError::Secret {
-            what,
-            detail: "it is empty".into(),
-        });
-    }
-    Ok(value)
+    secret.read().map_err(|detail| AlertError::Secret {
+        what: secret.describe(),
+        detail,
+    })
 }
 
 /// The TLS mode and parameters for the config's security setting.

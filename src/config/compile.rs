@@ -110,6 +110,7 @@ const RUN_TIMEOUT_SECS: IntRange = (1..=7 * 86_400, " seconds");
 const SOURCE_TIMEOUT_SECS: IntRange = (1..=86_400, " seconds");
 /// 1 byte to 1 TiB.
 const MAX_DOWNLOAD_BYTES: IntRange = (1..=1 << 40, " bytes");
+const SQL_HISTORY_DAYS: IntRange = (1..=36_500, " days");
 const SMTP_TIMEOUT_SECS: IntRange = (1..=3_600, " seconds");
 /// 0: retry on every run, without waiting.
 const RETRY_BASE_SECS: IntRange = (0..=86_400, " seconds");
@@ -688,9 +689,9 @@ impl Compiler {
     fn source(&mut self, i: usize, s: raw::RawSource) -> Option<SourceConfig> {
         let k = |f: &str| format!("source[{i}].{f}");
         let name = s.name.clone().unwrap_or_else(|| format!("source{i}"));
-        let location = match (s.path, s.url) {
-            (Some(p), None) => Location::Path(self.path(&p).to_string_lossy().into_owned()),
-            (None, Some(u)) => {
+        let location = match (s.path, s.url, s.sql) {
+            (Some(p), None, None) => Location::Path(self.path(&p).to_string_lossy().into_owned()),
+            (None, Some(u), None) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     self.problem(
                         &k("url"),
@@ -699,20 +700,42 @@ impl Compiler {
                 }
                 Location::Url(u)
             }
-            (Some(_), Some(_)) => {
-                self.problem(&k("path"), "give either `path` or `url`, not both".into());
-                return None;
-            }
-            (None, None) => {
+            (None, None, Some(q)) => Location::Sql(self.sql_source(
+                &k,
+                q,
+                s.url_env.clone(),
+                s.url_file.clone(),
+                s.history_days,
+            )?),
+            (None, None, None) => {
                 self.problem(
                     &k("path"),
-                    "missing: give `path` (file or glob) or `url`".into(),
+                    "missing: give `path` (file or glob), `url` or `sql`".into(),
+                );
+                return None;
+            }
+            _ => {
+                self.problem(
+                    &k("path"),
+                    "give one of `path`, `url` or `sql`, not several".into(),
                 );
                 return None;
             }
         };
+        if !matches!(location, Location::Sql(_)) {
+            for (key, given) in [
+                ("url_env", s.url_env.is_some()),
+                ("url_file", s.url_file.is_some()),
+                ("history_days", s.history_days.is_some()),
+            ] {
+                if given {
+                    self.problem(&k(key), "only for SQL sources (`sql = …`)".into());
+                }
+            }
+        }
         let target = match &location {
             Location::Path(p) | Location::Url(p) => p.to_ascii_lowercase(),
+            Location::Sql(_) => String::new(),
         };
         let from_extension = || {
             let t = target.split('?').next().unwrap_or("");
@@ -834,6 +857,67 @@ impl Compiler {
             max_download_bytes,
             duplicates,
             owner,
+        })
+    }
+
+    /// A SQL source: the query's placeholders are `$from` and `$to` only
+    /// (bound as parameters, never spliced in), and the database URL comes
+    /// from `url_env` or `url_file`, never from the config text.
+    fn sql_source(
+        &mut self,
+        k: &dyn Fn(&str) -> String,
+        query: String,
+        url_env: Option<String>,
+        url_file: Option<String>,
+        history_days: Option<i64>,
+    ) -> Option<SqlSource> {
+        if query.trim().is_empty() {
+            self.problem(
+                &k("sql"),
+                "is empty: give the SELECT that returns the export".into(),
+            );
+        }
+        let unknown: Vec<String> = crate::source::sql::placeholders(&query)
+            .into_iter()
+            .filter(|p| p != "from" && p != "to")
+            .map(|p| format!("${p}"))
+            .collect();
+        if !unknown.is_empty() {
+            self.problem(
+                &k("sql"),
+                format!(
+                    "unknown placeholder(s) {}: the query may use only $from and $to (the evaluation window, bound as parameters)",
+                    unknown.join(", ")
+                ),
+            );
+        }
+        let url = match (url_env, url_file) {
+            (Some(e), None) => Secret::Env(e),
+            (None, Some(f)) => Secret::File(self.path(&f)),
+            (Some(_), Some(_)) => {
+                self.problem(
+                    &k("url_env"),
+                    "give either `url_env` or `url_file`, not both".into(),
+                );
+                return None;
+            }
+            (None, None) => {
+                self.problem(
+                    &k("url_env"),
+                    "missing: a SQL source reads its database URL (postgresql://user@host/db) from `url_env` (an environment variable) or `url_file`, never from the config".into(),
+                );
+                return None;
+            }
+        };
+        let history_days = self
+            .int(&k("history_days"), history_days, SQL_HISTORY_DAYS)
+            .map_or(raw::DEFAULT_SQL_HISTORY_DAYS, |d| {
+                u32::try_from(d).unwrap_or(u32::MAX)
+            });
+        Some(SqlSource {
+            query,
+            url,
+            history_days,
         })
     }
 

@@ -158,6 +158,37 @@ pub enum Location {
     Path(String),
     /// An HTTP(S) URL.
     Url(String),
+    /// A SQL query on a PostgreSQL-wire database.
+    Sql(SqlSource),
+}
+
+/// A `[[source]]` read with a SQL query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlSource {
+    /// The query as written, with `$from` / `$to` placeholders.
+    pub query: String,
+    /// Where the database URL is read from, at load time.
+    pub url: Secret,
+    /// History read before the first reported period.
+    pub history_days: u32,
+}
+
+impl Location {
+    /// What to call the source's input in a message: its path, glob, URL or
+    /// (for SQL) the query on one line, cut at 80 characters. Never a credential.
+    pub fn label(&self) -> String {
+        match self {
+            Location::Path(p) | Location::Url(p) => p.clone(),
+            Location::Sql(q) => {
+                let one_line = q.query.split_whitespace().collect::<Vec<_>>().join(" ");
+                let mut shown: String = one_line.chars().take(80).collect();
+                if shown.len() < one_line.len() {
+                    shown.push('…');
+                }
+                shown
+            }
+        }
+    }
 }
 
 /// Shape of an export.
@@ -424,6 +455,30 @@ pub enum Secret {
     Env(String),
     /// A file whose content (trimmed) is the secret.
     File(PathBuf),
+}
+
+impl Secret {
+    /// Where the secret comes from, for messages: "environment variable `X`".
+    pub fn describe(&self) -> String {
+        match self {
+            Secret::Env(var) => format!("environment variable `{var}`"),
+            Secret::File(path) => format!("file `{}`", path.display()),
+        }
+    }
+
+    /// Read it now (a rotated secret needs no restart), trimmed. `Err` says
+    /// what went wrong, without the secret.
+    pub fn read(&self) -> Result<String, String> {
+        let value = match self {
+            Secret::Env(var) => std::env::var(var).map_err(|e| e.to_string())?,
+            Secret::File(path) => std::fs::read_to_string(path).map_err(|e| e.to_string())?,
+        };
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            return Err("it is empty".into());
+        }
+        Ok(value)
+    }
 }
 
 /// `[alerts]`.

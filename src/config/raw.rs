@@ -147,7 +147,19 @@ pub struct RawSource {
     pub duplicates: Option<String>,
     /// Who is told when this export is late or has missing periods.
     pub owner: Option<String>,
+    /// A SQL query whose result is the export (PostgreSQL wire protocol).
+    pub sql: Option<String>,
+    /// The database URL's environment variable (never the URL in the config).
+    pub url_env: Option<String>,
+    /// … or a file holding the database URL.
+    pub url_file: Option<String>,
+    /// Days of history a SQL source reads before the first reported period (`$from`).
+    pub history_days: Option<i64>,
 }
+
+/// Default `[[source]] history_days`: a year and a month, enough for
+/// year-over-year baselines.
+pub const DEFAULT_SQL_HISTORY_DAYS: u32 = 400;
 
 /// Default `[[source]] timeout_secs`: how long a URL download may take.
 pub const DEFAULT_URL_TIMEOUT_SECS: u64 = 300;

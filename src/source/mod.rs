@@ -8,6 +8,7 @@
 //! that series only and are returned alongside the batch.
 
 mod normalize;
+pub mod sql;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -230,7 +231,28 @@ impl Batch {
 
 /// Load one source. `Err` when nothing could be read; otherwise the batch and
 /// the problems that left part of it out (a bad file of a glob, a bad series).
-pub fn load(cfg: &SourceConfig) -> Result<(Batch, Vec<SourceError>), Vec<SourceError>> {
+/// `window` is what a SQL source's `$from` / `$to` bind to; files ignore it.
+pub fn load(
+    cfg: &SourceConfig,
+    window: &sql::Window,
+) -> Result<(Batch, Vec<SourceError>), Vec<SourceError>> {
+    if let Location::Sql(q) = &cfg.location {
+        let label = cfg.location.label();
+        let rows = sql::query(cfg, q, window).map_err(|e| vec![e])?;
+        if rows.height() == 0 {
+            return Err(vec![read_err(
+                cfg,
+                &label,
+                format!(
+                    "the query returned no rows for $from = {}, $to = {} (history_days = {})",
+                    window.from, window.to, q.history_days
+                ),
+            )]);
+        }
+        let (df, wide) = select(cfg, rows.lazy(), &label).map_err(|e| vec![e])?;
+        let frame = normalize::frame(cfg, df, &label, &wide).map_err(|e| vec![e])?;
+        return Ok(normalize::split(cfg, &frame, normalize::key_columns(cfg))?);
+    }
     // the downloaded copy of a URL lives until the frames are collected, then is removed
     let (files, _download) = inputs(cfg)?;
     let mut frames = Vec::with_capacity(files.len());
@@ -258,9 +280,7 @@ pub fn load(cfg: &SourceConfig) -> Result<(Batch, Vec<SourceError>), Vec<SourceE
 
 /// What to call the whole source in a message: its path, glob or URL.
 fn files_label(cfg: &SourceConfig) -> String {
-    match &cfg.location {
-        Location::Path(p) | Location::Url(p) => p.clone(),
-    }
+    cfg.location.label()
 }
 
 /// One file (or the downloaded URL) → the normalised frame `keys…, __ts, __value`.
@@ -417,6 +437,7 @@ fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
             return Ok((vec![(tmp.path().to_path_buf(), u.clone())], Some(tmp)));
         }
         Location::Path(p) => p,
+        Location::Sql(_) => return Ok((Vec::new(), None)),
     };
     let files: Vec<PathBuf> = if p.contains(['*', '?', '[']) {
         let g = glob::glob(p).map_err(|e| read_err(cfg, p, e))?;
