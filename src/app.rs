@@ -22,8 +22,10 @@ use crate::store::Store;
 /// `callout run --once` (the daemon, `run` without `--once`, is
 /// `daemon::run_blocking`, dispatched by `main`: the daemon calls into this
 /// module, never the other way round).
+/// With `at` (`--at`, resolved by `main`) the run is a replay as of that
+/// moment ([`pipeline::evaluate_at`]), recorded and announced as at that time.
 /// Returns how many things failed (each reported); `main` decides the exit code.
-pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<usize> {
+pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Result<usize> {
     anyhow::ensure!(
         args.once,
         "app::run is `run --once`; the daemon is daemon::run_blocking"
@@ -34,7 +36,10 @@ pub fn run(cfg: Config, args: &RunArgs) -> anyhow::Result<usize> {
         Some(d) if d.as_os_str() == "-" => Announce::DryRun(None),
         Some(d) => Announce::DryRun(Some(d)),
     };
-    let report = cycle(&cfg, Utc::now(), "once", announce)?;
+    let report = match at {
+        Some(at) => cycle_as_of(&cfg, at, true, "once", announce)?,
+        None => cycle(&cfg, Utc::now(), "once", announce)?,
+    };
     let ev = &report.evaluation;
     if !matches!(announce, Announce::DryRun(None)) {
         let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
@@ -120,14 +125,48 @@ pub fn cycle(
     mode: &str,
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
+    cycle_as_of(cfg, now, false, mode, announce)
+}
+
+/// [`cycle`]; with `replay`, as of a past `now` (no look-ahead, see
+/// [`pipeline::evaluate_at`]).
+fn cycle_as_of(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    replay: bool,
+    mode: &str,
+    announce: Announce<'_>,
+) -> anyhow::Result<CycleReport> {
     let mut store = Store::open(&cfg.store_path)?;
     // the run is in the store while it is in progress
     let run_id = store.begin_run(mode, now)?;
     // owners' explanations shape the baseline (known events, data issues,
     // accepted new levels), exactly as in backfill
     let explained = store.explained_spans()?;
-    let evaluation = pipeline::evaluate(cfg, Window::Latest, Some(now), &explained, &|_, _| {});
+    let evaluation = if replay {
+        pipeline::evaluate_at(cfg, Window::Latest, now, &explained, &|_, _| {})
+    } else {
+        pipeline::evaluate(cfg, Window::Latest, Some(now), &explained, &|_, _| {})
+    };
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
+    Ok(CycleReport { evaluation, alerts })
+}
+
+/// History up to `at` through the pipeline as of `at`, recorded like
+/// `backfill --store` (incidents reviewed before the last review are past),
+/// then announced as asked: what a store that had been running all along
+/// would hold and send at `at`. Used by `callout demo`.
+pub fn replay_history(
+    cfg: &Config,
+    at: DateTime<Utc>,
+    announce: Announce<'_>,
+) -> anyhow::Result<CycleReport> {
+    let mut store = Store::open(&cfg.store_path)?;
+    let run_id = store.begin_run("backfill", at)?;
+    let explained = store.explained_spans()?;
+    let evaluation =
+        pipeline::evaluate_at(cfg, Window::Dates(None, None), at, &explained, &|_, _| {});
+    let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, at, true, announce)?;
     Ok(CycleReport { evaluation, alerts })
 }
 

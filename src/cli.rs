@@ -57,6 +57,31 @@ pub enum Command {
         /// Config file (needs a [web] table).
         #[arg(long, short, default_value = "callout.toml")]
         config: PathBuf,
+        /// Serve as if it were this moment ("YYYY-MM-DD HH:MM" in the review's
+        /// timezone, or RFC 3339): link expiry and due/overdue wording follow
+        /// it (the clock still moves on from there). For replays and the demo.
+        #[arg(long)]
+        at: Option<At>,
+    },
+    /// Write the bundled demo (exports, config) to a folder, run it as of
+    /// Monday 2025-03-10 08:00 without network or mail, and write its digests
+    /// as .eml and .html.
+    Demo {
+        /// Folder to write into (created; refused if it holds anything but an earlier demo).
+        #[arg(long, default_value = "callout-demo")]
+        out: PathBuf,
+    },
+    /// Write a commented config for your own exports, from the head of each file.
+    Init {
+        /// An export (CSV, Parquet or NDJSON); repeat for several sources.
+        #[arg(long = "from", required = true)]
+        from: Vec<PathBuf>,
+        /// The config file to write.
+        #[arg(long, short, default_value = "callout.toml")]
+        output: PathBuf,
+        /// Overwrite the config file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Send a test email through the configured SMTP server.
     TestEmail {
@@ -109,6 +134,11 @@ pub struct RunArgs {
     /// and send nothing. Refused without --once (the daemon always sends).
     #[arg(long, num_args = 0..=1, default_missing_value = "-")]
     pub dry_run: Option<PathBuf>,
+    /// With --once: evaluate as of this moment instead of now ("YYYY-MM-DD HH:MM"
+    /// in the review's timezone, or RFC 3339), exactly as the daemon would have
+    /// then: only periods that had ended by then are read, late checks count from it.
+    #[arg(long)]
+    pub at: Option<At>,
 }
 
 /// `--at`: the evaluation clock of a replayed run, report or page ("now" as of
@@ -188,6 +218,11 @@ pub enum UsageError {
         "`--dry-run` works only with `--once` (the daemon always sends); use `callout run --once --dry-run [DIR]` to render digests without sending"
     )]
     DryRunNeedsOnce,
+    /// `run --at` without `--once`.
+    #[error(
+        "`--at` works only with `--once` (the daemon runs on the real clock); use `callout run --once --at \"YYYY-MM-DD HH:MM\"`"
+    )]
+    AtNeedsOnce,
     /// `--dry-run` names an existing file, not a folder.
     #[error(
         "`--dry-run {}` is a file; give a folder to write one .eml per digest into, or `-` for stdout",
@@ -211,6 +246,9 @@ impl RunArgs {
     pub fn check(&self) -> Result<(), UsageError> {
         if self.dry_run.is_some() && !self.once {
             return Err(UsageError::DryRunNeedsOnce);
+        }
+        if self.at.is_some() && !self.once {
+            return Err(UsageError::AtNeedsOnce);
         }
         if let Some(dir) = &self.dry_run
             && dir.as_os_str() != "-"

@@ -24,6 +24,30 @@ impl Clock for SystemClock {
     }
 }
 
+/// The wall clock moved to start at another moment (`serve --at`): it reads
+/// `start` when made and then runs on in real time, so a replayed page's
+/// "now" (link expiry, due or overdue) is that moment, and time still passes.
+#[derive(Debug, Clone, Copy)]
+pub struct ShiftedClock {
+    /// Added to the system clock.
+    offset: chrono::TimeDelta,
+}
+
+impl ShiftedClock {
+    /// A clock reading `start` now.
+    pub fn starting_at(start: DateTime<Utc>) -> Self {
+        ShiftedClock {
+            offset: start - Utc::now(),
+        }
+    }
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
+}
+
 /// A clock that says what it is told, for tests: it never moves on its own.
 #[derive(Debug)]
 pub struct FixedClock {
@@ -81,6 +105,13 @@ mod tests {
         assert_eq!(clock.now(), t0 + chrono::Duration::minutes(90));
         clock.set(t0);
         assert_eq!(clock.now(), t0);
+    }
+
+    #[test]
+    fn shifted_clock_starts_at_the_given_moment() {
+        let t0 = Utc.with_ymd_and_hms(2025, 3, 10, 8, 0, 0).unwrap();
+        let d = ShiftedClock::starting_at(t0).now() - t0;
+        assert!((0..5).contains(&d.num_seconds()), "{d}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`source`]: exports → one sorted batch of series per source.
 //! - [`detect`]: pure detection over all series at once.
 //! - [`pipeline`]: load → detect, shared by `run` and `backfill`.
-//! - [`backfill`], [`app`]: the modes.
+//! - [`backfill`], [`app`]: the modes; [`demo`] and [`init`]: a newcomer's first
+//!   run on bundled data, and a first config written from their own exports.
 //! - [`review`]: the review calendar (next review, deadline).
 //! - [`store`]: the SQLite state, a file per table.
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
@@ -22,8 +23,10 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod detect;
 pub mod history;
+pub mod init;
 pub mod model;
 pub mod output;
 pub mod pipeline;

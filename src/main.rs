@@ -79,6 +79,16 @@ fn load_config(path: &std::path::Path) -> Result<config::Config, Failure> {
     config::load(path).map_err(Failure::Config)
 }
 
+/// `--at` as an instant; a local time is read in the review's timezone.
+fn resolve_at(
+    at: Option<cli::At>,
+    cfg: &config::Config,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, Failure> {
+    at.map(|a| a.resolve(cfg.review.timezone))
+        .transpose()
+        .map_err(|e| Failure::Usage(anyhow::anyhow!(e)))
+}
+
 fn outcome(problems: usize) -> Outcome {
     if problems == 0 {
         Outcome::Done
@@ -165,22 +175,46 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             args.check().map_err(|e| Failure::Usage(e.into()))?;
             let cfg = load_config(&args.config)?;
             if args.once {
-                Ok(outcome(callout::app::run(cfg, &args)?))
+                let at = resolve_at(args.at, &cfg)?;
+                Ok(outcome(callout::app::run(cfg, &args, at)?))
             } else {
                 // args.check() refused --dry-run without --once: never a sending daemon for it
                 callout::daemon::run_blocking(cfg.path.clone(), cfg)?;
                 Ok(Outcome::Done)
             }
         }
-        Command::Serve { config } => {
+        Command::Serve { config, at } => {
             let cfg = load_config(&config)?;
+            let clock: std::sync::Arc<dyn callout::clock::Clock> = match resolve_at(at, &cfg)? {
+                Some(t) => std::sync::Arc::new(callout::clock::ShiftedClock::starting_at(t)),
+                None => std::sync::Arc::new(callout::clock::SystemClock),
+            };
             if cfg.web.is_none() {
                 return Err(Failure::Usage(anyhow::anyhow!(
                     "config `{}` has no [web] table (listen, public_url): nothing to serve",
                     cfg.path.display()
                 )));
             }
-            callout::web::serve_blocking(cfg)?;
+            callout::web::serve_blocking(cfg, clock)?;
+            Ok(Outcome::Done)
+        }
+        Command::Demo { out } => {
+            let done = callout::demo::run(&out).map_err(|e| match e {
+                callout::demo::DemoError::NotADemoFolder(_) => Failure::Usage(e.into()),
+                e => Failure::Runtime(e.into()),
+            })?;
+            Ok(outcome(done.problems))
+        }
+        Command::Init {
+            from,
+            output,
+            force,
+        } => {
+            let written = callout::init::run(&from, &output, force).map_err(|e| match e {
+                callout::init::InitError::Exists(_) => Failure::Usage(e.into()),
+                e => Failure::Runtime(e.into()),
+            })?;
+            cli::say(&written);
             Ok(Outcome::Done)
         }
         Command::TestEmail { config, to } => {

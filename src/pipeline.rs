@@ -60,10 +60,21 @@ pub struct Loaded {
 /// Each problem is logged here, once, with its source as a field; callers count
 /// them but do not print them again.
 pub fn load_all(cfg: &Config, now: DateTime<Utc>, window: Window) -> Loaded {
+    load_as_of(cfg, now, window, false)
+}
+
+/// [`load_all`]; with `replay` (a run `--at` a past moment) the exports hold
+/// that moment's real future, so only periods that had *ended* by `now` are
+/// kept (what the daemon could have read then), silently: no look-ahead.
+fn load_as_of(cfg: &Config, now: DateTime<Utc>, window: Window, replay: bool) -> Loaded {
     let mut out = Loaded::default();
     for s in &cfg.sources {
         match source::load(s, &query_window(s, now, window)) {
             Ok((mut b, mut problems)) => {
+                if replay {
+                    let cut = keep_ended(&mut b, local_ms(now, s));
+                    tracing::debug!(source = %s.name, rows = cut, "replay: rows after the evaluation time left out");
+                }
                 problems.extend(b.drop_future(local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
                 for p in problems {
@@ -156,6 +167,24 @@ fn query_window(src: &SourceConfig, now: DateTime<Utc>, window: Window) -> sourc
     }
 }
 
+/// Keep each series' rows whose period had ended by `now` (ms, source wall
+/// clock): a day is complete at the next midnight, an hour at the next hour.
+/// Rows are sorted per series, so the cut is a binary search; a series left
+/// empty is removed. Returns the number of rows left out.
+fn keep_ended(batch: &mut Batch, now: i64) -> usize {
+    let ts = &batch.ts;
+    let mut cut = 0;
+    batch.series.retain_mut(|s| {
+        let series_ts = &ts[s.start..s.start + s.len];
+        let step = s.granularity.step_ms();
+        let keep = series_ts.partition_point(|&t| t.saturating_add(step) <= now);
+        cut += s.len - keep;
+        s.len = keep;
+        s.len > 0
+    });
+    cut
+}
+
 /// `now` as wall-clock ms in the source's timezone (how its timestamps are stored).
 fn local_ms(now: DateTime<Utc>, src: &SourceConfig) -> i64 {
     crate::model::wall_ms(&now.with_timezone(&src.timezone))
@@ -186,13 +215,38 @@ pub fn evaluate(
     explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
+    evaluate_as_of(cfg, window, now, false, explained, progress)
+}
+
+/// [`evaluate`] replayed as of `at` (`run --once --at`, `callout demo`):
+/// exactly what the daemon would have done then. Only periods that had ended
+/// by `at` are read (the exports' later rows are its future, not typos), and
+/// late exports count from `at`.
+pub fn evaluate_at(
+    cfg: &Config,
+    window: Window,
+    at: DateTime<Utc>,
+    explained: &[ExplainedSpan],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Evaluation {
+    evaluate_as_of(cfg, window, Some(at), true, explained, progress)
+}
+
+fn evaluate_as_of(
+    cfg: &Config,
+    window: Window,
+    now: Option<DateTime<Utc>>,
+    replay: bool,
+    explained: &[ExplainedSpan],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Evaluation {
     let t0 = Instant::now();
     // a backfill has no run clock: the machine's clock bounds plausible dates
     let Loaded {
         batches,
         errors,
         warnings,
-    } = load_all(cfg, now.unwrap_or_else(Utc::now), window);
+    } = load_as_of(cfg, now.unwrap_or_else(Utc::now), window, replay);
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();

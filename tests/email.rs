@@ -472,8 +472,21 @@ fn dry_run_writes_eml_and_sends_nothing() {
         eml.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let files: Vec<_> = std::fs::read_dir(&eml).unwrap().collect();
-    assert_eq!(files.len(), 1);
+    let mut files: Vec<String> = std::fs::read_dir(&eml)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    // one digest: the message, and its HTML as a page for a browser
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(
+        files[0].ends_with(".eml") && files[1].ends_with(".html"),
+        "{files:?}"
+    );
+    assert_eq!(
+        files[0].trim_end_matches(".eml"),
+        files[1].trim_end_matches(".html")
+    );
     assert!(received(&inbox).is_empty(), "dry run sent mail");
 }
 

@@ -204,6 +204,8 @@ pub struct Outgoing {
     pub subject: String,
     /// The full RFC 822 message.
     pub message: Vec<u8>,
+    /// What the message was built from (a dry run also writes its HTML as a page).
+    pub digest: render::Digest,
 }
 
 /// The idempotency key of a digest: owner address plus sorted incident ids.
@@ -298,8 +300,9 @@ pub fn render_digests(
                 owner,
                 incident_ids: ids,
                 idempotency_key: key,
-                subject: digest.subject,
+                subject: digest.subject.clone(),
                 message: m.formatted(),
+                digest,
             }),
             Err(source) => {
                 let e = AlertError::Build {
@@ -593,8 +596,9 @@ fn eml_name(n: usize, owner: &Mailbox) -> String {
     format!("{n:02}-{safe}.eml")
 }
 
-/// Write digests as `.eml` files into `dir` (created if needed), or to
-/// stdout when `dir` is `None`. Sends nothing. Returns the files written.
+/// Write digests as `.eml` files into `dir` (created if needed), each with
+/// its HTML beside it as a `.html` page a browser opens (charts inlined), or
+/// to stdout when `dir` is `None`. Sends nothing. Returns the `.eml` files written.
 pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBuf>, AlertError> {
     let mut written = Vec::new();
     match dir {
@@ -613,6 +617,13 @@ pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBu
                 std::fs::write(&path, &o.message).map_err(|source| AlertError::Io {
                     path: path.clone(),
                     source,
+                })?;
+                let page = path.with_extension("html");
+                std::fs::write(&page, o.digest.standalone_html()).map_err(|source| {
+                    AlertError::Io {
+                        path: page.clone(),
+                        source,
+                    }
                 })?;
                 written.push(path);
             }

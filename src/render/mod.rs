@@ -46,6 +46,23 @@ pub struct Image {
     pub png: Vec<u8>,
 }
 
+impl Digest {
+    /// The HTML part as a page a browser opens on its own: each inline chart
+    /// (`cid:` link, which only a mail client resolves) becomes a `data:` URI.
+    pub fn standalone_html(&self) -> String {
+        use base64::Engine as _;
+        let mut html = self.html.clone();
+        for img in &self.images {
+            let data = base64::engine::general_purpose::STANDARD.encode(&img.png);
+            html = html.replace(
+                &format!("src=\"cid:{}\"", img.cid),
+                &format!("src=\"data:image/png;base64,{data}\""),
+            );
+        }
+        html
+    }
+}
+
 /// Incident id → the recent values of its series (the stored history, see
 /// `crate::history`), from which a digest draws each item's chart.
 pub type Charts = BTreeMap<i64, Vec<(i64, f64)>>;

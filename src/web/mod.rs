@@ -34,7 +34,7 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::{Config, WebConfig};
 use tokens::Key;
 
@@ -193,8 +193,9 @@ impl Server {
     }
 }
 
-/// `callout serve`: the web server alone, until SIGTERM or SIGINT.
-pub fn serve_blocking(config: Config) -> anyhow::Result<()> {
+/// `callout serve`: the web server alone, until SIGTERM or SIGINT; "now"
+/// comes from `clock` (the system's, or one moved by `--at`).
+pub fn serve_blocking(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -204,7 +205,7 @@ pub fn serve_blocking(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let signals = stop_on_signal(shutdown.clone())?;
-        let server = Server::bind(config, Arc::new(SystemClock)).await?;
+        let server = Server::bind(config, clock).await?;
         let result = server.run(shutdown).await;
         signals.abort();
         Ok::<_, anyhow::Error>(result?)

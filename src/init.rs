@@ -1,0 +1,756 @@
+//! `callout init --from FILE…`: a first config for a person's own exports.
+//!
+//! Reads the head of each export with Polars (CSV, Parquet, NDJSON), infers
+//! its shape ([`infer`]: the time column and its spacing, long or wide, the
+//! metric and value columns, the dimensions) and writes a commented config
+//! ([`write_config`]) with those sources, owners and the review to fill in.
+//! What the head cannot settle is said in a `# CHECK:` comment next to the
+//! choice made, never guessed silently; what only the person knows (owners,
+//! review day, mail relay) is a `# TODO:` placeholder. The `[smtp]` host is
+//! left commented out, so `check-config` names it until it is set, and passes
+//! once it is.
+//!
+//! Must not: overwrite a file without `--force`; read more than the head.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+/// Rows read from the head of each export.
+pub const HEAD_ROWS: u32 = 10_000;
+
+/// A text column with more distinct values than this in the head is worth a word.
+const MANY_VALUES: usize = 1000;
+
+/// Metric names listed as owner rules to fill in, at most.
+const MAX_RULES: usize = 12;
+
+/// Why `init` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The config file exists and `--force` was not given.
+    #[error("`{}` exists: not overwritten (give --force to replace it, or --output another file)", .0.display())]
+    Exists(PathBuf),
+    /// An export could not be read.
+    #[error("cannot read `{}`: {message}", file.display())]
+    Read {
+        /// The export.
+        file: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// An export has no column callout could use as time, or no numbers.
+    #[error("`{}`: {message}", file.display())]
+    Shape {
+        /// The export.
+        file: PathBuf,
+        /// What is missing and what would be right.
+        message: String,
+    },
+    /// Writing the config failed.
+    #[error("cannot write `{}`: {source}", path.display())]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// File format of an export, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Comma-separated values.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// JSON lines.
+    Ndjson,
+}
+
+impl Format {
+    fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "txt" => Some(Format::Csv),
+            "parquet" | "pq" => Some(Format::Parquet),
+            "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::Ndjson => "ndjson",
+        }
+    }
+}
+
+/// What the head of one export says about its shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inferred {
+    /// File format.
+    pub format: Format,
+    /// The time column.
+    pub time_column: String,
+    /// `minute`, `5min`, `15min`, `hour`, `day`, `week`; `None` when the
+    /// spacing matches none (callout then infers it per series).
+    pub granularity: Option<&'static str>,
+    /// Long (`metric_column` + `value_column`) or wide (`metrics`).
+    pub layout: Layout,
+    /// Columns that split a metric into series.
+    pub dimensions: Vec<String>,
+    /// Metric names seen in the head (for owner rules).
+    pub metric_names: Vec<String>,
+    /// Choices the head could not settle, in words (written as `# CHECK:`).
+    pub checks: Vec<String>,
+    /// Rows read.
+    pub rows: usize,
+}
+
+/// Long or wide, with the columns each needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Layout {
+    /// One row per (time, metric, dimensions).
+    Long {
+        /// Column holding the metric's name.
+        metric_column: String,
+        /// Column holding the number.
+        value_column: String,
+    },
+    /// One column per metric.
+    Wide {
+        /// The metric columns.
+        metrics: Vec<String>,
+    },
+}
+
+/// Read the head of `path` (at most [`HEAD_ROWS`] rows).
+fn read_head(path: &Path, format: Format) -> Result<DataFrame, InitError> {
+    let shown = path.display().to_string();
+    let p = PlRefPath::new(shown.as_str());
+    let lf = match format {
+        Format::Csv => LazyCsvReader::new(p)
+            .with_try_parse_dates(true)
+            .with_infer_schema_length(Some(HEAD_ROWS as usize))
+            .finish(),
+        Format::Parquet => LazyFrame::scan_parquet(p, ScanArgsParquet::default()),
+        Format::Ndjson => LazyJsonLineReader::new(p)
+            .with_infer_schema_length(std::num::NonZeroUsize::new(HEAD_ROWS as usize))
+            .finish(),
+    };
+    lf.and_then(|lf| lf.limit(HEAD_ROWS).collect())
+        .map_err(|e| InitError::Read {
+            file: path.to_path_buf(),
+            message: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })
+}
+
+/// A column of the head, classified.
+enum Kind {
+    /// Every value is a date or time: wall-clock ms.
+    Time(Vec<i64>),
+    /// Every value is a number.
+    Number,
+    /// Text (or anything else): the distinct values, in first-seen order, capped.
+    Text(Vec<String>, usize),
+}
+
+const TIME_NAMES: [&str; 12] = [
+    "date",
+    "time",
+    "timestamp",
+    "datetime",
+    "day",
+    "week",
+    "hour",
+    "ds",
+    "period",
+    "ts",
+    "month",
+    "minute",
+];
+const METRIC_NAMES: [&str; 9] = [
+    "metric",
+    "metric_name",
+    "metrics",
+    "kpi",
+    "measure",
+    "indicator",
+    "series",
+    "variable",
+    "name",
+];
+const VALUE_NAMES: [&str; 5] = ["value", "val", "amount", "count", "total"];
+
+fn named_like(name: &str, list: &[&str]) -> bool {
+    let n = name.to_ascii_lowercase();
+    list.contains(&n.as_str())
+}
+
+fn looks_like_id(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(" id")
+}
+
+/// Parse a text time: ISO date, date and time (space or `T`, optional
+/// fraction), or RFC 3339 with an offset (read in UTC).
+fn parse_time(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Some(
+            d.and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp_millis(),
+        );
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+fn classify(series: &Series) -> Kind {
+    let dtype = series.dtype().clone();
+    match dtype {
+        DataType::Date => {
+            let days = series.cast(&DataType::Int32).ok();
+            let ms = days
+                .as_ref()
+                .and_then(|s| s.i32().ok())
+                .map(|ca| {
+                    ca.iter()
+                        .flatten()
+                        .map(|d| i64::from(d) * 86_400_000)
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Kind::Time(ms);
+        }
+        DataType::Datetime(unit, _) => {
+            let per_ms = match unit {
+                TimeUnit::Nanoseconds => 1_000_000,
+                TimeUnit::Microseconds => 1_000,
+                TimeUnit::Milliseconds => 1,
+            };
+            let raw = series.cast(&DataType::Int64).ok();
+            let ms = raw
+                .as_ref()
+                .and_then(|s| s.i64().ok())
+                .map(|ca| ca.iter().flatten().map(|t| t / per_ms).collect())
+                .unwrap_or_default();
+            return Kind::Time(ms);
+        }
+        d if d.is_primitive_numeric() => return Kind::Number,
+        _ => {}
+    }
+    let Ok(text) = series.cast(&DataType::String) else {
+        return Kind::Text(Vec::new(), 0);
+    };
+    let Ok(ca) = text.str() else {
+        return Kind::Text(Vec::new(), 0);
+    };
+    let values: Vec<&str> = ca.iter().flatten().collect();
+    if values.is_empty() {
+        return Kind::Text(Vec::new(), 0);
+    }
+    let times: Vec<i64> = values.iter().filter_map(|v| parse_time(v)).collect();
+    if times.len() == values.len() {
+        return Kind::Time(times);
+    }
+    if values.iter().all(|v| v.trim().parse::<f64>().is_ok()) {
+        return Kind::Number;
+    }
+    let mut seen = HashSet::new();
+    let mut distinct = Vec::new();
+    for v in &values {
+        if seen.insert(*v) && distinct.len() < MAX_RULES * 4 {
+            distinct.push((*v).to_string());
+        }
+    }
+    Kind::Text(distinct, seen.len())
+}
+
+/// The period of the most common spacing between distinct times, if it is one callout knows.
+fn granularity(times: &[i64]) -> (Option<&'static str>, Option<i64>) {
+    let distinct: BTreeSet<i64> = times.iter().copied().collect();
+    let v: Vec<i64> = distinct.into_iter().collect();
+    let mut counts: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    for w in v.windows(2) {
+        if let [a, b] = w {
+            *counts.entry(b - a).or_default() += 1;
+        }
+    }
+    let Some((&step, _)) = counts.iter().max_by_key(|(step, n)| (**n, -**step)) else {
+        return (None, None);
+    };
+    let name = match step {
+        60_000 => Some("minute"),
+        300_000 => Some("5min"),
+        900_000 => Some("15min"),
+        3_600_000 => Some("hour"),
+        86_400_000 => Some("day"),
+        604_800_000 => Some("week"),
+        _ => None,
+    };
+    (name, Some(step))
+}
+
+/// Infer the shape of the export at `path` from its head.
+pub fn infer(path: &Path) -> Result<Inferred, InitError> {
+    let shape = |message: String| InitError::Shape {
+        file: path.to_path_buf(),
+        message,
+    };
+    let format = Format::of(path).ok_or_else(|| {
+        shape(
+            "cannot tell the format from the extension: use .csv, .parquet or .ndjson/.jsonl"
+                .into(),
+        )
+    })?;
+    let df = read_head(path, format)?;
+    let rows = df.height();
+    if rows == 0 {
+        return Err(shape(
+            "no rows: init reads the head of an export to learn its columns".into(),
+        ));
+    }
+    let mut times: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut numbers: Vec<String> = Vec::new();
+    let mut texts: Vec<(String, Vec<String>, usize)> = Vec::new();
+    for c in df.columns() {
+        let name = c.name().to_string();
+        match classify(c.as_materialized_series()) {
+            Kind::Time(t) => times.push((name, t)),
+            Kind::Number => numbers.push(name),
+            Kind::Text(values, n) => texts.push((name, values, n)),
+        }
+    }
+    let mut checks = Vec::new();
+
+    // the time column: the only one, or the one named like time
+    let time_idx = match times.len() {
+        0 => {
+            return Err(shape(format!(
+                "no column holds dates or times in the first {rows} rows (columns: {}); callout needs one, as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
+                df.get_column_names()
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        1 => 0,
+        _ => {
+            let i = times
+                .iter()
+                .position(|(n, _)| named_like(n, &TIME_NAMES))
+                .unwrap_or(0);
+            let others: Vec<String> = times
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (n, _))| format!("`{n}`"))
+                .collect();
+            checks.push(format!(
+                "time_column: `{}` chosen; {} also hold(s) dates. Use the column that says which period a row's value belongs to",
+                times[i].0,
+                others.join(", ")
+            ));
+            i
+        }
+    };
+    let (time_column, ts) = times.swap_remove(time_idx);
+    let (granularity, step) = granularity(&ts);
+    if granularity.is_none() {
+        match step {
+            Some(ms) => checks.push(format!(
+                "granularity: the most common spacing of `{time_column}` is {} s, not one of minute, 5min, 15min, hour, day, week; left out, so callout infers it per series",
+                ms / 1000
+            )),
+            None => checks.push(format!(
+                "granularity: `{time_column}` has a single distinct time in the first {rows} rows; left out, so callout infers it per series"
+            )),
+        }
+    }
+    // numeric columns named like identifiers are dimensions, said so
+    let (ids, numbers): (Vec<String>, Vec<String>) =
+        numbers.into_iter().partition(|n| looks_like_id(n));
+    for id in &ids {
+        checks.push(format!(
+            "`{id}` holds numbers but is named like an identifier: used as a dimension; if it is a metric, move it to the metrics"
+        ));
+    }
+    if numbers.is_empty() {
+        return Err(shape(format!(
+            "no column holds numbers in the first {rows} rows besides `{time_column}`; callout watches numeric values"
+        )));
+    }
+    let metric_text = texts
+        .iter()
+        .position(|(n, _, _)| named_like(n, &METRIC_NAMES));
+    let (layout, metric_names, dim_texts) = if let Some(i) = metric_text {
+        let (metric_column, names, _) = texts.remove(i);
+        let value_column = if numbers.len() == 1 {
+            numbers[0].clone()
+        } else {
+            let v = numbers
+                .iter()
+                .find(|n| named_like(n, &VALUE_NAMES))
+                .unwrap_or(&numbers[0])
+                .clone();
+            let others: Vec<String> = numbers
+                .iter()
+                .filter(|n| **n != v)
+                .map(|n| format!("`{n}`"))
+                .collect();
+            checks.push(format!(
+                "value_column: `{v}` chosen; {} hold(s) numbers too and are not read (a long source reads one value column: copy this [[source]] with value_column set to watch another)",
+                others.join(", ")
+            ));
+            v
+        };
+        (
+            Layout::Long {
+                metric_column,
+                value_column,
+            },
+            names,
+            texts,
+        )
+    } else {
+        if numbers.len() == 1 && !texts.is_empty() {
+            let t: Vec<String> = texts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
+            checks.push(format!(
+                "layout: read as wide with one metric, `{}`, split by {}; if {} names the metric of each row instead, use layout = \"long\" with metric_column set to it and value_column = \"{}\"",
+                numbers[0],
+                t.join(", "),
+                t.join(" or "),
+                numbers[0]
+            ));
+        }
+        let names = numbers.clone();
+        (Layout::Wide { metrics: numbers }, names, texts)
+    };
+    let mut dimensions: Vec<String> = Vec::new();
+    for (name, _, n) in &dim_texts {
+        if *n > MANY_VALUES {
+            checks.push(format!(
+                "dimension `{name}` has {n} distinct values in the first {rows} rows: each is its own series; if it is an identifier or free text rather than a grouping, remove it from dimensions"
+            ));
+        }
+        dimensions.push(name.clone());
+    }
+    dimensions.extend(ids);
+    Ok(Inferred {
+        format,
+        time_column,
+        granularity,
+        layout,
+        dimensions,
+        metric_names,
+        checks,
+        rows,
+    })
+}
+
+/// A TOML string literal.
+fn q(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn q_list(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|s| q(s)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+/// How long after a period ends its data usually arrives, as a starting point.
+fn delay_hours(granularity: Option<&str>) -> u32 {
+    match granularity {
+        Some("minute" | "5min" | "15min") => 1,
+        Some("hour") => 2,
+        Some("week") => 72,
+        _ => 24,
+    }
+}
+
+/// A source name from a file name: lower case, letters, digits and `_`.
+fn source_name(path: &Path, taken: &mut HashSet<String>) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let mut base: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if base.is_empty() {
+        base = "export".into();
+    }
+    let mut name = base.clone();
+    let mut n = 2;
+    while !taken.insert(name.clone()) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    name
+}
+
+/// The path to write for `file` in a config at `config`: relative to the
+/// config's folder when the file is inside it, else absolute.
+fn path_for(file: &Path, config: &Path) -> String {
+    let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let dir = config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    match abs.strip_prefix(&base) {
+        Ok(rel) => rel.display().to_string(),
+        Err(_) => abs.display().to_string(),
+    }
+}
+
+/// The commented config for `sources` (each file with what was inferred),
+/// to be written at `config`.
+pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
+    let mut o = String::new();
+    let files: Vec<String> = sources
+        .iter()
+        .map(|(p, _)| p.display().to_string())
+        .collect();
+    let _ = writeln!(
+        o,
+        "# callout config written by `callout init` from {}.\n\
+         # Fill in every `TODO`, read every `CHECK` (a choice the first rows could not\n\
+         # settle), then: callout check-config --config {}\n\
+         # Relative paths are relative to this file. Every key: config/callout.toml in\n\
+         # callout's source, or the README.\n",
+        files.join(", "),
+        config.display()
+    );
+    let _ = writeln!(
+        o,
+        "[store]\npath = \"callout.db\"                # SQLite state: runs, findings, incidents, the mail queue\n"
+    );
+    let _ = writeln!(
+        o,
+        "# When `callout run` evaluates (cron with seconds).\n\
+         [schedule]\n\
+         cron = [\"0 0 7 * * Mon-Fri\"]        # TODO: after the exports are refreshed\n\
+         timezone = \"UTC\"                   # TODO: your IANA timezone, e.g. \"Europe/London\"\n"
+    );
+    let _ = writeln!(
+        o,
+        "# The review owners prepare for; explanations are due `explanations_due_hours` before it.\n\
+         [review]\n\
+         name = \"WBR\"\n\
+         weekday = \"mon\"                    # TODO: the review's day (mon … sun)\n\
+         time = \"10:00\"                     # TODO: the review's time\n\
+         timezone = \"UTC\"                   # TODO: the review's timezone\n\
+         explanations_due_hours = 24\n"
+    );
+    let mut metric_names: Vec<String> = Vec::new();
+    let mut taken = HashSet::new();
+    for (file, inf) in sources {
+        let name = source_name(file, &mut taken);
+        let _ = writeln!(
+            o,
+            "# {}: {} layout, read from its first {} rows.",
+            file.display(),
+            match inf.layout {
+                Layout::Long { .. } => "long",
+                Layout::Wide { .. } => "wide",
+            },
+            inf.rows
+        );
+        for c in &inf.checks {
+            let _ = writeln!(o, "# CHECK: {c}.");
+        }
+        let _ = writeln!(o, "[[source]]");
+        let _ = writeln!(o, "name = {}", q(&name));
+        let _ = writeln!(o, "path = {}", q(&path_for(file, config)));
+        let _ = writeln!(o, "format = {}", q(inf.format.name()));
+        match &inf.layout {
+            Layout::Long {
+                metric_column,
+                value_column,
+            } => {
+                let _ = writeln!(o, "layout = \"long\"");
+                let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
+                let _ = writeln!(o, "metric_column = {}", q(metric_column));
+                let _ = writeln!(o, "value_column = {}", q(value_column));
+            }
+            Layout::Wide { metrics } => {
+                let _ = writeln!(o, "layout = \"wide\"");
+                let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
+                let _ = writeln!(o, "metrics = {}", q_list(metrics));
+            }
+        }
+        let _ = writeln!(o, "dimensions = {}", q_list(&inf.dimensions));
+        if let Some(g) = inf.granularity {
+            let _ = writeln!(o, "granularity = {}", q(g));
+        }
+        let _ = writeln!(
+            o,
+            "timezone = \"UTC\"                   # TODO: the timezone of times without an offset"
+        );
+        let _ = writeln!(
+            o,
+            "expected_delay_hours = {}           # TODO: how long after a period ends its data arrives",
+            delay_hours(inf.granularity)
+        );
+        let _ = writeln!(
+            o,
+            "# owner = \"Data team <data@example.com>\"   # told when this export is late (default: owners.default)\n"
+        );
+        for m in &inf.metric_names {
+            if !metric_names.contains(m) {
+                metric_names.push(m.clone());
+            }
+        }
+    }
+    let _ = writeln!(
+        o,
+        "# Who explains what: the first matching rule (metric glob) wins, then the default.\n\
+         [owners]\n\
+         default = \"Metrics owner <owner@example.com>\"   # TODO: who explains what no rule covers"
+    );
+    for m in metric_names.iter().take(MAX_RULES) {
+        let _ = writeln!(
+            o,
+            "# [[owners.rule]]\n# match = {}\n# email = \"TODO <todo@example.com>\"",
+            q(m)
+        );
+    }
+    if metric_names.len() > MAX_RULES {
+        let _ = writeln!(
+            o,
+            "# … and {} more metric(s); a glob such as \"revenue*\" covers several",
+            metric_names.len() - MAX_RULES
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n# Outgoing mail. `check-config` reports smtp.host missing until you set it.\n\
+         # The password is never written here: password_env or password_file.\n\
+         [smtp]\n\
+         # host = \"smtp.example.com\"        # TODO: your mail relay\n\
+         port = 587\n\
+         security = \"starttls\"              # starttls | tls | none\n\
+         # username = \"callout\"\n\
+         # password_env = \"CALLOUT_SMTP_PASSWORD\"\n\
+         from = \"callout <callout@example.com>\"   # TODO: the sender owners see"
+    );
+    o
+}
+
+/// `callout init`: infer every export, write the config at `output` (never
+/// over an existing file without `force`). Returns a summary line.
+pub fn run(from: &[PathBuf], output: &Path, force: bool) -> Result<String, InitError> {
+    if output.exists() && !force {
+        return Err(InitError::Exists(output.to_path_buf()));
+    }
+    let mut sources = Vec::new();
+    for f in from {
+        sources.push((f.clone(), infer(f)?));
+    }
+    let text = write_config(&sources, output);
+    let io = |source| InitError::Io {
+        path: output.to_path_buf(),
+        source,
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        // never over a file that appeared since the check above
+        opts.create_new(true);
+    }
+    {
+        use std::io::Write as _;
+        let mut f = opts.open(output).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                InitError::Exists(output.to_path_buf())
+            } else {
+                io(e)
+            }
+        })?;
+        f.write_all(text.as_bytes()).map_err(io)?;
+    }
+    let checks: usize = sources.iter().map(|(_, i)| i.checks.len()).sum();
+    let described: Vec<String> = sources
+        .iter()
+        .map(|(p, i)| {
+            format!(
+                "{} ({}, {})",
+                p.display(),
+                match i.layout {
+                    Layout::Long { .. } => "long",
+                    Layout::Wide { .. } => "wide",
+                },
+                i.granularity.unwrap_or("granularity left to callout")
+            )
+        })
+        .collect();
+    Ok(format!(
+        "init: wrote `{}` for {}; {checks} choice(s) to check (`# CHECK:`). Next: fill in the `TODO`s (owners, review, smtp host), then `callout check-config --config {}`",
+        output.display(),
+        described.join(", "),
+        output.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spacing_names_the_granularity() {
+        let day = 86_400_000;
+        assert_eq!(
+            granularity(&[0, day, 2 * day, 2 * day, 4 * day]).0,
+            Some("day")
+        );
+        assert_eq!(granularity(&[0, 3_600_000, 7_200_000]).0, Some("hour"));
+        assert_eq!(granularity(&[0, 7 * day, 14 * day]).0, Some("week"));
+        assert_eq!(granularity(&[0, 1_000]), (None, Some(1_000)));
+        assert_eq!(granularity(&[5]), (None, None));
+    }
+
+    #[test]
+    fn text_times_parse_in_the_usual_forms() {
+        assert_eq!(parse_time("1970-01-02"), Some(86_400_000));
+        assert_eq!(parse_time("1970-01-01 01:00"), Some(3_600_000));
+        assert_eq!(parse_time("1970-01-01T01:00:00.000"), Some(3_600_000));
+        assert_eq!(parse_time("1970-01-01T02:00:00+01:00"), Some(3_600_000));
+        assert_eq!(parse_time("eu"), None);
+    }
+
+    #[test]
+    fn source_names_are_safe_and_unique() {
+        let mut taken = HashSet::new();
+        assert_eq!(
+            source_name(Path::new("/x/Shop Daily.csv"), &mut taken),
+            "shop_daily"
+        );
+        assert_eq!(
+            source_name(Path::new("/y/shop-daily.csv"), &mut taken),
+            "shop_daily_2"
+        );
+    }
+}
