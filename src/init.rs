@@ -645,7 +645,7 @@ pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
     }
     let _ = writeln!(
         o,
-        "\n# Outgoing mail. `check-config` reports smtp.host missing until you set it.\n\
+        "\n# Outgoing mail. `check-config` reports smtp.host missing until you uncomment and set it.\n\
          # The password is never written here: password_env or password_file.\n\
          [smtp]\n\
          # host = \"smtp.example.com\"        # TODO: your mail relay\n\

@@ -487,11 +487,18 @@ fn bad_input_nan_value() {
 fn run_once_prints_latest_findings_table() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_with(dir.path(), &long_source("shop", &fixture("shop_daily.csv")));
-    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    // a week after the fixture's last day (2024-07-02), not today: every series is late then
+    let out = callout(&[
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--at",
+        "2024-07-10 08:00",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    // the fixture ends long ago: every series is late now
-    assert!(s.contains("late"), "{s}");
+    assert!(s.contains("late") && s.contains("2024-07-03"), "{s}");
     assert!(s.contains("orders") && s.contains("region"), "{s}");
 }
 
