@@ -182,36 +182,33 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
 
     let shown = |p: &Path| p.display().to_string();
     say(&format!(
-        "demo: ran the bundled exports as of {AT} ({}) into `{}`",
+        "demo: the bundled exports, run as of {AT} ({}); nothing was sent. In `{}`:",
         cfg.review.timezone,
         shown(out)
     ));
     say(&format!(
-        "  {}          the config (sources, owners, review)",
+        "  {}  the config (sources, owners, review; [web] on {LISTEN})",
         shown(&config_path)
     ));
     say(&format!(
-        "  {}         the exports: a shop's orders, revenue and web traffic",
+        "  {}/  the exports: a shop's orders, revenue and web traffic",
         shown(&out.join("data"))
     ));
     for d in &digests {
-        say(&format!("  {}  (and .html)", shown(d)));
+        say(&format!("  {}  and .html", shown(d)));
     }
     say(&format!(
-        "{} digest(s), {} incident(s) to explain. Open a digest in a browser:",
+        "{} digest(s) for {} incident(s). Open one in a browser:",
         digests.len(),
         report.alerts.new_incidents
     ));
     if let Some(first) = digests.first() {
         say(&format!("  {}", shown(&first.with_extension("html"))));
     }
-    say("Its \"Explain this\" links open on the demo's web server; start it with:");
+    say("Its \"Explain this\" links open on the demo's web server (Ctrl-C stops it):");
     say(&format!(
         "  callout serve --config {} --at \"{AT}\"",
         shown(&config_path)
-    ));
-    say(&format!(
-        "then open the links (http://{LISTEN}/…); stop it with Ctrl-C."
     ));
     Ok(DemoReport {
         config: config_path,

@@ -171,7 +171,10 @@ fn serve_at_opens_the_demo_links_as_of_the_demo_moment() {
     };
     let (status, body) = serve(Some("2025-03-10 08:00"));
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("Please explain by Tue 11 Mar 10:00"), "{body}");
+    assert!(
+        body.contains("Please explain by Tue 11 Mar 10:00"),
+        "{body}"
+    );
     // on the real clock the same link expired long ago
     assert_eq!(serve(None).0, 410);
 }
@@ -202,7 +205,14 @@ fn run_once_at_replays_without_look_ahead() {
         }
         let out = callout_in(
             dir.path(),
-            &["run", "--once", "--config", cfg.to_str().unwrap(), "--at", at],
+            &[
+                "run",
+                "--once",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--at",
+                at,
+            ],
         );
         assert!(out.status.success(), "{at}: {}", text(&out.stderr));
         assert!(
@@ -214,18 +224,30 @@ fn run_once_at_replays_without_look_ahead() {
     };
     // the planted eu spike of 2024-05-15 is found once that day has ended…
     let after = run("2024-05-16 08:00");
-    assert!(after.contains("2024-05-15") && after.contains("seasonal"), "{after}");
+    assert!(
+        after.contains("2024-05-15") && after.contains("seasonal"),
+        "{after}"
+    );
     // …and not at 08:00 on the day itself, when its data could not exist yet
     let during = run("2024-05-15 08:00");
     assert!(!during.contains("2024-05-15"), "{during}");
     // the export ends 2024-07-02: on time the next morning, late a week on
     assert!(!run("2024-07-03 08:00").contains("late"));
     let week_on = run("2024-07-10 08:00");
-    assert!(week_on.contains("late") && week_on.contains("2024-07-03"), "{week_on}");
+    assert!(
+        week_on.contains("late") && week_on.contains("2024-07-03"),
+        "{week_on}"
+    );
     // --at belongs to --once
     let refused = callout_in(
         dir.path(),
-        &["run", "--config", cfg.to_str().unwrap(), "--at", "2024-07-10 08:00"],
+        &[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--at",
+            "2024-07-10 08:00",
+        ],
     );
     assert_eq!(refused.status.code(), Some(2));
 }
@@ -261,7 +283,10 @@ fn write_exports(dir: &Path) {
         for (m, base) in [("orders", 500.0), ("revenue", 30000.0)] {
             for r in ["eu", "us"] {
                 let date = day0 + chrono::Duration::days(d);
-                s.push_str(&format!("{date},{m},{r},{}\n", value(d as usize * 24, base)));
+                s.push_str(&format!(
+                    "{date},{m},{r},{}\n",
+                    value(d as usize * 24, base)
+                ));
             }
         }
     }
@@ -418,7 +443,11 @@ fn init_infers_sources_and_its_config_checks_and_backfills() {
     let check = |cwd: &Path| callout_in(cwd, &["check-config", "--config", "callout.toml"]);
     let before = check(dir.path());
     assert_eq!(before.status.code(), Some(2), "{}", text(&before.stdout));
-    assert!(text(&before.stderr).contains("smtp.host"), "{}", text(&before.stderr));
+    assert!(
+        text(&before.stderr).contains("smtp.host"),
+        "{}",
+        text(&before.stderr)
+    );
     let filled = written.replace(
         "# host = \"smtp.example.com\"",
         "host = \"smtp.example.com\"",
@@ -426,17 +455,30 @@ fn init_infers_sources_and_its_config_checks_and_backfills() {
     assert_ne!(filled, written);
     std::fs::write(dir.path().join("callout.toml"), &filled).unwrap();
     let after = check(dir.path());
-    assert!(after.status.success(), "{}{}", text(&after.stdout), text(&after.stderr));
+    assert!(
+        after.status.success(),
+        "{}{}",
+        text(&after.stdout),
+        text(&after.stderr)
+    );
     assert!(text(&after.stdout).contains("5 source(s)"));
 
     // and a backfill runs on every source
     let bf = callout_in(
         dir.path(),
-        &["backfill", "--config", "callout.toml", "--quiet", "--output", "f.csv"],
+        &[
+            "backfill",
+            "--config",
+            "callout.toml",
+            "--quiet",
+            "--output",
+            "f.csv",
+        ],
     );
     assert!(bf.status.success(), "{}", text(&bf.stderr));
     assert!(
-        text(&bf.stderr).contains("backfill: 5 source(s)") && text(&bf.stderr).contains("0 error(s)"),
+        text(&bf.stderr).contains("backfill: 5 source(s)")
+            && text(&bf.stderr).contains("0 error(s)"),
         "{}",
         text(&bf.stderr)
     );
@@ -444,7 +486,11 @@ fn init_infers_sources_and_its_config_checks_and_backfills() {
     // never over an existing file without --force
     let again = callout_in(dir.path(), &args);
     assert_eq!(again.status.code(), Some(2));
-    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(dir.path().join("callout.toml")).unwrap(),
         filled
@@ -465,6 +511,9 @@ fn init_names_an_export_without_dates() {
     let out = callout_in(dir.path(), &["init", "--from", "x.csv"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let e = text(&out.stderr);
-    assert!(e.contains("x.csv") && e.contains("no column holds dates"), "{e}");
+    assert!(
+        e.contains("x.csv") && e.contains("no column holds dates"),
+        "{e}"
+    );
     assert!(!dir.path().join("callout.toml").exists());
 }
