@@ -141,7 +141,12 @@ fn serve_at_opens_the_demo_links_as_of_the_demo_moment() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "html"))
         .collect();
-    let page = std::fs::read_to_string(&digests[0]).unwrap();
+    // Ana's digest opens with revenue in apac: the lasting drop
+    let ana = digests
+        .iter()
+        .find(|p| p.to_string_lossy().contains("ana"))
+        .unwrap();
+    let page = std::fs::read_to_string(ana).unwrap();
     let start = page.find("http://127.0.0.1:8080/e/").unwrap();
     let end = start + page[start..].find('"').unwrap();
     let link = page[start..end].replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
@@ -173,6 +178,13 @@ fn serve_at_opens_the_demo_links_as_of_the_demo_moment() {
     assert_eq!(status, 200, "{body}");
     assert!(
         body.contains("Please explain by Tue 11 Mar 10:00"),
+        "{body}"
+    );
+    // the drop lasted: the incident closed on the new level, not "back to normal"
+    assert!(
+        body.contains("revenue")
+            && body.contains("apac")
+            && body.contains("settled at a new level"),
         "{body}"
     );
     // on the real clock the same link expired long ago

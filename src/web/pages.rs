@@ -312,6 +312,9 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
             " "
             @if explained { span.badge.done { "explained" } }
             @else if i.closed_at_ts.is_none() { span.badge.open { "needs your explanation" } }
+            // a level shift closes once the new level is the baseline: the
+            // series did not go back, it settled
+            @else if v.findings.iter().any(|f| f.check == Check::LevelShift) { span.badge { "settled at a new level, not explained" } }
             @else { span.badge { "back to normal, not explained" } }
         }
         @match notice {
