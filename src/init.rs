@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
+use crate::config::Layout;
+
 /// Rows read from the head of each export.
 pub const HEAD_ROWS: u32 = 10_000;
 
@@ -110,23 +112,6 @@ pub struct Inferred {
     pub checks: Vec<String>,
     /// Rows read.
     pub rows: usize,
-}
-
-/// Long or wide, with the columns each needs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Layout {
-    /// One row per (time, metric, dimensions).
-    Long {
-        /// Column holding the metric's name.
-        metric_column: String,
-        /// Column holding the number.
-        value_column: String,
-    },
-    /// One column per metric.
-    Wide {
-        /// The metric columns.
-        metrics: Vec<String>,
-    },
 }
 
 /// Read the head of `path` (at most [`HEAD_ROWS`] rows).
@@ -443,7 +428,13 @@ pub fn infer(path: &Path) -> Result<Inferred, InitError> {
             ));
         }
         let names = numbers.clone();
-        (Layout::Wide { metrics: numbers }, names, texts)
+        (
+            Layout::Wide {
+                metrics: Some(numbers),
+            },
+            names,
+            texts,
+        )
     };
     let mut dimensions: Vec<String> = Vec::new();
     for (name, _, n) in &dim_texts {
@@ -597,7 +588,11 @@ pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
             Layout::Wide { metrics } => {
                 let _ = writeln!(o, "layout = \"wide\"");
                 let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
-                let _ = writeln!(o, "metrics = {}", q_list(metrics));
+                let _ = writeln!(
+                    o,
+                    "metrics = {}",
+                    q_list(metrics.as_deref().unwrap_or_default())
+                );
             }
         }
         let _ = writeln!(o, "dimensions = {}", q_list(&inf.dimensions));
