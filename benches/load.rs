@@ -31,13 +31,7 @@ fn write_csv(path: &Path) {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let v = 1000.0 + (seed >> 40) as f64 / 1e4;
-            writeln!(
-                f,
-                "{date},metric_{:04},{},{v:.2}",
-                s / 4,
-                regions[s % 4]
-            )
-            .unwrap();
+            writeln!(f, "{date},metric_{:04},{},{v:.2}", s / 4, regions[s % 4]).unwrap();
         }
     }
 }
@@ -52,12 +46,18 @@ fn bench(c: &mut Criterion) {
     );
     let cfg = callout::config::compile_str(&text, Path::new("bench.toml"), &|_| None).unwrap();
     let src = &cfg.sources[0];
+    // what a SQL source's `$from`/`$to` bind to; a file source ignores it
+    let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let window = callout::source::sql::Window { from: t, to: t };
     let mut g = c.benchmark_group("load");
     g.throughput(Throughput::Elements((SERIES * DAYS) as u64));
     g.sample_size(10);
     g.bench_function("source::load, 2000 daily series x 1 year", |b| {
         b.iter(|| {
-            let (batch, problems) = callout::source::load(src).unwrap();
+            let (batch, problems) = callout::source::load(src, &window).unwrap();
             assert!(problems.is_empty());
             assert_eq!(batch.series.len(), SERIES);
         })

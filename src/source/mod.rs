@@ -1,13 +1,15 @@
 //! Exports → one normalised, sorted batch of series per source.
 //!
 //! Reads files, globs and URLs (CSV, Parquet, NDJSON; long or wide layout)
-//! with Polars, normalises them to `keys…, __ts (i64 ms, wall clock), __value
-//! (f64)`, sorts once by series and time, and cuts the frame into contiguous
-//! per-series slices for `detect`. Bad input becomes a [`SourceError`] naming
+//! with Polars (CSV and Parquet streamed in blocks), normalises each block to
+//! `keys…, __ts (i64 ms, wall clock), __value (f64)`, keeps a series id, time
+//! and value per row (`rows`), sorts once by series and time, and cuts the
+//! rows into contiguous per-series slices for `detect`. Bad input becomes a [`SourceError`] naming
 //! the source, file, column or series; problems confined to one series drop
 //! that series only and are returned alongside the batch.
 
 mod normalize;
+mod rows;
 pub mod sql;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use polars::prelude::*;
 
 use crate::config::{Format, Layout, Location, SourceConfig};
 use crate::model::{Granularity, SeriesKey};
+use rows::Rows;
 
 pub use normalize::parse_time_str;
 
@@ -251,45 +254,52 @@ pub fn load(
         }
         let (df, wide) = select(cfg, rows.lazy(), &label).map_err(|e| vec![e])?;
         let frame = normalize::frame(cfg, df, &label, &wide).map_err(|e| vec![e])?;
-        return Ok(normalize::split(cfg, &frame, normalize::key_columns(cfg))?);
+        let key_columns = normalize::key_columns(cfg);
+        let mut rows = Rows::new(key_columns.len());
+        rows.push(&frame, &key_columns)
+            .map_err(|e| vec![read_err(cfg, &label, e)])?;
+        return Ok(rows.finish(cfg, key_columns));
     }
-    // the downloaded copy of a URL lives until the frames are collected, then is removed
+    // the downloaded copy of a URL lives until the rows are read, then is removed
     let (files, _download) = inputs(cfg)?;
-    let mut frames = Vec::with_capacity(files.len());
+    let key_columns = normalize::key_columns(cfg);
+    let mut rows = Rows::new(key_columns.len());
     let mut problems = Vec::new();
+    let mut read_any = false;
+    // glob files in name order: the row order decides `duplicates = "first"/"last"`
     for (path, label) in &files {
-        match read_file(cfg, path, label) {
-            Ok(df) => frames.push(df),
-            Err(e) => problems.push(e),
+        let mark = rows.mark();
+        match read_file(cfg, path, label, &key_columns, &mut rows) {
+            Ok(()) => read_any = true,
+            Err(e) => {
+                rows.rollback(mark);
+                problems.push(e);
+            }
         }
     }
-    // glob files in name order: the row order decides `duplicates = "first"/"last"`
-    let mut rest = frames.into_iter();
-    let Some(mut frame) = rest.next() else {
+    if !read_any {
         return Err(problems);
-    };
-    for df in rest {
-        frame
-            .vstack_mut_owned(df)
-            .map_err(|e| read_err(cfg, &files_label(cfg), e))?;
     }
-    let (batch, series_problems) = normalize::split(cfg, &frame, normalize::key_columns(cfg))?;
+    let (batch, series_problems) = rows.finish(cfg, key_columns);
     problems.extend(series_problems);
     Ok((batch, problems))
 }
 
-/// What to call the whole source in a message: its path, glob or URL.
-fn files_label(cfg: &SourceConfig) -> String {
-    cfg.location.label()
-}
-
-/// One file (or the downloaded URL) → the normalised frame `keys…, __ts, __value`.
+/// One file (or the downloaded URL) → its rows, appended to `rows`.
 ///
-/// CSV value columns are read as floats, so integers in the first rows and
-/// decimals later do not fail. When Polars cannot read the file that way (a
-/// non-numeric value, a date in another format), it is read again with time
-/// and value columns as text so the error names the row and the value.
-fn read_file(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame, SourceError> {
+/// CSV and Parquet stream through Polars' streaming engine in blocks that are
+/// normalised and appended as they arrive, so the whole export never sits in
+/// memory as a frame. When that fails, the file is read again whole, the way
+/// that names the bad row: CSV value columns are read as floats (integers in
+/// the first rows and decimals later do not fail), then with value and time
+/// columns as text so the error names the row and the value.
+fn read_file(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    key_columns: &[String],
+    rows: &mut Rows,
+) -> Result<(), SourceError> {
     if std::fs::metadata(path)
         .map(|m| m.len() == 0)
         .unwrap_or(false)
@@ -299,6 +309,221 @@ fn read_file(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame, 
             file: label.to_string(),
         });
     }
+    let mark = rows.mark();
+    let fast = match cfg.format {
+        Format::Csv if !compressed(path) => {
+            csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK)
+        }
+        Format::Csv | Format::Parquet => stream_file(cfg, path, label, key_columns, rows),
+        Format::Ndjson => Err(read_err(cfg, label, "read whole")),
+    };
+    if fast.is_ok() {
+        return Ok(());
+    }
+    rows.rollback(mark);
+    let frame = read_whole(cfg, path, label)?;
+    rows.push(&frame, key_columns)
+        .map_err(|e| read_err(cfg, label, e))
+}
+
+/// Bytes of CSV handed to Polars at a time: enough for all its threads,
+/// small enough that the file is never in memory whole.
+const CSV_BLOCK: usize = 16 << 20;
+
+/// True for a gzip or zstd file (Polars decompresses those itself).
+fn compressed(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic[..2] == [0x1f, 0x8b] || magic == [0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// The end (one past the newline) of the last complete record in `buf`,
+/// which starts at a record boundary; a newline inside quotes is no boundary.
+fn last_record_end(buf: &[u8]) -> Option<usize> {
+    if !buf.contains(&b'"') {
+        return buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1);
+    }
+    let (mut quoted, mut end) = (false, None);
+    for (i, &b) in buf.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => end = Some(i + 1),
+            _ => {}
+        }
+    }
+    end
+}
+
+/// The fast read of an uncompressed CSV: the schema comes from Polars'
+/// inference on the first rows (as for a whole read), then the file is cut
+/// into blocks at record boundaries and each block is parsed by Polars (on
+/// all its threads) on one thread while the previous block's rows are
+/// appended on this one. Reading the file ourselves keeps it out of memory:
+/// Polars maps a whole local file, and a mapped page counts as resident.
+fn csv_blocks(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    key_columns: &[String],
+    rows: &mut Rows,
+    block_bytes: usize,
+) -> Result<(), SourceError> {
+    use std::io::Read;
+    let mut lf = scan_file(cfg, path, label, DataType::Float64, false)?;
+    let schema = lf.collect_schema().map_err(|e| read_err(cfg, label, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| read_err(cfg, label, e))?;
+    let parse = |block: Vec<u8>| -> Result<DataFrame, SourceError> {
+        let df = CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(schema.clone()))
+            .into_reader_with_file_handle(std::io::Cursor::new(block))
+            .finish()
+            .map_err(|e| read_err(cfg, label, e))?;
+        let (lf, wide) = plan(cfg, df.lazy(), label)?;
+        let df = lf.collect().map_err(|e| read_err(cfg, label, e))?;
+        normalize::frame(cfg, df, label, &wide)
+    };
+    let (send, recv) = std::sync::mpsc::sync_channel::<Result<DataFrame, SourceError>>(1);
+    let mut rows_read = 0;
+    std::thread::scope(|scope| -> Result<(), SourceError> {
+        scope.spawn(move || {
+            let mut buf: Vec<u8> = Vec::new();
+            let mut header = true;
+            loop {
+                let have = buf.len();
+                buf.resize(have + block_bytes, 0);
+                let got = match file.read(&mut buf[have..]) {
+                    Ok(got) => got,
+                    Err(e) => {
+                        send.send(Err(read_err(cfg, label, e))).ok();
+                        return;
+                    }
+                };
+                buf.truncate(have + got);
+                let eof = got == 0;
+                let cut = if eof {
+                    buf.len()
+                } else {
+                    match last_record_end(&buf) {
+                        Some(end) => end,
+                        None => continue,
+                    }
+                };
+                let mut block: Vec<u8> = buf.drain(..cut).collect();
+                if header {
+                    // the header line: the schema already has the names
+                    let Some(end) = first_record_end(&block) else {
+                        send.send(Err(read_err(cfg, label, "no header line"))).ok();
+                        return;
+                    };
+                    block.drain(..end);
+                    header = false;
+                }
+                if block.iter().any(|b| !b.is_ascii_whitespace()) {
+                    let parsed = parse(block);
+                    let failed = parsed.is_err();
+                    if send.send(parsed).is_err() || failed {
+                        return;
+                    }
+                }
+                if eof {
+                    return;
+                }
+            }
+        });
+        for frame in recv {
+            let frame = frame?;
+            rows_read += frame.height();
+            rows.push(&frame, key_columns)
+                .map_err(|e| read_err(cfg, label, e))?;
+        }
+        Ok(())
+    })?;
+    if rows_read == 0 {
+        return Err(SourceError::Empty {
+            source_name: cfg.name.clone(),
+            file: label.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The end (one past the newline) of the first record in `buf`.
+fn first_record_end(buf: &[u8]) -> Option<usize> {
+    let mut quoted = false;
+    for (i, &b) in buf.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => return Some(i + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The streaming read of [`read_file`]; any error sends the file down the
+/// whole-file path, which words it.
+fn stream_file(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    key_columns: &[String],
+    rows: &mut Rows,
+) -> Result<(), SourceError> {
+    /// What the reader's callback shares with this function.
+    struct Shared {
+        rows: Rows,
+        rows_read: usize,
+        failed: Option<SourceError>,
+    }
+    let lf = scan_file(cfg, path, label, DataType::Float64, false)?;
+    let (lf, wide) = plan(cfg, lf, label)?;
+    let shared = Arc::new(std::sync::Mutex::new(Shared {
+        rows: std::mem::take(rows),
+        rows_read: 0,
+        failed: None,
+    }));
+    let sink = {
+        let shared = Arc::clone(&shared);
+        let (cfg, label, key_columns) = (cfg.clone(), label.to_string(), key_columns.to_vec());
+        PlanCallback::new(move |df: DataFrame| -> PolarsResult<bool> {
+            let mut s = shared
+                .lock()
+                .map_err(|_| PolarsError::ComputeError("a reader thread panicked".into()))?;
+            s.rows_read += df.height();
+            match normalize::frame(&cfg, df, &label, &wide) {
+                Ok(frame) => s.rows.push(&frame, &key_columns)?,
+                Err(e) => s.failed = Some(e),
+            }
+            // true stops the reader
+            Ok(s.failed.is_some())
+        })
+    };
+    let result = lf
+        .sink_batches(sink, true, None)
+        .and_then(|lf| lf.collect_with_engine(Engine::Streaming));
+    let mut s = shared
+        .lock()
+        .map_err(|_| read_err(cfg, label, "a reader thread panicked"))?;
+    *rows = std::mem::take(&mut s.rows);
+    result.map_err(|e| read_err(cfg, label, e))?;
+    if let Some(e) = s.failed.take() {
+        return Err(e);
+    }
+    if s.rows_read == 0 {
+        return Err(SourceError::Empty {
+            source_name: cfg.name.clone(),
+            file: label.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// One file read whole into the normalised frame `keys…, __ts, __value`,
+/// trying the readings of [`read_file`] in turn.
+fn read_whole(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame, SourceError> {
     let attempt = |values: DataType, time_as_text: bool| {
         let lf = scan_file(cfg, path, label, values, time_as_text)?;
         let (df, wide) = select(cfg, lf, label)?;
@@ -541,14 +766,31 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<tempfile::NamedTempFile, So
     Ok(tmp)
 }
 
-/// Check the configured columns exist and collect the long-format frame
-/// `time, key columns…, value` (wide exports are unpivoted here: one block of
-/// rows per metric column, whose names are returned in block order).
+/// [`plan`], collected; an export without rows is an error.
 fn select(
     cfg: &SourceConfig,
     lf: LazyFrame,
     file: &str,
 ) -> Result<(DataFrame, Vec<String>), SourceError> {
+    let (lf, wide_names) = plan(cfg, lf, file)?;
+    let df = lf.collect().map_err(|e| read_err(cfg, file, e))?;
+    if df.height() == 0 {
+        return Err(SourceError::Empty {
+            source_name: cfg.name.clone(),
+            file: file.to_string(),
+        });
+    }
+    Ok((df, wide_names))
+}
+
+/// Check the configured columns exist and plan the long-format frame
+/// `time, key columns…, value` (wide exports are unpivoted here: one block of
+/// rows per metric column, whose names are returned in block order).
+fn plan(
+    cfg: &SourceConfig,
+    lf: LazyFrame,
+    file: &str,
+) -> Result<(LazyFrame, Vec<String>), SourceError> {
     let mut lf = lf;
     let schema = lf.collect_schema().map_err(|e| read_err(cfg, file, e))?;
     let available = || {
@@ -641,12 +883,114 @@ fn select(
             concat(parts, UnionArgs::default()).map_err(|e| read_err(cfg, file, e))?
         }
     };
-    let df = out.collect().map_err(|e| read_err(cfg, file, e))?;
-    if df.height() == 0 {
-        return Err(SourceError::Empty {
-            source_name: cfg.name.clone(),
-            file: file.to_string(),
-        });
+    Ok((out, wide_names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a SQL source's placeholders bind to; files ignore it.
+    fn any_window() -> sql::Window {
+        let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        sql::Window { from: t, to: t }
     }
-    Ok((df, wide_names))
+
+    #[test]
+    fn records_end_at_newlines_outside_quotes() {
+        assert_eq!(last_record_end(b"a,b\nc,d\ne,"), Some(8));
+        assert_eq!(last_record_end(b"a,\"x\ny\"\nc,\"d\n"), Some(8));
+        assert_eq!(last_record_end(b"a,\"x\ny"), None);
+        assert_eq!(first_record_end(b"h,\"i\nj\"\r\nk"), Some(9));
+        assert_eq!(first_record_end(b"no newline"), None);
+    }
+
+    fn source(path: &Path, extra: &str) -> SourceConfig {
+        let text = format!(
+            "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"date\"\ndimensions = [\"region\"]\n{extra}\n",
+            path.display()
+        );
+        crate::config::compile_str(&text, Path::new("/tmp/c.toml"), &|_| None)
+            .unwrap()
+            .sources[0]
+            .clone()
+    }
+
+    /// A batch as comparable data: series, granularity, points.
+    fn points(b: &Batch) -> Vec<(String, Granularity, Vec<(i64, f64)>)> {
+        b.series
+            .iter()
+            .map(|s| {
+                let p = b
+                    .ts_of(s)
+                    .iter()
+                    .copied()
+                    .zip(b.values_of(s).iter().copied());
+                (s.key.to_string(), s.granularity, p.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn blocks_of_any_size_read_like_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        // CRLF, quoted keys with commas and a newline, rows out of order, a duplicate
+        let mut text = String::from("date,metric,region,value\r\n");
+        for d in [3, 1, 2, 4, 5, 6, 7, 8, 9] {
+            for (m, r) in [("a", "eu"), ("\"b, inc\"", "\"us\nwest\""), ("c", "eu")] {
+                text.push_str(&format!("2024-01-{d:02},{m},{r},{}.5\r\n", d * 10));
+            }
+        }
+        text.push_str("2024-01-02,a,eu,99\r\n");
+        std::fs::write(&path, text).unwrap();
+        let cfg = source(&path, "duplicates = \"last\"");
+        let keys = normalize::key_columns(&cfg);
+        let label = path.display().to_string();
+        let mut whole = Rows::new(keys.len());
+        whole
+            .push(&read_whole(&cfg, &path, &label).unwrap(), &keys)
+            .unwrap();
+        let (want, _) = whole.finish(&cfg, keys.clone());
+        assert_eq!(want.series.len(), 3);
+        assert!(want.series[1].key.to_string().contains("us\nwest"));
+        for block in [16, 37, 100, 1 << 20] {
+            let mut rows = Rows::new(keys.len());
+            csv_blocks(&cfg, &path, &label, &keys, &mut rows, block).unwrap();
+            let (got, problems) = rows.finish(&cfg, keys.clone());
+            assert!(problems.is_empty(), "{problems:?}");
+            assert_eq!(points(&got), points(&want), "block of {block} bytes");
+        }
+        // the duplicate of 2024-01-02 came last in the file and wins
+        let a = &want.series[0];
+        assert_eq!(want.values_of(a)[1], 99.0);
+    }
+
+    #[test]
+    fn a_bad_value_in_a_later_block_is_named_by_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        let mut text = String::from("date,metric,region,value\n");
+        for d in 1..=20 {
+            let v = if d == 17 {
+                "n/a".to_string()
+            } else {
+                d.to_string()
+            };
+            text.push_str(&format!("2024-01-{d:02},a,eu,{v}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let cfg = source(&path, "");
+        let keys = normalize::key_columns(&cfg);
+        let label = path.display().to_string();
+        let mut rows = Rows::new(keys.len());
+        assert!(csv_blocks(&cfg, &path, &label, &keys, &mut rows, 64).is_err());
+        let err = load(&cfg, &any_window()).unwrap_err();
+        assert_eq!(err.len(), 1);
+        let msg = err[0].to_string();
+        assert!(msg.contains("row 17") && msg.contains("n/a"), "{msg}");
+    }
 }

@@ -1,15 +1,14 @@
-//! Column kernels that turn a selected export into a sorted [`Batch`]:
-//! time → wall-clock ms, value → f64, one sort, series boundaries,
-//! duplicate timestamps and granularity per series.
+//! Column kernels that normalise a selected export (time → wall-clock ms,
+//! value → f64, keys checked) and cut one sorted series (duplicate
+//! timestamps, bad values, granularity); `rows` orders the rows between.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use polars::prelude::*;
-use rayon::prelude::*;
 
-use super::{Batch, METRIC, SeriesInfo, SourceError, TS, VALUE};
+use super::{METRIC, SourceError, TS, VALUE};
 use crate::config::{Duplicates, SourceConfig};
-use crate::model::{Granularity, SeriesKey};
+use crate::model::Granularity;
 
 const MS_PER_DAY: i64 = 86_400_000;
 
@@ -264,170 +263,6 @@ pub(super) fn frame(
     }
 }
 
-/// Give every row its series' rank (series ordered by key), without sorting strings:
-/// each key column is dictionary-coded, codes are combined pairwise.
-#[allow(
-    clippy::cast_possible_truncation,
-    reason = "ids are below the row count, which `split` checked fits in u32"
-)]
-fn series_ranks(key_arrs: &[Vec<&str>], n: usize) -> (Vec<u32>, Vec<usize>) {
-    let mut ids: Vec<u32> = vec![0; n];
-    for (c, col) in key_arrs.iter().enumerate() {
-        let mut dict: PlHashMap<&str, u32> = PlHashMap::default();
-        let codes: Vec<u32> = col
-            .iter()
-            .map(|s| {
-                let next = dict.len() as u32;
-                *dict.entry(s).or_insert(next)
-            })
-            .collect();
-        if c == 0 {
-            ids = codes;
-        } else {
-            let mut pairs: PlHashMap<(u32, u32), u32> = PlHashMap::default();
-            for (id, code) in ids.iter_mut().zip(codes) {
-                let next = pairs.len() as u32;
-                *id = *pairs.entry((*id, code)).or_insert(next);
-            }
-        }
-    }
-    let n_ids = ids.iter().map(|&i| i as usize + 1).max().unwrap_or(0);
-    let mut first_row = vec![usize::MAX; n_ids];
-    for (row, &id) in ids.iter().enumerate() {
-        if first_row[id as usize] == usize::MAX {
-            first_row[id as usize] = row;
-        }
-    }
-    let mut by_key: Vec<u32> = (0..n_ids as u32).collect();
-    by_key.sort_by(|&a, &b| {
-        let (ra, rb) = (first_row[a as usize], first_row[b as usize]);
-        key_arrs
-            .iter()
-            .map(|c| c[ra])
-            .cmp(key_arrs.iter().map(|c| c[rb]))
-    });
-    let mut rank = vec![0u32; n_ids];
-    for (r, &id) in by_key.iter().enumerate() {
-        rank[id as usize] = r as u32;
-    }
-    let first_by_rank = by_key.iter().map(|&id| first_row[id as usize]).collect();
-    (
-        ids.into_iter().map(|id| rank[id as usize]).collect(),
-        first_by_rank,
-    )
-}
-
-/// Walk the frame once in (series, time) order: series boundaries, bad values,
-/// duplicates, granularity.
-#[allow(
-    clippy::cast_possible_truncation,
-    reason = "row indices fit in u32: the row count is checked first"
-)]
-pub(super) fn split(
-    cfg: &SourceConfig,
-    frame: &DataFrame,
-    key_columns: Vec<String>,
-) -> Result<(Batch, Vec<SourceError>), SourceError> {
-    let err = |e: PolarsError| bad(cfg, "", "", e.to_string());
-    let keys: Vec<&StringChunked> = key_columns
-        .iter()
-        .map(|k| frame.column(k).map_err(err)?.str().map_err(err))
-        .collect::<Result<_, SourceError>>()?;
-    let key_arrs: Vec<Vec<&str>> = keys
-        .iter()
-        .map(|k| k.iter().map(|s| s.unwrap_or("")).collect())
-        .collect();
-    let tcol = frame.column(TS).map_err(err)?.i64().map_err(err)?.rechunk();
-    let ts_raw = tcol.cont_slice().map_err(err)?;
-    let vcol = frame.column(VALUE).map_err(err)?.f64().map_err(err)?;
-    // nulls become NaN so every series is a plain slice; both count as bad values
-    let v_raw: Vec<f64> = vcol.iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-    let n = frame.height();
-    if u32::try_from(n).is_err() {
-        return Err(bad(
-            cfg,
-            "",
-            "",
-            format!(
-                "{n} rows in one source is more than 4,294,967,295; split the export into several sources"
-            ),
-        ));
-    }
-    let (ranks, first_rows) = series_ranks(&key_arrs, n);
-    let mut order: Vec<(u32, i64, u32)> = (0..n).map(|i| (ranks[i], ts_raw[i], i as u32)).collect();
-    order.par_sort_unstable();
-    let ts_all: Vec<i64> = order.iter().map(|o| o.1).collect();
-    let v_all: Vec<f64> = order.iter().map(|o| v_raw[o.2 as usize]).collect();
-    let sorted_ranks: Vec<u32> = order.iter().map(|o| o.0).collect();
-    drop(order);
-    drop(ranks);
-
-    let mut problems = Vec::new();
-    let mut out_ts = Vec::with_capacity(n);
-    let mut out_v = Vec::with_capacity(n);
-    let mut series = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let mut end = start + 1;
-        while end < n && sorted_ranks[end] == sorted_ranks[start] {
-            end += 1;
-        }
-        let row = first_rows[sorted_ranks[start] as usize];
-        let key = SeriesKey {
-            metric: key_arrs[0][row].to_string(),
-            dims: key_columns[1..]
-                .iter()
-                .zip(&key_arrs[1..])
-                .map(|(k, a)| (k.clone(), a[row].to_string()))
-                .collect(),
-        };
-        let s0 = out_ts.len();
-        match series_slice(
-            cfg,
-            &ts_all[start..end],
-            &v_all[start..end],
-            &mut out_ts,
-            &mut out_v,
-        ) {
-            Ok((g, dropped)) => {
-                if let Some(msg) = dropped {
-                    problems.push(SourceError::BadValues {
-                        source_name: cfg.name.clone(),
-                        series: key.to_string(),
-                        message: msg,
-                    });
-                }
-                series.push(SeriesInfo {
-                    key,
-                    start: s0,
-                    len: out_ts.len() - s0,
-                    granularity: g,
-                });
-            }
-            Err(message) => {
-                out_ts.truncate(s0);
-                out_v.truncate(s0);
-                problems.push(SourceError::Series {
-                    source_name: cfg.name.clone(),
-                    series: key.to_string(),
-                    message,
-                });
-            }
-        }
-        start = end;
-    }
-    Ok((
-        Batch {
-            source: cfg.name.clone(),
-            key_columns,
-            ts: out_ts,
-            values: out_v,
-            series,
-        },
-        problems,
-    ))
-}
-
 /// A timestamp in a message: a date at midnight, else a datetime.
 fn shown(t: i64) -> String {
     let g = if t % MS_PER_DAY == 0 {
@@ -455,7 +290,7 @@ fn snap(t: i64, g: Granularity) -> i64 {
 /// points to `out_ts`/`out_v` (NaN and infinities are dropped and reported),
 /// combine rows of one period by the source's `duplicates` policy, find the
 /// spacing. On `Err` the caller discards what was appended.
-fn series_slice(
+pub(super) fn series_slice(
     cfg: &SourceConfig,
     ts: &[i64],
     vals: &[f64],

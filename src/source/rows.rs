@@ -1,0 +1,531 @@
+//! A source's rows as they stream in from the reader, held lean: a series id,
+//! a time and a value per row (20 bytes), each series key once. `finish`
+//! orders them by series key, then time, with one counting sort and cuts them
+//! into the per-series slices of a [`Batch`].
+//!
+//! Architecture Invariant: no string is kept per row. A row's key is matched
+//! against the series that came before it, or the one that followed that
+//! series last time (an export ordered by date repeats its key order every
+//! period), and only when both miss is the key hashed.
+
+use std::hash::BuildHasher;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::normalize::series_slice;
+use super::{Batch, SeriesInfo, SourceError, TS, VALUE};
+use crate::config::SourceConfig;
+use crate::model::SeriesKey;
+
+/// No series (an empty slot of `succ`, `chain` or `last`).
+const NONE: u32 = u32::MAX;
+
+/// Rows read so far (see the module doc).
+#[derive(Debug, Default)]
+pub(super) struct Rows {
+    /// Key columns per series.
+    width: usize,
+    /// Series keys, flat: series `i` owns `keys[i * width..(i + 1) * width]`.
+    keys: Vec<String>,
+    /// Hash of a key → the newest series with that hash; older ones via `chain`.
+    by_hash: PlHashMap<u64, u32>,
+    /// The previous series with the same key hash.
+    chain: Vec<u32>,
+    /// The series whose row followed this series' row last time.
+    succ: Vec<u32>,
+    /// Series of the newest row.
+    last: u32,
+    hasher: PlRandomState,
+    /// Per row, in file order: series id, time, value. Three large vectors
+    /// rather than one per block, so that freeing one returns its memory to
+    /// the system at once (a large allocation is its own mapping).
+    ids: Vec<u32>,
+    ts: Vec<i64>,
+    values: Vec<f64>,
+}
+
+/// Where a file's rows begin, to drop them again if the file turns out bad.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Mark(usize);
+
+impl Rows {
+    /// Rows whose series are keyed by `width` text columns.
+    pub(super) fn new(width: usize) -> Self {
+        Rows {
+            width,
+            last: NONE,
+            ..Rows::default()
+        }
+    }
+
+    /// The current end, for [`Rows::rollback`].
+    pub(super) fn mark(&self) -> Mark {
+        Mark(self.ids.len())
+    }
+
+    /// Forget the rows added since `mark` (their series stay known, with no
+    /// rows they are left out of the batch).
+    pub(super) fn rollback(&mut self, mark: Mark) {
+        self.ids.truncate(mark.0);
+        self.ts.truncate(mark.0);
+        self.values.truncate(mark.0);
+    }
+
+    fn key(&self, id: u32) -> &[String] {
+        let i = id as usize * self.width;
+        &self.keys[i..i + self.width]
+    }
+
+    fn is(&self, id: u32, row: &[&str]) -> bool {
+        (id as usize) < self.succ.len() && self.key(id).iter().zip(row).all(|(a, b)| a == b)
+    }
+
+    /// The id of the series keyed `row`, numbering a new key.
+    fn id_of(&mut self, row: &[&str]) -> PolarsResult<u32> {
+        let h = self.hasher.hash_one(row);
+        let mut cand = self.by_hash.get(&h).copied().unwrap_or(NONE);
+        while cand != NONE {
+            if self.is(cand, row) {
+                return Ok(cand);
+            }
+            cand = self.chain[cand as usize];
+        }
+        let id = u32::try_from(self.succ.len())
+            .ok()
+            .filter(|&id| id != NONE)
+            .ok_or_else(|| {
+                PolarsError::ComputeError(
+                    "more than 4,294,967,294 series in one source; split the export into several sources"
+                        .into(),
+                )
+            })?;
+        self.keys.extend(row.iter().map(|s| (*s).to_string()));
+        self.chain.push(self.by_hash.insert(h, id).unwrap_or(NONE));
+        self.succ.push(NONE);
+        Ok(id)
+    }
+
+    /// Append a normalised frame (`key columns…` as text without nulls,
+    /// `__ts` i64, `__value` f64).
+    pub(super) fn push(&mut self, frame: &DataFrame, key_columns: &[String]) -> PolarsResult<()> {
+        let n = frame.height();
+        if n == 0 {
+            return Ok(());
+        }
+        let cols = key_columns
+            .iter()
+            .map(|k| Ok(frame.column(k)?.str()?.rechunk().into_owned()))
+            .collect::<PolarsResult<Vec<StringChunked>>>()?;
+        let arrs: Vec<_> = cols
+            .iter()
+            .map(|c| {
+                c.downcast_iter()
+                    .next()
+                    .ok_or_else(|| PolarsError::NoData("no key column chunk".into()))
+            })
+            .collect::<PolarsResult<_>>()?;
+        let mut row: Vec<&str> = Vec::with_capacity(self.width);
+        let mut last = self.last;
+        for i in 0..n {
+            row.clear();
+            row.extend(arrs.iter().map(|a| a.value(i)));
+            let id = if self.is(last, &row) {
+                last
+            } else if last != NONE && self.is(self.succ[last as usize], &row) {
+                self.succ[last as usize]
+            } else {
+                let id = self.id_of(&row)?;
+                if last != NONE {
+                    self.succ[last as usize] = id;
+                }
+                id
+            };
+            self.ids.push(id);
+            last = id;
+        }
+        self.last = last;
+        let ts = frame.column(TS)?.i64()?.rechunk();
+        self.ts.extend_from_slice(ts.cont_slice()?);
+        let vals = frame.column(VALUE)?.f64()?.rechunk();
+        match vals.cont_slice() {
+            Ok(s) => self.values.extend_from_slice(s),
+            // nulls become NaN so every series is a plain slice; both count as bad values
+            Err(_) => self
+                .values
+                .extend(vals.iter().map(|v| v.unwrap_or(f64::NAN))),
+        }
+        Ok(())
+    }
+
+    /// Order the rows by series key then time (rows of one timestamp keep
+    /// their file order, which `duplicates = "first"/"last"` rely on), and
+    /// cut them into series: bad values, duplicates, granularity.
+    ///
+    /// A counting sort: each series' rows land in its block of the output in
+    /// file order. The series are dealt in key order to one task per core,
+    /// each owning a contiguous part of the output, so the scatter and the
+    /// per-series pass run on every core without locks.
+    pub(super) fn finish(
+        mut self,
+        cfg: &SourceConfig,
+        key_columns: Vec<String>,
+    ) -> (Batch, Vec<SourceError>) {
+        let n = self.ids.len();
+        let n_ids = self.succ.len();
+        let mut counts = vec![0usize; n_ids];
+        for &id in &self.ids {
+            counts[id as usize] += 1;
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "ids are below u32::MAX: `id_of` numbers no more"
+        )]
+        let mut by_key: Vec<u32> = (0..n_ids as u32)
+            .filter(|&id| counts[id as usize] > 0)
+            .collect();
+        by_key.sort_unstable_by(|&a, &b| self.key(a).cmp(self.key(b)));
+        // rank of each id in key order, and where its rows begin
+        let mut rank = vec![u32::MAX; n_ids];
+        let mut first_by_rank = Vec::with_capacity(by_key.len());
+        let mut at = 0;
+        for (r, &id) in by_key.iter().enumerate() {
+            #[allow(clippy::cast_possible_truncation, reason = "as many ranks as ids")]
+            let r = r as u32;
+            rank[id as usize] = r;
+            first_by_rank.push(at);
+            at += counts[id as usize];
+        }
+        // groups of consecutive ranks with about n / tasks rows each
+        let tasks = rayon::current_num_threads().max(1) * 2;
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::with_capacity(tasks);
+        let mut from = 0;
+        for r in 0..by_key.len() {
+            let rows_to = first_by_rank[r] + counts[by_key[r] as usize];
+            if rows_to * tasks >= n.max(1) * (groups.len() + 1) || r + 1 == by_key.len() {
+                groups.push(from..r + 1);
+                from = r + 1;
+            }
+        }
+        // times first, then values: the input times are freed before the
+        // output values exist, so at most 28 bytes a row are held here
+        let ts = self.scatter(&groups, &rank, &first_by_rank, &counts, &by_key, |r| &r.ts);
+        self.ts = Vec::new();
+        let mut values = self.scatter(&groups, &rank, &first_by_rank, &counts, &by_key, |r| {
+            &r.values
+        });
+        self.values = Vec::new();
+        self.ids = Vec::new();
+        let mut ts = ts;
+        let mut parts: Vec<(&mut [i64], &mut [f64])> = Vec::with_capacity(groups.len());
+        {
+            let (mut ts_rest, mut v_rest) = (&mut ts[..], &mut values[..]);
+            for g in &groups {
+                let len: usize = by_key[g.clone()]
+                    .iter()
+                    .map(|&id| counts[id as usize])
+                    .sum();
+                let (t, tr) = ts_rest.split_at_mut(len);
+                let (v, vr) = v_rest.split_at_mut(len);
+                (ts_rest, v_rest) = (tr, vr);
+                parts.push((t, v));
+            }
+        }
+        let this = &self;
+        let done: Vec<Cut> = groups
+            .par_iter()
+            .zip(parts)
+            .map(|(g, (ts, values))| {
+                this.cut(cfg, &key_columns, &by_key[g.clone()], &counts, ts, values)
+            })
+            .collect();
+
+        // the groups' kept rows, moved together
+        let mut problems = Vec::new();
+        let mut series = Vec::with_capacity(by_key.len());
+        let (mut write, mut region) = (0, 0);
+        for (cut, g) in done.into_iter().zip(&groups) {
+            ts.copy_within(region..region + cut.kept, write);
+            values.copy_within(region..region + cut.kept, write);
+            series.extend(cut.series.into_iter().map(|mut s| {
+                s.start += write;
+                s
+            }));
+            problems.extend(cut.problems);
+            write += cut.kept;
+            region += by_key[g.clone()]
+                .iter()
+                .map(|&id| counts[id as usize])
+                .sum::<usize>();
+        }
+        ts.truncate(write);
+        values.truncate(write);
+        ts.shrink_to_fit();
+        values.shrink_to_fit();
+        (
+            Batch {
+                source: cfg.name.clone(),
+                key_columns,
+                ts,
+                values,
+                series,
+            },
+            problems,
+        )
+    }
+
+    /// One column of the rows in (series key, file) order: each task owns a
+    /// group of consecutive ranks and the matching part of the output.
+    fn scatter<T: Copy + Default + Send + Sync>(
+        &self,
+        groups: &[std::ops::Range<usize>],
+        rank: &[u32],
+        first_by_rank: &[usize],
+        counts: &[usize],
+        by_key: &[u32],
+        column: impl Fn(&Self) -> &Vec<T> + Sync,
+    ) -> Vec<T> {
+        let src = column(self);
+        let mut out = vec![T::default(); src.len()];
+        let mut cursor = first_by_rank.to_vec();
+        let mut work = Vec::with_capacity(groups.len());
+        {
+            let (mut out_rest, mut c_rest) = (&mut out[..], &mut cursor[..]);
+            for g in groups {
+                let len: usize = by_key[g.clone()]
+                    .iter()
+                    .map(|&id| counts[id as usize])
+                    .sum();
+                let (o, or) = out_rest.split_at_mut(len);
+                let (c, cr) = c_rest.split_at_mut(g.len());
+                (out_rest, c_rest) = (or, cr);
+                work.push((g.clone(), o, c));
+            }
+        }
+        work.into_par_iter().for_each(|(g, out, cursor)| {
+            let base = first_by_rank[g.start];
+            for (&id, &x) in self.ids.iter().zip(src) {
+                let r = rank[id as usize] as usize;
+                if g.contains(&r) {
+                    let c = &mut cursor[r - g.start];
+                    out[*c - base] = x;
+                    *c += 1;
+                }
+            }
+        });
+        out
+    }
+
+    /// One group of series, its rows scattered into `ts`/`values` in key
+    /// order: sort each by time, cut it (`series_slice`) and compact the kept
+    /// rows to the front of the group's part.
+    fn cut(
+        &self,
+        cfg: &SourceConfig,
+        key_columns: &[String],
+        ids: &[u32],
+        counts: &[usize],
+        ts: &mut [i64],
+        values: &mut [f64],
+    ) -> Cut {
+        let mut cut = Cut {
+            series: Vec::with_capacity(ids.len()),
+            problems: Vec::new(),
+            kept: 0,
+        };
+        let (mut out_ts, mut out_v) = (Vec::new(), Vec::new());
+        let mut start = 0;
+        for &id in ids {
+            let end = start + counts[id as usize];
+            sort_by_time(&mut ts[start..end], &mut values[start..end]);
+            let k = self.key(id);
+            let key = SeriesKey {
+                metric: k[0].clone(),
+                dims: key_columns[1..]
+                    .iter()
+                    .zip(&k[1..])
+                    .map(|(c, v)| (c.clone(), v.clone()))
+                    .collect(),
+            };
+            out_ts.clear();
+            out_v.clear();
+            match series_slice(
+                cfg,
+                &ts[start..end],
+                &values[start..end],
+                &mut out_ts,
+                &mut out_v,
+            ) {
+                Ok((g, dropped)) => {
+                    if let Some(msg) = dropped {
+                        cut.problems.push(SourceError::BadValues {
+                            source_name: cfg.name.clone(),
+                            series: key.to_string(),
+                            message: msg,
+                        });
+                    }
+                    // a series never yields more rows than it read: this
+                    // overwrites only rows already consumed
+                    let w = cut.kept;
+                    ts[w..w + out_ts.len()].copy_from_slice(&out_ts);
+                    values[w..w + out_v.len()].copy_from_slice(&out_v);
+                    cut.series.push(SeriesInfo {
+                        key,
+                        start: w,
+                        len: out_ts.len(),
+                        granularity: g,
+                    });
+                    cut.kept += out_ts.len();
+                }
+                Err(message) => cut.problems.push(SourceError::Series {
+                    source_name: cfg.name.clone(),
+                    series: key.to_string(),
+                    message,
+                }),
+            }
+            start = end;
+        }
+        cut
+    }
+}
+
+/// What [`Rows::cut`] made of one group of series.
+struct Cut {
+    /// The series kept, `start` within the group's part.
+    series: Vec<SeriesInfo>,
+    /// Series left out and bad values, in key order.
+    problems: Vec<SourceError>,
+    /// Rows kept at the front of the group's part.
+    kept: usize,
+}
+
+/// Sort one series' rows by time, stably (equal times keep file order);
+/// most exports are already in order and cost one pass.
+fn sort_by_time(ts: &mut [i64], values: &mut [f64]) {
+    if ts.windows(2).all(|w| w[0] <= w[1]) {
+        return;
+    }
+    let mut pairs: Vec<(i64, f64)> = ts.iter().copied().zip(values.iter().copied()).collect();
+    pairs.sort_by_key(|p| p.0);
+    for (i, (t, v)) in pairs.into_iter().enumerate() {
+        ts[i] = t;
+        values[i] = v;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(rows: &[(&str, &str, i64, f64)]) -> DataFrame {
+        df! {
+            "metric" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "region" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            TS => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            VALUE => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        }
+        .unwrap()
+    }
+
+    fn source() -> SourceConfig {
+        let text = "[store]\npath = \"s.db\"\n\n[[source]]\nname = \"s\"\npath = \"s.csv\"\ndimensions = [\"region\"]\nduplicates = \"last\"\n";
+        crate::config::compile_str(text, std::path::Path::new("/tmp/c.toml"), &|_| None)
+            .unwrap()
+            .sources[0]
+            .clone()
+    }
+
+    /// Rows in, `(series, [(ts, value)])` out.
+    fn check(parts: &[&[(&str, &str, i64, f64)]]) -> Vec<(String, Vec<(i64, f64)>)> {
+        let keys = vec!["metric".to_string(), "region".to_string()];
+        let mut rows = Rows::new(2);
+        for p in parts {
+            rows.push(&frame(p), &keys).unwrap();
+        }
+        let (b, problems) = rows.finish(&source(), keys);
+        assert!(problems.is_empty(), "{problems:?}");
+        b.series
+            .iter()
+            .map(|s| {
+                let pts = b
+                    .ts_of(s)
+                    .iter()
+                    .copied()
+                    .zip(b.values_of(s).iter().copied());
+                (s.key.to_string(), pts.collect())
+            })
+            .collect()
+    }
+
+    const D: i64 = 86_400_000;
+
+    #[test]
+    fn rows_are_ordered_by_key_then_time_across_parts() {
+        // date order, the key order changes on day 2, and a new series joins on day 3
+        let got = check(&[
+            &[
+                ("b", "eu", 0, 1.0),
+                ("a", "us", 0, 2.0),
+                ("a", "eu", 0, 3.0),
+            ],
+            &[
+                ("a", "eu", D, 4.0),
+                ("b", "eu", D, 5.0),
+                ("a", "us", D, 6.0),
+            ],
+            &[
+                ("a", "us", 2 * D, 7.0),
+                ("a", "eu", 2 * D, 8.0),
+                ("b", "eu", 2 * D, 9.0),
+                ("a", "af", 2 * D, 10.0),
+            ],
+        ]);
+        let want = vec![
+            ("a{region=af}".to_string(), vec![(2 * D, 10.0)]),
+            (
+                "a{region=eu}".to_string(),
+                vec![(0, 3.0), (D, 4.0), (2 * D, 8.0)],
+            ),
+            (
+                "a{region=us}".to_string(),
+                vec![(0, 2.0), (D, 6.0), (2 * D, 7.0)],
+            ),
+            (
+                "b{region=eu}".to_string(),
+                vec![(0, 1.0), (D, 5.0), (2 * D, 9.0)],
+            ),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn out_of_order_rows_are_sorted_and_duplicates_keep_file_order() {
+        // `duplicates = "last"`: of the two rows of day 1 the later one in the file wins
+        let got = check(&[
+            &[("m", "eu", 2 * D, 3.0), ("m", "eu", D, 1.0)],
+            &[("m", "eu", 0, 0.5), ("m", "eu", D, 2.0)],
+        ]);
+        assert_eq!(
+            got,
+            vec![(
+                "m{region=eu}".to_string(),
+                vec![(0, 0.5), (D, 2.0), (2 * D, 3.0)]
+            )]
+        );
+    }
+
+    #[test]
+    fn a_rolled_back_file_leaves_no_rows_or_series() {
+        let keys = vec!["metric".to_string(), "region".to_string()];
+        let mut rows = Rows::new(2);
+        rows.push(&frame(&[("a", "eu", 0, 1.0)]), &keys).unwrap();
+        let mark = rows.mark();
+        rows.push(&frame(&[("a", "eu", D, 9.0), ("z", "eu", 0, 9.0)]), &keys)
+            .unwrap();
+        rows.rollback(mark);
+        let (b, _) = rows.finish(&source(), keys);
+        assert_eq!(b.series.len(), 1);
+        assert_eq!(b.ts, vec![0]);
+        assert_eq!(b.values, vec![1.0]);
+    }
+}
