@@ -919,8 +919,11 @@ mod tests {
             .clone()
     }
 
-    /// A batch as comparable data: series, granularity, points.
-    fn points(b: &Batch) -> Vec<(String, Granularity, Vec<(i64, f64)>)> {
+    /// One series as comparable data: key, granularity, points.
+    type Points = (String, Granularity, Vec<(i64, f64)>);
+
+    /// A batch as comparable data.
+    fn points(b: &Batch) -> Vec<Points> {
         b.series
             .iter()
             .map(|s| {
