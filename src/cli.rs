@@ -83,6 +83,9 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write the WBR pre-read: one self-contained HTML page, every metric's
+    /// 6-12 chart, its numbers, incidents and explanations.
+    Report(ReportArgs),
     /// Send a test email through the configured SMTP server.
     TestEmail {
         /// Config file.
@@ -139,6 +142,28 @@ pub struct RunArgs {
     /// then: only periods that had ended by then are read, late checks count from it.
     #[arg(long)]
     pub at: Option<At>,
+}
+
+/// Arguments of `report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Config file.
+    #[arg(long, short, default_value = "callout.toml")]
+    pub config: PathBuf,
+    /// The week to report, ISO `YYYY-Www` (moved to `report.week_start`);
+    /// default: the last complete week before the next review.
+    #[arg(long, conflicts_with = "date")]
+    pub week: Option<String>,
+    /// Report the week containing this date (YYYY-MM-DD).
+    #[arg(long)]
+    pub date: Option<NaiveDate>,
+    /// Make the report as of this moment ("YYYY-MM-DD HH:MM" in the review's
+    /// timezone, or RFC 3339): later rows are left out, the review is the next after it.
+    #[arg(long)]
+    pub at: Option<At>,
+    /// The HTML file to write.
+    #[arg(long, short)]
+    pub output: PathBuf,
 }
 
 /// `--at`: the evaluation clock of a replayed run, report or page ("now" as of

@@ -12,6 +12,7 @@
 //! - [`store`]: the SQLite state, a file per table.
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
 //! - [`render`]: email subject, text and HTML; pure.
+//! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
 //! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files.
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
 //!   history those pages chart.
@@ -31,6 +32,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod render;
+pub mod report;
 pub mod review;
 pub mod schedule;
 pub mod source;

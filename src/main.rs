@@ -217,6 +217,14 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             cli::say(&written);
             Ok(Outcome::Done)
         }
+        Command::Report(args) => {
+            let cfg = load_config(&args.config)?;
+            let problems = callout::report::write(&cfg, &args).map_err(|e| match e {
+                callout::report::WriteError::Usage(m) => Failure::Usage(anyhow::anyhow!(m)),
+                e => Failure::Runtime(e.into()),
+            })?;
+            Ok(outcome(problems))
+        }
         Command::TestEmail { config, to } => {
             let cfg = load_config(&config)?;
             callout::app::test_email(&cfg, &to)?;

@@ -507,6 +507,13 @@ impl Compiler {
             .filter_map(|(i, e)| self.event(i, e))
             .collect();
         let web = raw.web.and_then(|w| self.web(w, &store_path));
+        let mut report_problems = Vec::new();
+        let report = super::report::compile(raw.report, raw.plan, &|p| self.path(p), &mut |k, m| {
+            report_problems.push((k.to_string(), m));
+        });
+        for (k, m) in report_problems {
+            self.problem(&k, m);
+        }
         let mut default_rule = MetricRule::default_rule();
         default_rule.pattern = star();
         Config {
@@ -525,6 +532,7 @@ impl Compiler {
             calendars,
             events,
             web,
+            report,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod compile;
 pub mod raw;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +94,8 @@ pub struct Config {
     pub events: Vec<EventConfig>,
     /// The web server; `None` when the config has no `[web]` table.
     pub web: Option<WebConfig>,
+    /// The WBR pre-read (`[report]`, `[[plan]]`); defaults without them.
+    pub report: report::ReportConfig,
 }
 
 impl Config {

@@ -97,6 +97,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub event: Vec<RawEvent>,
     pub web: Option<RawWeb>,
+    /// `[report]` (types in `config/report.rs`).
+    pub report: Option<super::report::RawReport>,
+    /// `[[plan]]`: targets for the report.
+    #[serde(default)]
+    pub plan: Vec<super::report::RawPlan>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,4 +1,5 @@
-//! Line charts of a series as inline SVG, for the explanation page.
+//! Line charts of a series as inline SVG, for the explanation page, and the
+//! pre-read's 6-12 comparison chart ([`comparison_svg`]); both also as PNG for email.
 //!
 //! Pure: points in, markup out. Built with maud, so every text (labels, the
 //! metric name in the title) is escaped. The chart scales to its container
@@ -299,6 +300,372 @@ pub fn value_range(c: &Chart<'_>) -> Option<(f64, f64)> {
     lo.is_finite().then_some((lo, hi))
 }
 
+/// How a line of a comparison chart is stroked: solid, dashed and dotted
+/// stay apart in greyscale print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    /// This year.
+    Solid,
+    /// Last year.
+    Dashed,
+    /// The plan.
+    Dotted,
+}
+
+impl Stroke {
+    /// Dash and gap lengths in CSS pixels; `None`: solid.
+    const fn dashes(self) -> Option<(f64, f64)> {
+        match self {
+            Stroke::Solid => None,
+            Stroke::Dashed => Some((6.0, 4.0)),
+            Stroke::Dotted => Some((1.5, 3.5)),
+        }
+    }
+
+    const fn rgb(self) -> Rgb {
+        match self {
+            Stroke::Solid => SERIES_RGB,
+            Stroke::Dashed => LAST_YEAR_RGB,
+            Stroke::Dotted => PLAN_RGB,
+        }
+    }
+
+    const fn width(self) -> f64 {
+        match self {
+            Stroke::Solid => 2.5,
+            Stroke::Dashed | Stroke::Dotted => 1.8,
+        }
+    }
+
+    const fn class(self) -> &'static str {
+        match self {
+            Stroke::Solid => "this-year",
+            Stroke::Dashed => "last-year",
+            Stroke::Dotted => "plan",
+        }
+    }
+}
+
+const LAST_YEAR_RGB: Rgb = [0x80, 0x80, 0x80];
+const PLAN_RGB: Rgb = [0xb3, 0x5c, 0x00];
+const INCIDENT_RGB: Rgb = [0xfc, 0xe4, 0xec];
+
+/// One half of a comparison chart: periods on a category axis, up to three
+/// lines over them, and the periods to mark.
+#[derive(Debug, Clone, Copy)]
+pub struct Panel<'a> {
+    /// Heading above the plot, e.g. "Weekly".
+    pub heading: &'a str,
+    /// One label per period.
+    pub labels: &'a [String],
+    /// Lines (values per period; `None` is a gap) with their strokes.
+    pub lines: &'a [(Stroke, &'a [Option<f64>])],
+    /// Periods to mark (an incident): shaded column and a ring on the solid line.
+    pub marked: &'a [bool],
+}
+
+/// The 6-12 chart: weeks beside months, this year solid, last year dashed,
+/// plan dotted; one look in the SVG of the pre-read and the PNG of email.
+#[derive(Clone, Copy)]
+pub struct Comparison<'a> {
+    /// Accessible name, e.g. "orders: 6 weeks and 12 months".
+    pub title: &'a str,
+    /// Unit for the value axes ("£", "orders", "%"), shown in each heading.
+    pub unit: &'a str,
+    /// Legend names of the strokes (this year, last year, plan).
+    pub legend: [&'a str; 3],
+    /// The left half (weeks).
+    pub left: Panel<'a>,
+    /// The right half (months).
+    pub right: Panel<'a>,
+    /// Value labels on the axes.
+    pub fmt: &'a dyn Fn(f64) -> String,
+}
+
+const CW: f64 = 760.0;
+const CH: f64 = 250.0;
+/// Where the left panel's plot ends and the right one's starts (of `CW`).
+const SPLIT: f64 = 0.4;
+
+/// Where a panel's values land (shared by SVG and PNG).
+#[derive(Debug, Clone, Copy)]
+struct PanelFrame {
+    lo: f64,
+    hi: f64,
+    step: f64,
+    n: usize,
+    rect: (f64, f64, f64, f64),
+}
+
+impl PanelFrame {
+    fn of(p: &Panel<'_>, rect: (f64, f64, f64, f64)) -> Option<PanelFrame> {
+        let vals = p
+            .lines
+            .iter()
+            .flat_map(|(_, v)| v.iter().flatten().copied())
+            .filter(|v| v.is_finite());
+        let (mut y0, mut y1) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+        if !y0.is_finite() || p.labels.is_empty() {
+            return None;
+        }
+        // totals read against zero when they are near it; otherwise zoom in
+        if y0 > 0.0 && y0 < 0.35 * y1 {
+            y0 = 0.0;
+        }
+        if y1 - y0 < 1e-9 {
+            y0 -= y0.abs().max(1.0) * 0.1;
+            y1 += y1.abs().max(1.0) * 0.1;
+        }
+        let step = nice_step(y1 - y0);
+        Some(PanelFrame {
+            lo: (y0 / step).floor() * step,
+            hi: (y1 / step).ceil() * step,
+            step,
+            n: p.labels.len(),
+            rect,
+        })
+    }
+
+    fn x(&self, i: usize) -> f64 {
+        self.rect.0 + (i as f64 + 0.5) / self.n as f64 * self.rect.2
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.rect.1 + (self.hi - v) / (self.hi - self.lo) * self.rect.3
+    }
+
+    fn ticks(&self) -> Vec<f64> {
+        #[allow(clippy::cast_possible_truncation, reason = "a small tick count")]
+        let n = ((self.hi - self.lo) / self.step).round().clamp(0.0, 100.0) as i64;
+        (0..=n).map(|i| self.lo + i as f64 * self.step).collect()
+    }
+
+    /// The runs of consecutive known values of a line, as points.
+    fn runs(&self, values: &[Option<f64>]) -> Vec<Vec<(f64, f64)>> {
+        let mut out: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for (i, v) in values.iter().enumerate() {
+            match v.filter(|v| v.is_finite()) {
+                Some(v) => {
+                    if let Some(run) = out.last_mut() {
+                        run.push((self.x(i), self.y(v)));
+                    }
+                }
+                None => out.push(Vec::new()),
+            }
+        }
+        out.retain(|r| !r.is_empty());
+        out
+    }
+}
+
+/// Panel rectangles (left, top, width, height) in a `w` × `h` box with room
+/// for labels: `label_w` for the value axis, `top` and `bottom` margins.
+fn panel_rects(w: f64, h: f64, label_w: f64, top: f64, bottom: f64) -> [(f64, f64, f64, f64); 2] {
+    let gap = 24.0 * w / CW;
+    let split = w * SPLIT;
+    let right = 10.0 * w / CW;
+    [
+        (label_w, top, split - label_w - gap / 2.0, h - top - bottom),
+        (split + gap / 2.0 + label_w, top, w - split - gap / 2.0 - label_w - right, h - top - bottom),
+    ]
+}
+
+fn svg_panel(p: &Panel<'_>, fr: &PanelFrame, unit: &str, fmt: &dyn Fn(f64) -> String) -> Markup {
+    let (l, t, w, h) = fr.rect;
+    let cell = w / fr.n as f64;
+    let every = if fr.n > 8 { 2 } else { 1 };
+    let solid = p.lines.iter().find(|(s, _)| *s == Stroke::Solid).map(|(_, v)| *v);
+    html! {
+        text.heading x=(format!("{l:.1}")) y=(format!("{:.1}", t - 10.0)) {
+            (p.heading) @if !unit.is_empty() { " (" (unit) ")" }
+        }
+        @for (i, m) in p.marked.iter().enumerate() {
+            @if *m {
+                rect.incident x=(format!("{:.1}", l + i as f64 * cell)) y=(format!("{t:.1}"))
+                    width=(format!("{cell:.1}")) height=(format!("{h:.1}")) {
+                    title { (p.labels.get(i).map_or("", String::as_str)) ": incident" }
+                }
+            }
+        }
+        @for v in fr.ticks() {
+            line.grid x1=(format!("{l:.1}")) x2=(format!("{:.1}", l + w)) y1=(format!("{:.1}", fr.y(v))) y2=(format!("{:.1}", fr.y(v))) {}
+            text.ylabel x=(format!("{:.1}", l - 5.0)) y=(format!("{:.1}", fr.y(v) + 4.0)) text-anchor="end" { (fmt(v)) }
+        }
+        line.axis x1=(format!("{l:.1}")) x2=(format!("{:.1}", l + w)) y1=(format!("{:.1}", t + h)) y2=(format!("{:.1}", t + h)) {}
+        @for (i, label) in p.labels.iter().enumerate() {
+            @if (fr.n - 1 - i) % every == 0 {
+                text.xlabel x=(format!("{:.1}", fr.x(i))) y=(format!("{:.1}", t + h + 15.0)) text-anchor="middle" { (label) }
+            }
+        }
+        @for (stroke, values) in p.lines {
+            @for run in fr.runs(values) {
+                @let pts = run.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ");
+                polyline class=(stroke.class()) points=(pts) {}
+            }
+        }
+        @if let Some(values) = solid {
+            @for (i, v) in values.iter().enumerate() {
+                @if let Some(v) = v.filter(|v| v.is_finite()) {
+                    @let marked = p.marked.get(i).copied().unwrap_or(false);
+                    circle class=(if marked { "point marked" } else { "point" })
+                        cx=(format!("{:.1}", fr.x(i))) cy=(format!("{:.1}", fr.y(v)))
+                        r=(if marked { "5" } else { "3" }) {
+                        title { (p.labels.get(i).map_or("", String::as_str)) ": " (fmt(v)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Left ends of the legend entries (three strokes, then the incident key):
+/// each after the previous one's text, at ~6.2 px per character of 11 px text.
+fn legend_xs(names: &[&str; 3]) -> [f64; 4] {
+    let mut xs = [52.0; 4];
+    for i in 0..3 {
+        xs[i + 1] = xs[i] + 34.0 + names[i].chars().count() as f64 * 6.2 + 22.0;
+    }
+    xs
+}
+
+/// The 6-12 chart as an `<svg>`: two panels, each with its own value axis
+/// (weekly and monthly totals differ by a factor of four), a legend below.
+pub fn comparison_svg(c: &Comparison<'_>) -> Markup {
+    let rects = panel_rects(CW, CH, 52.0, 30.0, 44.0);
+    let frames = [
+        PanelFrame::of(&c.left, rects[0]),
+        PanelFrame::of(&c.right, rects[1]),
+    ];
+    if frames.iter().all(Option::is_none) {
+        return html! { p.nochart { "No data to chart for " (c.title) "." } };
+    }
+    let legend_y = CH - 8.0;
+    let strokes = [Stroke::Solid, Stroke::Dashed, Stroke::Dotted];
+    html! {
+        svg.chart.comparison xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (CW) " " (CH)}
+            role="img" aria-label=(c.title) preserveAspectRatio="xMidYMid meet" {
+            title { (c.title) }
+            @for (p, fr) in [&c.left, &c.right].into_iter().zip(&frames) {
+                @if let Some(fr) = fr {
+                    (svg_panel(p, fr, c.unit, c.fmt))
+                }
+            }
+            @for (x, (stroke, name)) in legend_xs(&c.legend).into_iter().zip(strokes.iter().zip(c.legend)) {
+                line class=(stroke.class()) x1=(format!("{x:.1}")) x2=(format!("{:.1}", x + 28.0))
+                    y1=(format!("{:.1}", legend_y - 4.0)) y2=(format!("{:.1}", legend_y - 4.0)) {}
+                text.legend x=(format!("{:.1}", x + 34.0)) y=(format!("{legend_y:.1}")) { (name) }
+            }
+            @let x = legend_xs(&c.legend)[3];
+            rect.incident x=(format!("{x:.1}")) y=(format!("{:.1}", legend_y - 11.0)) width="14" height="12" {}
+            circle.point.marked cx=(format!("{:.1}", x + 7.0)) cy=(format!("{:.1}", legend_y - 5.0)) r="4" {}
+            text.legend x=(format!("{:.1}", x + 20.0)) y=(format!("{legend_y:.1}")) { "week with an incident" }
+        }
+    }
+}
+
+/// CSS for [`comparison_svg`], for pages that embed it.
+pub const COMPARISON_CSS: &str = "
+svg.comparison { width: 100%; height: auto; font: 11px system-ui, sans-serif; }
+svg.comparison .heading { font-weight: 600; fill: #222; }
+svg.comparison .grid { stroke: #e3e3e3; stroke-width: 1; }
+svg.comparison .axis { stroke: #999; stroke-width: 1; }
+svg.comparison .ylabel, svg.comparison .xlabel, svg.comparison .legend { fill: #444; }
+svg.comparison polyline, svg.comparison line.this-year, svg.comparison line.last-year, svg.comparison line.plan { fill: none; stroke-linejoin: round; stroke-linecap: round; }
+svg.comparison .this-year { stroke: #2f5fb3; stroke-width: 2.5; }
+svg.comparison .last-year { stroke: #808080; stroke-width: 1.8; stroke-dasharray: 6 4; }
+svg.comparison .plan { stroke: #b35c00; stroke-width: 1.8; stroke-dasharray: 1.5 3.5; }
+svg.comparison .point { fill: #2f5fb3; stroke: #fff; stroke-width: 1; }
+svg.comparison .point.marked { fill: #d6336c; stroke: #fff; stroke-width: 1.5; }
+svg.comparison rect.incident { fill: #fce4ec; }
+";
+
+/// Size of a comparison image in email, in CSS pixels.
+pub const COMPARISON_PNG_SIZE: (usize, usize) = (600, 170);
+
+/// Stroke `pts` with `stroke`'s dash pattern (in canvas pixels, `k` per CSS pixel).
+fn stroke_run(cv: &mut Canvas, pts: &[(f64, f64)], stroke: Stroke, k: f64) {
+    let width = stroke.width() * k;
+    let Some((on, off)) = stroke.dashes() else {
+        cv.polyline(pts, width, stroke.rgb());
+        return;
+    };
+    let (on, off) = (on * k, off * k);
+    // the pattern continues across vertices, as SVG's stroke-dasharray does
+    let mut phase = 0.0;
+    for w in pts.windows(2) {
+        let (p, q) = (w[0], w[1]);
+        let len = (q.0 - p.0).hypot(q.1 - p.1);
+        let mut at = 0.0;
+        while at < len {
+            let in_dash = phase < on;
+            let left = if in_dash { on - phase } else { on + off - phase };
+            let step = left.min(len - at);
+            if in_dash {
+                let a = at / len;
+                let b = (at + step) / len;
+                let lerp = |t: f64| (p.0 + (q.0 - p.0) * t, p.1 + (q.1 - p.1) * t);
+                cv.line(lerp(a), lerp(b), width, stroke.rgb());
+            }
+            at += step;
+            phase = (phase + step) % (on + off);
+        }
+    }
+}
+
+/// The 6-12 chart drawn for email: the same panels, strokes and marks as
+/// [`comparison_svg`] without text (the mail prints the numbers beside it).
+fn comparison_raster(c: &Comparison<'_>) -> Option<Canvas> {
+    let k = PNG_SCALE as f64;
+    let (w, h) = (COMPARISON_PNG_SIZE.0 * PNG_SCALE, COMPARISON_PNG_SIZE.1 * PNG_SCALE);
+    let rects = panel_rects(w as f64, h as f64, 8.0 * k, 8.0 * k, 8.0 * k);
+    let frames = [
+        PanelFrame::of(&c.left, rects[0]),
+        PanelFrame::of(&c.right, rects[1]),
+    ];
+    if frames.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut cv = Canvas::new(w, h, WHITE);
+    for (p, fr) in [&c.left, &c.right].into_iter().zip(&frames) {
+        let Some(fr) = fr else { continue };
+        let (l, t, pw, ph) = fr.rect;
+        let cell = pw / fr.n as f64;
+        for (i, m) in p.marked.iter().enumerate() {
+            if *m {
+                cv.fill_rect((l + i as f64 * cell, t), (l + (i + 1) as f64 * cell, t + ph), INCIDENT_RGB, 1.0);
+            }
+        }
+        for v in fr.ticks() {
+            cv.line((l, fr.y(v)), (l + pw, fr.y(v)), k, GRID_RGB);
+        }
+        for (stroke, values) in p.lines {
+            for run in fr.runs(values) {
+                stroke_run(&mut cv, &run, *stroke, k);
+            }
+        }
+        if let Some((_, values)) = p.lines.iter().find(|(s, _)| *s == Stroke::Solid) {
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v.filter(|v| v.is_finite()) else { continue };
+                let at = (fr.x(i), fr.y(v));
+                if p.marked.get(i).copied().unwrap_or(false) {
+                    cv.dot(at, 6.5 * k, WHITE);
+                    cv.dot(at, 5.0 * k, MARK_RGB);
+                } else {
+                    cv.dot(at, 3.0 * k, SERIES_RGB);
+                }
+            }
+        }
+    }
+    Some(cv)
+}
+
+/// The 6-12 chart as a PNG of [`COMPARISON_PNG_SIZE`] (at twice the pixels), for email.
+pub fn comparison_png(c: &Comparison<'_>) -> Option<Vec<u8>> {
+    comparison_raster(c).map(|cv| cv.png())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +769,55 @@ mod tests {
         assert_eq!(value_range(&c), Some((100.0, 180.0)));
         let empty = Chart { points: &[], ..c };
         assert!(png(&empty).is_none());
+    }
+
+    fn comparison_fixture() -> (Vec<String>, Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<f64>>, Vec<bool>) {
+        let labels: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
+        let this: Vec<Option<f64>> = (0..6).map(|i| Some(100.0 + f64::from(i))).collect();
+        let last: Vec<Option<f64>> = (0..6).map(|i| Some(90.0 + f64::from(i))).collect();
+        let plan: Vec<Option<f64>> = vec![None, None, Some(101.0), Some(102.0), Some(103.0), Some(104.0)];
+        let marked = vec![false, false, false, false, false, true];
+        (labels, this, last, plan, marked)
+    }
+
+    #[test]
+    fn the_comparison_draws_three_strokes_marks_and_escapes() {
+        let (labels, this, last, plan, marked) = comparison_fixture();
+        let lines = [
+            (Stroke::Solid, this.as_slice()),
+            (Stroke::Dashed, last.as_slice()),
+            (Stroke::Dotted, plan.as_slice()),
+        ];
+        let fmt = |v: f64| super::super::num(v);
+        let panel = Panel { heading: "Weekly", labels: &labels, lines: &lines, marked: &marked };
+        let c = Comparison {
+            title: "<i>orders</i>",
+            unit: "£",
+            legend: ["2025", "2024", "plan"],
+            left: panel,
+            right: panel,
+            fmt: &fmt,
+        };
+        let s = comparison_svg(&c).into_string();
+        assert!(s.contains("&lt;i&gt;orders") && !s.contains("<i>"), "{s}");
+        for class in ["this-year", "last-year", "plan"] {
+            assert_eq!(s.matches(&format!("<polyline class=\"{class}\"")).count(), 2, "{class}");
+        }
+        assert_eq!(s.matches("class=\"point marked\"").count(), 2);
+        assert!(s.contains("Weekly (£)"), "unit on the axis heading");
+        // the PNG marks the same week: the marked dot is where the frame puts it
+        let img = super::super::raster::decode(&comparison_png(&c).unwrap()).unwrap();
+        let k = PNG_SCALE as f64;
+        let (w, h) = (COMPARISON_PNG_SIZE.0 * PNG_SCALE, COMPARISON_PNG_SIZE.1 * PNG_SCALE);
+        let rects = panel_rects(w as f64, h as f64, 8.0 * k, 8.0 * k, 8.0 * k);
+        let fr = PanelFrame::of(&panel, rects[0]).unwrap();
+        #[allow(clippy::cast_possible_truncation, reason = "test coordinates")]
+        let at = |x: f64, y: f64| img.pixel(x as usize, y as usize).unwrap();
+        assert_eq!(at(fr.x(5), fr.y(105.0)), MARK_RGB);
+        assert_eq!(at(fr.x(1), fr.y(101.0)), SERIES_RGB);
+        // the marked week's column is shaded, the others are not
+        assert_eq!(at(fr.x(5), fr.y(92.0)), INCIDENT_RGB);
+        assert_eq!(at(fr.x(1), fr.y(97.5)), WHITE);
     }
 
     #[test]

@@ -1,0 +1,348 @@
+//! `[report]` and `[[plan]]`: what the WBR pre-read (`callout report`) shows
+//! and in which order, how each metric aggregates over a period, and where the
+//! plan targets come from. Raw serde types and their compilation live together
+//! here so the report's keys stay out of the shared config files; `compile.rs`
+//! calls [`compile`] with a sink for problems.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono::Weekday;
+use serde::Deserialize;
+
+/// `report.week_start`.
+pub const DEFAULT_WEEK_START: Weekday = Weekday::Mon;
+/// `report.fiscal_year_start` (a month, 1 = January: fiscal year = calendar year).
+pub const DEFAULT_FISCAL_YEAR_START: u32 = 1;
+/// `plan.period_column`.
+pub const DEFAULT_PLAN_PERIOD_COLUMN: &str = "period";
+/// `plan.metric_column`.
+pub const DEFAULT_PLAN_METRIC_COLUMN: &str = "metric";
+/// `plan.value_column`.
+pub const DEFAULT_PLAN_VALUE_COLUMN: &str = "target";
+
+/// `[report]` as written.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawReport {
+    pub title: Option<String>,
+    pub week_start: Option<String>,
+    pub fiscal_year_start: Option<i64>,
+    #[serde(default)]
+    pub section: Vec<RawSection>,
+    #[serde(default)]
+    pub metric: Vec<RawReportMetric>,
+}
+
+/// `[[report.section]]` as written.
+#[derive(Debug, Deserialize)]
+pub struct RawSection {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub metrics: Vec<String>,
+}
+
+/// `[[report.metric]]` as written.
+#[derive(Debug, Deserialize)]
+pub struct RawReportMetric {
+    pub name: Option<String>,
+    pub aggregate: Option<String>,
+    pub ratio: Option<Vec<String>>,
+    pub format: Option<String>,
+    pub unit: Option<String>,
+    pub decimals: Option<i64>,
+}
+
+/// `[[plan]]` as written.
+#[derive(Debug, Deserialize)]
+pub struct RawPlan {
+    pub path: Option<String>,
+    pub period_column: Option<String>,
+    pub metric_column: Option<String>,
+    pub value_column: Option<String>,
+    #[serde(default)]
+    pub dimensions: Vec<String>,
+}
+
+/// How a metric's points add up to one number for a week, month, quarter or year.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aggregate {
+    /// Counts and money: the sum over series and days.
+    Sum,
+    /// Rates and latencies: the mean over series and days.
+    Mean,
+    /// Levels (stock, subscribers): the period's last day, summed over series.
+    Last,
+    /// A derived metric: the period's numerator over its denominator (each
+    /// aggregated by its own rule), e.g. revenue per order.
+    Ratio {
+        /// Numerator metric.
+        num: String,
+        /// Denominator metric.
+        den: String,
+    },
+}
+
+/// How a metric's numbers are written for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NumberFormat {
+    /// A plain number with thousands separators; changes in %.
+    Number,
+    /// A fraction shown as a percentage; changes in basis points.
+    Percent,
+}
+
+/// One `[[report.metric]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportMetric {
+    /// The metric (as in the exports, or a new name for a ratio).
+    pub name: String,
+    /// How periods aggregate.
+    pub aggregate: Aggregate,
+    /// Number or percentage.
+    pub format: NumberFormat,
+    /// Unit text: currency symbols (£ $ € ¥) go before the number, anything else after.
+    pub unit: String,
+    /// Decimals shown; `None`: chosen from the size of the number.
+    pub decimals: Option<usize>,
+}
+
+impl ReportMetric {
+    /// The rule of a metric without a `[[report.metric]]`: a sum, a plain number.
+    pub fn plain(name: &str) -> ReportMetric {
+        ReportMetric {
+            name: name.to_string(),
+            aggregate: Aggregate::Sum,
+            format: NumberFormat::Number,
+            unit: String::new(),
+            decimals: None,
+        }
+    }
+}
+
+/// One `[[report.section]]`: a heading and the metrics under it, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportSection {
+    /// Heading.
+    pub name: String,
+    /// Metrics, in the order shown.
+    pub metrics: Vec<String>,
+}
+
+/// One `[[plan]]`: a long file of targets (period, metric, dimensions, target).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanConfig {
+    /// The file (CSV, or Parquet by extension).
+    pub path: PathBuf,
+    /// Column with the period: `YYYY-MM` (a month), `YYYY-Www` or a date (the week starting then).
+    pub period_column: String,
+    /// Column with the metric name.
+    pub metric_column: String,
+    /// Column with the target.
+    pub value_column: String,
+    /// Dimension columns (targets are added up over them for the metric's total).
+    pub dimensions: Vec<String>,
+}
+
+/// `[report]` and `[[plan]]`, checked. Present (with defaults) without the tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportConfig {
+    /// Heading of the report; default: the review's name.
+    pub title: Option<String>,
+    /// The first day of a reporting week.
+    pub week_start: Weekday,
+    /// The month the fiscal year starts (1..=12), for QTD and YTD.
+    pub fiscal_year_start: u32,
+    /// Sections in order; empty: one list of every metric.
+    pub sections: Vec<ReportSection>,
+    /// Per-metric rules, in the order metrics are shown when there are no sections.
+    pub metrics: Vec<ReportMetric>,
+    /// Plan targets.
+    pub plans: Vec<PlanConfig>,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            title: None,
+            week_start: DEFAULT_WEEK_START,
+            fiscal_year_start: DEFAULT_FISCAL_YEAR_START,
+            sections: Vec::new(),
+            metrics: Vec::new(),
+            plans: Vec::new(),
+        }
+    }
+}
+
+impl ReportConfig {
+    /// The rule of `metric`: its `[[report.metric]]`, else a plain sum.
+    pub fn metric(&self, metric: &str) -> ReportMetric {
+        self.metrics
+            .iter()
+            .find(|m| m.name == metric)
+            .cloned()
+            .unwrap_or_else(|| ReportMetric::plain(metric))
+    }
+}
+
+/// Compile `[report]` and `[[plan]]`; every problem goes to `problem(key, message)`.
+/// `resolve` turns a path as written into one relative to the config file.
+pub(super) fn compile(
+    raw: Option<RawReport>,
+    plans: Vec<RawPlan>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    problem: &mut dyn FnMut(&str, String),
+) -> ReportConfig {
+    let raw = raw.unwrap_or_default();
+    let mut out = ReportConfig {
+        title: raw.title,
+        ..ReportConfig::default()
+    };
+    if let Some(w) = raw.week_start.as_deref() {
+        match Weekday::from_str(w) {
+            Ok(d) => out.week_start = d,
+            Err(_) => problem(
+                "report.week_start",
+                format!("not a weekday {w:?} (e.g. \"mon\" or \"Sunday\")"),
+            ),
+        }
+    }
+    if let Some(m) = raw.fiscal_year_start {
+        match u32::try_from(m) {
+            Ok(m @ 1..=12) => out.fiscal_year_start = m,
+            _ => problem(
+                "report.fiscal_year_start",
+                format!("must be a month number between 1 and 12, got {m}"),
+            ),
+        }
+    }
+    for (i, m) in raw.metric.into_iter().enumerate() {
+        let key = |k: &str| format!("report.metric[{i}].{k}");
+        let Some(name) = m.name.filter(|n| !n.is_empty()) else {
+            problem(&key("name"), "required: the metric's name".into());
+            continue;
+        };
+        if out.metrics.iter().any(|o| o.name == name) {
+            problem(&key("name"), format!("metric {name:?} has a rule already"));
+        }
+        let aggregate = match (m.aggregate.as_deref(), m.ratio) {
+            (Some(_), Some(_)) => {
+                problem(
+                    &key("ratio"),
+                    "a ratio aggregates its numerator and denominator; remove `aggregate`"
+                        .into(),
+                );
+                Aggregate::Sum
+            }
+            (_, Some(r)) => match <[String; 2]>::try_from(r) {
+                Ok([num, den]) => Aggregate::Ratio { num, den },
+                Err(r) => {
+                    problem(
+                        &key("ratio"),
+                        format!(
+                            "must name two metrics [numerator, denominator], got {} name(s)",
+                            r.len()
+                        ),
+                    );
+                    Aggregate::Sum
+                }
+            },
+            (None, None) | (Some("sum"), None) => Aggregate::Sum,
+            (Some("mean"), None) => Aggregate::Mean,
+            (Some("last"), None) => Aggregate::Last,
+            (Some(a), None) => {
+                problem(
+                    &key("aggregate"),
+                    format!("must be one of \"sum\", \"mean\", \"last\", got {a:?}"),
+                );
+                Aggregate::Sum
+            }
+        };
+        let format = match m.format.as_deref() {
+            None | Some("number") => NumberFormat::Number,
+            Some("percent") => NumberFormat::Percent,
+            Some(f) => {
+                problem(
+                    &key("format"),
+                    format!("must be one of \"number\", \"percent\", got {f:?}"),
+                );
+                NumberFormat::Number
+            }
+        };
+        let decimals = match m.decimals {
+            None => None,
+            Some(d @ 0..=6) => usize::try_from(d).ok(),
+            Some(d) => {
+                problem(
+                    &key("decimals"),
+                    format!("must be between 0 and 6, got {d}"),
+                );
+                None
+            }
+        };
+        out.metrics.push(ReportMetric {
+            name,
+            aggregate,
+            format,
+            unit: m.unit.unwrap_or_default(),
+            decimals,
+        });
+    }
+    for (i, m) in out.metrics.iter().enumerate() {
+        if let Aggregate::Ratio { num, den } = &m.aggregate {
+            for part in [num, den] {
+                if out
+                    .metrics
+                    .iter()
+                    .any(|o| &o.name == part && matches!(o.aggregate, Aggregate::Ratio { .. }))
+                {
+                    problem(
+                        &format!("report.metric[{i}].ratio"),
+                        format!("{part:?} is itself a ratio; name metrics of the exports"),
+                    );
+                }
+            }
+        }
+    }
+    for (i, s) in raw.section.into_iter().enumerate() {
+        let Some(name) = s.name.filter(|n| !n.is_empty()) else {
+            problem(
+                &format!("report.section[{i}].name"),
+                "required: the section's heading".into(),
+            );
+            continue;
+        };
+        if s.metrics.is_empty() {
+            problem(
+                &format!("report.section[{i}].metrics"),
+                "list the metrics shown under this heading, in order".into(),
+            );
+        }
+        out.sections.push(ReportSection {
+            name,
+            metrics: s.metrics,
+        });
+    }
+    for (i, p) in plans.into_iter().enumerate() {
+        let Some(path) = p.path.filter(|p| !p.is_empty()) else {
+            problem(
+                &format!("plan[{i}].path"),
+                "required: the plan file (CSV or Parquet)".into(),
+            );
+            continue;
+        };
+        out.plans.push(PlanConfig {
+            path: resolve(&path),
+            period_column: p
+                .period_column
+                .unwrap_or_else(|| DEFAULT_PLAN_PERIOD_COLUMN.into()),
+            metric_column: p
+                .metric_column
+                .unwrap_or_else(|| DEFAULT_PLAN_METRIC_COLUMN.into()),
+            value_column: p
+                .value_column
+                .unwrap_or_else(|| DEFAULT_PLAN_VALUE_COLUMN.into()),
+            dimensions: p.dimensions,
+        });
+    }
+    out
+}
