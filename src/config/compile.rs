@@ -508,9 +508,10 @@ impl Compiler {
             .collect();
         let web = raw.web.and_then(|w| self.web(w, &store_path));
         let mut report_problems = Vec::new();
-        let report = super::report::compile(raw.report, raw.plan, &|p| self.path(p), &mut |k, m| {
-            report_problems.push((k.to_string(), m));
-        });
+        let report =
+            super::report::compile(raw.report, raw.plan, &|p| self.path(p), &mut |k, m| {
+                report_problems.push((k.to_string(), m));
+            });
         for (k, m) in report_problems {
             self.problem(&k, m);
         }

@@ -228,8 +228,7 @@ pub(super) fn compile(
             (Some(_), Some(_)) => {
                 problem(
                     &key("ratio"),
-                    "a ratio aggregates its numerator and denominator; remove `aggregate`"
-                        .into(),
+                    "a ratio aggregates its numerator and denominator; remove `aggregate`".into(),
                 );
                 Aggregate::Sum
             }

@@ -468,7 +468,12 @@ fn panel_rects(w: f64, h: f64, label_w: f64, top: f64, bottom: f64) -> [(f64, f6
     let right = 10.0 * w / CW;
     [
         (label_w, top, split - label_w - gap / 2.0, h - top - bottom),
-        (split + gap / 2.0 + label_w, top, w - split - gap / 2.0 - label_w - right, h - top - bottom),
+        (
+            split + gap / 2.0 + label_w,
+            top,
+            w - split - gap / 2.0 - label_w - right,
+            h - top - bottom,
+        ),
     ]
 }
 
@@ -476,7 +481,11 @@ fn svg_panel(p: &Panel<'_>, fr: &PanelFrame, unit: &str, fmt: &dyn Fn(f64) -> St
     let (l, t, w, h) = fr.rect;
     let cell = w / fr.n as f64;
     let every = if fr.n > 8 { 2 } else { 1 };
-    let solid = p.lines.iter().find(|(s, _)| *s == Stroke::Solid).map(|(_, v)| *v);
+    let solid = p
+        .lines
+        .iter()
+        .find(|(s, _)| *s == Stroke::Solid)
+        .map(|(_, v)| *v);
     html! {
         text.heading x=(format!("{l:.1}")) y=(format!("{:.1}", t - 10.0)) {
             (p.heading) @if !unit.is_empty() { " (" (unit) ")" }
@@ -572,6 +581,7 @@ svg.comparison .heading { font-weight: 600; fill: #222; }
 svg.comparison .grid { stroke: #e3e3e3; stroke-width: 1; }
 svg.comparison .axis { stroke: #999; stroke-width: 1; }
 svg.comparison .ylabel, svg.comparison .xlabel, svg.comparison .legend { fill: #444; }
+svg.comparison .xlabel { font-size: 10px; }
 svg.comparison polyline, svg.comparison line.this-year, svg.comparison line.last-year, svg.comparison line.plan { fill: none; stroke-linejoin: round; stroke-linecap: round; }
 svg.comparison .this-year { stroke: #2f5fb3; stroke-width: 2.5; }
 svg.comparison .last-year { stroke: #808080; stroke-width: 1.8; stroke-dasharray: 6 4; }
@@ -600,7 +610,11 @@ fn stroke_run(cv: &mut Canvas, pts: &[(f64, f64)], stroke: Stroke, k: f64) {
         let mut at = 0.0;
         while at < len {
             let in_dash = phase < on;
-            let left = if in_dash { on - phase } else { on + off - phase };
+            let left = if in_dash {
+                on - phase
+            } else {
+                on + off - phase
+            };
             let step = left.min(len - at);
             if in_dash {
                 let a = at / len;
@@ -618,7 +632,10 @@ fn stroke_run(cv: &mut Canvas, pts: &[(f64, f64)], stroke: Stroke, k: f64) {
 /// [`comparison_svg`] without text (the mail prints the numbers beside it).
 fn comparison_raster(c: &Comparison<'_>) -> Option<Canvas> {
     let k = PNG_SCALE as f64;
-    let (w, h) = (COMPARISON_PNG_SIZE.0 * PNG_SCALE, COMPARISON_PNG_SIZE.1 * PNG_SCALE);
+    let (w, h) = (
+        COMPARISON_PNG_SIZE.0 * PNG_SCALE,
+        COMPARISON_PNG_SIZE.1 * PNG_SCALE,
+    );
     let rects = panel_rects(w as f64, h as f64, 8.0 * k, 8.0 * k, 8.0 * k);
     let frames = [
         PanelFrame::of(&c.left, rects[0]),
@@ -634,7 +651,12 @@ fn comparison_raster(c: &Comparison<'_>) -> Option<Canvas> {
         let cell = pw / fr.n as f64;
         for (i, m) in p.marked.iter().enumerate() {
             if *m {
-                cv.fill_rect((l + i as f64 * cell, t), (l + (i + 1) as f64 * cell, t + ph), INCIDENT_RGB, 1.0);
+                cv.fill_rect(
+                    (l + i as f64 * cell, t),
+                    (l + (i + 1) as f64 * cell, t + ph),
+                    INCIDENT_RGB,
+                    1.0,
+                );
             }
         }
         for v in fr.ticks() {
@@ -647,7 +669,9 @@ fn comparison_raster(c: &Comparison<'_>) -> Option<Canvas> {
         }
         if let Some((_, values)) = p.lines.iter().find(|(s, _)| *s == Stroke::Solid) {
             for (i, v) in values.iter().enumerate() {
-                let Some(v) = v.filter(|v| v.is_finite()) else { continue };
+                let Some(v) = v.filter(|v| v.is_finite()) else {
+                    continue;
+                };
                 let at = (fr.x(i), fr.y(v));
                 if p.marked.get(i).copied().unwrap_or(false) {
                     cv.dot(at, 6.5 * k, WHITE);
@@ -771,11 +795,26 @@ mod tests {
         assert!(png(&empty).is_none());
     }
 
-    fn comparison_fixture() -> (Vec<String>, Vec<Option<f64>>, Vec<Option<f64>>, Vec<Option<f64>>, Vec<bool>) {
+    type Lines = (
+        Vec<String>,
+        Vec<Option<f64>>,
+        Vec<Option<f64>>,
+        Vec<Option<f64>>,
+        Vec<bool>,
+    );
+
+    fn comparison_fixture() -> Lines {
         let labels: Vec<String> = (0..6).map(|i| format!("w{i}")).collect();
         let this: Vec<Option<f64>> = (0..6).map(|i| Some(100.0 + f64::from(i))).collect();
         let last: Vec<Option<f64>> = (0..6).map(|i| Some(90.0 + f64::from(i))).collect();
-        let plan: Vec<Option<f64>> = vec![None, None, Some(101.0), Some(102.0), Some(103.0), Some(104.0)];
+        let plan: Vec<Option<f64>> = vec![
+            None,
+            None,
+            Some(101.0),
+            Some(102.0),
+            Some(103.0),
+            Some(104.0),
+        ];
         let marked = vec![false, false, false, false, false, true];
         (labels, this, last, plan, marked)
     }
@@ -789,7 +828,12 @@ mod tests {
             (Stroke::Dotted, plan.as_slice()),
         ];
         let fmt = |v: f64| super::super::num(v);
-        let panel = Panel { heading: "Weekly", labels: &labels, lines: &lines, marked: &marked };
+        let panel = Panel {
+            heading: "Weekly",
+            labels: &labels,
+            lines: &lines,
+            marked: &marked,
+        };
         let c = Comparison {
             title: "<i>orders</i>",
             unit: "£",
@@ -801,14 +845,21 @@ mod tests {
         let s = comparison_svg(&c).into_string();
         assert!(s.contains("&lt;i&gt;orders") && !s.contains("<i>"), "{s}");
         for class in ["this-year", "last-year", "plan"] {
-            assert_eq!(s.matches(&format!("<polyline class=\"{class}\"")).count(), 2, "{class}");
+            assert_eq!(
+                s.matches(&format!("<polyline class=\"{class}\"")).count(),
+                2,
+                "{class}"
+            );
         }
         assert_eq!(s.matches("class=\"point marked\"").count(), 2);
         assert!(s.contains("Weekly (£)"), "unit on the axis heading");
         // the PNG marks the same week: the marked dot is where the frame puts it
         let img = super::super::raster::decode(&comparison_png(&c).unwrap()).unwrap();
         let k = PNG_SCALE as f64;
-        let (w, h) = (COMPARISON_PNG_SIZE.0 * PNG_SCALE, COMPARISON_PNG_SIZE.1 * PNG_SCALE);
+        let (w, h) = (
+            COMPARISON_PNG_SIZE.0 * PNG_SCALE,
+            COMPARISON_PNG_SIZE.1 * PNG_SCALE,
+        );
         let rects = panel_rects(w as f64, h as f64, 8.0 * k, 8.0 * k, 8.0 * k);
         let fr = PanelFrame::of(&panel, rects[0]).unwrap();
         #[allow(clippy::cast_possible_truncation, reason = "test coordinates")]

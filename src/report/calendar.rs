@@ -64,7 +64,10 @@ fn first_of_month(year: i32, month: u32) -> NaiveDate {
 /// `months` months after the first of (`year`, `month`).
 fn add_months(year: i32, month: u32, months: i32) -> NaiveDate {
     let m0 = year * 12 + i32::try_from(month).unwrap_or(1) - 1 + months;
-    first_of_month(m0.div_euclid(12), u32::try_from(m0.rem_euclid(12)).unwrap_or(0) + 1)
+    first_of_month(
+        m0.div_euclid(12),
+        u32::try_from(m0.rem_euclid(12)).unwrap_or(0) + 1,
+    )
 }
 
 /// Weeks and fiscal periods of one organisation.
@@ -79,9 +82,8 @@ pub struct Calendar {
 impl Calendar {
     /// The week containing `d`.
     pub fn week_of(&self, d: NaiveDate) -> Span {
-        let back = (7 + d.weekday().num_days_from_monday()
-            - self.week_start.num_days_from_monday())
-            % 7;
+        let back =
+            (7 + d.weekday().num_days_from_monday() - self.week_start.num_days_from_monday()) % 7;
         let start = d - Duration::days(i64::from(back));
         Span {
             start,
@@ -135,7 +137,10 @@ impl Calendar {
 
 /// `YYYY-Www` → (year, week).
 pub fn parse_iso_week(s: &str) -> Option<(i32, u32)> {
-    let (y, w) = s.trim().split_once("-W").or_else(|| s.trim().split_once("-w"))?;
+    let (y, w) = s
+        .trim()
+        .split_once("-W")
+        .or_else(|| s.trim().split_once("-w"))?;
     let year = y.parse().ok()?;
     let week = w.parse().ok()?;
     (1..=53).contains(&week).then_some((year, week))
@@ -206,9 +211,15 @@ mod tests {
                 .with_timezone(&Utc)
         };
         // Monday before a Wednesday review: the week that ended on Sunday
-        assert_eq!(c.default_week(&review, at("2025-03-10 08:00")).start, d("2025-03-03"));
+        assert_eq!(
+            c.default_week(&review, at("2025-03-10 08:00")).start,
+            d("2025-03-03")
+        );
         // after the review, the next review's week
-        assert_eq!(c.default_week(&review, at("2025-03-12 11:00")).start, d("2025-03-10"));
+        assert_eq!(
+            c.default_week(&review, at("2025-03-12 11:00")).start,
+            d("2025-03-10")
+        );
         // weeks starting Thursday: the week Thu 6 – Wed 12 is not complete on Wed 12
         let thu = cal(Weekday::Thu, 1);
         assert_eq!(

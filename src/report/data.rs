@@ -53,7 +53,11 @@ impl Daily {
     /// Index range of days `a..b` inside the vectors.
     fn range(&self, a: i64, b: i64) -> std::ops::Range<usize> {
         let n = self.sum.len();
-        let clamp = |d: i64| usize::try_from((d - self.first_day).max(0)).unwrap_or(0).min(n);
+        let clamp = |d: i64| {
+            usize::try_from((d - self.first_day).max(0))
+                .unwrap_or(0)
+                .min(n)
+        };
         clamp(a)..clamp(b).max(clamp(a))
     }
 
@@ -97,9 +101,10 @@ pub struct Cube {
     pub order: Vec<String>,
     /// Totals per metric.
     pub totals: BTreeMap<String, Daily>,
-    /// Per metric, per dimension, per value: the slice's totals.
+    /// Per metric, per dimension, per value: the slice's totals (on the
+    /// days asked for only).
     pub slices: BTreeMap<String, BTreeMap<String, BTreeMap<String, Daily>>>,
-    /// Series per metric, per dimension, per value (for the incidents of a slice).
+    /// The dimensions of each metric, in export order.
     pub dims: BTreeMap<String, Vec<String>>,
 }
 
@@ -143,6 +148,8 @@ fn grouped(
             col("v").sum().alias("s"),
             col("v").count().cast(DataType::Float64).alias("n"),
         ])
+        // each group's days in order: `Daily::add` then only appends
+        .sort(["k"], SortMultipleOptions::default())
         .collect()?;
     let k = out.column("k")?.i64()?;
     let s = out.column("s")?.f64()?;
@@ -160,41 +167,64 @@ fn grouped(
 }
 
 /// Aggregate every batch: one Polars group-by per batch for the metric
-/// totals and one per dimension for the slices.
-pub fn cube(batches: &[Batch]) -> PolarsResult<Cube> {
+/// totals (every day: the charts and the year to date need them) and one per
+/// dimension for the slices, over the days of `slice_days` only (`a..b`
+/// ranges: the drill-down compares a few weeks, and with one series per
+/// slice a whole-history group-by would have as many groups as rows).
+pub fn cube(batches: &[Batch], slice_days: &[(i64, i64)]) -> PolarsResult<Cube> {
     let mut cube = Cube::default();
     for b in batches {
         let Some(day0) = b.ts.iter().map(|t| t.div_euclid(MS_PER_DAY)).min() else {
             continue;
         };
-        let day_offsets: Vec<i64> = b
-            .ts
-            .iter()
-            .map(|t| t.div_euclid(MS_PER_DAY) - day0)
-            .collect();
+        let day_offsets: Vec<i64> =
+            b.ts.iter()
+                .map(|t| t.div_euclid(MS_PER_DAY) - day0)
+                .collect();
         // one code per series for each grouping; rows get their series' code
         let mut metrics = Codes::default();
-        let per_series: Vec<i64> = b.series.iter().map(|s| metrics.code(&s.key.metric)).collect();
+        let per_series: Vec<i64> = b
+            .series
+            .iter()
+            .map(|s| metrics.code(&s.key.metric))
+            .collect();
         for m in &metrics.0 {
             if !cube.order.contains(m) {
                 cube.order.push(m.clone());
             }
         }
-        let key_of = |codes: &[i64]| -> Vec<i64> {
+        let keep: Vec<(i64, i64)> = slice_days
+            .iter()
+            .map(|(a, b)| (a - day0, b - day0))
+            .collect();
+        // the group key of every row: group code and day, or -1 (left out)
+        let key_of = |codes: &[i64], only: Option<&[(i64, i64)]>| -> Vec<i64> {
             let mut key = Vec::with_capacity(b.ts.len());
             for (s, &c) in b.series.iter().zip(codes) {
                 let rows = &day_offsets[s.start..s.start + s.len];
-                if c < 0 {
-                    key.extend(std::iter::repeat_n(-1, rows.len()));
-                } else {
-                    key.extend(rows.iter().map(|d| (c << DAY_BITS) | d));
+                match only {
+                    _ if c < 0 => key.extend(std::iter::repeat_n(-1, rows.len())),
+                    None => key.extend(rows.iter().map(|d| (c << DAY_BITS) | d)),
+                    Some(keep) => key.extend(rows.iter().map(|&d| {
+                        if keep.iter().any(|&(a, b)| d >= a && d < b) {
+                            (c << DAY_BITS) | d
+                        } else {
+                            -1
+                        }
+                    })),
                 }
             }
             key
         };
-        grouped(key_of(&per_series), &b.values, day0, &metrics.0, |m, d, s, n| {
-            cube.totals.entry(m.to_string()).or_default().add(d, s, n);
-        })?;
+        grouped(
+            key_of(&per_series, None),
+            &b.values,
+            day0,
+            &metrics.0,
+            |m, d, s, n| {
+                cube.totals.entry(m.to_string()).or_default().add(d, s, n);
+            },
+        )?;
         for dim in &b.key_columns {
             // a slice is (metric, value of this dimension)
             let mut slices = Codes::default();
@@ -206,19 +236,25 @@ pub fn cube(batches: &[Batch]) -> PolarsResult<Cube> {
                     None => -1,
                 })
                 .collect();
-            grouped(key_of(&codes), &b.values, day0, &slices.0, |name, d, s, n| {
-                let Some((m, v)) = name.split_once('\u{1f}') else {
-                    return;
-                };
-                cube.slices
-                    .entry(m.to_string())
-                    .or_default()
-                    .entry(dim.clone())
-                    .or_default()
-                    .entry(v.to_string())
-                    .or_default()
-                    .add(d, s, n);
-            })?;
+            grouped(
+                key_of(&codes, Some(&keep)),
+                &b.values,
+                day0,
+                &slices.0,
+                |name, d, s, n| {
+                    let Some((m, v)) = name.split_once('\u{1f}') else {
+                        return;
+                    };
+                    cube.slices
+                        .entry(m.to_string())
+                        .or_default()
+                        .entry(dim.clone())
+                        .or_default()
+                        .entry(v.to_string())
+                        .or_default()
+                        .add(d, s, n);
+                },
+            )?;
             for name in &slices.0 {
                 if let Some((m, _)) = name.split_once('\u{1f}') {
                     let dims = cube.dims.entry(m.to_string()).or_default();
@@ -239,7 +275,12 @@ mod tests {
     #[test]
     fn windows_sum_mean_last_over_days() {
         let mut d = Daily::default();
-        for (day, s, n) in [(10, 5.0, 1.0), (12, 7.0, 2.0), (9, 1.0, 1.0), (12, 1.0, 1.0)] {
+        for (day, s, n) in [
+            (10, 5.0, 1.0),
+            (12, 7.0, 2.0),
+            (9, 1.0, 1.0),
+            (12, 1.0, 1.0),
+        ] {
             d.add(day, s, n);
         }
         assert_eq!(d.first_day, 9);

@@ -6,7 +6,9 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::{Compare, Drill, IncidentNote, MetricReport, Numbers, Point, Report, change, week_number};
+use super::{
+    Compare, Drill, IncidentNote, MetricReport, Numbers, Point, Report, change, week_number,
+};
 use crate::config::report::{NumberFormat, ReportMetric};
 use crate::render::chart::{self, Comparison, Panel, Stroke};
 
@@ -28,7 +30,7 @@ section.metric { background: #fff; border: 1px solid #ddd; border-radius: 6px; p
 section.metric > header { display: flex; justify-content: space-between; align-items: baseline; gap: 12px; }
 section.metric h3 { margin: 0; font-size: 20px; }
 .owner { color: #555; }
-.body { display: grid; grid-template-columns: 400px minmax(0, 1fr); gap: 24px; align-items: start; margin-top: 8px; }
+.body { display: grid; grid-template-columns: minmax(380px, max-content) minmax(0, 1fr); gap: 24px; align-items: start; margin-top: 8px; }
 .chart { margin-top: 8px; }
 table.box { width: 100%; font-variant-numeric: tabular-nums; }
 table.box th { font-weight: 600; color: #444; }
@@ -157,8 +159,16 @@ fn vs_plan(v: Option<f64>, plan: Option<f64>, rule: &ReportMetric) -> Markup {
 
 fn box_table(n: &Numbers, rule: &ReportMetric, week_label: &str) -> Markup {
     let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| value(v, rule));
-    let rows: [(&str, &str, Compare, Option<Compare>, Option<f64>); 4] = [
-        ("week", week_label, n.week_wow, Some(n.week_yoy), n.plan_week),
+    // (cell key, label, vs prior, vs last year for the week, plan)
+    type Row<'a> = (&'a str, &'a str, Compare, Option<Compare>, Option<f64>);
+    let rows: [Row<'_>; 4] = [
+        (
+            "week",
+            week_label,
+            n.week_wow,
+            Some(n.week_yoy),
+            n.plan_week,
+        ),
         ("mtd", "MTD", n.mtd, None, n.plan_mtd),
         ("qtd", "QTD", n.qtd, None, n.plan_qtd),
         ("ytd", "YTD", n.ytd, None, n.plan_ytd),
@@ -406,9 +416,18 @@ mod tests {
     fn numbers_for_people() {
         let n = rule(NumberFormat::Number, "", None);
         assert_eq!(value(1_234_567.0, &n), "1,234,567");
-        assert_eq!(value(-1_234.0, &rule(NumberFormat::Number, "£", Some(2))), "-£1,234.00");
-        assert_eq!(value(812.5, &rule(NumberFormat::Number, "ms", Some(0))), "812 ms");
-        assert_eq!(value(0.02146, &rule(NumberFormat::Percent, "", None)), "2.15%");
+        assert_eq!(
+            value(-1_234.0, &rule(NumberFormat::Number, "£", Some(2))),
+            "-£1,234.00"
+        );
+        assert_eq!(
+            value(812.5, &rule(NumberFormat::Number, "ms", Some(0))),
+            "812 ms"
+        );
+        assert_eq!(
+            value(0.02146, &rule(NumberFormat::Percent, "", None)),
+            "2.15%"
+        );
         assert_eq!(compact(2_150_000.0), "2.15M");
         assert_eq!(compact(120_000.0), "120k");
         assert_eq!(compact(950.0), "950");

@@ -251,9 +251,15 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// findings and explanations (only when the store file exists: a report
 /// never creates one).
 pub fn gather(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<Inputs, ReportError> {
+    let t = std::time::Instant::now();
     let loaded = crate::pipeline::load_all(cfg, now);
+    tracing::info!(secs = t.elapsed().as_secs_f64(), "report: sources loaded");
     let mut problems: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
-    let cube = data::cube(&loaded.batches)?;
+    let t = std::time::Instant::now();
+    // the drill-down's weeks: this one, the one before, the same one last year
+    let slice_days = [week, week.shift(-7), week.shift(-YEAR_WEEKS_DAYS)].map(|w| w.days());
+    let cube = data::cube(&loaded.batches, &slice_days)?;
+    tracing::info!(secs = t.elapsed().as_secs_f64(), "report: aggregated");
     let (plan, plan_errors) = plan::load(&cfg.report.plans, &calendar_of(cfg));
     problems.extend(plan_errors.iter().map(ToString::to_string));
     let mut incidents = Vec::new();
@@ -317,7 +323,13 @@ impl Values<'_> {
         self.daily(metric, slice)?.window(a, b, &how)
     }
 
-    fn plan(&self, plan: &Plan, metric: &str, slice: Option<(&str, &str)>, (a, b): (i64, i64)) -> Option<f64> {
+    fn plan(
+        &self,
+        plan: &Plan,
+        metric: &str,
+        slice: Option<(&str, &str)>,
+        (a, b): (i64, i64),
+    ) -> Option<f64> {
         let one = |m: &str| {
             let how = match (self.rules)(m).aggregate {
                 Aggregate::Ratio { .. } => Aggregate::Sum,
@@ -523,6 +535,9 @@ pub fn build(cfg: &Config, inputs: &Inputs, week: Span, now: DateTime<Utc>) -> R
                     }
                 })
                 .collect::<Vec<_>>();
+            // what the meeting must still hear about first, then by day
+            let mut notes = notes;
+            notes.sort_by_key(|n| (n.explanation.is_some(), n.day, n.id));
             let dims = match &rule.aggregate {
                 Aggregate::Ratio { num, .. } => inputs.cube.dims.get(num),
                 _ => inputs.cube.dims.get(&m),
@@ -559,16 +574,18 @@ pub fn build(cfg: &Config, inputs: &Inputs, week: Span, now: DateTime<Utc>) -> R
                         })
                         .collect();
                     rows.sort_by(|a, b| {
-                        b.incident
-                            .cmp(&a.incident)
-                            .then(b.wow.value.unwrap_or(f64::MIN).total_cmp(&a.wow.value.unwrap_or(f64::MIN)))
+                        b.incident.cmp(&a.incident).then(
+                            b.wow
+                                .value
+                                .unwrap_or(f64::MIN)
+                                .total_cmp(&a.wow.value.unwrap_or(f64::MIN)),
+                        )
                     });
-                    let known: Vec<&SliceRow> =
-                        rows.iter().filter(|r| r.wow.value.is_some() && r.wow.prior.is_some()).collect();
-                    let down = known
+                    let known: Vec<&SliceRow> = rows
                         .iter()
-                        .filter(|r| r.wow.value < r.wow.prior)
-                        .count();
+                        .filter(|r| r.wow.value.is_some() && r.wow.prior.is_some())
+                        .collect();
+                    let down = known.iter().filter(|r| r.wow.value < r.wow.prior).count();
                     let up = known.len() - down;
                     let plural = if dim.ends_with('s') {
                         dim.clone()
@@ -576,7 +593,10 @@ pub fn build(cfg: &Config, inputs: &Inputs, week: Span, now: DateTime<Utc>) -> R
                         format!("{dim}s")
                     };
                     let summary = if down * 2 >= known.len() {
-                        format!("{m} down week over week in {down} of {} {plural}", known.len())
+                        format!(
+                            "{m} down week over week in {down} of {} {plural}",
+                            known.len()
+                        )
                     } else {
                         format!("{m} up week over week in {up} of {} {plural}", known.len())
                     };
@@ -678,8 +698,12 @@ pub fn write(cfg: &Config, args: &crate::cli::ReportArgs) -> Result<usize, Write
         ))
     })?;
     let inputs = gather(cfg, week, now)?;
+    let t = std::time::Instant::now();
     let report = build(cfg, &inputs, week, now);
-    std::fs::write(&args.output, html(&report)).map_err(|source| WriteError::Write {
+    tracing::info!(secs = t.elapsed().as_secs_f64(), "report: built");
+    let page = html(&report);
+    tracing::info!(secs = t.elapsed().as_secs_f64(), "report: rendered");
+    std::fs::write(&args.output, page).map_err(|source| WriteError::Write {
         path: args.output.clone(),
         source,
     })?;

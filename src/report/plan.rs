@@ -141,7 +141,12 @@ fn period(s: &str, cal: &Calendar) -> Option<(i64, i64)> {
     Some(cal.month_of(d).days())
 }
 
-fn strings(df: &DataFrame, path: &Path, column: &str, key: &'static str) -> Result<Vec<Option<String>>, PlanError> {
+fn strings(
+    df: &DataFrame,
+    path: &Path,
+    column: &str,
+    key: &'static str,
+) -> Result<Vec<Option<String>>, PlanError> {
     let c = df.column(column).map_err(|_| PlanError::Column {
         path: path.to_path_buf(),
         column: column.to_string(),
@@ -201,10 +206,14 @@ fn read(cfg: &PlanConfig, cal: &Calendar, plan: &mut Plan) -> Result<(), PlanErr
         expected,
     };
     for (i, ((p, m), t)) in periods.iter().zip(&metrics).zip(&targets).enumerate() {
-        let span = p
-            .as_deref()
-            .and_then(|p| period(p, cal))
-            .ok_or_else(|| cell(i, &cfg.period_column, p, "a period: YYYY-MM, YYYY-Www or YYYY-MM-DD"))?;
+        let span = p.as_deref().and_then(|p| period(p, cal)).ok_or_else(|| {
+            cell(
+                i,
+                &cfg.period_column,
+                p,
+                "a period: YYYY-MM, YYYY-Www or YYYY-MM-DD",
+            )
+        })?;
         let metric = m
             .as_deref()
             .filter(|m| !m.is_empty())
@@ -214,7 +223,10 @@ fn read(cfg: &PlanConfig, cal: &Calendar, plan: &mut Plan) -> Result<(), PlanErr
             .and_then(|t| t.trim().parse::<f64>().ok())
             .filter(|t| t.is_finite())
             .ok_or_else(|| cell(i, &cfg.value_column, t, "a number"))?;
-        plan.totals.entry(metric.to_string()).or_default().add(span, target);
+        plan.totals
+            .entry(metric.to_string())
+            .or_default()
+            .add(span, target);
         for (d, vals) in &dims {
             if let Some(Some(v)) = vals.get(i) {
                 plan.slices
@@ -281,7 +293,11 @@ mod tests {
     fn reads_months_and_names_a_bad_cell() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.csv");
-        std::fs::write(&path, "month,metric,region,target\n2025-03,orders,eu,310\n2025-03,orders,us,620\n").unwrap();
+        std::fs::write(
+            &path,
+            "month,metric,region,target\n2025-03,orders,eu,310\n2025-03,orders,us,620\n",
+        )
+        .unwrap();
         let cfg = PlanConfig {
             path: path.clone(),
             period_column: "month".into(),
@@ -295,16 +311,37 @@ mod tests {
         };
         let (plan, errors) = load(std::slice::from_ref(&cfg), &cal);
         assert!(errors.is_empty(), "{errors:?}");
-        let (a, _) = cal.month_of(NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()).days();
-        assert_eq!(plan.window("orders", a, a + 7, &Aggregate::Sum), Some(210.0));
-        assert_eq!(plan.slice("orders", "region", "eu", a, a + 1, &Aggregate::Sum), Some(10.0));
-        std::fs::write(&path, "month,metric,region,target\n2025-03,orders,eu,lots\n").unwrap();
+        let (a, _) = cal
+            .month_of(NaiveDate::from_ymd_opt(2025, 3, 1).unwrap())
+            .days();
+        assert_eq!(
+            plan.window("orders", a, a + 7, &Aggregate::Sum),
+            Some(210.0)
+        );
+        assert_eq!(
+            plan.slice("orders", "region", "eu", a, a + 1, &Aggregate::Sum),
+            Some(10.0)
+        );
+        std::fs::write(
+            &path,
+            "month,metric,region,target\n2025-03,orders,eu,lots\n",
+        )
+        .unwrap();
         let (_, errors) = load(std::slice::from_ref(&cfg), &cal);
         let msg = errors[0].to_string();
-        assert!(msg.contains("row 1") && msg.contains("`target`") && msg.contains("\"lots\""), "{msg}");
-        let bad = PlanConfig { period_column: "period".into(), ..cfg };
+        assert!(
+            msg.contains("row 1") && msg.contains("`target`") && msg.contains("\"lots\""),
+            "{msg}"
+        );
+        let bad = PlanConfig {
+            period_column: "period".into(),
+            ..cfg
+        };
         let (_, errors) = load(&[bad], &cal);
         let msg = errors[0].to_string();
-        assert!(msg.contains("no column `period`") && msg.contains("period_column"), "{msg}");
+        assert!(
+            msg.contains("no column `period`") && msg.contains("period_column"),
+            "{msg}"
+        );
     }
 }

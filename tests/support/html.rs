@@ -39,7 +39,9 @@ pub fn decode(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -100,11 +102,19 @@ pub fn parse(s: &str) -> Node {
     let mut rest = s;
     while !rest.is_empty() {
         let Some(i) = rest.find('<') else {
-            stack.last_mut().unwrap().children.push(Child::Text(decode(rest)));
+            stack
+                .last_mut()
+                .unwrap()
+                .children
+                .push(Child::Text(decode(rest)));
             break;
         };
         if i > 0 {
-            stack.last_mut().unwrap().children.push(Child::Text(decode(&rest[..i])));
+            stack
+                .last_mut()
+                .unwrap()
+                .children
+                .push(Child::Text(decode(&rest[..i])));
         }
         rest = &rest[i..];
         let end = rest.find('>').expect("an unclosed tag");
@@ -141,12 +151,16 @@ pub fn parse(s: &str) -> Node {
 impl Node {
     /// An attribute's value.
     pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether `class` lists `c`.
     pub fn has_class(&self, c: &str) -> bool {
-        self.attr("class").is_some_and(|v| v.split_whitespace().any(|x| x == c))
+        self.attr("class")
+            .is_some_and(|v| v.split_whitespace().any(|x| x == c))
     }
 
     /// All text inside, concatenated.
