@@ -345,3 +345,63 @@ pub(super) fn compile(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn compile(extra: &str) -> Result<crate::config::Config, Vec<(String, String)>> {
+        let text = format!("[[source]]\nname = \"s\"\npath = \"s.csv\"\n\n{extra}");
+        crate::config::compile_str(&text, Path::new("/etc/callout/callout.toml"), &|_| None)
+            .map_err(|e| match e {
+                crate::config::ConfigError::Invalid { problems, .. } => {
+                    problems.into_iter().map(|p| (p.key, p.message)).collect()
+                }
+                other => vec![("?".into(), other.to_string())],
+            })
+    }
+
+    #[test]
+    fn report_keys_compile_and_every_problem_is_named() {
+        let cfg = compile(
+            "[report]\nweek_start = \"sun\"\nfiscal_year_start = 4\n[[report.section]]\nname = \"Outputs\"\nmetrics = [\"orders\"]\n[[report.metric]]\nname = \"aov\"\nratio = [\"revenue\", \"orders\"]\nunit = \"£\"\n[[report.metric]]\nname = \"rate\"\naggregate = \"mean\"\nformat = \"percent\"\n[[plan]]\npath = \"plan.csv\"\n",
+        )
+        .unwrap();
+        let r = &cfg.report;
+        assert_eq!((r.week_start, r.fiscal_year_start), (Weekday::Sun, 4));
+        assert_eq!(
+            r.metric("aov").aggregate,
+            Aggregate::Ratio {
+                num: "revenue".into(),
+                den: "orders".into()
+            }
+        );
+        assert_eq!(r.metric("rate").format, NumberFormat::Percent);
+        assert_eq!(r.metric("other"), ReportMetric::plain("other"));
+        assert_eq!(r.plans[0].path, Path::new("/etc/callout/plan.csv"));
+        assert_eq!(r.plans[0].period_column, DEFAULT_PLAN_PERIOD_COLUMN);
+        // defaults without [report]
+        assert_eq!(compile("").unwrap().report, ReportConfig::default());
+
+        let problems = compile(
+            "[report]\nweek_start = \"someday\"\nfiscal_year_start = 13\n[[report.metric]]\nname = \"a\"\naggregate = \"median\"\n[[report.metric]]\nname = \"b\"\nratio = [\"x\"]\n[[report.metric]]\nname = \"c\"\nratio = [\"b\", \"y\"]\nformat = \"money\"\n[[report.section]]\nmetrics = [\"a\"]\n[[plan]]\nperiod_column = \"month\"\n",
+        )
+        .unwrap_err();
+        for (key, needle) in [
+            ("report.week_start", "someday"),
+            ("report.fiscal_year_start", "between 1 and 12"),
+            ("report.metric[0].aggregate", "\"median\""),
+            ("report.metric[1].ratio", "two metrics"),
+            ("report.metric[2].format", "\"money\""),
+            ("report.section[0].name", "required"),
+            ("plan[0].path", "required"),
+        ] {
+            assert!(
+                problems.iter().any(|(k, m)| k == key && m.contains(needle)),
+                "{key}: {problems:?}"
+            );
+        }
+    }
+}
