@@ -252,7 +252,8 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// never creates one).
 pub fn gather(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<Inputs, ReportError> {
     let t = std::time::Instant::now();
-    let loaded = crate::pipeline::load_all(cfg, now);
+    // all history: the charts and last year's to-date figures reach back two years
+    let loaded = crate::pipeline::load_all(cfg, now, crate::pipeline::Window::Dates(None, None));
     tracing::info!(secs = t.elapsed().as_secs_f64(), "report: sources loaded");
     let mut problems: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
     let t = std::time::Instant::now();
