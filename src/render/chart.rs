@@ -851,7 +851,8 @@ mod tests {
                 "{class}"
             );
         }
-        assert_eq!(s.matches("class=\"point marked\"").count(), 2);
+        // the marked week in each half, and the legend's key
+        assert_eq!(s.matches("class=\"point marked\"").count(), 3);
         assert!(s.contains("Weekly (£)"), "unit on the axis heading");
         // the PNG marks the same week: the marked dot is where the frame puts it
         let img = super::super::raster::decode(&comparison_png(&c).unwrap()).unwrap();
