@@ -9,10 +9,12 @@
 //! once before the parallel pass.
 
 pub mod calendar;
+pub mod pattern;
 pub mod series;
 pub mod stats;
 #[cfg(test)]
 mod tests;
+pub mod yoy;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -13,19 +13,25 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{Duration, NaiveDate};
 
 use super::calendar::Calendar;
+use super::pattern::{self, ShapeWatch};
 use super::stats::{self, median_of};
+use super::yoy::YearOverYear;
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
 use crate::model::{Check, Direction, ExplainedSpan, Granularity, date_ms};
 
 const DAY_MS: i64 = 86_400_000;
 /// Deviation (robust SD units) at sensitivity 1: the normal-tail probability of
 /// 3.5 SDs (2.3e-4 per point, two-sided), further tightened by the fitted tail
-/// family and by FDR control across series.
+/// family and by FDR control across series. Sub-daily series.
 pub const BASE_THRESHOLD: f64 = 3.5;
+/// The same for daily and weekly series (9e-5 per point): their noise scale is
+/// measured over a longer window, so an owner's alert costs a larger deviation
+/// (business bench: false alerts −25 % for 1 % of recall).
+pub const BUSINESS_THRESHOLD: f64 = 3.75;
 /// Noise multiplier for a holiday compared with the same holiday last year: last
 /// year's residual carries its own noise and the drift of a baseline projected
 /// across the holiday stretch, in both years.
-const HOLIDAY_SCALE: f64 = 2.5;
+const HOLIDAY_SCALE: f64 = 3.0;
 /// Points beyond this many robust SDs are kept out of the baseline.
 const ACCEPT_U: f64 = 3.0;
 /// CUSUM slack: shifts above about twice this (in noise units) accumulate.
@@ -190,6 +196,18 @@ pub struct SeriesOutput {
 
 struct Shape {
     period: usize,
+    /// Weeks of history each slot of the seasonal profile keeps.
+    profile_cycles: usize,
+    /// Level and profile as trimmed means (daily, weekly) rather than medians:
+    /// a quarter cut off each side keeps them robust to outliers, and the
+    /// middle half has about half the error variance of a median of few points.
+    trimmed: bool,
+    /// Point-test threshold at sensitivity 1.
+    threshold: f64,
+    /// How the year-over-year component is used.
+    yoy: YoyUse,
+    /// Run the weekly-shape test (daily data with a weekday profile).
+    weekday_shape: bool,
     offset: i64,
     n_level: usize,
     n_half: usize,
@@ -198,13 +216,28 @@ struct Shape {
     shift_run: usize,
 }
 
+/// How the year-over-year component enters the expected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum YoyUse {
+    /// Not at all (sub-daily: short histories, no yearly cycle to speak of).
+    Off,
+    /// While it has recently predicted clearly better (daily: a local level
+    /// follows a yearly cycle closely, so the correction must earn its place).
+    Gated,
+    /// Whenever last year is there (weekly: a few points of level history lag
+    /// behind every turn of the yearly cycle).
+    Always,
+}
+
 fn shape(g: Granularity, rule: &MetricRule) -> Shape {
     let ppd = g.points_per_day();
     let seasonal = rule.seasonality && g != Granularity::Week;
     let period = if seasonal { 7 * ppd } else { 1 };
     let (n_level, n_half, scale_n, warmup, shift_run) = match g {
-        Granularity::Day => (7, 14, 56, 28, 3),
-        Granularity::Week => (4, 8, 26, 13, 2),
+        // noise over ~300 days / a year: a MAD of 56 points is off by ±15 %,
+        // and an underestimate turns 3.5 SDs into 3
+        Granularity::Day => (7, 14, 300, 28, 3),
+        Granularity::Week => (4, 8, 52, 13, 2),
         _ => {
             let n = ppd.min(48);
             (
@@ -216,8 +249,22 @@ fn shape(g: Granularity, rule: &MetricRule) -> Shape {
             )
         }
     };
+    let business = matches!(g, Granularity::Day | Granularity::Week);
     Shape {
         period,
+        profile_cycles: if business { 12 } else { 8 },
+        trimmed: business,
+        threshold: if business {
+            BUSINESS_THRESHOLD
+        } else {
+            BASE_THRESHOLD
+        },
+        yoy: match g {
+            Granularity::Day => YoyUse::Gated,
+            Granularity::Week => YoyUse::Always,
+            _ => YoyUse::Off,
+        },
+        weekday_shape: g == Granularity::Day && period == 7,
         offset: 3 * ppd as i64,
         n_level,
         n_half,
@@ -289,7 +336,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             1e-6 * e.abs().max(1e-9)
         }
     };
-    let z_thr = BASE_THRESHOLD / rule.sensitivity;
+    let z_thr = sh.threshold / rule.sensitivity;
     let alpha_two = 2.0 * stats::upper_tail(z_thr, f64::INFINITY);
     let alpha_one = if rule.direction == Direction::Both {
         alpha_two / 2.0
@@ -322,7 +369,22 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut sigma = f64::NAN;
     // |u| of recent points, for the tail family (refit every `tail_refit` points)
     let mut tail: VecDeque<f64> = VecDeque::with_capacity(TAIL_WINDOW + 1);
-    let mut df = stats::HEAVY_DF;
+    // Weekly series start normal: they need more than a year of points before
+    // the tail is fitted, and a heavy prior hid their spikes all that time.
+    let mut df = if g == Granularity::Week {
+        f64::INFINITY
+    } else {
+        stats::HEAVY_DF
+    };
+    let mut yoy_model = YearOverYear::for_step(step);
+    // last year's errors of the local model, per point (NaN: not a baseline point)
+    let mut yoy_err: Vec<f64> = if sh.yoy == YoyUse::Off {
+        Vec::new()
+    } else {
+        vec![f64::NAN; n]
+    };
+    let mut shape_watch = ShapeWatch::default();
+    let mut last_shape_hit: Option<i64> = None;
     let tail_refit = if g == Granularity::Week { 4 } else { 28 };
     let mut since_refit = 0usize;
     let mut run: Vec<(i64, f64, usize, bool)> = Vec::new();
@@ -460,7 +522,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     let med = median_of(cyc_buf.iter().map(|p| p.1), &mut buf);
                     for &(s, x) in &cyc_buf {
                         let h = &mut prof_hist[s];
-                        if h.len() == 8 {
+                        if h.len() >= sh.profile_cycles {
                             h.pop_front();
                         }
                         h.push_back(x - med);
@@ -469,7 +531,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     if cycles_done >= 2 {
                         for (s, h) in prof_hist.iter().enumerate() {
                             if !h.is_empty() {
-                                profile[s] = median_of(h.iter().copied(), &mut buf);
+                                profile[s] = robust_mean(sh.trimmed, h.iter().copied(), &mut buf);
                             }
                         }
                     }
@@ -526,14 +588,25 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             continue;
         }
         let s_now = profile[slot(t)];
-        let level = median_of(
+        let level = robust_mean(
+            sh.trimmed,
             lvl.iter()
                 .rev()
                 .take(sh.n_level)
                 .map(|&(tj, xj, sj)| xj - profile[sj] + slope * (tu - tj) as f64),
             &mut buf,
         );
-        let e = level + s_now;
+        // year over year: last year's error of the local model around this date
+        // (holidays have their own same-day-last-year comparison)
+        let yoy_c = match sh.yoy {
+            YoyUse::Off => None,
+            _ if holiday.is_some() => None,
+            _ => yoy_model.correction(ts, &yoy_err, i, t),
+        };
+        let yoy_used = yoy_c
+            .filter(|_| sh.yoy == YoyUse::Always || yoy_model.active())
+            .unwrap_or(0.0);
+        let e = level + s_now + yoy_used;
         let e_y = inv(e);
         last_expected = e_y;
         let sd = if sigma.is_finite() {
@@ -629,6 +702,44 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
         }
 
+        // the weekday profile itself lost (pattern change), pooled over two weeks
+        if sh.weekday_shape
+            && holiday.is_none()
+            && event.is_none()
+            && !excluded
+            && accepted.is_none()
+            && profile_ready
+            && sd.is_finite()
+        {
+            let day = t.div_euclid(DAY_MS);
+            shape_watch.push(day, r, s_now);
+            let quiet = last_shape_hit.is_none_or(|d| day - d >= 7);
+            if let Some(l) = shape_watch.test(sd).filter(|l| {
+                eligible
+                    && in_range(t)
+                    && quiet
+                    && l.lost > pattern::MIN_LOST
+                    && l.z > thresholds[0]
+                    && rule.enabled(seasonal_check)
+                    && out.hits.last().is_none_or(|h| h.ts != t)
+            }) {
+                last_shape_hit = Some(day);
+                let mut h = base_hit(seasonal_check);
+                h.expected = e_y;
+                h.lower = inv(e - thresholds[tail_idx] * sd);
+                h.upper = inv(e + thresholds[tail_idx] * sd);
+                h.score = l.z;
+                h.p_value = stats::upper_tail(l.z, f64::INFINITY);
+                h.direction = Direction::of(r > 0.0);
+                h.note = Some(format!(
+                    "weekly shape lost: {:.0}% of the weekday pattern gone over the last {} days",
+                    (l.lost * 100.0).min(100.0),
+                    pattern::DEFAULT_SPAN
+                ));
+                out.hits.push(h);
+            }
+        }
+
         // --- state update --------------------------------------------------
         if excluded {
             continue;
@@ -692,6 +803,13 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 lvl.pop_front();
             }
             if normal_day {
+                // the local model's own error, for next year and for the gate
+                if let Some(c) = yoy_c {
+                    yoy_model.learn(r + yoy_used, c, sd);
+                }
+                if let Some(slot) = yoy_err.get_mut(i) {
+                    *slot = r + yoy_used;
+                }
                 cyc_buf.push((slot(t), x));
                 resid.push_back(r);
                 if resid.len() > sh.scale_n {
@@ -816,6 +934,24 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         });
     }
     out
+}
+
+/// The centre of a few values: the mean of the middle half (a quarter cut off
+/// each side) when `trimmed`, else the median. NaN for none.
+fn robust_mean(trimmed: bool, it: impl Iterator<Item = f64>, buf: &mut Vec<f64>) -> f64 {
+    if !trimmed {
+        return median_of(it, buf);
+    }
+    buf.clear();
+    buf.extend(it);
+    let n = buf.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    buf.sort_unstable_by(f64::total_cmp);
+    let cut = n / 4;
+    let mid = &buf[cut..n - cut];
+    mid.iter().sum::<f64>() / mid.len() as f64
 }
 
 /// Median of values already in ascending order.
