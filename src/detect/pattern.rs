@@ -134,9 +134,10 @@ mod tests {
         // every day off by minus its weekday effect: the shape is gone
         week(&mut w, 100, |k| -RETAIL[k]);
         let s = w.test(0.02).unwrap();
-        assert!((s.lost - 1.0).abs() < 1e-9, "{s:?}");
-        // centred Σp² = 0.0617; without the busiest day 0.0352: z ≥ √0.0352 / 0.02 ≈ 9.4
-        assert!(s.z > 9.3, "{s:?}");
+        // (leaving a day out moves the centring a little)
+        assert!((s.lost - 1.0).abs() < 0.05, "{s:?}");
+        // centred Σp² = 0.0617, 0.035 to 0.062 with a day left out: z ≈ √Σp² / 0.02 ≈ 9 to 12
+        assert!(s.z > 8.5 && s.z < 12.5, "{s:?}");
     }
 
     #[test]

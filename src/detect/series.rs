@@ -199,8 +199,8 @@ struct Shape {
     /// Weeks of history each slot of the seasonal profile keeps.
     profile_cycles: usize,
     /// Level and profile as trimmed means (daily, weekly) rather than medians:
-    /// a quarter cut off each side keeps them robust to outliers, and the
-    /// middle half has about half the error variance of a median of few points.
+    /// a quarter cut off each side keeps them robust to an outlier or two, and
+    /// the rest averaged has less error than the median of a few points.
     trimmed: bool,
     /// Point-test threshold at sensitivity 1.
     threshold: f64,
@@ -936,8 +936,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     out
 }
 
-/// The centre of a few values: the mean of the middle half (a quarter cut off
-/// each side) when `trimmed`, else the median. NaN for none.
+/// The centre of a few values: a trimmed mean (a quarter of them, rounded
+/// down, cut off each side) when `trimmed`, else the median. NaN for none.
 fn robust_mean(trimmed: bool, it: impl Iterator<Item = f64>, buf: &mut Vec<f64>) -> f64 {
     if !trimmed {
         return median_of(it, buf);
