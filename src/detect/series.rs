@@ -383,6 +383,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     } else {
         vec![f64::NAN; n]
     };
+    // baseline points left before a relearned level's errors count for next year
+    let mut settling = 0usize;
     let mut shape_watch = ShapeWatch::default();
     let mut last_shape_hit: Option<i64> = None;
     let tail_refit = if g == Granularity::Week { 4 } else { 28 };
@@ -580,6 +582,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             cusum_pts = [Vec::new(), Vec::new()];
         }
         if lvl.len() < sh.n_level {
+            settling = sh.n_level;
             if !outage && holiday.is_none() && event.is_none() && !excluded {
                 let x = tr(y);
                 lvl.push_back((tu, x, slot(t)));
@@ -807,7 +810,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 if let Some(c) = yoy_c {
                     yoy_model.learn(r + yoy_used, c, sd);
                 }
-                if let Some(slot) = yoy_err.get_mut(i) {
+                // (not while a relearned level settles: those errors are the
+                // relearning, which next year's level will not repeat)
+                if settling > 0 {
+                    settling -= 1;
+                } else if let Some(slot) = yoy_err.get_mut(i) {
                     *slot = r + yoy_used;
                 }
                 cyc_buf.push((slot(t), x));
@@ -841,6 +848,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         // a lasting change: the baseline was re-anchored on the new level above;
         // report it once, here
         if let Some((up, note, p)) = shift {
+            settling = sh.n_level;
             run.clear();
             cusum = [0.0; 2];
             cusum_pts = [Vec::new(), Vec::new()];
