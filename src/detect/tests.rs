@@ -1127,3 +1127,118 @@ fn explained_spans_merge() {
         assert_eq!(got.is_empty(), exclude.is_empty() && accept.is_empty());
     }
 }
+
+/// Run the kernel over `values` as a weekly series (weeks from [`start`]),
+/// without holidays, reporting every point.
+fn check_weekly(values: &[f64], rule: &MetricRule) -> Vec<Hit> {
+    let ts: Vec<i64> = (0..values.len()).map(|w| day_ms(7 * w)).collect();
+    let cal = Calendar::none();
+    let input = SeriesInput {
+        ts: &ts,
+        values,
+        granularity: Granularity::Week,
+        rule,
+        calendar: &cal,
+        events: Vec::new(),
+        explained: &Explained::NONE,
+        from: i64::MIN,
+        to: i64::MAX,
+        end_ts: *ts.last().unwrap(),
+    };
+    series::evaluate(&input).hits
+}
+
+/// A weekly series with a yearly cycle (±20%) that repeats exactly: after a
+/// year, last year's errors of the local model (which lags behind every turn
+/// of the cycle) are added to the expected value, and the third year is
+/// predicted much closer to the truth than the first.
+#[test]
+fn year_over_year_follows_a_yearly_cycle_on_weekly_data() {
+    let mut rng = Rng(11);
+    let truth =
+        |w: usize| 1000.0 * (0.2 * (2.0 * std::f64::consts::PI * w as f64 / 52.0).sin()).exp();
+    let values: Vec<f64> = (0..156)
+        .map(|w| truth(w) * (0.01 * rng.normal()).exp())
+        .collect();
+    // every point reported, so each one's expected value can be read
+    let mut rule = MetricRule::default_rule();
+    rule.sensitivity = 1e6;
+    rule.min_rel_change = 0.0;
+    let hits = check_weekly(&values, &rule);
+    let err = |weeks: Days<usize>| -> f64 {
+        let e: Vec<f64> = hits
+            .iter()
+            .filter(|h| h.check == Check::Variance && weeks.contains(&(day_of(h.ts) as usize / 7)))
+            .map(|h| (h.expected / truth(day_of(h.ts) as usize / 7)).ln().abs())
+            .collect();
+        assert!(
+            e.len() >= 20,
+            "too few points in {weeks:?}: {}",
+            show(&hits)
+        );
+        e.iter().sum::<f64>() / e.len() as f64
+    };
+    let (first, third) = (err(20..52), err(124..156));
+    assert!(
+        third < 0.5 * first,
+        "mean |log error| year 1 {first:.4}, year 3 {third:.4}"
+    );
+    // and no alert on a series that only repeats last year
+    let quiet = check_weekly(&values, &MetricRule::default_rule());
+    assert!(
+        quiet.iter().all(|h| day_of(h.ts) < 7 * 60),
+        "with last year in the model the later years raise nothing:{}",
+        show(&quiet)
+    );
+}
+
+/// A daily series whose weekend lift (+15–18%) is small against its noise (3%),
+/// so a day of the lost shape barely stands out alone; pooled over two weeks it does.
+#[test]
+fn a_lost_weekly_shape_is_reported() {
+    const SHAPE: [f64; 7] = [1.0, 1.0, 1.0, 1.0, 1.0, 1.15, 1.18];
+    let lost = 300..321;
+    let make = |lose: bool| -> Series {
+        let mut rng = Rng(5);
+        let values = (0..420)
+            .map(|i| {
+                let wd = (start() + Duration::days(i as i64))
+                    .weekday()
+                    .num_days_from_monday() as usize;
+                let shape = if lose && lost.contains(&i) {
+                    1.0
+                } else {
+                    SHAPE[wd]
+                };
+                LEVEL * shape * (SIGMA * rng.normal()).exp()
+            })
+            .collect();
+        Series {
+            ts: (0..420).map(day_ms).collect(),
+            values,
+        }
+    };
+    let shape_hits = |hits: &[Hit]| -> Vec<i64> {
+        hits.iter()
+            .filter(|h| {
+                h.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("weekly shape lost"))
+            })
+            .map(|h| day_of(h.ts))
+            .collect()
+    };
+    let with = default_check(&make(true));
+    let found = shape_hits(&with);
+    assert!(
+        found.iter().any(|&d| (300..324).contains(&d)),
+        "the lost shape was not reported: {found:?}{}",
+        show(&with)
+    );
+    assert!(
+        found.iter().all(|&d| (300..330).contains(&d)),
+        "shape findings outside the change: {found:?}"
+    );
+    let clean = default_check(&make(false));
+    assert_eq!(shape_hits(&clean), Vec::<i64>::new(), "{}", show(&clean));
+}

@@ -1,8 +1,8 @@
 //! A small labelled bench made inside the project, for the detection-quality
 //! regression guard: daily business series with growth, a weekly shape, the
 //! holidays of the `default` calendar (normal, recurring every year) and
-//! multiplicative noise, with planted spikes, dips and lasting level shifts
-//! whose dates are written as labels. Scored the way the shared bench's
+//! multiplicative noise, with planted spikes, dips, lasting level shifts and
+//! lost weekly shapes (`pattern_change`) whose dates are written as labels. Scored the way the shared bench's
 //! `score.py` scores (a finding counts for a label inside `[start, end + 3 days]`;
 //! false alerts are runs of consecutive false days), so the numbers are
 //! comparable in spirit, while nothing outside the project is read.
@@ -40,7 +40,7 @@ pub struct Label {
     pub start: NaiveDate,
     /// Last day that still counts as the anomaly itself.
     pub end: NaiveDate,
-    /// `spike`, `dip` or `level_shift`.
+    /// `spike`, `dip`, `level_shift` or `pattern_change`.
     pub kind: &'static str,
 }
 
@@ -197,7 +197,7 @@ pub fn generate(dir: &Path, seed: u64, days: i64) -> Bench {
                     continue;
                 };
                 taken.push(i);
-                let (kind, span) = match rng.below(5) {
+                let (kind, span) = match rng.below(6) {
                     0 | 1 => {
                         values[i] *= (rng.uniform(6.0, 10.0) * sigma).exp();
                         ("spike", 1)
@@ -209,6 +209,20 @@ pub fn generate(dir: &Path, seed: u64, days: i64) -> Bench {
                             *v *= keep;
                         }
                         ("dip", span)
+                    }
+                    // the weekly shape lost for two to four weeks (flat series have none
+                    // to lose: a spike instead, as the shared bench does)
+                    5 if style != 2 => {
+                        let span = 14 + rng.below(15);
+                        for (k, v) in values[i..i + span].iter_mut().enumerate() {
+                            let day = first + Duration::days((i + k) as i64);
+                            *v /= week[day.weekday().num_days_from_monday() as usize];
+                        }
+                        ("pattern_change", span)
+                    }
+                    5 => {
+                        values[i] *= (7.0 * sigma).exp();
+                        ("spike", 1)
                     }
                     _ => {
                         let sign = if rng.below(2) == 0 { -1.0 } else { 1.0 };
