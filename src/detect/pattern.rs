@@ -114,8 +114,8 @@ mod tests {
     const RETAIL: [f64; 7] = [-0.05, -0.08, -0.07, -0.05, 0.0, 0.13, 0.17];
 
     fn week(watch: &mut ShapeWatch, start: i64, resid: impl Fn(usize) -> f64) {
-        for k in 0..7 {
-            watch.push(start + k as i64, resid(k), RETAIL[k]);
+        for (k, p) in RETAIL.iter().enumerate() {
+            watch.push(start + k as i64, resid(k), *p);
         }
     }
 
@@ -152,8 +152,8 @@ mod tests {
     #[test]
     fn needs_seven_consecutive_days_and_a_shape() {
         let mut w = ShapeWatch::new(7);
-        for k in 0..6 {
-            w.push(100 + k, 0.0, RETAIL[k as usize]);
+        for (k, p) in (100..).zip(&RETAIL[..6]) {
+            w.push(k, 0.0, *p);
         }
         assert_eq!(w.test(0.02), None);
         // a gap: day 110 pushes out everything before day 104

@@ -120,8 +120,8 @@ mod tests {
         // daily points for two years; errors known only in a few places
         let ts: Vec<i64> = (0..800).map(|d| d * DAY_MS).collect();
         let mut err = vec![f64::NAN; 800];
-        for d in 97..=103 {
-            err[d] = 0.1 * (d as f64 - 96.0); // 0.1 .. 0.7
+        for (d, e) in err.iter_mut().enumerate().take(104).skip(97) {
+            *e = 0.1 * (d as f64 - 96.0); // 0.1 .. 0.7
         }
         let y = YearOverYear::for_step(DAY_MS);
         // t = day 464 -> centre day 100 -> days 97..=103, mean 0.4
