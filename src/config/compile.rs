@@ -117,6 +117,7 @@ const RETRY_BASE_SECS: IntRange = (0..=86_400, " seconds");
 const EXPLANATIONS_DUE_HOURS: IntRange = (0..=6 * 24, " hours");
 const MIN_HISTORY: IntRange = (1..=100_000, " periods");
 const STALE_PERIODS: IntRange = (2..=10_000, " periods");
+const MISSING_PERIODS: IntRange = (1..=100_000, " periods");
 const CLOSE_AFTER_PERIODS: IntRange = (1..=1_000, " periods");
 const REMINDER_HOURS: IntRange = (0..=336, " hours (0: no reminders; at most two weeks)");
 const PORT: IntRange = (1..=65_535, "");
@@ -980,6 +981,9 @@ impl Compiler {
             .int(&k("stale_periods"), m.stale_periods, STALE_PERIODS)
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(d.stale_periods);
+        let missing_periods = self
+            .int(&k("missing_periods"), m.missing_periods, MISSING_PERIODS)
+            .and_then(|n| usize::try_from(n).ok());
         let scale = self.choice(
             &k("scale"),
             m.scale.as_deref(),
@@ -1017,6 +1021,7 @@ impl Compiler {
             upper_bound,
             max_pct_change,
             stale_periods,
+            missing_periods,
             seasonality: m.seasonality.unwrap_or(d.seasonality),
             scale,
             disabled,

@@ -331,6 +331,10 @@ pub struct MetricRule {
     pub max_pct_change: Option<f64>,
     /// This many equal consecutive values are stale.
     pub stale_periods: usize,
+    /// A gap is reported once this many consecutive periods are absent; `None`:
+    /// one period for daily and weekly data, an hour (at least 2 periods) for
+    /// sub-daily data ([`MetricRule::missing_periods_for`]).
+    pub missing_periods: Option<usize>,
     /// Model a weekly (and daily, for sub-daily data) shape.
     pub seasonality: bool,
     /// Value scale.
@@ -353,10 +357,23 @@ impl MetricRule {
             upper_bound: None,
             max_pct_change: None,
             stale_periods: raw::DEFAULT_STALE_PERIODS,
+            missing_periods: None,
             seasonality: raw::DEFAULT_SEASONALITY,
             scale: Scale::Auto,
             disabled: Vec::new(),
         }
+    }
+
+    /// Consecutive absent periods that make a `missing` finding at granularity `g`.
+    pub fn missing_periods_for(&self, g: crate::model::Granularity) -> usize {
+        self.missing_periods.unwrap_or_else(|| match g {
+            crate::model::Granularity::Day | crate::model::Granularity::Week => {
+                raw::DEFAULT_MISSING_PERIODS
+            }
+            _ => usize::try_from(raw::DEFAULT_MISSING_SUBDAILY_MS / g.step_ms().max(1))
+                .unwrap_or(1)
+                .max(2),
+        })
     }
 
     /// True unless the rule switched `check` off.

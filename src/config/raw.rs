@@ -48,6 +48,11 @@ pub const DEFAULT_MIN_ABS_CHANGE: f64 = 0.0;
 pub const DEFAULT_MIN_REL_CHANGE: f64 = 0.02;
 /// `metric.stale_periods`.
 pub const DEFAULT_STALE_PERIODS: usize = 3;
+/// `metric.missing_periods` for daily and weekly data: one absent period is a gap.
+pub const DEFAULT_MISSING_PERIODS: usize = 1;
+/// `metric.missing_periods` for sub-daily data, as a duration: a lost scrape or
+/// two is not an incident; an hour without data is (and at least 2 periods).
+pub const DEFAULT_MISSING_SUBDAILY_MS: i64 = 3_600_000;
 /// `metric.seasonality`.
 pub const DEFAULT_SEASONALITY: bool = true;
 /// `smtp.timeout_secs`.
@@ -189,6 +194,7 @@ pub struct RawMetric {
     pub bounds: Option<RawBounds>,
     pub max_pct_change: Option<f64>,
     pub stale_periods: Option<i64>,
+    pub missing_periods: Option<i64>,
     pub seasonality: Option<bool>,
     pub scale: Option<String>,
     pub checks: Option<Vec<String>>,

@@ -9,7 +9,9 @@
 //! once before the parallel pass.
 
 pub mod calendar;
+pub mod counts;
 pub mod pattern;
+pub mod profile;
 pub mod series;
 pub mod stats;
 #[cfg(test)]

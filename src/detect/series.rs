@@ -13,7 +13,9 @@ use std::collections::{HashMap, VecDeque};
 use chrono::{Duration, NaiveDate};
 
 use super::calendar::Calendar;
+use super::counts::{self, Repeats};
 use super::pattern::{self, ShapeWatch};
+use super::profile::{self, DayProfile};
 use super::stats::{self, median_of};
 use super::yoy::YearOverYear;
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
@@ -238,14 +240,16 @@ fn shape(g: Granularity, rule: &MetricRule) -> Shape {
         // and an underestimate turns 3.5 SDs into 3
         Granularity::Day => (7, 14, 300, 28, 3),
         Granularity::Week => (4, 8, 52, 13, 2),
+        // sub-daily: the day profile is usable after two days (detect::profile);
+        // a lasting change is followed after half an hour (3 hours at least 3 points)
         _ => {
             let n = ppd.min(48);
             (
                 n,
                 2 * n,
                 (8 * period).min(1008),
-                3 * period.max(ppd),
-                (ppd / 8).max(3),
+                profile::MIN_DAYS * ppd,
+                (ppd / 48).max(3),
             )
         }
     };
@@ -304,6 +308,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     }
     let g = inp.granularity;
     let step = g.step_ms();
+    let ppd = g.points_per_day();
     let rule = inp.rule;
     let sh = shape(g, rule);
     let seasonal_check = if sh.period > 1 {
@@ -337,7 +342,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
     };
     let z_thr = sh.threshold / rule.sensitivity;
-    let alpha_two = 2.0 * stats::upper_tail(z_thr, f64::INFINITY);
+    // Sub-daily data has `ppd` points a day: the per-point false-alarm rate is
+    // divided by that, so an hourly or 5-minute series raises no more false
+    // alarms a day than a daily one (4.3 SDs hourly, 4.8 for 5-minute data).
+    let subdaily = ppd > 1;
+    let alpha_two = 2.0 * stats::upper_tail(z_thr, f64::INFINITY) / ppd.max(1) as f64;
     let alpha_one = if rule.direction == Direction::Both {
         alpha_two / 2.0
     } else {
@@ -365,6 +374,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut cycles_done = 0usize;
     let mut cur_cycle = i64::MIN;
     let mut cyc_buf: Vec<(usize, f64)> = Vec::with_capacity(sh.period);
+    // sub-daily data: a day profile (hour of day, weekday, hour of week) learned
+    // from days, not weeks; it fills `profile` after each day
+    let mut day_prof = (sh.period > 1 && ppd > 1).then(|| DayProfile::new(ppd));
+    let day_of = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(ppd.max(1) as i64) };
     let mut resid: VecDeque<f64> = VecDeque::with_capacity(sh.scale_n + 1);
     let mut sigma = f64::NAN;
     // |u| of recent points, for the tail family (refit every `tail_refit` points)
@@ -402,9 +415,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut last_lvl_sig: (usize, Option<LvlPoint>, Option<LvlPoint>) = (0, None, None);
     let mut last_resid_sig: (usize, Option<u64>, Option<u64>) = (0, None, None);
     // health state
-    let mut eq_run = 1usize;
-    let mut eq_pairs = 0usize;
-    let mut pairs = 0usize;
+    let mut repeats = Repeats::new();
+    let stale_alpha = counts::stale_alpha(ppd);
+    // absent periods that make a gap (a lost scrape is not one)
+    let missing_periods = i64::try_from(rule.missing_periods_for(g)).unwrap_or(i64::MAX);
     let mut last_expected = f64::NAN;
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
@@ -449,7 +463,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         // --- data health -------------------------------------------------
         if i > 0 && t - ts[i - 1] > step + step / 2 {
             let first_missing = ts[i - 1] + step;
-            if in_range(first_missing) && rule.enabled(Check::Missing) {
+            repeats.break_run();
+            if in_range(first_missing)
+                && (t - ts[i - 1] + step / 2) / step - 1 >= missing_periods
+                && rule.enabled(Check::Missing)
+            {
                 let mut h = base_hit(Check::Missing);
                 h.ts = first_missing;
                 h.value = f64::NAN;
@@ -460,19 +478,19 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 out.hits.push(h);
             }
         }
+        // a run of one value, rated against how often that value occurs
+        // (detect::counts): small counts and capped values repeat by chance
+        let eq_run = repeats.push(y);
         if in_range(t) {
             if i > 0 {
                 let prev = ys[i - 1];
                 let consecutive = t - ts[i - 1] <= step + step / 2;
-                if y == prev {
-                    eq_run += 1;
-                } else {
-                    eq_run = 1;
-                }
-                let rare_repeats = pairs >= 20 && (eq_pairs as f64) < 0.02 * pairs as f64;
+                // sub-daily: a value stuck for more than a day (a gauge pinned at
+                // its cap) was reported for a day; after that it is the new normal
                 if eq_run >= rule.stale_periods
                     && y != 0.0
-                    && rare_repeats
+                    && (ppd == 1 || eq_run <= ppd + rule.stale_periods)
+                    && repeats.run_chance(y, eq_run) < stale_alpha
                     && rule.enabled(Check::Stale)
                 {
                     let mut h = base_hit(Check::Stale);
@@ -506,18 +524,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 h.direction = Direction::of(above);
                 out.hits.push(h);
             }
-        } else if i > 0 {
-            eq_run = if y == ys[i - 1] { eq_run + 1 } else { 1 };
-        }
-        if i > 0 && eq_run < rule.stale_periods {
-            pairs += 1;
-            if y == ys[i - 1] {
-                eq_pairs += 1;
-            }
         }
 
         // --- seasonal profile: fold completed cycles -----------------------
-        if sh.period > 1 {
+        if let Some(dp) = day_prof.as_mut() {
+            dp.roll(day_of(t), &mut profile);
+        } else if sh.period > 1 {
             let c = cycle(t);
             if c != cur_cycle {
                 if cyc_buf.len() * 2 >= sh.period {
@@ -542,7 +554,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 cur_cycle = c;
             }
         }
-        let profile_ready = sh.period == 1 || cycles_done >= 2;
+        let profile_ready = match &day_prof {
+            Some(dp) => dp.ready(),
+            None => sh.period == 1 || cycles_done >= 2,
+        };
 
         // --- prediction ----------------------------------------------------
         let holiday = holiday_of(inp.calendar, t, g);
@@ -587,6 +602,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 let x = tr(y);
                 lvl.push_back((tu, x, slot(t)));
                 cyc_buf.push((slot(t), x));
+                if let Some(dp) = day_prof.as_mut() {
+                    dp.push(slot(t), x);
+                }
             }
             continue;
         }
@@ -818,6 +836,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     *slot = r + yoy_used;
                 }
                 cyc_buf.push((slot(t), x));
+                if let Some(dp) = day_prof.as_mut() {
+                    dp.push(slot(t), x);
+                }
                 resid.push_back(r);
                 if resid.len() > sh.scale_n {
                     resid.pop_front();
@@ -835,6 +856,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 lvl.extend(run.iter().map(|&(a, b, c, _)| (a, b, c)));
                 for &(_, xv, sv, _) in &run {
                     cyc_buf.push((sv, xv));
+                    if let Some(dp) = day_prof.as_mut() {
+                        dp.push(sv, xv);
+                    }
                 }
                 let p = stats::upper_tail(ACCEPT_U, df)
                     .powi(i32::try_from(sh.shift_run).unwrap_or(i32::MAX));
@@ -882,7 +906,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 since_refit = 0;
                 resid_vec.clear();
                 resid_vec.extend(tail.iter().copied());
-                df = stats::fit_tail_quantiles(&mut resid_vec);
+                df = if subdaily {
+                    stats::fit_tail_quantiles_fine(&mut resid_vec)
+                } else {
+                    stats::fit_tail_quantiles(&mut resid_vec)
+                };
             }
         }
         // slope and scale are recomputed only when their windows change (a new
@@ -921,7 +949,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
 
     // a series that stopped before the rest of its source
     let last = ts[n - 1];
-    if last + step <= inp.end_ts && in_range(last + step) && rule.enabled(Check::Missing) {
+    if last + missing_periods.saturating_mul(step) <= inp.end_ts
+        && in_range(last + step)
+        && rule.enabled(Check::Missing)
+    {
         out.hits.push(Hit {
             ts: last + step,
             value: f64::NAN,

@@ -33,7 +33,28 @@ pub fn robust_sd(v: &[f64], buf: &mut Vec<f64>) -> f64 {
 }
 
 /// Noise families: Student t degrees of freedom (∞ = normal).
-pub const TAILS: [f64; 2] = [f64::INFINITY, HEAVY_DF];
+pub const TAILS: [f64; 3] = [f64::INFINITY, HEAVY_DF, HEAVIER_DF];
+
+/// Degrees of freedom of the heaviest family (sub-daily data only).
+pub const HEAVIER_DF: f64 = 3.0;
+
+/// [`fit_tail_quantiles`] with a third class, t3, for ratios of a t4 or
+/// heavier. Sub-daily series have thousands of points a month, so a t3 noise
+/// judged t5 fires every few days; daily series keep two classes.
+pub fn fit_tail_quantiles_fine(abs_u: &mut [f64]) -> f64 {
+    let df = fit_tail_quantiles(abs_u);
+    let n = abs_u.len();
+    if df.is_infinite() || n < 20 {
+        return df;
+    }
+    let q95 = *abs_u.select_nth_unstable_by(n * 95 / 100, f64::total_cmp).1;
+    let q50 = *abs_u.select_nth_unstable_by(n / 2, f64::total_cmp).1;
+    if q50 > 0.0 && q95 / q50 >= 3.8 {
+        HEAVIER_DF
+    } else {
+        df
+    }
+}
 
 /// MAD of the standard t distribution with `df` degrees of freedom (normal: 0.6745).
 pub fn mad_of_t(df: f64) -> f64 {
