@@ -665,9 +665,7 @@ fn ops_bench_quality_does_not_regress() {
 
 // Measured on seed 11 (40 series, 27 labels) with the detector as of this commit:
 // precision 0.523, recall 0.963 (26/27), F1 0.677, 17.0 false alerts per 100
-// series-weeks. Before the sub-daily work (hour-of-week profile after 3 weeks,
-// every lost row a gap, stale on any 3 repeats) the same set scored far below.
-// Sensitivity 0.05 (statistical checks only) measured recall 0.185.
+// series-weeks. Sensitivity 0.05 (statistical checks only) measured recall 0.185.
 const OPS_SEED: u64 = 11;
 const OPS_SERIES: usize = 40;
 const OPS_F1_FLOOR: f64 = 0.62;

@@ -485,11 +485,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             if i > 0 {
                 let prev = ys[i - 1];
                 let consecutive = t - ts[i - 1] <= step + step / 2;
-                // sub-daily: a value stuck for more than a day (a gauge pinned at
-                // its cap) was reported for a day; after that it is the new normal
+                // sub-daily: a value stuck for more than a quarter of a day (a
+                // gauge pinned at its cap) has been reported for hours; after
+                // that it is the new normal
                 if eq_run >= rule.stale_periods
                     && y != 0.0
-                    && (ppd == 1 || eq_run <= ppd + rule.stale_periods)
+                    && (ppd == 1 || eq_run <= ppd / 4 + rule.stale_periods)
                     && repeats.run_chance(y, eq_run) < stale_alpha
                     && rule.enabled(Check::Stale)
                 {

@@ -1242,3 +1242,72 @@ fn a_lost_weekly_shape_is_reported() {
     let clean = default_check(&make(false));
     assert_eq!(shape_hits(&clean), Vec::<i64>::new(), "{}", show(&clean));
 }
+
+/// Sub-daily data is evaluated after days, not weeks; counts repeating small
+/// values are not stale; a lost row or half an hour without data is not a gap,
+/// two hours are one. Six days of 5-minute Poisson counts with a daily cycle.
+#[test]
+fn five_minute_counts_warm_up_in_days() {
+    const STEP: i64 = 300_000;
+    let n = 6 * 288;
+    let spike_at = 4 * 288 + 150; // day 4, 12:30
+    let lost = [2 * 288 + 7, 3 * 288 + 100, 5 * 288 + 5];
+    let half_hour = 3 * 288 + 200..3 * 288 + 206;
+    let two_hours = 5 * 288 + 40..5 * 288 + 64;
+    let mut rng = Rng(5);
+    let mut ts = Vec::new();
+    let mut values = Vec::new();
+    for i in 0..n {
+        let hour = (i % 288) as f64 / 12.0;
+        let mean = 6.0 * (1.0 + 0.5 * (std::f64::consts::PI * (hour - 8.0) / 12.0).sin());
+        let v = rng.poisson(mean) + if i == spike_at { 40.0 } else { 0.0 };
+        if lost.contains(&i) || half_hour.contains(&i) || two_hours.contains(&i) {
+            continue;
+        }
+        ts.push(ms(start()) + i as i64 * STEP);
+        values.push(v);
+    }
+    let rule = MetricRule::default_rule();
+    let cal = Calendar::none();
+    let input = SeriesInput {
+        ts: &ts,
+        values: &values,
+        granularity: Granularity::Minutes(5),
+        rule: &rule,
+        calendar: &cal,
+        events: Vec::new(),
+        explained: &Explained::NONE,
+        from: i64::MIN,
+        to: i64::MAX,
+        end_ts: *ts.last().unwrap(),
+    };
+    let out = series::evaluate(&input);
+    let at = |i: usize| ms(start()) + i as i64 * STEP;
+    // evaluated from day 2 on (two days of day profile), not after 3 weeks
+    assert_eq!(out.first_eval.map(|t| (t - at(0)) / (288 * STEP)), Some(2));
+    assert!(
+        out.hits.iter().any(|h| h.ts == at(spike_at)
+            && h.direction == Direction::Up
+            && !h.check.is_data_health()),
+        "spike not found:{}",
+        show(&out.hits)
+    );
+    let missing: Vec<i64> = out
+        .hits
+        .iter()
+        .filter(|h| h.check == Check::Missing)
+        .map(|h| h.ts)
+        .collect();
+    assert_eq!(missing, vec![at(two_hours.start)], "{}", show(&out.hits));
+    assert!(
+        out.hits.iter().all(|h| h.check != Check::Stale),
+        "small counts repeat by chance:{}",
+        show(&out.hits)
+    );
+    let others = out
+        .hits
+        .iter()
+        .filter(|h| h.ts != at(spike_at) && h.check != Check::Missing)
+        .count();
+    assert!(others <= 2, "clean periods fired:{}", show(&out.hits));
+}
