@@ -40,6 +40,10 @@ const ACCEPT_U: f64 = 3.0;
 const CUSUM_K: f64 = 1.0;
 /// CUSUM alarm level.
 const CUSUM_H: f64 = 8.0;
+/// Hourly data: the largest threshold (noise units at sensitivity 1) any tail
+/// family gets once the per-point rate is divided by the points per day
+/// (finer data: × (points per day / 24)^0.4, 54 for 5-minute data).
+const SUBDAILY_MAX_THRESHOLD: f64 = 20.0;
 /// Recent |residuals| the tail family is fitted on.
 const TAIL_WINDOW: usize = 730;
 
@@ -352,9 +356,21 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     } else {
         alpha_two
     };
+    // heavy tails at a sub-daily rate would ask for 50+ noise units (t3 hourly):
+    // a deviation past the cap is reported whatever the family (a ninefold
+    // jump on a steady hourly series is news); finer data, with more points a
+    // day to fire on, gets a higher cap
+    let cap = SUBDAILY_MAX_THRESHOLD * (ppd as f64 / 24.0).max(1.0).powf(0.4);
     let thresholds: Vec<f64> = stats::TAILS
         .iter()
-        .map(|&df| stats::threshold_for(alpha_one, df))
+        .map(|&df| {
+            let thr = stats::threshold_for(alpha_one, df);
+            if subdaily {
+                thr.min(cap / rule.sensitivity)
+            } else {
+                thr
+            }
+        })
         .collect();
 
     #[allow(
@@ -465,7 +481,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             let first_missing = ts[i - 1] + step;
             repeats.break_run();
             if in_range(first_missing)
-                && (t - ts[i - 1] + step / 2) / step - 1 >= missing_periods
+                && (t - ts[i - 1] + step / 2) / step > missing_periods
                 && rule.enabled(Check::Missing)
             {
                 let mut h = base_hit(Check::Missing);

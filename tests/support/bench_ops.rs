@@ -251,8 +251,8 @@ pub fn generate(dir: &Path, seed: u64, n: usize) -> Bench {
                 }
                 "variance" => {
                     let span = (2 + rng.below(5)) * per_hour;
-                    for j in i..i + span {
-                        vals[j] = Some(noise(&mut rng, expected(j), 6.0));
+                    for (j, v) in vals.iter_mut().enumerate().skip(i).take(span) {
+                        *v = Some(noise(&mut rng, expected(j), 6.0));
                     }
                     span
                 }
