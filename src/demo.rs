@@ -84,6 +84,8 @@ pub struct DemoReport {
     pub digests: Vec<PathBuf>,
     /// Things that went wrong in the run (each reported).
     pub problems: usize,
+    /// The pre-read written.
+    pub report: PathBuf,
 }
 
 /// The demo config: the example config with its paths moved into the demo
@@ -177,8 +179,24 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
         .unwrap_or_default();
     digests.sort();
 
-    // REPORT: the pre-read (issue 9) is written here as `out/report.html` once
-    // `callout report` lands (`--at AT`, same config); list it below too.
+    // the pre-read of the same week, from the same store (its explanations)
+    let report_path = out.join("report.html");
+    let report_problems = match crate::report::write(
+        &cfg,
+        &crate::cli::ReportArgs {
+            config: config_path.clone(),
+            week: None,
+            date: None,
+            at: AT.parse::<At>().ok(),
+            output: report_path.clone(),
+        },
+    ) {
+        Ok(n) => n,
+        Err(e) => {
+            crate::cli::error(&format!("the pre-read: {e}"));
+            1
+        }
+    };
 
     let shown = |p: &Path| p.display().to_string();
     say(&format!(
@@ -205,6 +223,10 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
     if let Some(first) = digests.first() {
         say(&format!("  {}", shown(&first.with_extension("html"))));
     }
+    say(
+        "The WBR pre-read of the same week (every metric's 6-12 chart, its numbers, its owners' explanations):",
+    );
+    say(&format!("  {}", shown(&report_path)));
     say("Its \"Explain this\" links open on the demo's web server (Ctrl-C stops it):");
     say(&format!(
         "  callout serve --config {} --at \"{AT}\"",
@@ -213,7 +235,8 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
     Ok(DemoReport {
         config: config_path,
         digests,
-        problems: report.problems().len(),
+        problems: report.problems().len() + report_problems,
+        report: report_path,
     })
 }
 

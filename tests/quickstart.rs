@@ -84,6 +84,14 @@ fn demo_writes_digests_with_real_outliers_from_an_empty_folder() {
         assert!(said.contains(name), "{name} not listed:\n{said}");
     }
     assert!(statistical >= 2, "digests with outliers: {statistical}");
+    // the pre-read of the week: a chart per metric, listed in what was printed
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.matches("<svg").count() >= 4, "charts in the report");
+    assert!(
+        report.contains("orders") && report.contains("2025"),
+        "{report}"
+    );
+    assert!(said.contains("report.html"), "{said}");
     assert!(
         said.contains("callout serve --config") && said.contains("--at \"2025-03-10 08:00\""),
         "{said}"
