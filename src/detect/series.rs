@@ -395,6 +395,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut day_prof = (sh.period > 1 && ppd > 1).then(|| DayProfile::new(ppd));
     let day_of = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(ppd.max(1) as i64) };
     let mut resid: VecDeque<f64> = VecDeque::with_capacity(sh.scale_n + 1);
+    // the same residuals kept sorted: the noise scale at every point without a copy
+    let mut resid_sorted = stats::SortedWindow::with_capacity(sh.scale_n + 1);
     let mut sigma = f64::NAN;
     // |u| of recent points, for the tail family (refit every `tail_refit` points)
     let mut tail: VecDeque<f64> = VecDeque::with_capacity(TAIL_WINDOW + 1);
@@ -857,8 +859,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     dp.push(slot(t), x);
                 }
                 resid.push_back(r);
-                if resid.len() > sh.scale_n {
-                    resid.pop_front();
+                resid_sorted.insert(r);
+                if resid.len() > sh.scale_n
+                    && let Some(old) = resid.pop_front()
+                {
+                    resid_sorted.remove(old);
                 }
             }
             run.clear();
@@ -958,9 +963,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         );
         if resid.len() >= 8 && resid_sig != last_resid_sig {
             last_resid_sig = resid_sig;
-            resid_vec.clear();
-            resid_vec.extend(resid.iter().copied());
-            sigma = stats::robust_sd(&resid_vec, &mut buf);
+            sigma = resid_sorted.robust_sd();
         }
     }
 
