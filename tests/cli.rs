@@ -10,9 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/common.rs"]
+mod common;
+use common::{root, text};
 
 fn fixture(name: &str) -> String {
     root().join("fixtures").join(name).display().to_string()
@@ -24,10 +24,6 @@ fn callout(args: &[&str]) -> Output {
         .env_remove("CALLOUT_LOG")
         .output()
         .expect("run callout")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A config in a temp dir with the given `[[source]]` tables.

@@ -6,11 +6,9 @@
 //! volume are the ones the README promises.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/common.rs"]
+mod common;
+use common::root;
 
 /// One instruction: keyword (upper case), its text, and the stage it is in.
 #[derive(Debug)]

@@ -12,14 +12,13 @@
     reason = "a failed assumption in a test is a failed test"
 )]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/common.rs"]
+mod common;
+use common::{free_port, root, text};
 
 /// The binary, run from `cwd` (never the checkout, so nothing is found by accident).
 fn callout_in(cwd: &Path, args: &[&str]) -> Output {
@@ -29,10 +28,6 @@ fn callout_in(cwd: &Path, args: &[&str]) -> Output {
         .env_remove("CALLOUT_LOG")
         .output()
         .expect("run callout")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// Text and HTML parts of an `.eml`.
@@ -104,14 +99,6 @@ fn demo_writes_digests_with_real_outliers_from_an_empty_folder() {
     let refused = callout_in(cwd.path(), &["demo", "--out", "mine"]);
     assert_eq!(refused.status.code(), Some(2), "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("not an earlier demo folder"));
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Status of a GET (and its body).

@@ -17,6 +17,10 @@ use callout::model::Cause;
 use callout::store::Store;
 use callout::store::explanations::NewExplanation;
 
+#[path = "support/common.rs"]
+mod common;
+use common::{root, text};
+
 #[path = "support/html.rs"]
 mod html;
 
@@ -24,20 +28,12 @@ mod html;
 const EXPLANATION: &str = "US promotion <b>20% off</b> & \"free shipping\", Friday only";
 const AT: &str = "2025-03-10 08:00";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn callout(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_callout"))
         .args(args)
         .env_remove("CALLOUT_LOG")
         .output()
         .expect("run callout")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The shipped example config, with its store in `dir` and the fixtures by

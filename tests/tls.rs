@@ -4,25 +4,12 @@
 //! `smtp.ca_file`, lettre's rustls parameters, the handshake — is exercised.
 #![allow(clippy::unwrap_used)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "support/common.rs"]
+mod common;
+use common::{free_port, root, text};
 
 /// A TLS SMTP server writing each message to `mail`; its CA is `certs/ca.pem`.
 struct TlsSink {

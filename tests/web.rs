@@ -10,7 +10,6 @@
 )]
 
 use std::io::Read as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -20,21 +19,13 @@ use callout::model::Cause;
 use callout::store::Store;
 use callout::web::tokens::{self, Claims, Key, Scope};
 
+#[path = "support/common.rs"]
+mod common;
+use common::{free_port, root};
+
 /// A metric name that is also markup: it must be shown, never interpreted.
 const HTML_METRIC: &str = "<img src=x onerror=alert(1)>signups";
 const OWNER: &str = "Ana Ortiz <ana@example.com>";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A daily series with a weekly shape and deterministic noise, and a spike on
 /// its last day, for the metric [`HTML_METRIC`].
