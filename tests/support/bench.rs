@@ -57,26 +57,26 @@ pub struct Bench {
     pub series: usize,
 }
 
-/// The score, as `score.py` reports it.
+/// The score, as `score.py` (and `score_ops.py`) report it.
 #[derive(Debug, Clone)]
 pub struct Score {
-    /// Flagged (series, day) points inside a label's window, over all flagged points.
+    /// Flagged (series, period) points inside a label's window, over all flagged points.
     pub precision: f64,
     /// Labels with at least one finding inside their window.
     pub recall: f64,
     /// Harmonic mean of the two.
     pub f1: f64,
-    /// Runs of consecutive false days per 100 series-weeks evaluated.
+    /// Runs of consecutive false periods per 100 series-weeks evaluated.
     pub false_alerts_per_100_series_weeks: f64,
     /// The labels nobody was told about: `metric/region kind start`.
     pub missed: Vec<String>,
 }
 
-/// splitmix64: tiny, well mixed, and stable across platforms.
-struct Rng(u64);
+/// splitmix64: tiny, well mixed, and stable across platforms (the ops bench uses it too).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -85,21 +85,21 @@ impl Rng {
     }
 
     /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
+    pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
 
     /// Uniform in [0, n).
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.unit() * n as f64) as usize
     }
 
     /// Standard normal (Box–Muller).
-    fn gauss(&mut self) -> f64 {
+    pub fn gauss(&mut self) -> f64 {
         let u = 1.0 - self.unit();
         let v = self.unit();
         (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()

@@ -58,46 +58,16 @@ pub struct Bench {
     pub series: HashMap<(String, String), Meta>,
 }
 
-/// The score, as `score_ops.py` reports it.
-#[derive(Debug, Clone)]
-pub struct Score {
-    /// Flagged (series, period) points inside a label's window, over all flagged points.
-    pub precision: f64,
-    /// Labels with at least one finding inside their window.
-    pub recall: f64,
-    /// Harmonic mean of the two.
-    pub f1: f64,
-    /// Runs of false points per 100 series-weeks scored.
-    pub false_alerts_per_100_series_weeks: f64,
-    /// The labels nobody was told about: `metric/host kind start`.
-    pub missed: Vec<String>,
+use super::bench::Rng;
+/// The business bench's generator and score.
+pub use super::bench::Score;
+
+/// Draws the ops bench needs beyond the business bench's.
+trait OpsDraws {
+    fn poisson(&mut self, lam: f64) -> f64;
 }
 
-/// splitmix64 (as in bench.rs).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize
-    }
-    fn gauss(&mut self) -> f64 {
-        let u = 1.0 - self.unit();
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
+impl OpsDraws for Rng {
     /// Poisson (Knuth for small means, normal above 30).
     fn poisson(&mut self, lam: f64) -> f64 {
         if lam > 30.0 {
