@@ -70,16 +70,55 @@ fn fmt_time(ms: i64, format: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A value axis: the range rounded out to whole ticks of a nice step.
+#[derive(Debug, Clone, Copy)]
+struct Axis {
+    lo: f64,
+    hi: f64,
+    step: f64,
+}
+
+impl Axis {
+    /// The axis over `y0..=y1` (already widened when empty).
+    fn over(y0: f64, y1: f64) -> Axis {
+        let step = nice_step(y1 - y0);
+        Axis {
+            lo: (y0 / step).floor() * step,
+            hi: (y1 / step).ceil() * step,
+            step,
+        }
+    }
+
+    /// Where `v` lands in a plot `top`..`top + height`.
+    fn y(&self, top: f64, height: f64, v: f64) -> f64 {
+        top + (self.hi - v) / (self.hi - self.lo) * height
+    }
+
+    /// The value gridlines: a handful, `(hi - lo) / step` is small by construction.
+    fn ticks(&self) -> Vec<f64> {
+        #[allow(clippy::cast_possible_truncation, reason = "a small tick count")]
+        let n = ((self.hi - self.lo) / self.step).round().clamp(0.0, 100.0) as i64;
+        (0..=n).map(|i| self.lo + i as f64 * self.step).collect()
+    }
+}
+
+/// The smallest and largest finite value, `None` when there is none.
+fn extent(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    lo.is_finite().then_some((lo, hi))
+}
+
 /// Where a chart's values land: the value and time ranges, rounded to
 /// ticks, mapped onto a plot rectangle. Shared by the SVG and the PNG, so
 /// both draw the same picture.
 #[derive(Debug, Clone, Copy)]
 struct Frame {
-    /// Value range, rounded out to whole ticks.
-    lo: f64,
-    hi: f64,
-    /// Tick spacing.
-    step: f64,
+    /// Value axis.
+    axis: Axis,
     /// Time range (ms).
     t0: i64,
     t1: i64,
@@ -95,11 +134,8 @@ impl Frame {
             .iter()
             .map(|p| p.1)
             .chain(c.marks.iter().map(|m| m.1))
-            .chain(c.band.iter().flat_map(|b| [b.lower, b.upper]))
-            .filter(|v| v.is_finite());
-        let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+            .chain(c.band.iter().flat_map(|b| [b.lower, b.upper]));
+        let (mut y0, mut y1) = extent(ys)?;
         let ts = c
             .points
             .iter()
@@ -107,18 +143,15 @@ impl Frame {
             .chain(c.marks.iter().map(|m| m.0))
             .chain(c.band.iter().map(|b| b.ts));
         let (t0, t1) = ts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-        if c.points.is_empty() || !y0.is_finite() || t0 > t1 {
+        if c.points.is_empty() || t0 > t1 {
             return None;
         }
         if y1 - y0 < 1e-9 {
             y0 -= 1.0;
             y1 += 1.0;
         }
-        let step = nice_step(y1 - y0);
         Some(Frame {
-            lo: (y0 / step).floor() * step,
-            hi: (y1 / step).ceil() * step,
-            step,
+            axis: Axis::over(y0, y1),
             t0,
             t1,
             rect,
@@ -131,14 +164,11 @@ impl Frame {
     }
 
     fn y(&self, v: f64) -> f64 {
-        self.rect.1 + (self.hi - v) / (self.hi - self.lo) * self.rect.3
+        self.axis.y(self.rect.1, self.rect.3, v)
     }
 
-    /// The value gridlines: a handful, `(hi - lo) / step` is small by construction.
     fn ticks(&self) -> Vec<f64> {
-        #[allow(clippy::cast_possible_truncation, reason = "a small tick count")]
-        let n = ((self.hi - self.lo) / self.step).round().clamp(0.0, 100.0) as i64;
-        (0..=n).map(|i| self.lo + i as f64 * self.step).collect()
+        self.axis.ticks()
     }
 
     /// Width of one band cell: one period of the series, at least `min` px.
@@ -288,16 +318,7 @@ pub fn png(c: &Chart<'_>) -> Option<Vec<u8>> {
 /// The lowest and highest value drawn (series and flagged points), for a
 /// caption next to an image.
 pub fn value_range(c: &Chart<'_>) -> Option<(f64, f64)> {
-    let vals = c
-        .points
-        .iter()
-        .chain(c.marks)
-        .map(|p| p.1)
-        .filter(|v| v.is_finite());
-    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    lo.is_finite().then_some((lo, hi))
+    extent(c.points.iter().chain(c.marks).map(|p| p.1))
 }
 
 /// How a line of a comparison chart is stroked: solid, dashed and dotted
@@ -390,9 +411,7 @@ const SPLIT: f64 = 0.4;
 /// Where a panel's values land (shared by SVG and PNG).
 #[derive(Debug, Clone, Copy)]
 struct PanelFrame {
-    lo: f64,
-    hi: f64,
-    step: f64,
+    axis: Axis,
     n: usize,
     rect: (f64, f64, f64, f64),
 }
@@ -402,12 +421,9 @@ impl PanelFrame {
         let vals = p
             .lines
             .iter()
-            .flat_map(|(_, v)| v.iter().flatten().copied())
-            .filter(|v| v.is_finite());
-        let (mut y0, mut y1) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-        if !y0.is_finite() || p.labels.is_empty() {
+            .flat_map(|(_, v)| v.iter().flatten().copied());
+        let (mut y0, mut y1) = extent(vals)?;
+        if p.labels.is_empty() {
             return None;
         }
         // totals read against zero when they are near it; otherwise zoom in
@@ -418,11 +434,8 @@ impl PanelFrame {
             y0 -= y0.abs().max(1.0) * 0.1;
             y1 += y1.abs().max(1.0) * 0.1;
         }
-        let step = nice_step(y1 - y0);
         Some(PanelFrame {
-            lo: (y0 / step).floor() * step,
-            hi: (y1 / step).ceil() * step,
-            step,
+            axis: Axis::over(y0, y1),
             n: p.labels.len(),
             rect,
         })
@@ -433,13 +446,11 @@ impl PanelFrame {
     }
 
     fn y(&self, v: f64) -> f64 {
-        self.rect.1 + (self.hi - v) / (self.hi - self.lo) * self.rect.3
+        self.axis.y(self.rect.1, self.rect.3, v)
     }
 
     fn ticks(&self) -> Vec<f64> {
-        #[allow(clippy::cast_possible_truncation, reason = "a small tick count")]
-        let n = ((self.hi - self.lo) / self.step).round().clamp(0.0, 100.0) as i64;
-        (0..=n).map(|i| self.lo + i as f64 * self.step).collect()
+        self.axis.ticks()
     }
 
     /// The runs of consecutive known values of a line, as points.
