@@ -182,30 +182,10 @@ fn looks_like_id(name: &str) -> bool {
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(" id")
 }
 
-/// Parse a text time: ISO date, date and time (space or `T`, optional
-/// fraction), or RFC 3339 with an offset (read in UTC).
+/// A text time as the loader reads it (`source::parse_time_str`), in UTC:
+/// init only needs the spacing between rows.
 fn parse_time(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(
-            d.and_time(chrono::NaiveTime::MIN)
-                .and_utc()
-                .timestamp_millis(),
-        );
-    }
-    for f in [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M",
-    ] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
-            return Some(t.and_utc().timestamp_millis());
-        }
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    crate::source::parse_time_str(s, chrono_tz::UTC)
 }
 
 fn classify(series: &Series) -> Kind {

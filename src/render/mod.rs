@@ -139,9 +139,18 @@ pub fn num(x: f64) -> String {
     } else {
         s
     };
+    // a value that rounds to zero is shown without a sign
+    if s == "-0" {
+        return "0".into();
+    }
+    group_thousands(&s)
+}
+
+/// Thousands separators in a formatted number: `-1234567.5` → `-1,234,567.5`.
+pub fn group_thousands(s: &str) -> String {
     let (sign, digits) = match s.strip_prefix('-') {
         Some(d) => ("-", d),
-        None => ("", s.as_str()),
+        None => ("", s),
     };
     let (int, frac) = match digits.split_once('.') {
         Some((i, f)) => (i, Some(f)),
@@ -154,11 +163,6 @@ pub fn num(x: f64) -> String {
         }
         grouped.push(c);
     }
-    let sign = if grouped == "0" && frac.is_none() {
-        ""
-    } else {
-        sign
-    };
     match frac {
         Some(f) => format!("{sign}{grouped}.{f}"),
         None => format!("{sign}{grouped}"),

@@ -73,7 +73,7 @@ pub fn value(v: f64, rule: &ReportMetric) -> String {
             return format!("{:.*}%", rule.decimals.unwrap_or(2), v * 100.0);
         }
         NumberFormat::Number => match rule.decimals {
-            Some(d) => grouped(&format!("{v:.d$}")),
+            Some(d) => crate::render::group_thousands(&format!("{v:.d$}")),
             None => crate::render::num(v),
         },
     };
@@ -99,29 +99,6 @@ fn compact(v: f64) -> String {
         format!("{}k", crate::render::num(v / 1e3))
     } else {
         crate::render::num(v)
-    }
-}
-
-/// Thousands separators in a formatted number.
-fn grouped(s: &str) -> String {
-    let (sign, digits) = match s.strip_prefix('-') {
-        Some(d) => ("-", d),
-        None => ("", s),
-    };
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (digits, None),
-    };
-    let mut g = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            g.push(',');
-        }
-        g.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{g}.{f}"),
-        None => format!("{sign}{g}"),
     }
 }
 
