@@ -52,10 +52,15 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
     }
     let a = &report.alerts;
     crate::cli::say(&format!(
-        "run: {} finding(s), {} new incident(s), {} digest(s) queued, {} sent, {} failed, {} still queued unsent; {} source error(s), {} warning(s)",
+        "run: {} finding(s), {} new incident(s), {} digest(s) queued{}, {} sent, {} failed, {} still queued unsent; {} source error(s), {} warning(s)",
         ev.detection.findings.len(),
         a.new_incidents,
         a.queued,
+        if a.reports > 0 {
+            format!(", {} pre-read(s) queued", a.reports)
+        } else {
+            String::new()
+        },
         a.sent,
         a.failed,
         a.unsent,
@@ -76,6 +81,8 @@ pub struct AlertReport {
     pub reminders: usize,
     /// Escalations written to the outbox.
     pub escalations: usize,
+    /// Pre-read emails written to the outbox (one per `report.email_to` address).
+    pub reports: usize,
     /// Messages the server accepted.
     pub sent: usize,
     /// Messages that failed and wait for a retry.
@@ -245,6 +252,7 @@ fn record_and_announce(
         "queued": report.queued,
         "reminders": report.reminders,
         "escalations": report.escalations,
+        "reports": report.reports,
         "sent": report.sent,
         "failed": report.failed,
         "unsent": report.unsent,
@@ -295,6 +303,19 @@ fn deliver(
             .problems
             .push(format!("reminder or escalation for `{to}`: {e}"));
     }
+    // The pre-read, once per review, in the window before it. A report that
+    // cannot be made is a problem of this run and is tried again next cycle
+    // (nothing was queued under its key).
+    match alert::queue_report(store, cfg, now, signer) {
+        Ok(q) => {
+            report.reports = q.queued;
+            for (to, e) in q.failed {
+                report.problems.push(format!("pre-read for `{to}`: {e}"));
+            }
+        }
+        Err(alert::AlertError::Store(e)) => return Err(e.into()),
+        Err(e) => report.problems.push(e.to_string()),
+    }
     let d = alert::deliver_due(store, smtp, &cfg.alerts, now)?;
     report.sent = d.sent.len();
     report.failed = d.failed.len();
@@ -332,6 +353,7 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         queued = r.alerts.queued,
         reminders = r.alerts.reminders,
         escalations = r.alerts.escalations,
+        reports = r.alerts.reports,
         sent = r.alerts.sent,
         failed = r.alerts.failed,
         unsent = r.alerts.unsent,

@@ -162,8 +162,11 @@ pub struct ReportArgs {
     #[arg(long)]
     pub at: Option<At>,
     /// The HTML file to write.
-    #[arg(long, short)]
-    pub output: PathBuf,
+    #[arg(long, short, required_unless_present = "link")]
+    pub output: Option<PathBuf>,
+    /// Print the signed link to the same report on the web server (needs [web]).
+    #[arg(long)]
+    pub link: bool,
 }
 
 /// `--at`: the evaluation clock of a replayed run, report or page ("now" as of

@@ -181,16 +181,17 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
 
     // the pre-read of the same week, from the same store (its explanations)
     let report_path = out.join("report.html");
-    let report_problems = match crate::report::write(
-        &cfg,
-        &crate::cli::ReportArgs {
-            config: config_path.clone(),
-            week: None,
-            date: None,
-            at: AT.parse::<At>().ok(),
-            output: report_path.clone(),
-        },
-    ) {
+    let args = crate::cli::ReportArgs {
+        config: config_path.clone(),
+        week: None,
+        date: None,
+        at: AT.parse::<At>().ok(),
+        output: Some(report_path.clone()),
+        link: false,
+    };
+    let written = crate::report::choose(&cfg, &args)
+        .and_then(|(now, week)| crate::report::write(&cfg, now, week, &report_path));
+    let report_problems = match written {
         Ok(n) => n,
         Err(e) => {
             crate::cli::error(&format!("the pre-read: {e}"));

@@ -219,10 +219,24 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
         }
         Command::Report(args) => {
             let cfg = load_config(&args.config)?;
-            let problems = callout::report::write(&cfg, &args).map_err(|e| match e {
+            let failure = |e| match e {
                 callout::report::WriteError::Usage(m) => Failure::Usage(anyhow::anyhow!(m)),
                 e => Failure::Runtime(e.into()),
-            })?;
+            };
+            let (now, week) = callout::report::choose(&cfg, &args).map_err(failure)?;
+            if args.link {
+                let url = callout::web::report::link(&cfg, week, now).map_err(|e| match e {
+                    callout::web::WebError::NotConfigured(_) => Failure::Usage(e.into()),
+                    e => Failure::Runtime(e.into()),
+                })?;
+                println!("{url}");
+            }
+            let problems = match &args.output {
+                Some(output) => {
+                    callout::report::write(&cfg, now, week, output).map_err(failure)?
+                }
+                None => 0,
+            };
             Ok(outcome(problems))
         }
         Command::TestEmail { config, to } => {

@@ -806,3 +806,125 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     );
     assert_eq!(received(&inbox).len(), 1);
 }
+
+/// The pre-read by email: queued once per review inside `email_hours_before`
+/// of it, with its charts as inline PNGs the HTML shows by Content-ID, no
+/// SVG, and the signed link to the page version.
+#[test]
+fn the_pre_read_is_mailed_once_inside_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let web_port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox);
+    let cfg = config_with(
+        dir.path(),
+        &data_until(dir.path(), "2024-05-15"),
+        port,
+        "expected_delay_hours = 1000000",
+        &format!(
+            "retry_base_secs = 0\n\n[report]\nemail_to = [\"WBR list <wbr-list@example.com>\"]\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\npublic_url = \"http://127.0.0.1:{web_port}\"\n"
+        ),
+    );
+    let run_at = |at: &str| {
+        let out = callout(&["run", "--once", "--at", at, "--config", cfg.to_str().unwrap()]);
+        assert!(out.status.success(), "{at}: {}", text(&out.stderr));
+    };
+    let reports = || -> Vec<(String, String, String, String, String)> {
+        received(&inbox)
+            .into_iter()
+            .filter(|m| m.0 == "wbr-list@example.com")
+            .collect()
+    };
+    // Review Wed 22 May 2024 10:00 London; 18 h before (the default) is Tue 16:00.
+    run_at("2024-05-21 15:30");
+    assert!(reports().is_empty(), "too early: {:?}", reports());
+    run_at("2024-05-21 16:30");
+    let got = reports();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (_, subject, body, html, raw) = &got[0];
+    assert!(
+        subject.starts_with("[callout] WBR pre-read: week 20, Mon 13 May – Sun 19 May 2024"),
+        "{subject}"
+    );
+    // the numbers in the text part: the week's orders, summed from the CSV
+    let csv = std::fs::read_to_string(dir.path().join("shop.csv")).unwrap();
+    let week: f64 = csv
+        .lines()
+        .filter(|l| l.contains(",orders,") && ("2024-05-13"..="2024-05-19").contains(&&l[..10]))
+        .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let mut grouped = String::new();
+    let digits = format!("{week:.0}");
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    assert!(body.contains("orders") && body.contains(&grouped), "{grouped}: {body}");
+    // no SVG anywhere; charts as PNG parts whose Content-IDs the HTML shows
+    assert!(!raw.contains("<svg") && !html.contains("<svg"), "{html}");
+    assert!(raw.contains("multipart/related"), "{raw}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let cids: Vec<String> = parsed
+        .parts
+        .iter()
+        .filter(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
+        })
+        .map(|p| {
+            assert!(p.contents().starts_with(b"\x89PNG\r\n\x1a\n"));
+            p.content_id().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(cids.len(), 2, "a chart for orders and one for revenue: {cids:?}");
+    let mut shown: Vec<String> = html
+        .split("src=\"cid:")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect();
+    let mut cids_sorted = cids.clone();
+    shown.sort();
+    cids_sorted.sort();
+    assert_eq!(shown, cids_sorted, "every image shown, every cid: an image");
+    // the signed link to the page version, for the week and the review
+    let base = format!("http://127.0.0.1:{web_port}/report/");
+    let link = body
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&base))
+        .unwrap_or_else(|| panic!("no link in {body}"))
+        .to_string();
+    assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+    let key = callout::web::key::load(&callout::config::KeySource::Generated(
+        dir.path().join("callout-web.key"),
+    ))
+    .unwrap();
+    let review = chrono::DateTime::parse_from_rfc3339("2024-05-22T10:00:00+01:00").unwrap();
+    let claims =
+        callout::web::tokens::verify(&key, &link[base.len()..], review.timestamp()).unwrap();
+    assert_eq!(
+        claims.scope,
+        callout::web::tokens::Scope::Report {
+            week_start: chrono::NaiveDate::from_ymd_opt(2024, 5, 13).unwrap(),
+            review_at: review.timestamp(),
+        }
+    );
+    // later in the same window, and again: nothing new
+    run_at("2024-05-22 08:00");
+    run_at("2024-05-22 09:30");
+    assert_eq!(reports().len(), 1, "{:?}", reports());
+    let conn = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+    let keys: Vec<String> = conn
+        .prepare("SELECT idempotency_key FROM outbox WHERE idempotency_key LIKE 'report:%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(keys, vec!["report:2024-05-22:wbr-list@example.com"]);
+}

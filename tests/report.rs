@@ -438,3 +438,161 @@ fn headless_chromium_renders_the_example_report() {
         "the browser built one chart per metric"
     );
 }
+
+/// `callout serve` on a config, killed on drop.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+fn get(url: &str) -> (u16, String) {
+    let mut r = http().get(url).call().unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+/// The box cells of every metric: (metric, cell) → text.
+fn boxes(page: &str) -> BTreeMap<(String, String), String> {
+    let doc = html::parse(page);
+    let mut out = BTreeMap::new();
+    for (m, s) in sections(&doc) {
+        for key in ["week", "wow", "week-yoy", "week-plan", "mtd", "mtd-yoy", "ytd"] {
+            out.insert((m.clone(), key.to_string()), cell(s, key));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_report_is_served_at_its_signed_link() {
+    use callout::web::tokens::{self, Claims, Scope};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = example_config(dir.path());
+    // without [web] there is no link to give
+    let out = callout(&["report", "--config", cfg.to_str().unwrap(), "--link"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("[web]"), "{}", text(&out.stderr));
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut toml = std::fs::read_to_string(&cfg).unwrap();
+    toml.push_str(&format!(
+        "\n[web]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{base}\"\n"
+    ));
+    std::fs::write(&cfg, toml).unwrap();
+    record_incidents(&cfg, dir.path());
+
+    // the link, and the same report as a file
+    let file = dir.path().join("wbr.html");
+    let out = report(&cfg, &file, &["--link", "--at", AT]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = text(&out.stdout).trim().to_string();
+    assert!(url.starts_with(&format!("{base}/report/")), "{url}");
+    let written = std::fs::read_to_string(&file).unwrap();
+
+    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(["serve", "--at", AT, "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut serve = Serve(serve);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http().get(&format!("{base}/healthz")).call().is_err() {
+        assert!(serve.0.try_wait().unwrap().is_none(), "serve exited");
+        assert!(std::time::Instant::now() < until, "serve not ready");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    let (code, page) = get(&url);
+    assert_eq!(code, 200, "{page}");
+    assert_eq!(page.matches("<svg").count(), 6, "a chart per metric");
+    assert_eq!(
+        boxes(&page),
+        boxes(&written),
+        "the page's numbers are the file's"
+    );
+    assert!(page.contains("For the review on Wed 12 Mar 2025, 10:00"), "{page}");
+
+    // an answer given after the first view shows on the next (the sources are cached, the store is not)
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let promo = store
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.key.metric == "orders" && i.key.dim("region") == Some("us"))
+        .unwrap();
+    assert!(!page.contains(EXPLANATION) && !page.contains("&lt;b&gt;20% off"));
+    store
+        .add_explanation(&NewExplanation {
+            incident_id: promo.id,
+            cause: Cause::KnownEvent,
+            persistence: None,
+            text: EXPLANATION.into(),
+            author: "sam@example.com".into(),
+            link_hash: "test".into(),
+            created_at: 0,
+        })
+        .unwrap();
+    let (code, page) = get(&url);
+    assert_eq!(code, 200);
+    assert!(page.contains("&lt;b&gt;20% off&lt;/b&gt;"), "the new answer, escaped");
+
+    // refused: altered, expired, a report token on an explanation route, an
+    // explanation token on the report route
+    let token = url.rsplit('/').next().unwrap();
+    let mut bad = token.as_bytes().to_vec();
+    let i = bad.len() - 2;
+    bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+    let bad = String::from_utf8(bad).unwrap();
+    let (code, body) = get(&format!("{base}/report/{bad}"));
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("This link does not work"), "{body}");
+    let key = callout::web::key::load(&callout::config::KeySource::Generated(
+        dir.path().join("callout-web.key"),
+    ))
+    .unwrap();
+    let at = chrono::NaiveDateTime::parse_from_str(AT, "%Y-%m-%d %H:%M")
+        .unwrap()
+        .and_utc()
+        .timestamp();
+    let sign = |scope: Scope, expires_at: i64| {
+        tokens::sign(
+            &key,
+            &Claims {
+                scope,
+                owner: "WBR".into(),
+                expires_at,
+            },
+        )
+    };
+    let week = Scope::Report {
+        week_start: chrono::NaiveDate::from_ymd_opt(2025, 3, 3).unwrap(),
+        review_at: at + 2 * 86_400,
+    };
+    let (code, body) = get(&format!("{base}/report/{}", sign(week.clone(), at - 3600)));
+    assert_eq!(code, 410, "{body}");
+    assert!(body.contains("This link has expired"), "{body}");
+    let valid = sign(week, at + 30 * 86_400);
+    let (code, _) = get(&format!("{base}/report/{valid}"));
+    assert_eq!(code, 200);
+    let (code, _) = get(&format!("{base}/e/{valid}"));
+    assert_eq!(code, 403, "a report link opens no explanation page");
+    let (code, _) = get(&format!("{base}/e/{valid}/{}", promo.id));
+    assert_eq!(code, 403);
+    let incident = sign(Scope::Incidents(vec![promo.id]), at + 30 * 86_400);
+    let (code, _) = get(&format!("{base}/report/{incident}"));
+    assert_eq!(code, 403, "an explanation link opens no report");
+    drop(serve);
+}

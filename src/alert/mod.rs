@@ -30,6 +30,7 @@
 pub mod incidents;
 pub mod mail;
 pub mod reminders;
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -51,6 +52,7 @@ use crate::web::tokens::Key;
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};
+pub use report::{ReportMailReport, queue_report};
 
 /// Longest wait between two attempts of one message.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -117,7 +119,14 @@ pub enum AlertError {
         /// lettre's error.
         source: lettre::transport::smtp::Error,
     },
-    /// Writing a dry-run file failed.
+    /// The pre-read could not be made for email (its sources are read then).
+    #[error("the pre-read of the week of {week}: {source}")]
+    Report {
+        /// The week's first day.
+        week: chrono::NaiveDate,
+        /// Why.
+        source: crate::report::ReportError,
+    },
     /// `--dry-run DIR` named something that is not a folder.
     #[error(
         "--dry-run `{}` is a file; give a folder to write one .eml per digest into, or `-` for stdout",
@@ -188,6 +197,17 @@ impl<'a> Signer<'a> {
             incidents,
             open_items: open_items_url(self.web, self.key, &owner.to_string(), expires),
         }
+    }
+
+    /// The pre-read of the week starting `week_start`, for the review at
+    /// `review_at`, sent to `to`.
+    pub fn report_url(
+        &self,
+        week_start: chrono::NaiveDate,
+        review_at: DateTime<Utc>,
+        to: &str,
+    ) -> String {
+        crate::web::links::report_url(self.web, self.key, week_start, review_at, to)
     }
 }
 

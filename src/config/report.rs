@@ -14,6 +14,10 @@ use serde::Deserialize;
 pub const DEFAULT_WEEK_START: Weekday = Weekday::Mon;
 /// `report.fiscal_year_start` (a month, 1 = January: fiscal year = calendar year).
 pub const DEFAULT_FISCAL_YEAR_START: u32 = 1;
+/// `report.email_hours_before`: the pre-read goes out this long before the review.
+pub const DEFAULT_EMAIL_HOURS_BEFORE: i64 = 18;
+/// Largest `report.email_hours_before`: under a week, so each review has its own window.
+pub const MAX_EMAIL_HOURS_BEFORE: i64 = 167;
 /// `plan.period_column`.
 pub const DEFAULT_PLAN_PERIOD_COLUMN: &str = "period";
 /// `plan.metric_column`.
@@ -31,6 +35,8 @@ pub struct RawReport {
     pub section: Vec<RawSection>,
     #[serde(default)]
     pub metric: Vec<RawReportMetric>,
+    pub email_to: Option<Vec<String>>,
+    pub email_hours_before: Option<i64>,
 }
 
 /// `[[report.section]]` as written.
@@ -158,6 +164,10 @@ pub struct ReportConfig {
     pub metrics: Vec<ReportMetric>,
     /// Plan targets.
     pub plans: Vec<PlanConfig>,
+    /// Who gets the pre-read by email (e.g. the review's list); empty: nobody.
+    pub email_to: Vec<lettre::message::Mailbox>,
+    /// How long before the review the email goes out.
+    pub email_before: chrono::Duration,
 }
 
 impl Default for ReportConfig {
@@ -169,6 +179,8 @@ impl Default for ReportConfig {
             sections: Vec::new(),
             metrics: Vec::new(),
             plans: Vec::new(),
+            email_to: Vec::new(),
+            email_before: chrono::Duration::hours(DEFAULT_EMAIL_HOURS_BEFORE),
         }
     }
 }
@@ -213,6 +225,25 @@ pub(super) fn compile(
                 "report.fiscal_year_start",
                 format!("must be a month number between 1 and 12, got {m}"),
             ),
+        }
+    }
+    for (i, to) in raw.email_to.unwrap_or_default().iter().enumerate() {
+        match to.parse::<lettre::message::Mailbox>() {
+            Ok(m) => out.email_to.push(m),
+            Err(e) => problem(
+                &format!("report.email_to[{i}]"),
+                format!("not an email address {to:?} ({e}); e.g. \"WBR list <wbr@example.com>\""),
+            ),
+        }
+    }
+    if let Some(h) = raw.email_hours_before {
+        if (1..=MAX_EMAIL_HOURS_BEFORE).contains(&h) {
+            out.email_before = chrono::Duration::hours(h);
+        } else {
+            problem(
+                "report.email_hours_before",
+                format!("must be between 1 and {MAX_EMAIL_HOURS_BEFORE} hours, got {h}"),
+            );
         }
     }
     for (i, m) in raw.metric.into_iter().enumerate() {
@@ -369,6 +400,9 @@ mod tests {
             "[report]\nweek_start = \"sun\"\nfiscal_year_start = 4\n[[report.section]]\nname = \"Outputs\"\nmetrics = [\"orders\"]\n[[report.metric]]\nname = \"aov\"\nratio = [\"revenue\", \"orders\"]\nunit = \"£\"\n[[report.metric]]\nname = \"rate\"\naggregate = \"mean\"\nformat = \"percent\"\n[[plan]]\npath = \"plan.csv\"\n",
         )
         .unwrap();
+        let cfg2 = compile("[report]\nemail_to = [\"WBR <wbr@example.com>\"]\nemail_hours_before = 30\n").unwrap();
+        assert_eq!(cfg2.report.email_to[0].email.to_string(), "wbr@example.com");
+        assert_eq!(cfg2.report.email_before, chrono::Duration::hours(30));
         let r = &cfg.report;
         assert_eq!((r.week_start, r.fiscal_year_start), (Weekday::Sun, 4));
         assert_eq!(
@@ -386,7 +420,7 @@ mod tests {
         assert_eq!(compile("").unwrap().report, ReportConfig::default());
 
         let problems = compile(
-            "[report]\nweek_start = \"someday\"\nfiscal_year_start = 13\n[[report.metric]]\nname = \"a\"\naggregate = \"median\"\n[[report.metric]]\nname = \"b\"\nratio = [\"x\"]\n[[report.metric]]\nname = \"c\"\nratio = [\"b\", \"y\"]\nformat = \"money\"\n[[report.section]]\nmetrics = [\"a\"]\n[[plan]]\nperiod_column = \"month\"\n",
+            "[report]\nweek_start = \"someday\"\nfiscal_year_start = 13\nemail_to = [\"ok@example.com\", \"nobody\"]\nemail_hours_before = 200\n[[report.metric]]\nname = \"a\"\naggregate = \"median\"\n[[report.metric]]\nname = \"b\"\nratio = [\"x\"]\n[[report.metric]]\nname = \"c\"\nratio = [\"b\", \"y\"]\nformat = \"money\"\n[[report.section]]\nmetrics = [\"a\"]\n[[plan]]\nperiod_column = \"month\"\n",
         )
         .unwrap_err();
         for (key, needle) in [
@@ -397,6 +431,8 @@ mod tests {
             ("report.metric[2].format", "\"money\""),
             ("report.section[0].name", "required"),
             ("plan[0].path", "required"),
+            ("report.email_to[1]", "not an email address"),
+            ("report.email_hours_before", "between 1 and 167"),
         ] {
             assert!(
                 problems.iter().any(|(k, m)| k == key && m.contains(needle)),

@@ -4,6 +4,7 @@
 //! Built with maud, so metric names, dimension values, owners and their
 //! explanations are always escaped text.
 
+use chrono::Datelike;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::{
@@ -102,18 +103,32 @@ fn compact(v: f64) -> String {
     }
 }
 
-/// A change cell: `+3.2%` or `-15 bps`, with an up/down class.
-fn delta(c: Compare, rule: &ReportMetric) -> Markup {
-    let Some(d) = change(c, &rule.format) else {
-        return html! { span.na { "–" } };
-    };
+/// A change for people: `+3.2%`, or `-15 bps` for rates; with its sign
+/// (`1.0` up, `-1.0` down, `0.0` flat). `None` when it cannot be computed.
+pub(super) fn change_text(c: Compare, rule: &ReportMetric) -> Option<(String, f64)> {
+    let d = change(c, &rule.format)?;
     let text = match rule.format {
         NumberFormat::Percent => format!("{d:+.0} bps"),
         NumberFormat::Number => format!("{d:+.1}%"),
     };
-    let class = if d > 0.0 {
-        "up"
+    let sign = if d > 0.0 {
+        1.0
     } else if d < 0.0 {
+        -1.0
+    } else {
+        0.0
+    };
+    Some((text, sign))
+}
+
+/// A change cell: `+3.2%` or `-15 bps`, with an up/down class.
+fn delta(c: Compare, rule: &ReportMetric) -> Markup {
+    let Some((text, sign)) = change_text(c, rule) else {
+        return html! { span.na { "–" } };
+    };
+    let class = if sign > 0.0 {
+        "up"
+    } else if sign < 0.0 {
         "down"
     } else {
         "flat"
@@ -173,7 +188,13 @@ fn box_table(n: &Numbers, rule: &ReportMetric, week_label: &str) -> Markup {
     }
 }
 
-fn chart_of(m: &MetricReport, year: i32) -> Markup {
+/// The 6-12 chart of `m` as a [`Comparison`], handed to `draw` (the SVG of
+/// the page or the PNG of the email: one picture).
+pub(super) fn with_comparison<R>(
+    m: &MetricReport,
+    year: i32,
+    draw: impl FnOnce(&Comparison<'_>) -> R,
+) -> R {
     let series = |pts: &[Point]| {
         (
             pts.iter().map(|p| p.label.clone()).collect::<Vec<_>>(),
@@ -209,7 +230,7 @@ fn chart_of(m: &MetricReport, year: i32) -> Markup {
     let this_year = format!("{year} (this year)");
     let last_year = format!("{} (same weeks / months)", year - 1);
     let title = format!("{}: trailing 6 weeks and 12 months", rule.name);
-    chart::comparison_svg(&Comparison {
+    draw(&Comparison {
         title: &title,
         unit: &unit,
         legend: [&this_year, &last_year, "plan"],
@@ -227,6 +248,10 @@ fn chart_of(m: &MetricReport, year: i32) -> Markup {
         },
         fmt: &axis,
     })
+}
+
+fn chart_of(m: &MetricReport, year: i32) -> Markup {
+    with_comparison(m, year, chart::comparison_svg)
 }
 
 fn incident(i: &IncidentNote, rule: &ReportMetric, due: &str) -> Markup {
@@ -274,6 +299,11 @@ fn drill(d: &Drill, rule: &ReportMetric) -> Markup {
     }
 }
 
+/// The calendar year of the report's week (its last day), for the legend.
+pub(super) fn year_of(r: &Report) -> i32 {
+    r.week.last().year()
+}
+
 fn anchor(name: &str) -> String {
     let slug: String = name
         .chars()
@@ -292,7 +322,7 @@ pub fn html(r: &Report) -> String {
         r.week.last().format("%a %-d %b %Y")
     );
     let due = r.due.format("%a %-d %b %H:%M").to_string();
-    let year = r.week.last().format("%Y").to_string().parse().unwrap_or(wy);
+    let year = year_of(r);
     let page: Markup = html! {
         (DOCTYPE)
         html lang="en" {

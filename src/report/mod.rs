@@ -9,13 +9,15 @@
 //! [`html`] renders a report as one self-contained page (inline CSS and SVG).
 //!
 //! Files: `calendar.rs` (weeks, fiscal periods), `data.rs` (Polars
-//! aggregation into daily totals), `plan.rs` (targets), `html.rs` (markup).
+//! aggregation into daily totals), `plan.rs` (targets), `html.rs` (the
+//! page), `mail.rs` (the email: PNG charts, inline styles, a text part).
 //! Must not: send mail or serve pages (that is `alert` and `web`), or change
 //! the store (it only reads).
 
 pub mod calendar;
 pub mod data;
 mod html;
+pub mod mail;
 pub mod plan;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
@@ -23,6 +25,7 @@ use chrono_tz::Tz;
 
 pub use calendar::{Calendar, Span};
 pub use html::html;
+pub use mail::email;
 
 use crate::config::Config;
 use crate::config::report::{Aggregate, NumberFormat, ReportMetric};
@@ -74,7 +77,7 @@ pub struct StoredIncident {
 }
 
 /// Everything a report is built from.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Inputs {
     /// Daily totals per metric and slice.
     pub cube: Cube,
@@ -261,8 +264,29 @@ pub fn gather(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<Inputs, Re
     let slice_days = [week, week.shift(-7), week.shift(-YEAR_WEEKS_DAYS)].map(|w| w.days());
     let cube = data::cube(&loaded.batches, &slice_days)?;
     tracing::info!(secs = t.elapsed().as_secs_f64(), "report: aggregated");
-    let (plan, plan_errors) = plan::load(&cfg.report.plans, &calendar_of(cfg));
+    let (plan, plan_errors) = plans(cfg);
     problems.extend(plan_errors.iter().map(ToString::to_string));
+    let incidents = incidents(cfg, week)?;
+    Ok(Inputs {
+        cube,
+        plan,
+        incidents,
+        problems,
+    })
+}
+
+/// Every configured `[[plan]]`, read; a plan that cannot be read is among the
+/// errors and left out.
+pub fn plans(cfg: &Config) -> (Plan, Vec<plan::PlanError>) {
+    plan::load(&cfg.report.plans, &calendar_of(cfg))
+}
+
+/// The store's incidents touching the chart's six weeks up to `week`, with
+/// their findings and current explanations (none when the store file does
+/// not exist: a report never creates one). Cheap next to [`gather`]'s
+/// sources, so the web page reads it on every request (answers given a
+/// minute ago show).
+pub fn incidents(cfg: &Config, week: Span) -> Result<Vec<StoredIncident>, ReportError> {
     let mut incidents = Vec::new();
     if cfg.store_path.exists() {
         let store = Store::open(&cfg.store_path)?;
@@ -282,12 +306,16 @@ pub fn gather(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<Inputs, Re
             });
         }
     }
-    Ok(Inputs {
-        cube,
-        plan,
-        incidents,
-        problems,
-    })
+    Ok(incidents)
+}
+
+/// Name the review the report was made for (and its deadline), instead of
+/// the next one after "now": a link or mail opened later still speaks of
+/// its own review.
+pub fn set_review(r: &mut Report, cfg: &Config, review_at: DateTime<Utc>) {
+    let at = review_at.with_timezone(&cfg.review.timezone);
+    r.review_at = at;
+    r.due = at - Duration::hours(cfg.review.due_hours_before);
 }
 
 /// Numbers of one metric or slice, from daily totals by a rule.
@@ -673,9 +701,12 @@ pub enum WriteError {
     },
 }
 
-/// `callout report`: pick the week, gather, build, write the page. Returns
-/// the number of problems (sources or plans left out), each reported.
-pub fn write(cfg: &Config, args: &crate::cli::ReportArgs) -> Result<usize, WriteError> {
+/// The moment (`--at`, else the clock) and the week (`--week`, `--date`,
+/// else the default week) of `callout report`.
+pub fn choose(
+    cfg: &Config,
+    args: &crate::cli::ReportArgs,
+) -> Result<(DateTime<Utc>, Span), WriteError> {
     let now = match &args.at {
         Some(at) => at.resolve(cfg.review.timezone).map_err(WriteError::Usage)?,
         None => Utc::now(),
@@ -698,14 +729,25 @@ pub fn write(cfg: &Config, args: &crate::cli::ReportArgs) -> Result<usize, Write
             args.week.as_deref().unwrap_or_default()
         ))
     })?;
+    Ok((now, week))
+}
+
+/// `callout report --output FILE`: pick the week, gather, build, write the
+/// page. Returns the number of problems (sources or plans left out), each reported.
+pub fn write(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    week: Span,
+    output: &std::path::Path,
+) -> Result<usize, WriteError> {
     let inputs = gather(cfg, week, now)?;
     let t = std::time::Instant::now();
     let report = build(cfg, &inputs, week, now);
     tracing::info!(secs = t.elapsed().as_secs_f64(), "report: built");
     let page = html(&report);
     tracing::info!(secs = t.elapsed().as_secs_f64(), "report: rendered");
-    std::fs::write(&args.output, page).map_err(|source| WriteError::Write {
-        path: args.output.clone(),
+    std::fs::write(output, page).map_err(|source| WriteError::Write {
+        path: output.to_path_buf(),
         source,
     })?;
     let metrics: usize = report.sections.iter().map(|s| s.metrics.len()).sum();
@@ -713,10 +755,11 @@ pub fn write(cfg: &Config, args: &crate::cli::ReportArgs) -> Result<usize, Write
         "report: week of {} ({} metric(s)) written to `{}`",
         week.start,
         metrics,
-        args.output.display()
+        output.display()
     ));
     for p in &report.problems {
         crate::cli::error(p);
     }
     Ok(report.problems.len())
 }
+

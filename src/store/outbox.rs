@@ -80,6 +80,17 @@ impl Store {
         Ok((id, n == 1))
     }
 
+    /// Whether a message with this idempotency key was ever queued (sent or not).
+    pub fn queued(&self, key: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE idempotency_key = ?1)",
+                [key],
+                |r| r.get(0),
+            )
+            .map_err(self.q("read outbox"))
+    }
+
     fn mail_where(
         &self,
         clause: &str,

@@ -180,6 +180,18 @@ impl Store {
         Ok(())
     }
 
+    /// The id of the newest finished run of any mode (what a cached report
+    /// was read after: a newer one may have seen newer exports).
+    pub fn latest_finished_run(&self) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT MAX(id) FROM runs WHERE finished_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.q("read latest run"))
+    }
+
     /// One run by id.
     pub fn run(&self, id: i64) -> Result<Option<RunRow>, StoreError> {
         let row = self

@@ -1,9 +1,10 @@
 //! Building the links callout mails: one per incident, one to "all my open items".
 //!
 //! The digest (and reminders) call these; the web server verifies what they
-//! build. A link is `{public_url}/e/{token}`; see [`super::tokens`].
+//! build. A link is `{public_url}/e/{token}` (explanation pages) or
+//! `{public_url}/report/{token}` (the pre-read); see [`super::tokens`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::tokens::{self, Claims, Key, Scope};
 use crate::config::WebConfig;
@@ -14,16 +15,19 @@ pub fn link_expiry(web: &WebConfig, review_at: DateTime<Utc>) -> DateTime<Utc> {
     review_at + chrono::Duration::days(web.link_valid_days)
 }
 
-fn url(web: &WebConfig, key: &Key, scope: Scope, owner: &str, expires: DateTime<Utc>) -> String {
-    let token = tokens::sign(
+fn token(key: &Key, scope: Scope, owner: &str, expires: DateTime<Utc>) -> String {
+    tokens::sign(
         key,
         &Claims {
             scope,
             owner: owner.to_string(),
             expires_at: expires.timestamp(),
         },
-    );
-    format!("{}/e/{token}", web.public_url)
+    )
+}
+
+fn url(web: &WebConfig, key: &Key, scope: Scope, owner: &str, expires: DateTime<Utc>) -> String {
+    format!("{}/e/{}", web.public_url, token(key, scope, owner, expires))
 }
 
 /// The explanation page of one incident, for its owner (the mailbox text stored
@@ -47,6 +51,24 @@ pub fn incident_url(
 /// The page listing every open incident of `owner`, valid until `expires`.
 pub fn open_items_url(web: &WebConfig, key: &Key, owner: &str, expires: DateTime<Utc>) -> String {
     url(web, key, Scope::OpenItems, owner, expires)
+}
+
+/// The pre-read of the week starting `week_start`, made for the review at
+/// `review_at`, for `to` (who it was sent to: a person or a list); valid
+/// until [`link_expiry`] after that review.
+pub fn report_url(
+    web: &WebConfig,
+    key: &Key,
+    week_start: NaiveDate,
+    review_at: DateTime<Utc>,
+    to: &str,
+) -> String {
+    let scope = Scope::Report {
+        week_start,
+        review_at: review_at.timestamp(),
+    };
+    let t = token(key, scope, to, link_expiry(web, review_at));
+    format!("{}/report/{t}", web.public_url)
 }
 
 #[cfg(test)]
@@ -77,5 +99,17 @@ mod tests {
         let c = tokens::verify(&key, token, review.timestamp()).unwrap();
         assert_eq!(c.scope, Scope::OpenItems);
         assert!(tokens::verify(&key, token, exp.timestamp()).is_err());
+        let week = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let u = report_url(&web, &key, week, review, "WBR <wbr@example.com>");
+        let token = u.strip_prefix("https://callout.example.com/report/").unwrap();
+        let c = tokens::verify(&key, token, review.timestamp()).unwrap();
+        assert_eq!(
+            c.scope,
+            Scope::Report {
+                week_start: week,
+                review_at: review.timestamp()
+            }
+        );
+        assert_eq!(c.expires_at, exp.timestamp());
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`tokens`] signs and verifies link tokens (pure); [`links`] builds
 //! the URLs mails carry; [`key`] finds or creates the signing key; [`pages`]
-//! renders HTML (maud, auto-escaped); [`routes`] are the handlers; [`ops`]
+//! renders HTML (maud, auto-escaped); [`routes`] are the handlers; [`report`]
+//! serves the pre-read at a signed link (with a cache of its inputs); [`ops`]
 //! decides health and writes metrics text.
 //!
 //! Served by `callout serve` alone, or by the daemon beside its scheduler
@@ -18,6 +19,7 @@ pub mod key;
 pub mod links;
 pub mod ops;
 pub mod pages;
+pub mod report;
 pub mod routes;
 pub mod tokens;
 
@@ -79,6 +81,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// When the server started: before the first scheduled run, health counts from here.
     pub up_since: DateTime<Utc>,
+    /// The pre-read's aggregated inputs, kept until the next run (see [`report`]).
+    pub report_cache: report::ReportCache,
 }
 
 /// The router over `state`: pages, form posts, `/healthz`, `/metrics`.
@@ -86,6 +90,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/e/{token}", get(routes::link).post(routes::link_post))
         .route("/e/{token}/{id}", get(routes::item).post(routes::item_post))
+        .route("/report/{token}", get(routes::report))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         // route_layer: runs after routing, so the log can name the route template
@@ -167,6 +172,7 @@ impl Server {
             key,
             clock,
             up_since,
+            report_cache: report::ReportCache::default(),
         });
         Ok(Server {
             listener,

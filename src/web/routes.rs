@@ -8,7 +8,9 @@
 //!
 //! Links: `/e/{token}` is a one-incident page (its token names one incident)
 //! or the owner's list (all open items, or several incidents), and
-//! `/e/{token}/{id}` is one incident reached from a list. Pages link with
+//! `/e/{token}/{id}` is one incident reached from a list; `/report/{token}`
+//! is the week's pre-read (a report token opens nothing else, and no other
+//! token opens a report). Pages link with
 //! relative URLs so they work behind a reverse proxy under any path prefix.
 
 use std::sync::Arc;
@@ -144,6 +146,7 @@ fn covers(claims: &Claims, incident: &IncidentRow) -> bool {
     match &claims.scope {
         Scope::Incidents(ids) => ids.contains(&incident.id),
         Scope::OpenItems => incident.owner.as_deref() == Some(claims.owner.as_str()),
+        Scope::Report { .. } => false,
     }
 }
 
@@ -198,6 +201,9 @@ pub async fn link(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let claims = verify(&state, &token)?;
+    if matches!(claims.scope, Scope::Report { .. }) {
+        return Err(PageError::Forbidden);
+    }
     if let Some(id) = single(&claims) {
         let view = blocking(move || load_view(&state, &claims, id, None)).await?;
         return Ok(html(
@@ -218,6 +224,7 @@ pub async fn link(
                 v
             }
             Scope::OpenItems => store.open_items_of(&claims.owner)?,
+            Scope::Report { .. } => Vec::new(),
         };
         let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
         let explained = store.explained_incidents(&ids)?;
@@ -261,6 +268,23 @@ pub async fn item(
         StatusCode::OK,
         pages::incident_page(&view, &FormValues::default(), &Notice::None),
     ))
+}
+
+/// `GET /report/{token}`: the pre-read of the token's week, as `callout report` writes it.
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+) -> Result<Response, PageError> {
+    let claims = verify(&state, &token)?;
+    let Scope::Report {
+        week_start,
+        review_at,
+    } = claims.scope
+    else {
+        return Err(PageError::Forbidden);
+    };
+    let page = blocking(move || super::report::page(&state, week_start, review_at)).await?;
+    Ok((StatusCode::OK, Html(page)).into_response())
 }
 
 /// The explanation form as posted; every field optional so that a missing one

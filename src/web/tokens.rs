@@ -1,14 +1,15 @@
 //! Signed link tokens: the credential in every link callout mails.
 //!
 //! A token is `base64url(payload) "." base64url(HMAC-SHA256(key, "callout-link-v1." payload))`,
-//! where the payload is a small JSON object binding the scope (incident ids, or
-//! "all open items"), the owner and the expiry. Pure functions: the key and
+//! where the payload is a small JSON object binding the scope (incident ids,
+//! "all open items", or one week's pre-read), the owner and the expiry. Pure functions: the key and
 //! "now" are arguments; the MAC is checked in constant time before anything in
 //! the payload is trusted, and the expiry only after the MAC.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
 /// Domain separation: a MAC over anything else callout might ever sign differs.
@@ -24,6 +25,14 @@ pub enum Scope {
     Incidents(Vec<i64>),
     /// Every open incident of the owner ("all my open items").
     OpenItems,
+    /// The WBR pre-read of one reporting week, for one review.
+    Report {
+        /// The week's first day.
+        week_start: NaiveDate,
+        /// The review it was made for, seconds since 1970 (UTC): the page
+        /// states that review and its deadline whenever it is opened.
+        review_at: i64,
+    },
 }
 
 /// What a verified token says.
@@ -51,9 +60,12 @@ pub enum TokenError {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Payload {
     v: u8,
-    /// Incident ids; absent for "all open items".
+    /// Incident ids; absent for "all open items" and for a report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     i: Option<Vec<i64>>,
+    /// A report: the week's first day (`YYYY-MM-DD`) and the review (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<(NaiveDate, i64)>,
     o: String,
     e: i64,
 }
@@ -104,7 +116,14 @@ pub fn sign(key: &Key, claims: &Claims) -> String {
         v: VERSION,
         i: match &claims.scope {
             Scope::Incidents(ids) => Some(ids.clone()),
-            Scope::OpenItems => None,
+            Scope::OpenItems | Scope::Report { .. } => None,
+        },
+        r: match claims.scope {
+            Scope::Report {
+                week_start,
+                review_at,
+            } => Some((week_start, review_at)),
+            _ => None,
         },
         o: claims.owner.clone(),
         e: claims.expires_at,
@@ -130,10 +149,14 @@ pub fn verify(key: &Key, token: &str, now_secs: i64) -> Result<Claims, TokenErro
         return Err(TokenError::Invalid);
     }
     let claims = Claims {
-        scope: match payload.i {
-            Some(ids) if !ids.is_empty() => Scope::Incidents(ids),
-            Some(_) => return Err(TokenError::Invalid),
-            None => Scope::OpenItems,
+        scope: match (payload.i, payload.r) {
+            (Some(ids), None) if !ids.is_empty() => Scope::Incidents(ids),
+            (None, Some((week_start, review_at))) => Scope::Report {
+                week_start,
+                review_at,
+            },
+            (None, None) => Scope::OpenItems,
+            _ => return Err(TokenError::Invalid),
         },
         owner: payload.o,
         expires_at: payload.e,
@@ -184,6 +207,10 @@ mod tests {
             Scope::Incidents(vec![7]),
             Scope::Incidents(vec![1, 2, 3]),
             Scope::OpenItems,
+            Scope::Report {
+                week_start: NaiveDate::from_ymd_opt(2025, 3, 3).unwrap(),
+                review_at: 1_741_773_600,
+            },
         ] {
             let c = claims(scope);
             let t = sign(&k(), &c);
