@@ -261,6 +261,39 @@ pub fn charts(store: &Store, incidents: &[Incident]) -> render::Charts {
     out
 }
 
+/// The plan line of each daily outlier whose metric has `[[plan]]` targets
+/// (month to date through its newest finding, from the same series history
+/// as its chart; see `report::plan_line`). Reads the plan files only when
+/// some are configured; one that cannot be read is logged and costs its
+/// lines, never the mail.
+pub fn plan_lines(
+    config: &Config,
+    incidents: &[Incident],
+    charts: &render::Charts,
+) -> render::PlanLines {
+    let mut out = render::PlanLines::new();
+    let daily: Vec<&Incident> = incidents
+        .iter()
+        .filter(|i| i.lane != Lane::Export && i.granularity == crate::model::Granularity::Day)
+        .filter(|i| charts.contains_key(&i.id))
+        .collect();
+    if config.report.plans.is_empty() || daily.is_empty() {
+        return out;
+    }
+    let (plan, errors) = crate::report::plans(config);
+    for e in errors {
+        tracing::warn!("digest plan lines: {e}");
+    }
+    for i in daily {
+        let points = charts.get(&i.id).map_or(&[][..], Vec::as_slice);
+        let day = i.last_finding_ts.div_euclid(86_400_000);
+        if let Some(line) = crate::report::plan_line(config, &plan, &i.key, points, day) {
+            out.insert(i.id, line);
+        }
+    }
+    out
+}
+
 /// Render one digest per owner (incidents without an owner are skipped).
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
@@ -300,6 +333,7 @@ pub fn render_digests(
         list_id,
     };
     let review_at = crate::review::next_review(&config.review, now).with_timezone(&Utc);
+    let plans = plan_lines(config, incidents, charts);
     for (_, (owner, items)) in by_owner {
         let links = signer.map(|s| s.links(&owner, &items, review_at));
         let digest = render::digest(
@@ -310,6 +344,7 @@ pub fn render_digests(
             now,
             links.as_ref(),
             charts,
+            &plans,
         );
         let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         ids.sort_unstable();

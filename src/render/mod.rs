@@ -67,6 +67,33 @@ impl Digest {
 /// `crate::history`), from which a digest draws each item's chart.
 pub type Charts = BTreeMap<i64, Vec<(i64, f64)>>;
 
+/// How a digest item's metric stands against plan, in the report's words
+/// and number formats (computed by `report::plan_line`; render only prints it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanLine {
+    /// The period compared, e.g. "Month to date".
+    pub period: String,
+    /// The metric's value over it, formatted (`1,234`, `£5,600`).
+    pub actual: String,
+    /// The plan's target over it, formatted.
+    pub plan: String,
+    /// Actual against plan: `-5.1%` (or bps for rates).
+    pub change: String,
+}
+
+impl PlanLine {
+    /// `Month to date: 1,234 vs plan 1,300 (-5.1%)`.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {} vs plan {} ({})",
+            self.period, self.actual, self.plan, self.change
+        )
+    }
+}
+
+/// Incident id → its plan line, for items whose metric has plan targets.
+pub type PlanLines = BTreeMap<i64, PlanLine>;
+
 /// Charts in one digest at most; further items link to their pages' charts.
 pub const MAX_CHARTS: usize = 12;
 
@@ -531,7 +558,9 @@ fn export_subject(lines: &[ExportLine]) -> String {
 /// data-health incidents) are shown most severe first; export problems
 /// (late, missing) as one line per source after them. With `links` (`[web]`
 /// configured), each outlier has its "Explain this" link and the digest one
-/// to all the owner's open items.
+/// to all the owner's open items. An item with a line in `plans` says how
+/// its metric stands against plan.
+#[allow(clippy::too_many_arguments, reason = "each is one independent input of the digest")]
 pub fn digest(
     owner: &Mailbox,
     incidents: &[Incident],
@@ -540,6 +569,7 @@ pub fn digest(
     now: DateTime<Utc>,
     links: Option<&Links>,
     charts: &Charts,
+    plans: &PlanLines,
 ) -> Digest {
     let exports = export_lines(incidents, sources);
     let mut items: Vec<Incident> = incidents
@@ -604,6 +634,9 @@ pub fn digest(
             f.check,
             i.source,
         );
+        if let Some(p) = plans.get(&i.id) {
+            let _ = writeln!(text, "   Plan:      {}", p.line());
+        }
         // the URL alone on its line, so clients make it clickable whole
         match link_of(i.id) {
             Some(url) => {
@@ -658,7 +691,7 @@ pub fn digest(
             };
             let _ = write!(
                 html,
-                "<li>\n<p><strong>{}</strong></p>\n{figure}<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n</table>\n{}</li>\n",
+                "<li>\n<p><strong>{}</strong></p>\n{figure}<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n{}</table>\n{}</li>\n",
                 e(&series_label(i)),
                 e(&period_label(i)),
                 e(&why(f)),
@@ -667,6 +700,10 @@ pub fn digest(
                 e(&pct(f.yoy_pct)),
                 e(f.check.as_str()),
                 e(&i.source),
+                plans.get(&i.id).map_or_else(String::new, |p| format!(
+                    "<tr><th align=\"left\">Plan</th><td>{}</td></tr>\n",
+                    e(&p.line())
+                )),
                 match link_of(i.id) {
                     Some(url) => explain_button(url),
                     None => "<p><em>Your explanation:</em></p>\n".to_string(),
@@ -933,6 +970,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         assert_eq!(
             d.subject,
@@ -951,6 +989,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         assert_eq!(
             d.subject,
@@ -966,6 +1005,7 @@ pub(crate) mod tests {
             late,
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         assert_eq!(
             d.subject,
@@ -1012,7 +1052,7 @@ pub(crate) mod tests {
         }
         let mut items = vec![outlier, other];
         items.extend(late);
-        let d = digest(&ana(), &items, &review(), &sources(), now(), None, &charts);
+        let d = digest(&ana(), &items, &review(), &sources(), now(), None, &charts, &PlanLines::new());
         assert_eq!(d.images.len(), 1, "one chart: the outlier with history");
         let img = &d.images[0];
         assert_eq!(img.cid, "chart-4@callout");
@@ -1042,6 +1082,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         assert_eq!(d.subject, "[callout] export problem: shop late");
         let line = "shop: export late, newest data 2020-11-28, expected by 2020-12-01 00:00 (UTC); 60 series affected";
@@ -1067,6 +1108,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         assert_eq!(
             d.subject,
@@ -1100,6 +1142,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         let want = "\
 Hello Ana Ortiz,
@@ -1146,6 +1189,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             now(),
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         let want = "\
 <!DOCTYPE html>
@@ -1199,6 +1243,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             now(),
             Some(&links),
             &Charts::new(),
+            &PlanLines::new(),
         );
         // plain text: each URL alone on its line, under its item; no "reply"
         let t = &d.text;
@@ -1238,6 +1283,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             late,
             None,
             &Charts::new(),
+            &PlanLines::new(),
         );
         assert!(
             d.text

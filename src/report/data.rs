@@ -50,6 +50,16 @@ impl Daily {
         self.count[i] += count;
     }
 
+    /// Daily totals of one series' points (`(series time ms, value)`), e.g.
+    /// the stored recent history a digest item comes with.
+    pub fn from_points(points: &[(i64, f64)]) -> Daily {
+        let mut d = Daily::default();
+        for &(ts, v) in points.iter().filter(|(_, v)| v.is_finite()) {
+            d.add(ts.div_euclid(MS_PER_DAY), v, 1.0);
+        }
+        d
+    }
+
     /// Index range of days `a..b` inside the vectors.
     fn range(&self, a: i64, b: i64) -> std::ops::Range<usize> {
         let n = self.sum.len();

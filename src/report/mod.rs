@@ -318,6 +318,50 @@ pub fn set_review(r: &mut Report, cfg: &Config, review_at: DateTime<Utc>) {
     r.due = at - Duration::hours(cfg.review.due_hours_before);
 }
 
+/// How one daily series stands against plan over the month to date of `day`
+/// (days since 1970, the item's newest finding): its value from the first of
+/// the month through `day` (from `points`, its recent history, which must
+/// reach back to the month's start) against the plan's target for the same
+/// days, summed or averaged by the metric's `[[report.metric]]` rule. The
+/// plan is the metric's total for a series without dimensions and the slice's
+/// for a series with one (`region = eu`); a ratio metric, a series with more
+/// dimensions, or days the plan does not cover have no line.
+pub fn plan_line(
+    cfg: &Config,
+    plan: &Plan,
+    key: &SeriesKey,
+    points: &[(i64, f64)],
+    day: i64,
+) -> Option<crate::render::PlanLine> {
+    let rule = cfg.report.metric(&key.metric);
+    if matches!(rule.aggregate, Aggregate::Ratio { .. }) || !plan.has(&key.metric) {
+        return None;
+    }
+    let date = NaiveDate::default() + Duration::days(day);
+    let (a, _) = calendar_of(cfg).month_of(date).days();
+    let b = day + 1;
+    let target = match key.dims.as_slice() {
+        [] => plan.window(&key.metric, a, b, &rule.aggregate),
+        [(d, v)] => plan.slice(&key.metric, d, v, a, b, &rule.aggregate),
+        _ => None,
+    }?;
+    let daily = Daily::from_points(points);
+    if daily.sum.is_empty() || daily.first_day > a || daily.last_day()? < day {
+        return None;
+    }
+    let actual = daily.window(a, b, &rule.aggregate)?;
+    let c = Compare {
+        value: Some(actual),
+        prior: Some(target),
+    };
+    Some(crate::render::PlanLine {
+        period: "Month to date".into(),
+        actual: html::value(actual, &rule),
+        plan: html::value(target, &rule),
+        change: html::change_text(c, &rule).map_or_else(|| "n/a".into(), |(t, _)| t),
+    })
+}
+
 /// Numbers of one metric or slice, from daily totals by a rule.
 struct Values<'a> {
     cube: &'a Cube,
@@ -763,3 +807,88 @@ pub fn write(
     Ok(report.problems.len())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_MS: i64 = MS_PER_DAY;
+
+    fn day(y: i32, m: u32, d: u32) -> i64 {
+        calendar::day_number(NaiveDate::from_ymd_opt(y, m, d).unwrap())
+    }
+
+    /// A config with a plan file of March 2025 targets (31 days).
+    fn setup(dir: &std::path::Path) -> (Config, Plan) {
+        let plan = dir.join("plan.csv");
+        std::fs::write(
+            &plan,
+            "month,metric,region,target\n2025-03,orders,eu,310\n2025-03,orders,us,620\n2025-03,revenue,eu,3100\n2025-03,rate,eu,0.05\n",
+        )
+        .unwrap();
+        let toml = format!(
+            "[[source]]\nname = \"s\"\npath = \"x.csv\"\n[[report.metric]]\nname = \"revenue\"\nunit = \"£\"\n[[report.metric]]\nname = \"rate\"\naggregate = \"mean\"\nformat = \"percent\"\n[[report.metric]]\nname = \"aov\"\nratio = [\"revenue\", \"orders\"]\n[[plan]]\npath = \"{}\"\nperiod_column = \"month\"\ndimensions = [\"region\"]\n",
+            plan.display()
+        );
+        let cfg =
+            crate::config::compile_str(&toml, &dir.join("c.toml"), &|_| None).unwrap();
+        let (plan, errors) = plans(&cfg);
+        assert!(errors.is_empty(), "{errors:?}");
+        (cfg, plan)
+    }
+
+    fn key(metric: &str, dims: &[(&str, &str)]) -> SeriesKey {
+        SeriesKey {
+            metric: metric.into(),
+            dims: dims
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        }
+    }
+
+    /// Daily points from `from` to `to` (inclusive) of `v`.
+    fn points(from: i64, to: i64, v: f64) -> Vec<(i64, f64)> {
+        (from..=to).map(|d| (d * DAY_MS, v)).collect()
+    }
+
+    #[test]
+    fn plan_line_is_month_to_date_against_the_plan_pro_rata() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, plan) = setup(dir.path());
+        let (feb20, mar1, mar10) = (day(2025, 2, 20), day(2025, 3, 1), day(2025, 3, 10));
+        // eu orders: 12 a day for 10 days = 120 against 10 a day = 100 → +20.0%
+        let pts = points(feb20, mar10, 12.0);
+        let l = plan_line(&cfg, &plan, &key("orders", &[("region", "eu")]), &pts, mar10).unwrap();
+        assert_eq!(l.line(), "Month to date: 120 vs plan 100 (+20.0%)");
+        // the metric's total (both regions, 30 a day = 300) for a series without dimensions
+        let pts = points(feb20, mar10, 27.0);
+        let l = plan_line(&cfg, &plan, &key("orders", &[]), &pts, mar10).unwrap();
+        assert_eq!(l.line(), "Month to date: 270 vs plan 300 (-10.0%)");
+        // the rule's unit; a rate averages and its change is in basis points
+        let pts = points(feb20, mar10, 95.0);
+        let l = plan_line(&cfg, &plan, &key("revenue", &[("region", "eu")]), &pts, mar10);
+        assert_eq!(l.unwrap().line(), "Month to date: £950 vs plan £1,000 (-5.0%)");
+        let pts = points(feb20, mar10, 0.052);
+        let l = plan_line(&cfg, &plan, &key("rate", &[("region", "eu")]), &pts, mar10);
+        assert_eq!(l.unwrap().line(), "Month to date: 5.20% vs plan 5.00% (+20 bps)");
+        // no line: no target for the slice or metric, two dimensions, a ratio,
+        // history that starts after the first of the month or ends before the day
+        let pts = points(feb20, mar10, 12.0);
+        for k in [
+            key("orders", &[("region", "apac")]),
+            key("signups", &[]),
+            key("orders", &[("region", "eu"), ("channel", "web")]),
+            key("aov", &[]),
+        ] {
+            assert!(plan_line(&cfg, &plan, &k, &pts, mar10).is_none(), "{k:?}");
+        }
+        let eu = key("orders", &[("region", "eu")]);
+        let late = points(mar1 + 1, mar10, 12.0);
+        assert!(plan_line(&cfg, &plan, &eu, &late, mar10).is_none());
+        let short = points(feb20, mar10 - 1, 12.0);
+        assert!(plan_line(&cfg, &plan, &eu, &short, mar10).is_none());
+        // April has no plan
+        let april = points(day(2025, 3, 20), day(2025, 4, 3), 12.0);
+        assert!(plan_line(&cfg, &plan, &eu, &april, day(2025, 4, 3)).is_none());
+    }
+}
