@@ -232,9 +232,7 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
                 println!("{url}");
             }
             let problems = match &args.output {
-                Some(output) => {
-                    callout::report::write(&cfg, now, week, output).map_err(failure)?
-                }
+                Some(output) => callout::report::write(&cfg, now, week, output).map_err(failure)?,
                 None => 0,
             };
             Ok(outcome(problems))

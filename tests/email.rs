@@ -827,7 +827,14 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
         ),
     );
     let run_at = |at: &str| {
-        let out = callout(&["run", "--once", "--at", at, "--config", cfg.to_str().unwrap()]);
+        let out = callout(&[
+            "run",
+            "--once",
+            "--at",
+            at,
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{at}: {}", text(&out.stderr));
     };
     let reports = || -> Vec<(String, String, String, String, String)> {
@@ -862,7 +869,10 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
         }
         grouped.push(c);
     }
-    assert!(body.contains("orders") && body.contains(&grouped), "{grouped}: {body}");
+    assert!(
+        body.contains("orders") && body.contains(&grouped),
+        "{grouped}: {body}"
+    );
     // no SVG anywhere; charts as PNG parts whose Content-IDs the HTML shows
     assert!(!raw.contains("<svg") && !html.contains("<svg"), "{html}");
     assert!(raw.contains("multipart/related"), "{raw}");
@@ -881,7 +891,11 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
             p.content_id().unwrap().to_string()
         })
         .collect();
-    assert_eq!(cids.len(), 2, "a chart for orders and one for revenue: {cids:?}");
+    assert_eq!(
+        cids.len(),
+        2,
+        "a chart for orders and one for revenue: {cids:?}"
+    );
     let mut shown: Vec<String> = html
         .split("src=\"cid:")
         .skip(1)

@@ -30,6 +30,19 @@ fn callout_in(cwd: &Path, args: &[&str]) -> Output {
         .expect("run callout")
 }
 
+/// A whole number with thousands separators, as the digest writes it.
+fn thousands(v: f64) -> String {
+    let s = format!("{:.0}", v.abs());
+    let mut g = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            g.push(',');
+        }
+        g.push(c);
+    }
+    if v < 0.0 { format!("-{g}") } else { g }
+}
+
 /// Text and HTML parts of an `.eml`.
 fn parts(eml: &Path) -> (String, String) {
     let raw = std::fs::read(eml).unwrap();
@@ -79,6 +92,38 @@ fn demo_writes_digests_with_real_outliers_from_an_empty_folder() {
         assert!(said.contains(name), "{name} not listed:\n{said}");
     }
     assert!(statistical >= 2, "digests with outliers: {statistical}");
+    // an item says how its metric stands against plan: US orders, flagged on
+    // Fri 7 March 2025, month to date (1–7 March) against March's US target
+    // pro rata (7 of 31 days), both by hand from the demo's files
+    let csv = std::fs::read_to_string(dir.join("data/shop_daily.csv")).unwrap();
+    let actual: f64 = csv
+        .lines()
+        .filter(|l| l.contains(",orders,us,") && ("2025-03-01"..="2025-03-07").contains(&&l[..10]))
+        .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let plan_csv = std::fs::read_to_string(dir.join("data/plan.csv")).unwrap();
+    let march: f64 = plan_csv
+        .lines()
+        .find(|l| l.starts_with("2025-03,orders,us,"))
+        .map(|l| l.rsplit(',').next().unwrap().parse::<f64>().unwrap())
+        .unwrap();
+    let plan = march * 7.0 / 31.0;
+    let line = format!(
+        "Month to date: {} vs plan {} ({:+.1}%)",
+        thousands(actual),
+        thousands(plan),
+        (actual - plan) / plan * 100.0
+    );
+    let sam = emls
+        .iter()
+        .find(|p| p.to_string_lossy().contains("sam_example.com"))
+        .unwrap();
+    let (txt, html) = parts(sam);
+    assert!(txt.contains(&format!("Plan:      {line}")), "{line}\n{txt}");
+    assert!(
+        html.contains(&format!("<th align=\"left\">Plan</th><td>{line}</td>")),
+        "{line}\n{html}"
+    );
     // the pre-read of the week: a chart per metric, listed in what was printed
     let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(report.matches("<svg").count() >= 4, "charts in the report");

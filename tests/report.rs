@@ -467,7 +467,15 @@ fn boxes(page: &str) -> BTreeMap<(String, String), String> {
     let doc = html::parse(page);
     let mut out = BTreeMap::new();
     for (m, s) in sections(&doc) {
-        for key in ["week", "wow", "week-yoy", "week-plan", "mtd", "mtd-yoy", "ytd"] {
+        for key in [
+            "week",
+            "wow",
+            "week-yoy",
+            "week-plan",
+            "mtd",
+            "mtd-yoy",
+            "ytd",
+        ] {
             out.insert((m.clone(), key.to_string()), cell(s, key));
         }
     }
@@ -523,7 +531,10 @@ fn the_report_is_served_at_its_signed_link() {
         boxes(&written),
         "the page's numbers are the file's"
     );
-    assert!(page.contains("For the review on Wed 12 Mar 2025, 10:00"), "{page}");
+    assert!(
+        page.contains("For the review on Wed 12 Mar 2025, 10:00"),
+        "{page}"
+    );
 
     // an answer given after the first view shows on the next (the sources are cached, the store is not)
     let store = Store::open(&dir.path().join("state.db")).unwrap();
@@ -547,7 +558,10 @@ fn the_report_is_served_at_its_signed_link() {
         .unwrap();
     let (code, page) = get(&url);
     assert_eq!(code, 200);
-    assert!(page.contains("&lt;b&gt;20% off&lt;/b&gt;"), "the new answer, escaped");
+    assert!(
+        page.contains("&lt;b&gt;20% off&lt;/b&gt;"),
+        "the new answer, escaped"
+    );
 
     // refused: altered, expired, a report token on an explanation route, an
     // explanation token on the report route

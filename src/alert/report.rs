@@ -154,7 +154,10 @@ mod tests {
         let at = |d, h, m| window(&c, Utc.with_ymd_and_hms(2020, 12, d, h, m, 0).unwrap());
         assert!(at(1, 15, 59).is_none(), "a minute early");
         let review = at(1, 16, 0).unwrap();
-        assert_eq!(review.format("%Y-%m-%d %H:%M").to_string(), "2020-12-02 10:00");
+        assert_eq!(
+            review.format("%Y-%m-%d %H:%M").to_string(),
+            "2020-12-02 10:00"
+        );
         assert!(at(2, 9, 59).is_some());
         assert_eq!(
             at(2, 10, 0).map(|r| r.format("%Y-%m-%d").to_string()),
@@ -165,6 +168,9 @@ mod tests {
         let early = window(&c, Utc.with_ymd_and_hms(2020, 11, 30, 10, 0, 0).unwrap());
         assert!(early.is_some());
         let to: lettre::message::Mailbox = "WBR <WBR@Example.com>".parse().unwrap();
-        assert_eq!(key(&early.unwrap(), &to), "report:2020-12-02:wbr@example.com");
+        assert_eq!(
+            key(&early.unwrap(), &to),
+            "report:2020-12-02:wbr@example.com"
+        );
     }
 }

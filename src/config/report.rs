@@ -400,7 +400,9 @@ mod tests {
             "[report]\nweek_start = \"sun\"\nfiscal_year_start = 4\n[[report.section]]\nname = \"Outputs\"\nmetrics = [\"orders\"]\n[[report.metric]]\nname = \"aov\"\nratio = [\"revenue\", \"orders\"]\nunit = \"£\"\n[[report.metric]]\nname = \"rate\"\naggregate = \"mean\"\nformat = \"percent\"\n[[plan]]\npath = \"plan.csv\"\n",
         )
         .unwrap();
-        let cfg2 = compile("[report]\nemail_to = [\"WBR <wbr@example.com>\"]\nemail_hours_before = 30\n").unwrap();
+        let cfg2 =
+            compile("[report]\nemail_to = [\"WBR <wbr@example.com>\"]\nemail_hours_before = 30\n")
+                .unwrap();
         assert_eq!(cfg2.report.email_to[0].email.to_string(), "wbr@example.com");
         assert_eq!(cfg2.report.email_before, chrono::Duration::hours(30));
         let r = &cfg.report;

@@ -560,7 +560,10 @@ fn export_subject(lines: &[ExportLine]) -> String {
 /// configured), each outlier has its "Explain this" link and the digest one
 /// to all the owner's open items. An item with a line in `plans` says how
 /// its metric stands against plan.
-#[allow(clippy::too_many_arguments, reason = "each is one independent input of the digest")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "each is one independent input of the digest"
+)]
 pub fn digest(
     owner: &Mailbox,
     incidents: &[Incident],
@@ -1052,7 +1055,16 @@ pub(crate) mod tests {
         }
         let mut items = vec![outlier, other];
         items.extend(late);
-        let d = digest(&ana(), &items, &review(), &sources(), now(), None, &charts, &PlanLines::new());
+        let d = digest(
+            &ana(),
+            &items,
+            &review(),
+            &sources(),
+            now(),
+            None,
+            &charts,
+            &PlanLines::new(),
+        );
         assert_eq!(d.images.len(), 1, "one chart: the outlier with history");
         let img = &d.images[0];
         assert_eq!(img.cid, "chart-4@callout");

@@ -24,7 +24,8 @@ const TEXT: &str = "#1a1a1a";
 const QUIET: &str = "#555555";
 const UP: &str = "#1b6e20";
 const DOWN: &str = "#b00020";
-const CELL: &str = "padding: 3px 8px; text-align: right; white-space: nowrap; border-bottom: 1px solid #eeeeee";
+const CELL: &str =
+    "padding: 3px 8px; text-align: right; white-space: nowrap; border-bottom: 1px solid #eeeeee";
 const HEAD: &str = "padding: 3px 8px; text-align: right; white-space: nowrap; border-bottom: 1px solid #999999; font-size: 12px; color: #444444";
 
 /// `+3.2%` coloured by direction, or a dash.
@@ -42,6 +43,12 @@ fn delta(c: Compare, rule: &ReportMetric) -> Markup {
         }
         None => html! { span style={"color: " (QUIET)} { "–" } },
     }
+}
+
+/// Actual against expected: `-38%`, as the page writes it.
+fn deviation(actual: f64, expected: f64) -> Option<String> {
+    let d = (actual - expected) / expected.abs() * 100.0;
+    (expected != 0.0 && d.is_finite()).then(|| format!("{d:+.0}%"))
 }
 
 fn plain_delta(c: Compare, rule: &ReportMetric) -> String {
@@ -68,14 +75,12 @@ fn range(r: &Report) -> String {
     )
 }
 
-/// The lowest and highest value drawn in the chart (both halves, all lines).
-fn drawn_range(m: &MetricReport) -> Option<(f64, f64)> {
-    let all = |p: &Point| [p.value, p.last_year, p.plan];
-    let vals: Vec<f64> = m
-        .weeks
+/// The lowest and highest value drawn in one half of the chart (all lines):
+/// each half has its own value axis.
+fn drawn_range(points: &[Point]) -> Option<(f64, f64)> {
+    let vals: Vec<f64> = points
         .iter()
-        .chain(&m.months)
-        .flat_map(all)
+        .flat_map(|p| [p.value, p.last_year, p.plan])
         .flatten()
         .filter(|v| v.is_finite())
         .collect();
@@ -84,8 +89,31 @@ fn drawn_range(m: &MetricReport) -> Option<(f64, f64)> {
     Some((lo, hi))
 }
 
+/// What one half of the chart shows, in words: `weekly totals of the last 6
+/// weeks (27 Jan to 3 Mar), from 1.8M to 2.2M`.
+fn half(what: &str, points: &[Point], rule: &ReportMetric) -> String {
+    // month labels are the axis's `Mar 24`; in a sentence that reads as a day
+    let words = |p: &Point| {
+        chrono::NaiveDate::parse_from_str(&format!("1 {}", p.label), "%d %b %y")
+            .map_or_else(|_| p.label.clone(), |d| d.format("%b %Y").to_string())
+    };
+    let first = points.first().map(words).unwrap_or_default();
+    let last = points.last().map(words).unwrap_or_default();
+    match drawn_range(points) {
+        Some((lo, hi)) => format!(
+            "{what} ({first} to {last}), from {} to {}",
+            value(lo, rule),
+            value(hi, rule)
+        ),
+        None => format!("{what} ({first} to {last}), no data"),
+    }
+}
+
 /// The rows of the box: (label, this period, vs prior, vs last year, vs plan).
-fn rows(m: &MetricReport, week_label: &str) -> Vec<(String, Option<f64>, String, Compare, Compare, Compare)> {
+fn rows(
+    m: &MetricReport,
+    week_label: &str,
+) -> Vec<(String, Option<f64>, String, Compare, Compare, Compare)> {
     let n = &m.numbers;
     let none = Compare::default();
     vec![
@@ -97,26 +125,41 @@ fn rows(m: &MetricReport, week_label: &str) -> Vec<(String, Option<f64>, String,
             n.week_yoy,
             vs_plan(n.week_wow.value, n.plan_week),
         ),
-        ("MTD".into(), n.mtd.value, String::new(), none, n.mtd, vs_plan(n.mtd.value, n.plan_mtd)),
-        ("QTD".into(), n.qtd.value, String::new(), none, n.qtd, vs_plan(n.qtd.value, n.plan_qtd)),
-        ("YTD".into(), n.ytd.value, String::new(), none, n.ytd, vs_plan(n.ytd.value, n.plan_ytd)),
+        (
+            "MTD".into(),
+            n.mtd.value,
+            String::new(),
+            none,
+            n.mtd,
+            vs_plan(n.mtd.value, n.plan_mtd),
+        ),
+        (
+            "QTD".into(),
+            n.qtd.value,
+            String::new(),
+            none,
+            n.qtd,
+            vs_plan(n.qtd.value, n.plan_qtd),
+        ),
+        (
+            "YTD".into(),
+            n.ytd.value,
+            String::new(),
+            none,
+            n.ytd,
+            vs_plan(n.ytd.value, n.plan_ytd),
+        ),
     ]
 }
 
 fn metric_html(m: &MetricReport, week_label: &str, due: &str, img: Option<&Image>) -> Markup {
     let rule = &m.rule;
     let (w, h) = COMPARISON_PNG_SIZE;
-    let caption = drawn_range(m).map(|(lo, hi)| {
-        format!(
-            "Left: weekly totals of the last 6 weeks ({} to {}); right: monthly totals of the last 12 months ({} to {}). Values from {} to {}.",
-            m.weeks.first().map_or("", |p| p.label.as_str()),
-            m.weeks.last().map_or("", |p| p.label.as_str()),
-            m.months.first().map_or("", |p| p.label.as_str()),
-            m.months.last().map_or("", |p| p.label.as_str()),
-            value(lo, rule),
-            value(hi, rule),
-        )
-    });
+    let caption = format!(
+        "Left: {}. Right: {}.",
+        half("weekly totals of the last 6 weeks", &m.weeks, rule),
+        half("monthly totals of the last 12 months", &m.months, rule)
+    );
     html! {
         table role="presentation" width="100%" cellpadding="0" cellspacing="0" style="margin: 18px 0 4px; border-top: 2px solid #2f5fb3" {
             tr {
@@ -130,7 +173,7 @@ fn metric_html(m: &MetricReport, week_label: &str, due: &str, img: Option<&Image
                 style={"display: block; width: 100%; max-width: " (w) "px; height: auto; border: 1px solid #dddddd"};
             p style={"margin: 2px 0 8px; font-size: 12px; color: " (QUIET)} {
                 "Blue: this year · grey dashed: last year · orange dotted: plan · pink column: a week with an incident. "
-                @if let Some(c) = &caption { (c) }
+                (caption)
             }
         }
         table cellpadding="0" cellspacing="0" style="border-collapse: collapse; font-size: 14px" {
@@ -159,7 +202,9 @@ fn metric_html(m: &MetricReport, week_label: &str, due: &str, img: Option<&Image
                 @let border = if i.explanation.is_some() { "#2f5fb3" } else { DOWN };
                 div style={"border-left: 4px solid " (border) "; padding: 4px 10px; margin: 4px 0; background: #f6f8fc"} {
                     strong { (i.series) } " · " (i.day.format("%a %-d %b")) ": "
-                    (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected · " (i.check.replace('_', " "))
+                    (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected"
+                    @if let Some(d) = deviation(i.actual, i.expected) { " (" (d) ")" }
+                    " · " (i.check.replace('_', " "))
                     br;
                     @match &i.explanation {
                         Some((cause, text)) => {
@@ -194,11 +239,12 @@ fn metric_text(out: &mut String, m: &MetricReport, week_label: &str, due: &str) 
     for i in &m.incidents {
         let _ = writeln!(
             out,
-            "  * {} {}: {} vs {} expected ({})",
+            "  * {} {}: {} vs {} expected{} ({})",
             i.series,
             i.day.format("%a %-d %b"),
             value(i.actual, rule),
             value(i.expected, rule),
+            deviation(i.actual, i.expected).map_or_else(String::new, |d| format!(" ({d})")),
             i.check.replace('_', " ")
         );
         match &i.explanation {
@@ -251,7 +297,11 @@ pub fn email(r: &Report, link: Option<&str>) -> Digest {
                 .metrics
                 .iter()
                 .map(|m| {
-                    let img = image_of.get(k).copied().flatten().and_then(|i| images.get(i));
+                    let img = image_of
+                        .get(k)
+                        .copied()
+                        .flatten()
+                        .and_then(|i| images.get(i));
                     k += 1;
                     (m, img)
                 })
@@ -259,7 +309,12 @@ pub fn email(r: &Report, link: Option<&str>) -> Digest {
             (s.name.as_ref(), items)
         })
         .collect();
-    let open_count = |m: &MetricReport| m.incidents.iter().filter(|i| i.explanation.is_none()).count();
+    let open_count = |m: &MetricReport| {
+        m.incidents
+            .iter()
+            .filter(|i| i.explanation.is_none())
+            .count()
+    };
 
     let page: Markup = html! {
         (DOCTYPE)
@@ -330,10 +385,16 @@ pub fn email(r: &Report, link: Option<&str>) -> Digest {
     let _ = writeln!(text, "{}\n{week_label} · {range}", r.title);
     let _ = writeln!(text, "For the review on {review} · explanations due {due}");
     if let Some(url) = link {
-        let _ = write!(text, "\nThe pre-read in the browser, with every chart:\n{url}\n");
+        let _ = write!(
+            text,
+            "\nThe pre-read in the browser, with every chart:\n{url}\n"
+        );
     }
     if !r.problems.is_empty() {
-        let _ = writeln!(text, "\nSome data could not be used; numbers below leave it out:");
+        let _ = writeln!(
+            text,
+            "\nSome data could not be used; numbers below leave it out:"
+        );
         for p in &r.problems {
             let _ = writeln!(text, "- {p}");
         }

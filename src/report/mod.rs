@@ -829,8 +829,7 @@ mod tests {
             "[[source]]\nname = \"s\"\npath = \"x.csv\"\n[[report.metric]]\nname = \"revenue\"\nunit = \"£\"\n[[report.metric]]\nname = \"rate\"\naggregate = \"mean\"\nformat = \"percent\"\n[[report.metric]]\nname = \"aov\"\nratio = [\"revenue\", \"orders\"]\n[[plan]]\npath = \"{}\"\nperiod_column = \"month\"\ndimensions = [\"region\"]\n",
             plan.display()
         );
-        let cfg =
-            crate::config::compile_str(&toml, &dir.join("c.toml"), &|_| None).unwrap();
+        let cfg = crate::config::compile_str(&toml, &dir.join("c.toml"), &|_| None).unwrap();
         let (plan, errors) = plans(&cfg);
         assert!(errors.is_empty(), "{errors:?}");
         (cfg, plan)
@@ -858,7 +857,14 @@ mod tests {
         let (feb20, mar1, mar10) = (day(2025, 2, 20), day(2025, 3, 1), day(2025, 3, 10));
         // eu orders: 12 a day for 10 days = 120 against 10 a day = 100 → +20.0%
         let pts = points(feb20, mar10, 12.0);
-        let l = plan_line(&cfg, &plan, &key("orders", &[("region", "eu")]), &pts, mar10).unwrap();
+        let l = plan_line(
+            &cfg,
+            &plan,
+            &key("orders", &[("region", "eu")]),
+            &pts,
+            mar10,
+        )
+        .unwrap();
         assert_eq!(l.line(), "Month to date: 120 vs plan 100 (+20.0%)");
         // the metric's total (both regions, 30 a day = 300) for a series without dimensions
         let pts = points(feb20, mar10, 27.0);
@@ -866,11 +872,23 @@ mod tests {
         assert_eq!(l.line(), "Month to date: 270 vs plan 300 (-10.0%)");
         // the rule's unit; a rate averages and its change is in basis points
         let pts = points(feb20, mar10, 95.0);
-        let l = plan_line(&cfg, &plan, &key("revenue", &[("region", "eu")]), &pts, mar10);
-        assert_eq!(l.unwrap().line(), "Month to date: £950 vs plan £1,000 (-5.0%)");
+        let l = plan_line(
+            &cfg,
+            &plan,
+            &key("revenue", &[("region", "eu")]),
+            &pts,
+            mar10,
+        );
+        assert_eq!(
+            l.unwrap().line(),
+            "Month to date: £950 vs plan £1,000 (-5.0%)"
+        );
         let pts = points(feb20, mar10, 0.052);
         let l = plan_line(&cfg, &plan, &key("rate", &[("region", "eu")]), &pts, mar10);
-        assert_eq!(l.unwrap().line(), "Month to date: 5.20% vs plan 5.00% (+20 bps)");
+        assert_eq!(
+            l.unwrap().line(),
+            "Month to date: 5.20% vs plan 5.00% (+20 bps)"
+        );
         // no line: no target for the slice or metric, two dimensions, a ratio,
         // history that starts after the first of the month or ends before the day
         let pts = points(feb20, mar10, 12.0);

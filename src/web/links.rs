@@ -101,7 +101,9 @@ mod tests {
         assert!(tokens::verify(&key, token, exp.timestamp()).is_err());
         let week = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let u = report_url(&web, &key, week, review, "WBR <wbr@example.com>");
-        let token = u.strip_prefix("https://callout.example.com/report/").unwrap();
+        let token = u
+            .strip_prefix("https://callout.example.com/report/")
+            .unwrap();
         let c = tokens::verify(&key, token, review.timestamp()).unwrap();
         assert_eq!(
             c.scope,

@@ -72,8 +72,8 @@ pub fn link(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<String, WebE
 pub fn page(state: &AppState, week_start: NaiveDate, review_at: i64) -> Result<String, PageError> {
     let cfg = &state.config;
     let now = state.clock.now();
-    let week = report::week(cfg, WeekChoice::Containing(week_start), now)
-        .ok_or(PageError::NotFound)?;
+    let week =
+        report::week(cfg, WeekChoice::Containing(week_start), now).ok_or(PageError::NotFound)?;
     let run = if cfg.store_path.exists() {
         Store::open(&cfg.store_path)?.latest_finished_run()?
     } else {
