@@ -264,6 +264,9 @@ fn metric_text(out: &mut String, m: &MetricReport, week_label: &str, due: &str) 
     }
 }
 
+/// A metric and its chart image.
+type Item<'a> = (&'a MetricReport, Option<&'a Image>);
+
 /// The pre-read as an email; `link` is the signed URL of the page version.
 /// Charts whose PNG cannot be drawn (no data) are left out, never the mail.
 pub fn email(r: &Report, link: Option<&str>) -> Digest {
@@ -289,7 +292,7 @@ pub fn email(r: &Report, link: Option<&str>) -> Digest {
     }
     // each metric with its chart, by section
     let mut k = 0;
-    let sections: Vec<(Option<&String>, Vec<(&MetricReport, Option<&Image>)>)> = r
+    let sections: Vec<(Option<&String>, Vec<Item<'_>>)> = r
         .sections
         .iter()
         .map(|s| {
