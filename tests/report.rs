@@ -508,13 +508,22 @@ fn the_report_is_served_at_its_signed_link() {
     assert!(url.starts_with(&format!("{base}/report/")), "{url}");
     let written = std::fs::read_to_string(&file).unwrap();
 
+    let log = dir.path().join("serve.log");
     let serve = std::process::Command::new(env!("CARGO_BIN_EXE_callout"))
         .args(["serve", "--at", AT, "--config"])
         .arg(&cfg)
+        .env("CALLOUT_LOG", "info")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    // how often the page read the exports (the cache's misses)
+    let reads = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("report page: sources read")
+            .count()
+    };
     let mut serve = Serve(serve);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while http().get(&format!("{base}/healthz")).call().is_err() {
@@ -601,6 +610,11 @@ fn the_report_is_served_at_its_signed_link() {
     let valid = sign(week, at + 30 * 86_400);
     let (code, _) = get(&format!("{base}/report/{valid}"));
     assert_eq!(code, 200);
+    assert_eq!(
+        reads(),
+        1,
+        "three views of one week, one read of the exports"
+    );
     let (code, _) = get(&format!("{base}/e/{valid}"));
     assert_eq!(code, 403, "a report link opens no explanation page");
     let (code, _) = get(&format!("{base}/e/{valid}/{}", promo.id));
@@ -608,5 +622,12 @@ fn the_report_is_served_at_its_signed_link() {
     let incident = sign(Scope::Incidents(vec![promo.id]), at + 30 * 86_400);
     let (code, _) = get(&format!("{base}/report/{incident}"));
     assert_eq!(code, 403, "an explanation link opens no report");
+    // a run finished since: the next view reads the exports again
+    record_incidents(&cfg, dir.path());
+    let (code, _) = get(&url);
+    assert_eq!(code, 200);
+    assert_eq!(reads(), 2);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(!log_text.contains(token), "no token in the log");
     drop(serve);
 }

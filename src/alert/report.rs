@@ -59,12 +59,16 @@ pub fn queue_report(
     signer: Option<Signer<'_>>,
 ) -> Result<ReportMailReport, AlertError> {
     let mut out = ReportMailReport::default();
-    let Some(smtp) = &config.smtp else {
-        return Ok(out);
-    };
     if config.report.email_to.is_empty() {
         return Ok(out);
     }
+    let Some(smtp) = &config.smtp else {
+        tracing::warn!(
+            "config `{}` has report.email_to but no [smtp] table: the pre-read is not mailed",
+            config.path.display()
+        );
+        return Ok(out);
+    };
     let Some(review) = window(config, now) else {
         return Ok(out);
     };
