@@ -286,6 +286,12 @@ fn deliver(
                 cfg.path.display()
             );
         }
+        if !cfg.report.email_to.is_empty() {
+            tracing::warn!(
+                "config `{}` has report.email_to but no [smtp] table: the pre-read is not mailed",
+                cfg.path.display()
+            );
+        }
         return Ok(());
     };
     let q = alert::queue_digests(store, incidents, cfg, now, signer)?;

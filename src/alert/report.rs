@@ -63,10 +63,6 @@ pub fn queue_report(
         return Ok(out);
     }
     let Some(smtp) = &config.smtp else {
-        tracing::warn!(
-            "config `{}` has report.email_to but no [smtp] table: the pre-read is not mailed",
-            config.path.display()
-        );
         return Ok(out);
     };
     let Some(review) = window(config, now) else {
