@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::alert;
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::model::Check;
 use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
 use crate::store::Store;
@@ -150,13 +151,40 @@ fn cycle_as_of(
     // owners' explanations shape the baseline (known events, data issues,
     // accepted new levels), exactly as in backfill
     let explained = store.explained_spans()?;
-    let evaluation = if replay {
+    let mut evaluation = if replay {
         pipeline::evaluate_at(cfg, Window::Latest, now, &explained, &|_, _| {})
     } else {
         pipeline::evaluate(cfg, Window::Latest, Some(now), &explained, &|_, _| {})
     };
+    // before this run's findings are stored: they hold the newest values
+    add_restated(&store, cfg, &mut evaluation)?;
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
     Ok(CycleReport { evaluation, alerts })
+}
+
+/// Add a `restated` finding for every period the store flagged whose value in
+/// the loaded exports has changed since (the comparison is
+/// [`crate::restated::restatements`]; a metric whose `checks` leave out
+/// `restated` gets none). Call it before the evaluation's findings are
+/// stored. Returns how many were added.
+pub fn add_restated(
+    store: &Store,
+    cfg: &Config,
+    ev: &mut Evaluation,
+) -> Result<usize, crate::store::StoreError> {
+    let flagged = store.flagged_values()?;
+    let mut found = crate::restated::restatements(&flagged, &ev.batches);
+    found.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
+    let n = found.len();
+    if n > 0 {
+        tracing::info!(restated = n, "flagged values restated in the exports");
+        let findings = &mut ev.detection.findings;
+        findings.extend(found);
+        findings.sort_by(|a, b| {
+            (a.source.as_str(), &a.key, a.timestamp).cmp(&(b.source.as_str(), &b.key, b.timestamp))
+        });
+    }
+    Ok(n)
 }
 
 /// History up to `at` through the pipeline as of `at`, recorded like
@@ -171,8 +199,9 @@ pub fn replay_history(
     let mut store = Store::open(&cfg.store_path)?;
     let run_id = store.begin_run("backfill", at)?;
     let explained = store.explained_spans()?;
-    let evaluation =
+    let mut evaluation =
         pipeline::evaluate_at(cfg, Window::Dates(None, None), at, &explained, &|_, _| {});
+    add_restated(&store, cfg, &mut evaluation)?;
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, at, true, announce)?;
     Ok(CycleReport { evaluation, alerts })
 }

@@ -136,7 +136,7 @@ pub fn run(
     }
     let window = Window::Dates(args.from, args.to);
     let explained = stored_explanations(cfg)?;
-    let ev = pipeline::evaluate(cfg, window, None, &explained, &|done, total| {
+    let mut ev = pipeline::evaluate(cfg, window, None, &explained, &|done, total| {
         if show && (done == 1 || done % 64 == 0 || done == total) {
             bar.set_length(total as u64);
             bar.set_message("detecting");
@@ -144,6 +144,10 @@ pub fn run(
         }
     });
     bar.finish_and_clear();
+    // flagged periods whose value moved since, when there is a store to know them
+    if cfg.store_path.exists() {
+        crate::app::add_restated(&Store::open(&cfg.store_path)?, cfg, &mut ev)?;
+    }
 
     // the window already ends at `--to`
     let findings = &ev.detection.findings;

@@ -6,6 +6,8 @@
 //! - [`source`]: exports → one sorted batch of series per source.
 //! - [`detect`]: pure detection over all series at once.
 //! - [`pipeline`]: load → detect, shared by `run` and `backfill`.
+//! - [`restated`]: flagged periods whose exported value moved since (pure; the
+//!   store lookup is the caller's).
 //! - [`backfill`], [`app`]: the modes; [`demo`] and [`init`]: a newcomer's first
 //!   run on bundled data, and a first config written from their own exports.
 //! - [`review`]: the review calendar (next review, deadline).
@@ -33,6 +35,7 @@ pub mod output;
 pub mod pipeline;
 pub mod render;
 pub mod report;
+pub mod restated;
 pub mod review;
 pub mod schedule;
 pub mod source;

@@ -141,11 +141,14 @@ pub enum Check {
     Bounds,
     /// Change against the previous period above the metric's maximum.
     MaxChange,
+    /// The export's value of an already flagged period changed (or the period
+    /// is gone) since callout flagged it: the owner's explanation may be moot.
+    Restated,
 }
 
 impl Check {
     /// Every check, in display order.
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 11] = [
         Check::Variance,
         Check::Seasonal,
         Check::Holiday,
@@ -156,6 +159,7 @@ impl Check {
         Check::Late,
         Check::Bounds,
         Check::MaxChange,
+        Check::Restated,
     ];
 
     /// Name as written in findings files.
@@ -171,6 +175,7 @@ impl Check {
             Check::Late => "late",
             Check::Bounds => "bounds",
             Check::MaxChange => "max_change",
+            Check::Restated => "restated",
         }
     }
 
@@ -189,6 +194,7 @@ impl Check {
                 | Check::Late
                 | Check::Bounds
                 | Check::MaxChange
+                | Check::Restated
         )
     }
 }
@@ -210,11 +216,15 @@ pub enum Lane {
     Health,
     /// Statistical outliers (`seasonal`, `variance`, `holiday`, `level_shift`).
     Statistical,
+    /// Flagged values that moved in the export afterwards (`restated`): each
+    /// run's restatements of a series are one incident of their own, closed at
+    /// once, so a restatement is news even when the flagged incident is over.
+    Restated,
 }
 
 impl Lane {
     /// Every lane.
-    pub const ALL: [Lane; 3] = [Lane::Export, Lane::Health, Lane::Statistical];
+    pub const ALL: [Lane; 4] = [Lane::Export, Lane::Health, Lane::Statistical, Lane::Restated];
 
     /// The lane of a check.
     pub const fn of(check: Check) -> Lane {
@@ -224,6 +234,7 @@ impl Lane {
             Check::Variance | Check::Seasonal | Check::Holiday | Check::LevelShift => {
                 Lane::Statistical
             }
+            Check::Restated => Lane::Restated,
         }
     }
 
@@ -233,6 +244,7 @@ impl Lane {
             Lane::Export => "export",
             Lane::Health => "health",
             Lane::Statistical => "statistical",
+            Lane::Restated => "restated",
         }
     }
 

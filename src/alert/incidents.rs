@@ -56,7 +56,7 @@ pub fn owner_for<'c>(
             .find(|s| s.name == source)
             .and_then(|s| s.owner.as_ref())
             .or(config.owners.default.as_ref()),
-        Lane::Health | Lane::Statistical => config.owners.owner_of(key),
+        Lane::Health | Lane::Statistical | Lane::Restated => config.owners.owner_of(key),
     }
 }
 
@@ -105,6 +105,10 @@ pub fn record(
                     .filter(|f| Lane::of(f.check) == lane)
                     .collect();
                 let owner = owner_for(config, lane, source, key).map(|m| m.to_string());
+                if lane == Lane::Restated {
+                    opened += record_restated(s, run_id, &in_lane, owner)?;
+                    continue;
+                }
                 opened += update_series(
                     s,
                     run_id,
@@ -244,6 +248,42 @@ fn update_series(
         s.update_incident(&inc)?;
     }
     Ok(opened)
+}
+
+/// One run's `restated` findings of one series: one new incident, closed at
+/// once (a restatement has no duration, and an open one would swallow the next
+/// run's). Never matched against earlier findings of the same period: the
+/// caller only passes a value that differs from the newest one stored, so
+/// each is news. Returns incidents opened (0 or 1).
+fn record_restated(
+    s: &Store,
+    run_id: i64,
+    findings: &[&Finding],
+    owner: Option<String>,
+) -> Result<usize, StoreError> {
+    let Some(first) = findings.iter().min_by_key(|f| f.timestamp) else {
+        return Ok(0);
+    };
+    let last = findings.iter().map(|f| f.timestamp).max().unwrap_or(first.timestamp);
+    let id = s.insert_incident(&NewIncident {
+        first,
+        step_ms: first.granularity.step_ms(),
+        owner,
+        last_evaluated_ts: last,
+        run_id,
+        closed_at_ts: Some(last),
+    })?;
+    let mut row = s.incident(id)?;
+    for f in findings {
+        if let Some(inc) = row.as_mut() {
+            absorb(inc, f);
+        }
+        s.insert_finding(run_id, f, Some(id))?;
+    }
+    if let Some(inc) = row {
+        s.update_incident(&inc)?;
+    }
+    Ok(1)
 }
 
 /// An incident row with its findings and current owner; `None` if it has no findings.

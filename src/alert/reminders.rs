@@ -129,7 +129,7 @@ fn unexplained(
 fn escalation_address<'c>(config: &'c Config, i: &Incident) -> Option<&'c Mailbox> {
     let rule = match i.lane {
         Lane::Export => None,
-        Lane::Health | Lane::Statistical => config.owners.rule_of(&i.key),
+        Lane::Health | Lane::Statistical | Lane::Restated => config.owners.rule_of(&i.key),
     };
     rule.and_then(|r| r.escalate_to.as_ref())
         .or(config.reminders.escalate_to.as_ref())

@@ -292,6 +292,13 @@ pub fn why(f: &Finding) -> String {
             "changed {} against the previous period, more than the metric allows",
             pct(deviation_pct(f))
         ),
+        Check::Restated => {
+            let (old, new) = restated_pair(f);
+            format!(
+                "value for {} restated from {old} to {new} after it was flagged",
+                format_ts(f.timestamp, f.granularity),
+            )
+        }
     };
     if let Some(note) = f.note.as_deref().filter(|n| !n.is_empty()) {
         line.push_str("; ");
@@ -325,8 +332,29 @@ fn period_label(i: &Incident) -> String {
     }
 }
 
-/// The numbers line: `580 vs expected 1,000 (normal range 900 to 1,100), -42.0%`.
+/// A restatement's old and new value in words: rounded like every number,
+/// unless rounding would make them look equal; a gone period says so.
+fn restated_pair(f: &Finding) -> (String, String) {
+    let (old, new) = (num(f.expected), num(f.value));
+    if f.value.is_nan() {
+        (old, "nothing (the period is gone from the export)".to_string())
+    } else if old == new {
+        (f.expected.to_string(), f.value.to_string())
+    } else {
+        (old, new)
+    }
+}
+
+/// The numbers line: `580 vs expected 1,000 (normal range 900 to 1,100), -42.0%`;
+/// for a restatement `now 450, was 580 when flagged, -22.4%`.
 fn numbers_label(f: &Finding) -> String {
+    if f.check == Check::Restated {
+        let (old, new) = restated_pair(f);
+        return format!(
+            "now {new}, was {old} when flagged, {}",
+            pct(deviation_pct(f))
+        );
+    }
     format!(
         "{} vs expected {} (normal range {} to {}), {}",
         num(f.value),

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, dims_json, nan_or, series_id};
 use crate::model::{Check, Direction, Finding, Granularity, SeriesKey};
+use crate::restated::Flagged;
 
 impl Store {
     /// Store one finding of `run_id`, attached to an incident.
@@ -108,6 +109,54 @@ impl Store {
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(self.q("read findings"))?;
         raw.into_iter().map(|r| self.finding_from(r)).collect()
+    }
+
+    /// For every period of every series that a stored incident holds a
+    /// finding for, the newest value callout knew (restatements included, so
+    /// a restatement is compared with next time, not the first number), and
+    /// whether an owner explained an incident holding it. Findings without a
+    /// value (`missing`, `late`) flag no number and are left out.
+    pub fn flagged_values(&self) -> Result<Vec<Flagged>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT f.source, f.metric, f.dims, f.timestamp, f.value,
+                    EXISTS (SELECT 1 FROM findings g JOIN explanations e ON e.incident_id = g.incident_id
+                            WHERE g.source = f.source AND g.series_id = f.series_id
+                              AND g.timestamp = f.timestamp)
+                 FROM findings f WHERE f.id IN (
+                    SELECT max(id) FROM findings
+                    WHERE incident_id IS NOT NULL AND (value IS NOT NULL OR \"check\" = 'restated')
+                    GROUP BY source, series_id, timestamp)
+                 ORDER BY f.source, f.series_id, f.timestamp",
+            )
+            .map_err(self.q("read flagged values"))?;
+        let raw = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
+                    r.get::<_, bool>(5)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(self.q("read flagged values"))?;
+        raw.into_iter()
+            .map(|(source, metric, dims, ts, value, explained)| {
+                let dims: Vec<(String, String)> =
+                    serde_json::from_str(&dims).map_err(|_| self.bad("read dimensions", dims))?;
+                Ok(Flagged {
+                    source,
+                    key: SeriesKey { metric, dims },
+                    ts,
+                    value: nan_or(value),
+                    explained,
+                })
+            })
+            .collect()
     }
 
     /// Number of stored finding rows (all runs).

@@ -178,6 +178,7 @@ fn check_label(c: Check) -> &'static str {
         Check::Late => "late export",
         Check::Bounds => "outside allowed bounds",
         Check::MaxChange => "change too large",
+        Check::Restated => "value restated after it was flagged",
     }
 }
 
