@@ -942,3 +942,134 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
         .collect();
     assert_eq!(keys, vec!["report:2024-05-22:wbr-list@example.com"]);
 }
+
+/// The export with orders/eu on 2024-05-15 (the fixture's spike) set to `value`.
+fn restate_spike(data: &Path, value: &str) {
+    let csv = std::fs::read_to_string(data).unwrap();
+    let edited: String = csv
+        .lines()
+        .map(|l| {
+            if l.starts_with("2024-05-15,orders,eu,") {
+                format!("2024-05-15,orders,eu,{value}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(csv, edited, "the spike row is in the export");
+    std::fs::write(data, edited).unwrap();
+}
+
+#[test]
+fn a_restated_flagged_value_is_mailed_to_the_owner_once_per_new_value() {
+    use callout::model::{Cause, Check, date_ms};
+    use callout::store::Store;
+    use callout::store::explanations::NewExplanation;
+    let Setup {
+        dir,
+        inbox,
+        cfg,
+        sink: _sink,
+        ..
+    } = setup(true);
+    let data = dir.path().join("shop.csv");
+    let run = || {
+        let out = callout(&[
+            "run",
+            "--once",
+            "--at",
+            "2024-05-16T12:00:00Z",
+            "--config",
+            cfg.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+
+    // 1. the spike is flagged and mailed to its owner, who explains it
+    run();
+    assert_eq!(received(&inbox).len(), 1);
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let spike = date_ms(chrono::NaiveDate::from_ymd_opt(2024, 5, 15).unwrap());
+    let incident = store
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .find(|i| i.key.metric == "orders" && i.last_finding_ts == spike)
+        .expect("the spike opened an incident");
+    store
+        .add_explanation(&NewExplanation {
+            incident_id: incident.id,
+            cause: Cause::KnownEvent,
+            persistence: None,
+            text: "Flash sale".into(),
+            author: "sam@example.com".into(),
+            link_hash: "test".into(),
+            created_at: 0,
+        })
+        .unwrap();
+    drop(store);
+
+    // 2. the export now says 2,100 for that day: the owner hears of it
+    restate_spike(&data, "2100");
+    let stdout = run();
+    assert!(stdout.contains("restated"), "{stdout}");
+    let msgs = received(&inbox);
+    assert_eq!(msgs.len(), 2, "one digest about the restatement: {msgs:?}");
+    let (to, _subject, body, html, _) = &msgs[1];
+    assert_eq!(to, "sam@example.com");
+    let why = "value for 2024-05-15 restated from 3,323 to 2,100 after it was flagged; \
+               the explanation was given for the old number";
+    assert!(body.contains(why), "{body}");
+    assert!(body.contains("now 2,100, was 3,323 when flagged"), "{body}");
+    assert!(html.contains(why) && html.contains("restated"), "{html}");
+    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let restated: Vec<_> = store
+        .incidents()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.worst_check == Check::Restated)
+        .collect();
+    assert_eq!(restated.len(), 1, "{restated:?}");
+    assert_eq!(restated[0].owner.as_deref(), Some("Sam <sam@example.com>"));
+    assert!(restated[0].announced);
+    drop(store);
+
+    // 3. the same export again: nothing new
+    run();
+    assert_eq!(received(&inbox).len(), 2);
+
+    // 4. restated a second time, to another value: news again, from 2,100
+    restate_spike(&data, "2500");
+    run();
+    let msgs = received(&inbox);
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
+    assert!(
+        msgs[2]
+            .2
+            .contains("value for 2024-05-15 restated from 2,100 to 2,500 after it was flagged"),
+        "{}",
+        msgs[2].2
+    );
+
+    // 5. a backfill's findings file carries a restatement too
+    restate_spike(&data, "2700");
+    let out_csv = dir.path().join("findings.csv");
+    let out = callout(&[
+        "backfill",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = std::fs::read_to_string(&out_csv).unwrap();
+    let restated: Vec<&str> = rows.lines().filter(|l| l.contains(",restated,")).collect();
+    assert_eq!(restated.len(), 1, "{rows}");
+    assert!(
+        restated[0].contains("2024-05-15") && restated[0].contains("2700"),
+        "{}",
+        restated[0]
+    );
+}
