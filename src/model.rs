@@ -224,7 +224,12 @@ pub enum Lane {
 
 impl Lane {
     /// Every lane.
-    pub const ALL: [Lane; 4] = [Lane::Export, Lane::Health, Lane::Statistical, Lane::Restated];
+    pub const ALL: [Lane; 4] = [
+        Lane::Export,
+        Lane::Health,
+        Lane::Statistical,
+        Lane::Restated,
+    ];
 
     /// The lane of a check.
     pub const fn of(check: Check) -> Lane {

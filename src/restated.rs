@@ -171,13 +171,7 @@ mod tests {
             .map(|f| {
                 assert_eq!(f.check, Check::Restated);
                 assert_eq!(f.p_value, 0.0);
-                (
-                    f.key.metric,
-                    f.timestamp / DAY,
-                    f.expected,
-                    f.value,
-                    f.note,
-                )
+                (f.key.metric, f.timestamp / DAY, f.expected, f.value, f.note)
             })
             .collect();
         assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
@@ -220,13 +214,7 @@ mod tests {
             ],
             &[
                 ("orders".into(), 4, 90.0, 104.0, None),
-                (
-                    "orders".into(),
-                    8,
-                    50.0,
-                    108.0,
-                    Some(EXPLAINED_NOTE.into()),
-                ),
+                ("orders".into(), 8, 50.0, 108.0, Some(EXPLAINED_NOTE.into())),
                 ("visits".into(), 5, 12.0, f64::NAN, None),
             ],
         );

@@ -264,7 +264,11 @@ fn record_restated(
     let Some(first) = findings.iter().min_by_key(|f| f.timestamp) else {
         return Ok(0);
     };
-    let last = findings.iter().map(|f| f.timestamp).max().unwrap_or(first.timestamp);
+    let last = findings
+        .iter()
+        .map(|f| f.timestamp)
+        .max()
+        .unwrap_or(first.timestamp);
     let id = s.insert_incident(&NewIncident {
         first,
         step_ms: first.granularity.step_ms(),

@@ -337,7 +337,10 @@ fn period_label(i: &Incident) -> String {
 fn restated_pair(f: &Finding) -> (String, String) {
     let (old, new) = (num(f.expected), num(f.value));
     if f.value.is_nan() {
-        (old, "nothing (the period is gone from the export)".to_string())
+        (
+            old,
+            "nothing (the period is gone from the export)".to_string(),
+        )
     } else if old == new {
         (f.expected.to_string(), f.value.to_string())
     } else {
