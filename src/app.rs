@@ -43,8 +43,7 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
     };
     let ev = &report.evaluation;
     if !matches!(announce, Announce::DryRun(None)) {
-        let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
-        let keys = output::key_columns(&ev.detection.findings, &key_sets);
+        let keys = output::key_columns(&ev.detection.findings, &ev.key_sets());
         output::write_table(std::io::stdout().lock(), &ev.detection.findings, &keys)?;
     }
     // source errors were logged once by the pipeline; the alert half's here
@@ -243,7 +242,12 @@ fn record_and_announce(
     };
     // the explanation page charts what the owner was alerted on (see `history`)
     let taken_at = now.timestamp_millis();
-    match store.transaction(|s| crate::history::record(s, &ev.batches, taken_at)) {
+    match store.transaction(|s| {
+        Ok::<_, crate::store::StoreError>(
+            crate::history::record(s, &ev.batches, taken_at)?
+                + crate::history::record_chunked(s, &ev.chunked, taken_at)?,
+        )
+    }) {
         Ok(n) => tracing::debug!(series = n, "series history saved for the explanation pages"),
         Err(e) => report.problems.push(format!("saving series history: {e}")),
     }

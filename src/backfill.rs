@@ -151,11 +151,10 @@ pub fn run(
 
     // the window already ends at `--to`
     let findings = &ev.detection.findings;
-    let key_sets: Vec<Vec<String>> = ev.batches.iter().map(|b| b.key_columns.clone()).collect();
-    let keys = output::key_columns(findings, &key_sets);
+    let keys = output::key_columns(findings, &ev.key_sets());
     write_findings(args.output.as_deref(), format, findings, &keys)?;
 
-    let series: usize = ev.batches.iter().map(|b| b.series.len()).sum();
+    let series = ev.series();
     let points: usize = ev.detection.evaluated.iter().map(|e| e.points).sum();
     let mut by_check: BTreeMap<&str, usize> = BTreeMap::new();
     for f in findings {
@@ -172,7 +171,7 @@ pub fn run(
     };
     crate::cli::say(&format!(
         "backfill: {} source(s), {series} series, {} rows, {points} points evaluated, {} finding(s) ({checks}); {} dropped by FDR; {} error(s), {} warning(s); load {:.2}s, detect {:.2}s",
-        ev.batches.len(),
+        ev.sources(),
         ev.rows,
         findings.len(),
         ev.detection.dropped_by_fdr,

@@ -7,8 +7,8 @@
 //! when that is too many points) and the last year (daily means for sub-daily
 //! series) into the store. Pure compaction plus one store call.
 
-use crate::model::Granularity;
-use crate::source::Batch;
+use crate::model::{Granularity, SeriesKey};
+use crate::source::{Batch, SpilledSource};
 use crate::store::history::SeriesHistory;
 use crate::store::{Store, StoreError};
 
@@ -75,15 +75,53 @@ pub fn record(store: &Store, batches: &[Batch], taken_at: i64) -> Result<usize, 
     let mut saved = 0;
     for b in batches {
         let Some(newest) = b.newest() else { continue };
-        for key in store.series_with_incidents(&b.source, newest - RECENT_MS)? {
-            let Ok(i) = b.series.binary_search_by(|s| s.key.cmp(&key)) else {
+        let keys = store.series_with_incidents(&b.source, newest - RECENT_MS)?;
+        saved += save(store, b, &keys, taken_at)?;
+    }
+    Ok(saved)
+}
+
+/// [`record`] for sources evaluated in chunks: a chunk is read back only
+/// when one of its series has an incident. A chunk that cannot be read is
+/// logged and skipped (its charts keep their previous copy).
+pub fn record_chunked(
+    store: &Store,
+    sources: &[SpilledSource],
+    taken_at: i64,
+) -> Result<usize, StoreError> {
+    let mut saved = 0;
+    for c in sources {
+        let Some(newest) = c.newest else { continue };
+        let keys = store.series_with_incidents(&c.source, newest - RECENT_MS)?;
+        for chunk in &c.chunks {
+            let mine: Vec<SeriesKey> = keys
+                .iter()
+                .filter(|k| chunk.series.binary_search_by(|s| s.key.cmp(k)).is_ok())
+                .cloned()
+                .collect();
+            if mine.is_empty() {
                 continue;
-            };
-            let s = &b.series[i];
-            let h = compact(b.ts_of(s), b.values_of(s), s.granularity, taken_at);
-            store.save_history(&b.source, &key, &h)?;
-            saved += 1;
+            }
+            match chunk.read() {
+                Ok(b) => saved += save(store, &b, &mine, taken_at)?,
+                Err(e) => tracing::warn!(source = %c.source, "series history not saved: {e}"),
+            }
         }
+    }
+    Ok(saved)
+}
+
+/// Save the compact copy of each series of `b` among `keys`.
+fn save(store: &Store, b: &Batch, keys: &[SeriesKey], taken_at: i64) -> Result<usize, StoreError> {
+    let mut saved = 0;
+    for key in keys {
+        let Ok(i) = b.series.binary_search_by(|s| s.key.cmp(key)) else {
+            continue;
+        };
+        let s = &b.series[i];
+        let h = compact(b.ts_of(s), b.values_of(s), s.granularity, taken_at);
+        store.save_history(&b.source, key, &h)?;
+        saved += 1;
     }
     Ok(saved)
 }

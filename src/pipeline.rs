@@ -4,15 +4,26 @@
 //! window of timestamps they report on and in what they do with findings.
 //! One bad source never stops the others: its error is collected and the
 //! rest are evaluated.
+//!
+//! With `detection.memory_budget`, a source with more rows than the budget
+//! holds is evaluated in chunks of whole series: each chunk is cut, checked
+//! (replay cut, future rows) and written to a temp file, then detection reads
+//! the chunks back one at a time. Candidates, not rows, are kept across
+//! chunks, and Benjamini–Hochberg runs once over all of them.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, SourceConfig};
-use crate::detect::{self, Detection, Range};
+use crate::detect::{self, Candidates, Detection, Range};
 use crate::model::{ExplainedSpan, Finding, date_ms};
-use crate::source::{self, Batch, SourceError};
+use crate::source::{self, Batch, Chunks, Held, SourceError, Spilled, SpilledSource};
+
+/// Bytes one row of a source takes at the peak of its evaluation (while it
+/// is cut into series, and in detection), measured on the scale set: the
+/// rows of one chunk are `detection.memory_budget` / this.
+const ROW_BYTES_AT_PEAK: u64 = 40;
 
 /// Which points an evaluation reports on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +39,8 @@ pub enum Window {
 pub struct Evaluation {
     /// Loaded sources.
     pub batches: Vec<Batch>,
+    /// Sources evaluated in chunks (larger than `detection.memory_budget`).
+    pub chunked: Vec<SpilledSource>,
     /// Sources or series that could not be used.
     pub errors: Vec<SourceError>,
     /// Data that was used with some points left out (e.g. NaN values): reported,
@@ -43,11 +56,40 @@ pub struct Evaluation {
     pub detect_time: Duration,
 }
 
+impl Evaluation {
+    /// The key columns of each source evaluated, whole or in chunks.
+    pub fn key_sets(&self) -> Vec<Vec<String>> {
+        self.batches
+            .iter()
+            .map(|b| b.key_columns.clone())
+            .chain(self.chunked.iter().map(|c| c.key_columns.clone()))
+            .collect()
+    }
+
+    /// Sources evaluated.
+    pub fn sources(&self) -> usize {
+        self.batches.len() + self.chunked.len()
+    }
+
+    /// Series evaluated.
+    pub fn series(&self) -> usize {
+        self.batches.iter().map(|b| b.series.len()).sum::<usize>()
+            + self
+                .chunked
+                .iter()
+                .map(SpilledSource::series)
+                .sum::<usize>()
+    }
+}
+
 /// Everything loading produced: batches, errors and warnings.
 #[derive(Debug, Default)]
 pub struct Loaded {
     /// One batch per source that could be read.
     pub batches: Vec<Batch>,
+    /// Sources larger than the memory budget, in chunks (only when
+    /// evaluating with a budget).
+    pub chunked: Vec<SpilledSource>,
     /// Sources or series that could not be used.
     pub errors: Vec<SourceError>,
     /// Data used with some points left out.
@@ -60,34 +102,45 @@ pub struct Loaded {
 /// Each problem is logged here, once, with its source as a field; callers count
 /// them but do not print them again.
 pub fn load_all(cfg: &Config, now: DateTime<Utc>, window: Window) -> Loaded {
-    load_as_of(cfg, now, window, false)
+    load_as_of(cfg, now, window, false, None)
 }
 
 /// [`load_all`]; with `replay` (a run `--at` a past moment) the exports hold
 /// that moment's real future, so only periods that had *ended* by `now` are
 /// kept (what the daemon could have read then), silently: no look-ahead.
-fn load_as_of(cfg: &Config, now: DateTime<Utc>, window: Window, replay: bool) -> Loaded {
+/// A source with more than `limit` rows comes back in chunks.
+fn load_as_of(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    window: Window,
+    replay: bool,
+    limit: Option<usize>,
+) -> Loaded {
     let mut out = Loaded::default();
     for s in &cfg.sources {
-        match source::load(s, &query_window(s, now, window)) {
-            Ok((mut b, mut problems)) => {
+        match source::load_held(s, &query_window(s, now, window), limit) {
+            Ok((Held::Whole(mut b), mut problems)) => {
                 if replay {
                     let cut = keep_ended(&mut b, local_ms(now, s));
                     tracing::debug!(source = %s.name, rows = cut, "replay: rows after the evaluation time left out");
                 }
                 problems.extend(b.drop_future(local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
-                for p in problems {
-                    if p.is_warning() {
-                        tracing::warn!(source = %s.name, "{p}");
-                        out.warnings.push(p);
-                    } else {
-                        tracing::error!(source = %s.name, "{p}");
-                        out.errors.push(p);
-                    }
-                }
+                out.report(s, problems);
                 out.batches.push(b);
             }
+            Ok((Held::Chunked(chunks), mut problems)) => match cut_chunks(s, chunks, now, replay) {
+                Ok((c, series_problems)) => {
+                    problems.extend(series_problems);
+                    tracing::info!(source = %s.name, series = c.series(), rows = c.rows(), chunks = c.chunks.len(), "loaded in chunks (larger than detection.memory_budget)");
+                    out.report(s, problems);
+                    out.chunked.push(c);
+                }
+                Err(e) => {
+                    problems.push(e);
+                    out.report(s, problems);
+                }
+            },
             Err(es) => {
                 for e in es {
                     tracing::error!(source = %s.name, "{e}");
@@ -97,6 +150,64 @@ fn load_as_of(cfg: &Config, now: DateTime<Utc>, window: Window, replay: bool) ->
         }
     }
     out
+}
+
+impl Loaded {
+    /// Log each problem of source `s` once and keep it as an error or a warning.
+    fn report(&mut self, s: &SourceConfig, problems: Vec<SourceError>) {
+        for p in problems {
+            if p.is_warning() {
+                tracing::warn!(source = %s.name, "{p}");
+                self.warnings.push(p);
+            } else {
+                tracing::error!(source = %s.name, "{p}");
+                self.errors.push(p);
+            }
+        }
+    }
+}
+
+/// Cut each chunk of a source into series, apply what [`load_as_of`] applies
+/// to a whole batch (the replay cut, rows dated in the future) and move its
+/// rows to a temp file. The series' problems come back in the order a whole
+/// batch gives them: the cut's by key, then the future rows' by key.
+fn cut_chunks(
+    s: &SourceConfig,
+    mut chunks: Chunks,
+    now: DateTime<Utc>,
+    replay: bool,
+) -> Result<(SpilledSource, Vec<SourceError>), SourceError> {
+    let local = local_ms(now, s);
+    let (mut cut, mut future) = (Vec::new(), Vec::new());
+    let mut spilled = SpilledSource {
+        source: s.name.clone(),
+        key_columns: Vec::new(),
+        chunks: Vec::with_capacity(chunks.len()),
+        newest: None,
+    };
+    for i in 0..chunks.len() {
+        let (mut b, problems) = chunks.take(i)?;
+        cut.extend(problems);
+        if replay {
+            let rows = keep_ended(&mut b, local);
+            tracing::debug!(source = %s.name, rows, "replay: rows after the evaluation time left out");
+        }
+        future.extend(b.drop_future_keyed(local));
+        spilled.newest = spilled.newest.max(b.newest());
+        spilled.key_columns.clone_from(&b.key_columns);
+        spilled.chunks.push(Spilled::write(b)?);
+    }
+    cut.sort_by(|a, b| a.0.cmp(&b.0));
+    future.sort_by(|a, b| a.0.cmp(&b.0));
+    let problems = cut.into_iter().chain(future).map(|(_, p)| p).collect();
+    Ok((spilled, problems))
+}
+
+/// Rows of one chunk for a memory budget in bytes (at least one).
+fn chunk_rows(budget: u64) -> usize {
+    usize::try_from(budget / ROW_BYTES_AT_PEAK)
+        .unwrap_or(usize::MAX)
+        .max(1)
 }
 
 /// Read each source as a scheduled run at `now` would, and say per source
@@ -192,9 +303,14 @@ fn local_ms(now: DateTime<Utc>, src: &SourceConfig) -> i64 {
 
 /// The report range of one batch for a window.
 pub fn range_for(batch: &Batch, window: Window) -> Range {
+    range_at(batch.newest(), window)
+}
+
+/// The report range of a source whose newest timestamp is `newest`.
+fn range_at(newest: Option<i64>, window: Window) -> Range {
     match window {
         Window::Latest => {
-            let t = batch.newest().unwrap_or(i64::MAX);
+            let t = newest.unwrap_or(i64::MAX);
             Range { from: t, to: t }
         }
         Window::Dates(from, to) => Range {
@@ -241,30 +357,73 @@ fn evaluate_as_of(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
     let t0 = Instant::now();
+    let limit = cfg.detection.memory_budget.map(chunk_rows);
     // a backfill has no run clock: the machine's clock bounds plausible dates
     let Loaded {
         batches,
-        errors,
+        chunked,
+        mut errors,
         warnings,
-    } = load_as_of(cfg, now.unwrap_or_else(Utc::now), window, replay);
+    } = load_as_of(cfg, now.unwrap_or_else(Utc::now), window, replay, limit);
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();
-    let mut detection = detect::detect(&batches, cfg, &ranges, explained, progress);
-    if let Some(now) = now {
-        for b in &batches {
-            let Some(src) = cfg.sources.iter().find(|s| s.name == b.source) else {
-                continue;
+    let newest: Vec<i64> = batches
+        .iter()
+        .map(|b| b.newest().unwrap_or(i64::MIN))
+        .collect();
+    let total = batches.iter().map(|b| b.series.len()).sum::<usize>()
+        + chunked.iter().map(SpilledSource::series).sum::<usize>();
+    let mut candidates = Candidates::default();
+    candidates.add(&batches, &newest, cfg, &ranges, explained, &|done, _| {
+        progress(done, total);
+    });
+    let mut late = Vec::new();
+    for b in &batches {
+        late.extend(late_of(cfg, b, now));
+    }
+    // one chunk in memory at a time; its candidates stay, its rows go
+    let mut done = batches.iter().map(|b| b.series.len()).sum::<usize>();
+    for c in &chunked {
+        let range = [range_at(c.newest, window)];
+        let newest = [c.newest.unwrap_or(i64::MIN)];
+        for chunk in &c.chunks {
+            let b = match chunk.read() {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(source = %c.source, "{e}");
+                    errors.push(e);
+                    continue;
+                }
             };
-            let local = local_ms(now, src);
-            let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
-            detection.findings.extend(detect::late(b, local, delay));
+            let base = done;
+            candidates.add(
+                std::slice::from_ref(&b),
+                &newest,
+                cfg,
+                &range,
+                explained,
+                &move |d, _| progress(base + d, total),
+            );
+            late.extend(late_of(cfg, &b, now));
+            done += b.series.len();
         }
     }
+    let mut detection = candidates.decide(cfg.detection.fdr);
+    detection.findings.extend(late);
+    if !chunked.is_empty() {
+        // as whole batches list them: by source, then key
+        let at = |name: &str| cfg.sources.iter().position(|s| s.name == name);
+        detection
+            .evaluated
+            .sort_by(|a, b| (at(&a.source), &a.key).cmp(&(at(&b.source), &b.key)));
+    }
     sort_findings(&mut detection.findings);
-    let rows = batches.iter().map(Batch::rows).sum();
+    let rows = batches.iter().map(Batch::rows).sum::<usize>()
+        + chunked.iter().map(SpilledSource::rows).sum::<usize>();
     Evaluation {
         batches,
+        chunked,
         errors,
         warnings,
         detection,
@@ -272,6 +431,19 @@ fn evaluate_as_of(
         load_time,
         detect_time: t1.elapsed(),
     }
+}
+
+/// Series of `b` whose newest data is overdue at `now` (none without a clock).
+fn late_of(cfg: &Config, b: &Batch, now: Option<DateTime<Utc>>) -> Vec<Finding> {
+    let Some(now) = now else {
+        return Vec::new();
+    };
+    let Some(src) = cfg.sources.iter().find(|s| s.name == b.source) else {
+        return Vec::new();
+    };
+    let local = local_ms(now, src);
+    let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
+    detect::late(b, local, delay)
 }
 
 /// Order findings by source, series, time, check.

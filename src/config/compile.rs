@@ -125,6 +125,9 @@ const PORT: IntRange = (1..=65_535, "");
 /// An allowed float range: `(low, high)` bounds.
 type FloatRange = (Bound<f64>, Bound<f64>);
 const FDR: FloatRange = (Excluded(0.0), Excluded(1.0));
+/// `detection.memory_budget`: at least 1 MB (below that the program itself
+/// outweighs the rows), at most 1 PB.
+const MEMORY_BUDGET: (u64, u64) = (1_000_000, 1_000_000_000_000_000);
 /// A huge delay switches the late check off (tests and exports without a
 /// deadline do that); the cap keeps `Duration` and milliseconds far from overflow.
 const EXPECTED_DELAY_HOURS: FloatRange = (Included(0.0), Included(1e6));
@@ -693,6 +696,64 @@ impl Compiler {
                 .float("detection.fdr", raw.fdr, FDR)
                 .unwrap_or(raw::DEFAULT_FDR),
             default_calendar: raw.calendar.unwrap_or_else(|| raw::DEFAULT_CALENDAR.into()),
+            memory_budget: raw
+                .memory_budget
+                .and_then(|b| self.bytes("detection.memory_budget", &b, MEMORY_BUDGET)),
+        }
+    }
+
+    /// A size such as `"512MB"`, `"1.5 GiB"` or `"200000000"` (bytes) within
+    /// `range`; `None` when it is not one (reported).
+    fn bytes(&mut self, key: &str, text: &str, range: (u64, u64)) -> Option<u64> {
+        const UNITS: &[(&str, f64)] = &[
+            ("", 1.0),
+            ("b", 1.0),
+            ("kb", 1e3),
+            ("mb", 1e6),
+            ("gb", 1e9),
+            ("tb", 1e12),
+            ("kib", 1024.0),
+            ("mib", 1_048_576.0),
+            ("gib", 1_073_741_824.0),
+            ("tib", 1_099_511_627_776.0),
+        ];
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let unit = unit.trim().to_ascii_lowercase();
+        let bytes = number
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+            .and_then(|n| UNITS.iter().find(|u| u.0 == unit).map(|u| n * u.1));
+        let Some(bytes) = bytes else {
+            self.problem(
+                key,
+                format!("must be a size such as \"512MB\" or \"2GiB\" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got {text:?}"),
+            );
+            return None;
+        };
+        #[allow(clippy::cast_precision_loss, reason = "the bounds are exact in f64")]
+        let fits = (range.0 as f64..=range.1 as f64).contains(&bytes);
+        if fits {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "within the range, far below 2^53 bytes"
+            )]
+            let b = bytes.round() as u64;
+            Some(b)
+        } else {
+            self.problem(
+                key,
+                format!(
+                    "must be between 1MB and 1000TB, got {text:?} ({} bytes)",
+                    num(bytes)
+                ),
+            );
+            None
         }
     }
 

@@ -141,6 +141,9 @@ pub struct DetectionConfig {
     pub fdr: f64,
     /// Calendar applied where no `[[calendar]]` matches by dimension.
     pub default_calendar: String,
+    /// Bytes the rows of one source may take while evaluated; a larger
+    /// source is evaluated in chunks of series. `None`: always whole.
+    pub memory_budget: Option<u64>,
 }
 
 /// File format of an export.

@@ -134,6 +134,8 @@ pub struct RawReview {
 pub struct RawDetection {
     pub fdr: Option<f64>,
     pub calendar: Option<String>,
+    /// e.g. `"512MB"`; absent: every source is evaluated whole.
+    pub memory_budget: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -126,6 +126,132 @@ pub fn detect(
     explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Detection {
+    // newest timestamp per batch, once (every series of a batch needs it)
+    let newest: Vec<i64> = batches
+        .iter()
+        .map(|b| b.newest().unwrap_or(i64::MIN))
+        .collect();
+    let mut c = Candidates::default();
+    c.add(batches, &newest, cfg, ranges, explained, progress);
+    c.decide(cfg.detection.fdr)
+}
+
+/// Findings before false-discovery-rate control, gathered batch by batch
+/// (a source evaluated in chunks adds one chunk at a time), then decided
+/// together by [`Candidates::decide`]: FDR holds across every series.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// Each evaluated series' first and last evaluated timestamp: how many
+    /// series were tested at a timestamp.
+    intervals: Vec<(i64, i64)>,
+    /// Every hit, statistical ones with their p-values still to be decided.
+    findings: Vec<Finding>,
+    /// Series evaluated in range.
+    evaluated: Vec<Evaluated>,
+}
+
+impl Candidates {
+    /// Run the kernel over every series of `batches`, reporting points of
+    /// `batches[i]` inside `ranges[i]`; `newest[i]` is the newest timestamp
+    /// of the whole source `batches[i]` belongs to. See [`detect`].
+    pub fn add(
+        &mut self,
+        batches: &[Batch],
+        newest: &[i64],
+        cfg: &Config,
+        ranges: &[Range],
+        explained: &[ExplainedSpan],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) {
+        let results = run_kernels(batches, newest, cfg, ranges, explained, progress);
+        for (b, s, o) in results {
+            let batch = &batches[b];
+            let info = &batch.series[s];
+            if let (Some(a), Some(z)) = (o.first_eval, o.last_eval) {
+                self.intervals.push((a, z));
+            }
+            if let Some(last) = o.last_eval {
+                self.evaluated.push(Evaluated {
+                    source: batch.source.clone(),
+                    key: info.key.clone(),
+                    last_ts: last,
+                    step_ms: info.granularity.step_ms(),
+                    points: o.evaluated,
+                });
+            }
+            for h in o.hits {
+                self.findings.push(Finding {
+                    source: batch.source.clone(),
+                    key: info.key.clone(),
+                    granularity: info.granularity,
+                    timestamp: h.ts,
+                    value: h.value,
+                    expected: h.expected,
+                    lower: h.lower,
+                    upper: h.upper,
+                    score: h.score,
+                    p_value: h.p_value,
+                    direction: h.direction,
+                    check: h.check,
+                    wow_pct: h.wow_pct,
+                    yoy_pct: h.yoy_pct,
+                    history: h.history,
+                    note: h.note,
+                });
+            }
+        }
+    }
+
+    /// Benjamini–Hochberg at `fdr` per timestamp over everything added: all
+    /// series evaluated at t form one run. Data-health findings are certain
+    /// and pass as they are.
+    pub fn decide(self, fdr: f64) -> Detection {
+        let mut by_ts: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+        for f in &self.findings {
+            if !f.check.is_data_health() {
+                by_ts.entry(f.timestamp).or_default().push(f.p_value);
+            }
+        }
+        let mut starts: Vec<i64> = self.intervals.iter().map(|i| i.0).collect();
+        let mut ends: Vec<i64> = self.intervals.iter().map(|i| i.1).collect();
+        starts.sort_unstable();
+        ends.sort_unstable();
+        let cutoffs: BTreeMap<i64, f64> = by_ts
+            .into_iter()
+            .map(|(t, mut ps)| {
+                let m = starts.partition_point(|&s| s <= t) - ends.partition_point(|&e| e < t);
+                ps.sort_by(f64::total_cmp);
+                let k = stats::bh_cutoff(&ps, m, fdr);
+                (t, if k == 0 { -1.0 } else { ps[k - 1] })
+            })
+            .collect();
+        let mut det = Detection {
+            evaluated: self.evaluated,
+            ..Detection::default()
+        };
+        for f in self.findings {
+            if !f.check.is_data_health()
+                && f.p_value > cutoffs.get(&f.timestamp).copied().unwrap_or(-1.0)
+            {
+                det.dropped_by_fdr += 1;
+                continue;
+            }
+            det.findings.push(f);
+        }
+        det
+    }
+}
+
+/// The kernel over every series of `batches`, in parallel: (batch, series,
+/// output) in batch and series order.
+fn run_kernels(
+    batches: &[Batch],
+    newest: &[i64],
+    cfg: &Config,
+    ranges: &[Range],
+    explained: &[ExplainedSpan],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Vec<(usize, usize, series::SeriesOutput)> {
     let cals = Calendars::new(cfg);
     let mut spans_of: HashMap<(&str, &SeriesKey), Vec<&ExplainedSpan>> = HashMap::new();
     for e in explained {
@@ -139,19 +265,13 @@ pub fn detect(
         .map(|(k, v)| (k, series::Explained::from_spans(v)))
         .collect();
     let unexplained = series::Explained::NONE;
-    // newest timestamp per batch, once (every series of a batch needs it)
-    let newest: Vec<i64> = batches
-        .iter()
-        .map(|b| b.newest().unwrap_or(i64::MIN))
-        .collect();
     let done = AtomicUsize::new(0);
     let jobs: Vec<(usize, usize)> = batches
         .iter()
         .enumerate()
         .flat_map(|(b, batch)| (0..batch.series.len()).map(move |s| (b, s)))
         .collect();
-    let results: Vec<(usize, usize, series::SeriesOutput)> = jobs
-        .par_iter()
+    jobs.par_iter()
         .map(|&(b, s)| {
             let batch = &batches[b];
             let info = &batch.series[s];
@@ -161,7 +281,7 @@ pub fn detect(
                 .filter(|e| e.pattern.matches(&info.key.metric) && dims_match(&e.dims, &info.key))
                 .collect();
             let range = ranges.get(b).copied().unwrap_or(Range::ALL);
-            let end_ts = newest[b].min(range.to);
+            let end_ts = newest.get(b).copied().unwrap_or(i64::MIN).min(range.to);
             let input = series::SeriesInput {
                 ts: batch.ts_of(info),
                 values: batch.values_of(info),
@@ -180,75 +300,7 @@ pub fn detect(
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
             (b, s, out)
         })
-        .collect();
-
-    // Benjamini–Hochberg per timestamp: all series evaluated at t form one run.
-    let mut intervals: Vec<(i64, i64)> = Vec::new();
-    let mut by_ts: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    for (_, _, o) in &results {
-        if let (Some(a), Some(z)) = (o.first_eval, o.last_eval) {
-            intervals.push((a, z));
-        }
-        for h in &o.hits {
-            if !h.check.is_data_health() {
-                by_ts.entry(h.ts).or_default().push(h.p_value);
-            }
-        }
-    }
-    let mut starts: Vec<i64> = intervals.iter().map(|i| i.0).collect();
-    let mut ends: Vec<i64> = intervals.iter().map(|i| i.1).collect();
-    starts.sort_unstable();
-    ends.sort_unstable();
-    let cutoffs: BTreeMap<i64, f64> = by_ts
-        .into_iter()
-        .map(|(t, mut ps)| {
-            let m = starts.partition_point(|&s| s <= t) - ends.partition_point(|&e| e < t);
-            ps.sort_by(f64::total_cmp);
-            let k = stats::bh_cutoff(&ps, m, cfg.detection.fdr);
-            (t, if k == 0 { -1.0 } else { ps[k - 1] })
-        })
-        .collect();
-
-    let mut det = Detection::default();
-    for (b, s, o) in results {
-        let batch = &batches[b];
-        let info = &batch.series[s];
-        if let Some(last) = o.last_eval {
-            det.evaluated.push(Evaluated {
-                source: batch.source.clone(),
-                key: info.key.clone(),
-                last_ts: last,
-                step_ms: info.granularity.step_ms(),
-                points: o.evaluated,
-            });
-        }
-        for h in o.hits {
-            if !h.check.is_data_health() && h.p_value > cutoffs.get(&h.ts).copied().unwrap_or(-1.0)
-            {
-                det.dropped_by_fdr += 1;
-                continue;
-            }
-            det.findings.push(Finding {
-                source: batch.source.clone(),
-                key: info.key.clone(),
-                granularity: info.granularity,
-                timestamp: h.ts,
-                value: h.value,
-                expected: h.expected,
-                lower: h.lower,
-                upper: h.upper,
-                score: h.score,
-                p_value: h.p_value,
-                direction: h.direction,
-                check: h.check,
-                wow_pct: h.wow_pct,
-                yoy_pct: h.yoy_pct,
-                history: h.history,
-                note: h.note,
-            });
-        }
-    }
-    det
+        .collect()
 }
 
 /// Series whose newest point is older than `now` allows: the period after it

@@ -10,6 +10,7 @@
 
 mod normalize;
 mod rows;
+mod spill;
 pub mod sql;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ use crate::model::{Granularity, SeriesKey};
 use rows::Rows;
 
 pub use normalize::parse_time_str;
+pub use rows::{Chunks, Held};
+pub use spill::{Spilled, SpilledSource};
 
 /// Name of the normalised time column (ms since 1970, source wall clock).
 pub const TS: &str = "__ts";
@@ -204,6 +207,15 @@ impl Batch {
     /// cut is a binary search; a series left empty is removed. Returns one
     /// problem per series that lost rows.
     pub fn drop_future(&mut self, now: i64) -> Vec<SourceError> {
+        self.drop_future_keyed(now)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// [`Batch::drop_future`], each problem with its series' key (to order
+    /// the problems of a chunked source like those of a whole one).
+    pub fn drop_future_keyed(&mut self, now: i64) -> Vec<(SeriesKey, SourceError)> {
         let mut problems = Vec::new();
         let ts = &self.ts;
         let source = &self.source;
@@ -213,7 +225,7 @@ impl Batch {
             let keep = series_ts.partition_point(|&t| t <= limit);
             if keep < s.len {
                 let shown = |t: i64| crate::model::format_ts(t, s.granularity);
-                problems.push(SourceError::Series {
+                problems.push((s.key.clone(), SourceError::Series {
                     source_name: source.clone(),
                     series: s.key.to_string(),
                     message: format!(
@@ -223,7 +235,7 @@ impl Batch {
                         shown(series_ts[keep]),
                         shown(series_ts[s.len - 1]),
                     ),
-                });
+                }));
                 s.len = keep;
             }
             s.len > 0
@@ -239,6 +251,42 @@ pub fn load(
     cfg: &SourceConfig,
     window: &sql::Window,
 ) -> Result<(Batch, Vec<SourceError>), Vec<SourceError>> {
+    let (rows, key_columns, mut problems) = read_rows(cfg, window, None)?;
+    let (batch, series_problems) = rows.finish(cfg, key_columns);
+    problems.extend(series_problems);
+    Ok((batch, problems))
+}
+
+/// [`load`] within a memory budget: once more than `limit` rows are read
+/// (`None`: never), the rows go to temporary files in partitions by series
+/// key and come back as [`Chunks`] of whole series. The problems are those
+/// of [`load`], except that a chunked source's series problems come with
+/// each chunk ([`Chunks::take`]).
+pub fn load_held(
+    cfg: &SourceConfig,
+    window: &sql::Window,
+    limit: Option<usize>,
+) -> Result<(Held, Vec<SourceError>), Vec<SourceError>> {
+    let (rows, key_columns, mut problems) = read_rows(cfg, window, limit)?;
+    match rows.into_held(cfg, key_columns) {
+        Ok((held, series_problems)) => {
+            problems.extend(series_problems);
+            Ok((held, problems))
+        }
+        Err(e) => {
+            problems.push(e);
+            Err(problems)
+        }
+    }
+}
+
+/// The rows of every file (or the query) of a source, with the problems of
+/// files left out; `Err` when nothing could be read.
+fn read_rows(
+    cfg: &SourceConfig,
+    window: &sql::Window,
+    limit: Option<usize>,
+) -> Result<(Rows, Vec<String>, Vec<SourceError>), Vec<SourceError>> {
     if let Location::Sql(q) = &cfg.location {
         let label = cfg.location.label();
         let rows = sql::query(cfg, q, window).map_err(|e| vec![e])?;
@@ -255,15 +303,15 @@ pub fn load(
         let (df, wide) = select(cfg, rows.lazy(), &label).map_err(|e| vec![e])?;
         let frame = normalize::frame(cfg, df, &label, &wide).map_err(|e| vec![e])?;
         let key_columns = normalize::key_columns(cfg);
-        let mut rows = Rows::new(key_columns.len());
+        let mut rows = Rows::within(key_columns.len(), limit);
         rows.push(&frame, &key_columns)
             .map_err(|e| vec![read_err(cfg, &label, e)])?;
-        return Ok(rows.finish(cfg, key_columns));
+        return Ok((rows, key_columns, Vec::new()));
     }
     // the downloaded copy of a URL lives until the rows are read, then is removed
     let (files, _download) = inputs(cfg)?;
     let key_columns = normalize::key_columns(cfg);
-    let mut rows = Rows::new(key_columns.len());
+    let mut rows = Rows::within(key_columns.len(), limit);
     let mut problems = Vec::new();
     let mut read_any = false;
     // glob files in name order: the row order decides `duplicates = "first"/"last"`
@@ -280,9 +328,7 @@ pub fn load(
     if !read_any {
         return Err(problems);
     }
-    let (batch, series_problems) = rows.finish(cfg, key_columns);
-    problems.extend(series_problems);
-    Ok((batch, problems))
+    Ok((rows, key_columns, problems))
 }
 
 /// One file (or the downloaded URL) → its rows, appended to `rows`.

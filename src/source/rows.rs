@@ -14,6 +14,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::normalize::series_slice;
+use super::spill::{PARTS, Parts, part_of, spill_err};
 use super::{Batch, SeriesInfo, SourceError, TS, VALUE};
 use crate::config::SourceConfig;
 use crate::model::SeriesKey;
@@ -43,6 +44,20 @@ pub(super) struct Rows {
     ids: Vec<u32>,
     ts: Vec<i64>,
     values: Vec<f64>,
+    /// Rows held in memory before the source spills to disk (`None`: never;
+    /// see `spill`).
+    limit: Option<usize>,
+    /// The spill partition of each series (only with a `limit`).
+    part: Vec<u8>,
+    /// Marks taken while the rows were in memory, to learn the partitions'
+    /// sizes at each when the rows move to disk.
+    marks: Vec<usize>,
+    /// The rows on disk, once more than `limit` were read; memory then
+    /// holds only the block being appended.
+    spill: Option<Parts>,
+    /// A spill file that could not be written or cut back: the source
+    /// cannot be finished.
+    broken: Option<String>,
 }
 
 /// Where a file's rows begin, to drop them again if the file turns out bad.
@@ -59,17 +74,106 @@ impl Rows {
         }
     }
 
+    /// Rows that spill to disk, in partitions by series key, once more
+    /// than `limit` are held (see [`Rows::into_held`]).
+    pub(super) fn within(width: usize, limit: Option<usize>) -> Self {
+        Rows {
+            limit,
+            ..Rows::new(width)
+        }
+    }
+
+    /// Rows read and not rolled back, in memory or on disk.
+    fn len(&self) -> usize {
+        let spilled: u64 = self.spill.as_ref().map_or(0, |p| p.sizes().iter().sum());
+        self.ids.len() + usize::try_from(spilled).unwrap_or(usize::MAX)
+    }
+
     /// The current end, for [`Rows::rollback`].
-    pub(super) fn mark(&self) -> Mark {
-        Mark(self.ids.len())
+    pub(super) fn mark(&mut self) -> Mark {
+        let at = self.len();
+        if let Some(parts) = &mut self.spill {
+            parts.mark(at);
+        } else if self.limit.is_some() {
+            self.marks.push(at);
+        }
+        Mark(at)
     }
 
     /// Forget the rows added since `mark` (their series stay known, with no
     /// rows they are left out of the batch).
     pub(super) fn rollback(&mut self, mark: Mark) {
+        if let Some(parts) = &mut self.spill {
+            // between pushes a spilling source holds no rows in memory
+            self.ids.clear();
+            self.ts.clear();
+            self.values.clear();
+            if let Err(e) = parts.rollback(mark.0) {
+                self.broken = Some(e.to_string());
+            }
+            return;
+        }
         self.ids.truncate(mark.0);
         self.ts.truncate(mark.0);
         self.values.truncate(mark.0);
+    }
+
+    /// Past the limit, move the rows held in memory to the partitions.
+    fn spill_if_over(&mut self) -> PolarsResult<()> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        if self.spill.is_none() && self.ids.len() <= limit {
+            return Ok(());
+        }
+        self.spill_rows().map_err(|e| {
+            PolarsError::ComputeError(
+                format!("cannot write rows to a temporary file (the source is larger than detection.memory_budget): {e}")
+                    .into(),
+            )
+        })
+    }
+
+    fn spill_rows(&mut self) -> std::io::Result<()> {
+        let first = self.spill.is_none();
+        let base = self.len() - self.ids.len();
+        let Rows {
+            spill,
+            ids,
+            ts,
+            values,
+            part,
+            marks,
+            ..
+        } = self;
+        let parts = match spill {
+            Some(p) => p,
+            None => spill.insert(Parts::new()?),
+        };
+        let mut marks = std::mem::take(marks);
+        marks.sort_unstable();
+        marks.dedup();
+        let mut marks = marks.into_iter().peekable();
+        for (i, ((&id, &t), &v)) in ids.iter().zip(ts.iter()).zip(values.iter()).enumerate() {
+            while let Some(m) = marks.next_if(|&m| m <= base + i) {
+                parts.mark(m);
+            }
+            parts.push(part[id as usize], id, t, v)?;
+        }
+        for m in marks {
+            parts.mark(m);
+        }
+        if first {
+            // the large vectors go back to the system; blocks reuse small ones
+            *ids = Vec::new();
+            *ts = Vec::new();
+            *values = Vec::new();
+        } else {
+            ids.clear();
+            ts.clear();
+            values.clear();
+        }
+        Ok(())
     }
 
     fn key(&self, id: u32) -> &[String] {
@@ -100,6 +204,9 @@ impl Rows {
                         .into(),
                 )
             })?;
+        if self.limit.is_some() {
+            self.part.push(part_of(row));
+        }
         self.keys.extend(row.iter().map(|s| (*s).to_string()));
         self.chain.push(self.by_hash.insert(h, id).unwrap_or(NONE));
         self.succ.push(NONE);
@@ -155,7 +262,46 @@ impl Rows {
                 .values
                 .extend(vals.iter().map(|v| v.unwrap_or(f64::NAN))),
         }
-        Ok(())
+        self.spill_if_over()
+    }
+
+    /// The rows as one batch when they stayed in memory, else as chunks of
+    /// series read back one at a time; with the series' problems of a batch.
+    pub(super) fn into_held(
+        mut self,
+        cfg: &SourceConfig,
+        key_columns: Vec<String>,
+    ) -> Result<(Held, Vec<SourceError>), SourceError> {
+        if let Some(e) = self.broken.take() {
+            return Err(spill_err(&cfg.name, e));
+        }
+        let Some(parts) = &self.spill else {
+            let (batch, problems) = self.finish(cfg, key_columns);
+            return Ok((Held::Whole(batch), problems));
+        };
+        // consecutive partitions, as many as fit the limit (at least one)
+        let limit = self.limit.unwrap_or(usize::MAX) as u64;
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+        let (mut from, mut rows) = (0, 0u64);
+        for (p, &n) in parts.sizes().iter().enumerate() {
+            if rows > 0 && rows + n > limit {
+                groups.push(from..p);
+                (from, rows) = (p, 0);
+            }
+            rows += n;
+        }
+        if rows > 0 {
+            groups.push(from..PARTS);
+        }
+        Ok((
+            Held::Chunked(Chunks {
+                cfg: cfg.clone(),
+                key_columns,
+                groups,
+                rows: self,
+            }),
+            Vec::new(),
+        ))
     }
 
     /// Order the rows by series key then time (rows of one timestamp keep
@@ -171,10 +317,27 @@ impl Rows {
         cfg: &SourceConfig,
         key_columns: Vec<String>,
     ) -> (Batch, Vec<SourceError>) {
-        let n = self.ids.len();
+        let ids = std::mem::take(&mut self.ids);
+        let ts = std::mem::take(&mut self.ts);
+        let values = std::mem::take(&mut self.values);
+        let (batch, problems) = self.sort_cut(cfg, key_columns, ids, ts, values);
+        (batch, problems.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// [`Rows::finish`] of the rows given (all, or one chunk's), each
+    /// problem with its series' key.
+    fn sort_cut(
+        &self,
+        cfg: &SourceConfig,
+        key_columns: Vec<String>,
+        ids: Vec<u32>,
+        in_ts: Vec<i64>,
+        in_values: Vec<f64>,
+    ) -> (Batch, Vec<(SeriesKey, SourceError)>) {
+        let n = ids.len();
         let n_ids = self.succ.len();
         let mut counts = vec![0usize; n_ids];
-        for &id in &self.ids {
+        for &id in &ids {
             counts[id as usize] += 1;
         }
         #[allow(
@@ -209,13 +372,18 @@ impl Rows {
         }
         // times first, then values: the input times are freed before the
         // output values exist, so at most 28 bytes a row are held here
-        let ts = self.scatter(&groups, &rank, &first_by_rank, &counts, &by_key, |r| &r.ts);
-        self.ts = Vec::new();
-        let mut values = self.scatter(&groups, &rank, &first_by_rank, &counts, &by_key, |r| {
-            &r.values
-        });
-        self.values = Vec::new();
-        self.ids = Vec::new();
+        let order = Order {
+            groups: &groups,
+            rank: &rank,
+            first_by_rank: &first_by_rank,
+            counts: &counts,
+            by_key: &by_key,
+        };
+        let ts = order.scatter(&ids, &in_ts);
+        drop(in_ts);
+        let mut values = order.scatter(&ids, &in_values);
+        drop(in_values);
+        drop(ids);
         let mut ts = ts;
         let mut parts: Vec<(&mut [i64], &mut [f64])> = Vec::with_capacity(groups.len());
         {
@@ -231,7 +399,7 @@ impl Rows {
                 parts.push((t, v));
             }
         }
-        let this = &self;
+        let this = self;
         let done: Vec<Cut> = groups
             .par_iter()
             .zip(parts)
@@ -272,48 +440,6 @@ impl Rows {
             },
             problems,
         )
-    }
-
-    /// One column of the rows in (series key, file) order: each task owns a
-    /// group of consecutive ranks and the matching part of the output.
-    fn scatter<T: Copy + Default + Send + Sync>(
-        &self,
-        groups: &[std::ops::Range<usize>],
-        rank: &[u32],
-        first_by_rank: &[usize],
-        counts: &[usize],
-        by_key: &[u32],
-        column: impl Fn(&Self) -> &Vec<T> + Sync,
-    ) -> Vec<T> {
-        let src = column(self);
-        let mut out = vec![T::default(); src.len()];
-        let mut cursor = first_by_rank.to_vec();
-        let mut work = Vec::with_capacity(groups.len());
-        {
-            let (mut out_rest, mut c_rest) = (&mut out[..], &mut cursor[..]);
-            for g in groups {
-                let len: usize = by_key[g.clone()]
-                    .iter()
-                    .map(|&id| counts[id as usize])
-                    .sum();
-                let (o, or) = out_rest.split_at_mut(len);
-                let (c, cr) = c_rest.split_at_mut(g.len());
-                (out_rest, c_rest) = (or, cr);
-                work.push((g.clone(), o, c));
-            }
-        }
-        work.into_par_iter().for_each(|(g, out, cursor)| {
-            let base = first_by_rank[g.start];
-            for (&id, &x) in self.ids.iter().zip(src) {
-                let r = rank[id as usize] as usize;
-                if g.contains(&r) {
-                    let c = &mut cursor[r - g.start];
-                    out[*c - base] = x;
-                    *c += 1;
-                }
-            }
-        });
-        out
     }
 
     /// One group of series, its rows scattered into `ts`/`values` in key
@@ -358,11 +484,12 @@ impl Rows {
             ) {
                 Ok((g, dropped)) => {
                     if let Some(msg) = dropped {
-                        cut.problems.push(SourceError::BadValues {
+                        let problem = SourceError::BadValues {
                             source_name: cfg.name.clone(),
                             series: key.to_string(),
                             message: msg,
-                        });
+                        };
+                        cut.problems.push((key.clone(), problem));
                     }
                     // a series never yields more rows than it read: this
                     // overwrites only rows already consumed
@@ -377,11 +504,14 @@ impl Rows {
                     });
                     cut.kept += out_ts.len();
                 }
-                Err(message) => cut.problems.push(SourceError::Series {
-                    source_name: cfg.name.clone(),
-                    series: key.to_string(),
-                    message,
-                }),
+                Err(message) => {
+                    let problem = SourceError::Series {
+                        source_name: cfg.name.clone(),
+                        series: key.to_string(),
+                        message,
+                    };
+                    cut.problems.push((key, problem));
+                }
             }
             start = end;
         }
@@ -389,12 +519,124 @@ impl Rows {
     }
 }
 
+/// Where each row goes in (series key, file) order: the output positions
+/// of [`Rows::sort_cut`]'s counting sort.
+struct Order<'a> {
+    groups: &'a [std::ops::Range<usize>],
+    rank: &'a [u32],
+    first_by_rank: &'a [usize],
+    counts: &'a [usize],
+    by_key: &'a [u32],
+}
+
+impl Order<'_> {
+    /// One column of the rows in (series key, file) order: each task owns a
+    /// group of consecutive ranks and the matching part of the output.
+    fn scatter<T: Copy + Default + Send + Sync>(&self, ids: &[u32], src: &[T]) -> Vec<T> {
+        let Order {
+            groups,
+            rank,
+            first_by_rank,
+            counts,
+            by_key,
+        } = *self;
+        let mut out = vec![T::default(); src.len()];
+        let mut cursor = first_by_rank.to_vec();
+        let mut work = Vec::with_capacity(groups.len());
+        {
+            let (mut out_rest, mut c_rest) = (&mut out[..], &mut cursor[..]);
+            for g in groups {
+                let len: usize = by_key[g.clone()]
+                    .iter()
+                    .map(|&id| counts[id as usize])
+                    .sum();
+                let (o, or) = out_rest.split_at_mut(len);
+                let (c, cr) = c_rest.split_at_mut(g.len());
+                (out_rest, c_rest) = (or, cr);
+                work.push((g.clone(), o, c));
+            }
+        }
+        work.into_par_iter().for_each(|(g, out, cursor)| {
+            let base = first_by_rank[g.start];
+            for (&id, &x) in ids.iter().zip(src) {
+                let r = rank[id as usize] as usize;
+                if g.contains(&r) {
+                    let c = &mut cursor[r - g.start];
+                    out[*c - base] = x;
+                    *c += 1;
+                }
+            }
+        });
+        out
+    }
+}
+
+/// A source's rows as loaded: one batch, or chunks of series on disk.
+#[derive(Debug)]
+pub enum Held {
+    /// Every series, in memory.
+    Whole(Batch),
+    /// More rows than the memory budget: series in chunks, read one at a time.
+    Chunked(Chunks),
+}
+
+/// The rows of a source larger than the memory budget, dealt into chunks of
+/// whole series by a hash of the key ([`super::spill`]); [`Chunks::take`]
+/// reads one back and cuts it into a batch like a whole source.
+#[derive(Debug)]
+pub struct Chunks {
+    cfg: SourceConfig,
+    key_columns: Vec<String>,
+    /// Spill partitions per chunk.
+    groups: Vec<std::ops::Range<usize>>,
+    rows: Rows,
+}
+
+impl Chunks {
+    /// How many chunks.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Chunk `i` as a batch (series in key order) with its series'
+    /// problems, each with its key so problems of all chunks can be put in
+    /// the order of a whole source. A chunk's rows leave the disk as they
+    /// are read: take each chunk once.
+    pub fn take(
+        &mut self,
+        i: usize,
+    ) -> Result<(Batch, Vec<(SeriesKey, SourceError)>), SourceError> {
+        let range = self.groups.get(i).cloned().unwrap_or(0..0);
+        let Some(parts) = &mut self.rows.spill else {
+            return Err(spill_err(&self.cfg.name, "no spilled rows"));
+        };
+        let rows: u64 = parts.sizes()[range.clone()].iter().sum();
+        let rows = usize::try_from(rows).unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows);
+        let mut ts = Vec::with_capacity(rows);
+        let mut values = Vec::with_capacity(rows);
+        for p in range {
+            parts
+                .take(p, &mut ids, &mut ts, &mut values)
+                .map_err(|e| spill_err(&self.cfg.name, e))?;
+        }
+        Ok(self
+            .rows
+            .sort_cut(&self.cfg, self.key_columns.clone(), ids, ts, values))
+    }
+}
+
 /// What [`Rows::cut`] made of one group of series.
 struct Cut {
     /// The series kept, `start` within the group's part.
     series: Vec<SeriesInfo>,
-    /// Series left out and bad values, in key order.
-    problems: Vec<SourceError>,
+    /// Series left out and bad values, in key order, with their keys.
+    problems: Vec<(SeriesKey, SourceError)>,
     /// Rows kept at the front of the group's part.
     kept: usize,
 }
