@@ -452,3 +452,150 @@ pub fn sort_findings(f: &mut [Finding]) {
         (&a.source, &a.key, a.timestamp, a.check).cmp(&(&b.source, &b.key, b.timestamp, b.check))
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two sources: a glob of three files (the second unreadable) and one
+    /// file; 18 daily series of 200 days with a weekly shape, noise and
+    /// planted spikes, a series with a repeated timestamp (left out), one
+    /// with a NaN (a warning), one with a row dated 2099 (left out) and one
+    /// that stops early (late when replayed).
+    fn fixture(dir: &Path) -> Config {
+        let day = |d: i64| {
+            (NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(d))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        let mut seed: u64 = 11;
+        let mut noise = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as f64 / f64::from(1u32 << 31) - 0.5
+        };
+        let mut shop = [String::new(), String::new()];
+        for d in 0..200 {
+            for (m, metric) in ["orders", "visits", "refunds"].iter().enumerate() {
+                for (r, region) in ["eu", "us", "apac", "latam"].iter().enumerate() {
+                    let base = 100.0 * (m + 1) as f64 + 10.0 * r as f64;
+                    let weekly = [1.0, 1.1, 1.05, 1.0, 0.95, 0.7, 0.6][(d % 7) as usize];
+                    let spike = if (d + 13 * r as i64 + 7 * m as i64) % 53 == 52 {
+                        1.8
+                    } else {
+                        1.0
+                    };
+                    // small bumps near the threshold: candidates for the FDR step
+                    let bump = if (d + 29 * r as i64 + 11 * m as i64) % 41 == 40 {
+                        1.035 + 0.004 * (r + m) as f64
+                    } else {
+                        1.0
+                    };
+                    let v = base * weekly * spike * bump * (1.0 + 0.03 * noise());
+                    if (d, m, r) == (100, 0, 2) {
+                        shop[0].push_str(&format!("{},{metric},{region},NaN\n", day(d)));
+                        continue;
+                    }
+                    // the first 120 days in one file, the rest in the next
+                    shop[usize::from(d >= 120)]
+                        .push_str(&format!("{},{metric},{region},{v:.3}\n", day(d)));
+                }
+            }
+        }
+        // a repeated timestamp (the default policy rejects the series)
+        shop[1].push_str(&format!("{},visits,us,1.0\n", day(150)));
+        let head = "date,metric,region,value\n";
+        std::fs::write(dir.join("shop_a.csv"), format!("{head}{}", shop[0])).unwrap();
+        std::fs::write(
+            dir.join("shop_b.csv"),
+            "date,metric,region,value\n2024-01-01,x,eu,oops\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("shop_c.csv"), format!("{head}{}", shop[1])).unwrap();
+        let mut ops = String::from("date,metric,region,value\n");
+        for d in 0..200 {
+            for region in ["eu", "us", "apac", "latam", "mena", "nordics"] {
+                if region == "nordics" && d >= 150 {
+                    // stops: late by the replayed moment
+                    continue;
+                }
+                let v = 50.0 * (1.0 + 0.05 * noise()) + if d == 170 { 40.0 } else { 0.0 };
+                ops.push_str(&format!("{},errors,{region},{v:.3}\n", day(d)));
+            }
+        }
+        ops.push_str("2099-01-01,errors,mena,1.0\n");
+        std::fs::write(dir.join("ops.csv"), ops).unwrap();
+        let text = format!(
+            "[store]\npath = \"s.db\"\n[detection]\nfdr = 0.001\n\n[[source]]\nname = \"shop\"\npath = \"{0}/shop_*.csv\"\ndimensions = [\"region\"]\n\n[[source]]\nname = \"ops\"\npath = \"{0}/ops.csv\"\ndimensions = [\"region\"]\nexpected_delay_hours = 1\n",
+            dir.display()
+        );
+        crate::config::compile_str(&text, &dir.join("c.toml"), &|_| None).unwrap()
+    }
+
+    use std::path::Path;
+
+    /// What an evaluation shows, as text (late findings carry NaN values).
+    fn shown(ev: &Evaluation) -> Vec<String> {
+        let mut out = vec![format!(
+            "{} series, {} rows, {} dropped by FDR",
+            ev.series(),
+            ev.rows,
+            ev.detection.dropped_by_fdr
+        )];
+        out.extend(ev.errors.iter().map(|e| format!("error: {e}")));
+        out.extend(ev.warnings.iter().map(|e| format!("warning: {e}")));
+        out.extend(ev.detection.findings.iter().map(|f| format!("{f:?}")));
+        out.extend(ev.detection.evaluated.iter().map(|e| format!("{e:?}")));
+        out
+    }
+
+    #[test]
+    fn chunked_evaluation_equals_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = fixture(dir.path());
+        let at = "2024-07-10T08:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let runs = |cfg: &Config| {
+            [
+                evaluate(cfg, Window::Dates(None, None), None, &[], &|_, _| {}),
+                evaluate_at(cfg, Window::Latest, at, &[], &|_, _| {}),
+                evaluate_at(cfg, Window::Dates(None, None), at, &[], &|_, _| {}),
+            ]
+        };
+        let whole = runs(&cfg);
+        // about 150 rows a chunk: the 2,400 rows of `shop` and 1,200 of `ops` in many
+        cfg.detection.memory_budget = Some(150 * ROW_BYTES_AT_PEAK);
+        let chunked = runs(&cfg);
+        for (w, c) in whole.iter().zip(&chunked) {
+            assert!(w.chunked.is_empty());
+            assert_eq!(c.batches.len(), 0, "both sources are over the budget");
+            assert!(
+                c.chunked.iter().all(|s| s.chunks.len() >= 3),
+                "{:?}",
+                c.chunked.iter().map(|s| s.chunks.len()).collect::<Vec<_>>()
+            );
+            assert_eq!(shown(c), shown(w));
+        }
+        // the fixture exercises what must stay the same
+        let text = shown(&whole[0]).join("\n");
+        for needle in [
+            "shop_b.csv` column `value`: row 1",
+            "series `visits{region=us}`",
+            "warning: source `shop`: series `orders{region=apac}`",
+            "series `errors{region=mena}`: 1 row(s) dated after",
+            "check: Seasonal",
+        ] {
+            assert!(text.contains(needle), "{needle} not in\n{text}");
+        }
+        assert!(
+            whole[0].detection.dropped_by_fdr > 0,
+            "FDR dropped nothing:\n{text}"
+        );
+        let late: Vec<String> = whole[1]
+            .detection
+            .findings
+            .iter()
+            .filter(|f| f.check == crate::model::Check::Late)
+            .map(|f| f.key.to_string())
+            .collect();
+        assert_eq!(late, ["errors{region=nordics}"]);
+    }
+}

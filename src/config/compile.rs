@@ -1690,6 +1690,33 @@ mod tests {
     }
 
     #[test]
+    fn memory_budget_is_a_size_with_a_unit() {
+        for (text, bytes) in [
+            ("512MB", 512_000_000),
+            ("1.5 GiB", 1_610_612_736),
+            ("2gb", 2_000_000_000),
+            ("3000000", 3_000_000),
+        ] {
+            let cfg = compile(&format!("[detection]\nmemory_budget = {text:?}")).unwrap();
+            assert_eq!(cfg.detection.memory_budget, Some(bytes), "{text}");
+        }
+        assert_eq!(compile("").unwrap().detection.memory_budget, None);
+        for (text, fragment) in [
+            ("\"512 apples\"", "must be a size such as \"512MB\""),
+            ("\"MB\"", "must be a size"),
+            ("\"-5MB\"", "must be a size"),
+            ("\"100KB\"", "between 1MB and 1000TB, got \"100KB\""),
+            ("\"2000TB\"", "between 1MB and 1000TB"),
+            ("512", "invalid type: integer"),
+        ] {
+            check(
+                &format!("[detection]\nmemory_budget = {text}"),
+                &[("detection.memory_budget", fragment)],
+            );
+        }
+    }
+
+    #[test]
     fn defaults_are_the_named_consts() {
         let cfg = compile("").unwrap();
         assert_eq!(

@@ -770,4 +770,80 @@ mod tests {
         assert_eq!(b.ts, vec![0]);
         assert_eq!(b.values, vec![1.0]);
     }
+
+    #[test]
+    fn spilled_rows_come_back_in_chunks_like_the_whole_batch() {
+        let keys = vec!["metric".to_string(), "region".to_string()];
+        let regions = ["eu", "us", "apac", "latam", "mena", "nordics", "andes"];
+        let day = |d: i64, v: f64| -> Vec<(&str, &str, i64, f64)> {
+            ["a", "b", "c"]
+                .iter()
+                .flat_map(|m| regions.iter().map(move |r| (*m, *r, d * D, v)))
+                .collect()
+        };
+        let feed = |rows: &mut Rows| {
+            rows.push(&frame(&day(0, 1.0)), &keys).unwrap();
+            // a file that turns out bad: its rows (and a new series') go again
+            let mark = rows.mark();
+            rows.push(&frame(&day(2, 9.0)), &keys).unwrap();
+            rows.push(&frame(&day(5, 9.0)), &keys).unwrap();
+            rows.push(&frame(&[("zz", "eu", 0, 9.0)]), &keys).unwrap();
+            rows.rollback(mark);
+            rows.push(&frame(&day(2, 3.0)), &keys).unwrap();
+            // out of order, and a duplicate that `last` resolves by file order
+            rows.push(&frame(&day(1, 2.0)), &keys).unwrap();
+            rows.push(&frame(&[("b", "us", D, 7.0)]), &keys).unwrap();
+        };
+        let mut whole = Rows::new(2);
+        feed(&mut whole);
+        let (want_batch, want_problems) = whole.finish(&source(), keys.clone());
+        assert!(want_problems.is_empty());
+        // 10: spills at the first block, before the mark; 30: after it, so
+        // the rollback goes back to a mark taken while the rows were in memory
+        for limit in [10, 30] {
+            let mut spilled = Rows::within(2, Some(limit));
+            feed(&mut spilled);
+            let (held, problems) = spilled.into_held(&source(), keys.clone()).unwrap();
+            assert!(problems.is_empty());
+            let Held::Chunked(mut chunks) = held else {
+                panic!("63 rows over a limit of 10 stayed in memory");
+            };
+            assert!(chunks.len() >= 2, "{} chunks of {limit} rows", chunks.len());
+            let mut got = Vec::new();
+            for i in 0..chunks.len() {
+                let (b, problems) = chunks.take(i).unwrap();
+                assert!(problems.is_empty());
+                got.extend(b.series.iter().map(|s| {
+                    let pts: Vec<(i64, f64)> = b
+                        .ts_of(s)
+                        .iter()
+                        .copied()
+                        .zip(b.values_of(s).iter().copied())
+                        .collect();
+                    (s.key.clone(), pts)
+                }));
+            }
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            let want: Vec<_> = want_batch
+                .series
+                .iter()
+                .map(|s| {
+                    let pts: Vec<(i64, f64)> = want_batch
+                        .ts_of(s)
+                        .iter()
+                        .copied()
+                        .zip(want_batch.values_of(s).iter().copied())
+                        .collect();
+                    (s.key.clone(), pts)
+                })
+                .collect();
+            assert_eq!(got.len(), 21, "the rolled-back series `zz` is left out");
+            assert_eq!(got, want);
+            let bus = got
+                .iter()
+                .find(|(k, _)| k.to_string() == "b{region=us}")
+                .unwrap();
+            assert_eq!(bus.1, vec![(0, 1.0), (D, 7.0), (2 * D, 3.0)]);
+        }
+    }
 }
