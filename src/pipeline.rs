@@ -173,7 +173,7 @@ impl Loaded {
 /// batch gives them: the cut's by key, then the future rows' by key.
 fn cut_chunks(
     s: &SourceConfig,
-    mut chunks: Chunks,
+    mut chunks: Box<Chunks>,
     now: DateTime<Utc>,
     replay: bool,
 ) -> Result<(SpilledSource, Vec<SourceError>), SourceError> {

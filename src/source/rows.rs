@@ -294,12 +294,12 @@ impl Rows {
             groups.push(from..PARTS);
         }
         Ok((
-            Held::Chunked(Chunks {
+            Held::Chunked(Box::new(Chunks {
                 cfg: cfg.clone(),
                 key_columns,
                 groups,
                 rows: self,
-            }),
+            })),
             Vec::new(),
         ))
     }
@@ -577,7 +577,7 @@ pub enum Held {
     /// Every series, in memory.
     Whole(Batch),
     /// More rows than the memory budget: series in chunks, read one at a time.
-    Chunked(Chunks),
+    Chunked(Box<Chunks>),
 }
 
 /// The rows of a source larger than the memory budget, dealt into chunks of
