@@ -8,10 +8,12 @@
 //! Owners' explanations come in as data ([`ExplainedSpan`]s), cut per series
 //! once before the parallel pass.
 
+pub mod burst;
 pub mod calendar;
 pub mod counts;
 pub mod pattern;
 pub mod profile;
+pub mod ramp;
 pub mod series;
 pub mod stats;
 #[cfg(test)]

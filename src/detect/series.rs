@@ -12,10 +12,12 @@ use std::collections::{HashMap, VecDeque};
 
 use chrono::{Duration, NaiveDate};
 
+use super::burst::{self, BurstWatch};
 use super::calendar::Calendar;
 use super::counts::{self, Repeats};
 use super::pattern::{self, ShapeWatch};
 use super::profile::{self, DayProfile};
+use super::ramp::{self, RampWatch};
 use super::stats::{self, median_of};
 use super::yoy::YearOverYear;
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
@@ -438,6 +440,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     // absent periods that make a gap (a lost scrape is not one)
     let missing_periods = i64::try_from(rule.missing_periods_for(g)).unwrap_or(i64::MAX);
     let mut last_expected = f64::NAN;
+    // sub-daily noise bursts and slow ramps (detect::burst, detect::ramp)
+    let mut bursts = subdaily.then(|| BurstWatch::new(BurstWatch::window_for(ppd)));
+    let mut ramps = subdaily.then(|| RampWatch::new(3 * sh.n_level / 2, ppd));
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
     // per-period false-alarm rate of the two-sided CUSUM on normal residuals:
@@ -617,6 +622,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
         if lvl.len() < sh.n_level {
             settling = sh.n_level;
+            if let Some(w) = ramps.as_mut() {
+                w.reset();
+            }
             if !outage && holiday.is_none() && event.is_none() && !excluded {
                 let x = tr(y);
                 lvl.push_back((tu, x, slot(t)));
@@ -889,6 +897,65 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     format!("new level held for {} periods", sh.shift_run),
                     p,
                 ));
+            }
+        }
+        // sub-daily noise bursts and slow ramps: one finding each; a
+        // re-anchored level restarts their windows
+        if let (Some(bw), Some(rw)) = (bursts.as_mut(), ramps.as_mut())
+            && sd.is_finite()
+            && normal_day
+        {
+            if shift.is_some() {
+                bw.reset();
+                rw.reset();
+            } else {
+                let fitted = 2.0 * stats::upper_tail(burst::EXCEED_U, df);
+                let b = bw.push(u, fitted, alpha_two);
+                let rp = rw.push(level, ramp::level_se(sd, sh.n_level));
+                let report = eligible && in_range(t) && accepted.is_none();
+                let thr = thresholds[tail_idx];
+                if let Some(b) = b.filter(|_| {
+                    report
+                        && rule.enabled(seasonal_check)
+                        && direction_ok(rule.direction, u > 0.0)
+                        && out.hits.last().is_none_or(|h| h.ts != t)
+                }) {
+                    let mut h = base_hit(seasonal_check);
+                    h.expected = e_y;
+                    h.lower = inv(e - thr * sd);
+                    h.upper = inv(e + thr * sd);
+                    h.score = u;
+                    h.p_value = b.p_value;
+                    h.direction = Direction::of(u > 0.0);
+                    h.note = Some(format!(
+                        "noise burst: {} of the last {} periods beyond {} noise units (usually {:.0}%)",
+                        b.count,
+                        b.window,
+                        burst::EXCEED_U,
+                        100.0 * b.rate
+                    ));
+                    out.hits.push(h);
+                }
+                if let Some(r) = rp.filter(|r| {
+                    report
+                        && rule.enabled(Check::LevelShift)
+                        && direction_ok(rule.direction, r.change > 0.0)
+                }) {
+                    let before = r.from_level + s_now;
+                    let mut h = base_hit(Check::LevelShift);
+                    h.expected = inv(before);
+                    h.lower = inv(before - thr * sd);
+                    h.upper = inv(before + thr * sd);
+                    h.score = r.z;
+                    h.p_value = (2.0 * stats::upper_tail(r.z.abs(), f64::INFINITY)).min(1.0);
+                    h.direction = Direction::of(r.change > 0.0);
+                    h.note = Some(format!(
+                        "gradual change: the level moved {:+.0}% over the last {} periods",
+                        (e_y / inv(before) - 1.0) * 100.0,
+                        r.lag
+                    ));
+                    out.hits.push(h);
+                }
             }
         }
         // a lasting change: the baseline was re-anchored on the new level above;
