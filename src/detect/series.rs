@@ -443,6 +443,15 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     // sub-daily noise bursts and slow ramps (detect::burst, detect::ramp)
     let mut bursts = subdaily.then(|| BurstWatch::new(BurstWatch::window_for(ppd)));
     let mut ramps = subdaily.then(|| RampWatch::new(3 * sh.n_level / 2, ppd));
+    // A sub-daily gauge pinned at a cap (a utilisation at 100 %): its highest
+    // value so far, once it has repeated for `stale_periods`, is the cap. A
+    // value at the cap only says "at least this much": it is not tested and
+    // never feeds the baseline (the noise scale would collapse on the ties and
+    // the level would learn the clipping). Counts have no cap. The last time
+    // the cap was seen, since its clipping moves the level as a ramp would.
+    let mut top = f64::NEG_INFINITY;
+    let mut cap: Option<f64> = None;
+    let mut pinned_at = i64::MIN;
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
     // per-period false-alarm rate of the two-sided CUSUM on normal residuals:
@@ -504,6 +513,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         // a run of one value, rated against how often that value occurs
         // (detect::counts): small counts and capped values repeat by chance
         let eq_run = repeats.push(y);
+        top = top.max(y);
+        if subdaily && !integral && eq_run >= rule.stale_periods && y == top {
+            cap = Some(y);
+        }
+        let at_cap = cap == Some(y);
+        if at_cap {
+            pinned_at = t;
+        }
         if in_range(t) {
             if i > 0 {
                 let prev = ys[i - 1];
@@ -625,7 +642,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             if let Some(w) = ramps.as_mut() {
                 w.reset();
             }
-            if !outage && holiday.is_none() && event.is_none() && !excluded {
+            if !outage && holiday.is_none() && event.is_none() && !excluded && !at_cap {
                 let x = tr(y);
                 lvl.push_back((tu, x, slot(t)));
                 cyc_buf.push((slot(t), x));
@@ -711,7 +728,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             out.first_eval.get_or_insert(t);
             out.last_eval = Some(t);
             // (check, centre, scale multiplier) of the statistical test, if any
-            let test: Option<(Check, f64, f64)> = if excused || accepted.is_some() {
+            let test: Option<(Check, f64, f64)> = if excused || accepted.is_some() || at_cap {
                 None
             } else if holiday.is_some() {
                 holiday_effect.map(|h| (Check::Holiday, e + h, HOLIDAY_SCALE))
@@ -789,7 +806,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
 
         // --- state update --------------------------------------------------
-        if excluded {
+        if excluded || at_cap {
             continue;
         }
         if let Some((name, _)) = holiday {
@@ -938,6 +955,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 }
                 if let Some(r) = rp.filter(|r| {
                     report
+                        && t.saturating_sub(pinned_at) >= DAY_MS
                         && rule.enabled(Check::LevelShift)
                         && direction_ok(rule.direction, r.change > 0.0)
                 }) {
