@@ -1311,3 +1311,119 @@ fn five_minute_counts_warm_up_in_days() {
         .count();
     assert!(others <= 2, "clean periods fired:{}", show(&out.hits));
 }
+
+/// A 5-minute series of `days` days: a daily cycle around `level`, log-normal
+/// noise `sigma`, each value passed through `edit(i, value)` and rounded to
+/// two decimals (a gauge, not a count).
+fn five_minute(
+    days: usize,
+    seed: u64,
+    level: f64,
+    sigma: f64,
+    edit: impl Fn(usize, f64, &mut Rng) -> f64,
+) -> (Vec<i64>, Vec<f64>) {
+    let mut rng = Rng(seed);
+    (0..days * 288)
+        .map(|i| {
+            let hour = (i % 288) as f64 / 12.0;
+            let mean = level * (1.0 + 0.4 * (std::f64::consts::PI * (hour - 8.0) / 12.0).sin());
+            let v = edit(i, mean * (sigma * rng.normal()).exp(), &mut rng);
+            (
+                ms(start()) + i as i64 * 300_000,
+                (v * 100.0).round() / 100.0,
+            )
+        })
+        .unzip()
+}
+
+fn check_five_minute(ts: &[i64], values: &[f64]) -> Vec<Hit> {
+    let rule = MetricRule::default_rule();
+    let cal = Calendar::none();
+    let input = SeriesInput {
+        ts,
+        values,
+        granularity: Granularity::Minutes(5),
+        rule: &rule,
+        calendar: &cal,
+        events: Vec::new(),
+        explained: &Explained::NONE,
+        from: i64::MIN,
+        to: i64::MAX,
+        end_ts: *ts.last().unwrap(),
+    };
+    series::evaluate(&input).hits
+}
+
+fn noted<'a>(hits: &'a [Hit], prefix: &str) -> Vec<&'a Hit> {
+    hits.iter()
+        .filter(|h| h.note.as_deref().is_some_and(|n| n.starts_with(prefix)))
+        .collect()
+}
+
+#[test]
+fn five_minute_slow_ramp_reported_once() {
+    // day 11 from 00:00: a climb of 40 % (7 noise units) spread over 12 hours,
+    // which then stays; the level's trend follows it
+    let ramp = 11 * 288..11 * 288 + 144;
+    let (ts, values) = five_minute(13, 21, 300.0, 0.05, |i, v, _| {
+        let f = (i.saturating_sub(ramp.start) as f64 / 144.0).min(1.0);
+        v * (0.34 * f).exp()
+    });
+    let hits = check_five_minute(&ts, &values);
+    let ramps = noted(&hits, "gradual change");
+    assert_eq!(ramps.len(), 1, "{}", show(&hits));
+    let r = ramps[0];
+    assert!(
+        (ts[ramp.start]..=ts[ramp.end - 1]).contains(&r.ts)
+            && r.check == Check::LevelShift
+            && r.direction == Direction::Up
+            && r.p_value < 1e-6,
+        "{}",
+        show(&hits)
+    );
+    // the same series without it raises no ramp and no burst
+    let (ts, values) = five_minute(13, 21, 300.0, 0.05, |_, v, _| v);
+    let hits = check_five_minute(&ts, &values);
+    assert!(noted(&hits, "noise burst").is_empty(), "{}", show(&hits));
+    assert!(noted(&hits, "gradual change").is_empty(), "{}", show(&hits));
+}
+
+#[test]
+fn five_minute_small_counts_raise_no_burst_or_ramp() {
+    let mut rng = Rng(8);
+    let n = 14 * 288;
+    let ts: Vec<i64> = (0..n).map(|i| ms(start()) + i as i64 * 300_000).collect();
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            let hour = (i % 288) as f64 / 12.0;
+            rng.poisson(3.0 * (1.0 + 0.5 * (std::f64::consts::PI * (hour - 8.0) / 12.0).sin()))
+        })
+        .collect();
+    let hits = check_five_minute(&ts, &values);
+    assert!(noted(&hits, "noise burst").is_empty(), "{}", show(&hits));
+    assert!(noted(&hits, "gradual change").is_empty(), "{}", show(&hits));
+}
+
+#[test]
+fn gauge_pinned_at_its_cap_is_not_an_alert_every_hour() {
+    // a utilisation around 60 % that doubles on day 6 and is clipped at 100:
+    // pinned for most of each day, dipping below the cap at night
+    let (ts, values) = five_minute(12, 4, 60.0, 0.05, |i, v, _| {
+        if i >= 6 * 288 {
+            (2.0 * v).min(100.0)
+        } else {
+            v
+        }
+    });
+    let hits = check_five_minute(&ts, &values);
+    let late: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.ts >= ts[7 * 288] && !h.check.is_data_health())
+        .collect();
+    assert!(
+        late.len() <= 3,
+        "{} after the first pinned day:{}",
+        late.len(),
+        show(&hits)
+    );
+}
