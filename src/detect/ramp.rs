@@ -129,7 +129,7 @@ impl RampWatch {
         self.since_sample += 1;
         if self.since_sample >= self.sample_every {
             self.since_sample = 0;
-            if !self.latched && !(z.abs() > RAMP_Z) {
+            if !self.latched && (z.is_nan() || z.abs() <= RAMP_Z) {
                 self.samples.push_back(d);
                 if self.samples.len() > self.max_samples {
                     self.samples.pop_front();
