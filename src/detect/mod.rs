@@ -11,6 +11,8 @@
 pub mod burst;
 pub mod calendar;
 pub mod counts;
+pub mod level;
+pub mod noise;
 pub mod pattern;
 pub mod profile;
 pub mod ramp;

@@ -93,16 +93,19 @@ impl DayProfile {
     /// Start a new day when `slot_day` (the day of the point about to be
     /// evaluated) differs from the open one: fold the open day in and rewrite
     /// `table` (the kernel's slot-of-week profile). Call before predicting.
-    pub fn roll(&mut self, slot_day: i64, table: &mut [f64]) {
+    /// True when `table` was rewritten.
+    pub fn roll(&mut self, slot_day: i64, table: &mut [f64]) -> bool {
         if slot_day == self.cur_day {
-            return;
+            return false;
         }
-        if self.day.len() * 2 >= self.ppd {
+        let folded = self.day.len() * 2 >= self.ppd;
+        if folded {
             self.fold();
             self.fill(table);
         }
         self.day.clear();
         self.cur_day = slot_day;
+        folded
     }
 
     /// Add a baseline point of the open day: `slot` of the week, value `x`

@@ -15,6 +15,8 @@ use chrono::{Duration, NaiveDate};
 use super::burst::{self, BurstWatch};
 use super::calendar::Calendar;
 use super::counts::{self, Repeats};
+use super::level::{Level, robust_mean};
+use super::noise::Noise;
 use super::pattern::{self, ShapeWatch};
 use super::profile::{self, DayProfile};
 use super::ramp::{self, RampWatch};
@@ -46,8 +48,6 @@ const CUSUM_H: f64 = 8.0;
 /// family gets once the per-point rate is divided by the points per day
 /// (finer data: × (points per day / 24)^0.4, 54 for 5-minute data).
 const SUBDAILY_MAX_THRESHOLD: f64 = 20.0;
-/// Recent |residuals| the tail family is fitted on.
-const TAIL_WINDOW: usize = 730;
 
 /// One series and how to evaluate it.
 pub struct SeriesInput<'a> {
@@ -385,9 +385,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let cycle = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(sh.period as i64) };
 
     // model state
-    let mut lvl: VecDeque<(i64, f64, usize)> = VecDeque::with_capacity(2 * sh.n_half + 1);
-    let mut slope = 0.0f64;
+    let mut lvl = Level::new(sh.n_level, sh.n_half, sh.trimmed);
     let mut profile = vec![0.0f64; sh.period];
+    // bumped whenever `profile` is rewritten (the level's kept halves follow it)
+    let mut profile_version = 0u64;
     let mut prof_hist: Vec<VecDeque<f64>> = vec![VecDeque::new(); sh.period];
     let mut cycles_done = 0usize;
     let mut cur_cycle = i64::MIN;
@@ -396,19 +397,19 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     // from days, not weeks; it fills `profile` after each day
     let mut day_prof = (sh.period > 1 && ppd > 1).then(|| DayProfile::new(ppd));
     let day_of = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(ppd.max(1) as i64) };
-    let mut resid: VecDeque<f64> = VecDeque::with_capacity(sh.scale_n + 1);
-    // the same residuals kept sorted: the noise scale at every point without a copy
-    let mut resid_sorted = stats::SortedWindow::with_capacity(sh.scale_n + 1);
-    let mut sigma = f64::NAN;
-    // |u| of recent points, for the tail family (refit every `tail_refit` points)
-    let mut tail: VecDeque<f64> = VecDeque::with_capacity(TAIL_WINDOW + 1);
-    // Weekly series start normal: they need more than a year of points before
-    // the tail is fitted, and a heavy prior hid their spikes all that time.
-    let mut df = if g == Granularity::Week {
-        f64::INFINITY
-    } else {
-        stats::HEAVY_DF
-    };
+    // noise scale and tail family. Weekly series start normal: they need more
+    // than a year of points before the tail is fitted, and a heavy prior hid
+    // their spikes all that time.
+    let mut noise = Noise::new(
+        sh.scale_n,
+        if g == Granularity::Week { 4 } else { 28 },
+        if g == Granularity::Week {
+            f64::INFINITY
+        } else {
+            stats::HEAVY_DF
+        },
+        subdaily,
+    );
     let mut yoy_model = YearOverYear::for_step(step);
     // last year's errors of the local model, per point (NaN: not a baseline point)
     let mut yoy_err: Vec<f64> = if sh.yoy == YoyUse::Off {
@@ -420,8 +421,6 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut settling = 0usize;
     let mut shape_watch = ShapeWatch::default();
     let mut last_shape_hit: Option<i64> = None;
-    let tail_refit = if g == Granularity::Week { 4 } else { 28 };
-    let mut since_refit = 0usize;
     let mut run: Vec<(i64, f64, usize, bool)> = Vec::new();
     // CUSUM of standardised residuals, with the points since each side's onset
     let mut cusum = [0.0f64; 2];
@@ -430,10 +429,6 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     // residuals of the current stretch of one holiday, in time order
     let mut hol_run: (&str, Vec<f64>) = ("", Vec::new());
     let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
-    let mut resid_vec: Vec<f64> = Vec::with_capacity(sh.scale_n);
-    type LvlPoint = (i64, f64, usize);
-    let mut last_lvl_sig: (usize, Option<LvlPoint>, Option<LvlPoint>) = (0, None, None);
-    let mut last_resid_sig: (usize, Option<u64>, Option<u64>) = (0, None, None);
     // health state
     let mut repeats = Repeats::new();
     let stale_alpha = counts::stale_alpha(ppd);
@@ -569,7 +564,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
 
         // --- seasonal profile: fold completed cycles -----------------------
         if let Some(dp) = day_prof.as_mut() {
-            dp.roll(day_of(t), &mut profile);
+            if dp.roll(day_of(t), &mut profile) {
+                profile_version += 1;
+            }
         } else if sh.period > 1 {
             let c = cycle(t);
             if c != cur_cycle {
@@ -584,6 +581,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                     }
                     cycles_done += 1;
                     if cycles_done >= 2 {
+                        profile_version += 1;
                         for (s, h) in prof_hist.iter().enumerate() {
                             if !h.is_empty() {
                                 profile[s] = robust_mean(sh.trimmed, h.iter().copied(), &mut buf);
@@ -629,7 +627,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             && !outage
             && !excluded
             && lvl
-                .back()
+                .last()
                 .is_some_and(|&(tj, _, _)| (tu - tj) * step >= relearn_after_ms)
         {
             lvl.clear();
@@ -637,14 +635,14 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             cusum = [0.0; 2];
             cusum_pts = [Vec::new(), Vec::new()];
         }
-        if lvl.len() < sh.n_level {
+        if !lvl.ready() {
             settling = sh.n_level;
             if let Some(w) = ramps.as_mut() {
                 w.reset();
             }
             if !outage && holiday.is_none() && event.is_none() && !excluded && !at_cap {
                 let x = tr(y);
-                lvl.push_back((tu, x, slot(t)));
+                lvl.push((tu, x, slot(t)));
                 cyc_buf.push((slot(t), x));
                 if let Some(dp) = day_prof.as_mut() {
                     dp.push(slot(t), x);
@@ -653,14 +651,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             continue;
         }
         let s_now = profile[slot(t)];
-        let level = robust_mean(
-            sh.trimmed,
-            lvl.iter()
-                .rev()
-                .take(sh.n_level)
-                .map(|&(tj, xj, sj)| xj - profile[sj] + slope * (tu - tj) as f64),
-            &mut buf,
-        );
+        let level = lvl.at(tu, &profile);
         // year over year: last year's error of the local model around this date
         // (holidays have their own same-day-last-year comparison)
         let yoy_c = match sh.yoy {
@@ -674,13 +665,15 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let e = level + s_now + yoy_used;
         let e_y = inv(e);
         last_expected = e_y;
+        let sigma = noise.sigma();
+        let df = noise.df();
         let sd = if sigma.is_finite() {
             sigma.max(floor(e))
         } else {
             f64::NAN
         };
         let tail_idx = stats::TAILS.iter().position(|&d| d == df).unwrap_or(1);
-        let eligible = i >= sh.warmup && profile_ready && resid.len() >= 14 && sd.is_finite();
+        let eligible = i >= sh.warmup && profile_ready && noise.residuals() >= 14 && sd.is_finite();
         let note = holiday
             .map(|(name, _)| name.replace('_', " "))
             .or_else(|| event.map(|e| e.name.clone()));
@@ -858,15 +851,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let mut shift: Option<(bool, String, f64)> = None;
         if let Some(up) = cusum_alarm {
             let side = if up { 0 } else { 1 };
-            lvl.clear();
-            lvl.extend(cusum_pts[side].iter().copied());
+            lvl.reset_to(cusum_pts[side].iter().copied());
             let note = format!("level changed over the last {} periods", lvl.len());
             shift = Some((up, note, cusum_p));
         } else if !sd.is_finite() || u.abs() <= ACCEPT_U {
-            lvl.push_back((tu, x, slot(t)));
-            if lvl.len() > 2 * sh.n_half {
-                lvl.pop_front();
-            }
+            lvl.push((tu, x, slot(t)));
             if normal_day {
                 // the local model's own error, for next year and for the gate
                 if let Some(c) = yoy_c {
@@ -883,13 +872,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 if let Some(dp) = day_prof.as_mut() {
                     dp.push(slot(t), x);
                 }
-                resid.push_back(r);
-                resid_sorted.insert(r);
-                if resid.len() > sh.scale_n
-                    && let Some(old) = resid.pop_front()
-                {
-                    resid_sorted.remove(old);
-                }
+                noise.push_residual(r);
             }
             run.clear();
         } else {
@@ -899,8 +882,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
             run.push((tu, x, slot(t), up));
             if run.len() >= sh.shift_run {
-                lvl.clear();
-                lvl.extend(run.iter().map(|&(a, b, c, _)| (a, b, c)));
+                lvl.reset_to(run.iter().map(|&(a, b, c, _)| (a, b, c)));
                 for &(_, xv, sv, _) in &run {
                     cyc_buf.push((sv, xv));
                     if let Some(dp) = day_prof.as_mut() {
@@ -1004,52 +986,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
         }
         if sd.is_finite() && normal_day {
-            tail.push_back(u.abs());
-            if tail.len() > TAIL_WINDOW {
-                tail.pop_front();
-            }
-            since_refit += 1;
-            if since_refit >= tail_refit && tail.len() >= 60 {
-                since_refit = 0;
-                resid_vec.clear();
-                resid_vec.extend(tail.iter().copied());
-                df = if subdaily {
-                    stats::fit_tail_quantiles_fine(&mut resid_vec)
-                } else {
-                    stats::fit_tail_quantiles(&mut resid_vec)
-                };
-            }
+            noise.push_deviation(u.abs());
         }
-        // slope and scale are recomputed only when their windows change (a new
+        // slope and scale are re-measured only when their windows change (a new
         // weekly shape reaches the slope at the next window change)
-        let lvl_sig = (lvl.len(), lvl.front().copied(), lvl.back().copied());
-        if lvl.len() >= 2 * sh.n_half && lvl_sig != last_lvl_sig {
-            last_lvl_sig = lvl_sig;
-            let h = sh.n_half;
-            let m1 = median_of(
-                lvl.iter().take(h).map(|&(_, xj, sj)| xj - profile[sj]),
-                &mut buf,
-            );
-            let m2 = median_of(
-                lvl.iter().skip(h).map(|&(_, xj, sj)| xj - profile[sj]),
-                &mut buf,
-            );
-            // times are ascending: their medians need no selection
-            let t1 = sorted_median(lvl.iter().take(h).map(|p| p.0 as f64), &mut buf);
-            let t2 = sorted_median(lvl.iter().skip(h).map(|p| p.0 as f64), &mut buf);
-            if t2 > t1 {
-                slope = (m2 - m1) / (t2 - t1);
-            }
-        }
-        let resid_sig = (
-            resid.len(),
-            resid.front().map(|v| v.to_bits()),
-            resid.back().map(|v| v.to_bits()),
-        );
-        if resid.len() >= 8 && resid_sig != last_resid_sig {
-            last_resid_sig = resid_sig;
-            sigma = resid_sorted.robust_sd();
-        }
+        lvl.refresh_slope(&profile, profile_version);
+        noise.refresh();
     }
 
     // a series that stopped before the rest of its source
@@ -1078,36 +1020,6 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         });
     }
     out
-}
-
-/// The centre of a few values: a trimmed mean (a quarter of them, rounded
-/// down, cut off each side) when `trimmed`, else the median. NaN for none.
-fn robust_mean(trimmed: bool, it: impl Iterator<Item = f64>, buf: &mut Vec<f64>) -> f64 {
-    if !trimmed {
-        return median_of(it, buf);
-    }
-    buf.clear();
-    buf.extend(it);
-    let n = buf.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    buf.sort_unstable_by(f64::total_cmp);
-    let cut = n / 4;
-    let mid = &buf[cut..n - cut];
-    mid.iter().sum::<f64>() / mid.len() as f64
-}
-
-/// Median of values already in ascending order.
-fn sorted_median(it: impl Iterator<Item = f64>, buf: &mut Vec<f64>) -> f64 {
-    buf.clear();
-    buf.extend(it);
-    let n = buf.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => buf[n / 2],
-        _ => (buf[n / 2 - 1] + buf[n / 2]) / 2.0,
-    }
 }
 
 fn direction_ok(d: Direction, up: bool) -> bool {

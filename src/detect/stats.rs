@@ -33,10 +33,11 @@ pub fn robust_sd(v: &[f64], buf: &mut Vec<f64>) -> f64 {
 }
 
 /// A window of values kept sorted as they come and go, so that
-/// [`robust_sd`] of the window costs a walk over half of it instead of a copy
-/// and two selections (daily series keep 300 residuals and ask at every point).
+/// [`robust_sd`] of the window costs two binary searches instead of a copy and
+/// two selections (daily series keep 300 residuals and ask at every point), and
+/// any order statistic is an index.
 /// Gives exactly [`robust_sd`]'s result: the same median and the same
-/// deviations, taken in order from the median outwards.
+/// deviations, each computed from the same two numbers.
 #[derive(Debug, Clone, Default)]
 pub struct SortedWindow {
     sorted: Vec<f64>,
@@ -68,6 +69,39 @@ impl SortedWindow {
         }
     }
 
+    /// Empty the window (keeping its room).
+    pub fn clear(&mut self) {
+        self.sorted.clear();
+    }
+
+    /// Number of values in the window.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// True when the window holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// The values in ascending order ([`f64::total_cmp`]).
+    pub fn as_slice(&self) -> &[f64] {
+        &self.sorted
+    }
+
+    /// [`median_in_place`] of the values in the window.
+    pub fn median(&self) -> f64 {
+        let v = &self.sorted;
+        let n = v.len();
+        if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    }
+
     /// [`robust_sd`] of the values in the window.
     pub fn robust_sd(&self) -> f64 {
         let v = &self.sorted;
@@ -76,45 +110,54 @@ impl SortedWindow {
             return f64::NAN;
         }
         let mid = n / 2;
-        let m = if n % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        };
-        // deviations in ascending order: a merge of the values below the
-        // median (walking down) and those at or above it (walking up)
+        let m = self.median();
+        // the deviations are two ascending runs: the values below the median
+        // walking down, and those at or above it walking up; the MAD is an
+        // order statistic of their merge, found by bisection
         let split = v.partition_point(|x| *x < m);
-        let (mut lo, mut hi) = (split, split);
-        let mut next = || -> f64 {
-            let down = (lo > 0).then(|| (v[lo - 1] - m).abs());
-            let up = (hi < n).then(|| (v[hi] - m).abs());
-            match (down, up) {
-                (Some(d), Some(u)) if d.total_cmp(&u).is_lt() => {
-                    lo -= 1;
-                    d
-                }
-                (_, Some(u)) => {
-                    hi += 1;
-                    u
-                }
-                (Some(d), None) => {
-                    lo -= 1;
-                    d
-                }
-                (None, None) => f64::NAN,
-            }
-        };
-        let mut prev = f64::NAN;
-        for _ in 0..mid {
-            prev = next();
-        }
-        let at_mid = next();
+        let down = |i: usize| (v[split - 1 - i] - m).abs();
+        let up = |j: usize| (v[split + j] - m).abs();
+        let kth = |k: usize| kth_of_two(split, n - split, down, up, k);
         let mad = if n % 2 == 1 {
-            at_mid
+            kth(mid)
         } else {
-            (prev + at_mid) / 2.0
+            (kth(mid - 1) + kth(mid)) / 2.0
         };
         1.4826 * mad
+    }
+}
+
+/// The `k`-th smallest (from 0) of two ascending sequences `a` (`la` values)
+/// and `b` (`lb`), given by index; `k < la + lb`. O(log(la + lb)).
+fn kth_of_two(
+    la: usize,
+    lb: usize,
+    a: impl Fn(usize) -> f64,
+    b: impl Fn(usize) -> f64,
+    k: usize,
+) -> f64 {
+    // take `i` values from `a` and `k + 1 - i` from `b`: the right split has
+    // every taken value at most every value left
+    let want = k + 1;
+    let (mut lo, mut hi) = (want.saturating_sub(lb), want.min(la));
+    loop {
+        let i = lo + (hi - lo) / 2;
+        let j = want - i;
+        if i < la && j > 0 && b(j - 1) > a(i) {
+            lo = i + 1;
+        } else if i > 0 && j < lb && a(i - 1) > b(j) {
+            hi = i - 1;
+        } else {
+            return match (i > 0, j > 0) {
+                (true, true) => {
+                    let (x, y) = (a(i - 1), b(j - 1));
+                    if x > y { x } else { y }
+                }
+                (true, false) => a(i - 1),
+                (false, true) => b(j - 1),
+                (false, false) => f64::NAN,
+            };
+        }
     }
 }
 
@@ -173,6 +216,27 @@ pub fn fit_tail_quantiles(abs_u: &mut [f64]) -> f64 {
     }
     if q95 / q50 < 3.36 {
         f64::INFINITY
+    } else {
+        HEAVY_DF
+    }
+}
+
+/// [`fit_tail_quantiles`] (or, `fine`, [`fit_tail_quantiles_fine`]) of values
+/// already in ascending order: the same order statistics, read by index.
+pub fn fit_tail_sorted(sorted: &[f64], fine: bool) -> f64 {
+    let n = sorted.len();
+    if n < 20 {
+        return HEAVY_DF;
+    }
+    let (q95, q50) = (sorted[n * 95 / 100], sorted[n / 2]);
+    if q50 <= 0.0 {
+        return HEAVY_DF;
+    }
+    let ratio = q95 / q50;
+    if ratio < 3.36 {
+        f64::INFINITY
+    } else if fine && ratio >= 3.8 {
+        HEAVIER_DF
     } else {
         HEAVY_DF
     }
@@ -248,8 +312,22 @@ mod tests {
                 let old = plain.pop_front().unwrap();
                 win.remove(old);
             }
-            let v: Vec<f64> = plain.iter().copied().collect();
+            let mut v: Vec<f64> = plain.iter().copied().collect();
             let want = robust_sd(&v, &mut buf);
+            let want_tail = (
+                fit_tail_quantiles(&mut v.clone()),
+                fit_tail_quantiles_fine(&mut v),
+            );
+            assert_eq!(
+                (
+                    fit_tail_sorted(win.as_slice(), false),
+                    fit_tail_sorted(win.as_slice(), true)
+                ),
+                want_tail
+            );
+            let want_median = median_in_place(&mut v);
+            assert_eq!(win.median().to_bits(), want_median.to_bits());
+            let v: Vec<f64> = plain.iter().copied().collect();
             assert_eq!(
                 win.robust_sd().to_bits(),
                 want.to_bits(),
@@ -257,6 +335,44 @@ mod tests {
             );
         }
         assert!(SortedWindow::default().robust_sd().is_nan());
+    }
+
+    #[test]
+    fn the_sorted_window_on_heavy_and_spread_values() {
+        // deviations that interleave unevenly across the median: one long side
+        let mut w = SortedWindow::default();
+        let vals = [
+            0.0, 0.1, 0.2, 0.3, 10.0, 20.0, 30.0, 40.0, 50.0, -0.05, 0.15,
+        ];
+        let mut buf = Vec::new();
+        for (k, &x) in vals.iter().enumerate() {
+            w.insert(x);
+            let want = robust_sd(&vals[..=k], &mut buf);
+            assert_eq!(w.robust_sd().to_bits(), want.to_bits(), "{k}");
+        }
+        // 1.4826 × MAD of {0.0, 0.1, 0.2, 0.3, 10, 20, 30, 40, 50, -0.05, 0.15}:
+        // median 0.3, |deviations| median 0.35
+        assert!((w.robust_sd() - 1.4826 * 0.35).abs() < 1e-9);
+        assert_eq!(w.median(), 0.3);
+        w.remove(0.3);
+        w.remove(7.0); // absent: nothing happens
+        assert_eq!(w.len(), 10);
+        assert_eq!(w.median(), (0.2 + 10.0) / 2.0);
+    }
+
+    #[test]
+    fn tail_fit_of_sorted_values() {
+        // q95/q50 of 100 values i/100: 0.95/0.5 = 1.9 -> normal
+        let even: Vec<f64> = (1..=100).map(|i| f64::from(i) / 100.0).collect();
+        assert!(fit_tail_sorted(&even, false).is_infinite());
+        // a long tail: q95/q50 = 4 -> t5, or t3 with the fine classes
+        let mut heavy: Vec<f64> = vec![1.0; 100];
+        for v in &mut heavy[60..] {
+            *v = 4.0;
+        }
+        assert_eq!(fit_tail_sorted(&heavy, false), HEAVY_DF);
+        assert_eq!(fit_tail_sorted(&heavy, true), HEAVIER_DF);
+        assert_eq!(fit_tail_sorted(&heavy[..19], false), HEAVY_DF);
     }
 
     #[test]
