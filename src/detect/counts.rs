@@ -14,6 +14,7 @@
 //! is rare, so a short run already does.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// A run of daily data is reported when its chance under the recent value
 /// frequencies is below this (a value never seen before: after 3 points once
@@ -36,9 +37,35 @@ pub struct Repeats {
     /// oldest first, the current run excluded.
     recent: VecDeque<(u64, bool)>,
     /// Per value in `recent`: (occurrences, occurrences that repeat the one before).
-    counts: HashMap<u64, (u32, u32)>,
+    counts: HashMap<u64, (u32, u32), BuildHasherDefault<BitsHasher>>,
     /// The run in progress: its value (bits) and length.
     run: Option<(u64, usize)>,
+}
+
+/// Hashes a value's bit pattern with the splitmix64 finaliser: every point
+/// looks its value up, and SipHash cost more than the rest of the check (a
+/// series' own values gain nothing from flood protection, and the window is
+/// bounded).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BitsHasher(u64);
+
+impl Hasher for BitsHasher {
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = self.0.rotate_left(29) ^ x;
+    }
 }
 
 fn key(v: f64) -> u64 {

@@ -11,12 +11,15 @@
 pub mod burst;
 pub mod calendar;
 pub mod counts;
+pub mod health;
 pub mod level;
 pub mod noise;
 pub mod pattern;
 pub mod profile;
 pub mod ramp;
+pub mod seasonal;
 pub mod series;
+pub mod shift;
 pub mod stats;
 #[cfg(test)]
 mod tests;

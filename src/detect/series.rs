@@ -8,18 +8,20 @@
 //! looks at a later point than the one being evaluated, so a finding at `t`
 //! depends only on data at or before `t`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDate};
 
 use super::burst::{self, BurstWatch};
 use super::calendar::Calendar;
-use super::counts::{self, Repeats};
-use super::level::{Level, robust_mean};
+use super::health::{Health, HealthContext};
+use super::level::Level;
 use super::noise::Noise;
 use super::pattern::{self, ShapeWatch};
-use super::profile::{self, DayProfile};
+use super::profile;
 use super::ramp::{self, RampWatch};
+use super::seasonal::SeasonalProfile;
+use super::shift::{self as shift_detector, ShiftDetector};
 use super::stats::{self, median_of};
 use super::yoy::YearOverYear;
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
@@ -40,10 +42,6 @@ pub const BUSINESS_THRESHOLD: f64 = 3.75;
 const HOLIDAY_SCALE: f64 = 3.0;
 /// Points beyond this many robust SDs are kept out of the baseline.
 const ACCEPT_U: f64 = 3.0;
-/// CUSUM slack: shifts above about twice this (in noise units) accumulate.
-const CUSUM_K: f64 = 1.0;
-/// CUSUM alarm level.
-const CUSUM_H: f64 = 8.0;
 /// Hourly data: the largest threshold (noise units at sensitivity 1) any tail
 /// family gets once the per-point rate is divided by the points per day
 /// (finer data: × (points per day / 24)^0.4, 54 for 5-minute data).
@@ -375,28 +373,16 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         })
         .collect();
 
-    #[allow(
-        clippy::cast_possible_truncation,
-        reason = "rem_euclid(period) is in 0..period"
-    )]
-    let slot = |t: i64| -> usize {
-        (t.div_euclid(step) + sh.offset).rem_euclid(sh.period as i64) as usize
-    };
-    let cycle = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(sh.period as i64) };
-
     // model state
     let mut lvl = Level::new(sh.n_level, sh.n_half, sh.trimmed);
-    let mut profile = vec![0.0f64; sh.period];
-    // bumped whenever `profile` is rewritten (the level's kept halves follow it)
-    let mut profile_version = 0u64;
-    let mut prof_hist: Vec<VecDeque<f64>> = vec![VecDeque::new(); sh.period];
-    let mut cycles_done = 0usize;
-    let mut cur_cycle = i64::MIN;
-    let mut cyc_buf: Vec<(usize, f64)> = Vec::with_capacity(sh.period);
-    // sub-daily data: a day profile (hour of day, weekday, hour of week) learned
-    // from days, not weeks; it fills `profile` after each day
-    let mut day_prof = (sh.period > 1 && ppd > 1).then(|| DayProfile::new(ppd));
-    let day_of = |t: i64| -> i64 { (t.div_euclid(step) + sh.offset).div_euclid(ppd.max(1) as i64) };
+    let mut seasonal = SeasonalProfile::new(
+        step,
+        sh.offset,
+        sh.period,
+        ppd,
+        sh.profile_cycles,
+        sh.trimmed,
+    );
     // noise scale and tail family. Weekly series start normal: they need more
     // than a year of points before the tail is fitted, and a heavy prior hid
     // their spikes all that time.
@@ -421,19 +407,12 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut settling = 0usize;
     let mut shape_watch = ShapeWatch::default();
     let mut last_shape_hit: Option<i64> = None;
-    let mut run: Vec<(i64, f64, usize, bool)> = Vec::new();
-    // CUSUM of standardised residuals, with the points since each side's onset
-    let mut cusum = [0.0f64; 2];
-    let mut cusum_pts: [Vec<(i64, f64, usize)>; 2] = [Vec::new(), Vec::new()];
+    let mut shifts = ShiftDetector::new(sh.shift_run);
     let mut holiday_resid: HashMap<i64, f64> = HashMap::new();
     // residuals of the current stretch of one holiday, in time order
     let mut hol_run: (&str, Vec<f64>) = ("", Vec::new());
     let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
-    // health state
-    let mut repeats = Repeats::new();
-    let stale_alpha = counts::stale_alpha(ppd);
-    // absent periods that make a gap (a lost scrape is not one)
-    let missing_periods = i64::try_from(rule.missing_periods_for(g)).unwrap_or(i64::MAX);
+    let mut health = Health::new(g, rule);
     let mut last_expected = f64::NAN;
     // sub-daily noise bursts and slow ramps (detect::burst, detect::ramp)
     let mut bursts = subdaily.then(|| BurstWatch::new(BurstWatch::window_for(ppd)));
@@ -449,12 +428,8 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     let mut pinned_at = i64::MIN;
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
-    // per-period false-alarm rate of the two-sided CUSUM on normal residuals:
-    // 2 / ARL0, with Siegmund's approximation of the in-control run length
-    let cusum_p = {
-        let b = 2.0 * CUSUM_K * (CUSUM_H + 1.166);
-        2.0 * 2.0 * CUSUM_K * CUSUM_K / (b.exp() - b - 1.0)
-    };
+    // per-period false-alarm rate of the CUSUM on normal residuals
+    let cusum_p = shift_detector::cusum_false_alarm_rate();
     let relearn_after_ms = if g == Granularity::Week {
         28 * DAY_MS
     } else {
@@ -488,26 +463,19 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         };
 
         // --- data health -------------------------------------------------
-        if i > 0 && t - ts[i - 1] > step + step / 2 {
-            let first_missing = ts[i - 1] + step;
-            repeats.break_run();
-            if in_range(first_missing)
-                && (t - ts[i - 1] + step / 2) / step > missing_periods
-                && rule.enabled(Check::Missing)
-            {
-                let mut h = base_hit(Check::Missing);
-                h.ts = first_missing;
-                h.value = f64::NAN;
-                (h.wow_pct, h.yoy_pct) = (None, None);
-                h.expected = last_expected;
-                h.direction = Direction::Down;
-                h.note = Some(format!("{} period(s) absent", (t - ts[i - 1]) / step - 1));
-                out.hits.push(h);
-            }
-        }
-        // a run of one value, rated against how often that value occurs
-        // (detect::counts): small counts and capped values repeat by chance
-        let eq_run = repeats.push(y);
+        let eq_run = health.check(
+            ts,
+            ys,
+            i,
+            rule,
+            &HealthContext {
+                from: inp.from,
+                to: inp.to,
+                last_expected,
+                base_hit: &base_hit,
+            },
+            &mut out.hits,
+        );
         top = top.max(y);
         if subdaily && !integral && eq_run >= rule.stale_periods && y == top {
             cap = Some(y);
@@ -516,87 +484,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         if at_cap {
             pinned_at = t;
         }
-        if in_range(t) {
-            if i > 0 {
-                let prev = ys[i - 1];
-                let consecutive = t - ts[i - 1] <= step + step / 2;
-                // sub-daily: a value stuck for more than a quarter of a day (a
-                // gauge pinned at its cap) has been reported for hours; after
-                // that it is the new normal
-                if eq_run >= rule.stale_periods
-                    && y != 0.0
-                    && (ppd == 1 || eq_run <= ppd / 4 + rule.stale_periods)
-                    && repeats.run_chance(y, eq_run) < stale_alpha
-                    && rule.enabled(Check::Stale)
-                {
-                    let mut h = base_hit(Check::Stale);
-                    h.expected = last_expected;
-                    h.direction = Direction::of(!(last_expected.is_finite() && y < last_expected));
-                    h.note = Some(format!("same value {eq_run} periods in a row"));
-                    out.hits.push(h);
-                }
-                if let Some(max) = rule.max_pct_change {
-                    if consecutive
-                        && prev != 0.0
-                        && ((y / prev - 1.0) * 100.0).abs() > max
-                        && rule.enabled(Check::MaxChange)
-                    {
-                        let mut h = base_hit(Check::MaxChange);
-                        h.expected = prev;
-                        h.lower = prev * (1.0 - max / 100.0);
-                        h.upper = prev * (1.0 + max / 100.0);
-                        h.direction = Direction::of(y > prev);
-                        out.hits.push(h);
-                    }
-                }
-            }
-            let below = rule.lower_bound.is_some_and(|l| y < l);
-            let above = rule.upper_bound.is_some_and(|u| y > u);
-            if (below || above) && rule.enabled(Check::Bounds) {
-                let mut h = base_hit(Check::Bounds);
-                h.lower = rule.lower_bound.unwrap_or(f64::NEG_INFINITY);
-                h.upper = rule.upper_bound.unwrap_or(f64::INFINITY);
-                h.expected = if below { h.lower } else { h.upper };
-                h.direction = Direction::of(above);
-                out.hits.push(h);
-            }
-        }
 
         // --- seasonal profile: fold completed cycles -----------------------
-        if let Some(dp) = day_prof.as_mut() {
-            if dp.roll(day_of(t), &mut profile) {
-                profile_version += 1;
-            }
-        } else if sh.period > 1 {
-            let c = cycle(t);
-            if c != cur_cycle {
-                if cyc_buf.len() * 2 >= sh.period {
-                    let med = median_of(cyc_buf.iter().map(|p| p.1), &mut buf);
-                    for &(s, x) in &cyc_buf {
-                        let h = &mut prof_hist[s];
-                        if h.len() >= sh.profile_cycles {
-                            h.pop_front();
-                        }
-                        h.push_back(x - med);
-                    }
-                    cycles_done += 1;
-                    if cycles_done >= 2 {
-                        profile_version += 1;
-                        for (s, h) in prof_hist.iter().enumerate() {
-                            if !h.is_empty() {
-                                profile[s] = robust_mean(sh.trimmed, h.iter().copied(), &mut buf);
-                            }
-                        }
-                    }
-                }
-                cyc_buf.clear();
-                cur_cycle = c;
-            }
-        }
-        let profile_ready = match &day_prof {
-            Some(dp) => dp.ready(),
-            None => sh.period == 1 || cycles_done >= 2,
-        };
+        seasonal.roll(t);
+        let profile_ready = seasonal.ready();
+        let slot = seasonal.slot(t);
 
         // --- prediction ----------------------------------------------------
         let holiday = holiday_of(inp.calendar, t, g);
@@ -614,10 +506,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         if accepted.is_some() && accepted != anchored {
             anchored = accepted;
             lvl.clear();
-            run.clear();
-            cusum = [0.0; 2];
-            cusum_pts[0].clear();
-            cusum_pts[1].clear();
+            shifts.reset();
         }
         // After a long stretch without baseline points (a holiday season, a gap in
         // the export) the projected level is stale: relearn it from the next points
@@ -631,9 +520,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 .is_some_and(|&(tj, _, _)| (tu - tj) * step >= relearn_after_ms)
         {
             lvl.clear();
-            run.clear();
-            cusum = [0.0; 2];
-            cusum_pts = [Vec::new(), Vec::new()];
+            shifts.reset();
         }
         if !lvl.ready() {
             settling = sh.n_level;
@@ -642,16 +529,13 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
             if !outage && holiday.is_none() && event.is_none() && !excluded && !at_cap {
                 let x = tr(y);
-                lvl.push((tu, x, slot(t)));
-                cyc_buf.push((slot(t), x));
-                if let Some(dp) = day_prof.as_mut() {
-                    dp.push(slot(t), x);
-                }
+                lvl.push((tu, x, slot));
+                seasonal.push(slot, x);
             }
             continue;
         }
-        let s_now = profile[slot(t)];
-        let level = lvl.at(tu, &profile);
+        let s_now = seasonal.at(slot);
+        let level = lvl.at(tu, seasonal.table());
         // year over year: last year's error of the local model around this date
         // (holidays have their own same-day-last-year comparison)
         let yoy_c = match sh.yoy {
@@ -830,32 +714,21 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         };
         let normal_day = holiday.is_none();
         // small lasting shifts: a two-sided CUSUM (slack CUSUM_K, alarm CUSUM_H)
-        let mut cusum_alarm: Option<bool> = None;
+        let mut cusum_alarm: Option<(bool, &[(i64, f64, usize)])> = None;
         if sd.is_finite() {
             // heavy tails: shrink by how much wider the point threshold is than normal,
             // so isolated large residuals of a t-distributed series do not add up
             let uc = (u * (thresholds[0] / thresholds[tail_idx]).sqrt()).clamp(-4.0, 4.0);
-            for (side, sign) in [(0usize, 1.0f64), (1, -1.0)] {
-                cusum[side] = (cusum[side] + sign * uc - CUSUM_K).max(0.0);
-                if cusum[side] == 0.0 {
-                    cusum_pts[side].clear();
-                } else {
-                    cusum_pts[side].push((tu, x, slot(t)));
-                    if cusum[side] > CUSUM_H {
-                        cusum_alarm = Some(side == 0);
-                    }
-                }
-            }
+            cusum_alarm = shifts.cusum_step(uc, (tu, x, slot));
         }
         // (direction, why) of a lasting change detected at this point
         let mut shift: Option<(bool, String, f64)> = None;
-        if let Some(up) = cusum_alarm {
-            let side = if up { 0 } else { 1 };
-            lvl.reset_to(cusum_pts[side].iter().copied());
+        if let Some((up, onset)) = cusum_alarm {
+            lvl.reset_to(onset.iter().copied());
             let note = format!("level changed over the last {} periods", lvl.len());
             shift = Some((up, note, cusum_p));
         } else if !sd.is_finite() || u.abs() <= ACCEPT_U {
-            lvl.push((tu, x, slot(t)));
+            lvl.push((tu, x, slot));
             if normal_day {
                 // the local model's own error, for next year and for the gate
                 if let Some(c) = yoy_c {
@@ -865,38 +738,25 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 // relearning, which next year's level will not repeat)
                 if settling > 0 {
                     settling -= 1;
-                } else if let Some(slot) = yoy_err.get_mut(i) {
-                    *slot = r + yoy_used;
+                } else if let Some(e) = yoy_err.get_mut(i) {
+                    *e = r + yoy_used;
                 }
-                cyc_buf.push((slot(t), x));
-                if let Some(dp) = day_prof.as_mut() {
-                    dp.push(slot(t), x);
-                }
+                seasonal.push(slot, x);
                 noise.push_residual(r);
             }
-            run.clear();
-        } else {
-            let up = u > 0.0;
-            if run.last().is_some_and(|p| p.3 != up) {
-                run.clear();
+            shifts.inside();
+        } else if let Some(run) = shifts.outside((tu, x, slot), u > 0.0) {
+            lvl.reset_to(run.iter().map(|&(p, _)| p));
+            for &((_, xv, sv), _) in run {
+                seasonal.push(sv, xv);
             }
-            run.push((tu, x, slot(t), up));
-            if run.len() >= sh.shift_run {
-                lvl.reset_to(run.iter().map(|&(a, b, c, _)| (a, b, c)));
-                for &(_, xv, sv, _) in &run {
-                    cyc_buf.push((sv, xv));
-                    if let Some(dp) = day_prof.as_mut() {
-                        dp.push(sv, xv);
-                    }
-                }
-                let p = stats::upper_tail(ACCEPT_U, df)
-                    .powi(i32::try_from(sh.shift_run).unwrap_or(i32::MAX));
-                shift = Some((
-                    up,
-                    format!("new level held for {} periods", sh.shift_run),
-                    p,
-                ));
-            }
+            let p = stats::upper_tail(ACCEPT_U, df)
+                .powi(i32::try_from(sh.shift_run).unwrap_or(i32::MAX));
+            shift = Some((
+                u > 0.0,
+                format!("new level held for {} periods", sh.shift_run),
+                p,
+            ));
         }
         // sub-daily noise bursts and slow ramps: one finding each; a
         // re-anchored level restarts their windows
@@ -962,9 +822,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         // report it once, here
         if let Some((up, note, p)) = shift {
             settling = sh.n_level;
-            run.clear();
-            cusum = [0.0; 2];
-            cusum_pts = [Vec::new(), Vec::new()];
+            shifts.reset();
             if eligible
                 && in_range(t)
                 && accepted.is_none()
@@ -990,13 +848,13 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         }
         // slope and scale are re-measured only when their windows change (a new
         // weekly shape reaches the slope at the next window change)
-        lvl.refresh_slope(&profile, profile_version);
+        lvl.refresh_slope(seasonal.table(), seasonal.version());
         noise.refresh();
     }
 
     // a series that stopped before the rest of its source
     let last = ts[n - 1];
-    if last + missing_periods.saturating_mul(step) <= inp.end_ts
+    if last + health.missing_periods().saturating_mul(step) <= inp.end_ts
         && in_range(last + step)
         && rule.enabled(Check::Missing)
     {

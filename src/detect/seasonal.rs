@@ -1,0 +1,216 @@
+//! The seasonal-profile component of the kernel: the expected deviation of
+//! each slot of the cycle (weekday of daily data, period of the week of
+//! sub-daily data) from the cycle's level.
+//!
+//! Daily data: per weekday, the robust mean over the last `cycles` complete
+//! weeks of each value's deviation from its week's median, usable after two
+//! weeks. Sub-daily data: the day profile of [`DayProfile`] (hour of day,
+//! weekday, hour of week), folded after each day. Series without a cycle
+//! (weekly data, or seasonality off) have a single slot at 0. The state is
+//! plain owned data, so it can be checkpointed between runs.
+
+use std::collections::VecDeque;
+
+use super::level::robust_mean;
+use super::profile::DayProfile;
+use super::stats::median_of;
+
+/// Complete cycles before a weekly profile is used.
+const MIN_CYCLES: usize = 2;
+
+/// The seasonal profile of one series.
+#[derive(Debug, Clone)]
+pub struct SeasonalProfile {
+    /// Spacing of the series in ms.
+    step: i64,
+    /// Steps added before cutting time into cycles (weeks start on Monday).
+    offset: i64,
+    /// Slots per cycle (1: no cycle).
+    period: usize,
+    /// Points per day.
+    ppd: usize,
+    /// Cycles each slot's history keeps.
+    cycles: usize,
+    /// Trimmed mean rather than median across cycles.
+    trimmed: bool,
+    /// The profile: expected deviation per slot, on the model scale.
+    table: Vec<f64>,
+    /// Bumped whenever `table` is rewritten.
+    version: u64,
+    /// Per slot: deviations from their cycle's median, oldest first.
+    hist: Vec<VecDeque<f64>>,
+    /// Complete cycles folded in.
+    cycles_done: usize,
+    /// The cycle being collected.
+    cur_cycle: i64,
+    /// Baseline points of the cycle being collected: (slot, value).
+    open: Vec<(usize, f64)>,
+    /// Sub-daily data: the day profile that fills `table` after each day.
+    day: Option<DayProfile>,
+    /// Scratch space.
+    buf: Vec<f64>,
+}
+
+impl SeasonalProfile {
+    /// A profile of `period` slots for data spaced `step` ms with `ppd`
+    /// points a day, cycles cut `offset` steps after the epoch; each slot
+    /// keeps `cycles` cycles, centred by a trimmed mean or a median.
+    pub fn new(
+        step: i64,
+        offset: i64,
+        period: usize,
+        ppd: usize,
+        cycles: usize,
+        trimmed: bool,
+    ) -> SeasonalProfile {
+        let period = period.max(1);
+        SeasonalProfile {
+            step,
+            offset,
+            period,
+            ppd,
+            cycles,
+            trimmed,
+            table: vec![0.0; period],
+            version: 0,
+            hist: vec![VecDeque::new(); if ppd > 1 { 0 } else { period }],
+            cycles_done: 0,
+            cur_cycle: i64::MIN,
+            open: Vec::with_capacity(period),
+            day: (period > 1 && ppd > 1).then(|| DayProfile::new(ppd)),
+            buf: Vec::new(),
+        }
+    }
+
+    /// The slot of the cycle the time `t` falls in.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "rem_euclid(period) is in 0..period"
+    )]
+    pub fn slot(&self, t: i64) -> usize {
+        (t.div_euclid(self.step) + self.offset).rem_euclid(self.period as i64) as usize
+    }
+
+    /// The profile value of a slot.
+    pub fn at(&self, slot: usize) -> f64 {
+        self.table[slot]
+    }
+
+    /// The whole profile, by slot.
+    pub fn table(&self) -> &[f64] {
+        &self.table
+    }
+
+    /// Names the profile's contents: it changes whenever the table is rewritten.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// True when the profile has seen enough history to be used.
+    pub fn ready(&self) -> bool {
+        match &self.day {
+            Some(d) => d.ready(),
+            None => self.period == 1 || self.cycles_done >= MIN_CYCLES,
+        }
+    }
+
+    /// Fold the cycle (or, sub-daily, the day) that ended before `t` into the
+    /// profile. Call before predicting the point at `t`.
+    pub fn roll(&mut self, t: i64) {
+        let units = t.div_euclid(self.step) + self.offset;
+        if let Some(dp) = self.day.as_mut() {
+            let day = units.div_euclid(i64::try_from(self.ppd.max(1)).unwrap_or(1));
+            if dp.roll(day, &mut self.table) {
+                self.version += 1;
+            }
+            return;
+        }
+        if self.period == 1 {
+            return;
+        }
+        let c = units.div_euclid(self.period as i64);
+        if c == self.cur_cycle {
+            return;
+        }
+        if self.open.len() * 2 >= self.period {
+            let med = median_of(self.open.iter().map(|p| p.1), &mut self.buf);
+            for &(s, x) in &self.open {
+                let h = &mut self.hist[s];
+                if h.len() >= self.cycles {
+                    h.pop_front();
+                }
+                h.push_back(x - med);
+            }
+            self.cycles_done += 1;
+            if self.cycles_done >= MIN_CYCLES {
+                self.version += 1;
+                for (s, h) in self.hist.iter().enumerate() {
+                    if !h.is_empty() {
+                        self.table[s] = robust_mean(self.trimmed, h.iter().copied(), &mut self.buf);
+                    }
+                }
+            }
+        }
+        self.open.clear();
+        self.cur_cycle = c;
+    }
+
+    /// Learn from a baseline point: value `x` (model scale) in `slot`.
+    pub fn push(&mut self, slot: usize, x: f64) {
+        if let Some(dp) = self.day.as_mut() {
+            dp.push(slot, x);
+        } else if self.period > 1 {
+            self.open.push((slot, x));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn a_weekly_shape_is_learned_after_two_weeks() {
+        // day 0 of the epoch is a Thursday: offset 3 puts Monday in slot 0
+        let mut p = SeasonalProfile::new(DAY, 3, 7, 1, 12, true);
+        let shape = [0.1, 0.2, 0.0, -0.1, -0.2, 0.3, -0.3];
+        let mut versions = Vec::new();
+        for d in 4..(4 + 3 * 7) {
+            let t = d * DAY;
+            p.roll(t);
+            versions.push(p.version());
+            let s = p.slot(t);
+            p.push(s, 10.0 + shape[s]);
+        }
+        p.roll((4 + 3 * 7) * DAY);
+        assert_eq!(p.slot(4 * DAY), 0, "1970-01-05 is a Monday");
+        assert!(p.ready());
+        // deviations from the week's median (10.0)
+        for (s, want) in shape.iter().enumerate() {
+            assert!((p.at(s) - want).abs() < 1e-12, "slot {s}: {}", p.at(s));
+        }
+        // rewritten at the end of weeks 2 and 3 only
+        assert_eq!(p.version(), 2);
+        assert_eq!(versions.iter().filter(|&&v| v == 0).count(), 14);
+    }
+
+    #[test]
+    fn half_empty_weeks_are_not_folded_and_no_cycle_means_zero() {
+        let mut p = SeasonalProfile::new(DAY, 3, 7, 1, 12, true);
+        for week in 0..4 {
+            for d in 0..3 {
+                let t = (4 + week * 7 + d) * DAY;
+                p.roll(t);
+                p.push(p.slot(t), 5.0);
+            }
+        }
+        assert!(!p.ready());
+        let mut flat = SeasonalProfile::new(7 * DAY, 0, 1, 1, 12, true);
+        flat.roll(0);
+        assert!(flat.ready());
+        assert_eq!(flat.slot(123 * DAY), 0);
+        assert_eq!(flat.at(0), 0.0);
+    }
+}
