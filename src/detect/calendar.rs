@@ -21,12 +21,16 @@ pub type HolidayOn = (&'static str, Option<NaiveDate>);
 const TABLE_YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
 
 /// A compiled calendar: built-in names and user dates, tabulated by date
-/// (the kernel asks for every point, so the date arithmetic is done once).
+/// (the kernel asks for every point, so the date arithmetic is done once, and
+/// a lookup is an index: days since the first tabulated day).
 #[derive(Debug, Clone, Default)]
 pub struct Calendar {
     holidays: Vec<&'static str>,
     dates: Vec<CalendarDate>,
-    table: std::collections::HashMap<NaiveDate, HolidayOn>,
+    /// Per day of [`TABLE_YEARS`], from its first day; empty without holidays.
+    table: Vec<Option<HolidayOn>>,
+    /// Day number (from the common era) of `table[0]`.
+    table_start: i32,
 }
 
 impl Calendar {
@@ -39,7 +43,8 @@ impl Calendar {
         let mut c = Calendar {
             holidays,
             dates,
-            table: std::collections::HashMap::new(),
+            table: Vec::new(),
+            table_start: 0,
         };
         if c.holidays.is_empty() && c.dates.is_empty() {
             return c;
@@ -50,10 +55,10 @@ impl Calendar {
         ) else {
             return c;
         };
+        c.table_start = d.num_days_from_ce();
         while d <= end {
-            if let Some(h) = c.compute(d) {
-                c.table.insert(d, h);
-            }
+            let h = c.compute(d);
+            c.table.push(h);
             d += Duration::days(1);
         }
         c
@@ -80,7 +85,9 @@ impl Calendar {
     /// earlier (`None` inside the tuple for one-off dates, which do not recur).
     pub fn holiday(&self, day: NaiveDate) -> Option<HolidayOn> {
         if TABLE_YEARS.contains(&day.year()) {
-            self.table.get(&day).copied()
+            usize::try_from(day.num_days_from_ce() - self.table_start)
+                .ok()
+                .and_then(|k| self.table.get(k).copied().flatten())
         } else {
             self.compute(day)
         }

@@ -15,7 +15,7 @@ use chrono::{Duration, NaiveDate};
 use super::burst::{self, BurstWatch};
 use super::calendar::Calendar;
 use super::health::{Health, HealthContext};
-use super::level::Level;
+use super::level::{Level, LevelPoint};
 use super::noise::Noise;
 use super::pattern::{self, ShapeWatch};
 use super::profile;
@@ -714,7 +714,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         };
         let normal_day = holiday.is_none();
         // small lasting shifts: a two-sided CUSUM (slack CUSUM_K, alarm CUSUM_H)
-        let mut cusum_alarm: Option<(bool, &[(i64, f64, usize)])> = None;
+        let mut cusum_alarm: Option<(bool, &[LevelPoint])> = None;
         if sd.is_finite() {
             // heavy tails: shrink by how much wider the point threshold is than normal,
             // so isolated large residuals of a t-distributed series do not add up
