@@ -17,7 +17,7 @@ use callout::detect::seasonal::SeasonalProfile;
 use callout::detect::series::Hit;
 use callout::detect::shift::ShiftDetector;
 use callout::detect::{Range, detect, stats};
-use callout::model::{Check, Direction};
+use callout::model::Check;
 use callout::model::{Granularity, SeriesKey};
 use callout::source::{Batch, SeriesInfo};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -172,21 +172,7 @@ fn components(c: &mut Criterion) {
             let mut h = Health::new(Granularity::Day, &rule);
             let mut out = Vec::new();
             for i in 0..ts.len() {
-                let base = |check: Check| Hit {
-                    ts: ts[i],
-                    value: ys[i],
-                    expected: f64::NAN,
-                    lower: f64::NAN,
-                    upper: f64::NAN,
-                    score: 0.0,
-                    p_value: 0.0,
-                    direction: Direction::Up,
-                    check,
-                    wow_pct: None,
-                    yoy_pct: None,
-                    history: i,
-                    note: None,
-                };
+                let base = |check: Check| Hit::blank(ts[i], ys[i], check, i);
                 let cx = HealthContext {
                     from: 0,
                     to: i64::MAX,

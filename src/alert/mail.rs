@@ -24,6 +24,7 @@ use lettre::{Address, Message};
 use super::AlertError;
 use crate::config::{Secret, Security, SmtpConfig};
 use crate::render::Digest;
+use crate::store::NewMail;
 
 /// Sender used when rendering without an `[smtp]` table (dry runs only).
 pub const PLACEHOLDER_FROM: &str = "callout <callout@localhost>";
@@ -59,6 +60,41 @@ pub fn fingerprint(s: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// The outbox row for `digest` to `to` under idempotency `key`, built once
+/// (a retry sends these bytes). A message that cannot be built is logged
+/// and comes back as `(recipient, error)` for the run's report.
+pub fn outbox_row(
+    env: &Envelope<'_>,
+    store_id: &str,
+    to: &Mailbox,
+    key: String,
+    digest: Digest,
+    incident_ids: Vec<i64>,
+    now: DateTime<Utc>,
+) -> Result<crate::store::NewMail, (String, String)> {
+    let mid = message_id(store_id, &key, env.from);
+    let message = match build(env, to, &digest, mid, &incident_ids, now) {
+        Ok(m) => m.formatted(),
+        Err(source) => {
+            let e = AlertError::Build {
+                owner: to.to_string(),
+                source,
+            };
+            tracing::error!(to = %to, "{e}");
+            return Err((to.to_string(), e.to_string()));
+        }
+    };
+    Ok(NewMail {
+        owner: to.to_string(),
+        recipient: to.email.to_string(),
+        subject: digest.subject,
+        message,
+        incident_ids,
+        idempotency_key: key,
+        created_at: now.timestamp_millis(),
+    })
 }
 
 /// A Message-ID from the store's random id and the digest's idempotency key:

@@ -35,7 +35,7 @@ use crate::config::Config;
 use crate::model::{Incident, Lane};
 use crate::render::reminders::{self as text, Due};
 use crate::review::{next_review, previous_review};
-use crate::store::{NewMail, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Escalations are not sent later than this after the review: by then the
 /// review has happened and the message would only be noise.
@@ -240,27 +240,12 @@ pub fn queue_reminders(
     let store_id = store.store_id()?;
     for (to, key, digest, mut ids, escalation) in outgoing {
         ids.sort_unstable();
-        let mid = mail::message_id(&store_id, &key, env.from);
-        let message = match mail::build(&env, &to, &digest, mid, &ids, now) {
-            Ok(m) => m.formatted(),
-            Err(source) => {
-                let e = AlertError::Build {
-                    owner: to.to_string(),
-                    source,
-                };
-                tracing::error!(to = %to, "{e}");
-                report.failed.push((to.to_string(), e.to_string()));
+        let m = match mail::outbox_row(&env, &store_id, &to, key, digest, ids, now) {
+            Ok(m) => m,
+            Err(failed) => {
+                report.failed.push(failed);
                 continue;
             }
-        };
-        let m = NewMail {
-            owner: to.to_string(),
-            recipient: to.email.to_string(),
-            subject: digest.subject,
-            message,
-            incident_ids: ids,
-            idempotency_key: key,
-            created_at: now.timestamp_millis(),
         };
         let (id, new) = store.transaction(|s| s.enqueue(&m))?;
         match (new, escalation) {

@@ -18,7 +18,7 @@ use super::{AlertError, Signer, mail};
 use crate::config::Config;
 use crate::report::{self, WeekChoice};
 use crate::review::next_review;
-use crate::store::{NewMail, Store};
+use crate::store::Store;
 
 /// What [`queue_report`] did.
 #[derive(Debug, Default)]
@@ -102,27 +102,12 @@ pub fn queue_report(
     for (to, k) in todo {
         let link = signer.map(|s| s.report_url(week.start, review_utc, &to.to_string()));
         let digest = report::email(&r, link.as_deref());
-        let mid = mail::message_id(&store_id, &k, env.from);
-        let message = match mail::build(&env, to, &digest, mid, &[], now) {
-            Ok(m) => m.formatted(),
-            Err(source) => {
-                let e = AlertError::Build {
-                    owner: to.to_string(),
-                    source,
-                };
-                tracing::error!(to = %to, "{e}");
-                out.failed.push((to.to_string(), e.to_string()));
+        let m = match mail::outbox_row(&env, &store_id, to, k, digest, Vec::new(), now) {
+            Ok(m) => m,
+            Err(failed) => {
+                out.failed.push(failed);
                 continue;
             }
-        };
-        let m = NewMail {
-            owner: to.to_string(),
-            recipient: to.email.to_string(),
-            subject: digest.subject,
-            message,
-            incident_ids: Vec::new(),
-            idempotency_key: k,
-            created_at: now.timestamp_millis(),
         };
         let (id, new) = store.transaction(|s| s.enqueue(&m))?;
         if new {

@@ -156,21 +156,7 @@ mod tests {
         let mut health = Health::new(Granularity::Day, rule);
         let mut out = Vec::new();
         for i in 0..ts.len() {
-            let base = |check: Check| Hit {
-                ts: ts[i],
-                value: ys[i],
-                expected: f64::NAN,
-                lower: f64::NAN,
-                upper: f64::NAN,
-                score: 0.0,
-                p_value: 0.0,
-                direction: Direction::Up,
-                check,
-                wow_pct: None,
-                yoy_pct: None,
-                history: i,
-                note: None,
-            };
+            let base = |check: Check| Hit::blank(ts[i], ys[i], check, i);
             let cx = HealthContext {
                 from: 0,
                 to: i64::MAX,

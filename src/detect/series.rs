@@ -187,6 +187,28 @@ pub struct Hit {
     pub note: Option<String>,
 }
 
+impl Hit {
+    /// A finding of `check` at point `history` (`ts`, `value`) with nothing
+    /// else known yet: no expectation, band, score or comparisons.
+    pub fn blank(ts: i64, value: f64, check: Check, history: usize) -> Hit {
+        Hit {
+            ts,
+            value,
+            expected: f64::NAN,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            score: 0.0,
+            p_value: 0.0,
+            direction: Direction::Up,
+            check,
+            wow_pct: None,
+            yoy_pct: None,
+            history,
+            note: None,
+        }
+    }
+}
+
 /// What one series produced.
 #[derive(Debug, Default)]
 pub struct SeriesOutput {
@@ -447,19 +469,9 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         let wow = || pct(y, value_at(ts, ys, i, t - 7 * DAY_MS));
         let yoy = || pct(y, value_at(ts, ys, i, t - 364 * DAY_MS));
         let base_hit = |check: Check| Hit {
-            ts: t,
-            value: y,
-            expected: f64::NAN,
-            lower: f64::NAN,
-            upper: f64::NAN,
-            score: 0.0,
-            p_value: 0.0,
-            direction: Direction::Up,
-            check,
             wow_pct: wow(),
             yoy_pct: yoy(),
-            history: i,
-            note: None,
+            ..Hit::blank(t, y, check, i)
         };
 
         // --- data health -------------------------------------------------
