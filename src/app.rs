@@ -179,9 +179,7 @@ pub fn add_restated(
         tracing::info!(restated = n, "flagged values restated in the exports");
         let findings = &mut ev.detection.findings;
         findings.extend(found);
-        findings.sort_by(|a, b| {
-            (a.source.as_str(), &a.key, a.timestamp).cmp(&(b.source.as_str(), &b.key, b.timestamp))
-        });
+        crate::pipeline::sort_findings(findings);
     }
     Ok(n)
 }

@@ -135,10 +135,7 @@ impl RampWatch {
                     self.samples.pop_front();
                 }
                 if self.samples.len() >= MIN_SAMPLES {
-                    let (a, b) = self.samples.as_slices();
-                    let m = stats::median_of(a.iter().chain(b).copied(), &mut self.buf);
-                    self.scale = 1.4826
-                        * stats::median_of(a.iter().chain(b).map(|x| (x - m).abs()), &mut self.buf);
+                    self.scale = stats::robust_sd(self.samples.make_contiguous(), &mut self.buf);
                 }
             }
         }

@@ -394,6 +394,16 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             }
         })
         .collect();
+    // per tail family, once: the CUSUM's shrink of heavy-tailed residuals and
+    // the burst watch's expected share of points beyond EXCEED_U
+    let cusum_shrink: Vec<f64> = thresholds
+        .iter()
+        .map(|t| (thresholds[0] / t).sqrt())
+        .collect();
+    let burst_rate: Vec<f64> = stats::TAILS
+        .iter()
+        .map(|&df| 2.0 * stats::upper_tail(burst::EXCEED_U, df))
+        .collect();
 
     // model state
     let mut lvl = Level::new(sh.n_level, sh.n_half, sh.trimmed);
@@ -730,7 +740,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         if sd.is_finite() {
             // heavy tails: shrink by how much wider the point threshold is than normal,
             // so isolated large residuals of a t-distributed series do not add up
-            let uc = (u * (thresholds[0] / thresholds[tail_idx]).sqrt()).clamp(-4.0, 4.0);
+            let uc = (u * cusum_shrink[tail_idx]).clamp(-4.0, 4.0);
             cusum_alarm = shifts.cusum_step(uc, (tu, x, slot));
         }
         // (direction, why) of a lasting change detected at this point
@@ -780,7 +790,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
                 bw.reset();
                 rw.reset();
             } else {
-                let fitted = 2.0 * stats::upper_tail(burst::EXCEED_U, df);
+                let fitted = if stats::TAILS[tail_idx] == df {
+                    burst_rate[tail_idx]
+                } else {
+                    2.0 * stats::upper_tail(burst::EXCEED_U, df)
+                };
                 let b = bw.push(u, fitted, alpha_two);
                 let rp = rw.push(level, ramp::level_se(sd, sh.n_level));
                 let report = eligible && in_range(t) && accepted.is_none();

@@ -204,10 +204,15 @@ pub fn pct(x: Option<f64>) -> String {
     }
 }
 
-/// Deviation of actual from expected, in percent of expected.
+/// Deviation of a finding's actual from its expected value, in percent of expected.
 pub fn deviation_pct(f: &Finding) -> Option<f64> {
-    let d = (f.value - f.expected) / f.expected.abs() * 100.0;
-    (d.is_finite() && f.expected != 0.0).then_some(d)
+    deviation(f.value, f.expected)
+}
+
+/// Deviation of `actual` from `expected`, in percent of expected.
+pub fn deviation(actual: f64, expected: f64) -> Option<f64> {
+    let d = (actual - expected) / expected.abs() * 100.0;
+    (d.is_finite() && expected != 0.0).then_some(d)
 }
 
 /// `6 weeks of history`, `20 days of history`.

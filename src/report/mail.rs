@@ -47,8 +47,7 @@ fn delta(c: Compare, rule: &ReportMetric) -> Markup {
 
 /// Actual against expected: `-38%`, as the page writes it.
 fn deviation(actual: f64, expected: f64) -> Option<String> {
-    let d = (actual - expected) / expected.abs() * 100.0;
-    (expected != 0.0 && d.is_finite()).then(|| format!("{d:+.0}%"))
+    crate::render::deviation(actual, expected).map(|d| format!("{d:+.0}%"))
 }
 
 fn plain_delta(c: Compare, rule: &ReportMetric) -> String {
@@ -78,15 +77,12 @@ fn range(r: &Report) -> String {
 /// The lowest and highest value drawn in one half of the chart (all lines):
 /// each half has its own value axis.
 fn drawn_range(points: &[Point]) -> Option<(f64, f64)> {
-    let vals: Vec<f64> = points
-        .iter()
-        .flat_map(|p| [p.value, p.last_year, p.plan])
-        .flatten()
-        .filter(|v| v.is_finite())
-        .collect();
-    let lo = vals.iter().copied().reduce(f64::min)?;
-    let hi = vals.iter().copied().reduce(f64::max)?;
-    Some((lo, hi))
+    crate::render::chart::extent(
+        points
+            .iter()
+            .flat_map(|p| [p.value, p.last_year, p.plan])
+            .flatten(),
+    )
 }
 
 /// What one half of the chart shows, in words: `weekly totals of the last 6
