@@ -87,8 +87,7 @@ impl Evaluation {
 pub struct Loaded {
     /// One batch per source that could be read.
     pub batches: Vec<Batch>,
-    /// Sources larger than the memory budget, in chunks (only when
-    /// evaluating with a budget).
+    /// Sources larger than `detection.memory_budget`, in chunks.
     pub chunked: Vec<SpilledSource>,
     /// Sources or series that could not be used.
     pub errors: Vec<SourceError>,
@@ -98,11 +97,14 @@ pub struct Loaded {
 
 /// Load every source; failures are collected, never fatal for the others.
 /// Rows dated more than one period after `now` are left out and reported.
+/// A source larger than `detection.memory_budget` comes back in chunks
+/// (`Loaded::chunked`), like an evaluation's.
 ///
 /// Each problem is logged here, once, with its source as a field; callers count
 /// them but do not print them again.
 pub fn load_all(cfg: &Config, now: DateTime<Utc>, window: Window) -> Loaded {
-    load_as_of(cfg, now, window, false, None)
+    let limit = cfg.detection.memory_budget.map(chunk_rows);
+    load_as_of(cfg, now, window, false, limit)
 }
 
 /// [`load_all`]; with `replay` (a run `--at` a past moment) the exports hold
@@ -220,19 +222,44 @@ pub fn check_sources(
     cfg.sources
         .iter()
         .map(|s| {
-            let result =
-                source::load(s, &query_window(s, now, Window::Latest)).map(|(b, problems)| {
-                    let newest = b
-                        .newest()
+            let limit = cfg.detection.memory_budget.map(chunk_rows);
+            let result = source::load_held(s, &query_window(s, now, Window::Latest), limit)
+                .and_then(|(held, mut problems)| {
+                    // (series, rows, newest); a chunked source one chunk at a time
+                    let (series, rows, newest) = match held {
+                        Held::Whole(b) => (b.series.len(), b.rows(), b.newest()),
+                        Held::Chunked(mut chunks) => {
+                            let (mut sum, mut cut) = ((0, 0, None), Vec::new());
+                            for i in 0..chunks.len() {
+                                let (b, problems_of_chunk) = chunks.take(i).map_err(|e| {
+                                    problems.push(e);
+                                    std::mem::take(&mut problems)
+                                })?;
+                                cut.extend(problems_of_chunk);
+                                sum = (
+                                    sum.0 + b.series.len(),
+                                    sum.1 + b.rows(),
+                                    sum.2.max(b.newest()),
+                                );
+                            }
+                            // by series key, as a whole source lists them
+                            cut.sort_by(|a, b| a.0.cmp(&b.0));
+                            problems.extend(cut.into_iter().map(|(_, p)| p));
+                            sum
+                        }
+                    };
+                    Ok((series, rows, newest, problems))
+                })
+                .map(|(series, rows, newest, problems)| {
+                    let newest = newest
                         .and_then(chrono::DateTime::from_timestamp_millis)
                         .map_or_else(
                             || "no data".into(),
                             |t| format!("newest {}", t.format("%Y-%m-%d %H:%M")),
                         );
                     let mut line = format!(
-                        "{} series, {} rows, {newest}",
-                        b.series.len(),
-                        crate::render::num(b.rows() as f64)
+                        "{series} series, {} rows, {newest}",
+                        crate::render::num(rows as f64)
                     );
                     if !problems.is_empty() {
                         line.push_str(&format!(
@@ -597,5 +624,42 @@ mod tests {
             .map(|f| f.key.to_string())
             .collect();
         assert_eq!(late, ["errors{region=nordics}"]);
+    }
+
+    /// `check-sources` under a memory budget reads a large source chunk by
+    /// chunk and says what it says of the whole source: the same series and
+    /// rows, the same newest timestamp, the same problems in the same order.
+    #[test]
+    fn check_sources_under_a_budget_says_what_it_says_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = fixture(dir.path());
+        let at = "2024-07-10T08:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let lines = |cfg: &Config| -> Vec<String> {
+            check_sources(cfg, at)
+                .into_iter()
+                .map(|(name, r)| match r {
+                    Ok(line) => format!("{name}: {line}"),
+                    Err(es) => format!("{name}: {es:?}"),
+                })
+                .collect()
+        };
+        let whole = lines(&cfg);
+        let text = whole.join("\n");
+        assert!(
+            text.contains("problem(s)"),
+            "the fixture has problems:\n{text}"
+        );
+        cfg.detection.memory_budget = Some(150 * ROW_BYTES_AT_PEAK);
+        let limit = cfg.detection.memory_budget.map(chunk_rows);
+        for s in &cfg.sources {
+            let window = query_window(s, at, Window::Latest);
+            let held = source::load_held(s, &window, limit).unwrap().0;
+            assert!(
+                matches!(held, Held::Chunked(c) if c.len() >= 3),
+                "{} is chunked",
+                s.name
+            );
+        }
+        assert_eq!(lines(&cfg), whole);
     }
 }

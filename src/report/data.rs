@@ -176,16 +176,27 @@ fn grouped(
     Ok(())
 }
 
-/// Aggregate every batch: one Polars group-by per batch for the metric
-/// totals (every day: the charts and the year to date need them) and one per
-/// dimension for the slices, over the days of `slice_days` only (`a..b`
-/// ranges: the drill-down compares a few weeks, and with one series per
-/// slice a whole-history group-by would have as many groups as rows).
+/// Aggregate every batch (see [`Cube::add`]).
 pub fn cube(batches: &[Batch], slice_days: &[(i64, i64)]) -> PolarsResult<Cube> {
     let mut cube = Cube::default();
     for b in batches {
+        cube.add(b, slice_days)?;
+    }
+    Ok(cube)
+}
+
+impl Cube {
+    /// Add one batch, or one chunk of a source larger than the memory budget
+    /// (totals add up; a metric split over chunks is summed across them):
+    /// one Polars group-by for the metric totals (every day: the charts and
+    /// the year to date need them) and one per dimension for the slices, over
+    /// the days of `slice_days` only (`a..b` ranges: the drill-down compares a
+    /// few weeks, and with one series per slice a whole-history group-by
+    /// would have as many groups as rows).
+    pub fn add(&mut self, b: &Batch, slice_days: &[(i64, i64)]) -> PolarsResult<()> {
+        let cube = self;
         let Some(day0) = b.ts.iter().map(|t| t.div_euclid(MS_PER_DAY)).min() else {
-            continue;
+            return Ok(());
         };
         let day_offsets: Vec<i64> =
             b.ts.iter()
@@ -274,8 +285,8 @@ pub fn cube(batches: &[Batch], slice_days: &[(i64, i64)]) -> PolarsResult<Cube> 
                 }
             }
         }
+        Ok(())
     }
-    Ok(cube)
 }
 
 #[cfg(test)]
