@@ -172,7 +172,7 @@ pub fn add_restated(
     ev: &mut Evaluation,
 ) -> Result<usize, crate::store::StoreError> {
     let flagged = store.flagged_values()?;
-    let mut found = crate::restated::restatements(&flagged, &ev.batches);
+    let mut found = pipeline::restated(ev, &flagged);
     found.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
     let n = found.len();
     if n > 0 {

@@ -11,13 +11,15 @@
 //! the chunks back one at a time. Candidates, not rows, are kept across
 //! chunks, and Benjamini–Hochberg runs once over all of them.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Candidates, Detection, Range};
-use crate::model::{ExplainedSpan, Finding, date_ms};
+use crate::model::{ExplainedSpan, Finding, SeriesKey, date_ms};
+use crate::restated::Flagged;
 use crate::source::{self, Batch, Chunks, Held, SourceError, Spilled, SpilledSource};
 
 /// Bytes one row of a source takes at the peak of its evaluation (while it
@@ -480,6 +482,43 @@ pub fn sort_findings(f: &mut [Finding]) {
     });
 }
 
+/// The `restated` findings of an evaluation: every flagged period whose value
+/// in the loaded exports differs from the flagged one
+/// ([`crate::restated::restatements`]), over whole batches and over the
+/// chunks of a source larger than the memory budget (only the chunks holding a
+/// flagged series are read back). A chunk that cannot be read back is an
+/// error of the evaluation, named by its source.
+pub fn restated(ev: &mut Evaluation, flagged: &[Flagged]) -> Vec<Finding> {
+    let mut found = crate::restated::restatements(flagged, &ev.batches);
+    let wanted: HashSet<(&str, &SeriesKey)> = flagged
+        .iter()
+        .map(|f| (f.source.as_str(), &f.key))
+        .collect();
+    for c in &ev.chunked {
+        for chunk in &c.chunks {
+            if !chunk
+                .series
+                .iter()
+                .any(|s| wanted.contains(&(c.source.as_str(), &s.key)))
+            {
+                continue;
+            }
+            match chunk.read() {
+                Ok(b) => found.extend(crate::restated::restatements(
+                    flagged,
+                    std::slice::from_ref(&b),
+                )),
+                Err(e) => {
+                    tracing::error!(source = %c.source, "{e}");
+                    ev.errors.push(e);
+                }
+            }
+        }
+    }
+    sort_findings(&mut found);
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,5 +700,45 @@ mod tests {
             );
         }
         assert_eq!(lines(&cfg), whole);
+    }
+
+    /// Restated flagged values are found in a source evaluated in chunks as in
+    /// a whole one: changed, gone and unchanged values, in several chunks.
+    #[test]
+    fn restatements_are_found_in_chunks_as_in_whole_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = fixture(dir.path());
+        let mut whole = evaluate(&cfg, Window::Dates(None, None), None, &[], &|_, _| {});
+        // from every fifth series: its 10th point unchanged, its 20th changed,
+        // a period between two points (gone)
+        let mut flagged = Vec::new();
+        for b in &whole.batches {
+            for s in b.series.iter().step_by(5) {
+                let (ts, v) = (b.ts_of(s), b.values_of(s));
+                if ts.len() < 30 {
+                    continue;
+                }
+                let flag = |t: i64, value: f64| Flagged {
+                    source: b.source.clone(),
+                    key: s.key.clone(),
+                    ts: t,
+                    value,
+                    explained: false,
+                };
+                flagged.push(flag(ts[10], v[10]));
+                flagged.push(flag(ts[20], v[20] + 1.0));
+                flagged.push(flag(ts[25] + 1, 5.0));
+            }
+        }
+        let expected = restated(&mut whole, &flagged);
+        assert!(expected.len() >= 6, "{expected:?}");
+        assert!(expected.iter().any(|f| f.value.is_nan()), "a gone value");
+        cfg.detection.memory_budget = Some(150 * ROW_BYTES_AT_PEAK);
+        let mut chunked = evaluate(&cfg, Window::Dates(None, None), None, &[], &|_, _| {});
+        assert!(chunked.batches.is_empty());
+        assert!(chunked.chunked.iter().all(|c| c.chunks.len() >= 3));
+        let found = restated(&mut chunked, &flagged);
+        let show = |f: &[Finding]| f.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>();
+        assert_eq!(show(&found), show(&expected));
     }
 }
