@@ -761,7 +761,24 @@ impl Compiler {
         let k = |f: &str| format!("source[{i}].{f}");
         let name = s.name.clone().unwrap_or_else(|| format!("source{i}"));
         let location = match (s.path, s.url, s.sql) {
-            (Some(p), None, None) => Location::Path(self.path(&p).to_string_lossy().into_owned()),
+            (Some(p), None, None) if p.starts_with("s3://") => Location::S3(self.s3_source(
+                &k,
+                p,
+                s.endpoint_url.clone(),
+                s.region.clone(),
+                s.path_style,
+            )?),
+            (Some(p), None, None) => {
+                if let Some((scheme, _)) = p.split_once("://") {
+                    self.problem(
+                        &k("path"),
+                        format!(
+                            "{scheme}:// is not a source kind: give a file or glob, s3://bucket/key, or an HTTP(S) address as `url`"
+                        ),
+                    );
+                }
+                Location::Path(self.path(&p).to_string_lossy().into_owned())
+            }
             (None, Some(u), None) => {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     self.problem(
@@ -804,8 +821,23 @@ impl Compiler {
                 }
             }
         }
+        if !matches!(location, Location::S3(_)) {
+            for (key, given) in [
+                ("endpoint_url", s.endpoint_url.is_some()),
+                ("region", s.region.is_some()),
+                ("path_style", s.path_style.is_some()),
+            ] {
+                if given {
+                    self.problem(
+                        &k(key),
+                        "only for S3 sources (`path = \"s3://bucket/key\"`)".into(),
+                    );
+                }
+            }
+        }
         let target = match &location {
             Location::Path(p) | Location::Url(p) => p.to_ascii_lowercase(),
+            Location::S3(s3) => s3.key.to_ascii_lowercase(),
             Location::Sql(_) => String::new(),
         };
         let from_extension = || {
@@ -928,6 +960,56 @@ impl Compiler {
             max_download_bytes,
             duplicates,
             owner,
+        })
+    }
+
+    /// An S3 source: the URL's bucket and key (or glob) and the endpoint are
+    /// checked here, without connecting; credentials are never config keys.
+    fn s3_source(
+        &mut self,
+        k: &dyn Fn(&str) -> String,
+        url: String,
+        endpoint_url: Option<String>,
+        region: Option<String>,
+        path_style: Option<bool>,
+    ) -> Option<S3Source> {
+        let (bucket, key) = match crate::source::s3::split_url(&url) {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.problem(&k("path"), e);
+                return None;
+            }
+        };
+        if let Some(e) = &endpoint_url
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            self.problem(
+                &k("endpoint_url"),
+                format!("must start with http:// or https://, got {e:?}"),
+            );
+        }
+        if let Some(e) = &endpoint_url
+            && e.split_once("://")
+                .is_some_and(|(_, rest)| rest.contains('@'))
+        {
+            self.problem(
+                &k("endpoint_url"),
+                "holds a user or password: credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), ~/.aws/credentials or the instance role, never from the config".into(),
+            );
+        }
+        if region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            self.problem(
+                &k("region"),
+                "is empty: give the bucket's region, e.g. \"eu-west-1\", or leave it out".into(),
+            );
+        }
+        Some(S3Source {
+            url,
+            bucket,
+            key,
+            endpoint_url,
+            region,
+            path_style,
         })
     }
 
@@ -1452,6 +1534,62 @@ mod tests {
             "[[event]]\nname = \"sale\"\nstart = \"2024-01-01\"\naction = \"annotate\"",
         ] {
             check(text, &[]);
+        }
+    }
+
+    #[test]
+    fn s3_sources_are_checked_without_connecting() {
+        let text = "[[source]]\npath = \"s3://exports/wbr/*.parquet\"\nendpoint_url = \"http://127.0.0.1:9000\"\nregion = \"us-east-1\"\npath_style = true";
+        check(text, &[]);
+        let cfg = compile(text).unwrap();
+        let Location::S3(s3) = &cfg.sources[0].location else {
+            panic!("not an S3 source: {:?}", cfg.sources[0].location)
+        };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.key.as_str()),
+            ("exports", "wbr/*.parquet")
+        );
+        assert_eq!(cfg.sources[0].format, Format::Parquet);
+        assert_eq!(s3.path_style, Some(true));
+        for (text, key, fragment) in [
+            ("path = \"s3://exports\"", "source[0].path", "names no key"),
+            (
+                "path = \"s3://exports/daily/\"",
+                "source[0].path",
+                "names a folder",
+            ),
+            (
+                "path = \"s3://Ex_ports/a.csv\"",
+                "source[0].path",
+                "not a bucket name",
+            ),
+            (
+                "path = \"gs://exports/a.csv\"",
+                "source[0].path",
+                "gs:// is not a source kind",
+            ),
+            (
+                "path = \"s3://exports/a.csv\"\nendpoint_url = \"minio:9000\"",
+                "source[0].endpoint_url",
+                "must start with http:// or https://",
+            ),
+            (
+                "path = \"s3://exports/a.csv\"\nendpoint_url = \"https://key:secret@minio:9000\"",
+                "source[0].endpoint_url",
+                "never from the config",
+            ),
+            (
+                "path = \"a.csv\"\npath_style = true",
+                "source[0].path_style",
+                "only for S3 sources",
+            ),
+            (
+                "url = \"https://x/a.csv\"\nregion = \"eu\"",
+                "source[0].region",
+                "only for S3 sources",
+            ),
+        ] {
+            check(&format!("[[source]]\n{text}"), &[(key, fragment)]);
         }
     }
 

@@ -166,6 +166,26 @@ pub enum Location {
     Url(String),
     /// A SQL query on a PostgreSQL-wire database.
     Sql(SqlSource),
+    /// Objects in S3 or an S3-compatible store (`s3://bucket/key`, a glob over keys).
+    S3(S3Source),
+}
+
+/// A `[[source]]` whose `path` is an `s3://` URL. Credentials are never part
+/// of it: they come from the environment, `~/.aws` or the instance role.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Source {
+    /// The URL as written, `s3://bucket/key` (the key may be a glob).
+    pub url: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The key or glob over keys.
+    pub key: String,
+    /// Endpoint of an S3-compatible store; `None`: AWS.
+    pub endpoint_url: Option<String>,
+    /// Region; `None`: the environment's (`AWS_REGION`, `~/.aws/config`) or the bucket's.
+    pub region: Option<String>,
+    /// `Some(true)`: path-style requests; `Some(false)`: virtual-hosted; `None`: the client's default.
+    pub path_style: Option<bool>,
 }
 
 /// A `[[source]]` read with a SQL query.
@@ -185,6 +205,7 @@ impl Location {
     pub fn label(&self) -> String {
         match self {
             Location::Path(p) | Location::Url(p) => p.clone(),
+            Location::S3(s) => s.url.clone(),
             Location::Sql(q) => {
                 let one_line = q.query.split_whitespace().collect::<Vec<_>>().join(" ");
                 let mut shown: String = one_line.chars().take(80).collect();
@@ -219,7 +240,7 @@ pub enum Layout {
 pub struct SourceConfig {
     /// Unique name, used in logs, errors and the store.
     pub name: String,
-    /// File, glob or URL.
+    /// File, glob, URL, S3 objects or SQL query.
     pub location: Location,
     /// File format (declared or from the extension).
     pub format: Format,
@@ -235,7 +256,7 @@ pub struct SourceConfig {
     pub timezone: Tz,
     /// How long after a period ends its data may arrive before it is late.
     pub expected_delay: Duration,
-    /// A URL download takes at most this long (`timeout_secs`).
+    /// A URL download, a SQL statement or one S3 request takes at most this long (`timeout_secs`).
     pub timeout: Duration,
     /// A URL download larger than this many bytes is refused (`max_download_bytes`).
     pub max_download_bytes: u64,

@@ -167,6 +167,13 @@ pub struct RawSource {
     pub url_file: Option<String>,
     /// Days of history a SQL source reads before the first reported period (`$from`).
     pub history_days: Option<i64>,
+    /// An S3 source's endpoint (MinIO, Ceph, R2, a local test server); AWS when absent.
+    pub endpoint_url: Option<String>,
+    /// An S3 source's region.
+    pub region: Option<String>,
+    /// An S3 source's addressing: `true` for `endpoint/bucket/key`, `false`
+    /// for `bucket.endpoint/key`.
+    pub path_style: Option<bool>,
 }
 
 /// Default `[[source]] history_days`: a year and a month, enough for

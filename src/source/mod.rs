@@ -1,7 +1,7 @@
 //! Exports → one normalised, sorted batch of series per source.
 //!
-//! Reads files, globs and URLs (CSV, Parquet, NDJSON; long or wide layout)
-//! with Polars (CSV and Parquet streamed in blocks), normalises each block to
+//! Reads files, globs, URLs and S3 objects (CSV, Parquet, NDJSON; long or
+//! wide layout) with Polars (CSV and Parquet streamed in blocks), normalises each block to
 //! `keys…, __ts (i64 ms, wall clock), __value (f64)`, keeps a series id, time
 //! and value per row (`rows`), sorts once by series and time, and cuts the
 //! rows into contiguous per-series slices for `detect`. Bad input becomes a [`SourceError`] naming
@@ -10,6 +10,7 @@
 
 mod normalize;
 mod rows;
+pub mod s3;
 mod spill;
 pub mod sql;
 
@@ -315,9 +316,9 @@ fn read_rows(
     let mut problems = Vec::new();
     let mut read_any = false;
     // glob files in name order: the row order decides `duplicates = "first"/"last"`
-    for (path, label) in &files {
+    for (input, label) in &files {
         let mark = rows.mark();
-        match read_file(cfg, path, label, &key_columns, &mut rows) {
+        match read_file(cfg, input, label, &key_columns, &mut rows) {
             Ok(()) => read_any = true,
             Err(e) => {
                 rows.rollback(mark);
@@ -331,7 +332,17 @@ fn read_rows(
     Ok((rows, key_columns, problems))
 }
 
-/// One file (or the downloaded URL) → its rows, appended to `rows`.
+/// One unit of a source: a local file (or a URL's downloaded copy), or one
+/// S3 object, read by Polars' cloud reader.
+#[derive(Debug, Clone)]
+enum Input {
+    /// A local file.
+    File(PathBuf),
+    /// An `s3://bucket/key` URL.
+    Object(String),
+}
+
+/// One file, downloaded URL or S3 object → its rows, appended to `rows`.
 ///
 /// CSV and Parquet stream through Polars' streaming engine in blocks that are
 /// normalised and appended as they arrive, so the whole export never sits in
@@ -341,35 +352,57 @@ fn read_rows(
 /// columns as text so the error names the row and the value.
 fn read_file(
     cfg: &SourceConfig,
-    path: &Path,
+    input: &Input,
     label: &str,
     key_columns: &[String],
     rows: &mut Rows,
 ) -> Result<(), SourceError> {
-    if std::fs::metadata(path)
-        .map(|m| m.len() == 0)
-        .unwrap_or(false)
-    {
+    let local = match input {
+        Input::File(path) => Some(path.as_path()),
+        Input::Object(_) => None,
+    };
+    if local.is_some_and(|path| std::fs::metadata(path).is_ok_and(|m| m.len() == 0)) {
         return Err(SourceError::Empty {
             source_name: cfg.name.clone(),
             file: label.to_string(),
         });
     }
     let mark = rows.mark();
-    let fast = match cfg.format {
-        Format::Csv if !compressed(path) => {
+    let fast = match (cfg.format, local) {
+        (Format::Csv, Some(path)) if !compressed(path) => {
             csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK)
         }
-        Format::Csv | Format::Parquet => stream_file(cfg, path, label, key_columns, rows),
-        Format::Ndjson => Err(read_err(cfg, label, "read whole")),
+        (Format::Csv | Format::Parquet, _) => stream_file(cfg, input, label, key_columns, rows),
+        (Format::Ndjson, _) => Err(read_err(cfg, label, "read whole")),
     };
     if fast.is_ok() {
         return Ok(());
     }
     rows.rollback(mark);
-    let frame = read_whole(cfg, path, label)?;
-    rows.push(&frame, key_columns)
-        .map_err(|e| read_err(cfg, label, e))
+    let whole = read_whole(cfg, input, label).and_then(|frame| {
+        rows.push(&frame, key_columns)
+            .map_err(|e| read_err(cfg, label, e))
+    });
+    match (whole, &cfg.location) {
+        // the store's words become a message naming the bucket or key
+        (Err(SourceError::Read { message, .. }), Location::S3(s3)) if is_store_error(&message) => {
+            Err(s3::read_error(&cfg.name, s3, label, &message, cfg.timeout))
+        }
+        (whole, _) => whole,
+    }
+}
+
+/// True for a read error that came from the object store (not from the data).
+fn is_store_error(message: &str) -> bool {
+    [
+        "object-store",
+        "object_store",
+        "S3 error",
+        "status 40",
+        "status 50",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// Bytes of CSV handed to Polars at a time: enough for all its threads,
@@ -417,7 +450,8 @@ fn csv_blocks(
     block_bytes: usize,
 ) -> Result<(), SourceError> {
     use std::io::Read;
-    let mut lf = scan_file(cfg, path, label, DataType::Float64, false)?;
+    let input = Input::File(path.to_path_buf());
+    let mut lf = scan_file(cfg, &input, label, DataType::Float64, false)?;
     let schema = lf.collect_schema().map_err(|e| read_err(cfg, label, e))?;
     let mut file = std::fs::File::open(path).map_err(|e| read_err(cfg, label, e))?;
     let parse = |block: Vec<u8>| -> Result<DataFrame, SourceError> {
@@ -513,7 +547,7 @@ fn first_record_end(buf: &[u8]) -> Option<usize> {
 /// whole-file path, which words it.
 fn stream_file(
     cfg: &SourceConfig,
-    path: &Path,
+    input: &Input,
     label: &str,
     key_columns: &[String],
     rows: &mut Rows,
@@ -524,7 +558,7 @@ fn stream_file(
         rows_read: usize,
         failed: Option<SourceError>,
     }
-    let lf = scan_file(cfg, path, label, DataType::Float64, false)?;
+    let lf = scan_file(cfg, input, label, DataType::Float64, false)?;
     let (lf, wide) = plan(cfg, lf, label)?;
     let shared = Arc::new(std::sync::Mutex::new(Shared {
         rows: std::mem::take(rows),
@@ -569,9 +603,9 @@ fn stream_file(
 
 /// One file read whole into the normalised frame `keys…, __ts, __value`,
 /// trying the readings of [`read_file`] in turn.
-fn read_whole(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame, SourceError> {
+fn read_whole(cfg: &SourceConfig, input: &Input, label: &str) -> Result<DataFrame, SourceError> {
     let attempt = |values: DataType, time_as_text: bool| {
-        let lf = scan_file(cfg, path, label, values, time_as_text)?;
+        let lf = scan_file(cfg, input, label, values, time_as_text)?;
         let (df, wide) = select(cfg, lf, label)?;
         normalize::frame(cfg, df, label, &wide)
     };
@@ -584,7 +618,7 @@ fn read_whole(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame,
                 _ => attempt(DataType::String, true),
             }),
         Format::Ndjson => attempt(DataType::Float64, false).or_else(|e| match e {
-            SourceError::Read { .. } => match ndjson_error(cfg, path, label) {
+            SourceError::Read { .. } => match ndjson_line_error(cfg, input, label) {
                 Some(broken) => Err(broken),
                 // no broken line: a value that is not a number, named by the text path
                 None => attempt(DataType::String, false),
@@ -592,6 +626,15 @@ fn read_whole(cfg: &SourceConfig, path: &Path, label: &str) -> Result<DataFrame,
             e => Err(e),
         }),
         Format::Parquet => attempt(DataType::Float64, false),
+    }
+}
+
+/// [`ndjson_error`] of a local file; an object is not read line by line
+/// here (the text path still names a bad value).
+fn ndjson_line_error(cfg: &SourceConfig, input: &Input, label: &str) -> Option<SourceError> {
+    match input {
+        Input::File(path) => ndjson_error(cfg, path, label),
+        Input::Object(_) => None,
     }
 }
 
@@ -643,18 +686,28 @@ fn value_columns(cfg: &SourceConfig, schema: &Schema) -> Vec<String> {
 /// time column as text when `time_as_text` (the slow paths that name bad rows).
 fn scan_file(
     cfg: &SourceConfig,
-    path: &Path,
+    input: &Input,
     label: &str,
     values: DataType,
     time_as_text: bool,
 ) -> Result<LazyFrame, SourceError> {
-    let shown = path.display().to_string();
+    let (shown, cloud) = match (input, &cfg.location) {
+        (Input::Object(url), Location::S3(s3)) => {
+            (url.clone(), Some(s3::cloud_options(s3, cfg.timeout)))
+        }
+        (Input::Object(url), _) => (url.clone(), None),
+        (Input::File(path), _) => (path.display().to_string(), None),
+    };
     let pl_path = PlRefPath::new(shown.as_str());
     match cfg.format {
-        Format::Csv => LazyCsvReader::new(pl_path)
-            .with_try_parse_dates(!time_as_text)
-            .with_infer_schema_length(Some(10_000))
-            .with_schema_modify(|mut schema: Schema| {
+        Format::Csv => {
+            let reader = || {
+                LazyCsvReader::new(pl_path.clone())
+                    .with_cloud_options(cloud.clone())
+                    .with_try_parse_dates(!time_as_text)
+                    .with_infer_schema_length(Some(10_000))
+            };
+            let retype = |mut schema: Schema| {
                 for c in value_columns(cfg, &schema) {
                     if let Some(dt) = schema.get_mut(c.as_str()) {
                         *dt = values.clone();
@@ -664,13 +717,37 @@ fn scan_file(
                     *dt = DataType::String;
                 }
                 Ok(schema)
-            })
-            .and_then(LazyCsvReader::finish),
-        Format::Parquet => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
+            };
+            match input {
+                Input::File(_) => reader()
+                    .with_schema_modify(retype)
+                    .and_then(LazyCsvReader::finish),
+                // Polars' `with_schema_modify` opens its path as a local file:
+                // an object's schema comes from a plain scan (Polars caches
+                // the download), then its columns are retyped by name
+                Input::Object(_) => reader()
+                    .finish()
+                    .and_then(|mut lf| lf.collect_schema())
+                    .and_then(|schema| retype(schema.as_ref().clone()))
+                    .and_then(|schema| {
+                        reader()
+                            .with_dtype_overwrite(Some(Arc::new(schema)))
+                            .finish()
+                    }),
+            }
+        }
+        Format::Parquet => LazyFrame::scan_parquet(
+            pl_path,
+            ScanArgsParquet {
+                cloud_options: cloud,
+                ..ScanArgsParquet::default()
+            },
+        ),
         Format::Ndjson => {
             // the schema is inferred from the first rows: learn the value
             // columns from it, then read them as `values` whatever they held there
             LazyJsonLineReader::new(pl_path.clone())
+                .with_cloud_options(cloud.clone())
                 .finish()
                 .and_then(|mut lf| lf.collect_schema())
                 .and_then(|schema| {
@@ -680,6 +757,7 @@ fn scan_file(
                         .map(|c| Field::new(c.as_str().into(), values.clone()))
                         .collect();
                     LazyJsonLineReader::new(pl_path)
+                        .with_cloud_options(cloud)
                         .with_schema_overwrite(Some(Arc::new(over)))
                         .finish()
                 })
@@ -696,16 +774,25 @@ fn read_err(cfg: &SourceConfig, file: &str, e: impl std::fmt::Display) -> Source
     }
 }
 
-/// The files of a source, each with the name used in messages, and the
+/// The units of a source, each with the name used in messages, and the
 /// downloaded copy of a URL (removed when dropped).
-type Inputs = (Vec<(PathBuf, String)>, Option<tempfile::NamedTempFile>);
+type Inputs = (Vec<(Input, String)>, Option<tempfile::NamedTempFile>);
 
-/// Resolve the files of a path or glob, or download the URL.
+/// Resolve the files of a path or glob, list the S3 objects, or download the URL.
 fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
     let p = match &cfg.location {
         Location::Url(u) => {
             let tmp = download(cfg, u)?;
-            return Ok((vec![(tmp.path().to_path_buf(), u.clone())], Some(tmp)));
+            let file = Input::File(tmp.path().to_path_buf());
+            return Ok((vec![(file, u.clone())], Some(tmp)));
+        }
+        Location::S3(s3) => {
+            let objects = s3::objects(&cfg.name, s3, cfg.timeout)?;
+            let units = objects
+                .into_iter()
+                .map(|url| (Input::Object(url.clone()), url))
+                .collect();
+            return Ok((units, None));
         }
         Location::Path(p) => p,
         Location::Sql(_) => return Ok((Vec::new(), None)),
@@ -740,7 +827,7 @@ fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
             .into_iter()
             .map(|f| {
                 let label = f.display().to_string();
-                (f, label)
+                (Input::File(f), label)
             })
             .collect(),
         None,
@@ -1001,7 +1088,10 @@ mod tests {
         let label = path.display().to_string();
         let mut whole = Rows::new(keys.len());
         whole
-            .push(&read_whole(&cfg, &path, &label).unwrap(), &keys)
+            .push(
+                &read_whole(&cfg, &Input::File(path.clone()), &label).unwrap(),
+                &keys,
+            )
             .unwrap();
         let (want, _) = whole.finish(&cfg, keys.clone());
         assert_eq!(want.series.len(), 3);
