@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::alert;
 use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::model::Check;
+use crate::model::{Check, SeriesKey};
 use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
 use crate::store::Store;
@@ -66,6 +66,13 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
         a.unsent,
         ev.errors.len(),
         ev.warnings.len(),
+    ));
+    crate::cli::say(&format!(
+        "detector state: {} series resumed, {} walked in full (load {:.2} s, detect {:.2} s)",
+        ev.detection.resumed,
+        ev.detection.walked,
+        ev.load_time.as_secs_f64(),
+        ev.detect_time.as_secs_f64(),
     ));
     Ok(report.problems().len())
 }
@@ -150,14 +157,50 @@ fn cycle_as_of(
     // owners' explanations shape the baseline (known events, data issues,
     // accepted new levels), exactly as in backfill
     let explained = store.explained_spans()?;
-    let mut evaluation = if replay {
-        pipeline::evaluate_at(cfg, Window::Latest, now, &explained, &|_, _| {})
-    } else {
-        pipeline::evaluate(cfg, Window::Latest, Some(now), &explained, &|_, _| {})
+    // each series resumes from its stored detector state where that fits
+    // (detect::checkpoint), looked up per batch or chunk as detection gets there
+    let mut evaluation = {
+        let mut lookup = |source: &str, keys: &[&SeriesKey]| {
+            store.checkpoints(source, keys).unwrap_or_else(|e| {
+                tracing::warn!(source, "{e}; these series are evaluated from the start");
+                vec![None; keys.len()]
+            })
+        };
+        let states = pipeline::States {
+            lookup: Some(&mut lookup),
+            save: true,
+        };
+        pipeline::evaluate_resuming(
+            cfg,
+            Window::Latest,
+            now,
+            replay,
+            &explained,
+            states,
+            &|_, _| {},
+        )
     };
+    let det = &evaluation.detection;
+    tracing::info!(
+        resumed = det.resumed,
+        walked = det.walked,
+        load_s = evaluation.load_time.as_secs_f64(),
+        detect_s = evaluation.detect_time.as_secs_f64(),
+        "detector state: series resumed from the store, series walked from their first point"
+    );
     // before this run's findings are stored: they hold the newest values
     add_restated(&store, cfg, &mut evaluation)?;
-    let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
+    let mut alerts =
+        record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
+    // the states last: a run that stopped before this point resumes from the
+    // previous ones, which still fit
+    let states = &evaluation.detection.checkpoints;
+    match store.transaction(|s| s.save_checkpoints(states)) {
+        Ok(n) => tracing::debug!(series = n, "detector states saved"),
+        Err(e) => alerts
+            .problems
+            .push(format!("saving detector states: {e}")),
+    }
     Ok(CycleReport { evaluation, alerts })
 }
 
@@ -278,6 +321,8 @@ fn record_and_announce(
     let summary = serde_json::json!({
         "findings": findings.len(),
         "rows": ev.rows,
+        "resumed": ev.detection.resumed,
+        "walked": ev.detection.walked,
         "source_errors": ev.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "new_incidents": report.new_incidents,
         "queued": report.queued,
@@ -386,6 +431,8 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
     tracing::info!(
         findings = r.evaluation.detection.findings.len(),
         rows = r.evaluation.rows,
+        resumed = r.evaluation.detection.resumed,
+        walked = r.evaluation.detection.walked,
         new_incidents = r.alerts.new_incidents,
         queued = r.alerts.queued,
         reminders = r.alerts.reminders,

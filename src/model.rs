@@ -259,6 +259,29 @@ impl Lane {
     }
 }
 
+/// One series' detector state after a run, as the store keeps it
+/// (`detect::checkpoint` makes, checks and decodes it): the next run resumes
+/// the series from it when nothing it was computed from has changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Version of the state encoding.
+    pub version: u32,
+    /// Hash of what shapes the walk: rule, calendars, events, granularity, explanations.
+    pub fingerprint: u64,
+    /// Points walked (the state is the one before point `points`).
+    pub points: usize,
+    /// Timestamp of the last point walked.
+    pub last_ts: i64,
+    /// Hash of the first `points` timestamps and values.
+    pub prefix_hash: u64,
+    /// The encoded state.
+    pub state: Vec<u8>,
+}
+
 /// Identity of one series: its metric name and dimension values, in the
 /// order of the source's key columns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, SourceConfig};
-use crate::detect::{self, Candidates, Detection, Range};
-use crate::model::{ExplainedSpan, Finding, SeriesKey, date_ms};
+use crate::detect::{self, Candidates, Detection, Range, Resume};
+use crate::model::{Checkpoint, ExplainedSpan, Finding, SeriesKey, date_ms};
 use crate::restated::Flagged;
 use crate::source::{self, Batch, Chunks, Held, SourceError, Spilled, SpilledSource};
 
@@ -81,6 +81,42 @@ impl Evaluation {
                 .iter()
                 .map(SpilledSource::series)
                 .sum::<usize>()
+    }
+}
+
+/// Looks up the stored detector states of a source's series, in the order of
+/// the keys given (`None`: no usable state, walk that series fully).
+pub type StateLookup<'a> = dyn FnMut(&str, &[&SeriesKey]) -> Vec<Option<Checkpoint>> + 'a;
+
+/// Detector states in and out of one evaluation (`detect::checkpoint`): the
+/// caller reads the stored ones (per batch, and per chunk of a chunked
+/// source, so a chunk's states are in memory with its rows only) and gets the
+/// new ones back in [`Detection::checkpoints`].
+pub struct States<'a> {
+    /// Where stored states come from; `None`: every series walks fully.
+    pub lookup: Option<&'a mut StateLookup<'a>>,
+    /// Keep each series' new state.
+    pub save: bool,
+}
+
+impl States<'_> {
+    /// Neither read nor keep states (a backfill).
+    pub fn none() -> States<'static> {
+        States {
+            lookup: None,
+            save: false,
+        }
+    }
+
+    /// The stored states of `b`'s series, in series order.
+    fn of(&mut self, b: &Batch) -> Vec<Option<Checkpoint>> {
+        match self.lookup.as_mut() {
+            Some(f) => {
+                let keys: Vec<&SeriesKey> = b.series.iter().map(|s| &s.key).collect();
+                f(&b.source, &keys)
+            }
+            None => Vec::new(),
+        }
     }
 }
 
@@ -360,7 +396,7 @@ pub fn evaluate(
     explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
-    evaluate_as_of(cfg, window, now, false, explained, progress)
+    evaluate_as_of(cfg, window, now, false, explained, States::none(), progress)
 }
 
 /// [`evaluate`] replayed as of `at` (`run --once --at`, `callout demo`):
@@ -374,7 +410,22 @@ pub fn evaluate_at(
     explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
-    evaluate_as_of(cfg, window, Some(at), true, explained, progress)
+    evaluate_as_of(cfg, window, Some(at), true, explained, States::none(), progress)
+}
+
+/// [`evaluate`] (or, with `replay`, [`evaluate_at`]) resuming each series from
+/// its stored detector state where it fits, keeping new ones as asked: what
+/// `run` and `run --once` do. The findings are those of a full evaluation.
+pub fn evaluate_resuming(
+    cfg: &Config,
+    window: Window,
+    now: DateTime<Utc>,
+    replay: bool,
+    explained: &[ExplainedSpan],
+    states: States<'_>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Evaluation {
+    evaluate_as_of(cfg, window, Some(now), replay, explained, states, progress)
 }
 
 fn evaluate_as_of(
@@ -383,6 +434,7 @@ fn evaluate_as_of(
     now: Option<DateTime<Utc>>,
     replay: bool,
     explained: &[ExplainedSpan],
+    mut states: States<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
     let t0 = Instant::now();
@@ -404,9 +456,22 @@ fn evaluate_as_of(
     let total = batches.iter().map(|b| b.series.len()).sum::<usize>()
         + chunked.iter().map(SpilledSource::series).sum::<usize>();
     let mut candidates = Candidates::default();
-    candidates.add(&batches, &newest, cfg, &ranges, explained, &|done, _| {
-        progress(done, total);
-    });
+    let prior: Vec<Vec<Option<Checkpoint>>> = batches.iter().map(|b| states.of(b)).collect();
+    candidates.add(
+        &batches,
+        &newest,
+        cfg,
+        &ranges,
+        explained,
+        Resume {
+            prior: &prior,
+            save: states.save,
+        },
+        &|done, _| {
+            progress(done, total);
+        },
+    );
+    drop(prior);
     let mut late = Vec::new();
     for b in &batches {
         late.extend(late_of(cfg, b, now));
@@ -426,12 +491,17 @@ fn evaluate_as_of(
                 }
             };
             let base = done;
+            let prior = [states.of(&b)];
             candidates.add(
                 std::slice::from_ref(&b),
                 &newest,
                 cfg,
                 &range,
                 explained,
+                Resume {
+                    prior: &prior,
+                    save: states.save,
+                },
                 &move |d, _| progress(base + d, total),
             );
             late.extend(late_of(cfg, &b, now));

@@ -41,7 +41,7 @@ pub struct Burst {
 }
 
 /// The running exceedance counts of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BurstWatch {
     /// Sign of each recent residual's exceedance (+1, -1, 0), newest last.
     recent: VecDeque<i8>,

@@ -31,7 +31,8 @@ pub fn stale_alpha(ppd: usize) -> f64 {
 pub const WINDOW: usize = 2016;
 
 /// Frequencies of recent values and the run in progress.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(from = "RepeatsWire", into = "RepeatsWire")]
 pub struct Repeats {
     /// Values of recent points (bits) and whether each repeats the one before,
     /// oldest first, the current run excluded.
@@ -65,6 +66,42 @@ impl Hasher for BitsHasher {
 
     fn write_u64(&mut self, x: u64) {
         self.0 = self.0.rotate_left(29) ^ x;
+    }
+}
+
+/// [`Repeats`] as checkpointed: the window and the run; the counts are a
+/// function of the window, rebuilt on decoding (they would double its size).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RepeatsWire {
+    recent: VecDeque<(u64, bool)>,
+    run: Option<(u64, usize)>,
+}
+
+impl From<Repeats> for RepeatsWire {
+    fn from(r: Repeats) -> RepeatsWire {
+        RepeatsWire {
+            recent: r.recent,
+            run: r.run,
+        }
+    }
+}
+
+impl From<RepeatsWire> for Repeats {
+    fn from(w: RepeatsWire) -> Repeats {
+        // `remember` and `forget_oldest` keep counts[v] = (entries of value v,
+        // those flagged as repeating the one before) over `recent`
+        let mut counts: HashMap<u64, (u32, u32), BuildHasherDefault<BitsHasher>> =
+            HashMap::default();
+        for &(k, rep) in &w.recent {
+            let c = counts.entry(k).or_insert((0, 0));
+            c.0 += 1;
+            c.1 += u32::from(rep);
+        }
+        Repeats {
+            recent: w.recent,
+            counts,
+            run: w.run,
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub struct HealthContext<'a> {
 }
 
 /// Data-health state of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Health {
     /// How often recent values occur and repeat.
     repeats: Repeats,

@@ -17,7 +17,7 @@ use super::stats::{SortedWindow, median_of};
 pub type LevelPoint = (i64, f64, usize);
 
 /// The local level of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Level {
     /// Points the level is the centre of (the newest ones).
     n_level: usize,
@@ -45,6 +45,7 @@ pub struct Level {
     /// The last point that left the front.
     popped: Option<LevelPoint>,
     /// Scratch space.
+    #[serde(skip)]
     buf: Vec<f64>,
 }
 

@@ -10,6 +10,7 @@
 
 pub mod burst;
 pub mod calendar;
+pub mod checkpoint;
 pub mod counts;
 pub mod health;
 pub mod level;
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use crate::config::{Config, EventConfig};
-use crate::model::{ExplainedSpan, Finding, SeriesKey};
+use crate::model::{Checkpoint, ExplainedSpan, Finding, SeriesKey};
 use crate::source::Batch;
 use calendar::Calendar;
 
@@ -76,6 +77,21 @@ pub struct Detection {
     pub evaluated: Vec<Evaluated>,
     /// Statistical candidates dropped by the FDR step.
     pub dropped_by_fdr: usize,
+    /// New detector states, when asked for ([`Resume::save`]).
+    pub checkpoints: Vec<Checkpoint>,
+    /// Series resumed from a stored state.
+    pub resumed: usize,
+    /// Series walked from their first point.
+    pub walked: usize,
+}
+
+/// Detector states in and out of one pass ([`checkpoint`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resume<'a> {
+    /// Stored states per batch, in series order (missing or `None`: walk fully).
+    pub prior: &'a [Vec<Option<Checkpoint>>],
+    /// Keep each series' state before its report range, for the next run.
+    pub save: bool,
 }
 
 fn dims_match(dims: &[(String, String)], key: &SeriesKey) -> bool {
@@ -139,7 +155,15 @@ pub fn detect(
         .map(|b| b.newest().unwrap_or(i64::MIN))
         .collect();
     let mut c = Candidates::default();
-    c.add(batches, &newest, cfg, ranges, explained, progress);
+    c.add(
+        batches,
+        &newest,
+        cfg,
+        ranges,
+        explained,
+        Resume::default(),
+        progress,
+    );
     c.decide(cfg.detection.fdr)
 }
 
@@ -155,12 +179,20 @@ pub struct Candidates {
     findings: Vec<Finding>,
     /// Series evaluated in range.
     evaluated: Vec<Evaluated>,
+    /// New detector states.
+    checkpoints: Vec<Checkpoint>,
+    /// Series resumed from a stored state.
+    resumed: usize,
+    /// Series walked from their first point.
+    walked: usize,
 }
 
 impl Candidates {
     /// Run the kernel over every series of `batches`, reporting points of
     /// `batches[i]` inside `ranges[i]`; `newest[i]` is the newest timestamp
-    /// of the whole source `batches[i]` belongs to. See [`detect`].
+    /// of the whole source `batches[i]` belongs to; `resume` the stored
+    /// states to start from and whether to keep new ones. See [`detect`].
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         batches: &[Batch],
@@ -168,12 +200,20 @@ impl Candidates {
         cfg: &Config,
         ranges: &[Range],
         explained: &[ExplainedSpan],
+        resume: Resume<'_>,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) {
-        let results = run_kernels(batches, newest, cfg, ranges, explained, progress);
-        for (b, s, o) in results {
+        let results = run_kernels(batches, newest, cfg, ranges, explained, resume, progress);
+        for (b, s, walk) in results {
             let batch = &batches[b];
             let info = &batch.series[s];
+            if walk.resumed {
+                self.resumed += 1;
+            } else {
+                self.walked += 1;
+            }
+            self.checkpoints.extend(walk.checkpoint);
+            let o = walk.out;
             if let (Some(a), Some(z)) = (o.first_eval, o.last_eval) {
                 self.intervals.push((a, z));
             }
@@ -234,6 +274,9 @@ impl Candidates {
             .collect();
         let mut det = Detection {
             evaluated: self.evaluated,
+            checkpoints: self.checkpoints,
+            resumed: self.resumed,
+            walked: self.walked,
             ..Detection::default()
         };
         for f in self.findings {
@@ -249,17 +292,26 @@ impl Candidates {
     }
 }
 
+/// One series' walk as [`run_kernels`] returns it.
+struct SeriesWalk {
+    out: series::SeriesOutput,
+    resumed: bool,
+    checkpoint: Option<Checkpoint>,
+}
+
 /// The kernel over every series of `batches`, in parallel: (batch, series,
-/// output) in batch and series order.
+/// walk) in batch and series order.
 fn run_kernels(
     batches: &[Batch],
     newest: &[i64],
     cfg: &Config,
     ranges: &[Range],
     explained: &[ExplainedSpan],
+    resume: Resume<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<(usize, usize, series::SeriesOutput)> {
+) -> Vec<(usize, usize, SeriesWalk)> {
     let cals = Calendars::new(cfg);
+    let prints = checkpoint::Fingerprints::new(cfg);
     let mut spans_of: HashMap<(&str, &SeriesKey), Vec<&ExplainedSpan>> = HashMap::new();
     for e in explained {
         spans_of
@@ -289,23 +341,62 @@ fn run_kernels(
                 .collect();
             let range = ranges.get(b).copied().unwrap_or(Range::ALL);
             let end_ts = newest.get(b).copied().unwrap_or(i64::MIN).min(range.to);
+            let (ts, values) = (batch.ts_of(info), batch.values_of(info));
+            let rule = cfg.rule_for(&info.key.metric);
+            let explained = explained_of
+                .get(&(batch.source.as_str(), &info.key))
+                .unwrap_or(&unexplained);
+            let prior = resume
+                .prior
+                .get(b)
+                .and_then(|p| p.get(s))
+                .and_then(Option::as_ref);
+            // the fingerprint only when a state is read or written
+            let fingerprint = (prior.is_some() || resume.save)
+                .then(|| prints.of(rule, info.granularity, explained));
+            let state = prior
+                .zip(fingerprint)
+                .filter(|&(c, f)| checkpoint::fits(c, f, ts, values, range.from))
+                .and_then(|(c, _)| checkpoint::decode(&c.state));
+            // the state before the first reported point: the points after it
+            // are walked again next run (with a later range they report nothing)
+            let save_at = resume
+                .save
+                .then(|| ts.partition_point(|&t| t < range.from))
+                .filter(|&k| k > 0);
             let input = series::SeriesInput {
-                ts: batch.ts_of(info),
-                values: batch.values_of(info),
+                ts,
+                values,
                 granularity: info.granularity,
-                rule: cfg.rule_for(&info.key.metric),
+                rule,
                 calendar: cals.for_series(&info.key),
                 events,
-                explained: explained_of
-                    .get(&(batch.source.as_str(), &info.key))
-                    .unwrap_or(&unexplained),
+                explained,
                 from: range.from,
                 to: range.to,
                 end_ts,
             };
-            let out = series::evaluate(&input);
+            let walk = series::evaluate_from(&input, state, save_at);
+            let checkpoint = walk.state.zip(fingerprint).map(|(st, fingerprint)| {
+                let k = st.next();
+                Checkpoint {
+                    source: batch.source.clone(),
+                    key: info.key.clone(),
+                    version: checkpoint::VERSION,
+                    fingerprint,
+                    points: k,
+                    last_ts: ts[k - 1],
+                    prefix_hash: checkpoint::prefix_hash(ts, values, k),
+                    state: checkpoint::encode(&st),
+                }
+            });
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
-            (b, s, out)
+            let w = SeriesWalk {
+                out: walk.out,
+                resumed: walk.resumed,
+                checkpoint,
+            };
+            (b, s, w)
         })
         .collect()
 }

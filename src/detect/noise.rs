@@ -19,7 +19,7 @@ const MIN_TAIL_POINTS: usize = 60;
 
 /// Robust noise scale (1.4826 × MAD of the last `window` residuals) and tail
 /// family (normal, t5, or for sub-daily data t3) of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Noise {
     /// Residuals kept for the scale.
     window: usize,

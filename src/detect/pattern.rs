@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 pub const MIN_LOST: f64 = 0.5;
 
 /// One week of residuals against the weekday profile.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShapeWatch {
     /// (day number, residual, profile value of its weekday), newest last.
     days: VecDeque<(i64, f64, f64)>,

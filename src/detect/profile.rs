@@ -37,7 +37,7 @@ const DOW_KEPT: usize = 8;
 
 /// Learns a sub-daily series' hour-of-day shape, weekday effects and (with
 /// enough weeks) an hour-of-week correction from baseline points.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DayProfile {
     /// Periods per day.
     ppd: usize,
@@ -62,6 +62,7 @@ pub struct DayProfile {
     /// Per slot of the week: days that contributed.
     how_days: [usize; 7],
     /// Scratch for medians.
+    #[serde(skip)]
     buf: Vec<f64>,
 }
 

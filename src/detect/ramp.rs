@@ -47,7 +47,7 @@ pub struct Ramp {
 }
 
 /// The level history of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RampWatch {
     /// The last `lag + 1` levels, newest last.
     levels: VecDeque<f64>,
@@ -67,6 +67,7 @@ pub struct RampWatch {
     persist: usize,
     /// Alarm raised and `D` not yet back within half the threshold.
     latched: bool,
+    #[serde(skip)]
     buf: Vec<f64>,
 }
 

@@ -19,7 +19,7 @@ use super::stats::median_of;
 const MIN_CYCLES: usize = 2;
 
 /// The seasonal profile of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SeasonalProfile {
     /// Spacing of the series in ms.
     step: i64,
@@ -48,6 +48,7 @@ pub struct SeasonalProfile {
     /// Sub-daily data: the day profile that fills `table` after each day.
     day: Option<DayProfile>,
     /// Scratch space.
+    #[serde(skip)]
     buf: Vec<f64>,
 }
 

@@ -23,7 +23,7 @@ use super::ramp::{self, RampWatch};
 use super::seasonal::SeasonalProfile;
 use super::shift::{self as shift_detector, ShiftDetector};
 use super::stats::{self, median_of};
-use super::yoy::YearOverYear;
+use super::yoy::{self, YearOverYear};
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
 use crate::model::{Check, Direction, ExplainedSpan, Granularity, date_ms};
 
@@ -139,11 +139,7 @@ struct Cursor<'a> {
     at: usize,
 }
 
-impl<'a> Cursor<'a> {
-    fn new(spans: &'a [(i64, i64)]) -> Self {
-        Cursor { spans, at: 0 }
-    }
-
+impl Cursor<'_> {
     /// Index of the interval containing `t`; `t` must not decrease between calls.
     fn covering(&mut self, t: i64) -> Option<usize> {
         while self.spans.get(self.at).is_some_and(|s| s.1 < t) {
@@ -323,15 +319,97 @@ fn point_covering(ts: &[i64], upto: usize, t: i64, step: i64) -> Option<usize> {
     (k > 0 && t < ts[k - 1] + step).then(|| k - 1)
 }
 
-/// Evaluate one series.
+/// Evaluate one series: a full walk, nothing kept.
 pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
+    evaluate_from(inp, None, None).out
+}
+
+/// Everything the walk over points `0..next` of a series left behind, so that
+/// a later walk can start at `next` instead of 0 and find exactly what a full
+/// walk finds (see [`evaluate_from`]). Plain owned data, serde-encoded by
+/// `detect::checkpoint`; the component structs keep their own fields.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KernelState {
+    /// Points walked: the next walk starts here.
+    next: usize,
+    /// The scale and noise floor decided from the first points (they must
+    /// come out the same from the resumed walk's data, else it walks fully).
+    use_log: bool,
+    integral: bool,
+    lvl: Level,
+    seasonal: SeasonalProfile,
+    noise: Noise,
+    yoy_model: YearOverYear,
+    /// `yoy_err[yoy_from..next]`: only the errors a later point can read
+    /// (a year and a window back from the last walked point).
+    yoy_from: usize,
+    yoy_err: Vec<f64>,
+    settling: usize,
+    shape_watch: ShapeWatch,
+    last_shape_hit: Option<i64>,
+    shifts: ShiftDetector,
+    /// Holiday residuals by timestamp, those of the last two years (a
+    /// holiday is compared with the same holiday one year back).
+    holiday_resid: HashMap<i64, f64>,
+    hol_run: (String, Vec<f64>),
+    health: Health,
+    last_expected: f64,
+    bursts: Option<BurstWatch>,
+    ramps: Option<RampWatch>,
+    top: f64,
+    cap: Option<f64>,
+    pinned_at: i64,
+    /// Positions of the explanation cursors (the explanations themselves are
+    /// part of the checkpoint's fingerprint).
+    excluded_at: usize,
+    accepted_at: usize,
+    anchored: Option<usize>,
+}
+
+impl KernelState {
+    /// Points walked: a resumed walk starts at this index.
+    pub fn next(&self) -> usize {
+        self.next
+    }
+}
+
+/// What [`evaluate_from`] produced.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Findings and counts, as [`evaluate`] gives them.
+    pub out: SeriesOutput,
+    /// The walk started from the given state (false: from point 0).
+    pub resumed: bool,
+    /// The state before point `save_at`, when asked for and reached.
+    pub state: Option<KernelState>,
+}
+
+/// How far back holiday residuals are kept in a checkpoint: last year's
+/// same holiday is at most a year and some weeks before this year's.
+const HOLIDAY_KEEP_MS: i64 = 2 * 366 * DAY_MS;
+
+/// Evaluate one series, starting from `resume` (the state a walk over the
+/// same first points left, see [`KernelState`]) when it fits, else from
+/// point 0; with `save_at = Some(k)`, also return the state before point `k`
+/// (`k <= n`). Invariant: for a state saved at `k` by a walk whose report
+/// range started after `ts[k - 1]`, resuming a walk over the same points
+/// `0..k` (plus any later ones) whose range also starts after `ts[k - 1]`
+/// gives exactly the findings of a full walk, bit for bit: the state is every
+/// mutable variable of the walk, and points before `k` report nothing in
+/// either. The caller checks that the first `k` points are the same ones.
+pub fn evaluate_from(
+    inp: &SeriesInput<'_>,
+    resume: Option<KernelState>,
+    save_at: Option<usize>,
+) -> Walk {
     let ts = inp.ts;
     let ys = inp.values;
     let n = ts.len();
-    let mut out = SeriesOutput::default();
     if n == 0 {
-        return out;
+        return Walk::default();
     }
+    let mut out = SeriesOutput::default();
+    let mut saved: Option<KernelState> = None;
     let g = inp.granularity;
     let step = g.step_ms();
     let ppd = g.points_per_day();
@@ -405,59 +483,111 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         .map(|&df| 2.0 * stats::upper_tail(burst::EXCEED_U, df))
         .collect();
 
-    // model state
-    let mut lvl = Level::new(sh.n_level, sh.n_half, sh.trimmed);
-    let mut seasonal = SeasonalProfile::new(
-        step,
-        sh.offset,
-        sh.period,
-        ppd,
-        sh.profile_cycles,
-        sh.trimmed,
-    );
-    // noise scale and tail family. Weekly series start normal: they need more
-    // than a year of points before the tail is fitted, and a heavy prior hid
-    // their spikes all that time.
-    let mut noise = Noise::new(
-        sh.scale_n,
-        if g == Granularity::Week { 4 } else { 28 },
-        if g == Granularity::Week {
-            f64::INFINITY
-        } else {
-            stats::HEAVY_DF
-        },
-        subdaily,
-    );
-    let mut yoy_model = YearOverYear::for_step(step);
+    let fresh = || KernelState {
+        next: 0,
+        use_log,
+        integral,
+        lvl: Level::new(sh.n_level, sh.n_half, sh.trimmed),
+        seasonal: SeasonalProfile::new(
+            step,
+            sh.offset,
+            sh.period,
+            ppd,
+            sh.profile_cycles,
+            sh.trimmed,
+        ),
+        // noise scale and tail family. Weekly series start normal: they need more
+        // than a year of points before the tail is fitted, and a heavy prior hid
+        // their spikes all that time.
+        noise: Noise::new(
+            sh.scale_n,
+            if g == Granularity::Week { 4 } else { 28 },
+            if g == Granularity::Week {
+                f64::INFINITY
+            } else {
+                stats::HEAVY_DF
+            },
+            subdaily,
+        ),
+        yoy_model: YearOverYear::for_step(step),
+        yoy_from: 0,
+        yoy_err: Vec::new(),
+        settling: 0,
+        shape_watch: ShapeWatch::default(),
+        last_shape_hit: None,
+        shifts: ShiftDetector::new(sh.shift_run),
+        holiday_resid: HashMap::new(),
+        hol_run: (String::new(), Vec::new()),
+        health: Health::new(g, rule),
+        last_expected: f64::NAN,
+        bursts: subdaily.then(|| BurstWatch::new(BurstWatch::window_for(ppd))),
+        ramps: subdaily.then(|| RampWatch::new(3 * sh.n_level / 2, ppd)),
+        top: f64::NEG_INFINITY,
+        cap: None,
+        pinned_at: i64::MIN,
+        excluded_at: 0,
+        accepted_at: 0,
+        anchored: None,
+    };
+    // a state fits when the first points decided the same scale and it ends
+    // inside this series
+    let resumed = resume.filter(|s| {
+        s.use_log == use_log
+            && s.integral == integral
+            && s.next > 0
+            && s.next <= n
+            && s.yoy_from.saturating_add(s.yoy_err.len()) <= s.next
+    });
+    let was_resumed = resumed.is_some();
+    let KernelState {
+        next: start,
+        use_log: _,
+        integral: _,
+        mut lvl,
+        mut seasonal,
+        mut noise,
+        mut yoy_model,
+        yoy_from,
+        yoy_err: yoy_kept,
+        mut settling,
+        mut shape_watch,
+        mut last_shape_hit,
+        mut shifts,
+        mut holiday_resid,
+        mut hol_run,
+        mut health,
+        mut last_expected,
+        mut bursts,
+        mut ramps,
+        mut top,
+        mut cap,
+        mut pinned_at,
+        excluded_at: excluded_pos,
+        accepted_at: accepted_pos,
+        mut anchored,
+    } = resumed.unwrap_or_else(fresh);
     // last year's errors of the local model, per point (NaN: not a baseline point)
     let mut yoy_err: Vec<f64> = if sh.yoy == YoyUse::Off {
         Vec::new()
     } else {
-        vec![f64::NAN; n]
+        let mut v = vec![f64::NAN; n];
+        if let Some(dst) = v.get_mut(yoy_from..yoy_from + yoy_kept.len()) {
+            dst.copy_from_slice(&yoy_kept);
+        }
+        v
     };
-    // baseline points left before a relearned level's errors count for next year
-    let mut settling = 0usize;
-    let mut shape_watch = ShapeWatch::default();
-    let mut last_shape_hit: Option<i64> = None;
-    let mut shifts = ShiftDetector::new(sh.shift_run);
-    let mut holiday_resid: HashMap<i64, f64> = HashMap::new();
-    // residuals of the current stretch of one holiday, in time order
-    let mut hol_run: (&str, Vec<f64>) = ("", Vec::new());
-    let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
-    let mut health = Health::new(g, rule);
-    let mut last_expected = f64::NAN;
-    // sub-daily noise bursts and slow ramps (detect::burst, detect::ramp)
-    let mut bursts = subdaily.then(|| BurstWatch::new(BurstWatch::window_for(ppd)));
-    let mut ramps = subdaily.then(|| RampWatch::new(3 * sh.n_level / 2, ppd));
+    // (`settling`: baseline points left before a relearned level's errors
+    // count for next year; `hol_run`: residuals of the current stretch of one
+    // holiday, in time order; `bursts`, `ramps`: sub-daily noise bursts and
+    // slow ramps, detect::burst and detect::ramp.)
     // A sub-daily gauge pinned at a cap (a utilisation at 100 %): its highest
-    // value so far, once it has repeated for `stale_periods`, is the cap. A
-    // value at the cap only says "at least this much": it is not tested and
-    // never feeds the baseline (the noise scale would collapse on the ties and
-    // the level would learn the clipping). Counts have no cap. The last time
-    // the cap was seen, since its clipping moves the level as a ramp would.
-    let mut top = f64::NEG_INFINITY;
-    let mut cap: Option<f64> = None;
-    let mut pinned_at = i64::MIN;
+    // value so far (`top`), once it has repeated for `stale_periods`, is the
+    // cap. A value at the cap only says "at least this much": it is not tested
+    // and never feeds the baseline (the noise scale would collapse on the ties
+    // and the level would learn the clipping). Counts have no cap. `pinned_at`:
+    // the last time the cap was seen, since its clipping moves the level as a
+    // ramp would.
+    let mut buf: Vec<f64> = Vec::with_capacity(sh.scale_n.max(2 * sh.n_half));
 
     let in_range = |t: i64| t >= inp.from && t <= inp.to;
     // per-period false-alarm rate of the CUSUM on normal residuals
@@ -467,12 +597,60 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
     } else {
         8 * DAY_MS
     };
-    let mut excluded_at = Cursor::new(&inp.explained.exclude);
-    let mut accepted_at = Cursor::new(&inp.explained.accept);
-    // the accepted stretch the level was last re-anchored for
-    let mut anchored: Option<usize> = None;
+    let mut excluded_at = Cursor {
+        spans: &inp.explained.exclude,
+        at: excluded_pos,
+    };
+    let mut accepted_at = Cursor {
+        spans: &inp.explained.accept,
+        at: accepted_pos,
+    };
+    // the state before point `k`, every mutable variable of the walk; what a
+    // later point can no longer read is left out
+    macro_rules! snapshot {
+        ($k:expr) => {{
+            let k: usize = $k;
+            let last = ts[k - 1];
+            let yoy_from = ts[..k].partition_point(|&x| x < last - yoy::YEAR_MS - yoy_model.half_ms());
+            KernelState {
+                next: k,
+                use_log,
+                integral,
+                lvl: lvl.clone(),
+                seasonal: seasonal.clone(),
+                noise: noise.clone(),
+                yoy_model: yoy_model.clone(),
+                yoy_from: if yoy_err.is_empty() { 0 } else { yoy_from },
+                yoy_err: yoy_err.get(yoy_from..k).map(<[f64]>::to_vec).unwrap_or_default(),
+                settling,
+                shape_watch: shape_watch.clone(),
+                last_shape_hit,
+                shifts: shifts.clone(),
+                holiday_resid: holiday_resid
+                    .iter()
+                    .filter(|&(&t, _)| t >= last - HOLIDAY_KEEP_MS)
+                    .map(|(&t, &r)| (t, r))
+                    .collect(),
+                hol_run: hol_run.clone(),
+                health: health.clone(),
+                last_expected,
+                bursts: bursts.clone(),
+                ramps: ramps.clone(),
+                top,
+                cap,
+                pinned_at,
+                excluded_at: excluded_at.at,
+                accepted_at: accepted_at.at,
+                anchored,
+            }
+        }};
+    }
+    let save_at = save_at.filter(|&k| k > 0 && k <= n && k >= start);
 
-    for i in 0..n {
+    for i in start..n {
+        if save_at == Some(i) {
+            saved = Some(snapshot!(i));
+        }
         let t = ts[i];
         let y = ys[i];
         let tu = t.div_euclid(step);
@@ -711,7 +889,7 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         if let Some((name, _)) = holiday {
             holiday_resid.insert(t, r);
             if hol_run.0 != name {
-                hol_run = (name, Vec::new());
+                hol_run = (name.to_string(), Vec::new());
             }
             hol_run.1.push(r);
         } else {
@@ -878,6 +1056,10 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
         noise.refresh();
     }
 
+    if save_at == Some(n) {
+        saved = Some(snapshot!(n));
+    }
+
     // a series that stopped before the rest of its source
     let last = ts[n - 1];
     if last + health.missing_periods().saturating_mul(step) <= inp.end_ts
@@ -903,7 +1085,11 @@ pub fn evaluate(inp: &SeriesInput<'_>) -> SeriesOutput {
             )),
         });
     }
-    out
+    Walk {
+        out,
+        resumed: was_resumed,
+        state: saved,
+    }
 }
 
 fn direction_ok(d: Direction, up: bool) -> bool {

@@ -21,7 +21,7 @@ pub fn cusum_false_alarm_rate() -> f64 {
 }
 
 /// Shift-detector state of one series.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShiftDetector {
     /// Consecutive points beyond the band that make a shift.
     run_len: usize,

@@ -38,7 +38,7 @@ pub fn robust_sd(v: &[f64], buf: &mut Vec<f64>) -> f64 {
 /// any order statistic is an index.
 /// Gives exactly [`robust_sd`]'s result: the same median and the same
 /// deviations, each computed from the same two numbers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SortedWindow {
     sorted: Vec<f64>,
 }

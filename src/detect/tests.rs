@@ -1427,3 +1427,271 @@ fn gauge_pinned_at_its_cap_is_not_an_alert_every_hour() {
         show(&hits)
     );
 }
+
+/// One hit with every f64 as its bits, so NaN, -0.0 and the last bit count.
+fn bits(h: &Hit) -> String {
+    let b = |x: f64| x.to_bits();
+    format!(
+        "{} {} {} {} {} {} {} {:?} {:?} {:?} {:?} {} {:?}",
+        h.ts,
+        b(h.value),
+        b(h.expected),
+        b(h.lower),
+        b(h.upper),
+        b(h.score),
+        b(h.p_value),
+        h.direction,
+        h.check,
+        h.wow_pct.map(b),
+        h.yoy_pct.map(b),
+        h.history,
+        h.note
+    )
+}
+
+/// The kernel resumed from a checkpoint finds exactly what a full walk finds.
+/// For series `(ts, values)` of granularity `g`: a first run over the points
+/// before `cut` (report range from `ts[k]`) saves its state before point `k`;
+/// the state is encoded and decoded; a second run over every point, reporting
+/// from `ts[m]` (`m >= k`), resumes from it. Its findings, every f64 by its
+/// bits, equal a full walk's, and so does the state it saves in turn (a chain
+/// of runs stays exact). Returns how many findings were compared.
+fn resume_equals_full(
+    ts: &[i64],
+    values: &[f64],
+    g: Granularity,
+    rule: &MetricRule,
+    cal: &Calendar,
+    explained: &Explained,
+    k: usize,
+    m: usize,
+) -> usize {
+    use super::checkpoint;
+    let input = |n: usize, from: usize| SeriesInput {
+        ts: &ts[..n],
+        values: &values[..n],
+        granularity: g,
+        rule,
+        calendar: cal,
+        events: Vec::new(),
+        explained,
+        from: ts[from],
+        to: i64::MAX,
+        end_ts: ts[n - 1],
+    };
+    let n = ts.len();
+    let cut = (m + 1).min(n);
+    let first = series::evaluate_from(&input(cut, k), None, Some(k));
+    assert!(!first.resumed);
+    let state = first.state.expect("state saved");
+    assert_eq!(state.next(), k);
+    let bytes = checkpoint::encode(&state);
+    let decoded = checkpoint::decode(&bytes).expect("state decodes");
+    assert_eq!(checkpoint::encode(&decoded).len(), bytes.len());
+    // a truncated or unknown encoding is no state (a full walk), never a panic
+    assert!(checkpoint::decode(&bytes[..bytes.len() / 2]).is_none());
+
+    let save = (m + n) / 2;
+    let full = series::evaluate_from(&input(n, m), None, Some(save));
+    let resumed = series::evaluate_from(&input(n, m), Some(decoded), Some(save));
+    assert!(resumed.resumed, "{g:?} k={k}: the state did not fit");
+    let show_all = |hs: &[Hit]| hs.iter().map(bits).collect::<Vec<_>>();
+    assert_eq!(
+        show_all(&resumed.out.hits),
+        show_all(&full.out.hits),
+        "{g:?} k={k} m={m}"
+    );
+    assert_eq!(
+        (resumed.out.evaluated, resumed.out.first_eval, resumed.out.last_eval),
+        (full.out.evaluated, full.out.first_eval, full.out.last_eval)
+    );
+    // the next checkpoint, resumed again over the rest, still matches
+    let later = |st| {
+        let from = (save + n) / 2;
+        let w = series::evaluate_from(&input(n, from), st, None);
+        show_all(&w.out.hits)
+    };
+    let (s_full, s_res) = (full.state.unwrap(), resumed.state.unwrap());
+    let round = |s: &series::KernelState| checkpoint::decode(&checkpoint::encode(s));
+    assert_eq!(later(round(&s_res)), later(round(&s_full)));
+    assert_eq!(later(round(&s_res)), later(None));
+    full.out.hits.len()
+}
+
+/// Daily (with holidays, a spike, a level shift, a frozen stretch, a gap and
+/// an owner's explanation), daily counts, weekly with a yearly cycle, hourly
+/// and 5-minute series: resumed at several points, each equals the full walk.
+#[test]
+fn resumed_walk_equals_full_walk() {
+    let daily = Series::daily(YEARS3, 21, Noise::Normal)
+        .scale(400..401, 1.6)
+        .scale(700..YEARS3, 1.3)
+        .freeze(500..512)
+        .remove(600..604);
+    let spans = [ExplainedSpan {
+        source: "s".into(),
+        key: SeriesKey {
+            metric: "m".into(),
+            dims: Vec::new(),
+        },
+        from_ts: day_ms(800),
+        to_ts: day_ms(810),
+        cause: Cause::KnownEvent,
+        persistence: Some(Persistence::OneOff),
+    }];
+    let explained = Explained::from_spans(&spans);
+    let rule = MetricRule::default_rule();
+    let cal = Calendar::default_calendar();
+    let none = Calendar::none();
+    let mut compared = 0;
+    for (k, m) in [(30, 30), (200, 210), (420, 700), (760, 900), (1080, 1085)] {
+        compared += resume_equals_full(
+            &daily.ts,
+            &daily.values,
+            Granularity::Day,
+            &rule,
+            &cal,
+            &explained,
+            k,
+            m,
+        );
+    }
+    let counts = Series::daily(400, 5, Noise::Counts(2.0));
+    for (k, m) in [(50, 60), (300, 300)] {
+        compared += resume_equals_full(
+            &counts.ts,
+            &counts.values,
+            Granularity::Day,
+            &rule,
+            &none,
+            &Explained::NONE,
+            k,
+            m,
+        );
+    }
+    // weekly, a yearly cycle: the year-over-year errors cross the checkpoint
+    let mut rng = Rng(12);
+    let weekly_ts: Vec<i64> = (0..160).map(|w| day_ms(7 * w)).collect();
+    let weekly: Vec<f64> = (0..160)
+        .map(|w| {
+            let spike = if w == 130 { 1.5 } else { 1.0 };
+            spike
+                * 1000.0
+                * (0.2 * (2.0 * std::f64::consts::PI * w as f64 / 52.0).sin()).exp()
+                * (0.02 * rng.normal()).exp()
+        })
+        .collect();
+    for (k, m) in [(20, 20), (60, 100), (125, 128)] {
+        compared += resume_equals_full(
+            &weekly_ts,
+            &weekly,
+            Granularity::Week,
+            &rule,
+            &cal,
+            &Explained::NONE,
+            k,
+            m,
+        );
+    }
+    // hourly: daily and weekly cycles, a spike and a level shift
+    const HOUR_MS: i64 = 3_600_000;
+    let hours = 10 * 7 * 24;
+    let mut rng = Rng(78);
+    let hourly_ts: Vec<i64> = (0..hours)
+        .map(|h| ms(start()) + h as i64 * HOUR_MS)
+        .collect();
+    let hourly: Vec<f64> = (0..hours)
+        .map(|h| {
+            let hour = (h % 24) as f64;
+            let daily = 1.0 + 0.6 * (std::f64::consts::PI * (hour - 4.0) / 12.0).sin().max(-0.8);
+            let bump = if h == 900 { 1.7 } else { 1.0 } * if h >= 1300 { 1.25 } else { 1.0 };
+            (400.0 * daily * WEEK[(h / 24) % 7] * bump * (SIGMA * rng.normal()).exp()).round()
+        })
+        .collect();
+    for (k, m) in [(100, 100), (700, 880), (1290, 1400)] {
+        compared += resume_equals_full(
+            &hourly_ts,
+            &hourly,
+            Granularity::Hour,
+            &rule,
+            &none,
+            &Explained::NONE,
+            k,
+            m,
+        );
+    }
+    // 5-minute counts with a gauge pinned at a cap and a noise burst
+    const STEP: i64 = 300_000;
+    let n = 8 * 288;
+    let mut rng = Rng(6);
+    let five_ts: Vec<i64> = (0..n).map(|i| ms(start()) + i as i64 * STEP).collect();
+    let five: Vec<f64> = (0..n)
+        .map(|i| {
+            let hour = (i % 288) as f64 / 12.0;
+            let mean = 6.0 * (1.0 + 0.5 * (std::f64::consts::PI * (hour - 8.0) / 12.0).sin());
+            let burst = if (1500..1530).contains(&i) { 3.0 } else { 1.0 };
+            rng.poisson(mean * burst) + if i == 1200 { 40.0 } else { 0.0 }
+        })
+        .collect();
+    for (k, m) in [(600, 600), (1190, 1400), (2000, 2100)] {
+        compared += resume_equals_full(
+            &five_ts,
+            &five,
+            Granularity::Minutes(5),
+            &rule,
+            &none,
+            &Explained::NONE,
+            k,
+            m,
+        );
+    }
+    // the comparisons were about findings, not empty lists
+    assert!(compared > 50, "only {compared} findings compared");
+}
+
+/// A state saved for another scale is not used: the walk starts from point
+/// 0 and finds what a full walk finds.
+#[test]
+fn a_state_that_does_not_fit_is_not_resumed() {
+    let s = Series::daily(300, 3, Noise::Normal).scale(250..251, 1.8);
+    // the same series shifted below zero: linear scale, not log
+    let linear: Vec<f64> = s.values.iter().map(|v| v - 1100.0).collect();
+    let rule = MetricRule::default_rule();
+    let cal = Calendar::default_calendar();
+    let events = Vec::new;
+    fn input<'a>(
+        s: &'a Series,
+        values: &'a [f64],
+        rule: &'a MetricRule,
+        cal: &'a Calendar,
+        events: Vec<&'a crate::config::EventConfig>,
+        explained: &'a Explained,
+    ) -> SeriesInput<'a> {
+        SeriesInput {
+            ts: &s.ts,
+            values,
+            granularity: Granularity::Day,
+            rule,
+            calendar: cal,
+            events,
+            explained,
+            from: s.ts[200],
+            to: i64::MAX,
+            end_ts: *s.ts.last().unwrap(),
+        }
+    }
+    let none = Explained::NONE;
+    let input = |values| input(&s, values, &rule, &cal, events(), &none);
+    let logged = series::evaluate_from(&input(&s.values), None, Some(150));
+    let state = logged.state.expect("state saved");
+    let same = series::evaluate_from(&input(&s.values), Some(state.clone()), None);
+    assert!(same.resumed);
+    let other = series::evaluate_from(&input(&linear), Some(state), None);
+    assert!(!other.resumed, "a log-scale state resumed a linear series");
+    let full = series::evaluate(&input(&linear));
+    assert!(!full.hits.is_empty());
+    assert_eq!(
+        other.out.hits.iter().map(bits).collect::<Vec<_>>(),
+        full.hits.iter().map(bits).collect::<Vec<_>>()
+    );
+}

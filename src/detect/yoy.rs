@@ -28,7 +28,7 @@ const GATE: f64 = 0.8;
 
 /// Last year's errors around `t - 364 days` and whether they have recently
 /// improved the prediction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct YearOverYear {
     /// Half-width of last year's window (ms): errors within `± half` of the
     /// aligned date are averaged, so one year's noise is not copied into the next.
@@ -81,6 +81,12 @@ impl YearOverYear {
             }
         }
         (k >= self.min_points).then(|| sum / k as f64)
+    }
+
+    /// Half-width of last year's window (ms): a point at `t` reads errors of
+    /// points no older than `t - YEAR_MS - half_ms()`.
+    pub fn half_ms(&self) -> i64 {
+        self.half_ms
     }
 
     /// True when the correction has predicted better than the plain model over

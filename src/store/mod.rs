@@ -10,6 +10,7 @@
 //! only stores and fetches. All calls are synchronous; the daemon calls them
 //! from `spawn_blocking`.
 
+mod checkpoints;
 pub mod explanations;
 mod findings;
 pub mod history;

@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "explanations and series history (web)",
         sql: V_EXPLANATIONS,
     },
+    Migration {
+        name: "detector state checkpoints (incremental runs)",
+        sql: V_CHECKPOINTS,
+    },
 ];
 
 const V1: &str = r#"
@@ -182,6 +186,25 @@ CREATE TABLE series_history (
     taken_at    INTEGER NOT NULL,
     recent      TEXT NOT NULL,
     year        TEXT NOT NULL,
+    PRIMARY KEY (source, series_id)
+);
+"#;
+
+/// Each series' detector state after the last run that kept one
+/// (`detect::checkpoint`), so the next run resumes it instead of walking the
+/// whole history. One row per series, replaced by each such run; a row that
+/// no longer fits (another version or fingerprint, changed points) is simply
+/// not used. Self-contained: touches no older table.
+const V_CHECKPOINTS: &str = r#"
+CREATE TABLE checkpoints (
+    source      TEXT NOT NULL,
+    series_id   TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    fingerprint INTEGER NOT NULL,
+    points      INTEGER NOT NULL,
+    last_ts     INTEGER NOT NULL,
+    prefix_hash INTEGER NOT NULL,
+    state       BLOB NOT NULL,
     PRIMARY KEY (source, series_id)
 );
 "#;

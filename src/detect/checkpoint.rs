@@ -1,0 +1,104 @@
+//! Per-series detector state between runs: when a stored [`Checkpoint`] fits
+//! a series, and its encoding.
+//!
+//! A checkpoint is the kernel's [`KernelState`] before point `k` (every
+//! mutable variable of the walk over points `0..k`), serde-encoded with
+//! bincode, plus what it was computed from: a fingerprint of everything in
+//! the config and the store that shapes the walk (the metric's rule, the
+//! calendars, the events, the series' granularity and its owners'
+//! explanations) and a hash of the first `k` points (timestamps and value
+//! bits). It fits a series only when all of that is unchanged and the
+//! report range starts after point `k - 1`; anything else (a restated older
+//! value, a deleted row, a changed rule, a new explanation, an unknown
+//! encoding version) means a full walk of that series. Pure: bytes and
+//! slices in, bytes and numbers out; the store keeps the rows.
+
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+use super::series::{Explained, KernelState};
+use crate::config::{Config, MetricRule};
+use crate::model::{Checkpoint, Granularity};
+
+/// Version of the state encoding. Bump it whenever [`KernelState`] or a
+/// component's fields change: a stored state of another version is never
+/// decoded (that series walks fully once and is checkpointed anew).
+pub const VERSION: u32 = 1;
+
+/// The encoding of a state (bincode's standard configuration: little endian,
+/// variable-length integers, f64 as its 8 bytes, so every bit survives).
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// The state as stored.
+pub fn encode(state: &KernelState) -> Vec<u8> {
+    // encoding plain owned data into a Vec cannot fail; an empty blob would
+    // simply never decode (a full walk next time)
+    bincode::serde::encode_to_vec(state, config()).unwrap_or_default()
+}
+
+/// A stored state, if it decodes completely.
+pub fn decode(bytes: &[u8]) -> Option<KernelState> {
+    match bincode::serde::decode_from_slice::<KernelState, _>(bytes, config()) {
+        Ok((s, used)) if used == bytes.len() => Some(s),
+        _ => None,
+    }
+}
+
+/// A fast hash of points `0..k` (timestamps and value bits) of a series.
+pub fn prefix_hash(ts: &[i64], values: &[f64], k: usize) -> u64 {
+    let mut h = Xxh3::new();
+    // in blocks: one call per point would cost more than the hashing
+    let mut block = [0u8; 4096];
+    for (tc, vc) in ts[..k].chunks(256).zip(values[..k].chunks(256)) {
+        let mut w = 0;
+        for (&t, &v) in tc.iter().zip(vc) {
+            block[w..w + 8].copy_from_slice(&t.to_le_bytes());
+            block[w + 8..w + 16].copy_from_slice(&v.to_bits().to_le_bytes());
+            w += 16;
+        }
+        h.update(&block[..w]);
+    }
+    h.digest()
+}
+
+/// The config's part of every series' fingerprint, computed once per run.
+#[derive(Debug, Clone, Copy)]
+pub struct Fingerprints {
+    /// Calendars, the default calendar and events, with the encoding version.
+    base: u64,
+}
+
+impl Fingerprints {
+    /// What of `cfg` shapes the kernel beyond a series' own rule.
+    pub fn new(cfg: &Config) -> Fingerprints {
+        // xxh3 of the Debug forms: stable across processes and builds, and
+        // any change of a calendar, event or rule changes the text
+        let text = format!(
+            "{VERSION}|{:?}|{:?}|{:?}",
+            cfg.calendars, cfg.detection.default_calendar, cfg.events
+        );
+        Fingerprints {
+            base: xxh3_64(text.as_bytes()),
+        }
+    }
+
+    /// The fingerprint of one series: the base, its rule, granularity and explanations.
+    pub fn of(&self, rule: &MetricRule, g: Granularity, explained: &Explained) -> u64 {
+        xxh3_64(format!("{}|{rule:?}|{g:?}|{explained:?}", self.base).as_bytes())
+    }
+}
+
+/// Whether `c` fits a series (`ts`, `values`) whose fingerprint is
+/// `fingerprint` and whose report range starts at `from`: the same walk
+/// inputs, the same first `c.points` points, and none of them reported on.
+pub fn fits(c: &Checkpoint, fingerprint: u64, ts: &[i64], values: &[f64], from: i64) -> bool {
+    let k = c.points;
+    c.version == VERSION
+        && c.fingerprint == fingerprint
+        && k > 0
+        && k <= ts.len()
+        && ts[k - 1] == c.last_ts
+        && c.last_ts < from
+        && prefix_hash(ts, values, k) == c.prefix_hash
+}

@@ -1,0 +1,198 @@
+//! Incremental runs, black-box: `run --once` resumes each series from the
+//! detector state the previous run left in the store, and finds exactly what
+//! a fresh store's full run finds; a restated older value makes that series
+//! (only) walk from its first point, and is reported.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test is a failed test"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+const REGIONS: usize = 24;
+/// The spiked series and its day.
+const SPIKED: usize = 3;
+
+fn day(d: usize) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + Duration::days(d as i64)
+}
+
+/// Value of region `r` on day `d`: a weekly shape and 3% noise from a fixed
+/// hash of (r, d), so any prefix of the export is the same rows.
+fn value(r: usize, d: usize) -> f64 {
+    let mut z = (r as u64) << 32 | d as u64;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let u = (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+    let week = [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75][day(d).weekday().num_days_from_monday() as usize];
+    (100.0 + 10.0 * r as f64) * week * (1.0 + 0.06 * u)
+}
+
+/// The export of days `0..=last`; `spike` multiplies one region's day.
+fn write_export(path: &Path, last: usize, spike: Option<(usize, usize, f64)>) {
+    let mut s = String::from("date,metric,region,value\n");
+    for d in 0..=last {
+        for r in 0..REGIONS {
+            let mut v = value(r, d);
+            if let Some((sr, sd, f)) = spike
+                && (sr, sd) == (r, d)
+            {
+                v *= f;
+            }
+            s.push_str(&format!("{},orders,r{r:02},{v:.4}\n", day(d)));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn config(dir: &Path, store: &str, export: &Path) -> PathBuf {
+    let p = dir.join(format!("{store}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "[store]\npath = \"{store}.db\"\n\n[[source]]\nname = \"shop\"\npath = \"{}\"\ntime_column = \"date\"\ndimensions = [\"region\"]\nexpected_delay_hours = 1000000\n",
+            export.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `run --once --at` the morning after day `d`; returns stderr.
+fn run_once(cfg: &Path, d: usize) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(["run", "--once", "--config"])
+        .arg(cfg)
+        .args(["--at", &format!("{} 08:00", day(d + 1))])
+        .env_remove("CALLOUT_LOG")
+        .output()
+        .expect("run callout");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+/// The newest run's findings as stored, every number by its bits.
+fn findings(db: &Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT source, series, timestamp, \"check\", value, expected, lower, upper, score,
+                    p_value, direction, wow_pct, yoy_pct, history, note
+             FROM findings WHERE run_id = (SELECT max(id) FROM runs) ORDER BY id",
+        )
+        .unwrap();
+    let bits = |v: Option<f64>| v.map(f64::to_bits);
+    st.query_map([], |r| {
+        Ok(format!(
+            "{} {} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {} {:?} {:?} {} {:?}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            bits(r.get(4)?),
+            bits(r.get(5)?),
+            bits(r.get(6)?),
+            bits(r.get(7)?),
+            bits(r.get(8)?),
+            bits(r.get(9)?),
+            r.get::<_, String>(10)?,
+            bits(r.get(11)?),
+            bits(r.get(12)?),
+            r.get::<_, i64>(13)?,
+            r.get::<_, Option<String>>(14)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn stored_states(db: &Path) -> (i64, i64) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(
+        "SELECT count(*), coalesce(sum(length(state)), 0) FROM checkpoints",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// `(resumed, walked in full)` from the run's summary line.
+fn resumed_walked(stderr: &str) -> (usize, usize) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("detector state:"))
+        .unwrap_or_else(|| panic!("no detector state line in\n{stderr}"));
+    // "detector state: R series resumed, W walked in full (...)"
+    let words: Vec<&str> = line
+        .split("detector state:")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(words[1..3], ["series", "resumed,"], "{line}");
+    (words[0].parse().unwrap(), words[3].parse().unwrap())
+}
+
+#[test]
+fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.csv");
+    let d = 420;
+    let spike = Some((SPIKED, d, 2.5));
+    let inc = config(dir.path(), "inc", &export);
+    let inc_db = dir.path().join("inc.db");
+
+    // day D: every series walks fully; its state is stored
+    write_export(&export, d, spike);
+    let err = run_once(&inc, d);
+    assert_eq!(resumed_walked(&err), (0, REGIONS), "{err}");
+    let spike_found = findings(&inc_db);
+    assert!(
+        spike_found.iter().any(|f| f.contains("region=r03") && f.contains("seasonal")),
+        "the spike of day D was not found: {spike_found:#?}"
+    );
+    let (rows, bytes) = stored_states(&inc_db);
+    assert_eq!(rows, REGIONS as i64);
+    assert!(bytes > 0);
+
+    // day D+1 appended: every series resumes, and finds what a full run finds
+    write_export(&export, d + 1, spike);
+    let err = run_once(&inc, d + 1);
+    assert_eq!(resumed_walked(&err), (REGIONS, 0), "{err}");
+    let resumed = findings(&inc_db);
+    let fresh = config(dir.path(), "fresh1", &export);
+    let err = run_once(&fresh, d + 1);
+    assert_eq!(resumed_walked(&err), (0, REGIONS), "{err}");
+    let full = findings(&dir.path().join("fresh1.db"));
+    assert!(!full.is_empty(), "day D+1 should report something to compare");
+    assert_eq!(resumed, full);
+
+    // day D restated (the spike, flagged on day D, corrected) and day D+2
+    // appended: that series walks fully, the others resume; the restatement
+    // is reported; everything else equals a full run
+    write_export(&export, d + 2, None);
+    let err = run_once(&inc, d + 2);
+    assert_eq!(resumed_walked(&err), (REGIONS - 1, 1), "{err}");
+    let resumed = findings(&inc_db);
+    assert!(
+        resumed.iter().any(|f| f.contains("region=r03") && f.contains(" restated ")),
+        "no restated finding: {resumed:#?}"
+    );
+    let fresh = config(dir.path(), "fresh2", &export);
+    run_once(&fresh, d + 2);
+    let full = findings(&dir.path().join("fresh2.db"));
+    let not_restated: Vec<String> = resumed
+        .into_iter()
+        .filter(|f| !f.contains(" restated "))
+        .collect();
+    assert_eq!(not_restated, full);
+}
