@@ -35,16 +35,17 @@ fn value(r: usize, d: usize) -> f64 {
     (100.0 + 10.0 * r as f64) * week * (1.0 + 0.06 * u)
 }
 
-/// The export of days `0..=last`; `spike` multiplies one region's day.
-fn write_export(path: &Path, last: usize, spike: Option<(usize, usize, f64)>) {
+/// The export of days `0..=last`; each `(region, day, factor)` of `spikes`
+/// multiplies that region's day.
+fn write_export(path: &Path, last: usize, spikes: &[(usize, usize, f64)]) {
     let mut s = String::from("date,metric,region,value\n");
     for d in 0..=last {
         for r in 0..REGIONS {
             let mut v = value(r, d);
-            if let Some((sr, sd, f)) = spike
-                && (sr, sd) == (r, d)
-            {
-                v *= f;
+            for &(sr, sd, f) in spikes {
+                if (sr, sd) == (r, d) {
+                    v *= f;
+                }
             }
             s.push_str(&format!("{},orders,r{r:02},{v:.4}\n", day(d)));
         }
@@ -147,12 +148,19 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("export.csv");
     let d = 420;
-    let spike = Some((SPIKED, d, 2.5));
+    // a spike on day D (flagged, restated later), a spike and a dip on D+1,
+    // a spike on D+2: each run has findings to compare
+    let spikes = [
+        (SPIKED, d, 2.5),
+        (7, d + 1, 1.8),
+        (11, d + 1, 0.6),
+        (15, d + 2, 2.0),
+    ];
     let inc = config(dir.path(), "inc", &export);
     let inc_db = dir.path().join("inc.db");
 
     // day D: every series walks fully; its state is stored
-    write_export(&export, d, spike);
+    write_export(&export, d, &spikes);
     let err = run_once(&inc, d);
     assert_eq!(resumed_walked(&err), (0, REGIONS), "{err}");
     let spike_found = findings(&inc_db);
@@ -165,7 +173,7 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     assert!(bytes > 0);
 
     // day D+1 appended: every series resumes, and finds what a full run finds
-    write_export(&export, d + 1, spike);
+    write_export(&export, d + 1, &spikes);
     let err = run_once(&inc, d + 1);
     assert_eq!(resumed_walked(&err), (REGIONS, 0), "{err}");
     let resumed = findings(&inc_db);
@@ -179,7 +187,7 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     // day D restated (the spike, flagged on day D, corrected) and day D+2
     // appended: that series walks fully, the others resume; the restatement
     // is reported; everything else equals a full run
-    write_export(&export, d + 2, None);
+    write_export(&export, d + 2, &spikes[1..]);
     let err = run_once(&inc, d + 2);
     assert_eq!(resumed_walked(&err), (REGIONS - 1, 1), "{err}");
     let resumed = findings(&inc_db);
@@ -190,6 +198,10 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     let fresh = config(dir.path(), "fresh2", &export);
     run_once(&fresh, d + 2);
     let full = findings(&dir.path().join("fresh2.db"));
+    assert!(
+        full.iter().any(|f| f.contains("region=r15")),
+        "day D+2's spike: {full:#?}"
+    );
     let not_restated: Vec<String> = resumed
         .into_iter()
         .filter(|f| !f.contains(" restated "))

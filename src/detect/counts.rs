@@ -69,18 +69,27 @@ impl Hasher for BitsHasher {
     }
 }
 
-/// [`Repeats`] as checkpointed: the window and the run; the counts are a
-/// function of the window, rebuilt on decoding (they would double its size).
+/// [`Repeats`] as checkpointed: the run in progress and, per value of the
+/// window, only its flag (packed 64 to a word). The window's values are the
+/// series' own values just before the run in progress (every point enters it
+/// in order once its run ends), so [`Repeats::refill`] takes them from the
+/// data, and the counts are a function of the window.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RepeatsWire {
-    recent: VecDeque<(u64, bool)>,
+    len: usize,
+    flags: Vec<u64>,
     run: Option<(u64, usize)>,
 }
 
 impl From<Repeats> for RepeatsWire {
     fn from(r: Repeats) -> RepeatsWire {
+        let mut flags = vec![0u64; r.recent.len().div_ceil(64)];
+        for (i, &(_, rep)) in r.recent.iter().enumerate() {
+            flags[i / 64] |= u64::from(rep) << (i % 64);
+        }
         RepeatsWire {
-            recent: r.recent,
+            len: r.recent.len(),
+            flags,
             run: r.run,
         }
     }
@@ -88,18 +97,15 @@ impl From<Repeats> for RepeatsWire {
 
 impl From<RepeatsWire> for Repeats {
     fn from(w: RepeatsWire) -> Repeats {
-        // `remember` and `forget_oldest` keep counts[v] = (entries of value v,
-        // those flagged as repeating the one before) over `recent`
-        let mut counts: HashMap<u64, (u32, u32), BuildHasherDefault<BitsHasher>> =
-            HashMap::default();
-        for &(k, rep) in &w.recent {
-            let c = counts.entry(k).or_insert((0, 0));
-            c.0 += 1;
-            c.1 += u32::from(rep);
-        }
+        let recent = (0..w.len)
+            .map(|i| {
+                let word = w.flags.get(i / 64).copied().unwrap_or(0);
+                (0, (word >> (i % 64)) & 1 == 1)
+            })
+            .collect();
         Repeats {
-            recent: w.recent,
-            counts,
+            recent,
+            counts: HashMap::default(),
             run: w.run,
         }
     }
@@ -114,6 +120,26 @@ impl Repeats {
     /// Nothing seen yet.
     pub fn new() -> Repeats {
         Repeats::default()
+    }
+
+    /// Points in the window and in the run in progress: a decoded checkpoint
+    /// is [`Repeats::refill`]ed with the values of the window's points.
+    pub fn window_and_run(&self) -> (usize, usize) {
+        (self.recent.len(), self.run.map_or(0, |r| r.1))
+    }
+
+    /// After decoding a checkpoint: the window's values (`values`, oldest
+    /// first, one per window entry: the points before the run in progress)
+    /// and the counts over them; `remember` and `forget_oldest` keep
+    /// counts[v] = (entries of value v, those flagged as repeating the one before).
+    pub fn refill(&mut self, values: &[f64]) {
+        self.counts.clear();
+        for (e, &v) in self.recent.iter_mut().zip(values) {
+            e.0 = key(v);
+            let c = self.counts.entry(e.0).or_insert((0, 0));
+            c.0 += 1;
+            c.1 += u32::from(e.1);
+        }
     }
 
     /// Add the next point's value; returns the length of the run it belongs to.

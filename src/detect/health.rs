@@ -50,6 +50,18 @@ impl Health {
         }
     }
 
+    /// After decoding a checkpoint taken before point `k` of values `ys`: the
+    /// repeat window's values from the data (see [`Repeats::refill`]); false
+    /// when the data is too short for the window (the state does not fit).
+    pub fn restore(&mut self, ys: &[f64], k: usize) -> bool {
+        let (window, run) = self.repeats.window_and_run();
+        let Some(first) = k.checked_sub(run + window) else {
+            return false;
+        };
+        self.repeats.refill(&ys[first..k - run]);
+        true
+    }
+
     /// Absent periods that make a gap.
     pub fn missing_periods(&self) -> i64 {
         self.missing_periods

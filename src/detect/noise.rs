@@ -25,7 +25,8 @@ pub struct Noise {
     window: usize,
     /// The residuals in arrival order (the oldest leaves first).
     resid: VecDeque<f64>,
-    /// The same residuals sorted.
+    /// The same residuals sorted (not checkpointed: [`Noise::restore`]).
+    #[serde(skip)]
     resid_sorted: SortedWindow,
     /// The scale as of the last change of the residual window (NaN before).
     sigma: f64,
@@ -33,7 +34,8 @@ pub struct Noise {
     measured_for: (usize, Option<u64>, Option<u64>),
     /// Recent |u| in arrival order, at most [`TAIL_WINDOW`].
     tail: VecDeque<f64>,
-    /// The same, sorted.
+    /// The same, sorted (not checkpointed: [`Noise::restore`]).
+    #[serde(skip)]
     tail_sorted: SortedWindow,
     /// Current tail family (degrees of freedom; ∞ = normal).
     df: f64,
@@ -46,6 +48,13 @@ pub struct Noise {
 }
 
 impl Noise {
+    /// After decoding a checkpoint: the sorted windows from the windows they
+    /// sort (the same values in the same order, so the same results).
+    pub fn restore(&mut self) {
+        self.resid_sorted = SortedWindow::from_values(self.resid.iter().copied());
+        self.tail_sorted = SortedWindow::from_values(self.tail.iter().copied());
+    }
+
     /// A series' noise state: `window` residuals for the scale, the tail
     /// refitted every `refit_every` points starting from family `start_df`,
     /// with the t3 class when `fine`.

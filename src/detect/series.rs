@@ -538,6 +538,11 @@ pub fn evaluate_from(
             && s.next <= n
             && s.yoy_from.saturating_add(s.yoy_err.len()) <= s.next
     });
+    // what the encoding leaves out and the data or the state itself holds
+    let resumed = resumed.and_then(|mut s| {
+        s.noise.restore();
+        s.health.restore(ys, s.next).then_some(s)
+    });
     let was_resumed = resumed.is_some();
     let KernelState {
         next: start,

@@ -51,6 +51,14 @@ impl SortedWindow {
         }
     }
 
+    /// The window holding `values` (what inserting each of them gives: the
+    /// order is [`f64::total_cmp`]'s, under which equal values are the same bits).
+    pub fn from_values(values: impl Iterator<Item = f64>) -> SortedWindow {
+        let mut sorted: Vec<f64> = values.collect();
+        sorted.sort_unstable_by(f64::total_cmp);
+        SortedWindow { sorted }
+    }
+
     /// Add a value.
     pub fn insert(&mut self, x: f64) {
         let i = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
