@@ -197,9 +197,7 @@ fn cycle_as_of(
     let states = &evaluation.detection.checkpoints;
     match store.transaction(|s| s.save_checkpoints(states)) {
         Ok(n) => tracing::debug!(series = n, "detector states saved"),
-        Err(e) => alerts
-            .problems
-            .push(format!("saving detector states: {e}")),
+        Err(e) => alerts.problems.push(format!("saving detector states: {e}")),
     }
     Ok(CycleReport { evaluation, alerts })
 }

@@ -410,7 +410,15 @@ pub fn evaluate_at(
     explained: &[ExplainedSpan],
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Evaluation {
-    evaluate_as_of(cfg, window, Some(at), true, explained, States::none(), progress)
+    evaluate_as_of(
+        cfg,
+        window,
+        Some(at),
+        true,
+        explained,
+        States::none(),
+        progress,
+    )
 }
 
 /// [`evaluate`] (or, with `replay`, [`evaluate_at`]) resuming each series from
@@ -682,6 +690,56 @@ mod tests {
         out.extend(ev.detection.findings.iter().map(|f| format!("{f:?}")));
         out.extend(ev.detection.evaluated.iter().map(|e| format!("{e:?}")));
         out
+    }
+
+    /// A run resumed from the states the day before left finds what a full
+    /// run finds, whole and in chunks (states looked up chunk by chunk).
+    #[test]
+    fn resumed_evaluation_equals_full_whole_and_chunked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = fixture(dir.path());
+        let day1 = "2024-06-30T08:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let day2 = "2024-07-01T08:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        for budget in [None, Some(150 * ROW_BYTES_AT_PEAK)] {
+            cfg.detection.memory_budget = budget;
+            let run = |at, prior: Option<&[Checkpoint]>| {
+                let mut lookups = 0;
+                let mut lookup = |source: &str, keys: &[&SeriesKey]| {
+                    lookups += 1;
+                    keys.iter()
+                        .map(|k| {
+                            prior?
+                                .iter()
+                                .find(|c| c.source == source && &c.key == *k)
+                                .cloned()
+                        })
+                        .collect()
+                };
+                let states = States {
+                    lookup: Some(&mut lookup),
+                    save: true,
+                };
+                let ev = evaluate_resuming(&cfg, Window::Latest, at, true, &[], states, &|_, _| {});
+                (ev, lookups)
+            };
+            let (first, _) = run(day1, None);
+            let saved = &first.detection.checkpoints;
+            assert_eq!(saved.len(), first.series());
+            let (resumed, lookups) = run(day2, Some(saved));
+            let (full, _) = run(day2, None);
+            assert_eq!(resumed.detection.resumed, saved.len(), "{budget:?}");
+            assert_eq!(resumed.detection.walked, 0);
+            assert_eq!(full.detection.resumed, 0);
+            assert_eq!(shown(&resumed), shown(&full), "{budget:?}");
+            assert!(
+                full.detection.findings.len() > 1,
+                "{:?}",
+                full.detection.findings
+            );
+            if budget.is_some() {
+                assert!(lookups >= 6, "one lookup per chunk, got {lookups}");
+            }
+        }
     }
 
     #[test]

@@ -31,7 +31,8 @@ fn value(r: usize, d: usize) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     let u = (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
-    let week = [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75][day(d).weekday().num_days_from_monday() as usize];
+    let week =
+        [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75][day(d).weekday().num_days_from_monday() as usize];
     (100.0 + 10.0 * r as f64) * week * (1.0 + 0.06 * u)
 }
 
@@ -165,7 +166,9 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     assert_eq!(resumed_walked(&err), (0, REGIONS), "{err}");
     let spike_found = findings(&inc_db);
     assert!(
-        spike_found.iter().any(|f| f.contains("region=r03") && f.contains("seasonal")),
+        spike_found
+            .iter()
+            .any(|f| f.contains("region=r03") && f.contains("seasonal")),
         "the spike of day D was not found: {spike_found:#?}"
     );
     let (rows, bytes) = stored_states(&inc_db);
@@ -181,7 +184,10 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     let err = run_once(&fresh, d + 1);
     assert_eq!(resumed_walked(&err), (0, REGIONS), "{err}");
     let full = findings(&dir.path().join("fresh1.db"));
-    assert!(!full.is_empty(), "day D+1 should report something to compare");
+    assert!(
+        !full.is_empty(),
+        "day D+1 should report something to compare"
+    );
     assert_eq!(resumed, full);
 
     // day D restated (the spike, flagged on day D, corrected) and day D+2
@@ -192,7 +198,9 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     assert_eq!(resumed_walked(&err), (REGIONS - 1, 1), "{err}");
     let resumed = findings(&inc_db);
     assert!(
-        resumed.iter().any(|f| f.contains("region=r03") && f.contains(" restated ")),
+        resumed
+            .iter()
+            .any(|f| f.contains("region=r03") && f.contains(" restated ")),
         "no restated finding: {resumed:#?}"
     );
     let fresh = config(dir.path(), "fresh2", &export);

@@ -616,7 +616,8 @@ pub fn evaluate_from(
         ($k:expr) => {{
             let k: usize = $k;
             let last = ts[k - 1];
-            let yoy_from = ts[..k].partition_point(|&x| x < last - yoy::YEAR_MS - yoy_model.half_ms());
+            let yoy_from =
+                ts[..k].partition_point(|&x| x < last - yoy::YEAR_MS - yoy_model.half_ms());
             KernelState {
                 next: k,
                 use_log,
@@ -626,7 +627,10 @@ pub fn evaluate_from(
                 noise: noise.clone(),
                 yoy_model: yoy_model.clone(),
                 yoy_from: if yoy_err.is_empty() { 0 } else { yoy_from },
-                yoy_err: yoy_err.get(yoy_from..k).map(<[f64]>::to_vec).unwrap_or_default(),
+                yoy_err: yoy_err
+                    .get(yoy_from..k)
+                    .map(<[f64]>::to_vec)
+                    .unwrap_or_default(),
                 settling,
                 shape_watch: shape_watch.clone(),
                 last_shape_hit,

@@ -1463,8 +1463,7 @@ fn resume_equals_full(
     rule: &MetricRule,
     cal: &Calendar,
     explained: &Explained,
-    k: usize,
-    m: usize,
+    (k, m): (usize, usize),
 ) -> usize {
     use super::checkpoint;
     let input = |n: usize, from: usize| SeriesInput {
@@ -1502,7 +1501,11 @@ fn resume_equals_full(
         "{g:?} k={k} m={m}"
     );
     assert_eq!(
-        (resumed.out.evaluated, resumed.out.first_eval, resumed.out.last_eval),
+        (
+            resumed.out.evaluated,
+            resumed.out.first_eval,
+            resumed.out.last_eval
+        ),
         (full.out.evaluated, full.out.first_eval, full.out.last_eval)
     );
     // the next checkpoint, resumed again over the rest, still matches
@@ -1552,8 +1555,7 @@ fn resumed_walk_equals_full_walk() {
             &rule,
             &cal,
             &explained,
-            k,
-            m,
+            (k, m),
         );
     }
     let counts = Series::daily(400, 5, Noise::Counts(2.0));
@@ -1565,8 +1567,7 @@ fn resumed_walk_equals_full_walk() {
             &rule,
             &none,
             &Explained::NONE,
-            k,
-            m,
+            (k, m),
         );
     }
     // weekly, a yearly cycle: the year-over-year errors cross the checkpoint
@@ -1589,8 +1590,7 @@ fn resumed_walk_equals_full_walk() {
             &rule,
             &cal,
             &Explained::NONE,
-            k,
-            m,
+            (k, m),
         );
     }
     // hourly: daily and weekly cycles, a spike and a level shift
@@ -1616,8 +1616,7 @@ fn resumed_walk_equals_full_walk() {
             &rule,
             &none,
             &Explained::NONE,
-            k,
-            m,
+            (k, m),
         );
     }
     // 5-minute counts with a gauge pinned at a cap and a noise burst
@@ -1641,8 +1640,7 @@ fn resumed_walk_equals_full_walk() {
             &rule,
             &none,
             &Explained::NONE,
-            k,
-            m,
+            (k, m),
         );
     }
     // the comparisons were about findings, not empty lists

@@ -46,18 +46,20 @@ impl Store {
                     })
                     .optional()
                     .map_err(self.q("read checkpoints"))?;
-                Ok(row.and_then(|(version, fingerprint, points, last_ts, hash, state)| {
-                    Some(Checkpoint {
-                        source: source.to_string(),
-                        key: (*key).clone(),
-                        version: u32::try_from(version).ok()?,
-                        fingerprint: from_sql(fingerprint),
-                        points: usize::try_from(points).ok()?,
-                        last_ts,
-                        prefix_hash: from_sql(hash),
-                        state,
-                    })
-                }))
+                Ok(
+                    row.and_then(|(version, fingerprint, points, last_ts, hash, state)| {
+                        Some(Checkpoint {
+                            source: source.to_string(),
+                            key: (*key).clone(),
+                            version: u32::try_from(version).ok()?,
+                            fingerprint: from_sql(fingerprint),
+                            points: usize::try_from(points).ok()?,
+                            last_ts,
+                            prefix_hash: from_sql(hash),
+                            state,
+                        })
+                    }),
+                )
             })
             .collect()
     }
