@@ -15,13 +15,15 @@
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
-use super::series::{Explained, KernelState};
+use super::series::{Explained, KernelState, layout};
 use crate::config::{Config, MetricRule};
 use crate::model::{Checkpoint, Granularity};
 
 /// Version of the state encoding. Bump it whenever [`KernelState`] or a
-/// component's fields change: a stored state of another version is never
-/// decoded (that series walks fully once and is checkpointed anew).
+/// component's fields change, or what a field means: a stored state of
+/// another version is never decoded (that series walks fully once and is
+/// checkpointed anew). A change of fields alone is also caught by the
+/// layout in every fingerprint ([`Fingerprints::new`]).
 pub const VERSION: u32 = 1;
 
 /// The encoding of a state (bincode's standard configuration: little endian,
@@ -70,13 +72,18 @@ pub struct Fingerprints {
 }
 
 impl Fingerprints {
-    /// What of `cfg` shapes the kernel beyond a series' own rule.
+    /// What of `cfg` shapes the kernel beyond a series' own rule, and the
+    /// state's layout ([`super::series::layout`]): a build whose components
+    /// have other fields never decodes an older build's states.
     pub fn new(cfg: &Config) -> Fingerprints {
         // xxh3 of the Debug forms: stable across processes and builds, and
         // any change of a calendar, event or rule changes the text
         let text = format!(
-            "{VERSION}|{:?}|{:?}|{:?}",
-            cfg.calendars, cfg.detection.default_calendar, cfg.events
+            "{VERSION}|{}|{:?}|{:?}|{:?}",
+            layout(),
+            cfg.calendars,
+            cfg.detection.default_calendar,
+            cfg.events
         );
         Fingerprints {
             base: xxh3_64(text.as_bytes()),

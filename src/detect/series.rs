@@ -373,6 +373,39 @@ impl KernelState {
     }
 }
 
+/// The fields of every component of [`KernelState`], as text: the Debug
+/// form of the states a tiny daily and a tiny hourly walk leave (field names
+/// and nesting; the values are fixed). Part of every checkpoint's
+/// fingerprint, so a component that gains, loses or renames a field makes
+/// stored states of the old layout unused even when
+/// [`super::checkpoint::VERSION`] was not bumped.
+pub fn layout() -> String {
+    let rule = MetricRule::default_rule();
+    let cal = Calendar::none();
+    let ys = [1.0, 2.0, 3.0];
+    [Granularity::Day, Granularity::Hour]
+        .iter()
+        .map(|&g| {
+            let step = g.step_ms();
+            let ts = [0, step, 2 * step];
+            let input = SeriesInput {
+                ts: &ts,
+                values: &ys,
+                granularity: g,
+                rule: &rule,
+                calendar: &cal,
+                events: Vec::new(),
+                explained: &Explained::NONE,
+                from: i64::MAX,
+                to: i64::MAX,
+                end_ts: ts[2],
+            };
+            format!("{:?}", evaluate_from(&input, None, Some(3)).state)
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 /// What [`evaluate_from`] produced.
 #[derive(Debug, Default)]
 pub struct Walk {

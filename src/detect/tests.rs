@@ -1693,3 +1693,14 @@ fn a_state_that_does_not_fit_is_not_resumed() {
         full.hits.iter().map(bits).collect::<Vec<_>>()
     );
 }
+
+/// The layout in every checkpoint's fingerprint names the fields of every
+/// component (daily and sub-daily ones), and is the same text every time.
+#[test]
+fn state_layout_names_every_component() {
+    let l = series::layout();
+    for field in ["resid", "tail", "halves", "how_hist", "recent", "levels", "cusum"] {
+        assert!(l.contains(field), "{field} not in {l}");
+    }
+    assert_eq!(l, series::layout());
+}
