@@ -1699,7 +1699,9 @@ fn a_state_that_does_not_fit_is_not_resumed() {
 #[test]
 fn state_layout_names_every_component() {
     let l = series::layout();
-    for field in ["resid", "tail", "halves", "how_hist", "recent", "levels", "cusum"] {
+    for field in [
+        "resid", "tail", "halves", "how_hist", "recent", "levels", "cusum",
+    ] {
         assert!(l.contains(field), "{field} not in {l}");
     }
     assert_eq!(l, series::layout());
