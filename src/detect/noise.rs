@@ -92,11 +92,12 @@ impl Noise {
     /// Add a baseline point's one-step residual to the scale window.
     pub fn push_residual(&mut self, r: f64) {
         self.resid.push_back(r);
-        self.resid_sorted.insert(r);
         if self.resid.len() > self.window
             && let Some(old) = self.resid.pop_front()
         {
-            self.resid_sorted.remove(old);
+            self.resid_sorted.replace(old, r);
+        } else {
+            self.resid_sorted.insert(r);
         }
     }
 
@@ -104,11 +105,12 @@ impl Noise {
     /// family every `refit_every` points once there are enough.
     pub fn push_deviation(&mut self, abs_u: f64) {
         self.tail.push_back(abs_u);
-        self.tail_sorted.insert(abs_u);
         if self.tail.len() > TAIL_WINDOW
             && let Some(old) = self.tail.pop_front()
         {
-            self.tail_sorted.remove(old);
+            self.tail_sorted.replace(old, abs_u);
+        } else {
+            self.tail_sorted.insert(abs_u);
         }
         self.since_refit += 1;
         if self.since_refit >= self.refit_every && self.tail.len() >= MIN_TAIL_POINTS {

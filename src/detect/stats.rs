@@ -77,6 +77,29 @@ impl SortedWindow {
         }
     }
 
+    /// Remove one value equal (bit for bit) to `old`, if present, and add
+    /// `new`: the window [`SortedWindow::remove`] and [`SortedWindow::insert`]
+    /// give, but only the values between the two places move (a sliding
+    /// window of hundreds moved its whole tail twice per point).
+    pub fn replace(&mut self, old: f64, new: f64) {
+        let v = &mut self.sorted;
+        let i = v.partition_point(|x| x.total_cmp(&old).is_lt());
+        if v.get(i).is_none_or(|x| x.to_bits() != old.to_bits()) {
+            self.insert(new);
+            return;
+        }
+        let j = v.partition_point(|x| x.total_cmp(&new).is_lt());
+        if j <= i {
+            // `v[j..i]` are at least `new`: one place up, over `old`
+            v.copy_within(j..i, j + 1);
+            v[j] = new;
+        } else {
+            // `v[i + 1..j]` are below `new`: one place down, over `old`
+            v.copy_within(i + 1..j, i);
+            v[j - 1] = new;
+        }
+    }
+
     /// Empty the window (keeping its room).
     pub fn clear(&mut self) {
         self.sorted.clear();
@@ -296,6 +319,43 @@ pub fn bh_cutoff(ps: &[f64], m: usize, q: f64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replacing_a_value_equals_removing_it_and_inserting() {
+        // repeated values, signed zeros and values absent from the window
+        let mut seed = 3u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            match seed >> 61 {
+                0 => 0.0,
+                1 => -0.0,
+                2 => 1.0,
+                _ => (seed >> 40) as f64 / 1e5 - 50.0,
+            }
+        };
+        let (mut a, mut b) = (SortedWindow::default(), SortedWindow::default());
+        for _ in 0..40 {
+            let x = next();
+            a.insert(x);
+            b.insert(x);
+        }
+        for k in 0..5000 {
+            let old = if k % 7 == 0 {
+                next()
+            } else {
+                a.as_slice()[k % a.len()]
+            };
+            let new = next();
+            a.replace(old, new);
+            b.remove(old);
+            b.insert(new);
+            let bits =
+                |w: &SortedWindow| w.as_slice().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "step {k}");
+        }
+    }
 
     #[test]
     fn the_sorted_window_gives_robust_sd_bit_for_bit() {

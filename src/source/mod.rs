@@ -11,6 +11,7 @@
 mod normalize;
 mod rows;
 pub mod s3;
+mod schema;
 mod spill;
 pub mod sql;
 
@@ -450,9 +451,7 @@ fn csv_blocks(
     block_bytes: usize,
 ) -> Result<(), SourceError> {
     use std::io::Read;
-    let input = Input::File(path.to_path_buf());
-    let mut lf = scan_file(cfg, &input, label, DataType::Float64, false)?;
-    let schema = lf.collect_schema().map_err(|e| read_err(cfg, label, e))?;
+    let (schema, iso_time) = schema::text_time(cfg, schema::csv_schema(cfg, path, label)?);
     let mut file = std::fs::File::open(path).map_err(|e| read_err(cfg, label, e))?;
     let parse = |block: Vec<u8>| -> Result<DataFrame, SourceError> {
         let df = CsvReadOptions::default()
@@ -461,6 +460,11 @@ fn csv_blocks(
             .into_reader_with_file_handle(std::io::Cursor::new(block))
             .finish()
             .map_err(|e| read_err(cfg, label, e))?;
+        let df = if iso_time {
+            normalize::iso_times(cfg, df, label)?
+        } else {
+            df
+        };
         let (lf, wide) = plan(cfg, df.lazy(), label)?;
         let df = lf.collect().map_err(|e| read_err(cfg, label, e))?;
         normalize::frame(cfg, df, label, &wide)
@@ -491,7 +495,9 @@ fn csv_blocks(
                         None => continue,
                     }
                 };
-                let mut block: Vec<u8> = buf.drain(..cut).collect();
+                // the rest of a read (part of a record) starts the next buffer
+                let rest = buf.split_off(cut);
+                let mut block = std::mem::replace(&mut buf, rest);
                 if header {
                     // the header line: the schema already has the names
                     let Some(end) = first_record_end(&block) else {

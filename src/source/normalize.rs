@@ -54,26 +54,36 @@ fn bad(cfg: &SourceConfig, file: &str, column: &str, message: String) -> SourceE
     }
 }
 
-/// The time column as wall-clock ms (nulls are `None`). A wide export's rows
-/// come in blocks of `block` rows, one per metric column; messages count rows
-/// within the file.
+/// The time column as wall-clock ms, with the number of empty cells (each
+/// held as 0; the caller reports them). A wide export's rows come in blocks
+/// of `block` rows, one per metric column; messages count rows within the file.
+///
+/// Dates and naive datetimes are integer arithmetic on Polars' parsed
+/// column; an aware datetime moves to the source zone by [`Offsets`].
 fn times(
     cfg: &SourceConfig,
     c: &Column,
     file: &str,
     block: usize,
-) -> Result<Vec<Option<i64>>, SourceError> {
+) -> Result<(Vec<i64>, usize), SourceError> {
     let tc = cfg.time_column.as_str();
     let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
+    let mut out = Vec::with_capacity(c.len());
     match c.dtype() {
         DataType::Date => {
             let days = c.cast(&DataType::Int32).map_err(err)?;
-            Ok(days
-                .i32()
-                .map_err(err)?
-                .iter()
-                .map(|d| d.map(|d| d as i64 * MS_PER_DAY))
-                .collect())
+            let days = days.i32().map_err(err)?;
+            if days.null_count() == 0 {
+                for arr in days.downcast_iter() {
+                    out.extend(arr.values().iter().map(|&d| i64::from(d) * MS_PER_DAY));
+                }
+            } else {
+                out.extend(
+                    days.iter()
+                        .map(|d| d.map_or(0, |d| i64::from(d) * MS_PER_DAY)),
+                );
+            }
+            Ok((out, days.null_count()))
         }
         DataType::Datetime(unit, tz) => {
             let div = match unit {
@@ -83,28 +93,30 @@ fn times(
             };
             let raw = c.cast(&DataType::Int64).map_err(err)?;
             let raw = raw.i64().map_err(err)?;
-            let aware = tz.is_some();
-            Ok(raw
-                .iter()
-                .map(|v| {
-                    let ms = v?.div_euclid(div);
-                    if aware {
-                        let utc = chrono::DateTime::from_timestamp_millis(ms)?;
-                        Some(crate::model::wall_ms(&utc.with_timezone(&cfg.timezone)))
-                    } else {
-                        Some(ms)
-                    }
-                })
-                .collect())
+            let mut offsets = tz.is_some().then(|| Offsets::new(cfg.timezone));
+            let mut empty = 0;
+            for v in raw.iter() {
+                let ms = v.map(|v| v.div_euclid(div));
+                let wall = match &mut offsets {
+                    Some(o) => ms.and_then(|ms| o.wall(ms)),
+                    None => ms,
+                };
+                empty += usize::from(wall.is_none());
+                out.push(wall.unwrap_or(0));
+            }
+            Ok((out, empty))
         }
         DataType::String => {
             let s = c.str().map_err(err)?;
-            let mut out = Vec::with_capacity(s.len());
+            let mut empty = 0;
             for (row, v) in s.iter().enumerate() {
                 match v {
-                    None => out.push(None),
+                    None => {
+                        empty += 1;
+                        out.push(0);
+                    }
                     Some(v) => match parse_time_str(v, cfg.timezone) {
-                        Some(t) => out.push(Some(t)),
+                        Some(t) => out.push(t),
                         None => {
                             return Err(bad(
                                 cfg,
@@ -119,7 +131,7 @@ fn times(
                     },
                 }
             }
-            Ok(out)
+            Ok((out, empty))
         }
         other => Err(bad(
             cfg,
@@ -128,6 +140,161 @@ fn times(
             format!("has type {other}, expected a date, datetime or ISO string"),
         )),
     }
+}
+
+const MS_PER_HOUR: i64 = 3_600_000;
+
+/// A zone's offset from UTC, looked up once per hour of UTC time rather than
+/// per row: when both ends of the hour have the same offset the whole hour
+/// has it (a zone changes its offset at most once within an hour); an hour
+/// with a change is converted row by row.
+struct Offsets {
+    tz: Tz,
+    /// The hour (ms since 1970 / 1 h) last looked up.
+    hour: i64,
+    /// Its offset in ms, `None` for an hour converted row by row.
+    offset: Option<i64>,
+}
+
+impl Offsets {
+    fn new(tz: Tz) -> Offsets {
+        Offsets {
+            tz,
+            hour: i64::MIN,
+            offset: None,
+        }
+    }
+
+    /// Wall-clock ms in the zone of the UTC instant `ms` (`None` out of range).
+    fn wall(&mut self, ms: i64) -> Option<i64> {
+        let hour = ms.div_euclid(MS_PER_HOUR);
+        if hour != self.hour {
+            self.hour = hour;
+            let start = hour.checked_mul(MS_PER_HOUR);
+            let at = |t: Option<i64>| t.and_then(|t| Some(self.per_row(t)? - t));
+            let (a, b) = (
+                at(start),
+                at(start.and_then(|s| s.checked_add(MS_PER_HOUR - 1))),
+            );
+            self.offset = a.filter(|_| a == b);
+        }
+        match self.offset {
+            Some(o) => Some(ms + o),
+            None => self.per_row(ms),
+        }
+    }
+
+    fn per_row(&self, ms: i64) -> Option<i64> {
+        let utc = chrono::DateTime::from_timestamp_millis(ms)?;
+        Some(crate::model::wall_ms(&utc.with_timezone(&self.tz)))
+    }
+}
+
+/// The time column of a block read as text (see `schema::text_time`) as
+/// naive datetimes in ms, parsed here by [`naive_iso_ms`]: Polars parses
+/// `2024-01-31 10:00:00` through chrono, format string and all, at every
+/// row. `Err` when a cell is not of that form; the file is then read whole,
+/// which parses the column the way Polars does.
+pub(super) fn iso_times(
+    cfg: &SourceConfig,
+    mut df: DataFrame,
+    file: &str,
+) -> Result<DataFrame, SourceError> {
+    let tc = cfg.time_column.as_str();
+    let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
+    let text = df.column(tc).map_err(err)?.str().map_err(err)?;
+    let mut ms: Vec<Option<i64>> = Vec::with_capacity(text.len());
+    for v in text.iter() {
+        match v {
+            None => ms.push(None),
+            Some(v) => ms.push(Some(naive_iso_ms(v.as_bytes()).ok_or_else(|| {
+                bad(cfg, file, tc, format!("{v:?} is not a plain ISO datetime"))
+            })?)),
+        }
+    }
+    let col = Int64Chunked::from_iter_options(tc.into(), ms.into_iter())
+        .into_datetime(TimeUnit::Milliseconds, None)
+        .into_series();
+    df.with_column(Column::from(col)).map_err(err)?;
+    Ok(df)
+}
+
+/// `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM`,
+/// `HH:MM:SS` or `HH:MM:SS.f` (1 to 9 digits) → ms since 1970, the value
+/// Polars' datetime patterns give (microseconds, floored to ms). `None` for
+/// anything else, an impossible date or time, or a leap second.
+pub(super) fn naive_iso_ms(s: &[u8]) -> Option<i64> {
+    fn num(s: &[u8]) -> Option<i64> {
+        s.iter().try_fold(0i64, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + i64::from(b - b'0'))
+        })
+    }
+    if s.len() < 10 || s[4] != b'-' || s[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (num(&s[..4])?, num(&s[5..7])?, num(&s[8..10])?);
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&m) || d < 1 || d > month_days[usize::try_from(m - 1).ok()?] {
+        return None;
+    }
+    // days from 1970-01-01 (H. Hinnant's days_from_civil)
+    let yy = if m <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let mut ms = days * MS_PER_DAY;
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return Some(ms);
+    }
+    if rest.len() < 6 || !matches!(rest[0], b'T' | b' ') || rest[3] != b':' {
+        return None;
+    }
+    let (h, mi) = (num(&rest[1..3])?, num(&rest[4..6])?);
+    if h > 23 || mi > 59 {
+        return None;
+    }
+    ms += h * 3_600_000 + mi * 60_000;
+    let rest = &rest[6..];
+    if rest.is_empty() {
+        return Some(ms);
+    }
+    if rest.len() < 3 || rest[0] != b':' {
+        return None;
+    }
+    let sec = num(&rest[1..3])?;
+    if sec > 59 {
+        return None;
+    }
+    ms += sec * 1000;
+    let rest = &rest[3..];
+    if rest.is_empty() {
+        return Some(ms);
+    }
+    let digits = &rest[1..];
+    if rest[0] != b'.' || digits.is_empty() || digits.len() > 9 {
+        return None;
+    }
+    num(digits)?;
+    // the first three digits are the ms; the rest is below the floor
+    let frac = digits.iter().chain(b"00").take(3);
+    Some(ms + frac.fold(0, |n, &b| n * 10 + i64::from(b - b'0')))
 }
 
 /// The value column as f64; a non-numeric cell is an error naming its column
@@ -211,7 +378,7 @@ pub(super) fn frame(
         }
     };
     let err = |e: PolarsError| bad(cfg, file, "", e.to_string());
-    let ts = times(cfg, df.column(TS).map_err(err)?, file, block)?;
+    let (ts, empty_ts) = times(cfg, df.column(TS).map_err(err)?, file, block)?;
     let vals = values(cfg, df.column(VALUE).map_err(err)?, file, &locate)?;
     let key_columns = key_columns(cfg);
     let mut cols: Vec<Column> = Vec::with_capacity(key_columns.len() + 2);
@@ -239,16 +406,14 @@ pub(super) fn frame(
         }
         cols.push(c);
     }
-    if ts.iter().any(Option::is_none) {
-        let n = ts.iter().filter(|t| t.is_none()).count();
+    if empty_ts > 0 {
         return Err(bad(
             cfg,
             file,
             &cfg.time_column,
-            format!("{n} empty timestamp(s)"),
+            format!("{empty_ts} empty timestamp(s)"),
         ));
     }
-    let ts: Vec<i64> = ts.into_iter().flatten().collect();
     cols.push(Column::new(TS.into(), ts));
     cols.push(vals.into_series().into());
     let h = df.height();
@@ -424,6 +589,78 @@ mod tests {
         assert_eq!(parse_time_str("2024-01-31T09:00:00Z", tz), Some(a));
         assert_eq!(parse_time_str("2024-01-31 11:00:00+02:00", tz), Some(a));
         assert_eq!(parse_time_str("31/01/2024", tz), None);
+    }
+
+    #[test]
+    fn aware_times_move_to_the_zone_like_a_per_row_conversion() {
+        // around the 2024 changes of Berlin (whole hours), Lord Howe (half an
+        // hour, at 2:00 local) and a zone without changes; an odd step meets
+        // every minute of the hour, unsorted rows revisit hours
+        for (zone, from) in [
+            ("Europe/Berlin", 1_711_846_800_000_i64),
+            ("Europe/Berlin", 1_729_990_800_000),
+            ("Australia/Lord_Howe", 1_712_415_600_000),
+            ("Australia/Lord_Howe", 1_728_142_200_000),
+            ("Asia/Kathmandu", 1_711_846_800_000),
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            let mut o = Offsets::new(tz);
+            let mut ms: Vec<i64> = (0..400).map(|k| from - 3 * H + k * 97_003).collect();
+            ms.extend([from + H, from - H, from]);
+            for t in ms {
+                let want = chrono::DateTime::from_timestamp_millis(t)
+                    .map(|utc| crate::model::wall_ms(&utc.with_timezone(&tz)));
+                assert_eq!(o.wall(t), want, "{zone} at {t}");
+            }
+        }
+        assert_eq!(Offsets::new(chrono_tz::UTC).wall(i64::MAX), None);
+    }
+
+    #[test]
+    fn plain_iso_datetimes_parse_as_polars_parses_them() {
+        let cells = [
+            "2024-02-29 23:59:59.999999",
+            "1969-12-31T23:59:59.5",
+            "1900-03-01 12:34:56.7",
+            "2025-02-10 00:00",
+            "2025-02-10T08:05:03",
+            "2000-12-31 00:00:00.000000001",
+            "1600-01-01 00:00:00",
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        std::fs::write(&path, format!("t\n{}\n", cells.join("\n"))).unwrap();
+        let df = CsvReadOptions::default()
+            .map_parse_options(|o| o.with_try_parse_dates(true))
+            .try_into_reader_with_file_path(Some(path))
+            .unwrap()
+            .finish()
+            .unwrap();
+        let col = df.column("t").unwrap();
+        assert_eq!(
+            col.dtype(),
+            &DataType::Datetime(TimeUnit::Microseconds, None)
+        );
+        let us = col.cast(&DataType::Int64).unwrap();
+        for (cell, us) in cells.iter().zip(us.i64().unwrap().iter()) {
+            let want = us.unwrap().div_euclid(1000);
+            assert_eq!(naive_iso_ms(cell.as_bytes()), Some(want), "{cell}");
+        }
+        for cell in [
+            "2024-02-30 00:00:00",
+            "2023-02-29",
+            "2024-1-01 00:00",
+            "2024-01-01 24:00:00",
+            "2024-01-01 10:00:60",
+            "2024-01-01T10:00:00Z",
+            "2024-01-01 10:00:00.",
+            "2024-01-01 10:00:00.1234567890",
+            " 2024-01-01",
+            "2024/01/01 10:00",
+            "2024-01-01T1000",
+        ] {
+            assert_eq!(naive_iso_ms(cell.as_bytes()), None, "{cell}");
+        }
     }
 
     fn source(extra: &str) -> SourceConfig {

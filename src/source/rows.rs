@@ -252,15 +252,23 @@ impl Rows {
             last = id;
         }
         self.last = last;
-        let ts = frame.column(TS)?.i64()?.rechunk();
-        self.ts.extend_from_slice(ts.cont_slice()?);
-        let vals = frame.column(VALUE)?.f64()?.rechunk();
-        match vals.cont_slice() {
-            Ok(s) => self.values.extend_from_slice(s),
+        // chunk by chunk: a rechunk would copy each column once more
+        let ts = frame.column(TS)?.i64()?;
+        if ts.null_count() > 0 {
+            return Err(PolarsError::ComputeError("empty timestamps".into()));
+        }
+        for arr in ts.downcast_iter() {
+            self.ts.extend_from_slice(arr.values());
+        }
+        let vals = frame.column(VALUE)?.f64()?;
+        if vals.null_count() == 0 {
+            for arr in vals.downcast_iter() {
+                self.values.extend_from_slice(arr.values());
+            }
+        } else {
             // nulls become NaN so every series is a plain slice; both count as bad values
-            Err(_) => self
-                .values
-                .extend(vals.iter().map(|v| v.unwrap_or(f64::NAN))),
+            self.values
+                .extend(vals.iter().map(|v| v.unwrap_or(f64::NAN)));
         }
         self.spill_if_over()
     }
@@ -370,20 +378,32 @@ impl Rows {
                 from = r + 1;
             }
         }
+        // each row's series as its rank, once, so the scatter reads no table
+        let mut ranks = ids;
+        ranks.par_chunks_mut(1 << 16).for_each(|c| {
+            for id in c {
+                *id = rank[*id as usize];
+            }
+        });
+        // the scatter reads every row once per part: one part per thread
+        // (two groups each), enough to keep the threads busy
+        let parts: Vec<std::ops::Range<usize>> = groups
+            .chunks(2)
+            .filter_map(|p| Some(p.first()?.start..p.last()?.end))
+            .collect();
         // times first, then values: the input times are freed before the
         // output values exist, so at most 28 bytes a row are held here
         let order = Order {
-            groups: &groups,
-            rank: &rank,
+            parts: &parts,
             first_by_rank: &first_by_rank,
             counts: &counts,
             by_key: &by_key,
         };
-        let ts = order.scatter(&ids, &in_ts);
+        let ts = order.scatter(&ranks, &in_ts);
         drop(in_ts);
-        let mut values = order.scatter(&ids, &in_values);
+        let mut values = order.scatter(&ranks, &in_values);
         drop(in_values);
-        drop(ids);
+        drop(ranks);
         let mut ts = ts;
         let mut parts: Vec<(&mut [i64], &mut [f64])> = Vec::with_capacity(groups.len());
         {
@@ -522,30 +542,30 @@ impl Rows {
 /// Where each row goes in (series key, file) order: the output positions
 /// of [`Rows::sort_cut`]'s counting sort.
 struct Order<'a> {
-    groups: &'a [std::ops::Range<usize>],
-    rank: &'a [u32],
+    /// Consecutive ranks whose rows one task writes.
+    parts: &'a [std::ops::Range<usize>],
     first_by_rank: &'a [usize],
     counts: &'a [usize],
     by_key: &'a [u32],
 }
 
 impl Order<'_> {
-    /// One column of the rows in (series key, file) order: each task owns a
-    /// group of consecutive ranks and the matching part of the output.
-    fn scatter<T: Copy + Default + Send + Sync>(&self, ids: &[u32], src: &[T]) -> Vec<T> {
+    /// One column of the rows in (series key, file) order, given each row's
+    /// series rank: each task owns a part of consecutive ranks and the
+    /// matching part of the output.
+    fn scatter<T: Copy + Default + Send + Sync>(&self, ranks: &[u32], src: &[T]) -> Vec<T> {
         let Order {
-            groups,
-            rank,
+            parts,
             first_by_rank,
             counts,
             by_key,
         } = *self;
         let mut out = vec![T::default(); src.len()];
         let mut cursor = first_by_rank.to_vec();
-        let mut work = Vec::with_capacity(groups.len());
+        let mut work = Vec::with_capacity(parts.len());
         {
             let (mut out_rest, mut c_rest) = (&mut out[..], &mut cursor[..]);
-            for g in groups {
+            for g in parts {
                 let len: usize = by_key[g.clone()]
                     .iter()
                     .map(|&id| counts[id as usize])
@@ -558,8 +578,8 @@ impl Order<'_> {
         }
         work.into_par_iter().for_each(|(g, out, cursor)| {
             let base = first_by_rank[g.start];
-            for (&id, &x) in ids.iter().zip(src) {
-                let r = rank[id as usize] as usize;
+            for (&r, &x) in ranks.iter().zip(src) {
+                let r = r as usize;
                 if g.contains(&r) {
                     let c = &mut cursor[r - g.start];
                     out[*c - base] = x;

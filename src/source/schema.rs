@@ -1,0 +1,201 @@
+//! The schema the block reader parses a CSV export with: Polars' own
+//! inference over the first rows, with the date test run once per distinct
+//! text value instead of once per cell.
+//!
+//! Polars tries each text cell against its date and datetime patterns through
+//! chrono (dozens of format parses per cell); over the 10,000 rows inferred
+//! that cost more than parsing a million rows. A date-ordered export repeats
+//! one date for every series, so the distinct values are few. The result is
+//! Polars' own: the same per-value test (`infer_field_schema`) and the same
+//! merge of the types seen (`finish_infer_field_schema`), over the same set.
+
+use std::io::Read;
+use std::path::Path;
+
+use polars::io::csv::read::schema_inference::{finish_infer_field_schema, infer_field_schema};
+use polars::prelude::*;
+
+use super::{SourceError, read_err, value_columns};
+use crate::config::SourceConfig;
+
+/// Rows of an export that decide its column types (as for a whole read).
+pub(super) const INFER_ROWS: usize = 10_000;
+
+/// Bytes read first to find the [`INFER_ROWS`] rows (grown until they fit).
+const FIRST_READ: usize = 1 << 22;
+
+/// The schema of a CSV file as a whole read with date parsing would infer it,
+/// value columns as f64.
+pub(super) fn csv_schema(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+) -> Result<SchemaRef, SourceError> {
+    let err = |e: PolarsError| read_err(cfg, label, e);
+    let shown = path.display().to_string();
+    // without dates Polars tests each cell against a few regexes only; a
+    // cell that might be a date is text here (dates are never numbers)
+    let mut lf = LazyCsvReader::new(PlRefPath::new(shown.as_str()))
+        .with_try_parse_dates(false)
+        .with_infer_schema_length(Some(INFER_ROWS))
+        .with_schema_modify(|mut schema: Schema| {
+            for c in value_columns(cfg, &schema) {
+                if let Some(dt) = schema.get_mut(c.as_str()) {
+                    *dt = DataType::Float64;
+                }
+            }
+            Ok(schema)
+        })
+        .and_then(LazyCsvReader::finish)
+        .map_err(err)?;
+    let schema = lf.collect_schema().map_err(err)?;
+    let text: Vec<PlSmallStr> = schema
+        .iter()
+        .filter(|(_, dt)| **dt == DataType::String)
+        .map(|(name, _)| name.clone())
+        .collect();
+    if text.is_empty() {
+        return Ok(schema);
+    }
+    let first = first_rows(cfg, path, label, &text)?;
+    let mut schema = (*schema).clone();
+    for c in first.columns() {
+        let mut seen = PlHashSet::new();
+        let mut types = PlIndexSet::new();
+        for v in c.str().map_err(err)?.iter().flatten() {
+            if seen.insert(v) {
+                types.insert(infer_field_schema(v, true, false));
+            }
+        }
+        if let Some(dt) = schema.get_mut(c.name().as_str()) {
+            *dt = finish_infer_field_schema(&types);
+        }
+    }
+    Ok(Arc::new(schema))
+}
+
+/// `schema` with the time column as text when Polars would parse it as a
+/// naive datetime (its datetime patterns go through chrono at every row;
+/// `normalize::iso_times` parses the text instead), and whether it did so.
+pub(super) fn text_time(cfg: &SourceConfig, schema: SchemaRef) -> (SchemaRef, bool) {
+    let tc = cfg.time_column.as_str();
+    if schema.get(tc) != Some(&DataType::Datetime(TimeUnit::Microseconds, None)) {
+        return (schema, false);
+    }
+    let mut text = (*schema).clone();
+    if let Some(dt) = text.get_mut(tc) {
+        *dt = DataType::String;
+    }
+    (Arc::new(text), true)
+}
+
+/// The columns `names` of the first [`INFER_ROWS`] rows, as text (empty
+/// cells null). Reads a prefix of the file, larger until the rows fit.
+fn first_rows(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    names: &[PlSmallStr],
+) -> Result<DataFrame, SourceError> {
+    let mut want = FIRST_READ;
+    loop {
+        let mut buf = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(want as u64).read_to_end(&mut buf))
+            .map_err(|e| read_err(cfg, label, e))?;
+        let whole = buf.len() < want;
+        if !whole {
+            // whole records only: a prefix may end inside one
+            match super::last_record_end(&buf) {
+                Some(end) => buf.truncate(end),
+                None => {
+                    want = want.saturating_mul(4);
+                    continue;
+                }
+            }
+        }
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .with_n_rows(Some(INFER_ROWS))
+            .with_columns(Some(names.iter().cloned().collect()))
+            .into_reader_with_file_handle(std::io::Cursor::new(buf))
+            .finish()
+            .map_err(|e| read_err(cfg, label, e))?;
+        if whole || df.height() >= INFER_ROWS {
+            return Ok(df);
+        }
+        want = want.saturating_mul(4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_is_polars_own_inference_with_dates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        // the rows past INFER_ROWS hold other types (they decide nothing), and
+        // a long column makes the first read too short for the inferred rows
+        let mut text = String::from("day,at,zoned,quoted,mixed,code,metric,region,value,pad\n");
+        let pad = "x".repeat(500);
+        for r in 0..INFER_ROWS + 50 {
+            let d = 1 + r / 1000 % 28;
+            let (day, mixed) = if r < INFER_ROWS {
+                (
+                    format!("2024-01-{d:02}"),
+                    if r == 7 {
+                        "n/a".into()
+                    } else {
+                        format!("2024-02-{d:02}")
+                    },
+                )
+            } else {
+                ("soon".into(), "2024-03-01".into())
+            };
+            text.push_str(&format!(
+                "{day},2024-01-{d:02}T10:00:00,2024-01-{d:02}T10:00:00+02:00,\"2024-01-{d:02}\",{mixed},{},m{},eu,{}.5,{pad}\n",
+                r % 7,
+                r % 3,
+                r % 11,
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        let cfg = crate::config::compile_str(
+            &format!(
+                "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"day\"\ndimensions = [\"region\", \"code\"]\n",
+                path.display()
+            ),
+            Path::new("/tmp/c.toml"),
+            &|_| None,
+        )
+        .unwrap()
+        .sources[0]
+            .clone();
+        let label = path.display().to_string();
+        let got = csv_schema(&cfg, &path, &label).unwrap();
+        let want = LazyCsvReader::new(PlRefPath::new(label.as_str()))
+            .with_try_parse_dates(true)
+            .with_infer_schema_length(Some(INFER_ROWS))
+            .with_schema_modify(|mut schema: Schema| {
+                if let Some(dt) = schema.get_mut("value") {
+                    *dt = DataType::Float64;
+                }
+                Ok(schema)
+            })
+            .and_then(LazyCsvReader::finish)
+            .unwrap()
+            .collect_schema()
+            .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.get("day"), Some(&DataType::Date));
+        assert_eq!(got.get("mixed"), Some(&DataType::String));
+        assert_eq!(got.get("code"), Some(&DataType::Int64));
+        assert!(matches!(
+            got.get("zoned"),
+            Some(DataType::Datetime(_, Some(_)))
+        ));
+    }
+}
