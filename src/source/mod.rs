@@ -495,9 +495,9 @@ fn csv_blocks(
                         None => continue,
                     }
                 };
-                // the rest of a read (part of a record) starts the next buffer
-                let rest = buf.split_off(cut);
-                let mut block = std::mem::replace(&mut buf, rest);
+                // one copy of the block (collecting the drain copied byte by byte)
+                let mut block = buf[..cut].to_vec();
+                buf.drain(..cut);
                 if header {
                     // the header line: the schema already has the names
                     let Some(end) = first_record_end(&block) else {
