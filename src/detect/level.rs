@@ -216,6 +216,22 @@ pub fn robust_mean(trimmed: bool, it: impl Iterator<Item = f64>, buf: &mut Vec<f
 /// Up to this many values are sorted by [`sort_small`].
 const SMALL: usize = 16;
 
+/// An optimal sorting network for 8 places (19 comparators, Knuth 5.3.4),
+/// applied to the array `$k` as straight-line compare-exchanges.
+macro_rules! net8 {
+    ($k:ident) => {
+        net8!(@ $k, (0, 2), (1, 3), (4, 6), (5, 7), (0, 4), (1, 5), (2, 6), (3, 7), (0, 1),
+            (2, 3), (4, 5), (6, 7), (2, 4), (3, 5), (1, 4), (3, 6), (1, 2), (3, 4), (5, 6))
+    };
+    (@ $k:ident, $(($a:literal, $b:literal)),*) => {
+        $(
+            let (x, y) = ($k[$a], $k[$b]);
+            $k[$a] = x.min(y);
+            $k[$b] = x.max(y);
+        )*
+    };
+}
+
 /// Sort a few values in [`f64::total_cmp`] order as integers: the key
 /// `bits ^ (sign ? 0x7fff… : 0)` orders like `total_cmp` and is its own
 /// inverse, and integers sort with cheap comparisons (the level of a daily
@@ -237,13 +253,13 @@ fn sort_small(v: &mut [f64]) {
     for (k, x) in keys.iter_mut().zip(v.iter()) {
         *k = key(x.to_bits() as i64);
     }
-    // two loops over constant tables: each unrolls to straight-line code
     if n <= 8 {
-        for (a, b) in NET8 {
-            let (x, y) = (keys[a], keys[b]);
-            keys[a] = x.min(y);
-            keys[b] = x.max(y);
-        }
+        // written out: the eight keys stay in registers (a loop over a
+        // table of places goes through memory at every comparator)
+        let mut k = [i64::MAX; 8];
+        k.copy_from_slice(&keys[..8]);
+        net8!(k);
+        keys[..8].copy_from_slice(&k);
     } else {
         for (a, b) in NET16 {
             let (x, y) = (keys[a], keys[b]);
@@ -255,29 +271,6 @@ fn sort_small(v: &mut [f64]) {
         *x = f64::from_bits(key(*k) as u64);
     }
 }
-
-/// An optimal sorting network for 8 places (19 comparators, Knuth 5.3.4).
-const NET8: [(usize, usize); 19] = [
-    (0, 2),
-    (1, 3),
-    (4, 6),
-    (5, 7),
-    (0, 4),
-    (1, 5),
-    (2, 6),
-    (3, 7),
-    (0, 1),
-    (2, 3),
-    (4, 5),
-    (6, 7),
-    (2, 4),
-    (3, 5),
-    (1, 4),
-    (3, 6),
-    (1, 2),
-    (3, 4),
-    (5, 6),
-];
 
 /// Batcher's odd-even merge sort for 16 places (63 comparators).
 const NET16: [(usize, usize); 63] = batcher::<63>(16);
