@@ -980,8 +980,15 @@ impl Compiler {
                 return None;
             }
         };
+        // a user or password in it is never echoed back
+        let with_user = |e: &str| {
+            e.split_once("://")
+                .map_or(e, |(_, rest)| rest)
+                .contains('@')
+        };
         if let Some(e) = &endpoint_url
             && !(e.starts_with("http://") || e.starts_with("https://"))
+            && !with_user(e)
         {
             self.problem(
                 &k("endpoint_url"),
@@ -989,8 +996,7 @@ impl Compiler {
             );
         }
         if let Some(e) = &endpoint_url
-            && e.split_once("://")
-                .is_some_and(|(_, rest)| rest.contains('@'))
+            && with_user(e)
         {
             self.problem(
                 &k("endpoint_url"),
@@ -1575,6 +1581,12 @@ mod tests {
             ),
             (
                 "path = \"s3://exports/a.csv\"\nendpoint_url = \"https://key:secret@minio:9000\"",
+                "source[0].endpoint_url",
+                "never from the config",
+            ),
+            // without a scheme too, and the address (with its secret) is not echoed
+            (
+                "path = \"s3://exports/a.csv\"\nendpoint_url = \"key:secret@minio:9000\"",
                 "source[0].endpoint_url",
                 "never from the config",
             ),

@@ -67,27 +67,43 @@ pub fn prefix_hash(ts: &[i64], values: &[f64], k: usize) -> u64 {
 /// The config's part of every series' fingerprint, computed once per run.
 #[derive(Debug, Clone, Copy)]
 pub struct Fingerprints {
-    /// Calendars, the default calendar and events, with the encoding version.
+    /// Calendars (as configured and the built-in one as compiled), the
+    /// default calendar's name, events, the state's layout and the encoding version.
     base: u64,
 }
 
+/// Feeds formatted text to a hasher without building the string.
+struct Hashing(Xxh3);
+
+impl std::fmt::Write for Hashing {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.update(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl Fingerprints {
-    /// What of `cfg` shapes the kernel beyond a series' own rule, and the
-    /// state's layout ([`super::series::layout`]): a build whose components
-    /// have other fields never decodes an older build's states.
+    /// What of `cfg` shapes the kernel beyond a series' own rule, the
+    /// built-in holiday calendar, and the state's layout
+    /// ([`super::series::layout`]): a build whose components have other
+    /// fields, or whose built-in holidays moved, never resumes an older
+    /// build's states. Other changes to the kernel's code bump [`VERSION`].
     pub fn new(cfg: &Config) -> Fingerprints {
-        // xxh3 of the Debug forms: stable across processes and builds, and
-        // any change of a calendar, event or rule changes the text
-        let text = format!(
-            "{VERSION}|{}|{:?}|{:?}|{:?}",
+        use std::fmt::Write;
+        // xxh3 of the Debug forms: any change of a calendar, event or rule
+        // changes the text (and so, at worst, invalidates the states)
+        let mut h = Hashing(Xxh3::new());
+        let written = write!(
+            h,
+            "{VERSION}|{}|{:?}|{:?}|{:?}|{:?}",
             layout(),
             cfg.calendars,
             cfg.detection.default_calendar,
-            cfg.events
+            cfg.events,
+            super::calendar::Calendar::default_calendar(),
         );
-        Fingerprints {
-            base: xxh3_64(text.as_bytes()),
-        }
+        debug_assert!(written.is_ok(), "hashing never fails");
+        Fingerprints { base: h.0.digest() }
     }
 
     /// The fingerprint of one series: the base, its rule, granularity and explanations.

@@ -32,7 +32,7 @@ pub const WINDOW: usize = 2016;
 
 /// Frequencies of recent values and the run in progress.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(from = "RepeatsWire", into = "RepeatsWire")]
+#[serde(try_from = "RepeatsWire", into = "RepeatsWire")]
 pub struct Repeats {
     /// Values of recent points (bits) and whether each repeats the one before,
     /// oldest first, the current run excluded.
@@ -95,19 +95,31 @@ impl From<Repeats> for RepeatsWire {
     }
 }
 
-impl From<RepeatsWire> for Repeats {
-    fn from(w: RepeatsWire) -> Repeats {
+/// A stored window longer than [`WINDOW`] or with flags for another length
+/// is not a state this code wrote: it does not decode (the series walks in
+/// full), and nothing is allocated for its claimed length.
+impl TryFrom<RepeatsWire> for Repeats {
+    type Error = String;
+
+    fn try_from(w: RepeatsWire) -> Result<Repeats, String> {
+        if w.len > WINDOW || w.flags.len() != w.len.div_ceil(64) {
+            return Err(format!(
+                "a repeat window of {} points with {} flag words",
+                w.len,
+                w.flags.len()
+            ));
+        }
         let recent = (0..w.len)
             .map(|i| {
                 let word = w.flags.get(i / 64).copied().unwrap_or(0);
                 (0, (word >> (i % 64)) & 1 == 1)
             })
             .collect();
-        Repeats {
+        Ok(Repeats {
             recent,
             counts: HashMap::default(),
             run: w.run,
-        }
+        })
     }
 }
 
@@ -160,7 +172,8 @@ impl Repeats {
         }
     }
 
-    /// Forget the run in progress without counting it (a gap broke it).
+    /// End the run in progress (a gap broke it): its points go to the
+    /// history as a finished run's do.
     pub fn break_run(&mut self) {
         if let Some((rk, len)) = self.run.take() {
             self.remember(rk, len);
@@ -228,6 +241,32 @@ impl Repeats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored window this code could not have written (longer than the
+    /// window, or flags for another length) is refused before anything is
+    /// allocated for it; a real one comes back as it was.
+    #[test]
+    fn a_stored_window_decodes_only_when_it_is_plausible() {
+        let mut r = Repeats::new();
+        for v in [1.0, 1.0, 2.0, 2.0, 2.0, 3.0] {
+            r.push(v);
+        }
+        let wire = RepeatsWire::from(r.clone());
+        let back = Repeats::try_from(wire).unwrap();
+        assert_eq!(back.window_and_run(), r.window_and_run());
+        for (len, words) in [
+            (usize::MAX, 0),
+            (WINDOW + 1, (WINDOW + 1).div_ceil(64)),
+            (65, 1),
+        ] {
+            let bad = RepeatsWire {
+                len,
+                flags: vec![0; words],
+                run: None,
+            };
+            assert!(Repeats::try_from(bad).is_err(), "len {len}, {words} words");
+        }
+    }
 
     /// Feed values; the chance of the final run.
     fn check(vals: &[f64]) -> f64 {

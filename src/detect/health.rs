@@ -55,9 +55,13 @@ impl Health {
     /// when the data is too short for the window (the state does not fit).
     pub fn restore(&mut self, ys: &[f64], k: usize) -> bool {
         let (window, run) = self.repeats.window_and_run();
-        let Some(first) = k.checked_sub(run + window) else {
+        // a stored run longer than the data is not this series' state
+        let Some(first) = run.checked_add(window).and_then(|n| k.checked_sub(n)) else {
             return false;
         };
+        if k > ys.len() {
+            return false;
+        }
         self.repeats.refill(&ys[first..k - run]);
         true
     }
