@@ -659,16 +659,17 @@ fn ops_bench_quality_does_not_regress() {
     );
 }
 
-// Measured on seed 11 (40 series, 27 labels) with the detector as of this commit:
-// precision 0.779, recall 0.963 (26/27), F1 0.861, 17.6 false alerts per 100
-// series-weeks (the in-project set is harder on false alerts than the shared one,
-// where untuned seeds 51-55 measure 6.6-11.2). Sensitivity 0.05 with the
+// Measured on seed 11 (40 series, 27 labels) with the detector as of this commit
+// (ramps, noise bursts and capped gauges in): precision 0.789, recall 0.963 (26/27),
+// F1 0.867, 15.1 false alerts per 100 series-weeks (the in-project set is harder on
+// false alerts than the shared one, where untuned seeds 51-55 measure 6.6-10.3).
+// The floors allow one more miss and some noise. Sensitivity 0.05 with the
 // statistical checks only measured recall 0.185.
 const OPS_SEED: u64 = 11;
 const OPS_SERIES: usize = 40;
-const OPS_F1_FLOOR: f64 = 0.80;
+const OPS_F1_FLOOR: f64 = 0.83;
 const OPS_RECALL_FLOOR: f64 = 0.92;
-const OPS_FALSE_ALERT_CEILING: f64 = 20.0;
+const OPS_FALSE_ALERT_CEILING: f64 = 17.0;
 
 const BENCH_SEED: u64 = 7;
 const BENCH_DAYS: i64 = 760;
