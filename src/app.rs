@@ -180,14 +180,6 @@ fn cycle_as_of(
             &|_, _| {},
         )
     };
-    let det = &evaluation.detection;
-    tracing::info!(
-        resumed = det.resumed,
-        walked = det.walked,
-        load_s = evaluation.load_time.as_secs_f64(),
-        detect_s = evaluation.detect_time.as_secs_f64(),
-        "detector state: series resumed from the store, series walked from their first point"
-    );
     // before this run's findings are stored: they hold the newest values
     add_restated(&store, cfg, &mut evaluation)?;
     let mut alerts =
@@ -213,9 +205,10 @@ pub fn add_restated(
     cfg: &Config,
     ev: &mut Evaluation,
 ) -> Result<usize, crate::store::StoreError> {
-    let flagged = store.flagged_values()?;
-    let mut found = pipeline::restated(ev, &flagged);
-    found.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
+    // only metrics that check it: their chunks alone are read back
+    let mut flagged = store.flagged_values()?;
+    flagged.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
+    let found = pipeline::restated(ev, &flagged);
     let n = found.len();
     if n > 0 {
         tracing::info!(restated = n, "flagged values restated in the exports");
@@ -432,6 +425,8 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         rows = r.evaluation.rows,
         resumed = r.evaluation.detection.resumed,
         walked = r.evaluation.detection.walked,
+        load_s = r.evaluation.load_time.as_secs_f64(),
+        detect_s = r.evaluation.detect_time.as_secs_f64(),
         new_incidents = r.alerts.new_incidents,
         queued = r.alerts.queued,
         reminders = r.alerts.reminders,

@@ -103,17 +103,6 @@ fn canonical(p: &Path) -> PathBuf {
     }
 }
 
-/// Owners' explanations from the config's store, so backfill shapes the
-/// baseline exactly as the daemon does. No store file yet: none (a backfill
-/// without `--store` never creates one).
-fn stored_explanations(cfg: &Config) -> anyhow::Result<Vec<ExplainedSpan>> {
-    if !cfg.store_path.exists() {
-        return Ok(Vec::new());
-    }
-    let store = Store::open(&cfg.store_path)?;
-    Ok(store.explained_spans()?)
-}
-
 /// Run a backfill and write its findings (in `format`; `None`: CSV on stdout);
 /// the evaluation is returned for the store step and the exit code.
 pub fn run(
@@ -135,7 +124,18 @@ pub fn run(
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
     }
     let window = Window::Dates(args.from, args.to);
-    let explained = stored_explanations(cfg)?;
+    // the config's store, when it exists (a backfill without `--store` never
+    // creates one): owners' explanations shape the baseline exactly as in the
+    // daemon, and its flagged values are checked for restatements
+    let store = if cfg.store_path.exists() {
+        Some(Store::open(&cfg.store_path)?)
+    } else {
+        None
+    };
+    let explained: Vec<ExplainedSpan> = match &store {
+        Some(s) => s.explained_spans()?,
+        None => Vec::new(),
+    };
     let mut ev = pipeline::evaluate(cfg, window, None, &explained, &|done, total| {
         if show && (done == 1 || done % 64 == 0 || done == total) {
             bar.set_length(total as u64);
@@ -145,8 +145,8 @@ pub fn run(
     });
     bar.finish_and_clear();
     // flagged periods whose value moved since, when there is a store to know them
-    if cfg.store_path.exists() {
-        crate::app::add_restated(&Store::open(&cfg.store_path)?, cfg, &mut ev)?;
+    if let Some(s) = &store {
+        crate::app::add_restated(s, cfg, &mut ev)?;
     }
 
     // the window already ends at `--to`

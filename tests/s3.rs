@@ -19,7 +19,7 @@ use common::{free_port, root, text};
 
 #[path = "support/pg.rs"]
 mod pg;
-use pg::Pg;
+use pg::{Pg, QUERY_SOURCE, write_config};
 
 /// The S3 server, stopped on drop (its stdin closes, then it is killed).
 struct S3 {
@@ -79,28 +79,6 @@ impl Drop for S3 {
     }
 }
 
-fn write_config(dir: &Path, sources: &str) -> PathBuf {
-    let p = dir.join("callout.toml");
-    std::fs::write(
-        &p,
-        format!(
-            r#"
-[review]
-weekday = "wed"
-time = "10:00"
-timezone = "Europe/London"
-
-{sources}
-
-[owners]
-default = "Team <team@example.com>"
-"#
-        ),
-    )
-    .unwrap();
-    p
-}
-
 /// Run callout with the server's credentials in the environment (the AWS
 /// way); `secret` replaces the real secret access key.
 fn callout(args: &[&str], s3: &S3, secret: &str, pg_url: &str) -> Output {
@@ -131,15 +109,6 @@ fn parquet_of(csv: &Path, out: &Path) {
         .finish(&mut df)
         .unwrap();
 }
-
-const QUERY_SOURCE: &str = r#"
-[[source]]
-name = "warehouse"
-sql = "SELECT day, metric, region, value FROM wbr.daily_metrics WHERE day >= $from AND day <= $to ORDER BY day"
-url_env = "CALLOUT_TEST_PG_URL"
-time_column = "day"
-dimensions = ["region"]
-"#;
 
 #[test]
 fn s3_gives_the_same_findings_as_a_file_and_sql_and_bad_s3_sources_do_not_stop_the_others() {

@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 #[path = "support/common.rs"]
@@ -17,29 +16,7 @@ use common::{free_port, root, text};
 
 #[path = "support/pg.rs"]
 mod pg;
-use pg::Pg;
-
-fn write_config(dir: &Path, sources: &str) -> PathBuf {
-    let p = dir.join("callout.toml");
-    std::fs::write(
-        &p,
-        format!(
-            r#"
-[review]
-weekday = "wed"
-time = "10:00"
-timezone = "Europe/London"
-
-{sources}
-
-[owners]
-default = "Team <team@example.com>"
-"#
-        ),
-    )
-    .unwrap();
-    p
-}
+use pg::{Pg, QUERY_SOURCE, write_config};
 
 fn callout(args: &[&str], url: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_callout"))
@@ -48,15 +25,6 @@ fn callout(args: &[&str], url: &str) -> Output {
         .output()
         .unwrap()
 }
-
-const QUERY_SOURCE: &str = r#"
-[[source]]
-name = "warehouse"
-sql = "SELECT day, metric, region, value FROM wbr.daily_metrics WHERE day >= $from AND day <= $to ORDER BY day"
-url_env = "CALLOUT_TEST_PG_URL"
-time_column = "day"
-dimensions = ["region"]
-"#;
 
 #[test]
 fn a_query_gives_the_same_findings_as_the_file_and_bad_sql_sources_do_not_stop_the_others() {

@@ -91,14 +91,12 @@ impl Health {
                 && (t - ts[i - 1] + step / 2) / step > self.missing_periods
                 && rule.enabled(Check::Missing)
             {
-                let mut h = (cx.base_hit)(Check::Missing);
-                h.ts = first_missing;
-                h.value = f64::NAN;
-                (h.wow_pct, h.yoy_pct) = (None, None);
-                h.expected = cx.last_expected;
-                h.direction = Direction::Down;
-                h.note = Some(format!("{} period(s) absent", (t - ts[i - 1]) / step - 1));
-                out.push(h);
+                out.push(Hit {
+                    expected: cx.last_expected,
+                    direction: Direction::Down,
+                    note: Some(format!("{} period(s) absent", (t - ts[i - 1]) / step - 1)),
+                    ..Hit::blank(first_missing, f64::NAN, Check::Missing, i)
+                });
             }
         }
         // a run of one value, rated against how often that value occurs

@@ -1010,12 +1010,8 @@ pub fn evaluate_from(
                 bw.reset();
                 rw.reset();
             } else {
-                let fitted = if stats::TAILS[tail_idx] == df {
-                    burst_rate[tail_idx]
-                } else {
-                    2.0 * stats::upper_tail(burst::EXCEED_U, df)
-                };
-                let b = bw.push(u, fitted, alpha_two);
+                // the fitted family is always one of stats::TAILS
+                let b = bw.push(u, burst_rate[tail_idx], alpha_two);
                 let rp = rw.push(level, ramp::level_se(sd, sh.n_level));
                 let report = eligible && in_range(t) && accepted.is_none();
                 let thr = thresholds[tail_idx];
@@ -1109,22 +1105,13 @@ pub fn evaluate_from(
         && rule.enabled(Check::Missing)
     {
         out.hits.push(Hit {
-            ts: last + step,
-            value: f64::NAN,
             expected: last_expected,
-            lower: f64::NAN,
-            upper: f64::NAN,
-            score: 0.0,
-            p_value: 0.0,
             direction: Direction::Down,
-            check: Check::Missing,
-            wow_pct: None,
-            yoy_pct: None,
-            history: n,
             note: Some(format!(
                 "no data since {}",
                 crate::model::format_ts(last, g)
             )),
+            ..Hit::blank(last + step, f64::NAN, Check::Missing, n)
         });
     }
     Walk {

@@ -44,11 +44,6 @@ impl ShiftDetector {
         }
     }
 
-    /// Points in a run that make a shift.
-    pub fn run_len(&self) -> usize {
-        self.run_len
-    }
-
     /// Forget everything (after a shift, or when the level is relearned).
     pub fn reset(&mut self) {
         self.run.clear();

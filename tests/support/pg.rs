@@ -127,3 +127,36 @@ impl Drop for Pg {
             .output();
     }
 }
+
+/// A config of `sources` with a review calendar and a default owner.
+pub fn write_config(dir: &Path, sources: &str) -> PathBuf {
+    let p = dir.join("callout.toml");
+    std::fs::write(
+        &p,
+        format!(
+            r#"
+[review]
+weekday = "wed"
+time = "10:00"
+timezone = "Europe/London"
+
+{sources}
+
+[owners]
+default = "Team <team@example.com>"
+"#
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// A SQL source over the fixture's table, its URL from `CALLOUT_TEST_PG_URL`.
+pub const QUERY_SOURCE: &str = r#"
+[[source]]
+name = "warehouse"
+sql = "SELECT day, metric, region, value FROM wbr.daily_metrics WHERE day >= $from AND day <= $to ORDER BY day"
+url_env = "CALLOUT_TEST_PG_URL"
+time_column = "day"
+dimensions = ["region"]
+"#;
