@@ -69,9 +69,12 @@ impl ShapeWatch {
         self.days.clear();
     }
 
-    /// The shape test over the last seven days, with noise scale `sd`; `None`
-    /// until seven consecutive days are in or when the profile is flat.
-    pub fn test(&self, sd: f64) -> Option<ShapeLoss> {
+    /// The shape test over the last `span` days, with noise scale `sd`; `None`
+    /// until `span` consecutive days are in, when the profile is flat, or when
+    /// some leave-one-day-out estimate is at most `min_lost` (then the smallest
+    /// is too, and the caller would drop the answer: most points stop after
+    /// the first estimate instead of computing all of them).
+    pub fn test(&self, sd: f64, min_lost: f64) -> Option<ShapeLoss> {
         if self.days.len() < self.span || !(sd.is_finite() && sd > 0.0) {
             return None;
         }
@@ -91,6 +94,9 @@ impl ShapeWatch {
                 return None;
             }
             let l = -(srp - r * pc) / s;
+            if l <= min_lost {
+                return None;
+            }
             if l < lost {
                 lost = l;
                 spp_min = s;
@@ -124,7 +130,7 @@ mod tests {
         let mut w = ShapeWatch::new(7);
         let noise = [0.01, -0.02, 0.0, 0.015, -0.01, 0.02, -0.005];
         week(&mut w, 100, |k| noise[k]);
-        let s = w.test(0.02).unwrap();
+        let s = w.test(0.02, f64::NEG_INFINITY).unwrap();
         assert!(s.lost.abs() < 0.3 && s.z.abs() < 3.0, "{s:?}");
     }
 
@@ -133,7 +139,7 @@ mod tests {
         let mut w = ShapeWatch::new(7);
         // every day off by minus its weekday effect: the shape is gone
         week(&mut w, 100, |k| -RETAIL[k]);
-        let s = w.test(0.02).unwrap();
+        let s = w.test(0.02, f64::NEG_INFINITY).unwrap();
         // (leaving a day out moves the centring a little)
         assert!((s.lost - 1.0).abs() < 0.05, "{s:?}");
         // centred Σp² = 0.0617, 0.035 to 0.062 with a day left out: z ≈ √Σp² / 0.02 ≈ 9 to 12
@@ -145,8 +151,23 @@ mod tests {
         let mut w = ShapeWatch::new(7);
         // a deep dip on the busiest day alone mirrors the profile's peak
         week(&mut w, 100, |k| if k == 6 { -0.5 } else { 0.0 });
-        let s = w.test(0.02).unwrap();
+        let s = w.test(0.02, f64::NEG_INFINITY).unwrap();
         assert!(s.lost < MIN_LOST, "{s:?}");
+    }
+
+    #[test]
+    fn a_floor_on_the_loss_answers_only_above_it() {
+        let mut lost = ShapeWatch::new(7);
+        week(&mut lost, 100, |k| -RETAIL[k]);
+        let full = lost.test(0.02, f64::NEG_INFINITY).unwrap();
+        // every estimate above the floor: the same answer, bit for bit
+        assert_eq!(lost.test(0.02, MIN_LOST), Some(full));
+        // the smallest estimate at the floor: nothing
+        assert_eq!(lost.test(0.02, full.lost), None);
+        let mut held = ShapeWatch::new(7);
+        week(&mut held, 100, |_| 0.0);
+        assert!(held.test(0.02, f64::NEG_INFINITY).is_some());
+        assert_eq!(held.test(0.02, MIN_LOST), None);
     }
 
     #[test]
@@ -155,14 +176,14 @@ mod tests {
         for (k, p) in (100..).zip(&RETAIL[..6]) {
             w.push(k, 0.0, *p);
         }
-        assert_eq!(w.test(0.02), None);
+        assert_eq!(w.test(0.02, f64::NEG_INFINITY), None);
         // a gap: day 110 pushes out everything before day 104
         w.push(110, 0.0, 0.0);
-        assert_eq!(w.test(0.02), None);
+        assert_eq!(w.test(0.02, f64::NEG_INFINITY), None);
         let mut flat = ShapeWatch::new(7);
         for k in 0..7 {
             flat.push(k, 0.0, 0.001 * k as f64);
         }
-        assert_eq!(flat.test(0.02), None);
+        assert_eq!(flat.test(0.02, f64::NEG_INFINITY), None);
     }
 }

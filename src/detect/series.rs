@@ -898,15 +898,16 @@ pub fn evaluate_from(
             let day = t.div_euclid(DAY_MS);
             shape_watch.push(day, r, s_now);
             let quiet = last_shape_hit.is_none_or(|d| day - d >= 7);
-            if let Some(l) = shape_watch.test(sd).filter(|l| {
-                eligible
-                    && in_range(t)
-                    && quiet
-                    && l.lost > pattern::MIN_LOST
-                    && l.z > thresholds[0]
-                    && rule.enabled(seasonal_check)
-                    && out.hits.last().is_none_or(|h| h.ts != t)
-            }) {
+            // (the test is pure: asked only when its answer could be reported)
+            if let Some(l) = (eligible
+                && in_range(t)
+                && quiet
+                && rule.enabled(seasonal_check)
+                && out.hits.last().is_none_or(|h| h.ts != t))
+            .then(|| shape_watch.test(sd, pattern::MIN_LOST))
+            .flatten()
+            .filter(|l| l.lost > pattern::MIN_LOST && l.z > thresholds[0])
+            {
                 last_shape_hit = Some(day);
                 let mut h = base_hit(seasonal_check);
                 h.expected = e_y;

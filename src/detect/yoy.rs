@@ -42,6 +42,11 @@ pub struct YearOverYear {
     window: usize,
     /// Running sums over `recent`.
     sums: (f64, f64),
+    /// The index range of `ts` the last correction averaged over: points come
+    /// in time order, so the next window is a few steps further on, not two
+    /// searches away. A hint only (checked before use), never checkpointed.
+    #[serde(skip)]
+    last_window: Option<(usize, usize)>,
 }
 
 impl YearOverYear {
@@ -54,6 +59,7 @@ impl YearOverYear {
             recent: VecDeque::with_capacity(window + 1),
             window,
             sums: (0.0, 0.0),
+            last_window: None,
         }
     }
 
@@ -69,10 +75,31 @@ impl YearOverYear {
 
     /// Mean of last year's errors around `t - 364 days` among points `..upto`
     /// (`errors[j]` NaN where point `j` did not feed the baseline), if enough exist.
-    pub fn correction(&self, ts: &[i64], errors: &[f64], upto: usize, t: i64) -> Option<f64> {
+    /// `ts` ascending, the same series from call to call.
+    pub fn correction(&mut self, ts: &[i64], errors: &[f64], upto: usize, t: i64) -> Option<f64> {
         let centre = t - YEAR_MS;
-        let lo = ts[..upto].partition_point(|&x| x < centre - self.half_ms);
-        let hi = ts[..upto].partition_point(|&x| x <= centre + self.half_ms);
+        let (first, last) = (centre - self.half_ms, centre + self.half_ms);
+        let ts = &ts[..upto];
+        // the window is `ts[lo..hi]`: `lo` the first time at or after `first`,
+        // `hi` the first after `last`. A hint whose points before it all
+        // belong before the window's ends only moves forward to them.
+        let (lo, hi) = match self.last_window {
+            Some((lo, hi))
+                if hi <= ts.len()
+                    && lo <= hi
+                    && (lo == 0 || ts[lo - 1] < first)
+                    && (hi == 0 || ts[hi - 1] <= last) =>
+            {
+                let lo = lo + ts[lo..].iter().take_while(|&&x| x < first).count();
+                let hi = hi.max(lo);
+                (lo, hi + ts[hi..].iter().take_while(|&&x| x <= last).count())
+            }
+            _ => (
+                ts.partition_point(|&x| x < first),
+                ts.partition_point(|&x| x <= last),
+            ),
+        };
+        self.last_window = Some((lo, hi));
         let (mut sum, mut k) = (0.0, 0usize);
         for &r in &errors[lo..hi] {
             if r.is_finite() {
@@ -129,7 +156,7 @@ mod tests {
         for (d, e) in err.iter_mut().enumerate().take(104).skip(97) {
             *e = 0.1 * (d as f64 - 96.0); // 0.1 .. 0.7
         }
-        let y = YearOverYear::for_step(DAY_MS);
+        let mut y = YearOverYear::for_step(DAY_MS);
         // t = day 464 -> centre day 100 -> days 97..=103, mean 0.4
         let c = y.correction(&ts, &err, 464, ts[464]).unwrap();
         assert!((c - 0.4).abs() < 1e-12, "{c}");
@@ -139,6 +166,33 @@ mod tests {
         assert_eq!(y.correction(&ts, &err, 200, ts[200]), None);
         // only points before `upto` count
         assert_eq!(y.correction(&ts, &err, 100, ts[464]), None);
+    }
+
+    #[test]
+    fn the_remembered_window_gives_what_searching_gives() {
+        // daily points with gaps (a few days missing, a month missing), errors
+        // here and there; asked in time order as the kernel does, then out of
+        // order: every answer equals a fresh model's (which searches)
+        let mut ts: Vec<i64> = Vec::new();
+        for d in 0..900i64 {
+            if d % 11 != 3 && !(300..330).contains(&d) {
+                ts.push(d * DAY_MS + 7);
+            }
+        }
+        let err: Vec<f64> = (0..ts.len())
+            .map(|j| if j % 3 == 0 { f64::NAN } else { (j % 17) as f64 * 0.25 - 2.0 })
+            .collect();
+        let mut walking = YearOverYear::for_step(DAY_MS);
+        let mut asked = 0;
+        let mut order: Vec<usize> = (1..ts.len()).collect();
+        order.extend([800, 20, 600, 601, 5, 700, 699, 1]);
+        for i in order {
+            let fresh = YearOverYear::for_step(DAY_MS).correction(&ts, &err, i, ts[i]);
+            let got = walking.correction(&ts, &err, i, ts[i]);
+            assert_eq!(got.map(f64::to_bits), fresh.map(f64::to_bits), "point {i}");
+            asked += usize::from(got.is_some());
+        }
+        assert!(asked > 400, "{asked} corrections");
     }
 
     #[test]
@@ -165,7 +219,7 @@ mod tests {
         for w in [8, 9, 10, 11, 12] {
             err[w] = w as f64;
         }
-        let y = YearOverYear::for_step(7 * DAY_MS);
+        let mut y = YearOverYear::for_step(7 * DAY_MS);
         // week 62 -> 52 weeks back = week 10, window weeks 8..=12, mean 10
         assert_eq!(y.correction(&ts, &err, 62, ts[62]), Some(10.0));
     }
