@@ -192,8 +192,8 @@ impl Offsets {
 
 /// The time column of a block read as text (see `schema::text_time`) as
 /// naive datetimes in ms, parsed here by [`naive_iso_ms`]: Polars parses
-/// `2024-01-31 10:00:00` through chrono, format string and all, at every
-/// row. `Err` when a cell is not of that form; the file is then read whole,
+/// `2024-01-31` and `2024-01-31 10:00:00` through chrono, format string and
+/// all, at every row. `Err` when a cell is not of that form; the file is then read whole,
 /// which parses the column the way Polars does.
 pub(super) fn iso_times(
     cfg: &SourceConfig,
@@ -203,18 +203,26 @@ pub(super) fn iso_times(
     let tc = cfg.time_column.as_str();
     let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
     let text = df.column(tc).map_err(err)?.str().map_err(err)?;
-    let mut ms: Vec<Option<i64>> = Vec::with_capacity(text.len());
-    for v in text.iter() {
-        match v {
-            None => ms.push(None),
-            Some(v) => ms.push(Some(naive_iso_ms(v.as_bytes()).ok_or_else(|| {
-                bad(cfg, file, tc, format!("{v:?} is not a plain ISO datetime"))
-            })?)),
+    let parse = |v: &str| {
+        naive_iso_ms(v.as_bytes())
+            .ok_or_else(|| bad(cfg, file, tc, format!("{v:?} is not a plain ISO datetime")))
+    };
+    let ms = if text.null_count() == 0 {
+        let mut ms = Vec::with_capacity(text.len());
+        for arr in text.downcast_iter() {
+            for v in arr.values_iter() {
+                ms.push(parse(v)?);
+            }
         }
-    }
-    let col = Int64Chunked::from_iter_options(tc.into(), ms.into_iter())
-        .into_datetime(TimeUnit::Milliseconds, None)
-        .into_series();
+        Int64Chunked::from_vec(tc.into(), ms)
+    } else {
+        let mut ms: Vec<Option<i64>> = Vec::with_capacity(text.len());
+        for v in text.iter() {
+            ms.push(v.map(parse).transpose()?);
+        }
+        Int64Chunked::from_iter_options(tc.into(), ms.into_iter())
+    };
+    let col = ms.into_datetime(TimeUnit::Milliseconds, None).into_series();
     df.with_column(Column::from(col)).map_err(err)?;
     Ok(df)
 }

@@ -15,6 +15,7 @@ use std::path::Path;
 use polars::io::csv::read::schema_inference::{finish_infer_field_schema, infer_field_schema};
 use polars::prelude::*;
 
+use super::normalize::naive_iso_ms;
 use super::{SourceError, read_err, value_columns};
 use crate::config::SourceConfig;
 
@@ -25,12 +26,13 @@ pub(super) const INFER_ROWS: usize = 10_000;
 const FIRST_READ: usize = 1 << 22;
 
 /// The schema of a CSV file as a whole read with date parsing would infer it,
-/// value columns as f64.
+/// value columns as f64; and whether the time column's first values are all
+/// plain ISO dates or datetimes (`normalize::naive_iso_ms` reads them).
 pub(super) fn csv_schema(
     cfg: &SourceConfig,
     path: &Path,
     label: &str,
-) -> Result<SchemaRef, SourceError> {
+) -> Result<(SchemaRef, bool), SourceError> {
     let err = |e: PolarsError| read_err(cfg, label, e);
     let shown = path.display().to_string();
     // without dates Polars tests each cell against a few regexes only; a
@@ -55,31 +57,41 @@ pub(super) fn csv_schema(
         .map(|(name, _)| name.clone())
         .collect();
     if text.is_empty() {
-        return Ok(schema);
+        return Ok((schema, false));
     }
     let first = first_rows(cfg, path, label, &text)?;
     let mut schema = (*schema).clone();
+    let mut iso = false;
     for c in first.columns() {
         let mut seen = PlHashSet::new();
         let mut types = PlIndexSet::new();
+        let is_time = c.name().as_str() == cfg.time_column;
+        iso |= is_time;
         for v in c.str().map_err(err)?.iter().flatten() {
             if seen.insert(v) {
                 types.insert(infer_field_schema(v, true, false));
+                iso &= !is_time || naive_iso_ms(v.as_bytes()).is_some();
             }
         }
         if let Some(dt) = schema.get_mut(c.name().as_str()) {
             *dt = finish_infer_field_schema(&types);
         }
     }
-    Ok(Arc::new(schema))
+    Ok((Arc::new(schema), iso))
 }
 
 /// `schema` with the time column as text when Polars would parse it as a
-/// naive datetime (its datetime patterns go through chrono at every row;
-/// `normalize::iso_times` parses the text instead), and whether it did so.
-pub(super) fn text_time(cfg: &SourceConfig, schema: SchemaRef) -> (SchemaRef, bool) {
+/// date or a naive datetime and its first values are plain ISO (`iso`, from
+/// [`csv_schema`]): Polars' patterns go through chrono at every row, where
+/// `normalize::iso_times` parses the text with a few integer operations
+/// (dates were an eighth of the scale set's load). And whether it did so.
+pub(super) fn text_time(cfg: &SourceConfig, (schema, iso): (SchemaRef, bool)) -> (SchemaRef, bool) {
     let tc = cfg.time_column.as_str();
-    if schema.get(tc) != Some(&DataType::Datetime(TimeUnit::Microseconds, None)) {
+    let parsed = matches!(
+        schema.get(tc),
+        Some(DataType::Date | DataType::Datetime(TimeUnit::Microseconds, None))
+    );
+    if !(iso && parsed) {
         return (schema, false);
     }
     let mut text = (*schema).clone();
@@ -175,7 +187,9 @@ mod tests {
         .sources[0]
             .clone();
         let label = path.display().to_string();
-        let got = csv_schema(&cfg, &path, &label).unwrap();
+        let (got, iso) = csv_schema(&cfg, &path, &label).unwrap();
+        // the time column "day" holds plain ISO dates
+        assert!(iso);
         let want = LazyCsvReader::new(PlRefPath::new(label.as_str()))
             .with_try_parse_dates(true)
             .with_infer_schema_length(Some(INFER_ROWS))
@@ -197,5 +211,42 @@ mod tests {
             got.get("zoned"),
             Some(DataType::Datetime(_, Some(_)))
         ));
+    }
+
+    #[test]
+    fn only_plain_iso_times_are_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        for (day, iso) in [
+            ("2024-01-31", true),
+            ("2024/01/31", false),
+            ("31.01.2024", false),
+        ] {
+            let path = dir.path().join("m.csv");
+            std::fs::write(&path, format!("day,metric,value\n{day},a,1\n{day},b,2\n")).unwrap();
+            let cfg = crate::config::compile_str(
+                &format!(
+                    "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"day\"\n",
+                    path.display()
+                ),
+                Path::new("/tmp/c.toml"),
+                &|_| None,
+            )
+            .unwrap()
+            .sources[0]
+                .clone();
+            let label = path.display().to_string();
+            let (schema, first_iso) = csv_schema(&cfg, &path, &label).unwrap();
+            // Polars takes all three for dates; only the ISO one is ours to parse
+            assert_eq!(schema.get("day"), Some(&DataType::Date), "{day}");
+            assert_eq!(first_iso, iso, "{day}");
+            let (read, as_text) = text_time(&cfg, (schema, first_iso));
+            assert_eq!(as_text, iso, "{day}");
+            let want = if iso {
+                DataType::String
+            } else {
+                DataType::Date
+            };
+            assert_eq!(read.get("day"), Some(&want), "{day}");
+        }
     }
 }
