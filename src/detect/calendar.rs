@@ -93,6 +93,24 @@ impl Calendar {
         }
     }
 
+    /// [`Calendar::holiday`] of the UTC day of `ms` (ms since 1970): inside
+    /// the tabulated years an index from the day number, with no date built
+    /// (the kernel asks at every point).
+    pub fn holiday_at(&self, ms: i64) -> Option<HolidayOn> {
+        /// Days from the common era to 1970-01-01.
+        const UNIX_DAY_CE: i64 = 719_163;
+        const DAY_MS: i64 = 86_400_000;
+        if self.holidays.is_empty() && self.dates.is_empty() {
+            return None;
+        }
+        let k = ms.div_euclid(DAY_MS) + UNIX_DAY_CE - i64::from(self.table_start);
+        match usize::try_from(k).ok().and_then(|k| self.table.get(k)) {
+            Some(&h) => h,
+            None => chrono::DateTime::from_timestamp_millis(ms)
+                .and_then(|d| self.holiday(d.date_naive())),
+        }
+    }
+
     fn compute(&self, day: NaiveDate) -> Option<HolidayOn> {
         for &h in &self.holidays {
             if let Some(prev) = matches(h, day) {
@@ -202,6 +220,30 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_day_number_finds_what_the_date_finds() {
+        // every day from before the tabulated years to after them, at
+        // midnight, mid-day and the last ms of the day (and before 1970)
+        let start = d("1988-01-01");
+        let days = (d("2103-01-01") - start).num_days();
+        for c in [Calendar::default_calendar(), Calendar::none()] {
+            let mut found = 0;
+            for k in 0..days {
+                let day = start + Duration::days(k);
+                let ms0 = crate::model::date_ms(day);
+                let want = c.holiday(day);
+                for ms in [ms0, ms0 + 43_200_000, ms0 + 86_399_999] {
+                    assert_eq!(c.holiday_at(ms), want, "{day} at {ms}");
+                }
+                found += usize::from(want.is_some());
+            }
+            assert!(
+                found == 0 || found > 30 * 115,
+                "{found} holidays in 115 years"
+            );
+        }
     }
 
     #[test]

@@ -1132,11 +1132,11 @@ fn direction_ok(d: Direction, up: bool) -> bool {
 
 /// The holiday that applies to the point at `t` (for weekly data: any day of its week).
 fn holiday_of(cal: &Calendar, t: i64, g: Granularity) -> Option<(&'static str, Option<NaiveDate>)> {
-    let d = local_date(t)?;
     if g == Granularity::Week {
+        let d = local_date(t)?;
         (0..7).find_map(|k| cal.holiday(d + Duration::days(k)))
     } else {
-        cal.holiday(d)
+        cal.holiday_at(t)
     }
 }
 
