@@ -59,6 +59,14 @@ impl SortedWindow {
         SortedWindow { sorted }
     }
 
+    /// Make `sorted` the window's values (what inserting each of them gives),
+    /// keeping the room. `sorted` must be ascending in [`f64::total_cmp`] order.
+    pub fn assign_sorted(&mut self, sorted: &[f64]) {
+        debug_assert!(sorted.is_sorted_by(|a, b| a.total_cmp(b).is_le()));
+        self.sorted.clear();
+        self.sorted.extend_from_slice(sorted);
+    }
+
     /// Add a value.
     pub fn insert(&mut self, x: f64) {
         let i = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
