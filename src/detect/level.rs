@@ -715,7 +715,7 @@ mod tests {
                         (
                             k,
                             0.02 * k as f64 + (k % 3) as f64,
-                            k.rem_euclid(7) as usize,
+                            ((k + 70) % 7) as usize, // (k > -70)
                         )
                     })
                     .collect();

@@ -217,6 +217,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "rem_euclid(period) is in 0..period"
+    )]
     fn the_slot_remembered_from_the_roll_is_the_slot_computed() {
         const HOUR: i64 = 3_600_000;
         for (step, offset, period, ppd) in [(DAY, 3, 7, 1), (HOUR, 72, 168, 24), (7 * DAY, 0, 1, 1)]
