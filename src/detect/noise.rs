@@ -158,6 +158,65 @@ mod tests {
     }
 
     #[test]
+    fn the_tail_family_is_fitted_on_the_whole_window_and_survives_a_checkpoint() {
+        // refits over a full, sliding tail window: at every point the family
+        // is what fitting the last 730 deviations from scratch gave at the
+        // last refit, for a walk straight through and for walks stopped at
+        // several points, encoded, decoded and restored
+        let mut seed = 11u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            // light and heavy stretches, repeated values
+            match (seed >> 3) % 9 {
+                0 => 0.0,
+                1 => 1.0,
+                _ if (seed >> 20) % 1000 < 40 => 5.0 + 40.0 * u,
+                _ => 3.0 * u,
+            }
+        };
+        let devs: Vec<f64> = (0..3_000).map(|_| next()).collect();
+        let mut straight = Noise::new(300, 28, stats::HEAVY_DF, false);
+        let mut want_df = stats::HEAVY_DF;
+        let mut since = 0;
+        let mut families = std::collections::BTreeSet::new();
+        for (k, &d) in devs.iter().enumerate() {
+            straight.push_deviation(d);
+            since += 1;
+            if since >= 28 && k + 1 >= 60 {
+                since = 0;
+                let from = (k + 1).saturating_sub(TAIL_WINDOW);
+                want_df = stats::fit_tail_quantiles(&mut devs[from..=k].to_vec());
+            }
+            assert_eq!(straight.df().to_bits(), want_df.to_bits(), "point {k}");
+            families.insert(want_df.to_bits());
+        }
+        assert_eq!(families.len(), 2, "both families seen");
+        let config = bincode::config::standard();
+        for stop in [1usize, 59, 61, 740, 1_000, 1_013, 2_222] {
+            let mut walk = Noise::new(300, 28, stats::HEAVY_DF, false);
+            for &d in &devs[..stop] {
+                walk.push_deviation(d);
+            }
+            let bytes = bincode::serde::encode_to_vec(&walk, config).unwrap();
+            let (mut resumed, _): (Noise, usize) =
+                bincode::serde::decode_from_slice(&bytes, config).unwrap();
+            resumed.restore();
+            for &d in &devs[stop..] {
+                resumed.push_deviation(d);
+            }
+            assert_eq!(resumed.df().to_bits(), straight.df().to_bits(), "{stop}");
+            assert_eq!(
+                resumed.tail_sorted.as_slice(),
+                straight.tail_sorted.as_slice(),
+                "{stop}"
+            );
+        }
+    }
+
+    #[test]
     fn the_tail_family_is_refitted_on_schedule() {
         let mut n = Noise::new(300, 10, stats::HEAVY_DF, true);
         // 59 normal-looking deviations: too few to refit

@@ -91,12 +91,12 @@ impl SortedWindow {
     /// window of hundreds moved its whole tail twice per point).
     pub fn replace(&mut self, old: f64, new: f64) {
         let v = &mut self.sorted;
-        let i = v.partition_point(|x| x.total_cmp(&old).is_lt());
+        let (i, j) = lower_bounds(v, old, new);
         if v.get(i).is_none_or(|x| x.to_bits() != old.to_bits()) {
             self.insert(new);
             return;
         }
-        let j = v.partition_point(|x| x.total_cmp(&new).is_lt());
+        // (`j` counts `old` when `new` sorts above it)
         if j <= i {
             // `v[j..i]` are at least `new`: one place up, over `old`
             v.copy_within(j..i, j + 1);
@@ -156,14 +156,73 @@ impl SortedWindow {
         let split = v.partition_point(|x| *x < m);
         let down = |i: usize| (v[split - 1 - i] - m).abs();
         let up = |j: usize| (v[split + j] - m).abs();
-        let kth = |k: usize| kth_of_two(split, n - split, down, up, k);
+        let (la, lb) = (split, n - split);
         let mad = if n % 2 == 1 {
-            kth(mid)
+            kth_of_two(la, lb, down, up, mid)
+        } else if v[0].is_finite() && v[n - 1].is_finite() {
+            // the two middle deviations from one bisection: at the split that
+            // takes the `mid` smallest, every value taken is at most every
+            // value left, so the next one is the smaller of the two runs'
+            // next values (no NaN, and deviations are never -0.0: the same
+            // value is the same bits)
+            let (i, j) = split_of_two(la, lb, down, up, mid - 1);
+            let lower = largest_taken(i, j, down, up);
+            let upper = match (i < la, j < lb) {
+                (true, true) => {
+                    let (x, y) = (down(i), up(j));
+                    if x < y { x } else { y }
+                }
+                (true, false) => down(i),
+                (false, true) => up(j),
+                (false, false) => f64::NAN,
+            };
+            (lower + upper) / 2.0
         } else {
+            // (the values are sorted by `total_cmp`: the ends are finite only
+            // when every value is)
+            let kth = |k: usize| kth_of_two(la, lb, down, up, k);
             (kth(mid - 1) + kth(mid)) / 2.0
         };
         1.4826 * mad
     }
+}
+
+/// `x` as an integer ordered as [`f64::total_cmp`] orders the floats (the
+/// key that method compares).
+fn total_key(x: f64) -> i64 {
+    // (the bits as they are, not numeric conversions)
+    let b = x.to_bits() as i64;
+    b ^ (((b >> 63) as u64) >> 1) as i64
+}
+
+/// The places of `a` and `b` in the ascending `v` (how many values sort
+/// below each, [`f64::total_cmp`]): two bisections in one loop, so that the
+/// processor overlaps their loads, each step a select rather than a branch
+/// (which side a step takes is a coin toss).
+#[allow(
+    clippy::incompatible_msrv,
+    reason = "the build already needs Rust 1.89 (polars-io's File::lock, see Cargo.toml)"
+)]
+fn lower_bounds(v: &[f64], a: f64, b: f64) -> (usize, usize) {
+    if v.is_empty() {
+        return (0, 0);
+    }
+    let (ka, kb) = (total_key(a), total_key(b));
+    // the place of `a` is in `ia..=ia + size` (the same for `b`); a step
+    // halves `size`
+    let (mut ia, mut ib) = (0, 0);
+    let mut size = v.len();
+    while size > 1 {
+        let half = size / 2;
+        let (xa, xb) = (total_key(v[ia + half]), total_key(v[ib + half]));
+        ia = std::hint::select_unpredictable(xa < ka, ia + half, ia);
+        ib = std::hint::select_unpredictable(xb < kb, ib + half, ib);
+        size -= half;
+    }
+    (
+        ia + usize::from(total_key(v[ia]) < ka),
+        ib + usize::from(total_key(v[ib]) < kb),
+    )
 }
 
 /// The `k`-th smallest (from 0) of two ascending sequences `a` (`la` values)
@@ -175,6 +234,21 @@ fn kth_of_two(
     b: impl Fn(usize) -> f64,
     k: usize,
 ) -> f64 {
+    let (i, j) = split_of_two(la, lb, &a, &b, k);
+    largest_taken(i, j, a, b)
+}
+
+/// Where the `k + 1` smallest of two ascending sequences `a` (`la` values)
+/// and `b` (`lb`) end: `(i, j)`, `i + j = k + 1`, such that `a[..i]` and
+/// `b[..j]` are each at most every value of `a[i..]` and `b[j..]`; found by
+/// bisection on `i`.
+fn split_of_two(
+    la: usize,
+    lb: usize,
+    a: impl Fn(usize) -> f64,
+    b: impl Fn(usize) -> f64,
+    k: usize,
+) -> (usize, usize) {
     // take `i` values from `a` and `k + 1 - i` from `b`: the right split has
     // every taken value at most every value left
     let want = k + 1;
@@ -187,16 +261,21 @@ fn kth_of_two(
         } else if i > 0 && j < lb && a(i - 1) > b(j) {
             hi = i - 1;
         } else {
-            return match (i > 0, j > 0) {
-                (true, true) => {
-                    let (x, y) = (a(i - 1), b(j - 1));
-                    if x > y { x } else { y }
-                }
-                (true, false) => a(i - 1),
-                (false, true) => b(j - 1),
-                (false, false) => f64::NAN,
-            };
+            return (i, j);
         }
+    }
+}
+
+/// The largest of `a[..i]` and `b[..j]` (NaN when both are empty).
+fn largest_taken(i: usize, j: usize, a: impl Fn(usize) -> f64, b: impl Fn(usize) -> f64) -> f64 {
+    match (i > 0, j > 0) {
+        (true, true) => {
+            let (x, y) = (a(i - 1), b(j - 1));
+            if x > y { x } else { y }
+        }
+        (true, false) => a(i - 1),
+        (false, true) => b(j - 1),
+        (false, false) => f64::NAN,
     }
 }
 
@@ -411,6 +490,73 @@ mod tests {
             );
         }
         assert!(SortedWindow::default().robust_sd().is_nan());
+    }
+
+    /// Values with many ties and both zeros, or spread ones: xorshift.
+    fn values(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            match state % 8 {
+                0 => 0.0,
+                1 => -0.0,
+                2 | 3 => f64::from(u32::try_from(state >> 59).unwrap_or(0)) * 0.5,
+                _ => (state >> 11) as f64 / (1u64 << 53) as f64 * 20.0 - 10.0,
+            }
+        }
+    }
+
+    #[test]
+    fn both_places_are_those_of_two_bisections() {
+        // every length up to 70 and a long one; values with ties, both zeros,
+        // infinities and NaNs of both signs; probes inside, between and
+        // outside the values
+        let mut next = values(8);
+        let specials = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, -f64::NAN];
+        for n in (0..70).chain([730]) {
+            let mut v: Vec<f64> = (0..n).map(|_| next()).collect();
+            if n > 4 {
+                v[..4].copy_from_slice(&specials);
+            }
+            v.sort_unstable_by(f64::total_cmp);
+            for k in 0..200 {
+                let a = if k % 3 == 0 && n > 0 {
+                    v[k % n]
+                } else {
+                    next()
+                };
+                let b = if k % 5 == 0 { specials[k % 4] } else { next() };
+                let want = |x: f64| v.partition_point(|y| y.total_cmp(&x).is_lt());
+                assert_eq!(lower_bounds(&v, a, b), (want(a), want(b)), "{n} {a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn robust_sd_of_large_windows_bit_for_bit() {
+        // the residual window's sizes (both parities), spread values with
+        // ties and zeros, and windows with an infinite value (the two middle
+        // deviations then come from two bisections)
+        let mut next = values(5);
+        let mut buf = Vec::new();
+        for (n, rounds) in [(299usize, 300), (300, 300), (2, 50), (3, 50), (4, 50)] {
+            for round in 0..rounds {
+                let mut v: Vec<f64> = (0..n).map(|_| next()).collect();
+                if n > 10 && round % 10 == 0 {
+                    v[round % n] = if round % 20 == 0 {
+                        f64::INFINITY
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                }
+                let want = robust_sd(&v, &mut buf);
+                let w = SortedWindow::from_values(v.iter().copied());
+                let got = w.robust_sd();
+                assert_eq!(got.to_bits(), want.to_bits(), "{n} values: {v:?}");
+            }
+        }
     }
 
     #[test]
