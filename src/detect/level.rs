@@ -293,8 +293,19 @@ pub fn robust_mean(trimmed: bool, it: impl Iterator<Item = f64>, buf: &mut Vec<f
         return f64::NAN;
     }
     sort_total(buf);
+    trimmed_mean_sorted(buf)
+}
+
+/// [`robust_mean`]'s trimmed mean of values already in ascending
+/// ([`f64::total_cmp`]) order: a quarter of them, rounded down, cut off each
+/// side, the rest summed in order. NaN for none.
+pub fn trimmed_mean_sorted(v: &[f64]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return f64::NAN;
+    }
     let cut = n / 4;
-    let mid = &buf[cut..n - cut];
+    let mid = &v[cut..n - cut];
     mid.iter().sum::<f64>() / mid.len() as f64
 }
 

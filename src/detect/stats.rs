@@ -91,6 +91,9 @@ impl SortedWindow {
     /// window of hundreds moved its whole tail twice per point).
     pub fn replace(&mut self, old: f64, new: f64) {
         let v = &mut self.sorted;
+        if v.len() <= FEW {
+            return self.replace_few(old, new);
+        }
         let (i, j) = lower_bounds(v, old, new);
         if v.get(i).is_none_or(|x| x.to_bits() != old.to_bits()) {
             self.insert(new);
@@ -106,6 +109,36 @@ impl SortedWindow {
             v.copy_within(i + 1..j, i);
             v[j - 1] = new;
         }
+    }
+
+    /// [`SortedWindow::replace`] for a window of a few values (the level's
+    /// 14-value slope halves, twice a point): `old` found by a walk, and the
+    /// values between its place and `new`'s moved one by one, as an
+    /// insertion sort moves them; no search, no call to copy memory.
+    fn replace_few(&mut self, old: f64, new: f64) {
+        let v = &mut self.sorted;
+        let (ko, kn) = (total_key(old), total_key(new));
+        let Some(i) = v.iter().position(|&x| total_key(x) >= ko) else {
+            self.insert(new);
+            return;
+        };
+        if v[i].to_bits() != old.to_bits() {
+            self.insert(new);
+            return;
+        }
+        let mut p = i;
+        if kn > ko {
+            while p + 1 < v.len() && total_key(v[p + 1]) < kn {
+                v[p] = v[p + 1];
+                p += 1;
+            }
+        } else {
+            while p > 0 && total_key(v[p - 1]) >= kn {
+                v[p] = v[p - 1];
+                p -= 1;
+            }
+        }
+        v[p] = new;
     }
 
     /// Empty the window (keeping its room).
@@ -187,6 +220,9 @@ impl SortedWindow {
     }
 }
 
+/// Windows up to this many values replace by walking ([`SortedWindow::replace_few`]).
+const FEW: usize = 24;
+
 /// `x` as an integer ordered as [`f64::total_cmp`] orders the floats (the
 /// key that method compares).
 fn total_key(x: f64) -> i64 {
@@ -199,10 +235,6 @@ fn total_key(x: f64) -> i64 {
 /// below each, [`f64::total_cmp`]): two bisections in one loop, so that the
 /// processor overlaps their loads, each step a select rather than a branch
 /// (which side a step takes is a coin toss).
-#[allow(
-    clippy::incompatible_msrv,
-    reason = "the build already needs Rust 1.89 (polars-io's File::lock, see Cargo.toml)"
-)]
 fn lower_bounds(v: &[f64], a: f64, b: f64) -> (usize, usize) {
     if v.is_empty() {
         return (0, 0);
@@ -422,25 +454,29 @@ mod tests {
                 _ => (seed >> 40) as f64 / 1e5 - 50.0,
             }
         };
-        let (mut a, mut b) = (SortedWindow::default(), SortedWindow::default());
-        for _ in 0..40 {
-            let x = next();
-            a.insert(x);
-            b.insert(x);
-        }
-        for k in 0..5000 {
-            let old = if k % 7 == 0 {
-                next()
-            } else {
-                a.as_slice()[k % a.len()]
-            };
-            let new = next();
-            a.replace(old, new);
-            b.remove(old);
-            b.insert(new);
-            let bits =
-                |w: &SortedWindow| w.as_slice().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&a), bits(&b), "step {k}");
+        // windows walked (up to FEW values, where an absent `old` grows the
+        // window past FEW) and bisected
+        for size in [1, 2, 5, 14, FEW - 1, 40] {
+            let (mut a, mut b) = (SortedWindow::default(), SortedWindow::default());
+            for _ in 0..size {
+                let x = next();
+                a.insert(x);
+                b.insert(x);
+            }
+            for k in 0..5000 {
+                let old = if (size >= FEW && k % 7 == 0) || k % 401 == 0 {
+                    next()
+                } else {
+                    a.as_slice()[k % a.len()]
+                };
+                let new = next();
+                a.replace(old, new);
+                b.remove(old);
+                b.insert(new);
+                let bits =
+                    |w: &SortedWindow| w.as_slice().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&a), bits(&b), "window of {size}, step {k}");
+            }
         }
     }
 
