@@ -131,7 +131,12 @@ fn key(v: f64) -> u64 {
 impl Repeats {
     /// Nothing seen yet.
     pub fn new() -> Repeats {
-        Repeats::default()
+        Repeats {
+            // room for a window of mostly distinct values (a daily series of
+            // decimals): the table is sized once, not doubled ten times
+            counts: HashMap::with_capacity_and_hasher(WINDOW / 2, BuildHasherDefault::default()),
+            ..Repeats::default()
+        }
     }
 
     /// Points in the window and in the run in progress: a decoded checkpoint
