@@ -346,7 +346,16 @@ mod tests {
             let s = format!("{x:.4}");
             s.trim_end_matches('0').trim_end_matches('.').to_string()
         };
-        let mut xs = vec![0.0, -0.0, 1e-300, -1e-300, f64::MIN_POSITIVE, 5e-324, 9.99e-6, -9.99e-6];
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            1e-300,
+            -1e-300,
+            f64::MIN_POSITIVE,
+            5e-324,
+            9.99e-6,
+            -9.99e-6,
+        ];
         let mut x = 1e-12;
         while x < 1e-3 {
             xs.extend([x, -x, x * 0.999_999, -x * 1.000_001]);
