@@ -235,6 +235,10 @@ fn total_key(x: f64) -> i64 {
 /// below each, [`f64::total_cmp`]): two bisections in one loop, so that the
 /// processor overlaps their loads, each step a select rather than a branch
 /// (which side a step takes is a coin toss).
+#[allow(
+    clippy::incompatible_msrv,
+    reason = "the build already needs Rust 1.89 (polars-io's File::lock, see Cargo.toml)"
+)]
 fn lower_bounds(v: &[f64], a: f64, b: f64) -> (usize, usize) {
     if v.is_empty() {
         return (0, 0);
