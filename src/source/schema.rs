@@ -145,6 +145,21 @@ fn first_rows(
 mod tests {
     use super::*;
 
+    /// A source reading `path` by its time column `day`, with `extra` lines.
+    fn source(path: &Path, extra: &str) -> SourceConfig {
+        crate::config::compile_str(
+            &format!(
+                "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"day\"\n{extra}",
+                path.display()
+            ),
+            Path::new("/tmp/c.toml"),
+            &|_| None,
+        )
+        .unwrap()
+        .sources[0]
+            .clone()
+    }
+
     #[test]
     fn the_schema_is_polars_own_inference_with_dates() {
         let dir = tempfile::tempdir().unwrap();
@@ -175,17 +190,7 @@ mod tests {
             ));
         }
         std::fs::write(&path, text).unwrap();
-        let cfg = crate::config::compile_str(
-            &format!(
-                "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"day\"\ndimensions = [\"region\", \"code\"]\n",
-                path.display()
-            ),
-            Path::new("/tmp/c.toml"),
-            &|_| None,
-        )
-        .unwrap()
-        .sources[0]
-            .clone();
+        let cfg = source(&path, "dimensions = [\"region\", \"code\"]\n");
         let label = path.display().to_string();
         let (got, iso) = csv_schema(&cfg, &path, &label).unwrap();
         // the time column "day" holds plain ISO dates
@@ -223,17 +228,7 @@ mod tests {
         ] {
             let path = dir.path().join("m.csv");
             std::fs::write(&path, format!("day,metric,value\n{day},a,1\n{day},b,2\n")).unwrap();
-            let cfg = crate::config::compile_str(
-                &format!(
-                    "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"day\"\n",
-                    path.display()
-                ),
-                Path::new("/tmp/c.toml"),
-                &|_| None,
-            )
-            .unwrap()
-            .sources[0]
-                .clone();
+            let cfg = source(&path, "");
             let label = path.display().to_string();
             let (schema, first_iso) = csv_schema(&cfg, &path, &label).unwrap();
             // Polars takes all three for dates; only the ISO one is ours to parse
