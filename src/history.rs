@@ -12,7 +12,7 @@ use crate::source::{Batch, SpilledSource};
 use crate::store::history::SeriesHistory;
 use crate::store::{Store, StoreError};
 
-const DAY_MS: i64 = 86_400_000;
+use crate::model::MS_PER_DAY as DAY_MS;
 /// The short chart: six weeks.
 pub const RECENT_MS: i64 = 42 * DAY_MS;
 /// The long chart: a year and a week, so the same week last year is in it.

@@ -363,6 +363,13 @@ pub fn wall_ms<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>) -> i64 {
     t.naive_local().and_utc().timestamp_millis()
 }
 
+/// Milliseconds in a day.
+pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// Days from the common era (0001-01-01, chrono's `num_days_from_ce` day 1)
+/// to 1970-01-01.
+pub const UNIX_EPOCH_DAY_CE: i64 = 719_163;
+
 /// Midnight of a date as wall-clock ms (the timestamps of daily and weekly data).
 pub fn date_ms(d: chrono::NaiveDate) -> i64 {
     d.and_hms_opt(0, 0, 0)

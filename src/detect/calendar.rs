@@ -97,13 +97,11 @@ impl Calendar {
     /// the tabulated years an index from the day number, with no date built
     /// (the kernel asks at every point).
     pub fn holiday_at(&self, ms: i64) -> Option<HolidayOn> {
-        /// Days from the common era to 1970-01-01.
-        const UNIX_DAY_CE: i64 = 719_163;
-        const DAY_MS: i64 = 86_400_000;
+        use crate::model::{MS_PER_DAY, UNIX_EPOCH_DAY_CE};
         if self.holidays.is_empty() && self.dates.is_empty() {
             return None;
         }
-        let k = ms.div_euclid(DAY_MS) + UNIX_DAY_CE - i64::from(self.table_start);
+        let k = ms.div_euclid(MS_PER_DAY) + UNIX_EPOCH_DAY_CE - i64::from(self.table_start);
         match usize::try_from(k).ok().and_then(|k| self.table.get(k)) {
             Some(&h) => h,
             None => chrono::DateTime::from_timestamp_millis(ms)

@@ -9,7 +9,7 @@
 //! profile changed. The state is plain owned data, so it can be checkpointed
 //! between runs.
 
-use super::stats::{SortedWindow, median_of};
+use super::stats::{SortedWindow, median_of, total_key_of_bits as total_key};
 
 /// A baseline point: time in steps, value on the model scale, slot of the
 /// seasonal profile.
@@ -477,17 +477,6 @@ fn sort_total(v: &mut [f64]) {
     } else {
         v.sort_unstable_by(f64::total_cmp);
     }
-}
-
-/// The integer key of a float's bits, `bits ^ (sign ? 0x7fff… : 0)`: keys
-/// order like [`f64::total_cmp`], and the map is its own inverse.
-#[allow(
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    reason = "bit reinterpretation, as in f64::total_cmp"
-)]
-fn total_key(x: i64) -> i64 {
-    x ^ (((x >> 63) as u64) >> 1) as i64
 }
 
 /// Sort a few values in [`f64::total_cmp`] order as integers: the key

@@ -27,7 +27,7 @@ use super::yoy::{self, YearOverYear};
 use crate::config::{EventAction, EventConfig, MetricRule, Scale};
 use crate::model::{Check, Direction, ExplainedSpan, Granularity, date_ms};
 
-const DAY_MS: i64 = 86_400_000;
+use crate::model::MS_PER_DAY as DAY_MS;
 /// Deviation (robust SD units) at sensitivity 1: the normal-tail probability of
 /// 3.5 SDs (2.3e-4 per point, two-sided), further tightened by the fitted tail
 /// family and by FDR control across series. Sub-daily series.
@@ -906,7 +906,7 @@ pub fn evaluate_from(
                 && out.hits.last().is_none_or(|h| h.ts != t))
             .then(|| shape_watch.test(sd, pattern::MIN_LOST))
             .flatten()
-            .filter(|l| l.lost > pattern::MIN_LOST && l.z > thresholds[0])
+            .filter(|l| l.z > thresholds[0])
             {
                 last_shape_hit = Some(day);
                 let mut h = base_hit(seasonal_check);

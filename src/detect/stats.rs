@@ -73,7 +73,9 @@ impl SortedWindow {
         self.sorted.insert(i, x);
     }
 
-    /// Remove one value equal (bit for bit) to `x`, if present.
+    /// Remove one value equal (bit for bit) to `x`, if present (what
+    /// [`SortedWindow::replace`] is tested against).
+    #[cfg(test)]
     pub fn remove(&mut self, x: f64) {
         let i = self.sorted.partition_point(|v| v.total_cmp(&x).is_lt());
         if self
@@ -139,11 +141,6 @@ impl SortedWindow {
             }
         }
         v[p] = new;
-    }
-
-    /// Empty the window (keeping its room).
-    pub fn clear(&mut self) {
-        self.sorted.clear();
     }
 
     /// Number of values in the window.
@@ -227,8 +224,18 @@ const FEW: usize = 24;
 /// key that method compares).
 fn total_key(x: f64) -> i64 {
     // (the bits as they are, not numeric conversions)
-    let b = x.to_bits() as i64;
-    b ^ (((b >> 63) as u64) >> 1) as i64
+    total_key_of_bits(x.to_bits() as i64)
+}
+
+/// The integer key of a float's bits, `bits ^ (sign ? 0x7fff… : 0)`: keys
+/// order like [`f64::total_cmp`], and the map is its own inverse.
+#[allow(
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "bit reinterpretation, as in f64::total_cmp"
+)]
+pub(super) fn total_key_of_bits(x: i64) -> i64 {
+    x ^ (((x >> 63) as u64) >> 1) as i64
 }
 
 /// The places of `a` and `b` in the ascending `v` (how many values sort

@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::config::report::Aggregate;
+use crate::model::MS_PER_DAY;
 use crate::source::Batch;
 
-const MS_PER_DAY: i64 = 86_400_000;
 /// Bits of the group key that hold the day (offset from the batch's first day):
 /// 2^20 days is ~2,800 years, far beyond any export.
 const DAY_BITS: i64 = 20;

@@ -29,7 +29,7 @@ pub use mail::email;
 
 use crate::config::Config;
 use crate::config::report::{Aggregate, NumberFormat, ReportMetric};
-use crate::model::{Finding, Lane, SeriesKey};
+use crate::model::{Finding, Lane, MS_PER_DAY, SeriesKey};
 use crate::store::explanations::ExplanationRow;
 use crate::store::{IncidentRow, Store, StoreError};
 use data::{Cube, Daily};
@@ -246,8 +246,6 @@ fn calendar_of(cfg: &Config) -> Calendar {
         fiscal_year_start: cfg.report.fiscal_year_start,
     }
 }
-
-const MS_PER_DAY: i64 = 86_400_000;
 
 /// Read what a report of `week` needs: every source (rows after `now` left
 /// out), the plans, and the incidents of the chart's weeks with their

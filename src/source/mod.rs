@@ -713,7 +713,7 @@ fn scan_file(
                 LazyCsvReader::new(pl_path.clone())
                     .with_cloud_options(cloud.clone())
                     .with_try_parse_dates(!time_as_text)
-                    .with_infer_schema_length(Some(10_000))
+                    .with_infer_schema_length(Some(schema::INFER_ROWS))
             };
             let retype = |mut schema: Schema| {
                 for c in value_columns(cfg, &schema) {

@@ -8,9 +8,7 @@ use polars::prelude::*;
 
 use super::{METRIC, SourceError, TS, VALUE};
 use crate::config::{Duplicates, SourceConfig};
-use crate::model::Granularity;
-
-const MS_PER_DAY: i64 = 86_400_000;
+use crate::model::{Granularity, MS_PER_DAY};
 
 /// Parse a date or datetime string to wall-clock ms in `tz`: `2024-01-31`,
 /// `2024-01-31 10:00[:00]`, `2024-01-31T10:00:00[.fff][Z|+02:00]`.
@@ -256,32 +254,13 @@ pub(super) fn naive_iso_ms(s: &[u8]) -> Option<i64> {
         return None;
     }
     let (y, m, d) = (num(&s[..4])?, num(&s[5..7])?, num(&s[8..10])?);
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if !(1..=12).contains(&m) || d < 1 || d > month_days[usize::try_from(m - 1).ok()?] {
-        return None;
-    }
-    // days from 1970-01-01 (H. Hinnant's days_from_civil)
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let mut ms = days * MS_PER_DAY;
+    // chrono's calendar (an impossible date is none); plain integer work
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(y).ok()?,
+        u32::try_from(m).ok()?,
+        u32::try_from(d).ok()?,
+    )?;
+    let mut ms = crate::model::date_ms(date);
     let rest = &s[10..];
     if rest.is_empty() {
         return Some(ms);
@@ -293,7 +272,7 @@ pub(super) fn naive_iso_ms(s: &[u8]) -> Option<i64> {
     if h > 23 || mi > 59 {
         return None;
     }
-    ms += h * 3_600_000 + mi * 60_000;
+    ms += h * MS_PER_HOUR + mi * 60_000;
     let rest = &rest[6..];
     if rest.is_empty() {
         return Some(ms);
