@@ -38,9 +38,23 @@ pub fn robust_sd(v: &[f64], buf: &mut Vec<f64>) -> f64 {
 /// any order statistic is an index.
 /// Gives exactly [`robust_sd`]'s result: the same median and the same
 /// deviations, each computed from the same two numbers.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SortedWindow {
     sorted: Vec<f64>,
+    /// Where the last MAD's split was ([`SortedWindow::robust_sd`] starts
+    /// there): a hint, any value gives the same result; not stored.
+    #[serde(skip)]
+    mad_at: usize,
+}
+
+/// The window's values alone, as the derived form printed them before the
+/// hint (the layout in every checkpoint's fingerprint is made of these).
+impl std::fmt::Debug for SortedWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SortedWindow")
+            .field("sorted", &self.sorted)
+            .finish()
+    }
 }
 
 impl SortedWindow {
@@ -48,6 +62,7 @@ impl SortedWindow {
     pub fn with_capacity(n: usize) -> SortedWindow {
         SortedWindow {
             sorted: Vec::with_capacity(n),
+            mad_at: 0,
         }
     }
 
@@ -56,7 +71,7 @@ impl SortedWindow {
     pub fn from_values(values: impl Iterator<Item = f64>) -> SortedWindow {
         let mut sorted: Vec<f64> = values.collect();
         sorted.sort_unstable_by(f64::total_cmp);
-        SortedWindow { sorted }
+        SortedWindow { sorted, mad_at: 0 }
     }
 
     /// Make `sorted` the window's values (what inserting each of them gives),
@@ -171,8 +186,11 @@ impl SortedWindow {
         }
     }
 
-    /// [`robust_sd`] of the values in the window.
-    pub fn robust_sd(&self) -> f64 {
+    /// [`robust_sd`] of the values in the window. A sliding window's MAD
+    /// moves little from one call to the next: the search starts where the
+    /// last one ended (two bisections, whose steps are coin tosses to the
+    /// processor, were most of the cost).
+    pub fn robust_sd(&mut self) -> f64 {
         let v = &self.sorted;
         let n = v.len();
         if n == 0 {
@@ -180,41 +198,73 @@ impl SortedWindow {
         }
         let mid = n / 2;
         let m = self.median();
+        // (the values are sorted by `total_cmp`: the ends are finite only
+        // when every value is)
+        let finite = v[0].is_finite() && v[n - 1].is_finite();
         // the deviations are two ascending runs: the values below the median
         // walking down, and those at or above it walking up; the MAD is an
-        // order statistic of their merge, found by bisection
-        let split = v.partition_point(|x| *x < m);
+        // order statistic of their merge
+        let split = if finite {
+            below_from_middle(v, m)
+        } else {
+            v.partition_point(|x| *x < m)
+        };
         let down = |i: usize| (v[split - 1 - i] - m).abs();
         let up = |j: usize| (v[split + j] - m).abs();
         let (la, lb) = (split, n - split);
-        let mad = if n % 2 == 1 {
-            kth_of_two(la, lb, down, up, mid)
-        } else if v[0].is_finite() && v[n - 1].is_finite() {
-            // the two middle deviations from one bisection: at the split that
-            // takes the `mid` smallest, every value taken is at most every
-            // value left, so the next one is the smaller of the two runs'
-            // next values (no NaN, and deviations are never -0.0: the same
-            // value is the same bits)
-            let (i, j) = split_of_two(la, lb, down, up, mid - 1);
+        let mad = if finite {
+            // every taken deviation is at most every one left (no NaN, and
+            // deviations are never -0.0: the same value is the same bits), so
+            // any such split gives the same values, wherever it is found; for
+            // an even count the next deviation is the smaller of the two
+            // runs' next values
+            let k = if n % 2 == 1 { mid } else { mid - 1 };
+            let (i, j) = split_of_two_from(la, lb, down, up, k, self.mad_at);
+            self.mad_at = i;
             let lower = largest_taken(i, j, down, up);
-            let upper = match (i < la, j < lb) {
-                (true, true) => {
-                    let (x, y) = (down(i), up(j));
-                    if x < y { x } else { y }
-                }
-                (true, false) => down(i),
-                (false, true) => up(j),
-                (false, false) => f64::NAN,
-            };
-            (lower + upper) / 2.0
+            if n % 2 == 1 {
+                lower
+            } else {
+                let upper = match (i < la, j < lb) {
+                    (true, true) => {
+                        let (x, y) = (down(i), up(j));
+                        if x < y { x } else { y }
+                    }
+                    (true, false) => down(i),
+                    (false, true) => up(j),
+                    (false, false) => f64::NAN,
+                };
+                (lower + upper) / 2.0
+            }
+        } else if n % 2 == 1 {
+            kth_of_two(la, lb, down, up, mid)
         } else {
-            // (the values are sorted by `total_cmp`: the ends are finite only
-            // when every value is)
             let kth = |k: usize| kth_of_two(la, lb, down, up, k);
             (kth(mid - 1) + kth(mid)) / 2.0
         };
         1.4826 * mad
     }
+}
+
+/// Steps a search takes from its starting place before it bisects.
+const WALK: usize = 8;
+
+/// `v.partition_point(|x| *x < m)` for ascending, finite `v` whose median is
+/// `m`: found walking down from the middle, where it is but for ties.
+fn below_from_middle(v: &[f64], m: f64) -> usize {
+    let mut s = v.len() / 2;
+    if v[s] < m {
+        // (a median rounded above both middle values)
+        return v.partition_point(|x| *x < m);
+    }
+    // `v[s..]` are at least `m`
+    for _ in 0..WALK {
+        if s == 0 || v[s - 1] < m {
+            return s;
+        }
+        s -= 1;
+    }
+    v[..s].partition_point(|x| *x < m)
 }
 
 /// Windows up to this many values replace by walking ([`SortedWindow::replace_few`]).
@@ -295,7 +345,48 @@ fn split_of_two(
     // take `i` values from `a` and `k + 1 - i` from `b`: the right split has
     // every taken value at most every value left
     let want = k + 1;
+    split_within(la, lb, a, b, want, want.saturating_sub(lb), want.min(la))
+}
+
+/// [`split_of_two`], the search starting at `i = from` (clamped): it walks
+/// while the split is near, then bisects what is left.
+fn split_of_two_from(
+    la: usize,
+    lb: usize,
+    a: impl Fn(usize) -> f64,
+    b: impl Fn(usize) -> f64,
+    k: usize,
+    from: usize,
+) -> (usize, usize) {
+    let want = k + 1;
     let (mut lo, mut hi) = (want.saturating_sub(lb), want.min(la));
+    let mut i = from.clamp(lo, hi);
+    // the bisection's own tests and narrowing, one place at a time
+    for _ in 0..WALK {
+        let j = want - i;
+        if i < la && j > 0 && b(j - 1) > a(i) {
+            lo = i + 1;
+            i += 1;
+        } else if i > 0 && j < lb && a(i - 1) > b(j) {
+            hi = i - 1;
+            i -= 1;
+        } else {
+            return (i, j);
+        }
+    }
+    split_within(la, lb, a, b, want, lo, hi)
+}
+
+/// The split of `want` values between `a` and `b` with `i` in `lo..=hi`, by bisection.
+fn split_within(
+    la: usize,
+    lb: usize,
+    a: impl Fn(usize) -> f64,
+    b: impl Fn(usize) -> f64,
+    want: usize,
+    mut lo: usize,
+    mut hi: usize,
+) -> (usize, usize) {
     loop {
         let i = lo + (hi - lo) / 2;
         let j = want - i;
@@ -599,9 +690,45 @@ mod tests {
                     };
                 }
                 let want = robust_sd(&v, &mut buf);
-                let w = SortedWindow::from_values(v.iter().copied());
+                let mut w = SortedWindow::from_values(v.iter().copied());
                 let got = w.robust_sd();
                 assert_eq!(got.to_bits(), want.to_bits(), "{n} values: {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_sliding_window_s_mad_found_from_the_last_split_is_the_mad() {
+        // residual windows sliding through spread values with ties and both
+        // zeros, a long run of one value (the split far from the middle), a
+        // jump of scale (the split far from the last one) and infinities
+        // (the bisections' path): at every step what the values alone give
+        let mut next = values(21);
+        let mut buf = Vec::new();
+        for n in [300usize, 299, 31, 2] {
+            let mut win = SortedWindow::default();
+            let mut plain = std::collections::VecDeque::new();
+            for step in 0..2_400 {
+                let x = match step / 300 {
+                    2 => 1.5,
+                    4 => next() * 1e6,
+                    6 if step % 97 == 0 => f64::INFINITY,
+                    _ => next(),
+                };
+                plain.push_back(x);
+                if plain.len() > n {
+                    let old = plain.pop_front().unwrap();
+                    win.replace(old, x);
+                } else {
+                    win.insert(x);
+                }
+                let v: Vec<f64> = plain.iter().copied().collect();
+                let want = robust_sd(&v, &mut buf);
+                assert_eq!(
+                    win.robust_sd().to_bits(),
+                    want.to_bits(),
+                    "{n}: step {step}"
+                );
             }
         }
     }
