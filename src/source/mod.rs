@@ -416,7 +416,7 @@ const CSV_BLOCK: usize = 8 << 20;
 /// block into lines, the time column, the normalising plan) in which Polars'
 /// other threads wait: with two blocks in flight they parse the other one.
 /// (Scale set, 2 cores: the load 2.59-2.67 s -> 2.45-2.53 s; the peak grows
-/// by about one block's frames, 385 -> 455 MB.)
+/// by about one block's frames, 385 -> 455 MB.) Within a memory budget, one.
 const PARSERS: usize = 2;
 
 /// True for a gzip or zstd file (Polars decompresses those itself).
@@ -536,7 +536,8 @@ fn csv_blocks(
                 }
             }
         });
-        for _ in 0..PARSERS {
+        let parsers = if rows.budgeted() { 1 } else { PARSERS };
+        for _ in 0..parsers {
             let (blocks_out, send) = (blocks_out.clone(), send.clone());
             scope.spawn(move || {
                 loop {

@@ -83,6 +83,11 @@ impl Rows {
         }
     }
 
+    /// True when the rows are held within a memory budget.
+    pub(super) fn budgeted(&self) -> bool {
+        self.limit.is_some()
+    }
+
     /// Rows read and not rolled back, in memory or on disk.
     fn len(&self) -> usize {
         let spilled: u64 = self.spill.as_ref().map_or(0, |p| p.sizes().iter().sum());
