@@ -151,6 +151,8 @@ impl Repeats {
     /// counts[v] = (entries of value v, those flagged as repeating the one before).
     pub fn refill(&mut self, values: &[f64]) {
         self.counts.clear();
+        // sized once for mostly distinct values, not doubled as they come
+        self.counts.reserve(values.len());
         for (e, &v) in self.recent.iter_mut().zip(values) {
             e.0 = key(v);
             let c = self.counts.entry(e.0).or_insert((0, 0));
