@@ -488,32 +488,36 @@ fn csv_blocks(
     std::thread::scope(|scope| -> Result<(), SourceError> {
         let failed_read = send.clone();
         scope.spawn(move || {
-            let mut buf: Vec<u8> = Vec::new();
+            // the end of the last block after its last complete record
+            let mut carry: Vec<u8> = Vec::new();
             let mut header = true;
             let mut n = 0;
             loop {
-                let have = buf.len();
-                buf.resize(have + block_bytes, 0);
-                let got = match file.read(&mut buf[have..]) {
+                // read into the block's own buffer, after the carried part:
+                // no zeroing, no copy but of the carried part
+                let mut block = Vec::with_capacity(carry.len() + block_bytes);
+                block.append(&mut carry);
+                let got = match (&mut file).take(block_bytes as u64).read_to_end(&mut block) {
                     Ok(got) => got,
                     Err(e) => {
                         failed_read.send((n, Err(read_err(cfg, label, e)))).ok();
                         return;
                     }
                 };
-                buf.truncate(have + got);
                 let eof = got == 0;
                 let cut = if eof {
-                    buf.len()
+                    block.len()
                 } else {
-                    match last_record_end(&buf) {
+                    match last_record_end(&block) {
                         Some(end) => end,
-                        None => continue,
+                        None => {
+                            carry = block;
+                            continue;
+                        }
                     }
                 };
-                // one copy of the block (collecting the drain copied byte by byte)
-                let mut block = buf[..cut].to_vec();
-                buf.drain(..cut);
+                carry.extend_from_slice(&block[cut..]);
+                block.truncate(cut);
                 if header {
                     // the header line: the schema already has the names
                     let Some(end) = first_record_end(&block) else {
