@@ -13,7 +13,7 @@
 //! encoding version) means a full walk of that series. Pure: bytes and
 //! slices in, bytes and numbers out; the store keeps the rows.
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+use xxhash_rust::xxh3::Xxh3;
 
 use super::series::{Explained, KernelState, layout};
 use crate::config::{Config, MetricRule};
@@ -47,21 +47,51 @@ pub fn decode(bytes: &[u8]) -> Option<KernelState> {
     }
 }
 
-/// A fast hash of points `0..k` (timestamps and value bits) of a series.
-pub fn prefix_hash(ts: &[i64], values: &[f64], k: usize) -> u64 {
-    let mut h = Xxh3::new();
-    // in blocks: one call per point would cost more than the hashing
-    let mut block = [0u8; 4096];
-    for (tc, vc) in ts[..k].chunks(256).zip(values[..k].chunks(256)) {
-        let mut w = 0;
-        for (&t, &v) in tc.iter().zip(vc) {
-            block[w..w + 8].copy_from_slice(&t.to_le_bytes());
-            block[w + 8..w + 16].copy_from_slice(&v.to_bits().to_le_bytes());
-            w += 16;
+/// Hashes of the first points of a series (timestamps and value bits), fed
+/// forward: a resumed series checks the stored state's prefix and then
+/// hashes on from there to the new state's, each point once.
+pub struct Prefix<'a> {
+    ts: &'a [i64],
+    values: &'a [f64],
+    hasher: Xxh3,
+    /// Points fed to `hasher`.
+    fed: usize,
+}
+
+impl<'a> Prefix<'a> {
+    /// Nothing hashed yet.
+    pub fn new(ts: &'a [i64], values: &'a [f64]) -> Prefix<'a> {
+        Prefix {
+            ts,
+            values,
+            hasher: Xxh3::new(),
+            fed: 0,
         }
-        h.update(&block[..w]);
     }
-    h.digest()
+
+    /// The hash of points `0..k` (`k` at most the series' length). Asking
+    /// for fewer points than were fed starts over.
+    pub fn hash(&mut self, k: usize) -> u64 {
+        if k < self.fed {
+            self.hasher = Xxh3::new();
+            self.fed = 0;
+        }
+        // in blocks: one call per point would cost more than the hashing
+        // (the digest does not depend on how the bytes were split)
+        let mut block = [0u8; 4096];
+        let (ts, values) = (&self.ts[self.fed..k], &self.values[self.fed..k]);
+        for (tc, vc) in ts.chunks(256).zip(values.chunks(256)) {
+            let mut w = 0;
+            for (&t, &v) in tc.iter().zip(vc) {
+                block[w..w + 8].copy_from_slice(&t.to_le_bytes());
+                block[w + 8..w + 16].copy_from_slice(&v.to_bits().to_le_bytes());
+                w += 16;
+            }
+            self.hasher.update(&block[..w]);
+        }
+        self.fed = k;
+        self.hasher.digest()
+    }
 }
 
 /// The config's part of every series' fingerprint, computed once per run.
@@ -108,20 +138,69 @@ impl Fingerprints {
 
     /// The fingerprint of one series: the base, its rule, granularity and explanations.
     pub fn of(&self, rule: &MetricRule, g: Granularity, explained: &Explained) -> u64 {
-        xxh3_64(format!("{}|{rule:?}|{g:?}|{explained:?}", self.base).as_bytes())
+        use std::fmt::Write;
+        // the text fed on as it is formatted: the digest of the whole string
+        let mut h = Hashing(Xxh3::new());
+        let written = write!(h, "{}|{rule:?}|{g:?}|{explained:?}", self.base);
+        debug_assert!(written.is_ok(), "hashing never fails");
+        h.0.digest()
     }
 }
 
-/// Whether `c` fits a series (`ts`, `values`) whose fingerprint is
+/// Whether `c` fits a series (the points of `prefix`) whose fingerprint is
 /// `fingerprint` and whose report range starts at `from`: the same walk
 /// inputs, the same first `c.points` points, and none of them reported on.
-pub fn fits(c: &Checkpoint, fingerprint: u64, ts: &[i64], values: &[f64], from: i64) -> bool {
+pub fn fits(c: &Checkpoint, fingerprint: u64, prefix: &mut Prefix<'_>, from: i64) -> bool {
     let k = c.points;
     c.version == VERSION
         && c.fingerprint == fingerprint
         && k > 0
-        && k <= ts.len()
-        && ts[k - 1] == c.last_ts
+        && k <= prefix.ts.len()
+        && prefix.ts[k - 1] == c.last_ts
         && c.last_ts < from
-        && prefix_hash(ts, values, k) == c.prefix_hash
+        && prefix.hash(k) == c.prefix_hash
+}
+
+#[cfg(test)]
+mod tests {
+    use xxhash_rust::xxh3::xxh3_64;
+
+    use super::*;
+
+    #[test]
+    fn a_series_fingerprint_is_the_hash_of_its_text() {
+        // as stored states were fingerprinted: xxh3 of the whole text
+        let prints = Fingerprints { base: 7 };
+        let rule = MetricRule::default_rule();
+        let explained = Explained::NONE;
+        for g in [Granularity::Day, Granularity::Hour] {
+            let text = format!("7|{rule:?}|{g:?}|{explained:?}");
+            assert_eq!(prints.of(&rule, g, &explained), xxh3_64(text.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn a_prefix_hashed_on_is_the_hash_of_its_bytes() {
+        let ts: Vec<i64> = (0..1_000).map(|i| i * 86_400_000).collect();
+        let values: Vec<f64> = (0..1_000).map(|i| f64::from(i).sin()).collect();
+        // what is stored: xxh3 of each point's time and value bits, little endian
+        let of_bytes = |values: &[f64], k: usize| {
+            let bytes: Vec<u8> = ts[..k]
+                .iter()
+                .zip(&values[..k])
+                .flat_map(|(t, v)| [t.to_le_bytes(), v.to_bits().to_le_bytes()].concat())
+                .collect();
+            xxh3_64(&bytes)
+        };
+        // fed on across block edges, and back to fewer points
+        let mut p = Prefix::new(&ts, &values);
+        for k in [0, 1, 255, 256, 257, 700, 1_000, 3, 999] {
+            assert_eq!(p.hash(k), of_bytes(&values, k), "{k}");
+        }
+        // one value bit anywhere in the prefix changes it, after it does not
+        let mut other = values.clone();
+        other[500] = f64::from_bits(other[500].to_bits() ^ 1);
+        assert_ne!(Prefix::new(&ts, &other).hash(501), of_bytes(&values, 501));
+        assert_eq!(Prefix::new(&ts, &other).hash(500), of_bytes(&values, 500));
+    }
 }

@@ -354,9 +354,10 @@ fn run_kernels(
             // the fingerprint only when a state is read or written
             let fingerprint = (prior.is_some() || resume.save)
                 .then(|| prints.of(rule, info.granularity, explained));
+            let mut prefix = checkpoint::Prefix::new(ts, values);
             let state = prior
                 .zip(fingerprint)
-                .filter(|&(c, f)| checkpoint::fits(c, f, ts, values, range.from))
+                .filter(|&(c, f)| checkpoint::fits(c, f, &mut prefix, range.from))
                 .and_then(|(c, _)| checkpoint::decode(&c.state));
             // the state before the first reported point: the points after it
             // are walked again next run (with a later range they report nothing)
@@ -386,7 +387,7 @@ fn run_kernels(
                     fingerprint,
                     points: k,
                     last_ts: ts[k - 1],
-                    prefix_hash: checkpoint::prefix_hash(ts, values, k),
+                    prefix_hash: prefix.hash(k),
                     state: checkpoint::encode(&st),
                 }
             });
