@@ -111,11 +111,10 @@ impl SortedWindow {
     /// window of hundreds moved its whole tail twice per point).
     pub fn replace(&mut self, old: f64, new: f64) {
         let v = &mut self.sorted;
-        let (i, j) = if v.len() <= FEW {
-            places_by_count(v, old, new)
-        } else {
-            lower_bounds(v, old, new)
-        };
+        if v.len() <= FEW {
+            return self.replace_few(old, new);
+        }
+        let (i, j) = lower_bounds(v, old, new);
         if v.get(i).is_none_or(|x| x.to_bits() != old.to_bits()) {
             self.insert(new);
             return;
@@ -130,6 +129,36 @@ impl SortedWindow {
             v.copy_within(i + 1..j, i);
             v[j - 1] = new;
         }
+    }
+
+    /// [`SortedWindow::replace`] for a window of a few values (the level's
+    /// 14-value slope halves, twice a point): `old` found by a walk, and the
+    /// values between its place and `new`'s moved one by one, as an
+    /// insertion sort moves them; no search, no call to copy memory.
+    fn replace_few(&mut self, old: f64, new: f64) {
+        let v = &mut self.sorted;
+        let (ko, kn) = (total_key(old), total_key(new));
+        let Some(i) = v.iter().position(|&x| total_key(x) >= ko) else {
+            self.insert(new);
+            return;
+        };
+        if v[i].to_bits() != old.to_bits() {
+            self.insert(new);
+            return;
+        }
+        let mut p = i;
+        if kn > ko {
+            while p + 1 < v.len() && total_key(v[p + 1]) < kn {
+                v[p] = v[p + 1];
+                p += 1;
+            }
+        } else {
+            while p > 0 && total_key(v[p - 1]) >= kn {
+                v[p] = v[p - 1];
+                p -= 1;
+            }
+        }
+        v[p] = new;
     }
 
     /// Number of values in the window.
@@ -241,21 +270,8 @@ fn below_from_middle(v: &[f64], m: f64) -> usize {
     v[..s].partition_point(|x| *x < m)
 }
 
-/// Windows up to this many values find their places by counting
-/// ([`places_by_count`]).
+/// Windows up to this many values replace by walking ([`SortedWindow::replace_few`]).
 const FEW: usize = 24;
-
-/// [`lower_bounds`] of a few values (the level's 14-value slope halves, twice
-/// a point, and each weekday's 12 weeks): every value compared with both, and
-/// the smaller ones counted, one pass without a branch on the data (a walk
-/// that stops at the place mispredicts once per search).
-fn places_by_count(v: &[f64], a: f64, b: f64) -> (usize, usize) {
-    let (ka, kb) = (total_key(a), total_key(b));
-    v.iter().fold((0, 0), |(i, j), &x| {
-        let k = total_key(x);
-        (i + usize::from(k < ka), j + usize::from(k < kb))
-    })
-}
 
 /// `x` as an integer ordered as [`f64::total_cmp`] orders the floats (the
 /// key that method compares).
