@@ -419,6 +419,9 @@ const CSV_BLOCK: usize = 8 << 20;
 /// by about one block's frames, 385 -> 455 MB.) Within a memory budget, one.
 const PARSERS: usize = 2;
 
+/// Blocks cut and not yet appended, at most (read, queued, parsing, parsed).
+const IN_FLIGHT: usize = 2 * PARSERS;
+
 /// True for a gzip or zstd file (Polars decompresses those itself).
 fn compressed(path: &Path) -> bool {
     use std::io::Read;
@@ -484,6 +487,9 @@ fn csv_blocks(
     let (blocks_in, blocks_out) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
     let blocks_out = std::sync::Arc::new(std::sync::Mutex::new(blocks_out));
     let (send, recv) = std::sync::mpsc::sync_channel::<(usize, Result<DataFrame, SourceError>)>(1);
+    // a block is cut only when the one IN_FLIGHT before it was appended: a
+    // slow parse never leaves an unbounded queue of frames behind it
+    let (appended, cut_more) = std::sync::mpsc::sync_channel::<()>(IN_FLIGHT);
     let mut rows_read = 0;
     std::thread::scope(|scope| -> Result<(), SourceError> {
         let failed_read = send.clone();
@@ -530,6 +536,9 @@ fn csv_blocks(
                     header = false;
                 }
                 if block.iter().any(|b| !b.is_ascii_whitespace()) {
+                    if n >= IN_FLIGHT && cut_more.recv().is_err() {
+                        return;
+                    }
                     if blocks_in.send((n, block)).is_err() {
                         return;
                     }
@@ -556,6 +565,9 @@ fn csv_blocks(
             });
         }
         drop((send, blocks_out));
+        // (dropped when this returns, early or not: a reader waiting to cut
+        // then stops)
+        let appended = appended;
         let mut early = std::collections::BTreeMap::new();
         let mut next = 0;
         for (n, frame) in recv {
@@ -566,6 +578,7 @@ fn csv_blocks(
                 rows_read += frame.height();
                 rows.push(&frame, key_columns)
                     .map_err(|e| read_err(cfg, label, e))?;
+                appended.send(()).ok();
             }
         }
         Ok(())
@@ -1180,5 +1193,33 @@ mod tests {
         assert_eq!(err.len(), 1);
         let msg = err[0].to_string();
         assert!(msg.contains("row 17") && msg.contains("n/a"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_block_early_in_a_long_file_stops_the_read() {
+        // hundreds of blocks after the bad one: the reader, waiting for room
+        // to cut more, stops when the append does, and the error is the
+        // first bad block's, whichever parse ends first
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        let mut text = String::from("date,metric,region,value\n");
+        for d in 0..600 {
+            let v = if d == 3 || d == 400 {
+                format!("bad{d}")
+            } else {
+                d.to_string()
+            };
+            text.push_str(&format!("2024-01-01,a{d},eu,{v}\n"));
+        }
+        std::fs::write(&path, text).unwrap();
+        let cfg = source(&path, "");
+        let keys = normalize::key_columns(&cfg);
+        let label = path.display().to_string();
+        for _ in 0..20 {
+            let mut rows = Rows::new(keys.len());
+            let err = csv_blocks(&cfg, &path, &label, &keys, &mut rows, 64).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("bad3") && !msg.contains("bad400"), "{msg}");
+        }
     }
 }
