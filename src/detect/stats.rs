@@ -222,7 +222,7 @@ impl SortedWindow {
             // an even count the next deviation is the smaller of the two
             // runs' next values
             let k = if n % 2 == 1 { mid } else { mid - 1 };
-            let (i, j) = split_of_two_from(la, lb, down, up, k, self.mad_at);
+            let (i, j) = split_of_two(la, lb, down, up, k, Some(self.mad_at));
             self.mad_at = i;
             let lower = largest_taken(i, j, down, up);
             if n % 2 == 1 {
@@ -336,75 +336,55 @@ fn kth_of_two(
     b: impl Fn(usize) -> f64,
     k: usize,
 ) -> f64 {
-    let (i, j) = split_of_two(la, lb, &a, &b, k);
+    let (i, j) = split_of_two(la, lb, &a, &b, k, None);
     largest_taken(i, j, a, b)
 }
 
 /// Where the `k + 1` smallest of two ascending sequences `a` (`la` values)
 /// and `b` (`lb`) end: `(i, j)`, `i + j = k + 1`, such that `a[..i]` and
 /// `b[..j]` are each at most every value of `a[i..]` and `b[j..]`; found by
-/// bisection on `i`.
+/// bisection on `i`, after walking up to [`WALK`] places from `from` when
+/// given (a sliding window's split moves little).
 fn split_of_two(
     la: usize,
     lb: usize,
     a: impl Fn(usize) -> f64,
     b: impl Fn(usize) -> f64,
     k: usize,
+    from: Option<usize>,
 ) -> (usize, usize) {
+    use std::cmp::Ordering::{Equal, Greater, Less};
     // take `i` values from `a` and `k + 1 - i` from `b`: the right split has
-    // every taken value at most every value left
+    // every taken value at most every value left; otherwise it takes more
+    // from `a` (Less) or fewer (Greater)
     let want = k + 1;
-    split_within(la, lb, a, b, want, want.saturating_sub(lb), want.min(la))
-}
-
-/// [`split_of_two`], the search starting at `i = from` (clamped): it walks
-/// while the split is near, then bisects what is left.
-fn split_of_two_from(
-    la: usize,
-    lb: usize,
-    a: impl Fn(usize) -> f64,
-    b: impl Fn(usize) -> f64,
-    k: usize,
-    from: usize,
-) -> (usize, usize) {
-    let want = k + 1;
-    let (mut lo, mut hi) = (want.saturating_sub(lb), want.min(la));
-    let mut i = from.clamp(lo, hi);
-    // the bisection's own tests and narrowing, one place at a time
-    for _ in 0..WALK {
+    let side = |i: usize| {
         let j = want - i;
         if i < la && j > 0 && b(j - 1) > a(i) {
-            lo = i + 1;
-            i += 1;
+            Less
         } else if i > 0 && j < lb && a(i - 1) > b(j) {
-            hi = i - 1;
-            i -= 1;
+            Greater
         } else {
-            return (i, j);
+            Equal
+        }
+    };
+    let (mut lo, mut hi) = (want.saturating_sub(lb), want.min(la));
+    if let Some(from) = from {
+        let mut i = from.clamp(lo, hi);
+        for _ in 0..WALK {
+            match side(i) {
+                Less => (lo, i) = (i + 1, i + 1),
+                Greater => (hi, i) = (i - 1, i - 1),
+                Equal => return (i, want - i),
+            }
         }
     }
-    split_within(la, lb, a, b, want, lo, hi)
-}
-
-/// The split of `want` values between `a` and `b` with `i` in `lo..=hi`, by bisection.
-fn split_within(
-    la: usize,
-    lb: usize,
-    a: impl Fn(usize) -> f64,
-    b: impl Fn(usize) -> f64,
-    want: usize,
-    mut lo: usize,
-    mut hi: usize,
-) -> (usize, usize) {
     loop {
         let i = lo + (hi - lo) / 2;
-        let j = want - i;
-        if i < la && j > 0 && b(j - 1) > a(i) {
-            lo = i + 1;
-        } else if i > 0 && j < lb && a(i - 1) > b(j) {
-            hi = i - 1;
-        } else {
-            return (i, j);
+        match side(i) {
+            Less => lo = i + 1,
+            Greater => hi = i - 1,
+            Equal => return (i, want - i),
         }
     }
 }

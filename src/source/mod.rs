@@ -1170,29 +1170,54 @@ mod tests {
         assert_eq!(want.values_of(a)[1], 99.0);
     }
 
-    #[test]
-    fn a_bad_value_in_a_later_block_is_named_by_its_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.csv");
+    /// A CSV in `dir` of the rows `days` (`line(d, value)`), the values of
+    /// the days in `bad` not numbers (`bad{d}`).
+    fn csv_with_bad(
+        dir: &Path,
+        days: std::ops::Range<usize>,
+        bad: &[usize],
+        line: impl Fn(usize, &str) -> String,
+    ) -> PathBuf {
         let mut text = String::from("date,metric,region,value\n");
-        for d in 1..=20 {
-            let v = if d == 17 {
-                "n/a".to_string()
+        for d in days {
+            let v = if bad.contains(&d) {
+                format!("bad{d}")
             } else {
                 d.to_string()
             };
-            text.push_str(&format!("2024-01-{d:02},a,eu,{v}\n"));
+            text.push_str(&line(d, &v));
         }
+        let path = dir.join("m.csv");
         std::fs::write(&path, text).unwrap();
-        let cfg = source(&path, "");
+        path
+    }
+
+    /// [`csv_blocks`] of the file at `path` (source defaults) in 64-byte blocks.
+    fn read_in_small_blocks(path: &Path) -> Result<(), SourceError> {
+        let cfg = source(path, "");
         let keys = normalize::key_columns(&cfg);
-        let label = path.display().to_string();
         let mut rows = Rows::new(keys.len());
-        assert!(csv_blocks(&cfg, &path, &label, &keys, &mut rows, 64).is_err());
-        let err = load(&cfg, &any_window()).unwrap_err();
+        csv_blocks(
+            &cfg,
+            path,
+            &path.display().to_string(),
+            &keys,
+            &mut rows,
+            64,
+        )
+    }
+
+    #[test]
+    fn a_bad_value_in_a_later_block_is_named_by_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = csv_with_bad(dir.path(), 1..21, &[17], |d, v| {
+            format!("2024-01-{d:02},a,eu,{v}\n")
+        });
+        assert!(read_in_small_blocks(&path).is_err());
+        let err = load(&source(&path, ""), &any_window()).unwrap_err();
         assert_eq!(err.len(), 1);
         let msg = err[0].to_string();
-        assert!(msg.contains("row 17") && msg.contains("n/a"), "{msg}");
+        assert!(msg.contains("row 17") && msg.contains("bad17"), "{msg}");
     }
 
     #[test]
@@ -1201,24 +1226,11 @@ mod tests {
         // to cut more, stops when the append does, and the error is the
         // first bad block's, whichever parse ends first
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.csv");
-        let mut text = String::from("date,metric,region,value\n");
-        for d in 0..600 {
-            let v = if d == 3 || d == 400 {
-                format!("bad{d}")
-            } else {
-                d.to_string()
-            };
-            text.push_str(&format!("2024-01-01,a{d},eu,{v}\n"));
-        }
-        std::fs::write(&path, text).unwrap();
-        let cfg = source(&path, "");
-        let keys = normalize::key_columns(&cfg);
-        let label = path.display().to_string();
+        let path = csv_with_bad(dir.path(), 0..600, &[3, 400], |d, v| {
+            format!("2024-01-01,a{d},eu,{v}\n")
+        });
         for _ in 0..20 {
-            let mut rows = Rows::new(keys.len());
-            let err = csv_blocks(&cfg, &path, &label, &keys, &mut rows, 64).unwrap_err();
-            let msg = err.to_string();
+            let msg = read_in_small_blocks(&path).unwrap_err().to_string();
             assert!(msg.contains("bad3") && !msg.contains("bad400"), "{msg}");
         }
     }
