@@ -2,8 +2,10 @@
 //! residuals and the tail family of recent standardised deviations.
 //!
 //! Both windows are kept sorted as points come and go ([`SortedWindow`]), so
-//! the scale at every point is two bisections and a refit of the tail family
-//! two index reads, instead of copies and selections over hundreds of values.
+//! the scale at every point is a few steps from the last point's (the
+//! median's place walked down from the middle, the deviations' split from
+//! the last one's) and a refit of the tail family two index reads, instead
+//! of copies and selections over hundreds of values.
 //! The state is plain owned data, so it can be checkpointed between runs.
 
 use std::collections::VecDeque;

@@ -33,9 +33,9 @@ pub fn robust_sd(v: &[f64], buf: &mut Vec<f64>) -> f64 {
 }
 
 /// A window of values kept sorted as they come and go, so that
-/// [`robust_sd`] of the window costs two binary searches instead of a copy and
-/// two selections (daily series keep 300 residuals and ask at every point), and
-/// any order statistic is an index.
+/// [`robust_sd`] of the window costs a few steps from the last call's answer
+/// instead of a copy and two selections (daily series keep 300 residuals and
+/// ask at every point), and any order statistic is an index.
 /// Gives exactly [`robust_sd`]'s result: the same median and the same
 /// deviations, each computed from the same two numbers.
 #[derive(Clone, Default, serde::Serialize, serde::Deserialize)]

@@ -419,7 +419,8 @@ const CSV_BLOCK: usize = 8 << 20;
 /// by about one block's frames, 385 -> 455 MB.) Within a memory budget, one.
 const PARSERS: usize = 2;
 
-/// Blocks cut and not yet appended, at most (read, queued, parsing, parsed).
+/// Blocks handed to the parsers and not yet appended, at most (queued,
+/// parsing, parsed); the reader holds one more, read ahead.
 const IN_FLIGHT: usize = 2 * PARSERS;
 
 /// True for a gzip or zstd file (Polars decompresses those itself).
@@ -487,8 +488,9 @@ fn csv_blocks(
     let (blocks_in, blocks_out) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
     let blocks_out = std::sync::Arc::new(std::sync::Mutex::new(blocks_out));
     let (send, recv) = std::sync::mpsc::sync_channel::<(usize, Result<DataFrame, SourceError>)>(1);
-    // a block is cut only when the one IN_FLIGHT before it was appended: a
-    // slow parse never leaves an unbounded queue of frames behind it
+    // a block goes to the parsers only when the one IN_FLIGHT before it was
+    // appended (the reader holds one more, read ahead): a slow parse never
+    // leaves an unbounded queue of frames behind it
     let (appended, cut_more) = std::sync::mpsc::sync_channel::<()>(IN_FLIGHT);
     let mut rows_read = 0;
     std::thread::scope(|scope| -> Result<(), SourceError> {
@@ -556,7 +558,14 @@ fn csv_blocks(
                 loop {
                     let next = blocks_out.lock().map(|r| r.recv());
                     let Ok(Ok((n, block))) = next else { return };
-                    let parsed = parse(block);
+                    // a panic in a parse is that block's error (the file then
+                    // goes down the whole read, as for any other): a parser
+                    // that vanished would leave the append waiting for it
+                    let parsed =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse(block)))
+                            .unwrap_or_else(|_| {
+                                Err(read_err(cfg, label, "the CSV parser panicked"))
+                            });
                     let failed = parsed.is_err();
                     if send.send((n, parsed)).is_err() || failed {
                         return;
@@ -1221,17 +1230,22 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_block_early_in_a_long_file_stops_the_read() {
-        // hundreds of blocks after the bad one: the reader, waiting for room
-        // to cut more, stops when the append does, and the error is the
-        // first bad block's, whichever parse ends first
+    fn the_first_bad_block_in_the_file_is_the_one_reported() {
+        // bad values in neighbouring blocks (about three rows to a 64-byte
+        // block), parsed at once by the two parsers: whichever fails first,
+        // the error is the first bad block's; and hundreds of blocks after
+        // them do not keep the read going (the reader stops with the append)
         let dir = tempfile::tempdir().unwrap();
-        let path = csv_with_bad(dir.path(), 0..600, &[3, 400], |d, v| {
+        let path = csv_with_bad(dir.path(), 0..600, &[3, 7, 11, 15], |d, v| {
             format!("2024-01-01,a{d},eu,{v}\n")
         });
         for _ in 0..20 {
             let msg = read_in_small_blocks(&path).unwrap_err().to_string();
-            assert!(msg.contains("bad3") && !msg.contains("bad400"), "{msg}");
+            assert!(msg.contains("bad3"), "{msg}");
+            assert!(
+                !["bad7", "bad11", "bad15"].iter().any(|b| msg.contains(b)),
+                "{msg}"
+            );
         }
     }
 }
