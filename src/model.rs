@@ -29,8 +29,8 @@ impl Granularity {
         match self {
             Granularity::Minutes(m) => m as i64 * 60_000,
             Granularity::Hour => 3_600_000,
-            Granularity::Day => 86_400_000,
-            Granularity::Week => 7 * 86_400_000,
+            Granularity::Day => MS_PER_DAY,
+            Granularity::Week => 7 * MS_PER_DAY,
         }
     }
 
@@ -46,9 +46,10 @@ impl Granularity {
     /// The granularity whose step is closest to `step_ms`, if any fits.
     pub fn from_step_ms(step_ms: i64) -> Option<Self> {
         const MIN: i64 = 60_000;
+        const WEEK: i64 = 7 * MS_PER_DAY;
         match step_ms {
-            604_800_000 => Some(Granularity::Week),
-            86_400_000 => Some(Granularity::Day),
+            WEEK => Some(Granularity::Week),
+            MS_PER_DAY => Some(Granularity::Day),
             3_600_000 => Some(Granularity::Hour),
             s if s > 0 && s < 3_600_000 && s % MIN == 0 && 1440 % (s / MIN) == 0 => {
                 u32::try_from(s / MIN).ok().map(Granularity::Minutes)

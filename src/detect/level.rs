@@ -9,7 +9,7 @@
 //! profile changed. The state is plain owned data, so it can be checkpointed
 //! between runs.
 
-use super::stats::{SortedWindow, median_of, total_key_of_bits as total_key};
+use super::stats::{SortedWindow, from_total_key, median_of, total_key};
 
 /// A baseline point: time in steps, value on the model scale, slot of the
 /// seasonal profile.
@@ -228,11 +228,11 @@ impl Points {
 
     /// The points, oldest first.
     fn as_slice(&self) -> &[LevelPoint] {
-        self.v.get(self.head..).unwrap_or_default()
+        &self.v[self.head..]
     }
 
     fn len(&self) -> usize {
-        self.v.len() - self.head.min(self.v.len())
+        self.v.len() - self.head
     }
 
     fn is_empty(&self) -> bool {
@@ -444,27 +444,20 @@ fn trimmed_mean8(points: &[LevelPoint], value: impl Fn(&LevelPoint) -> f64) -> f
 }
 
 /// [`trimmed_mean8`] of `N` points (`N <= 8`; the first `N` of `points`).
-#[allow(
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    reason = "bit reinterpretation, as in f64::total_cmp"
-)]
 fn trimmed_mean_of<const N: usize>(
     points: &[LevelPoint],
     value: impl Fn(&LevelPoint) -> f64,
 ) -> f64 {
     let mut k = [i64::MAX; 8];
     for (k, p) in k.iter_mut().zip(points.iter().take(N)) {
-        *k = total_key(value(p).to_bits() as i64);
+        *k = total_key(value(p));
     }
     net8!(k);
-    let cut = N / 4;
-    let mut mid = [0.0; 8];
-    for (m, &k) in mid.iter_mut().zip(&k[cut..N - cut]) {
-        *m = f64::from_bits(total_key(k) as u64);
+    let mut sorted = [0.0; 8];
+    for (x, &k) in sorted.iter_mut().zip(&k[..N]) {
+        *x = from_total_key(k);
     }
-    let mid = &mid[..N - 2 * cut];
-    mid.iter().sum::<f64>() / mid.len() as f64
+    trimmed_mean_sorted(&sorted[..N])
 }
 
 /// Up to this many values are sorted by [`sort_small`].
@@ -482,25 +475,19 @@ fn sort_total(v: &mut [f64]) {
 /// Sort a few values in [`f64::total_cmp`] order as integers: the key
 /// `bits ^ (sign ? 0x7fff… : 0)` orders like `total_cmp` and is its own
 /// inverse, and integers sort with cheap comparisons (a daily series sorts
-/// the slope's 14-value halves at every profile change, and each weekday's
-/// 12 weeks). The keys go through a fixed
+/// the slope's 14-value halves at every profile change). The keys go through a fixed
 /// sorting network (8 or 16 places, the rest padded with the largest key):
 /// no data-dependent branch, where an insertion sort mispredicts about once
 /// per value. The order is total, so the result is the one any sort gives.
-#[allow(
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    reason = "bit reinterpretation, as in f64::total_cmp"
-)]
 fn sort_small(v: &mut [f64]) {
     if v.len() <= 8 {
         let mut k = [i64::MAX; 8];
         for (k, x) in k.iter_mut().zip(v.iter()) {
-            *k = total_key(x.to_bits() as i64);
+            *k = total_key(*x);
         }
         net8!(k);
         for (x, k) in v.iter_mut().zip(k) {
-            *x = f64::from_bits(total_key(k) as u64);
+            *x = from_total_key(k);
         }
         return;
     }
@@ -518,21 +505,16 @@ fn sort_small(v: &mut [f64]) {
 
 /// [`sort_small`] of `N` values (`8 < N <= 16`; the first `N` of `v`) on
 /// the 16-place network: one copy per count, so the padding is a constant
-/// and the comparators it makes idle are gone (a daily series sorts 12 and
-/// 14 values).
-#[allow(
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    reason = "bit reinterpretation, as in f64::total_cmp"
-)]
+/// and the comparators it makes idle are gone (a daily series sorts 14
+/// values).
 fn sort16<const N: usize>(v: &mut [f64]) {
     let mut keys = [i64::MAX; SMALL];
     for (k, x) in keys.iter_mut().zip(v.iter().take(N)) {
-        *k = total_key(x.to_bits() as i64);
+        *k = total_key(*x);
     }
     net16!(keys);
     for (x, k) in v.iter_mut().zip(keys).take(N) {
-        *x = f64::from_bits(total_key(k) as u64);
+        *x = from_total_key(k);
     }
 }
 

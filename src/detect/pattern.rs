@@ -72,8 +72,8 @@ impl ShapeWatch {
     /// The shape test over the last `span` days, with noise scale `sd`; `None`
     /// until `span` consecutive days are in, when the profile is flat, or when
     /// some leave-one-day-out estimate is at most `min_lost` (then the smallest
-    /// is too, and the caller would drop the answer: most points stop after
-    /// the first estimate instead of computing all of them).
+    /// is too: only answers above `min_lost` come back, and most points stop
+    /// after the first estimate instead of computing all of them).
     pub fn test(&self, sd: f64, min_lost: f64) -> Option<ShapeLoss> {
         if self.days.len() < self.span || !(sd.is_finite() && sd > 0.0) {
             return None;

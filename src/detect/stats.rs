@@ -275,14 +275,14 @@ const FEW: usize = 24;
 
 /// `x` as an integer ordered as [`f64::total_cmp`] orders the floats (the
 /// key that method compares).
-fn total_key(x: f64) -> i64 {
+pub(super) fn total_key(x: f64) -> i64 {
     // (the bits as they are, not numeric conversions)
     total_key_of_bits(x.to_bits() as i64)
 }
 
 /// The float whose [`total_key`] is `k`.
 #[allow(clippy::cast_sign_loss, reason = "bit reinterpretation")]
-fn from_total_key(k: i64) -> f64 {
+pub(super) fn from_total_key(k: i64) -> f64 {
     f64::from_bits(total_key_of_bits(k) as u64)
 }
 
@@ -293,7 +293,7 @@ fn from_total_key(k: i64) -> f64 {
     clippy::cast_sign_loss,
     reason = "bit reinterpretation, as in f64::total_cmp"
 )]
-pub(super) fn total_key_of_bits(x: i64) -> i64 {
+fn total_key_of_bits(x: i64) -> i64 {
     x ^ (((x >> 63) as u64) >> 1) as i64
 }
 

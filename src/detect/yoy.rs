@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 
-const DAY_MS: i64 = 86_400_000;
+const DAY_MS: i64 = crate::model::MS_PER_DAY;
 /// Same weekday one year back.
 pub const YEAR_MS: i64 = 364 * DAY_MS;
 

@@ -512,7 +512,8 @@ fn csv_blocks(
                         return;
                     }
                 };
-                let eof = got == 0;
+                // (`take` reads short only at the end of the file)
+                let eof = got < block_bytes;
                 let cut = if eof {
                     block.len()
                 } else {

@@ -65,13 +65,13 @@ pub(super) fn csv_schema(
     for c in first.columns() {
         let mut seen = PlHashSet::new();
         let mut types = PlIndexSet::new();
-        let is_time = c.name().as_str() == cfg.time_column;
-        iso |= is_time;
         for v in c.str().map_err(err)?.iter().flatten() {
             if seen.insert(v) {
                 types.insert(infer_field_schema(v, true, false));
-                iso &= !is_time || naive_iso_ms(v.as_bytes()).is_some();
             }
+        }
+        if c.name().as_str() == cfg.time_column {
+            iso = seen.iter().all(|v| naive_iso_ms(v.as_bytes()).is_some());
         }
         if let Some(dt) = schema.get_mut(c.name().as_str()) {
             *dt = finish_infer_field_schema(&types);
