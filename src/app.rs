@@ -37,6 +37,15 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
         Some(d) if d.as_os_str() == "-" => Announce::DryRun(None),
         Some(d) => Announce::DryRun(Some(d)),
     };
+    // a dry run works on a copy of the store in a private temp folder, so the
+    // store is left exactly as it was (and is not created when absent)
+    let (cfg, _scratch) = match announce {
+        Announce::DryRun(_) => {
+            let (cfg, scratch) = dry_run_copy(cfg)?;
+            (cfg, Some(scratch))
+        }
+        _ => (cfg, None),
+    };
     let report = match at {
         Some(at) => cycle_as_of(&cfg, at, true, "once", announce)?,
         None => cycle(&cfg, Utc::now(), "once", announce)?,
@@ -51,6 +60,22 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
         crate::cli::error(p);
     }
     let a = &report.alerts;
+    if let Announce::DryRun(dir) = announce {
+        crate::cli::say(&format!(
+            "dry run: {} finding(s), {} new incident(s), {} digest(s) written{}, nothing queued or sent; the store was not changed",
+            ev.detection.findings.len(),
+            a.new_incidents,
+            a.rendered.len(),
+            if dir.is_some() { ":" } else { " to stdout" },
+        ));
+        for f in a.rendered.iter().filter(|_| dir.is_some()) {
+            crate::cli::say(&format!("  {}", f.display()));
+        }
+        for line in ev.periods_lines() {
+            crate::cli::say(&format!("reported on {line}"));
+        }
+        return Ok(report.problems().len());
+    }
     crate::cli::say(&format!(
         "run: {} finding(s), {} new incident(s), {} digest(s) queued{}, {} sent, {} failed, {} still queued unsent; {} source error(s), {} warning(s)",
         ev.detection.findings.len(),
@@ -67,6 +92,21 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
         ev.errors.len(),
         ev.warnings.len(),
     ));
+    if a.held_elsewhere > 0 {
+        crate::cli::say(&format!(
+            "outbox: {} message(s) were being sent by another run at the same time (not sent by this one)",
+            a.held_elsewhere
+        ));
+    }
+    if a.undeliverable > 0 {
+        crate::cli::say(&format!(
+            "outbox: {} message(s) undeliverable (refused for good or in doubt twice); `callout outbox` lists them",
+            a.undeliverable
+        ));
+    }
+    for line in ev.periods_lines() {
+        crate::cli::say(&format!("reported on {line}"));
+    }
     crate::cli::say(&format!(
         "detector state: {} series resumed, {} walked in full (load {:.2} s, detect {:.2} s)",
         ev.detection.resumed,
@@ -75,6 +115,44 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
         ev.detect_time.as_secs_f64(),
     ));
     Ok(report.problems().len())
+}
+
+/// `cfg` pointed at a copy of its store (and of a generated link key that
+/// does not exist yet) in a new private temp folder, removed when the
+/// returned guard drops. The copy is SQLite's own (`VACUUM INTO`, a
+/// consistent snapshot even while another process writes); the original is
+/// only read (opened without create; closing it may fold its WAL into the
+/// file, which changes no row). Without a store file the copy starts empty.
+fn dry_run_copy(mut cfg: Config) -> anyhow::Result<(Config, tempfile::TempDir)> {
+    let scratch =
+        tempfile::tempdir().context("dry run: creating a temp folder for a copy of the store")?;
+    let copy = scratch.path().join("state.db");
+    if cfg.store_path.exists() {
+        let conn = rusqlite::Connection::open_with_flags(
+            &cfg.store_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|c| {
+            c.busy_timeout(std::time::Duration::from_secs(15))?;
+            c.execute("VACUUM INTO ?1", [copy.to_string_lossy()])?;
+            Ok(c)
+        })
+        .with_context(|| {
+            format!(
+                "dry run: copying store `{}` (the store is never written by a dry run)",
+                cfg.store_path.display()
+            )
+        })?;
+        drop(conn);
+    }
+    cfg.store_path = copy;
+    if let Some(web) = cfg.web.as_mut()
+        && let crate::config::KeySource::Generated(path) = &web.key
+        && !path.exists()
+    {
+        web.key = crate::config::KeySource::Generated(scratch.path().join("web.key"));
+    }
+    Ok((cfg, scratch))
 }
 
 /// What the store and alert half of a run did.
@@ -90,6 +168,8 @@ pub struct AlertReport {
     pub escalations: usize,
     /// Pre-read emails written to the outbox (one per `report.email_to` address).
     pub reports: usize,
+    /// Digests a dry run wrote (`.eml` files), instead of queueing them.
+    pub rendered: Vec<std::path::PathBuf>,
     /// Messages the server accepted.
     pub sent: usize,
     /// Messages that failed and wait for a retry.
@@ -97,6 +177,11 @@ pub struct AlertReport {
     /// Messages still in the outbox, unsent, after this run (failed now,
     /// skipped after a timeout, or backing off from earlier failures).
     pub unsent: usize,
+    /// Due messages another run was sending at the time (its claim held).
+    pub held_elsewhere: usize,
+    /// Messages given up on (refused for good, or in doubt twice) and not
+    /// re-queued: listed by `callout outbox`.
+    pub undeliverable: usize,
     /// What went wrong while alerting (owners, delivery), in words.
     pub problems: Vec<String>,
 }
@@ -166,9 +251,20 @@ fn cycle_as_of(
                 vec![None; keys.len()]
             })
         };
+        let mut reported = |source: &str, keys: &[&SeriesKey]| {
+            store.reported(source, keys).unwrap_or_else(|e| {
+                tracing::warn!(source, "{e}; these series report their newest period only");
+                vec![None; keys.len()]
+            })
+        };
         let states = pipeline::States {
             lookup: Some(&mut lookup),
             save: true,
+            reported: Some(&mut reported),
+            catch_up: Some(pipeline::CatchUp {
+                first_since: crate::review::previous_review(&cfg.review, now).with_timezone(&Utc),
+                bound: chrono::Duration::days(i64::from(cfg.alerts.catch_up_days)),
+            }),
         };
         pipeline::evaluate_resuming(
             cfg,
@@ -184,6 +280,19 @@ fn cycle_as_of(
     add_restated(&store, cfg, &mut evaluation)?;
     let mut alerts =
         record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
+    // each series' newest period reported on: the next run starts after it
+    // (recorded after the findings and incidents: a run that stops before
+    // this point reports these periods again, and incidents absorb repeats)
+    let marks = evaluation
+        .detection
+        .reported
+        .iter()
+        .map(|r| (r.source.as_str(), &r.key, r.last_ts));
+    if let Err(e) = store.transaction(|s| s.save_reported(marks)) {
+        alerts
+            .problems
+            .push(format!("saving the periods reported on: {e}"));
+    }
     // the states last: a run that stopped before this point resumes from the
     // previous ones, which still fit
     // (taken out of the report: ~15 KB a series, not needed once saved)
@@ -297,7 +406,7 @@ fn record_and_announce(
     };
     let signer = alert::Signer::new(cfg, key.as_ref());
     match announce {
-        Announce::Send => deliver(store, cfg, &incidents, now, signer, &mut report)?,
+        Announce::Send => deliver(store, cfg, &incidents, now, signer, &mut report, run_id)?,
         Announce::DryRun(dir) => {
             let charts = alert::charts(store, &incidents);
             let store_id = store.store_id()?;
@@ -306,6 +415,7 @@ fn record_and_announce(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"
             );
+            report.rendered = written;
         }
         Announce::Hold => {}
     }
@@ -315,6 +425,7 @@ fn record_and_announce(
         "rows": ev.rows,
         "resumed": ev.detection.resumed,
         "walked": ev.detection.walked,
+        "periods": ev.periods_lines(),
         "source_errors": ev.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "new_incidents": report.new_incidents,
         "queued": report.queued,
@@ -324,6 +435,8 @@ fn record_and_announce(
         "sent": report.sent,
         "failed": report.failed,
         "unsent": report.unsent,
+        "held_elsewhere": report.held_elsewhere,
+        "undeliverable": report.undeliverable,
         "problems": report.problems,
     });
     store.finish_run(
@@ -343,7 +456,9 @@ fn deliver(
     now: DateTime<Utc>,
     signer: Option<alert::Signer<'_>>,
     report: &mut AlertReport,
+    run_id: i64,
 ) -> anyhow::Result<()> {
+    let runner = &alert::Runner::for_run(run_id);
     let Some(smtp) = &cfg.smtp else {
         // No mail configured: findings are recorded (and printed by `run --once`);
         // incidents stay unannounced until an [smtp] table is added.
@@ -390,14 +505,24 @@ fn deliver(
         Err(alert::AlertError::Store(e)) => return Err(e.into()),
         Err(e) => report.problems.push(e.to_string()),
     }
-    let d = alert::deliver_due(store, smtp, &cfg.alerts, now)?;
+    let d = alert::deliver_due(store, smtp, &cfg.alerts, now, runner)?;
     report.sent = d.sent.len();
     report.failed = d.failed.len();
     report.unsent = d.waiting;
+    report.held_elsewhere = d.held_elsewhere;
+    report.undeliverable = d.undeliverable;
     for f in &d.failed {
         report.problems.push(format!(
             "sending to `{}` failed (attempt {}, retried from {}): {}",
             f.owner, f.attempts, f.next_attempt_at, f.error
+        ));
+    }
+    // given up in this run: a problem of this run (exit 1); later runs list
+    // them as undeliverable without failing again
+    for f in &d.given_up {
+        report.problems.push(format!(
+            "message {} to `{}` given up: {} (`callout outbox --requeue {}` sends it again)",
+            f.outbox_id, f.owner, f.error, f.outbox_id
         ));
     }
     // Mail that was not even tried this run (backing off from an earlier
@@ -435,6 +560,8 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         sent = r.alerts.sent,
         failed = r.alerts.failed,
         unsent = r.alerts.unsent,
+        held_elsewhere = r.alerts.held_elsewhere,
+        undeliverable = r.alerts.undeliverable,
         "evaluated"
     );
     let problems = r.problems();
@@ -442,6 +569,74 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         None => Ok(()),
         Some(first) => anyhow::bail!("{} problem(s), first: {first}", problems.len()),
     }
+}
+
+/// What `callout outbox` found and did.
+#[derive(Debug, Default)]
+pub struct OutboxListing {
+    /// One line per unsent or given-up message, then a count line.
+    pub lines: Vec<String>,
+    /// Ids asked to be re-queued that are not given-up messages.
+    pub not_found: Vec<i64>,
+}
+
+/// `callout outbox`: re-queue the given-up messages `requeue` names (due at
+/// `now`), then list every message not delivered: id, recipient, subject,
+/// attempts and its state in words (due, retried from, in doubt, given up
+/// and why). A store that does not exist yet is not created.
+pub fn outbox(cfg: &Config, requeue: &[i64], now: DateTime<Utc>) -> anyhow::Result<OutboxListing> {
+    let mut listing = OutboxListing::default();
+    if !cfg.store_path.exists() {
+        listing.lines.push(format!(
+            "store `{}` does not exist yet: nothing queued",
+            cfg.store_path.display()
+        ));
+        listing.not_found = requeue.to_vec();
+        return Ok(listing);
+    }
+    let store = Store::open(&cfg.store_path)?;
+    for &id in requeue {
+        if store.requeue(id, now)? {
+            listing
+                .lines
+                .push(format!("re-queued message {id}: the next run sends it"));
+        } else {
+            listing.not_found.push(id);
+        }
+    }
+    let when = |ms: i64| {
+        DateTime::from_timestamp_millis(ms).map_or_else(
+            || ms.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+    };
+    let unsent = store.unsent_mail()?;
+    let given_up = store.undeliverable_mail()?;
+    for m in unsent.iter().chain(&given_up) {
+        let state = match (&m.undeliverable, m.in_doubt) {
+            (Some((at, why)), _) => format!("given up {}: {why}", when(*at)),
+            (None, n) if n > 0 => format!(
+                "in doubt (the server may have it), sent once more from {}",
+                when(m.next_attempt_at)
+            ),
+            (None, _) if m.attempts == 0 => "queued, not tried yet".to_string(),
+            (None, _) => format!(
+                "retried from {}; last error: {}",
+                when(m.next_attempt_at),
+                m.last_error.as_deref().unwrap_or("none")
+            ),
+        };
+        listing.lines.push(format!(
+            "{}\t{}\t{}\t{} attempt(s)\t{state}",
+            m.id, m.mail.recipient, m.mail.subject, m.attempts
+        ));
+    }
+    listing.lines.push(format!(
+        "{} message(s) to deliver, {} given up (re-queue with `callout outbox --requeue ID`)",
+        unsent.len(),
+        given_up.len()
+    ));
+    Ok(listing)
 }
 
 /// `callout test-email`.

@@ -95,6 +95,17 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// List the mail still to be delivered and the mail given up on (refused
+    /// for good by the server, or in doubt twice), and re-queue it.
+    Outbox {
+        /// Config file.
+        #[arg(long, short, default_value = "callout.toml")]
+        config: PathBuf,
+        /// Put this given-up message (its id in the list) back in the queue;
+        /// the next run sends it. Repeat for several.
+        #[arg(long, value_name = "ID")]
+        requeue: Vec<i64>,
+    },
 }
 
 /// Arguments of `backfill`.

@@ -242,5 +242,18 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             callout::app::test_email(&cfg, &to)?;
             Ok(Outcome::Done)
         }
+        Command::Outbox { config, requeue } => {
+            let cfg = load_config(&config)?;
+            let listing = callout::app::outbox(&cfg, &requeue, chrono::Utc::now())?;
+            for line in &listing.lines {
+                println!("{line}");
+            }
+            for id in &listing.not_found {
+                cli::error(&format!(
+                    "outbox: no given-up message with id {id} (see the list; only given-up messages can be re-queued)"
+                ));
+            }
+            Ok(outcome(listing.not_found.len()))
+        }
     }
 }

@@ -293,7 +293,25 @@ pub struct SeriesKey {
     pub dims: Vec<(String, String)>,
 }
 
+/// The metric name of the pseudo-series that stands for a whole export in
+/// export-problem items (an export that could not be read, or came in
+/// empty): its incidents open and close like a late export's.
+pub const EXPORT_SERIES: &str = "(export)";
+
 impl SeriesKey {
+    /// The pseudo-series of a whole export ([`EXPORT_SERIES`]).
+    pub fn export() -> SeriesKey {
+        SeriesKey {
+            metric: EXPORT_SERIES.to_string(),
+            dims: Vec::new(),
+        }
+    }
+
+    /// True for the pseudo-series of a whole export.
+    pub fn is_export(&self) -> bool {
+        self.metric == EXPORT_SERIES && self.dims.is_empty()
+    }
+
     /// Value of a dimension, if the series has it.
     pub fn dim(&self, name: &str) -> Option<&str> {
         self.dims

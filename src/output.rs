@@ -44,16 +44,24 @@ pub const FIELDS: [&str; 10] = [
     "yoy_pct",
 ];
 
+/// A number in a findings file: four decimals (trailing zeros cut) from 1
+/// up, six significant digits below, so a small non-zero (an error rate of
+/// 1.2e-4, a band's lower bound of 1e-300 on the log scale) never reads as 0.
 fn num(x: f64) -> String {
-    if x.abs() < 1e-5 {
-        // what the general case gives ("-0.0000" trimmed), without the slow
-        // exact formatting a tiny number takes (a band's lower bound on the
-        // log scale can be 1e-300)
-        if x.is_sign_negative() { "-0" } else { "0" }.to_string()
-    } else if x.is_finite() {
+    let a = x.abs();
+    if x == 0.0 {
+        "0".to_string()
+    } else if a >= 1.0 && x.is_finite() {
         let s = format!("{x:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else if a >= 1e-6 {
+        let places = usize::try_from(5 - a.log10().floor() as i64)
+            .unwrap_or(6)
+            .clamp(6, 11);
+        let s = format!("{x:.places$}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else if x.is_finite() {
+        crate::render::scientific(x, 6)
     } else if x.is_nan() {
         String::new()
     } else if x > 0.0 {
@@ -341,30 +349,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tiny_numbers_read_as_the_general_formatting_gives_them() {
-        let general = |x: f64| {
-            let s = format!("{x:.4}");
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        };
-        let mut xs = vec![
-            0.0,
-            -0.0,
-            1e-300,
-            -1e-300,
-            f64::MIN_POSITIVE,
-            5e-324,
-            9.99e-6,
-            -9.99e-6,
+    fn small_numbers_keep_their_significant_digits() {
+        let cases = [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (1234.567_89, "1234.5679"),
+            (1.5, "1.5"),
+            (0.00012, "0.00012"),
+            (0.000_123_456_789, "0.000123457"),
+            (-0.5, "-0.5"),
+            (1e-300, "1e-300"),
+            (-1.234_567_8e-9, "-1.23457e-9"),
+            (5e-324, "4.94066e-324"),
+            (f64::NAN, ""),
+            (f64::INFINITY, "inf"),
         ];
+        for (x, want) in cases {
+            assert_eq!(num(x), want, "{x:e}");
+        }
+        // never a non-zero written as zero, over many magnitudes
         let mut x = 1e-12;
-        while x < 1e-3 {
-            xs.extend([x, -x, x * 0.999_999, -x * 1.000_001]);
+        while x < 1.0 {
+            for v in [x, -x] {
+                let s = num(v);
+                assert_ne!(s.parse::<f64>().unwrap(), 0.0, "{v:e} -> {s}");
+                let rel = (s.parse::<f64>().unwrap() - v).abs() / v.abs();
+                assert!(rel < 1e-5, "{v:e} -> {s}");
+            }
             x *= 1.37;
         }
-        for x in xs {
-            assert_eq!(num(x), general(x), "{x:e}");
-        }
-        assert_eq!(num(-1e-300), "-0");
-        assert_eq!(num(0.00012), "0.0001");
     }
 }

@@ -56,6 +56,76 @@ pub struct Evaluation {
     pub load_time: Duration,
     /// Time spent detecting.
     pub detect_time: Duration,
+    /// Per source (by name), what a catch-up skipped (scheduled runs only).
+    pub caught_up: Vec<(String, CaughtUp)>,
+}
+
+impl Evaluation {
+    /// One line per source saying what was reported on: "`shop`: 12
+    /// series, 3 period(s) each (2025-03-07 .. 2025-03-09)", plus the
+    /// periods a catch-up skipped as older than its bound.
+    pub fn periods_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (source, sum) in self.periods_by_source() {
+            let each = if sum.fewest == sum.most {
+                format!("{} period(s) each", sum.most)
+            } else {
+                format!("{} to {} period(s) each", sum.fewest, sum.most)
+            };
+            let show = |t| crate::model::format_ts(t, sum.granularity);
+            let mut line = format!(
+                "`{source}`: {} series, {each} ({} .. {})",
+                sum.series,
+                show(sum.first),
+                show(sum.last)
+            );
+            if let Some((_, c)) = self.caught_up.iter().find(|c| c.0 == source) {
+                line.push_str(&format!(
+                    "; {} older period(s) beyond the catch-up bound skipped, not asked about",
+                    c.skipped
+                ));
+            }
+            lines.push(line);
+        }
+        for (source, c) in &self.caught_up {
+            if !self.detection.reported.iter().any(|r| &r.source == source) {
+                lines.push(format!(
+                    "`{source}`: nothing new; {} older period(s) beyond the catch-up bound skipped",
+                    c.skipped
+                ));
+            }
+        }
+        lines
+    }
+
+    /// Per source, in the order met: what its series reported on
+    /// ([`Detection::reported`]); sources with nothing new are left out.
+    pub fn periods_by_source(&self) -> Vec<(String, PeriodsReported)> {
+        let mut out: Vec<(String, PeriodsReported)> = Vec::new();
+        for r in &self.detection.reported {
+            match out.iter_mut().find(|o| o.0 == r.source) {
+                Some((_, o)) => {
+                    o.series += 1;
+                    o.fewest = o.fewest.min(r.periods);
+                    o.most = o.most.max(r.periods);
+                    o.first = o.first.min(r.first_ts);
+                    o.last = o.last.max(r.last_ts);
+                }
+                None => out.push((
+                    r.source.clone(),
+                    PeriodsReported {
+                        series: 1,
+                        fewest: r.periods,
+                        most: r.periods,
+                        first: r.first_ts,
+                        last: r.last_ts,
+                        granularity: r.granularity,
+                    },
+                )),
+            }
+        }
+        out
+    }
 }
 
 impl Evaluation {
@@ -84,19 +154,66 @@ impl Evaluation {
     }
 }
 
+/// What one source's series reported on in one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodsReported {
+    /// Series with at least one period reported on.
+    pub series: usize,
+    /// Fewest periods of one series.
+    pub fewest: usize,
+    /// Most periods of one series.
+    pub most: usize,
+    /// Oldest period reported on.
+    pub first: i64,
+    /// Newest period reported on.
+    pub last: i64,
+    /// The granularity of (one of) its series, for showing the periods.
+    pub granularity: crate::model::Granularity,
+}
+
 /// Looks up the stored detector states of a source's series, in the order of
 /// the keys given (`None`: no usable state, walk that series fully).
 pub type StateLookup<'a> = dyn FnMut(&str, &[&SeriesKey]) -> Vec<Option<Checkpoint>> + 'a;
 
+/// Looks up the newest period reported on per series of a source, in the
+/// order of the keys given (`None`: never reported on).
+pub type ReportedLookup<'a> = dyn FnMut(&str, &[&SeriesKey]) -> Vec<Option<i64>> + 'a;
+
+/// What a scheduled run reports on when it knows what was reported before:
+/// every period after the last one reported on, per series, however many
+/// (a weekend, downtime), each once; a series never reported on starts with
+/// the periods that ended since the previous review (at least its newest).
+/// Periods more than `bound` older than a series' newest are not asked
+/// about: they are counted as skipped.
+#[derive(Debug, Clone, Copy)]
+pub struct CatchUp {
+    /// The previous review: a first run reports the periods ended since.
+    pub first_since: DateTime<Utc>,
+    /// How far back a run catches up (at least two periods).
+    pub bound: chrono::Duration,
+}
+
+/// Per source, what the catch-up of a scheduled run covered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaughtUp {
+    /// Periods older than the catch-up bound, not asked about, over all series.
+    pub skipped: usize,
+}
+
 /// Detector states in and out of one evaluation (`detect::checkpoint`): the
 /// caller reads the stored ones (per batch, and per chunk of a chunked
 /// source, so a chunk's states are in memory with its rows only) and gets the
-/// new ones back in [`Detection::checkpoints`].
+/// new ones back in [`Detection::checkpoints`]. With `reported` and
+/// `catch_up`, each series reports from after its last reported period.
 pub struct States<'a> {
     /// Where stored states come from; `None`: every series walks fully.
     pub lookup: Option<&'a mut StateLookup<'a>>,
     /// Keep each series' new state.
     pub save: bool,
+    /// Where the last reported periods come from (with `catch_up`).
+    pub reported: Option<&'a mut ReportedLookup<'a>>,
+    /// The catch-up policy; `None`: the window's range as it is.
+    pub catch_up: Option<CatchUp>,
 }
 
 impl States<'_> {
@@ -105,7 +222,56 @@ impl States<'_> {
         States {
             lookup: None,
             save: false,
+            reported: None,
+            catch_up: None,
         }
+    }
+
+    /// The first timestamp each series of `b` reports, in series order
+    /// (empty without a catch-up: the range decides), and how many periods
+    /// fell beyond the bound. `range` is the batch's window range.
+    fn report_from(
+        &mut self,
+        b: &Batch,
+        src: Option<&SourceConfig>,
+        range: Range,
+    ) -> (Vec<i64>, usize) {
+        let (Some(catch_up), Some(lookup), Some(src)) =
+            (self.catch_up, self.reported.as_mut(), src)
+        else {
+            return (Vec::new(), 0);
+        };
+        let keys: Vec<&SeriesKey> = b.series.iter().map(|s| &s.key).collect();
+        let reported = lookup(&b.source, &keys);
+        let review = local_ms(catch_up.first_since, src);
+        let bound = catch_up.bound.num_milliseconds();
+        let mut skipped = 0;
+        let froms = b
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, info)| {
+                let ts = b.ts_of(info);
+                let Some(&newest) = ts.last() else {
+                    return range.from;
+                };
+                let step = info.granularity.step_ms();
+                let from = match reported.get(i).copied().flatten() {
+                    Some(last) => last.saturating_add(1),
+                    // the periods that ended after the previous review
+                    None => review.saturating_sub(step).saturating_add(1).min(newest),
+                };
+                let floor = newest
+                    .saturating_sub(bound.max(step.saturating_mul(2)))
+                    .saturating_add(1);
+                if from < floor {
+                    skipped +=
+                        ts.partition_point(|&t| t < floor) - ts.partition_point(|&t| t < from);
+                }
+                from.max(floor)
+            })
+            .collect();
+        (froms, skipped)
     }
 
     /// The stored states of `b`'s series, in series order.
@@ -465,6 +631,25 @@ fn evaluate_as_of(
         + chunked.iter().map(SpilledSource::series).sum::<usize>();
     let mut candidates = Candidates::default();
     let prior: Vec<Vec<Option<Checkpoint>>> = batches.iter().map(|b| states.of(b)).collect();
+    let src_of = |name: &str| cfg.sources.iter().find(|s| s.name == name);
+    let mut caught_up: Vec<(String, CaughtUp)> = Vec::new();
+    let mut count_skipped = |source: &str, skipped: usize| {
+        if skipped > 0 {
+            match caught_up.iter_mut().find(|c| c.0 == source) {
+                Some(c) => c.1.skipped += skipped,
+                None => caught_up.push((source.to_string(), CaughtUp { skipped })),
+            }
+        }
+    };
+    let report_from: Vec<Vec<i64>> = batches
+        .iter()
+        .zip(&ranges)
+        .map(|(b, &r)| {
+            let (froms, skipped) = states.report_from(b, src_of(&b.source), r);
+            count_skipped(&b.source, skipped);
+            froms
+        })
+        .collect();
     candidates.add(
         &batches,
         &newest,
@@ -474,6 +659,7 @@ fn evaluate_as_of(
         Resume {
             prior: &prior,
             save: states.save,
+            report_from: &report_from,
         },
         &|done, _| {
             progress(done, total);
@@ -500,6 +686,8 @@ fn evaluate_as_of(
             };
             let base = done;
             let prior = [states.of(&b)];
+            let (froms, skipped) = states.report_from(&b, src_of(&b.source), range[0]);
+            count_skipped(&b.source, skipped);
             candidates.add(
                 std::slice::from_ref(&b),
                 &newest,
@@ -509,6 +697,7 @@ fn evaluate_as_of(
                 Resume {
                     prior: &prior,
                     save: states.save,
+                    report_from: &[froms],
                 },
                 &move |d, _| progress(base + d, total),
             );
@@ -518,6 +707,9 @@ fn evaluate_as_of(
     }
     let mut detection = candidates.decide(cfg.detection.fdr);
     detection.findings.extend(late);
+    if let (Some(now), true) = (now, states.catch_up.is_some()) {
+        export_problems(cfg, now, &errors, &mut detection);
+    }
     if !chunked.is_empty() {
         // as whole batches list them: by source, then key
         let at = |name: &str| cfg.sources.iter().position(|s| s.name == name);
@@ -537,6 +729,65 @@ fn evaluate_as_of(
         rows,
         load_time,
         detect_time: t1.elapsed(),
+        caught_up,
+    }
+}
+
+/// A scheduled run's export problems as items for the source's owner: per
+/// source whose export could not be read (missing, empty, unreadable, of the
+/// wrong shape), one `late` finding on the export's pseudo-series
+/// ([`SeriesKey::export`]) dated the run's day, naming the file and the
+/// error; per source read without such a problem, that pseudo-series is
+/// evaluated, so its incident closes like a late export's once the export
+/// is back.
+fn export_problems(
+    cfg: &Config,
+    now: DateTime<Utc>,
+    errors: &[SourceError],
+    detection: &mut Detection,
+) {
+    let day = crate::model::MS_PER_DAY;
+    for src in &cfg.sources {
+        let today = local_ms(now, src);
+        let today = today - today.rem_euclid(day);
+        let problems: Vec<&SourceError> = errors
+            .iter()
+            .filter(|e| e.source_name() == src.name && e.is_export_problem())
+            .collect();
+        let key = SeriesKey::export();
+        let Some(first) = problems.first() else {
+            detection.evaluated.push(detect::Evaluated {
+                source: src.name.clone(),
+                key,
+                first_ts: today,
+                last_ts: today,
+                step_ms: day,
+                points: 1,
+            });
+            continue;
+        };
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (and {} more problem(s))", n - 1),
+        };
+        detection.findings.push(Finding {
+            source: src.name.clone(),
+            key,
+            granularity: crate::model::Granularity::Day,
+            timestamp: today,
+            value: f64::NAN,
+            expected: f64::NAN,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            score: 0.0,
+            p_value: 0.0,
+            direction: crate::model::Direction::Down,
+            check: crate::model::Check::Late,
+            wow_pct: None,
+            yoy_pct: None,
+            history: 0,
+            note: Some(format!("{first}{more}")),
+        });
     }
 }
 
@@ -718,6 +969,8 @@ mod tests {
                 let states = States {
                     lookup: Some(&mut lookup),
                     save: true,
+                    reported: None,
+                    catch_up: None,
                 };
                 let ev = evaluate_resuming(&cfg, Window::Latest, at, true, &[], states, &|_, _| {});
                 (ev, lookups)

@@ -15,6 +15,9 @@ with 550, to simulate one bad mailbox.
 kill at that moment does:
   data  receive the message body, write DIR/NNNN.data (not .eml), never reply;
   quit  accept messages normally, then on QUIT write DIR/NNNN.quit, never reply.
+
+--ack-after SECS simulates a slow relay: each message is written (DIR/NNNN.eml,
+so it counts as delivered) and only then, SECS seconds later, acknowledged.
 Needs `pip install aiosmtpd`.
 
 With --tls, the server speaks TLS with a certificate from a private CA made
@@ -37,9 +40,10 @@ from aiosmtpd.controller import Controller
 
 
 class Sink:
-    def __init__(self, folder, hang_on=None):
+    def __init__(self, folder, hang_on=None, ack_after=0.0):
         self.folder = folder
         self.hang_on = hang_on
+        self.ack_after = ack_after
         self.counter = itertools.count(1)
         self.quits = itertools.count(1)
 
@@ -65,6 +69,8 @@ class Sink:
         self._write(f"{n:04d}.rcpt", rcpt.encode())
         # The .eml last: its presence means the message is complete.
         self._write(f"{n:04d}.eml", envelope.original_content or envelope.content)
+        if self.ack_after:
+            await asyncio.sleep(self.ack_after)
         return "250 OK"
 
     async def handle_QUIT(self, server, session, envelope):
@@ -154,6 +160,7 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--dir", required=True)
     p.add_argument("--hang-on", choices=["data", "quit"])
+    p.add_argument("--ack-after", type=float, default=0.0)
     p.add_argument("--tls", choices=["starttls", "implicit"])
     p.add_argument("--certs", help="where ca.pem and the server's key go (with --tls)")
     args = p.parse_args()
@@ -169,7 +176,7 @@ def main():
             tls = dict(tls_context=context, require_starttls=True)
         else:
             tls = dict(ssl_context=context)
-    controller = Controller(Sink(args.dir, args.hang_on), hostname=args.host, port=args.port, **tls)
+    controller = Controller(Sink(args.dir, args.hang_on, args.ack_after), hostname=args.host, port=args.port, **tls)
     controller.start()
     print("ready", flush=True)
 

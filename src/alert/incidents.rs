@@ -423,6 +423,7 @@ retry_base_secs = 60
         Evaluated {
             source: "shop".into(),
             key: key(metric, region),
+            first_ts: day(d),
             last_ts: day(d),
             step_ms: DAY,
             points: 1,

@@ -264,6 +264,12 @@ impl SessionError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, SessionError::Timeout { .. })
     }
+
+    /// True when the server refused for good (a 5xx reply): sending the same
+    /// message again would be refused again.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SessionError::Smtp(e) if e.is_permanent())
+    }
 }
 
 /// A socket read or connect that ran out of time, anywhere in the chain.

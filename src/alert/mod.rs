@@ -18,8 +18,15 @@
 //! so only a crash in the moment between the server's "250" and one SQLite
 //! update can send a digest twice; the copy has the same Message-ID (made
 //! from the store's random id and the digest's key), which clients use to
-//! spot it. After the first timeout in a pass the rest of the queue waits for
-//! the next pass instead of costing a timeout each.
+//! spot it. A message whose body went out but whose answer did not come
+//! within `timeout_secs` is *in doubt* (the server may have it): it is tried
+//! once more, after [`IN_DOUBT_WAIT`] at least, logged as possibly
+//! duplicated, and given up if it is in doubt again. A timeout does not hold
+//! back the rest of the queue; a second timeout in a row ends the pass. A
+//! permanent refusal (5xx) gives a message up at once. Given-up messages stay
+//! in the outbox, listed by `callout outbox`, until re-queued. Before a send
+//! a run claims the row in the store (an owner and an expiry, one atomic
+//! `UPDATE`), so two runs on one store never send the same message.
 //!
 //! [`dry_run`] renders digests to `.eml` files or stdout and sends nothing;
 //! [`send_test_email`] backs `callout test-email --to ADDRESS`.
@@ -45,7 +52,7 @@ use lettre::message::Mailbox;
 use crate::config::{AlertsConfig, Config, SmtpConfig, WebConfig};
 use crate::model::Lane;
 use crate::render;
-use crate::store::{MailRow, NewMail, Store, StoreError};
+use crate::store::{Claim, MailRow, NewMail, Store, StoreError};
 use crate::web::key::KeyError;
 use crate::web::links::{incident_url, link_expiry, open_items_url};
 use crate::web::tokens::Key;
@@ -486,13 +493,21 @@ pub struct DeliveryReport {
     pub sent: Vec<i64>,
     /// Messages that failed and wait for a retry.
     pub failed: Vec<DeliveryFailure>,
+    /// Messages given up on in this pass: refused for good (5xx), or in
+    /// doubt a second time. Listed by `callout outbox` until re-queued.
+    pub given_up: Vec<DeliveryFailure>,
     /// Due messages not tried this pass because the server had timed out
-    /// already; still queued, tried again on the next pass.
+    /// twice in a row; still queued, tried again on the next pass.
     pub skipped: usize,
-    /// Messages still unsent after this pass (failed, skipped, or backing off).
+    /// Due messages another run was sending (held by its claim).
+    pub held_elsewhere: usize,
+    /// Messages still unsent and to be tried after this pass (failed,
+    /// skipped, or backing off), other runs' claims left out.
     pub waiting: usize,
     /// When the earliest of them will be tried again, if any.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Messages given up on before (and in) this pass, still not re-queued.
+    pub undeliverable: usize,
 }
 
 /// Delay before the next attempt after `attempts` failures:
@@ -505,33 +520,108 @@ pub fn backoff(retry_base: Duration, attempts: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
+/// The least wait before a message whose body went out without an answer
+/// (the server may have it) is sent once more: long enough for a slow relay
+/// to have finished, so the one retry is not a second copy into the same jam.
+pub const IN_DOUBT_WAIT: Duration = Duration::from_secs(30 * 60);
+
+/// Who is sending (a claim's owner) and the real clock claims expire on.
+/// Claims are about processes, so they run on real time even when a run
+/// replays a past moment (`--at`).
+#[derive(Debug, Clone)]
+pub struct Runner {
+    /// Unique per process: host, pid and start time.
+    pub id: String,
+    /// The real clock.
+    pub clock: fn() -> DateTime<Utc>,
+}
+
+impl Runner {
+    /// Run `run_id` of the store (unique in it, across hosts too) in this
+    /// process, on the wall clock: `run:12 host:pid`. When the run is found
+    /// dead (`Store::begin_run` marks it interrupted), its claims are
+    /// released at once instead of waiting for them to expire.
+    pub fn for_run(run_id: i64) -> Runner {
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        Runner {
+            id: format!(
+                "{}{host}:{}",
+                crate::store::claim_prefix(run_id),
+                std::process::id()
+            ),
+            clock: Utc::now,
+        }
+    }
+
+    /// This process outside a recorded run (unique per call), on the wall clock.
+    pub fn this_process() -> Runner {
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let start = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        Runner {
+            id: format!("{host}:{}:{start:x}", std::process::id()),
+            clock: Utc::now,
+        }
+    }
+}
+
+/// How long a claim on an outbox row lasts: every step of one SMTP session
+/// waits at most `timeout` (connect, greeting, TLS, login, MAIL, RCPT, DATA,
+/// body, QUIT), plus a minute. A run that dies holding a claim delays that
+/// message by this much, never loses it.
+fn claim_ttl(smtp: &SmtpConfig) -> chrono::Duration {
+    chrono::Duration::from_std(smtp.timeout.saturating_mul(12) + Duration::from_secs(60))
+        .unwrap_or_else(|_| chrono::Duration::hours(1))
+}
+
 /// How one attempt ended.
 enum Outcome {
     /// Accepted and recorded; `quit_timed_out`: the server then hung at QUIT.
     Sent { quit_timed_out: bool },
     /// Not accepted (or not known to be).
-    Failed { error: String, timed_out: bool },
+    Failed {
+        error: String,
+        timed_out: bool,
+        /// The body went out and no answer came in time: the server may have it.
+        in_doubt: bool,
+        /// The server refused for good (a 5xx reply).
+        permanent: bool,
+    },
 }
 
 /// Send every unsent message whose next attempt is due at `now`, one SMTP
-/// session each. The SMTP password is read now. Each message succeeds or
-/// fails on its own; failures are recorded with backoff and never dropped.
-/// After a timeout the rest of the due messages are left queued for the next
-/// pass (a hung server would otherwise cost `timeout_secs` per message). Only
-/// store errors abort.
+/// session each, each only after taking it with a claim in the store (so two
+/// runs on one store never send the same row). The SMTP password is read now.
+/// Each message succeeds or fails on its own; failures are recorded with
+/// backoff and never dropped. A permanent refusal (5xx) gives the message up
+/// at once, with the server's words. A body that went out without an answer
+/// in time is *in doubt*: tried once more after [`IN_DOUBT_WAIT`] at least,
+/// and given up if that is in doubt too. A timeout does not hold back the
+/// rest: the pass stops only at a second timeout in a row (a hung server
+/// would otherwise cost `timeout_secs` per message). Only store errors abort.
 pub fn deliver_due(
     store: &Store,
     smtp: &SmtpConfig,
     alerts: &AlertsConfig,
     now: DateTime<Utc>,
+    runner: &Runner,
 ) -> Result<DeliveryReport, AlertError> {
     let due = store.due_mail(now)?;
     let mut report = DeliveryReport::default();
-    let mut hung = false;
+    let mut timeouts_in_a_row = 0;
     for m in &due {
-        if hung {
+        if timeouts_in_a_row >= 2 {
             report.skipped += 1;
             continue;
+        }
+        let real_now = (runner.clock)();
+        match store.claim(m.id, &runner.id, now, real_now, real_now + claim_ttl(smtp))? {
+            Claim::Taken => {}
+            Claim::HeldElsewhere => {
+                tracing::info!(owner = %m.mail.owner, outbox = m.id, "another run is sending this message");
+                report.held_elsewhere += 1;
+                continue;
+            }
+            Claim::Gone => continue,
         }
         if m.attempt_started_at.is_some() {
             tracing::warn!(
@@ -545,42 +635,81 @@ pub fn deliver_due(
             Outcome::Sent { quit_timed_out } => {
                 tracing::info!(owner = %m.mail.owner, outbox = m.id, "digest sent");
                 report.sent.push(m.id);
-                hung = quit_timed_out;
+                timeouts_in_a_row = if quit_timed_out {
+                    timeouts_in_a_row + 1
+                } else {
+                    0
+                };
             }
-            Outcome::Failed { error, timed_out } => {
+            Outcome::Failed {
+                error,
+                timed_out,
+                in_doubt,
+                permanent,
+            } => {
+                timeouts_in_a_row = if timed_out { timeouts_in_a_row + 1 } else { 0 };
                 let attempts = m.attempts.saturating_add(1);
-                let wait = backoff(alerts.retry_base, attempts);
-                let next = now
-                    + chrono::Duration::from_std(wait)
-                        .unwrap_or_else(|_| chrono::Duration::hours(1));
-                store.mark_failed(m.id, &error, next)?;
-                tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
-                report.failed.push(DeliveryFailure {
+                let failure = |error: String, next_attempt_at| DeliveryFailure {
                     outbox_id: m.id,
                     owner: m.mail.owner.clone(),
                     attempts,
                     error,
                     timed_out,
-                    next_attempt_at: next,
-                });
-                hung = timed_out;
+                    next_attempt_at,
+                };
+                if permanent || (in_doubt && m.in_doubt > 0) {
+                    let reason = if permanent {
+                        format!("refused for good by the server: {error}")
+                    } else {
+                        format!(
+                            "in doubt twice, not sent again (the server took the body and did not answer in time; it may have delivered it, even twice): {error}"
+                        )
+                    };
+                    store.mark_undeliverable(m.id, &reason, now)?;
+                    tracing::error!(owner = %m.mail.owner, outbox = m.id, attempts, "given up: {reason}; `callout outbox` lists it, `callout outbox --requeue {}` sends it again", m.id);
+                    report.given_up.push(failure(reason, now));
+                    continue;
+                }
+                let mut wait = backoff(alerts.retry_base, attempts);
+                if in_doubt {
+                    wait = wait.saturating_mul(4).max(IN_DOUBT_WAIT);
+                }
+                let next = now
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1));
+                if in_doubt {
+                    store.mark_in_doubt(m.id, &error, next)?;
+                    tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "in doubt, possibly duplicated: the body went out and the server did not answer in time; sent once more at {next} at the earliest: {error}");
+                } else {
+                    store.mark_failed(m.id, &error, next)?;
+                    tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
+                }
+                report.failed.push(failure(error, next));
             }
         }
     }
     if report.skipped > 0 {
         tracing::warn!(
             skipped = report.skipped,
-            "the SMTP server timed out; the other due digests stay queued for the next run"
+            "the SMTP server timed out twice in a row; the other due digests stay queued for the next run"
         );
     }
+    let real_now = (runner.clock)();
     let unsent = store.unsent_mail()?;
-    report.waiting = unsent.len();
+    let mine = |m: &&MailRow| {
+        !m.claim
+            .as_ref()
+            .is_some_and(|(who, until)| who != &runner.id && *until > real_now.timestamp_millis())
+    };
+    report.waiting = unsent.iter().filter(mine).count();
     report.next_attempt_at = unsent
         .iter()
+        .filter(mine)
         .map(|m| m.next_attempt_at)
         .min()
         .and_then(DateTime::from_timestamp_millis)
         .map(|t| t.max(now));
+    report.undeliverable = store.undeliverable_mail()?.len();
     Ok(report)
 }
 
@@ -595,27 +724,29 @@ fn send_one(
     now: DateTime<Utc>,
 ) -> Result<Outcome, AlertError> {
     let recipient = m.mail.recipient.as_str();
-    let failed = |detail: String, timed_out: bool| Outcome::Failed {
+    let failed = |detail: String, timed_out: bool, permanent: bool| Outcome::Failed {
         error: format!(
             "sending to `{recipient}` via {}:{} failed: {detail}",
             smtp.host, smtp.port
         ),
         timed_out,
+        in_doubt: false,
+        permanent,
     };
     let to = match mail::address(recipient, "outbox recipient") {
         Ok(a) => a,
-        Err(e) => return Ok(failed(e.to_string(), false)),
+        Err(e) => return Ok(failed(e.to_string(), false, true)),
     };
     let env = match SmtpEnvelope::new(Some(smtp.from.email.clone()), vec![to]) {
         Ok(e) => e,
-        Err(e) => return Ok(failed(format!("bad envelope: {e}"), false)),
+        Err(e) => return Ok(failed(format!("bad envelope: {e}"), false, true)),
     };
     let mut session = match mail::Session::connect(smtp) {
         Ok(s) => s,
-        Err(e) => return Ok(failed(e.to_string(), e.is_timeout())),
+        Err(e) => return Ok(failed(e.to_string(), e.is_timeout(), false)),
     };
     if let Err(e) = session.start(&env, &m.mail.message) {
-        let out = failed(e.to_string(), e.is_timeout());
+        let out = failed(e.to_string(), e.is_timeout(), e.is_permanent());
         session.close(Some(&e));
         return Ok(out);
     }
@@ -627,7 +758,11 @@ fn send_one(
             Ok(Outcome::Sent { quit_timed_out })
         }
         Err(e) => {
-            let out = failed(e.to_string(), e.is_timeout());
+            let mut out = failed(e.to_string(), e.is_timeout(), e.is_permanent());
+            if let Outcome::Failed { in_doubt, .. } = &mut out {
+                // the whole body went out: only the answer is missing
+                *in_doubt = e.is_timeout();
+            }
             session.close(Some(&e));
             Ok(out)
         }
@@ -653,7 +788,8 @@ fn eml_name(n: usize, owner: &Mailbox) -> String {
 
 /// Write digests as `.eml` files into `dir` (created if needed), each with
 /// its HTML beside it as a `.html` page a browser opens (charts inlined), or
-/// to stdout when `dir` is `None`. Sends nothing. Returns the `.eml` files written.
+/// to stdout when `dir` is `None`. Sends nothing. Returns the `.eml` files
+/// written (`-` once per digest written to stdout).
 pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBuf>, AlertError> {
     let mut written = Vec::new();
     match dir {
@@ -694,6 +830,7 @@ pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBu
                 writeln!(w, "==> digest for {} <==", o.owner).map_err(io)?;
                 w.write_all(&o.message).map_err(io)?;
                 writeln!(w).map_err(io)?;
+                written.push(PathBuf::from("-"));
             }
         }
     }

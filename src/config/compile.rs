@@ -119,6 +119,7 @@ const MIN_HISTORY: IntRange = (1..=100_000, " periods");
 const STALE_PERIODS: IntRange = (2..=10_000, " periods");
 const MISSING_PERIODS: IntRange = (1..=100_000, " periods");
 const CLOSE_AFTER_PERIODS: IntRange = (1..=1_000, " periods");
+const CATCH_UP_DAYS: IntRange = (1..=366, " days");
 const REMINDER_HOURS: IntRange = (0..=336, " hours (0: no reminders; at most two weeks)");
 const PORT: IntRange = (1..=65_535, "");
 
@@ -1350,9 +1351,14 @@ impl Compiler {
             RETRY_BASE_SECS,
             raw::DEFAULT_RETRY_BASE_SECS,
         );
+        let catch_up_days = self
+            .int("alerts.catch_up_days", raw.catch_up_days, CATCH_UP_DAYS)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(raw::DEFAULT_CATCH_UP_DAYS);
         AlertsConfig {
             close_after_periods,
             retry_base,
+            catch_up_days,
         }
     }
 

@@ -532,6 +532,9 @@ pub struct AlertsConfig {
     pub close_after_periods: u32,
     /// First retry delay of a failed send; doubles per attempt.
     pub retry_base: Duration,
+    /// How many days back a scheduled run catches up on periods it has not
+    /// reported on (older ones are counted as skipped, not asked about).
+    pub catch_up_days: u32,
 }
 
 /// `[reminders]`; absent: no reminders, and escalation only to owner rules' `escalate_to`.

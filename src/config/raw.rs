@@ -61,6 +61,11 @@ pub const DEFAULT_SMTP_TIMEOUT_SECS: u64 = 30;
 pub const DEFAULT_CLOSE_AFTER_PERIODS: u32 = 3;
 /// `alerts.retry_base_secs`.
 pub const DEFAULT_RETRY_BASE_SECS: u64 = 60;
+/// `alerts.catch_up_days`: a scheduled run asks about the periods since the
+/// last one it reported on, at most this many days back (two weeks: a
+/// fortnight's holiday of the daemon is still asked about; older periods
+/// were reviewed without it and are counted, not asked).
+pub const DEFAULT_CATCH_UP_DAYS: u32 = 14;
 
 /// A string or a list of strings (`cron = "…"` or `cron = ["…", "…"]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +251,7 @@ pub struct RawSmtp {
 pub struct RawAlerts {
     pub close_after_periods: Option<i64>,
     pub retry_base_secs: Option<i64>,
+    pub catch_up_days: Option<i64>,
 }
 
 /// Hours before the explanation deadline that an owner with unexplained

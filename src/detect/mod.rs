@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use crate::config::{Config, EventConfig};
-use crate::model::{Checkpoint, ExplainedSpan, Finding, SeriesKey};
+use crate::model::{Checkpoint, ExplainedSpan, Finding, Granularity, SeriesKey};
 use crate::source::Batch;
 use calendar::Calendar;
 
@@ -60,12 +60,32 @@ pub struct Evaluated {
     pub source: String,
     /// The series.
     pub key: SeriesKey,
+    /// Oldest timestamp evaluated (reported on).
+    pub first_ts: i64,
     /// Newest timestamp evaluated.
     pub last_ts: i64,
     /// Milliseconds between points.
     pub step_ms: i64,
     /// Points evaluated in range.
     pub points: usize,
+}
+
+/// The points of one series inside its report range: what a run reported
+/// on, whether or not each point could be tested (warm-up, an outage).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reported {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Its granularity.
+    pub granularity: Granularity,
+    /// First point in range.
+    pub first_ts: i64,
+    /// Last point in range.
+    pub last_ts: i64,
+    /// Points in range.
+    pub periods: usize,
 }
 
 /// Everything one detection pass produced.
@@ -75,6 +95,8 @@ pub struct Detection {
     pub findings: Vec<Finding>,
     /// Series that were evaluated in range.
     pub evaluated: Vec<Evaluated>,
+    /// Series with points in their report range, and which.
+    pub reported: Vec<Reported>,
     /// Statistical candidates dropped by the FDR step.
     pub dropped_by_fdr: usize,
     /// New detector states, when asked for ([`Resume::save`]).
@@ -92,6 +114,10 @@ pub struct Resume<'a> {
     pub prior: &'a [Vec<Option<Checkpoint>>],
     /// Keep each series' state before its report range, for the next run.
     pub save: bool,
+    /// Per batch, in series order: the first timestamp each series reports
+    /// (a scheduled run's catch-up: after the last period reported before).
+    /// Missing: the batch's range's `from`.
+    pub report_from: &'a [Vec<i64>],
 }
 
 fn dims_match(dims: &[(String, String)], key: &SeriesKey) -> bool {
@@ -179,6 +205,8 @@ pub struct Candidates {
     findings: Vec<Finding>,
     /// Series evaluated in range.
     evaluated: Vec<Evaluated>,
+    /// Series with points in their report range.
+    reported: Vec<Reported>,
     /// New detector states.
     checkpoints: Vec<Checkpoint>,
     /// Series resumed from a stored state.
@@ -213,14 +241,28 @@ impl Candidates {
                 self.walked += 1;
             }
             self.checkpoints.extend(walk.checkpoint);
+            let ts = batch.ts_of(info);
+            let a = ts.partition_point(|&t| t < walk.range.from);
+            let z = ts.partition_point(|&t| t <= walk.range.to);
+            if z > a {
+                self.reported.push(Reported {
+                    source: batch.source.clone(),
+                    key: info.key.clone(),
+                    granularity: info.granularity,
+                    first_ts: ts[a],
+                    last_ts: ts[z - 1],
+                    periods: z - a,
+                });
+            }
             let o = walk.out;
             if let (Some(a), Some(z)) = (o.first_eval, o.last_eval) {
                 self.intervals.push((a, z));
             }
-            if let Some(last) = o.last_eval {
+            if let (Some(first), Some(last)) = (o.first_eval, o.last_eval) {
                 self.evaluated.push(Evaluated {
                     source: batch.source.clone(),
                     key: info.key.clone(),
+                    first_ts: first,
                     last_ts: last,
                     step_ms: info.granularity.step_ms(),
                     points: o.evaluated,
@@ -274,6 +316,7 @@ impl Candidates {
             .collect();
         let mut det = Detection {
             evaluated: self.evaluated,
+            reported: self.reported,
             checkpoints: self.checkpoints,
             resumed: self.resumed,
             walked: self.walked,
@@ -295,6 +338,8 @@ impl Candidates {
 /// One series' walk as [`run_kernels`] returns it.
 struct SeriesWalk {
     out: series::SeriesOutput,
+    /// The series' report range.
+    range: Range,
     resumed: bool,
     checkpoint: Option<Checkpoint>,
 }
@@ -339,7 +384,10 @@ fn run_kernels(
                 .iter()
                 .filter(|e| e.pattern.matches(&info.key.metric) && dims_match(&e.dims, &info.key))
                 .collect();
-            let range = ranges.get(b).copied().unwrap_or(Range::ALL);
+            let mut range = ranges.get(b).copied().unwrap_or(Range::ALL);
+            if let Some(&from) = resume.report_from.get(b).and_then(|f| f.get(s)) {
+                range.from = from;
+            }
             let end_ts = newest.get(b).copied().unwrap_or(i64::MIN).min(range.to);
             let (ts, values) = (batch.ts_of(info), batch.values_of(info));
             let rule = cfg.rule_for(&info.key.metric);
@@ -394,6 +442,7 @@ fn run_kernels(
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, jobs.len());
             let w = SeriesWalk {
                 out: walk.out,
+                range,
                 resumed: walk.resumed,
                 checkpoint,
             };

@@ -158,8 +158,16 @@ pub fn num(x: f64) -> String {
         format!("{x:.1}")
     } else if a >= 1.0 {
         format!("{x:.2}")
+    } else if a == 0.0 {
+        "0".to_string()
+    } else if a >= 1e-6 {
+        // three significant digits: a small non-zero never reads as 0
+        let places = usize::try_from(2 - a.log10().floor() as i64)
+            .unwrap_or(3)
+            .clamp(3, 9);
+        format!("{x:.places$}")
     } else {
-        format!("{x:.3}")
+        return scientific(x, 3);
     };
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -193,6 +201,18 @@ pub fn group_thousands(s: &str) -> String {
     match frac {
         Some(f) => format!("{sign}{grouped}.{f}"),
         None => format!("{sign}{grouped}"),
+    }
+}
+
+/// `x` in scientific notation with `digits` significant digits, trailing
+/// zeros of the mantissa cut: `1.2e-300`, `-3e-7`.
+pub fn scientific(x: f64, digits: usize) -> String {
+    let s = format!("{x:.*e}", digits.saturating_sub(1));
+    match s.split_once('e') {
+        Some((m, e)) if m.contains('.') => {
+            format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+        }
+        _ => s,
     }
 }
 
@@ -279,6 +299,8 @@ pub fn why(f: &Finding) -> String {
             "the same value ({}) repeated period after period",
             num(f.value)
         ),
+        // the note (the loader's error) follows
+        Check::Late if f.key.is_export() => "the export could not be used".to_string(),
         Check::Late => "the newest data is overdue: the export has not been updated".to_string(),
         Check::Bounds => match (f.value < f.lower, f.value > f.upper) {
             (true, _) => format!(
@@ -494,7 +516,35 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
         missing_series: Vec<String>,
     }
     let mut by_source: BTreeMap<&str, Acc> = BTreeMap::new();
+    let mut unreadable = Vec::new();
     for i in incidents.iter().filter(|i| i.lane == Lane::Export) {
+        if i.key.is_export() {
+            // the export itself: its newest problem, in the loader's words
+            if let Some(f) = i.findings.iter().max_by_key(|f| f.timestamp) {
+                let since = i
+                    .findings
+                    .iter()
+                    .map(|f| f.timestamp)
+                    .min()
+                    .unwrap_or(f.timestamp);
+                let since = if since < f.timestamp {
+                    format!(" (since {})", format_ts(since, f.granularity))
+                } else {
+                    String::new()
+                };
+                unreadable.push(ExportLine {
+                    source: i.source.clone(),
+                    what: "unreadable",
+                    line: format!(
+                        "{}: the export could not be used on {}{since}: {}",
+                        i.source,
+                        format_ts(f.timestamp, f.granularity),
+                        f.note.as_deref().unwrap_or("no detail")
+                    ),
+                });
+            }
+            continue;
+        }
         let acc = by_source.entry(i.source.as_str()).or_default();
         // The newest late finding: it starts at the first absent period.
         if let Some(f) = i
@@ -566,6 +616,7 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
             });
         }
     }
+    out.extend(unreadable);
     out
 }
 
@@ -911,9 +962,15 @@ pub(crate) mod tests {
             (580.0, "580"),
             (12.25, "12.2"),
             (1.5, "1.5"),
-            (0.01234, "0.012"),
+            (0.01234, "0.0123"),
             (0.0, "0"),
             (f64::NAN, "n/a"),
+            // tiny values keep their significant digits, never "0"
+            (1.2e-4, "0.00012"),
+            (0.000_123_456, "0.000123"),
+            (-4.56e-5, "-0.0000456"),
+            (1e-300, "1e-300"),
+            (-1.23456e-9, "-1.23e-9"),
         ];
         for (x, want) in cases {
             assert_eq!(num(x), want, "num({x})");

@@ -141,6 +141,31 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The source it is about.
+    pub fn source_name(&self) -> &str {
+        match self {
+            SourceError::NoFiles { source_name, .. }
+            | SourceError::Read { source_name, .. }
+            | SourceError::MissingColumn { source_name, .. }
+            | SourceError::Empty { source_name, .. }
+            | SourceError::BadColumn { source_name, .. }
+            | SourceError::Series { source_name, .. }
+            | SourceError::BadValues { source_name, .. }
+            | SourceError::Timeout { source_name, .. }
+            | SourceError::TooLarge { source_name, .. } => source_name,
+        }
+    }
+
+    /// True for a problem of the export itself (a file or URL missing,
+    /// empty, unreadable or of the wrong shape), as opposed to one series'
+    /// data: the source's owner is told, like a late export.
+    pub const fn is_export_problem(&self) -> bool {
+        !matches!(
+            self,
+            SourceError::Series { .. } | SourceError::BadValues { .. }
+        )
+    }
+
     /// True for problems that leave the data usable (reported, but a run with
     /// only warnings still succeeds).
     pub const fn is_warning(&self) -> bool {

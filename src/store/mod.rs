@@ -18,11 +18,12 @@ mod incidents;
 pub mod ops;
 mod outbox;
 mod reminders;
+mod reported;
 mod runs;
 pub mod schema;
 
 pub use incidents::{IncidentRow, NewIncident};
-pub use outbox::{MailRow, NewMail};
+pub use outbox::{Claim, MailRow, NewMail};
 pub use runs::RunRow;
 
 use std::cell::RefCell;
@@ -165,6 +166,12 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
     }
+}
+
+/// How an outbox claim held by run `run_id` starts (`run:12 `): what ties a
+/// claim to its run, so an interrupted run's claims are released.
+pub fn claim_prefix(run_id: i64) -> String {
+    format!("run:{run_id} ")
 }
 
 /// Stable identity of a series inside the store.

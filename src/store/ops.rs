@@ -24,8 +24,10 @@ pub struct OpsStats {
     pub mail_sent: i64,
     /// Unsent messages whose last attempt failed.
     pub mail_failing: i64,
-    /// Unsent messages (sent or not yet tried).
+    /// Unsent messages still to be tried (failing or not yet tried).
     pub outbox_depth: i64,
+    /// Messages given up on (refused for good, or in doubt twice), not re-queued.
+    pub mail_undeliverable: i64,
     /// Finish time (ms, UTC) of the newest run that ended `ok`.
     pub last_ok_run_at: Option<i64>,
     /// Duration (ms) of the newest finished run.
@@ -90,12 +92,17 @@ impl Store {
                 "count sent mail",
             )?,
             mail_failing: self.count(
-                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error IS NOT NULL",
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error IS NOT NULL
+                    AND undeliverable_at IS NULL",
                 "count failing mail",
             )?,
             outbox_depth: self.count(
-                "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND undeliverable_at IS NULL",
                 "count unsent mail",
+            )?,
+            mail_undeliverable: self.count(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND undeliverable_at IS NOT NULL",
+                "count undeliverable mail",
             )?,
             last_ok_run_at: self
                 .conn

@@ -44,6 +44,25 @@ pub struct MailRow {
     /// accepted) and no answer was recorded: a crash in between, so the
     /// server may have delivered it.
     pub attempt_started_at: Option<i64>,
+    /// Times the body went out and the server's answer did not come back in
+    /// time: the server may have the message.
+    pub in_doubt: u32,
+    /// Taken for sending by this run (`claimed_by`) until (ms, real UTC).
+    pub claim: Option<(String, i64)>,
+    /// Given up (ms, UTC) and why, in the server's words: a permanent
+    /// refusal, or in doubt twice. Never tried again until re-queued.
+    pub undeliverable: Option<(i64, String)>,
+}
+
+/// What became of an attempt to take an outbox row for sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This run holds the row now.
+    Taken,
+    /// Another run holds it (its claim has not run out).
+    HeldElsewhere,
+    /// Sent, given up, or not due any more since it was listed.
+    Gone,
 }
 
 impl Store {
@@ -98,7 +117,8 @@ impl Store {
     ) -> Result<Vec<MailRow>, StoreError> {
         let sql = format!(
             "SELECT id, owner, recipient, subject, message, incident_ids, idempotency_key,
-                created_at, attempts, next_attempt_at, last_error, sent_at, attempt_started_at
+                created_at, attempts, next_attempt_at, last_error, sent_at, attempt_started_at,
+                in_doubt, claimed_by, claim_expires_at, undeliverable_at, undeliverable_reason
              FROM outbox WHERE {clause} ORDER BY id"
         );
         let mut st = self
@@ -124,6 +144,13 @@ impl Store {
                         last_error: r.get(10)?,
                         sent_at: r.get(11)?,
                         attempt_started_at: r.get(12)?,
+                        in_doubt: r.get(13)?,
+                        claim: r
+                            .get::<_, Option<String>>(14)?
+                            .zip(r.get::<_, Option<i64>>(15)?),
+                        undeliverable: r
+                            .get::<_, Option<i64>>(16)?
+                            .zip(r.get::<_, Option<String>>(17)?),
                     },
                     r.get::<_, String>(5)?,
                 ))
@@ -139,17 +166,142 @@ impl Store {
             .collect()
     }
 
-    /// Unsent messages whose next attempt is due at `now`, oldest first.
+    /// Unsent messages whose next attempt is due at `now`, oldest first
+    /// (given-up ones are not due; claimed ones are, the claim decides).
     pub fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<MailRow>, StoreError> {
         self.mail_where(
-            "sent_at IS NULL AND next_attempt_at <= ?1",
+            "sent_at IS NULL AND undeliverable_at IS NULL AND next_attempt_at <= ?1",
             [now.timestamp_millis()],
         )
     }
 
-    /// Every unsent message, oldest first.
+    /// Every unsent message still to be tried, oldest first.
     pub fn unsent_mail(&self) -> Result<Vec<MailRow>, StoreError> {
-        self.mail_where("sent_at IS NULL", [])
+        self.mail_where("sent_at IS NULL AND undeliverable_at IS NULL", [])
+    }
+
+    /// Every message given up on (until re-queued), oldest first.
+    pub fn undeliverable_mail(&self) -> Result<Vec<MailRow>, StoreError> {
+        self.mail_where("sent_at IS NULL AND undeliverable_at IS NOT NULL", [])
+    }
+
+    /// Take row `id` for sending by `runner` until `expires` (real time), if
+    /// it is still unsent, not given up, due at `now` (the run's clock) and
+    /// nobody else holds it. One statement: of two runs racing for a row
+    /// exactly one matches (the database serialises writers), on SQLite as
+    /// on a shared server.
+    pub fn claim(
+        &self,
+        id: i64,
+        runner: &str,
+        now: DateTime<Utc>,
+        real_now: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE outbox SET claimed_by = ?2, claim_expires_at = ?5
+                 WHERE id = ?1 AND sent_at IS NULL AND undeliverable_at IS NULL
+                   AND next_attempt_at <= ?3
+                   AND (claimed_by IS NULL OR claimed_by = ?2 OR claim_expires_at <= ?4)",
+                params![
+                    id,
+                    runner,
+                    now.timestamp_millis(),
+                    real_now.timestamp_millis(),
+                    expires.timestamp_millis()
+                ],
+            )
+            .map_err(self.q("claim message"))?;
+        if n == 1 {
+            return Ok(Claim::Taken);
+        }
+        let held: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE id = ?1 AND sent_at IS NULL
+                    AND undeliverable_at IS NULL AND claimed_by IS NOT NULL
+                    AND claimed_by <> ?2 AND claim_expires_at > ?3)",
+                params![id, runner, real_now.timestamp_millis()],
+                |r| r.get(0),
+            )
+            .map_err(self.q("claim message"))?;
+        Ok(if held {
+            Claim::HeldElsewhere
+        } else {
+            Claim::Gone
+        })
+    }
+
+    /// Unsent rows another run holds now (its claim not run out at `real_now`).
+    pub fn held_elsewhere(
+        &self,
+        runner: &str,
+        real_now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND undeliverable_at IS NULL
+                    AND claimed_by IS NOT NULL AND claimed_by <> ?1 AND claim_expires_at > ?2",
+                params![runner, real_now.timestamp_millis()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(self.q("read outbox"))
+    }
+
+    /// Record that the body of message `id` went out and its answer did not
+    /// come back in time; try again no earlier than `next_attempt_at`.
+    pub fn mark_in_doubt(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, in_doubt = in_doubt + 1,
+                    last_error = ?2, next_attempt_at = ?3, attempt_started_at = NULL,
+                    claimed_by = NULL, claim_expires_at = NULL
+                 WHERE id = ?1",
+                params![id, error, next_attempt_at.timestamp_millis()],
+            )
+            .map_err(self.q("record send in doubt"))?;
+        Ok(())
+    }
+
+    /// Give up on message `id` at `at`: `reason` says why (the server's words).
+    pub fn mark_undeliverable(
+        &self,
+        id: i64,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                    undeliverable_at = ?3, undeliverable_reason = ?2, attempt_started_at = NULL,
+                    claimed_by = NULL, claim_expires_at = NULL
+                 WHERE id = ?1",
+                params![id, reason, at.timestamp_millis()],
+            )
+            .map_err(self.q("record undeliverable message"))?;
+        Ok(())
+    }
+
+    /// Put a given-up message back in the queue, due at `now`, with its
+    /// doubt forgotten. Returns false when no such given-up row exists.
+    pub fn requeue(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET undeliverable_at = NULL, undeliverable_reason = NULL,
+                    in_doubt = 0, next_attempt_at = ?2
+                 WHERE id = ?1 AND sent_at IS NULL AND undeliverable_at IS NOT NULL",
+                params![id, now.timestamp_millis()],
+            )
+            .map(|n| n == 1)
+            .map_err(self.q("re-queue message"))
     }
 
     /// Every message ever queued, oldest first.
@@ -175,7 +327,7 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE outbox SET sent_at = ?2, attempts = attempts + 1, last_error = NULL,
-                    attempt_started_at = NULL
+                    attempt_started_at = NULL, claimed_by = NULL, claim_expires_at = NULL
                  WHERE id = ?1",
                 params![id, at.timestamp_millis()],
             )
@@ -193,7 +345,7 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
-                    attempt_started_at = NULL
+                    attempt_started_at = NULL, claimed_by = NULL, claim_expires_at = NULL
                  WHERE id = ?1",
                 params![id, error, next_attempt_at.timestamp_millis()],
             )

@@ -136,6 +136,14 @@ impl Store {
                     params![id, note.to_string()],
                 )
                 .map_err(self.q("mark interrupted run"))?;
+            // its claims on outbox rows die with it (they would expire anyway)
+            self.conn
+                .execute(
+                    "UPDATE outbox SET claimed_by = NULL, claim_expires_at = NULL
+                     WHERE substr(claimed_by, 1, length(?1)) = ?1",
+                    [super::claim_prefix(id)],
+                )
+                .map_err(self.q("release claims of an interrupted run"))?;
             if dead_lock.is_some() {
                 let _ = std::fs::remove_file(&path);
             }

@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "detector state checkpoints (incremental runs)",
         sql: V_CHECKPOINTS,
     },
+    Migration {
+        name: "outbox claims and outcomes, reported periods (catch-up)",
+        sql: V_CLAIMS_REPORTED,
+    },
 ];
 
 const V1: &str = r#"
@@ -205,6 +209,35 @@ CREATE TABLE checkpoints (
     last_ts     INTEGER NOT NULL,
     prefix_hash INTEGER NOT NULL,
     state       BLOB NOT NULL,
+    PRIMARY KEY (source, series_id)
+);
+"#;
+
+/// A real team's week (issue 21). Self-contained: adds columns and a table.
+///
+/// - `outbox.claimed_by` / `claim_expires_at`: a run takes a row before it
+///   sends it (one `UPDATE … WHERE` that only a row nobody holds, or whose
+///   holder's claim ran out, matches), so two runs on one store never send
+///   the same row; a run that dies leaves a claim that expires. `*_at` is
+///   real time, never a replayed `--at`.
+/// - `outbox.in_doubt`: times the body went out and the server's answer did
+///   not come back in time (the server may have the message).
+/// - `outbox.undeliverable_at` / `undeliverable_reason`: the server refused
+///   the message for good (5xx), or it was in doubt twice; never retried
+///   until re-queued (`callout outbox --requeue`).
+/// - `reported`: the newest period reported on per series, apart from the
+///   detector checkpoint (which can be discarded and re-walked): the next
+///   run reports every period after it, each exactly once.
+const V_CLAIMS_REPORTED: &str = r#"
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claim_expires_at INTEGER;
+ALTER TABLE outbox ADD COLUMN in_doubt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN undeliverable_at INTEGER;
+ALTER TABLE outbox ADD COLUMN undeliverable_reason TEXT;
+CREATE TABLE reported (
+    source    TEXT NOT NULL,
+    series_id TEXT NOT NULL,
+    last_ts   INTEGER NOT NULL,
     PRIMARY KEY (source, series_id)
 );
 "#;

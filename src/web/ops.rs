@@ -160,7 +160,7 @@ pub fn metrics_text(s: &OpsStats) -> String {
             label(check)
         );
     }
-    let gauges: [(&str, &str, &str, i64); 6] = [
+    let gauges: [(&str, &str, &str, i64); 7] = [
         (
             "callout_incidents_open",
             "gauge",
@@ -196,6 +196,12 @@ pub fn metrics_text(s: &OpsStats) -> String {
             "gauge",
             "Messages waiting to be sent.",
             s.outbox_depth,
+        ),
+        (
+            "callout_digests_undeliverable",
+            "gauge",
+            "Messages given up on (refused for good by the server, or in doubt twice): `callout outbox` lists them.",
+            s.mail_undeliverable,
         ),
     ];
     for (name, kind, help, v) in gauges {
