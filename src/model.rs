@@ -312,6 +312,18 @@ impl SeriesKey {
         self.metric == EXPORT_SERIES && self.dims.is_empty()
     }
 
+    /// The series as people read it, the same in every digest, page and
+    /// pre-read: `revenue (region=apac)`, or `revenue` without dimensions.
+    /// (`Display` is the compact `revenue{region=apac}` of logs and files.)
+    pub fn label(&self) -> String {
+        if self.dims.is_empty() {
+            self.metric.clone()
+        } else {
+            let dims: Vec<String> = self.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{} ({})", self.metric, dims.join(", "))
+        }
+    }
+
     /// Value of a dimension, if the series has it.
     pub fn dim(&self, name: &str) -> Option<&str> {
         self.dims
@@ -558,6 +570,15 @@ impl Incident {
             .collect::<BTreeSet<_>>()
             .len()
     }
+}
+
+/// The finding that stands for an incident everywhere it is shown (digest,
+/// explanation page, pre-read): the *worst* — the most severe by
+/// [`severity_cmp`], the latest among equals.
+pub fn worst_finding(findings: &[Finding]) -> Option<&Finding> {
+    findings.iter().max_by(|a, b| {
+        severity_cmp(a.check, a.score, b.check, b.score).then(a.timestamp.cmp(&b.timestamp))
+    })
 }
 
 /// Severity rank: data-health problems first, then level shifts, then the rest.

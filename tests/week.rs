@@ -547,3 +547,59 @@ fn a_daemon_and_a_run_at_once_deliver_each_digest_once() {
     tos.dedup();
     assert_eq!(tos.len(), queued);
 }
+
+#[test]
+fn an_incident_reads_the_same_in_its_digest_and_in_the_pre_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = callout(&["demo", "--out", dir.path().join("demo").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let demo = dir.path().join("demo");
+    let ana = std::fs::read_to_string(demo.join("digests/01-ana_example.com.eml")).unwrap();
+    let body = body_text(&ana);
+    // the apac revenue level shift: its worst finding, with its span and unit
+    let item = body
+        .split("revenue (region=apac)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        item.contains(
+            "2025-03-04 to 2025-03-06 (3 periods flagged; figures of the worst, 2025-03-06)"
+        ),
+        "{item}"
+    );
+    assert!(
+        item.contains("Actual:    £41,104 vs expected £62,824"),
+        "{item}"
+    );
+    assert!(item.contains("-34.6%"), "{item}");
+    assert!(item.contains("Check:     level_shift"), "{item}");
+    // the pre-read says the same: series label, span, worst day, figures, check
+    let page = std::fs::read_to_string(demo.join("report.html")).unwrap();
+    let flat = page.replace("&nbsp;", " ");
+    let line = flat
+        .split("revenue (region=apac)</strong>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no apac revenue incident in the pre-read"));
+    let line = &line[..line.find("</li>").unwrap()];
+    for want in [
+        "Tue 4 Mar to Thu 6 Mar (worst Thu 6 Mar)",
+        "£41,104 vs £62,824 expected (-34.6%)",
+        "level_shift",
+    ] {
+        assert!(line.contains(want), "{want}: {line}");
+    }
+    // the repeated sessions value is one data problem for the export's owner
+    let data = std::fs::read_to_string(demo.join("digests/02-data_example.com.eml")).unwrap();
+    assert_eq!(
+        sink::subject(&data),
+        "[callout] data problem: sessions (region=eu) stale"
+    );
+    let web = std::fs::read_dir(demo.join("digests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| body_text(&std::fs::read_to_string(p).unwrap()))
+        .filter(|b| b.contains("sessions (region=eu)"))
+        .count();
+    assert_eq!(web, 1, "asked once, not also as a seasonal outlier");
+}

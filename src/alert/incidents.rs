@@ -30,7 +30,7 @@ use lettre::message::Mailbox;
 use super::AlertError;
 use crate::config::Config;
 use crate::model::severity_cmp;
-use crate::model::{Finding, Lane, SeriesKey};
+use crate::model::{Check, Finding, Lane, SeriesKey};
 use crate::review;
 use crate::store::{IncidentRow, NewIncident, Store, StoreError};
 
@@ -41,23 +41,49 @@ pub use crate::detect::Evaluated;
 pub use crate::model::Incident;
 
 /// Who is told about an incident of `lane` in a series of `source`: export
-/// problems go to the source's `owner` (else `owners.default`), everything
-/// else to the metric's owner (first matching rule, else `owners.default`).
+/// problems go to the source's `owner` (else `owners.default`); data
+/// problems on the export's rows (`stale`, `outage`, `bounds`,
+/// `max_change`) to the source's `owner` when one is set, else the metric's
+/// owner; outliers and restatements to the metric's owner (first matching
+/// rule, else `owners.default`).
 pub fn owner_for<'c>(
     config: &'c Config,
     lane: Lane,
     source: &str,
     key: &SeriesKey,
 ) -> Option<&'c Mailbox> {
-    match lane {
-        Lane::Export => config
+    let source_owner = || {
+        config
             .sources
             .iter()
             .find(|s| s.name == source)
             .and_then(|s| s.owner.as_ref())
-            .or(config.owners.default.as_ref()),
-        Lane::Health | Lane::Statistical | Lane::Restated => config.owners.owner_of(key),
+    };
+    match lane {
+        Lane::Export => source_owner().or(config.owners.default.as_ref()),
+        Lane::Health => source_owner().or_else(|| config.owners.owner_of(key)),
+        Lane::Statistical | Lane::Restated => config.owners.owner_of(key),
     }
+}
+
+/// The findings an owner is asked about: a statistical finding on a period
+/// that also has a data problem of the same series (a repeated value, a
+/// zero, a missing period) is the data problem, not also an outlier, so it
+/// is left out (the data problem is asked about once, in its own lane).
+pub fn without_data_problem_echoes(findings: &[Finding]) -> Vec<Finding> {
+    let problems: BTreeSet<(&str, &SeriesKey, i64)> = findings
+        .iter()
+        .filter(|f| matches!(f.check, Check::Stale | Check::Outage | Check::Missing))
+        .map(|f| (f.source.as_str(), &f.key, f.timestamp))
+        .collect();
+    findings
+        .iter()
+        .filter(|f| {
+            Lane::of(f.check) != Lane::Statistical
+                || !problems.contains(&(f.source.as_str(), &f.key, f.timestamp))
+        })
+        .cloned()
+        .collect()
 }
 
 /// Store the findings of one evaluation, update incidents, and return every
@@ -78,6 +104,7 @@ pub fn record(
     backfill: bool,
 ) -> Result<Vec<Incident>, AlertError> {
     let close_after = i64::from(config.alerts.close_after_periods.max(1));
+    let findings = &without_data_problem_echoes(findings);
     store.transaction(|s| {
         let mut by_series: BTreeMap<(&str, &SeriesKey), Vec<&Finding>> = BTreeMap::new();
         for f in findings {
@@ -297,13 +324,7 @@ pub(super) fn load(
     config: &Config,
 ) -> Result<Option<Incident>, StoreError> {
     let findings = s.findings_of_incident(row.id)?;
-    let Some(worst) = findings
-        .iter()
-        .max_by(|a, b| {
-            severity_cmp(a.check, a.score, b.check, b.score).then(a.timestamp.cmp(&b.timestamp))
-        })
-        .cloned()
-    else {
+    let Some(worst) = crate::model::worst_finding(&findings).cloned() else {
         return Ok(None);
     };
     Ok(Some(Incident {
@@ -623,7 +644,7 @@ retry_base_secs = 60
         missing.value = f64::NAN;
         missing.score = 0.0;
         let fs = [
-            finding("orders", "eu", 10, Check::Seasonal),
+            finding("orders", "eu", 11, Check::Seasonal),
             missing,
             finding("orders", "us", 10, Check::Seasonal),
             finding("misc", "us", 10, Check::Seasonal),
@@ -654,6 +675,59 @@ retry_base_secs = 60
         );
         let misc = new.iter().find(|i| i.key.metric == "misc").unwrap();
         assert_eq!(misc.owner, None, "no rule and no default owner");
+    }
+
+    #[test]
+    fn a_data_problem_is_asked_once_and_goes_to_the_sources_owner() {
+        let mut fx = fixture();
+        fx.config.sources[0].owner = Some("Data team <data@example.com>".parse().unwrap());
+        let run = fx.store.begin_run("once", now()).unwrap();
+        // a repeated value, also far from the weekday's usual level: one
+        // data problem, not also an outlier
+        let mut stale = finding("orders", "eu", 10, Check::Stale);
+        stale.score = 0.0;
+        let fs = [
+            stale,
+            finding("orders", "eu", 10, Check::Seasonal),
+            finding("orders", "us", 10, Check::Seasonal),
+        ];
+        let new = record(&mut fx.store, run, &fs, &[], &fx.config, now(), false).unwrap();
+        let got: Vec<(String, Check, Option<String>)> = new
+            .iter()
+            .map(|i| {
+                (
+                    i.key.to_string(),
+                    i.worst.check,
+                    i.owner.as_ref().map(|o| o.email.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "orders{region=eu}".to_string(),
+                    Check::Stale,
+                    Some("data@example.com".to_string())
+                ),
+                (
+                    "orders{region=us}".to_string(),
+                    Check::Seasonal,
+                    Some("sam@example.com".to_string())
+                ),
+            ]
+        );
+        // without a source owner, the metric's owner checks it
+        fx.config.sources[0].owner = None;
+        let run = fx.store.begin_run("once", now()).unwrap();
+        let mut stale = finding("orders", "eu", 11, Check::Stale);
+        stale.score = 0.0;
+        let new = record(&mut fx.store, run, &[stale], &[], &fx.config, now(), false).unwrap();
+        let eu = new.iter().find(|i| i.key == key("orders", "eu")).unwrap();
+        assert_eq!(
+            eu.owner.as_ref().map(|o| o.email.to_string()).as_deref(),
+            Some("sam@example.com")
+        );
     }
 
     #[test]

@@ -301,6 +301,17 @@ pub fn plan_lines(
     out
 }
 
+/// The unit of each incident's metric (`[[report.metric]] unit`), where set.
+pub fn units(config: &Config, incidents: &[Incident]) -> BTreeMap<String, String> {
+    incidents
+        .iter()
+        .filter_map(|i| {
+            let unit = &config.report.metric(&i.key.metric).unit;
+            (!unit.is_empty()).then(|| (i.key.metric.clone(), unit.clone()))
+        })
+        .collect()
+}
+
 /// Render one digest per owner (incidents without an owner are skipped).
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
@@ -340,7 +351,10 @@ pub fn render_digests(
         list_id,
     };
     let review_at = crate::review::next_review(&config.review, now).with_timezone(&Utc);
-    let plans = plan_lines(config, incidents, charts);
+    let extras = render::ItemExtras {
+        plans: plan_lines(config, incidents, charts),
+        units: units(config, incidents),
+    };
     for (_, (owner, items)) in by_owner {
         let links = signer.map(|s| s.links(&owner, &items, review_at));
         let digest = render::digest(
@@ -351,7 +365,7 @@ pub fn render_digests(
             now,
             links.as_ref(),
             charts,
-            &plans,
+            &extras,
         );
         let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         ids.sort_unstable();

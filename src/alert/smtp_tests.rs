@@ -247,8 +247,19 @@ fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
         assert!(m.message_id().is_some_and(|id| id.starts_with("callout.")));
         let deadline =
             "before Tue 1 Dec 10:00 (Europe/London), 24 hours before the WBR on Wed 2 Dec 10:00";
-        assert!(text.contains(deadline), "{text}");
-        assert!(html.contains(deadline), "{html}");
+        if to == "sam@example.com" {
+            // Sam's only item is a repeated value: a data problem, checked
+            // not explained, in its own section (no deadline to explain by);
+            // the shop source has no owner, so the metric's owner checks it
+            assert!(!text.contains(deadline), "{text}");
+            assert!(
+                text.contains("orders (region=eu): the same value 580 in every period since"),
+                "{text}"
+            );
+        } else {
+            assert!(text.contains(deadline), "{text}");
+            assert!(html.contains(deadline), "{html}");
+        }
         // The incident ids in the header are exactly this owner's incidents.
         let header_ids: Vec<i64> = m
             .header_raw(mail::INCIDENTS_HEADER)
@@ -284,9 +295,8 @@ fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
         } else {
             assert_eq!(
                 m.subject(),
-                Some("[callout] 1 outlier to explain by Tue 1 Dec 10:00 (WBR Wed 2 Dec 10:00)")
+                Some("[callout] data problem: orders (region=eu) stale")
             );
-            assert!(text.contains("repeated period after period"), "{text}");
             assert!(!text.contains("revenue"), "Ana's outlier leaked to Sam");
         }
     }

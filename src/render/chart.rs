@@ -38,6 +38,8 @@ pub struct Chart<'a> {
     pub marks: &'a [(i64, f64)],
     /// chrono format of the time axis labels, e.g. `"%d %b"`.
     pub x_format: &'a str,
+    /// The metric's unit on the value axis and in tooltips (`£`, `ms`; "" none).
+    pub unit: &'a str,
 }
 
 const W: f64 = 640.0;
@@ -203,7 +205,7 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             title { (c.title) }
             @for v in &ticks {
                 line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", y(*v))) y2=(format!("{:.1}", y(*v))) {}
-                text.ylabel x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (super::num(*v)) }
+                text.ylabel x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (super::amount(*v, c.unit)) }
             }
             @for (i, t) in xticks.iter().enumerate() {
                 // the last label ends at the plot's right edge instead of running off it
@@ -213,7 +215,7 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             @for b in c.band.iter().filter(|b| b.lower.is_finite() && b.upper.is_finite()) {
                 rect.band x=(format!("{:.1}", x(b.ts) - cell / 2.0)) y=(format!("{:.1}", y(b.upper)))
                     width=(format!("{:.1}", cell)) height=(format!("{:.1}", (y(b.lower) - y(b.upper)).max(1.0))) {
-                    title { "normal range " (super::num(b.lower)) " to " (super::num(b.upper)) }
+                    title { "normal range " (super::amount(b.lower, c.unit)) " to " (super::amount(b.upper, c.unit)) }
                 }
                 @if b.expected.is_finite() {
                     line.expected x1=(format!("{:.1}", x(b.ts) - cell / 2.0)) x2=(format!("{:.1}", x(b.ts) + cell / 2.0))
@@ -223,7 +225,7 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             polyline.series points=(line) {}
             @for &(t, v) in c.marks.iter().filter(|m| m.1.is_finite()) {
                 circle.mark cx=(format!("{:.1}", x(t))) cy=(format!("{:.1}", y(v))) r="4.5" {
-                    title { (fmt_time(t, "%Y-%m-%d %H:%M")) ": " (super::num(v)) }
+                    title { (fmt_time(t, "%Y-%m-%d %H:%M")) ": " (super::amount(v, c.unit)) }
                 }
             }
         }
@@ -719,6 +721,7 @@ mod tests {
             band,
             marks,
             x_format: "%d %b",
+            unit: "",
         })
         .into_string()
     }
@@ -784,6 +787,7 @@ mod tests {
             band: &band,
             marks: &marks,
             x_format: "%d %b",
+            unit: "",
         };
         let img = super::super::raster::decode(&png(&c).unwrap()).unwrap();
         assert_eq!(

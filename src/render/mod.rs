@@ -94,6 +94,22 @@ impl PlanLine {
 /// Incident id → its plan line, for items whose metric has plan targets.
 pub type PlanLines = BTreeMap<i64, PlanLine>;
 
+/// What the alert stage adds to a digest's items from the config.
+#[derive(Debug, Clone, Default)]
+pub struct ItemExtras {
+    /// Per incident id, its "vs plan" line.
+    pub plans: PlanLines,
+    /// Per metric, its unit (`£`, `ms`), from `[[report.metric]]`.
+    pub units: BTreeMap<String, String>,
+}
+
+impl ItemExtras {
+    /// The unit of incident `i`'s metric ("" when none).
+    pub fn unit_of(&self, i: &Incident) -> &str {
+        self.units.get(&i.key.metric).map_or("", String::as_str)
+    }
+}
+
 /// Charts in one digest at most; further items link to their pages' charts.
 pub const MAX_CHARTS: usize = 12;
 
@@ -202,6 +218,28 @@ pub fn group_thousands(s: &str) -> String {
         Some(f) => format!("{sign}{grouped}.{f}"),
         None => format!("{sign}{grouped}"),
     }
+}
+
+/// A formatted number with the metric's unit (`[[report.metric]] unit`):
+/// currency symbols before it (`£41,104`, `-£5`), any other unit after it
+/// (`12 ms`); no unit: the number alone. The one rule for every digest,
+/// page, chart axis, plan line and pre-read.
+pub fn with_unit(body: String, unit: &str) -> String {
+    if unit.is_empty() || body == "n/a" {
+        body
+    } else if ["£", "$", "€", "¥"].contains(&unit) {
+        match body.strip_prefix('-') {
+            Some(b) => format!("-{unit}{b}"),
+            None => format!("{unit}{body}"),
+        }
+    } else {
+        format!("{body} {unit}")
+    }
+}
+
+/// [`num`] with the metric's unit ([`with_unit`]).
+pub fn amount(x: f64, unit: &str) -> String {
+    with_unit(num(x), unit)
 }
 
 /// `x` in scientific notation with `digits` significant digits, trailing
@@ -336,15 +374,12 @@ pub fn why(f: &Finding) -> String {
 
 /// `revenue (region=eu, channel=web)`, or `revenue`.
 fn series_label(i: &Incident) -> String {
-    if i.key.dims.is_empty() {
-        i.key.metric.clone()
-    } else {
-        let dims: Vec<String> = i.key.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("{} ({})", i.key.metric, dims.join(", "))
-    }
+    i.key.label()
 }
 
-/// `2020-11-29`, or `2020-11-27 to 2020-11-29 (3 periods flagged)`.
+/// `2020-11-29`, or `2020-11-27 to 2020-11-29 (3 periods flagged; figures
+/// of the worst, 2020-11-28)`: an incident is shown by its worst finding
+/// everywhere (digest, page, pre-read), with its span.
 fn period_label(i: &Incident) -> String {
     let g = i.granularity;
     let n = i.periods();
@@ -352,9 +387,10 @@ fn period_label(i: &Incident) -> String {
         format_ts(i.last_finding_ts, g)
     } else {
         format!(
-            "{} to {} ({n} periods flagged)",
+            "{} to {} ({n} periods flagged; figures of the worst, {})",
             format_ts(i.opened_at_ts, g),
-            format_ts(i.last_finding_ts, g)
+            format_ts(i.last_finding_ts, g),
+            format_ts(i.worst.timestamp, g)
         )
     }
 }
@@ -377,20 +413,22 @@ fn restated_pair(f: &Finding) -> (String, String) {
 
 /// The numbers line: `580 vs expected 1,000 (normal range 900 to 1,100), -42.0%`;
 /// for a restatement `now 450, was 580 when flagged, -22.4%`.
-fn numbers_label(f: &Finding) -> String {
+fn numbers_label(f: &Finding, unit: &str) -> String {
     if f.check == Check::Restated {
         let (old, new) = restated_pair(f);
         return format!(
-            "now {new}, was {old} when flagged, {}",
+            "now {}, was {} when flagged, {}",
+            with_unit(new, unit),
+            with_unit(old, unit),
             pct(deviation_pct(f))
         );
     }
     format!(
         "{} vs expected {} (normal range {} to {}), {}",
-        num(f.value),
-        num(f.expected),
-        num(f.lower),
-        num(f.upper),
+        amount(f.value, unit),
+        amount(f.expected, unit),
+        amount(f.lower, unit),
+        amount(f.upper, unit),
         pct(deviation_pct(f))
     )
 }
@@ -620,6 +658,74 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
     out
 }
 
+/// A data problem on an export's rows (`stale`, `outage`, `bounds`,
+/// `max_change`): checked and fixed at the source, not explained as an
+/// outlier, so it is a line of its own section, once per incident, saying
+/// what is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProblemLine {
+    /// The incident.
+    pub id: i64,
+    /// `stale`, `outage`, … for the subject.
+    pub what: &'static str,
+    /// The series, for the subject.
+    pub series: String,
+    /// The whole line, e.g. `web: sessions (region=eu): the same value
+    /// 69,860 in every period since 2025-03-06 (4 periods)`.
+    pub line: String,
+}
+
+/// The data-health incidents as [`ProblemLine`]s, most severe first.
+pub fn problem_lines(items: &[Incident], extras: &ItemExtras) -> Vec<ProblemLine> {
+    items
+        .iter()
+        .filter(|i| i.lane == Lane::Health)
+        .map(|i| {
+            let f = &i.worst;
+            let g = i.granularity;
+            let unit = extras.unit_of(i);
+            let since = format_ts(i.opened_at_ts, g);
+            let n = i.periods();
+            let periods = if n == 1 {
+                "1 period".to_string()
+            } else {
+                format!("{n} periods")
+            };
+            let known = match f.check {
+                Check::Stale => format!(
+                    "the same value {} in every period since {since} ({periods} flagged)",
+                    amount(f.value, unit)
+                ),
+                Check::Outage => format!(
+                    "zero since {since} ({periods} flagged), where it is usually around {}",
+                    amount(f.expected, unit)
+                ),
+                _ => format!("{}: {} ({periods} flagged)", period_label(i), why(f)),
+            };
+            ProblemLine {
+                id: i.id,
+                what: f.check.as_str(),
+                series: series_label(i),
+                line: format!("{}: {}: {known}", i.source, series_label(i)),
+            }
+        })
+        .collect()
+}
+
+/// `data problem: sessions (region=eu) stale`, joined by commas.
+fn problem_subject(lines: &[ProblemLine]) -> String {
+    let noun = if lines.len() == 1 {
+        "data problem"
+    } else {
+        "data problems"
+    };
+    let words: Vec<String> = lines
+        .iter()
+        .map(|l| format!("{} {}", l.series, l.what))
+        .collect();
+    format!("{noun}: {}", words.join(", "))
+}
+
 /// `shop late`, `shop late and missing data`, per source, joined by commas.
 fn export_subject(lines: &[ExportLine]) -> String {
     let mut parts: Vec<(String, Vec<&str>)> = Vec::new();
@@ -659,25 +765,35 @@ pub fn digest(
     now: DateTime<Utc>,
     links: Option<&Links>,
     charts: &Charts,
-    plans: &PlanLines,
+    extras: &ItemExtras,
 ) -> Digest {
+    let plans = &extras.plans;
     let exports = export_lines(incidents, sources);
+    let mut health: Vec<Incident> = incidents
+        .iter()
+        .filter(|i| i.lane == Lane::Health)
+        .cloned()
+        .collect();
+    sort_by_severity(&mut health);
+    let problems = problem_lines(&health, extras);
     let mut items: Vec<Incident> = incidents
         .iter()
-        .filter(|i| i.lane != Lane::Export)
+        .filter(|i| !matches!(i.lane, Lane::Export | Lane::Health))
         .cloned()
         .collect();
     sort_by_severity(&mut items);
     let n = items.len();
-    let subject = match (n, exports.is_empty()) {
-        (0, false) => format!("[callout] {}", export_subject(&exports)),
-        (_, true) => format!("[callout] {}", outliers_subject(review, now, n)),
-        (_, false) => format!(
-            "[callout] {}; {}",
-            outliers_subject(review, now, n),
-            export_subject(&exports)
-        ),
-    };
+    let mut parts = Vec::new();
+    if n > 0 {
+        parts.push(outliers_subject(review, now, n));
+    }
+    if !problems.is_empty() {
+        parts.push(problem_subject(&problems));
+    }
+    if !exports.is_empty() {
+        parts.push(export_subject(&exports));
+    }
+    let subject = format!("[callout] {}", parts.join("; "));
     let name = greeting_name(owner);
     let (first, when) = ask(review, now, n, links.is_some());
     let link_of = |id: i64| links.and_then(|l| l.incidents.get(&id));
@@ -691,9 +807,19 @@ pub fn digest(
     sort_by_severity(&mut all);
     let ids: Vec<String> = items
         .iter()
+        .chain(&health)
         .chain(all.iter().filter(|i| i.lane == Lane::Export))
         .map(|i| format!("#{}", i.id))
         .collect();
+    let problems_intro = format!(
+        "{} in the data of exports you look after (not outliers: the numbers themselves look broken). Please check {}; callout checks again on every run.",
+        if problems.len() == 1 {
+            "callout found a problem"
+        } else {
+            "callout found problems"
+        },
+        if problems.len() == 1 { "it" } else { "them" }
+    );
     let exports_intro = format!(
         "{} in exports you look after. Please check {}; callout checks again on every run.",
         if exports.len() == 1 {
@@ -718,7 +844,7 @@ pub fn digest(
             series_label(i),
             period_label(i),
             why(f),
-            numbers_label(f),
+            numbers_label(f, extras.unit_of(i)),
             pct(f.wow_pct),
             pct(f.yoy_pct),
             f.check,
@@ -737,6 +863,15 @@ pub fn digest(
     }
     if let Some((label, url)) = open_items {
         let _ = write!(text, "\n{label}\n{url}\n");
+    }
+    if !problems.is_empty() {
+        let _ = write!(text, "\n{problems_intro}\n\n");
+        for l in &problems {
+            let _ = writeln!(text, "- {}", l.line);
+            if let Some(url) = link_of(l.id) {
+                let _ = writeln!(text, "  Note what you found:\n  {url}");
+            }
+        }
     }
     if !exports.is_empty() {
         let _ = write!(text, "\n{exports_intro}\n\n");
@@ -770,7 +905,7 @@ pub fn digest(
         for i in &items {
             let f = &i.worst;
             let img = (images.len() < MAX_CHARTS)
-                .then(|| chart_image(i, charts.get(&i.id)?))
+                .then(|| chart_image(i, charts.get(&i.id)?, extras.unit_of(i)))
                 .flatten();
             let figure = match img {
                 Some((image, tag)) => {
@@ -785,7 +920,7 @@ pub fn digest(
                 e(&series_label(i)),
                 e(&period_label(i)),
                 e(&why(f)),
-                e(&numbers_label(f)),
+                e(&numbers_label(f, extras.unit_of(i))),
                 e(&pct(f.wow_pct)),
                 e(&pct(f.yoy_pct)),
                 e(f.check.as_str()),
@@ -808,6 +943,27 @@ pub fn digest(
                 e(url),
             );
         }
+    }
+    if !problems.is_empty() {
+        let _ = write!(html, "<p>{}</p>\n<ul>\n", e(&problems_intro));
+        for (l, i) in problems.iter().zip(&health) {
+            let link = link_of(l.id).map_or_else(String::new, |url| {
+                format!(" <a href=\"{}\">Note what you found</a>", e(url))
+            });
+            // the chart shows what the words say: the flat line, the zeros
+            let img = (images.len() < MAX_CHARTS)
+                .then(|| chart_image(i, charts.get(&i.id)?, extras.unit_of(i)))
+                .flatten();
+            let figure = match img {
+                Some((image, tag)) => {
+                    images.push(image);
+                    tag
+                }
+                None => String::new(),
+            };
+            let _ = writeln!(html, "<li><p>{}{link}</p>\n{figure}</li>", e(&l.line));
+        }
+        let _ = writeln!(html, "</ul>");
     }
     if !exports.is_empty() {
         let _ = write!(html, "<p>{}</p>\n<ul>\n", e(&exports_intro));
@@ -832,7 +988,7 @@ pub fn digest(
 /// The chart of one digest item (its series' last six weeks, the flagged
 /// points and their normal ranges) as an inline PNG, with the `<img>` tag
 /// and caption that show it; `None` when there is nothing to draw.
-fn chart_image(i: &Incident, recent: &[(i64, f64)]) -> Option<(Image, String)> {
+fn chart_image(i: &Incident, recent: &[(i64, f64)], unit: &str) -> Option<(Image, String)> {
     let band: Vec<chart::Band> = i
         .findings
         .iter()
@@ -851,23 +1007,33 @@ fn chart_image(i: &Incident, recent: &[(i64, f64)]) -> Option<(Image, String)> {
         band: &band,
         marks: &marks,
         x_format: "%d %b",
+        unit,
     };
     let png = chart::png(&c)?;
     let (lo, hi) = chart::value_range(&c)?;
     let cid = format!("chart-{}@callout", i.id);
     let (w, h) = chart::PNG_SIZE;
+    // the legend names only what is drawn: a data problem has no range
+    let ranged = band
+        .iter()
+        .any(|b| b.lower.is_finite() && b.upper.is_finite());
     let caption = format!(
-        "Last 6 weeks, from {} to {}. Red: flagged; green: normal range (bar: expected).",
-        num(lo),
-        num(hi)
+        "Last 6 weeks, from {} to {}. Red: flagged{}.",
+        amount(lo, unit),
+        amount(hi, unit),
+        if ranged {
+            "; green: normal range (bar: expected)"
+        } else {
+            ""
+        }
     );
     let tag = format!(
         "<img src=\"cid:{}\" width=\"{w}\" height=\"{h}\" alt=\"{}\" style=\"display: block; width: 100%; max-width: {w}px; height: auto; border: 1px solid #dddddd\">\n<p style=\"margin: 2px 0 8px; color: #666666; font-size: 12px\">{}</p>\n",
         escape_html(&cid),
         escape_html(&format!(
             "Chart of {title}: from {} to {}, flagged points in red",
-            num(lo),
-            num(hi)
+            amount(lo, unit),
+            amount(hi, unit)
         )),
         escape_html(&caption),
     );
@@ -1066,7 +1232,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert_eq!(
             d.subject,
@@ -1085,7 +1251,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert_eq!(
             d.subject,
@@ -1101,7 +1267,7 @@ pub(crate) mod tests {
             late,
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert_eq!(
             d.subject,
@@ -1156,7 +1322,7 @@ pub(crate) mod tests {
             now(),
             None,
             &charts,
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert_eq!(d.images.len(), 1, "one chart: the outlier with history");
         let img = &d.images[0];
@@ -1187,7 +1353,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert_eq!(d.subject, "[callout] export problem: shop late");
         let line = "shop: export late, newest data 2020-11-28, expected by 2020-12-01 00:00 (UTC); 60 series affected";
@@ -1213,7 +1379,7 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert_eq!(
             d.subject,
@@ -1239,6 +1405,11 @@ pub(crate) mod tests {
         inc_a.findings = vec![a_early, a];
         let mut m = finding("orders", &[], Check::Stale, 0.0);
         m.wow_pct = None;
+        // the metric's unit on every figure of its item
+        let extras = ItemExtras {
+            units: [("revenue".to_string(), "£".to_string())].into(),
+            ..ItemExtras::default()
+        };
         let d = digest(
             &ana(),
             &[inc_a, incident(9, m)],
@@ -1247,32 +1418,31 @@ pub(crate) mod tests {
             now(),
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &extras,
         );
+        // the repeated value is a data problem in its own section, saying
+        // what is known (no normal range of n/a); the outlier is shown by its
+        // worst finding, with its span
         let want = "\
 Hello Ana Ortiz,
 
-callout found 2 outliers in metrics you own. Please reply to this email and explain each one
+callout found 1 outlier in metrics you own. Please reply to this email and explain it
 before Tue 1 Dec 10:00 (Europe/London), 24 hours before the WBR on Wed 2 Dec 10:00.
 
-1. orders
-   Period:    2020-11-29
-   Why:       the same value (580) repeated period after period
-   Actual:    580 vs expected 1,000 (normal range 900 to 1,100), -42.0%
-   WoW / YoY: n/a / n/a
-   Check:     stale (source shop)
-   Your explanation:
-
-2. revenue (region=eu)
-   Period:    2020-11-27 to 2020-11-29 (2 periods flagged)
+1. revenue (region=eu)
+   Period:    2020-11-27 to 2020-11-29 (2 periods flagged; figures of the worst, 2020-11-29)
    Why:       42% below the same weekday's usual level; 6 weeks of history
-   Actual:    580 vs expected 1,000 (normal range 900 to 1,100), -42.0%
+   Actual:    £580 vs expected £1,000 (normal range £900 to £1,100), -42.0%
    WoW / YoY: -40.1% / n/a
    Check:     seasonal (source shop)
    Your explanation:
 
+callout found a problem in the data of exports you look after (not outliers: the numbers themselves look broken). Please check it; callout checks again on every run.
+
+- shop: orders: the same value 580 in every period since 2020-11-29 (1 period flagged)
+
 -- 
-Sent by callout for the WBR. Incidents #9, #7.
+Sent by callout for the WBR. Incidents #7, #9.
 ";
         assert_eq!(d.text, want);
     }
@@ -1294,7 +1464,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             now(),
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         let want = "\
 <!DOCTYPE html>
@@ -1348,7 +1518,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             now(),
             Some(&links),
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         // plain text: each URL alone on its line, under its item; no "reply"
         let t = &d.text;
@@ -1388,7 +1558,7 @@ Sent by callout for the WBR. Incidents #9, #7.
             late,
             None,
             &Charts::new(),
-            &PlanLines::new(),
+            &ItemExtras::default(),
         );
         assert!(
             d.text

@@ -78,17 +78,7 @@ pub fn value(v: f64, rule: &ReportMetric) -> String {
             None => crate::render::num(v),
         },
     };
-    let u = rule.unit.as_str();
-    if u.is_empty() {
-        body
-    } else if ["£", "$", "€", "¥"].contains(&u) {
-        match body.strip_prefix('-') {
-            Some(b) => format!("-{u}{b}"),
-            None => format!("{u}{body}"),
-        }
-    } else {
-        format!("{body} {u}")
-    }
+    crate::render::with_unit(body, &rule.unit)
 }
 
 /// A short axis number: `2.15M`, `120k`, `950`.
@@ -255,14 +245,13 @@ fn chart_of(m: &MetricReport, year: i32) -> Markup {
 }
 
 fn incident(i: &IncidentNote, rule: &ReportMetric, due: &str) -> Markup {
-    let dev = (i.expected != 0.0 && i.expected.is_finite())
-        .then(|| (i.actual - i.expected) / i.expected.abs() * 100.0);
+    let dev = crate::render::deviation(i.actual, i.expected);
     html! {
         li class=(if i.explanation.is_some() { "explained" } else { "unexplained" }) data-incident=(i.id) {
-            strong { (i.series) } " · " (i.day.format("%a %-d %b")) ": "
+            strong { (i.series) } " · " (i.when()) ": "
             (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected"
-            @if let Some(d) = dev { " (" (format!("{d:+.0}%")) ")" }
-            " · " (i.check.replace('_', " "))
+            @if dev.is_some() { " (" (crate::render::pct(dev)) ")" }
+            " · " (i.check)
             @match &i.explanation {
                 Some((cause, text)) => {
                     br;

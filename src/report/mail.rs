@@ -45,9 +45,9 @@ fn delta(c: Compare, rule: &ReportMetric) -> Markup {
     }
 }
 
-/// Actual against expected: `-38%`, as the page writes it.
+/// Actual against expected: `-34.6%`, as the page and the digest write it.
 fn deviation(actual: f64, expected: f64) -> Option<String> {
-    crate::render::deviation(actual, expected).map(|d| format!("{d:+.0}%"))
+    crate::render::deviation(actual, expected).map(|d| crate::render::pct(Some(d)))
 }
 
 fn plain_delta(c: Compare, rule: &ReportMetric) -> String {
@@ -197,10 +197,10 @@ fn metric_html(m: &MetricReport, week_label: &str, due: &str, img: Option<&Image
             @for i in &m.incidents {
                 @let border = if i.explanation.is_some() { "#2f5fb3" } else { DOWN };
                 div style={"border-left: 4px solid " (border) "; padding: 4px 10px; margin: 4px 0; background: #f6f8fc"} {
-                    strong { (i.series) } " · " (i.day.format("%a %-d %b")) ": "
+                    strong { (i.series) } " · " (i.when()) ": "
                     (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected"
                     @if let Some(d) = deviation(i.actual, i.expected) { " (" (d) ")" }
-                    " · " (i.check.replace('_', " "))
+                    " · " (i.check)
                     br;
                     @match &i.explanation {
                         Some((cause, text)) => {
@@ -237,11 +237,11 @@ fn metric_text(out: &mut String, m: &MetricReport, week_label: &str, due: &str) 
             out,
             "  * {} {}: {} vs {} expected{} ({})",
             i.series,
-            i.day.format("%a %-d %b"),
+            i.when(),
             value(i.actual, rule),
             value(i.expected, rule),
             deviation(i.actual, i.expected).map_or_else(String::new, |d| format!(" ({d})")),
-            i.check.replace('_', " ")
+            i.check
         );
         match &i.explanation {
             Some((cause, text)) if text.is_empty() => {

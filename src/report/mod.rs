@@ -145,8 +145,12 @@ pub struct IncidentNote {
     pub series: String,
     /// What was found (`seasonal`, `level_shift`, …).
     pub check: String,
-    /// The day of the worst finding inside the week.
+    /// The day of the incident's worst finding (what the digest shows).
     pub day: NaiveDate,
+    /// The first day flagged.
+    pub first: NaiveDate,
+    /// The last day flagged.
+    pub last: NaiveDate,
     /// Actual value then.
     pub actual: f64,
     /// Expected value then.
@@ -155,6 +159,24 @@ pub struct IncidentNote {
     pub owner: String,
     /// The owner's explanation: cause label and text; `None`: not explained.
     pub explanation: Option<(String, String)>,
+}
+
+impl IncidentNote {
+    /// When, for people: `Thu 6 Mar`, or `Tue 4 Mar to Thu 6 Mar (worst Thu
+    /// 6 Mar)` — the worst finding's figures follow, as in the digest.
+    pub fn when(&self) -> String {
+        let d = |x: NaiveDate| x.format("%a %-d %b").to_string();
+        if self.first == self.last {
+            d(self.day)
+        } else {
+            format!(
+                "{} to {} (worst {})",
+                d(self.first),
+                d(self.last),
+                d(self.day)
+            )
+        }
+    }
 }
 
 /// One slice of the drill-down.
@@ -600,26 +622,21 @@ pub fn build(cfg: &Config, inputs: &Inputs, week: Span, now: DateTime<Utc>) -> R
                 .owner_of(&owner_key)
                 .map(mailbox_text)
                 .unwrap_or_else(|| "no owner".into());
-            let (wa, wb) = week_ms(&week);
             let notes = incidents
                 .iter()
                 .filter(|i| touches(i, &week))
                 .map(|i| {
-                    let worst = i
-                        .findings
-                        .iter()
-                        .filter(|f| f.timestamp >= wa && f.timestamp < wb)
-                        .max_by(|a, b| a.score.abs().total_cmp(&b.score.abs()))
-                        .or_else(|| i.findings.last());
-                    let day = worst
-                        .map(|f| f.timestamp)
-                        .unwrap_or(i.row.last_finding_ts)
-                        .div_euclid(MS_PER_DAY);
+                    // the incident's worst finding, as its digest and page show it
+                    let worst = crate::model::worst_finding(&i.findings);
+                    let date =
+                        |ts: i64| NaiveDate::default() + Duration::days(ts.div_euclid(MS_PER_DAY));
                     IncidentNote {
                         id: i.row.id,
-                        series: i.row.key.to_string(),
-                        check: i.row.worst_check.to_string(),
-                        day: NaiveDate::default() + Duration::days(day),
+                        series: i.row.key.label(),
+                        check: worst.map_or(i.row.worst_check, |f| f.check).to_string(),
+                        day: date(worst.map_or(i.row.last_finding_ts, |f| f.timestamp)),
+                        first: date(i.row.opened_at_ts),
+                        last: date(i.row.last_finding_ts),
                         actual: worst.map_or(f64::NAN, |f| f.value),
                         expected: worst.map_or(f64::NAN, |f| f.expected),
                         owner: i

@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::model::{Cause, Check, Finding, Persistence, SeriesKey, format_ts};
 use crate::render::chart::{self, Band, Chart};
-use crate::render::{deviation_pct, num, pct, why};
+use crate::render::{amount, deviation_pct, num, pct, why};
 use crate::store::IncidentRow;
 use crate::store::explanations::ExplanationRow;
 use crate::store::history::SeriesHistory;
@@ -105,6 +105,8 @@ pub struct IncidentView {
     pub deadline: Option<String>,
     /// Link back to the owner's list, when the page was reached from it.
     pub list_href: Option<String>,
+    /// The metric's unit (`£`; "" none), as the digest and pre-read write it.
+    pub unit: String,
 }
 
 /// What the form holds (echoed back when it was not accepted).
@@ -138,13 +140,10 @@ fn series_parts(key: &SeriesKey) -> (String, String) {
     (key.metric.clone(), dims.join(", "))
 }
 
-/// The finding the page leads with: the worst one of the incident's worst check.
+/// The finding the page leads with: the incident's worst, as its digest and
+/// the pre-read show it ([`crate::model::worst_finding`]).
 fn headline(v: &IncidentView) -> Option<&Finding> {
-    v.findings
-        .iter()
-        .filter(|f| f.check == v.incident.worst_check)
-        .max_by(|a, b| a.score.abs().total_cmp(&b.score.abs()))
-        .or_else(|| v.findings.last())
+    crate::model::worst_finding(&v.findings)
 }
 
 fn period(i: &IncidentRow) -> String {
@@ -163,23 +162,6 @@ fn utc(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
-}
-
-/// A check's name for people.
-fn check_label(c: Check) -> &'static str {
-    match c {
-        Check::Variance => "unusual value",
-        Check::Seasonal => "unusual for the time of week",
-        Check::Holiday => "unusual for this holiday",
-        Check::LevelShift => "level shift",
-        Check::Outage => "outage (zero)",
-        Check::Missing => "missing data",
-        Check::Stale => "stale (repeated) value",
-        Check::Late => "late export",
-        Check::Bounds => "outside allowed bounds",
-        Check::MaxChange => "change too large",
-        Check::Restated => "value restated after it was flagged",
-    }
 }
 
 fn explanation(e: &ExplanationRow, g: crate::model::Granularity) -> Markup {
@@ -231,14 +213,14 @@ fn charts(v: &IncidentView) -> Markup {
     let year_title = format!("{metric}, last 12 months");
     html! {
         h2 { "Last 6 weeks" }
-        (chart::svg(&Chart { title: &recent_title, points: &h.recent, band: &band, marks: &marks, x_format: recent_fmt }))
+        (chart::svg(&Chart { title: &recent_title, points: &h.recent, band: &band, marks: &marks, x_format: recent_fmt, unit: &v.unit }))
         div.legend {
             i style="background:#2f5fb3" {} "value"
             i style="background:#d6336c;border-radius:6px" {} "flagged"
             i style="background:rgba(47,158,68,.3)" {} "normal range (bar: expected)"
         }
         h2 { "Last 12 months" }
-        (chart::svg(&Chart { title: &year_title, points: &h.year, band: &band, marks: &marks, x_format: year_fmt }))
+        (chart::svg(&Chart { title: &year_title, points: &h.year, band: &band, marks: &marks, x_format: year_fmt, unit: &v.unit }))
         @if !h.granularity.is_dated() { p.meta { "Daily averages." } }
     }
 }
@@ -331,21 +313,21 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
             @if let Some(f) = head {
                 p.lead {
                     strong { (format_ts(f.timestamp, f.granularity)) } ": "
-                    (num(f.value)) " against an expected " (num(f.expected))
+                    (amount(f.value, &v.unit)) " against an expected " (amount(f.expected, &v.unit))
                 }
                 dl.facts {
                     div { dt { "Period" } dd { (period(i)) } }
-                    div { dt { "Actual" } dd { (num(f.value)) } }
-                    div { dt { "Expected" } dd { (num(f.expected)) } }
-                    div { dt { "Normal range" } dd { (num(f.lower)) " to " (num(f.upper)) } }
+                    div { dt { "Actual" } dd { (amount(f.value, &v.unit)) } }
+                    div { dt { "Expected" } dd { (amount(f.expected, &v.unit)) } }
+                    div { dt { "Normal range" } dd { (amount(f.lower, &v.unit)) " to " (amount(f.upper, &v.unit)) } }
                     div { dt { "vs expected" } dd { (pct(deviation_pct(f))) } }
                     div { dt { "Week over week" } dd { (pct(f.wow_pct)) } }
                     div { dt { "Year over year" } dd { (pct(f.yoy_pct)) } }
-                    div { dt { "Check" } dd { (check_label(f.check)) } }
+                    div { dt { "Check" } dd { (f.check.as_str()) } }
                 }
                 p.why { "Why flagged: " (why(f)) "." }
             } @else {
-                p.lead { "Period: " (period(i)) " · " (check_label(i.worst_check)) }
+                p.lead { "Period: " (period(i)) " · " (i.worst_check.as_str()) }
             }
             @if let Some(d) = &v.deadline {
                 @if !explained { p { strong { "Please explain by " (d) "." } } }
@@ -356,10 +338,10 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
                     thead { tr { th { "Period" } th { "Actual" } th { "Expected" } th { "Normal range" } th { "WoW" } th { "YoY" } th { "Check" } } }
                     tbody { @for f in &v.findings { tr {
                         td { (format_ts(f.timestamp, f.granularity)) }
-                        td { (num(f.value)) } td { (num(f.expected)) }
-                        td { (num(f.lower)) " to " (num(f.upper)) }
+                        td { (amount(f.value, &v.unit)) } td { (amount(f.expected, &v.unit)) }
+                        td { (amount(f.lower, &v.unit)) " to " (amount(f.upper, &v.unit)) }
                         td { (pct(f.wow_pct)) } td { (pct(f.yoy_pct)) }
-                        td { (check_label(f.check)) }
+                        td { (f.check.as_str()) }
                     } } }
                 } }
             }
@@ -432,7 +414,7 @@ pub fn list_page(
                         " "
                         @if it.explained { span.badge.done { "explained" } } @else { span.badge.open { "needs explanation" } }
                         div.meta {
-                            (period(&it.incident)) " · " (check_label(it.incident.worst_check))
+                            (period(&it.incident)) " · " (it.incident.worst_check.as_str())
                             @if let Some(f) = &it.finding { " · " (num(f.value)) " vs expected " (num(f.expected)) " (" (pct(deviation_pct(f))) ")" }
                         }
                     }
@@ -521,6 +503,7 @@ mod tests {
             review_name: "WBR".into(),
             deadline: Some("Tue 1 Dec 10:00 GMT".into()),
             list_href: None,
+            unit: String::new(),
         }
     }
 
@@ -541,7 +524,7 @@ mod tests {
             "900 to 1,100",
             "+82.0%",
             "+80.0%",
-            "level shift",
+            "level_shift",
             "Please explain by Tue 1 Dec 10:00 GMT",
         ] {
             assert!(html.contains(needle), "missing {needle}");

@@ -175,6 +175,12 @@ fn load_view(
         .filter(|e| e.incident_id != id)
         .collect();
     let now = state.clock.now();
+    let unit = state
+        .config
+        .report
+        .metric(&incident.key.metric)
+        .unit
+        .clone();
     Ok(IncidentView {
         deadline: Some(deadline(state, now)),
         incident,
@@ -184,6 +190,7 @@ fn load_view(
         earlier,
         review_name: state.config.review.name.clone(),
         list_href,
+        unit,
     })
 }
 
