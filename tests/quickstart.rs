@@ -132,6 +132,25 @@ fn demo_writes_digests_with_real_outliers_from_an_empty_folder() {
         "{report}"
     );
     assert!(said.contains("report.html"), "{said}");
+    // made again by the command the README shows: a file named by its week, here
+    let out = callout_in(
+        cwd.path(),
+        &[
+            "report",
+            "--config",
+            "my-demo/callout.toml",
+            "--at",
+            "2025-03-10 08:00",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("written to `wbr-2025-W10.html`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let again = std::fs::read_to_string(cwd.path().join("wbr-2025-W10.html")).unwrap();
+    assert_eq!(again, report, "the demo's own pre-read");
     assert!(
         said.contains("callout serve --config") && said.contains("--at \"2025-03-10 08:00\""),
         "{said}"
