@@ -172,8 +172,9 @@ pub struct ReportArgs {
     /// timezone, or RFC 3339): later rows are left out, the review is the next after it.
     #[arg(long)]
     pub at: Option<At>,
-    /// The HTML file to write.
-    #[arg(long, short, required_unless_present = "link")]
+    /// The HTML file to write; default: `wbr-YYYY-Www.html` (the week's ISO
+    /// number) in the current folder, or none with `--link` alone.
+    #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Print the signed link to the same report on the web server (needs [web]).
     #[arg(long)]

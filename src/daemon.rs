@@ -135,7 +135,10 @@ pub async fn run_with(
         Some(_) => Some(crate::web::Server::bind(initial.clone(), Arc::new(SystemClock)).await?),
         None => None,
     };
-    let web = web.map(|server| tokio::spawn(server.run(shutdown.clone())));
+    let web = web.map(|server| {
+        crate::cli::say(&format!("web server: {}", server.serving_line()));
+        tokio::spawn(server.run(shutdown.clone()))
+    });
     let daemon = Daemon {
         config_path,
         config: Arc::new(initial),

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::config::Layout;
+use crate::config::{Layout, MetricName};
+use crate::model::Granularity;
 
 /// Rows read from the head of each export.
 pub const HEAD_ROWS: u32 = 10_000;
@@ -99,9 +100,10 @@ pub struct Inferred {
     pub format: Format,
     /// The time column.
     pub time_column: String,
-    /// `minute`, `5min`, `15min`, `hour`, `day`, `week`; `None` when the
-    /// spacing matches none (callout then infers it per series).
-    pub granularity: Option<&'static str>,
+    /// The spacing of the rows (`30min`, `day` …), as `granularity` takes
+    /// it; `None` when the spacing is none callout knows (it then infers it
+    /// per series).
+    pub granularity: Option<Granularity>,
     /// Long (`metric_column` + `value_column`) or wide (`metrics`).
     pub layout: Layout,
     /// Columns that split a metric into series.
@@ -249,8 +251,9 @@ fn classify(series: &Series) -> Kind {
     Kind::Text(distinct, seen.len())
 }
 
-/// The period of the most common spacing between distinct times, if it is one callout knows.
-fn granularity(times: &[i64]) -> (Option<&'static str>, Option<i64>) {
+/// The period of the most common spacing between distinct times, if it is one
+/// callout knows (the same test as the config's `granularity`).
+fn granularity(times: &[i64]) -> (Option<Granularity>, Option<i64>) {
     let distinct: BTreeSet<i64> = times.iter().copied().collect();
     let v: Vec<i64> = distinct.into_iter().collect();
     let mut counts: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
@@ -262,20 +265,13 @@ fn granularity(times: &[i64]) -> (Option<&'static str>, Option<i64>) {
     let Some((&step, _)) = counts.iter().max_by_key(|(step, n)| (**n, -**step)) else {
         return (None, None);
     };
-    let name = match step {
-        60_000 => Some("minute"),
-        300_000 => Some("5min"),
-        900_000 => Some("15min"),
-        3_600_000 => Some("hour"),
-        86_400_000 => Some("day"),
-        604_800_000 => Some("week"),
-        _ => None,
-    };
-    (name, Some(step))
+    (Granularity::from_step_ms(step), Some(step))
 }
 
-/// Infer the shape of the export at `path` from its head.
-pub fn infer(path: &Path) -> Result<Inferred, InitError> {
+/// Infer the shape of the export at `path` from its head. `name` is its
+/// source's name, which also names the metric of an export whose one value
+/// column has a generic name (`date,value` in `signups.csv`: `signups`).
+pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
     let shape = |message: String| InitError::Shape {
         file: path.to_path_buf(),
         message,
@@ -343,7 +339,7 @@ pub fn infer(path: &Path) -> Result<Inferred, InitError> {
     if granularity.is_none() {
         match step {
             Some(ms) => checks.push(format!(
-                "granularity: the most common spacing of `{time_column}` is {} s, not one of minute, 5min, 15min, hour, day, week; left out, so callout infers it per series",
+                "granularity: the most common spacing of `{time_column}` is {} s, which is no granularity callout knows (minutes under an hour that divide a day, such as 5min or 30min; hour, day or week); left out, so callout infers it per series",
                 ms / 1000
             )),
             None => checks.push(format!(
@@ -367,7 +363,31 @@ pub fn infer(path: &Path) -> Result<Inferred, InitError> {
     let metric_text = texts
         .iter()
         .position(|(n, _, _)| named_like(n, &METRIC_NAMES));
-    let (layout, metric_names, dim_texts) = if let Some(i) = metric_text {
+    let generic_value = match numbers.as_slice() {
+        [v] if named_like(v, &VALUE_NAMES) => Some(v.clone()),
+        _ => None,
+    };
+    let (layout, metric_names, dim_texts) = if let (None, Some(value_column)) =
+        (metric_text, generic_value)
+    {
+        // one column of values called `value`: the metric is the file's, not `value`
+        if !texts.is_empty() {
+            let t: Vec<String> = texts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
+            checks.push(format!(
+                "metric: one metric, named `{name}` after the file (its values are `{value_column}`), split by {}; if {} names the metric of each row instead, replace `metric` with metric_column set to it",
+                t.join(", "),
+                t.join(" or "),
+            ));
+        }
+        (
+            Layout::Long {
+                metric: MetricName::Fixed(name.to_string()),
+                value_column,
+            },
+            vec![name.to_string()],
+            texts,
+        )
+    } else if let Some(i) = metric_text {
         let (metric_column, names, _) = texts.remove(i);
         let value_column = if numbers.len() == 1 {
             numbers[0].clone()
@@ -390,7 +410,7 @@ pub fn infer(path: &Path) -> Result<Inferred, InitError> {
         };
         (
             Layout::Long {
-                metric_column,
+                metric: MetricName::Column(metric_column),
                 value_column,
             },
             names,
@@ -448,13 +468,70 @@ fn q_list(v: &[String]) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// How long after a period ends its data usually arrives, as a starting point.
-fn delay_hours(granularity: Option<&str>) -> u32 {
+/// How long after a period ends its data usually arrives, as a starting
+/// point. A week's export is expected the day after the week (Monday), so
+/// the Tuesday run of a weekly [`Cadence`] finds it or calls it late.
+fn delay_hours(granularity: Option<Granularity>) -> u32 {
     match granularity {
-        Some("minute" | "5min" | "15min") => 1,
-        Some("hour") => 2,
-        Some("week") => 72,
-        _ => 24,
+        Some(Granularity::Minutes(_)) => 1,
+        Some(Granularity::Hour) => 2,
+        Some(Granularity::Day | Granularity::Week) | None => 24,
+    }
+}
+
+/// The review every cadence prepares for: Wednesday 14:00, explanations due
+/// [`DUE_HOURS`] before (Wednesday 10:00).
+const REVIEW_WEEKDAY: &str = "wed";
+/// The review's time.
+const REVIEW_TIME: &str = "14:00";
+/// Explanations are due this long before the review: after the review
+/// day's 07:00 run (so no scheduled run falls between the deadline and the
+/// review, where its digest would be overdue when sent), and early enough
+/// for the organiser to read the answers.
+const DUE_HOURS: u32 = 4;
+
+/// When the scheduled runs fire, from the exports' granularity. Every run
+/// falls outside the hours from the deadline (Wednesday 10:00) to the review
+/// (Wednesday 14:00), so a digest a scheduled run sends is never overdue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cadence {
+    /// Every export is weekly: one run a week, Tuesday 07:00, after the
+    /// week's export is due (Monday) and a day before the deadline.
+    Weekly,
+    /// Daily or finer data (or a spacing callout infers per series):
+    /// weekday mornings, each day's data the morning after.
+    Weekdays,
+}
+
+impl Cadence {
+    fn of(sources: &[(PathBuf, String, Inferred)]) -> Cadence {
+        if !sources.is_empty()
+            && sources
+                .iter()
+                .all(|(_, _, i)| i.granularity == Some(Granularity::Week))
+        {
+            Cadence::Weekly
+        } else {
+            Cadence::Weekdays
+        }
+    }
+
+    /// `schedule.cron` (with seconds).
+    fn cron(self) -> &'static str {
+        match self {
+            Cadence::Weekly => "0 0 7 * * Tue",
+            Cadence::Weekdays => "0 0 7 * * Mon-Fri",
+        }
+    }
+
+    /// The cron line's comment.
+    fn why(self) -> &'static str {
+        match self {
+            Cadence::Weekly => {
+                "weekly data: Tuesday 07:00, after the week's export is due (Monday)"
+            }
+            Cadence::Weekdays => "weekday mornings: the day before is in",
+        }
     }
 }
 
@@ -495,13 +572,13 @@ fn path_for(file: &Path, config: &Path) -> String {
     }
 }
 
-/// The commented config for `sources` (each file with what was inferred),
-/// to be written at `config`.
-pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
+/// The commented config for `sources` (each file with its source name and
+/// what was inferred), to be written at `config`.
+pub fn write_config(sources: &[(PathBuf, String, Inferred)], config: &Path) -> String {
     let mut o = String::new();
     let files: Vec<String> = sources
         .iter()
-        .map(|(p, _)| p.display().to_string())
+        .map(|(p, _, _)| p.display().to_string())
         .collect();
     let _ = writeln!(
         o,
@@ -517,27 +594,34 @@ pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
         o,
         "[store]\npath = \"callout.db\"                # SQLite state: runs, findings, incidents, the mail queue\n"
     );
+    let cadence = Cadence::of(sources);
     let _ = writeln!(
         o,
-        "# When `callout run` evaluates (cron with seconds).\n\
+        "# When `callout run` evaluates (cron with seconds). A digest states the deadline\n\
+         # of the next review; a run between a deadline and its review (here Wednesday\n\
+         # 10:00-14:00) sends digests already overdue, so keep runs outside it if you\n\
+         # change the schedule or the review.\n\
          [schedule]\n\
-         cron = [\"0 0 7 * * Mon-Fri\"]        # TODO: after the exports are refreshed\n\
-         timezone = \"UTC\"                   # TODO: your IANA timezone, e.g. \"Europe/London\"\n"
+         {:<34} # TODO: after the exports are refreshed ({})\n\
+         timezone = \"UTC\"                   # TODO: your IANA timezone, e.g. \"Europe/London\"\n",
+        format!("cron = [{}]", q(cadence.cron())),
+        cadence.why()
     );
     let _ = writeln!(
         o,
         "# The review owners prepare for; explanations are due `explanations_due_hours` before it.\n\
          [review]\n\
          name = \"WBR\"\n\
-         weekday = \"mon\"                    # TODO: the review's day (mon … sun)\n\
-         time = \"10:00\"                     # TODO: the review's time\n\
+         weekday = {}                    # TODO: the review's day (mon … sun)\n\
+         time = {}                     # TODO: the review's time\n\
          timezone = \"UTC\"                   # TODO: the review's timezone\n\
-         explanations_due_hours = 24\n"
+         {:<34} # due at 10:00 on the review's day, after its 07:00 run\n",
+        q(REVIEW_WEEKDAY),
+        q(REVIEW_TIME),
+        format!("explanations_due_hours = {DUE_HOURS}")
     );
     let mut metric_names: Vec<String> = Vec::new();
-    let mut taken = HashSet::new();
-    for (file, inf) in sources {
-        let name = source_name(file, &mut taken);
+    for (file, name, inf) in sources {
         let _ = writeln!(
             o,
             "# {}: {} layout, read from its first {} rows.",
@@ -552,17 +636,28 @@ pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
             let _ = writeln!(o, "# CHECK: {c}.");
         }
         let _ = writeln!(o, "[[source]]");
-        let _ = writeln!(o, "name = {}", q(&name));
+        let _ = writeln!(o, "name = {}", q(name));
         let _ = writeln!(o, "path = {}", q(&path_for(file, config)));
         let _ = writeln!(o, "format = {}", q(inf.format.name()));
         match &inf.layout {
             Layout::Long {
-                metric_column,
+                metric,
                 value_column,
             } => {
                 let _ = writeln!(o, "layout = \"long\"");
                 let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
-                let _ = writeln!(o, "metric_column = {}", q(metric_column));
+                match metric {
+                    MetricName::Column(c) => {
+                        let _ = writeln!(o, "metric_column = {}", q(c));
+                    }
+                    MetricName::Fixed(m) => {
+                        let _ = writeln!(
+                            o,
+                            "{:<34} # every row is this metric (no column names it), named after the file",
+                            format!("metric = {}", q(m))
+                        );
+                    }
+                }
                 let _ = writeln!(o, "value_column = {}", q(value_column));
             }
             Layout::Wide { metrics } => {
@@ -577,7 +672,7 @@ pub fn write_config(sources: &[(PathBuf, Inferred)], config: &Path) -> String {
         }
         let _ = writeln!(o, "dimensions = {}", q_list(&inf.dimensions));
         if let Some(g) = inf.granularity {
-            let _ = writeln!(o, "granularity = {}", q(g));
+            let _ = writeln!(o, "granularity = {}", q(&g.to_string()));
         }
         let _ = writeln!(
             o,
@@ -640,8 +735,11 @@ pub fn run(from: &[PathBuf], output: &Path, force: bool) -> Result<String, InitE
         return Err(InitError::Exists(output.to_path_buf()));
     }
     let mut sources = Vec::new();
+    let mut taken = HashSet::new();
     for f in from {
-        sources.push((f.clone(), infer(f)?));
+        let name = source_name(f, &mut taken);
+        let inferred = infer(f, &name)?;
+        sources.push((f.clone(), name, inferred));
     }
     let text = write_config(&sources, output);
     let io = |source| InitError::Io {
@@ -667,10 +765,10 @@ pub fn run(from: &[PathBuf], output: &Path, force: bool) -> Result<String, InitE
         })?;
         f.write_all(text.as_bytes()).map_err(io)?;
     }
-    let checks: usize = sources.iter().map(|(_, i)| i.checks.len()).sum();
+    let checks: usize = sources.iter().map(|(_, _, i)| i.checks.len()).sum();
     let described: Vec<String> = sources
         .iter()
-        .map(|(p, i)| {
+        .map(|(p, _, i)| {
             format!(
                 "{} ({}, {})",
                 p.display(),
@@ -678,7 +776,8 @@ pub fn run(from: &[PathBuf], output: &Path, force: bool) -> Result<String, InitE
                     Layout::Long { .. } => "long",
                     Layout::Wide { .. } => "wide",
                 },
-                i.granularity.unwrap_or("granularity left to callout")
+                i.granularity
+                    .map_or_else(|| "granularity left to callout".into(), |g| g.to_string())
             )
         })
         .collect();
@@ -697,14 +796,89 @@ mod tests {
     #[test]
     fn spacing_names_the_granularity() {
         let day = 86_400_000;
-        assert_eq!(
-            granularity(&[0, day, 2 * day, 2 * day, 4 * day]).0,
-            Some("day")
-        );
-        assert_eq!(granularity(&[0, 3_600_000, 7_200_000]).0, Some("hour"));
-        assert_eq!(granularity(&[0, 7 * day, 14 * day]).0, Some("week"));
+        let named = |t: &[i64]| granularity(t).0.map(|g| g.to_string());
+        assert_eq!(named(&[0, day, 2 * day, 2 * day, 4 * day]).unwrap(), "day");
+        assert_eq!(named(&[0, 3_600_000, 7_200_000]).unwrap(), "hour");
+        assert_eq!(named(&[0, 7 * day, 14 * day]).unwrap(), "week");
+        assert_eq!(named(&[0, 60_000, 120_000]).unwrap(), "minute");
+        // every spacing the config takes, by the name it takes
+        for m in [5, 10, 15, 30] {
+            let step = m * 60_000;
+            let name = named(&[0, step, 2 * step]).unwrap();
+            assert_eq!(name, format!("{m}min"));
+            assert_eq!(
+                Granularity::parse(&name),
+                Some(Granularity::Minutes(u32::try_from(m).unwrap()))
+            );
+        }
         assert_eq!(granularity(&[0, 1_000]), (None, Some(1_000)));
+        assert_eq!(granularity(&[0, 7 * 60_000]), (None, Some(7 * 60_000)));
         assert_eq!(granularity(&[5]), (None, None));
+    }
+
+    fn inferred(granularity: Option<Granularity>) -> Inferred {
+        Inferred {
+            format: Format::Csv,
+            time_column: "date".into(),
+            granularity,
+            layout: Layout::Wide {
+                metrics: Some(vec!["orders".into()]),
+            },
+            dimensions: Vec::new(),
+            metric_names: vec!["orders".into()],
+            checks: Vec::new(),
+            rows: 100,
+        }
+    }
+
+    /// The written schedule and review agree, whatever the data's spacing:
+    /// over five weeks, every scheduled run comes before the deadline of the
+    /// review its digest names, so no digest is sent already overdue.
+    #[test]
+    fn no_scheduled_run_sends_an_overdue_digest() {
+        use chrono::{TimeZone, Utc};
+        let cases: &[(&[Option<Granularity>], Cadence)] = &[
+            (&[Some(Granularity::Week)], Cadence::Weekly),
+            (&[Some(Granularity::Day)], Cadence::Weekdays),
+            (&[Some(Granularity::Hour)], Cadence::Weekdays),
+            (&[Some(Granularity::Minutes(30))], Cadence::Weekdays),
+            (&[None], Cadence::Weekdays),
+            (
+                &[Some(Granularity::Week), Some(Granularity::Day)],
+                Cadence::Weekdays,
+            ),
+        ];
+        let dir = Path::new("/nonexistent");
+        for (grans, cadence) in cases {
+            let sources: Vec<(PathBuf, String, Inferred)> = grans
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (dir.join(format!("e{i}.csv")), format!("e{i}"), inferred(*g)))
+                .collect();
+            assert_eq!(Cadence::of(&sources), *cadence, "{grans:?}");
+            let text =
+                write_config(&sources, &dir.join("callout.toml")).replace("# host = ", "host = ");
+            let cfg = crate::config::compile_str(&text, &dir.join("callout.toml"), &|_| None)
+                .unwrap_or_else(|e| panic!("{grans:?}: {e}\n{text}"));
+            // five weeks from Saturday 1 March 2025
+            let mut t = Utc.with_ymd_and_hms(2025, 3, 1, 0, 0, 0).unwrap();
+            let end = t + chrono::Duration::days(35);
+            let mut fires = 0;
+            while let Some(fire) = crate::schedule::next_fire(&cfg.schedule, t)
+                .map(|f| f.with_timezone(&Utc))
+                .filter(|f| *f < end)
+            {
+                let due = crate::review::deadline(&cfg.review, fire);
+                assert!(
+                    due.with_timezone(&Utc) > fire,
+                    "{grans:?}: the run at {fire} sends digests due {due}"
+                );
+                fires += 1;
+                t = fire;
+            }
+            let per_week = if *cadence == Cadence::Weekly { 1 } else { 5 };
+            assert_eq!(fires, 5 * per_week, "{grans:?}");
+        }
     }
 
     #[test]

@@ -231,7 +231,13 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
                 })?;
                 println!("{url}");
             }
-            let problems = match &args.output {
+            // without --output: a file named by the week, unless --link alone was asked for
+            let output = match (&args.output, args.link) {
+                (Some(output), _) => Some(output.clone()),
+                (None, true) => None,
+                (None, false) => Some(callout::report::default_output(week)),
+            };
+            let problems = match &output {
                 Some(output) => callout::report::write(&cfg, now, week, output).map_err(failure)?,
                 None => 0,
             };

@@ -132,6 +132,25 @@ fn demo_writes_digests_with_real_outliers_from_an_empty_folder() {
         "{report}"
     );
     assert!(said.contains("report.html"), "{said}");
+    // made again by the command the README shows: a file named by its week, here
+    let out = callout_in(
+        cwd.path(),
+        &[
+            "report",
+            "--config",
+            "my-demo/callout.toml",
+            "--at",
+            "2025-03-10 08:00",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("written to `wbr-2025-W10.html`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let again = std::fs::read_to_string(cwd.path().join("wbr-2025-W10.html")).unwrap();
+    assert_eq!(again, report, "the demo's own pre-read");
     assert!(
         said.contains("callout serve --config") && said.contains("--at \"2025-03-10 08:00\""),
         "{said}"
@@ -570,4 +589,195 @@ fn init_names_an_export_without_dates() {
         "{e}"
     );
     assert!(!dir.path().join("callout.toml").exists());
+}
+
+/// `callout init --from …` in `dir`, the SMTP host filled in, and
+/// `check-config` passing on it; returns the written config's text.
+fn init_and_check(dir: &Path, files: &[&str]) -> String {
+    let mut args = vec!["init"];
+    for f in files {
+        args.extend(["--from", f]);
+    }
+    let out = callout_in(dir, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(dir.join("callout.toml")).unwrap();
+    let filled = written.replace(
+        "# host = \"smtp.example.com\"",
+        "host = \"smtp.example.com\"",
+    );
+    std::fs::write(dir.join("callout.toml"), &filled).unwrap();
+    let check = callout_in(dir, &["check-config", "--config", "callout.toml"]);
+    assert!(
+        check.status.success(),
+        "{}{}\n{written}",
+        text(&check.stdout),
+        text(&check.stderr)
+    );
+    written
+}
+
+/// The digests of `run --once --dry-run` at the schedule's first fire time
+/// after `data_end` (the moment the exports' last period ended), as written
+/// by `init`: (when, subject, text part) of each.
+fn digests_at_first_fire(
+    dir: &Path,
+    data_end: chrono::DateTime<chrono::Utc>,
+) -> (String, Vec<(String, String)>) {
+    let cfg = callout::config::load(&dir.join("callout.toml")).unwrap();
+    let fire = callout::schedule::next_fire(&cfg.schedule, data_end).unwrap();
+    let at = fire
+        .with_timezone(&cfg.review.timezone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    let out = callout_in(
+        dir,
+        &[
+            "run",
+            "--once",
+            "--config",
+            "callout.toml",
+            "--dry-run",
+            "digests",
+            "--at",
+            &at,
+        ],
+    );
+    assert!(out.status.success(), "{at}: {}", text(&out.stderr));
+    let mut emls: Vec<PathBuf> = std::fs::read_dir(dir.join("digests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
+    emls.sort();
+    let digests = emls
+        .iter()
+        .map(|eml| {
+            let raw = std::fs::read(eml).unwrap();
+            let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            (
+                m.subject().unwrap().to_string(),
+                m.body_text(0).unwrap().into_owned(),
+            )
+        })
+        .collect();
+    (at, digests)
+}
+
+/// Daily data with a spike on its last day (Sunday 2025-03-09), a 30-minute
+/// export and a one-column export: `init` names the 30-minute spacing as the
+/// config takes it, names the one-column export's metric after its file, and
+/// its schedule and review send the digest of the first scheduled run
+/// (Monday 07:00) before its deadline, not already overdue.
+#[test]
+fn init_defaults_for_daily_data_send_digests_before_their_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = chrono::NaiveDate::from_ymd_opt(2025, 3, 9).unwrap();
+    let mut s = String::from("date,value\n");
+    for d in (0..730).rev() {
+        let date = last - chrono::Duration::days(d);
+        let mut v = value((730 - d as usize) * 24, 400.0);
+        if d == 0 {
+            v *= 4.0;
+        }
+        s.push_str(&format!("{date},{v}\n"));
+    }
+    std::fs::write(dir.path().join("signups.csv"), s).unwrap();
+    let mut s = String::from("time,sessions\n");
+    let end = last.and_hms_opt(23, 30, 0).unwrap();
+    for i in (0..48 * 28).rev() {
+        let t = end - chrono::Duration::minutes(30 * i);
+        s.push_str(&format!(
+            "{},{}\n",
+            t.format("%Y-%m-%d %H:%M:%S"),
+            value(48 * 28 - i as usize, 90.0)
+        ));
+    }
+    std::fs::write(dir.path().join("web30.csv"), s).unwrap();
+
+    let written = init_and_check(dir.path(), &["signups.csv", "web30.csv"]);
+    let cfg: toml::Table = written.parse().unwrap();
+    let signups = source(&cfg, "signups");
+    assert_eq!(signups["layout"].as_str(), Some("long"));
+    assert_eq!(signups["metric"].as_str(), Some("signups"), "{written}");
+    assert_eq!(signups["value_column"].as_str(), Some("value"));
+    assert!(!signups.contains_key("metric_column"), "{written}");
+    let web = source(&cfg, "web30");
+    assert_eq!(web["granularity"].as_str(), Some("30min"), "{written}");
+    assert!(!written.contains("# CHECK"), "{written}");
+    assert!(written.contains("\"0 0 7 * * Mon-Fri\""), "{written}");
+
+    let monday = chrono::NaiveDate::from_ymd_opt(2025, 3, 10)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let (at, digests) = digests_at_first_fire(dir.path(), monday);
+    assert_eq!(at, "2025-03-10 07:00");
+    let (subject, body) = digests
+        .iter()
+        .find(|(_, body)| body.contains("signups"))
+        .unwrap_or_else(|| panic!("no digest with the signups spike: {digests:#?}"));
+    assert!(body.contains("2025-03-09"), "{body}");
+    // the items' headings (`1. signups`) name the metric after the file, never `value`
+    let items: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.trim().split_once(". "))
+        .filter(|(n, _)| n.parse::<u32>().is_ok())
+        .map(|(_, metric)| metric)
+        .collect();
+    assert!(items.contains(&"signups"), "{body}");
+    assert!(!items.contains(&"value"), "{body}");
+    for (subject, _) in &digests {
+        assert!(
+            subject.contains("to explain by") && !subject.contains("to explain now"),
+            "{subject}"
+        );
+    }
+    assert!(
+        subject.contains("by Wed 12 Mar 10:00 (WBR Wed 12 Mar 14:00)"),
+        "{subject}"
+    );
+}
+
+/// Weekly data (weeks dated by their Monday) with a spike in its last week
+/// (3-9 March 2025): `init` schedules one run a week, Tuesday 07:00, and that
+/// run's digest is due the next day, before the review, not overdue.
+#[test]
+fn init_defaults_for_weekly_data_send_digests_before_their_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = chrono::NaiveDate::from_ymd_opt(2025, 3, 3).unwrap();
+    let mut s = String::from("week,orders\n");
+    for w in (0..104).rev() {
+        let week = last - chrono::Duration::weeks(w);
+        let mut v = value((104 - w as usize) * 31, 5000.0);
+        if w == 0 {
+            v *= 3.0;
+        }
+        s.push_str(&format!("{week},{v}\n"));
+    }
+    std::fs::write(dir.path().join("orders.csv"), s).unwrap();
+
+    let written = init_and_check(dir.path(), &["orders.csv"]);
+    let cfg: toml::Table = written.parse().unwrap();
+    assert_eq!(source(&cfg, "orders")["granularity"].as_str(), Some("week"));
+    assert!(written.contains("\"0 0 7 * * Tue\""), "{written}");
+
+    // the last week ends Monday 10 March; the first run after it
+    let end = chrono::NaiveDate::from_ymd_opt(2025, 3, 10)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let (at, digests) = digests_at_first_fire(dir.path(), end);
+    assert_eq!(at, "2025-03-11 07:00");
+    assert_eq!(digests.len(), 1, "{digests:#?}");
+    let (subject, body) = &digests[0];
+    assert!(
+        body.contains("orders") && body.contains("2025-03-03"),
+        "{body}"
+    );
+    assert!(
+        subject.contains("to explain by Wed 12 Mar 10:00 (WBR Wed 12 Mar 14:00)"),
+        "{subject}"
+    );
 }

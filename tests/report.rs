@@ -330,6 +330,74 @@ fn week_and_date_choose_the_week_and_a_bad_week_is_refused() {
     );
 }
 
+/// Without `--output` the page goes to a file named by its ISO week in the
+/// current folder, and its path is printed. A week the exports do not reach
+/// (asked for, or today's default week long after the last export) is
+/// refused with the newest date and the week asked for, and no page of n/a
+/// is written.
+#[test]
+fn without_output_the_weeks_file_is_written_and_a_week_past_the_data_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = example_config(dir.path());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args(["report", "--config", cfg.to_str().unwrap()])
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("CALLOUT_LOG")
+            .output()
+            .unwrap()
+    };
+    let pages = || {
+        let mut v: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".html"))
+            .collect();
+        v.sort();
+        v
+    };
+    let out = run(&["--at", AT]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("written to `wbr-2025-W10.html`"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(pages(), ["wbr-2025-W10.html"]);
+    let page = std::fs::read_to_string(dir.path().join("wbr-2025-W10.html")).unwrap();
+    assert!(page.contains("Mon 3 Mar – Sun 9 Mar 2025"), "week 10");
+
+    // the exports end Sunday 9 March: week 12 has no data at all
+    let out = run(&["--week", "2025-W12", "--at", "2025-03-24 08:00"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let e = text(&out.stderr);
+    for said in [
+        "no data in the week asked for, 2025-W12 (Mon 17 Mar – Sun 23 Mar 2025)",
+        "the newest data in the exports is dated 2025-03-09",
+        "`--date 2025-03-09`",
+        "`--at \"2025-03-10 08:00\"`",
+    ] {
+        assert!(e.contains(said), "missing {said:?} in {e}");
+    }
+    // today's default week, long after the exports
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the newest data in the exports is dated 2025-03-09"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(pages(), ["wbr-2025-W10.html"], "no page of n/a written");
+    // the week that does hold the newest data, as suggested
+    let out = run(&["--date", "2025-03-09", "--at", "2025-03-10 08:00"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("wbr-2025-W10.html")).unwrap(),
+        page
+    );
+}
+
 #[test]
 fn metric_names_and_dimension_values_are_escaped() {
     let dir = tempfile::tempdir().unwrap();

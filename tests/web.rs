@@ -451,6 +451,47 @@ fn parse_prometheus(text: &str) -> std::collections::HashMap<String, f64> {
     out
 }
 
+/// `callout serve` says where it answers once it is bound: the real port
+/// when `listen` asks for port 0, and the public URL links are made with.
+#[test]
+fn serve_says_where_it_listens_once_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("callout.toml");
+    std::fs::write(
+        &cfg,
+        "[store]\npath = \"state.db\"\n\n[[source]]\nname = \"s\"\npath = \"s.csv\"\n\n[web]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://callout.example.com\"\n",
+    )
+    .unwrap();
+    let mut server = Proc::start(&["serve"], &cfg, dir.path().join("serve.log"), &[]);
+    let until = Instant::now() + Duration::from_secs(60);
+    let line = loop {
+        if let Some(l) = server.log().lines().find(|l| l.starts_with("serving on ")) {
+            break l.to_string();
+        }
+        if let Some(s) = server.child.try_wait().unwrap() {
+            panic!("exited {s}: {}", server.log());
+        }
+        assert!(Instant::now() < until, "nothing said: {}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (url, public) = line
+        .strip_prefix("serving on ")
+        .and_then(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(public, "(public URL https://callout.example.com)", "{line}");
+    let port: u16 = url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_ne!(port, 0, "the bound port, not the one asked for");
+    // the address said is the one that answers
+    let (code, body) = get(&format!("{url}/healthz"));
+    assert!(code == 200 || code == 503, "{code} {body}");
+    assert!(body.contains("\"status\""), "{body}");
+    assert_eq!(server.log().matches("serving on").count(), 1);
+    assert!(server.stop().success(), "{}", server.log());
+}
+
 #[test]
 fn daemon_serves_the_web_beside_the_scheduler_and_stops_with_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -464,6 +505,13 @@ fn daemon_serves_the_web_beside_the_scheduler_and_stops_with_it() {
         &[("CALLOUT_RUN_AT_START", "1")],
     );
     wait_ready(&base, &mut daemon);
+    assert!(
+        daemon.log().contains(&format!(
+            "web server: serving on {base} (public URL {base})"
+        )),
+        "{}",
+        daemon.log()
+    );
     // healthy once the start-up run completed (the daemon's run is recorded as mode "run")
     let until = Instant::now() + Duration::from_secs(120);
     let body = loop {

@@ -879,10 +879,29 @@ impl Compiler {
                 if s.metrics.is_some() {
                     self.problem(&k("metrics"), "only for layout = \"wide\"".into());
                 }
+                let metric = match (s.metric_column, s.metric) {
+                    (Some(_), Some(m)) => {
+                        self.problem(
+                            &k("metric"),
+                            "give either metric_column (the column naming each row's metric) or metric (one metric for every row), not both".into(),
+                        );
+                        MetricName::Fixed(m)
+                    }
+                    (None, Some(m)) => {
+                        if m.trim().is_empty() {
+                            self.problem(
+                                &k("metric"),
+                                "must not be empty: the metric's name, e.g. \"signups\"".into(),
+                            );
+                        }
+                        MetricName::Fixed(m)
+                    }
+                    (c, None) => {
+                        MetricName::Column(c.unwrap_or_else(|| raw::DEFAULT_METRIC_COLUMN.into()))
+                    }
+                };
                 Layout::Long {
-                    metric_column: s
-                        .metric_column
-                        .unwrap_or_else(|| raw::DEFAULT_METRIC_COLUMN.into()),
+                    metric,
                     value_column: s
                         .value_column
                         .unwrap_or_else(|| raw::DEFAULT_VALUE_COLUMN.into()),
@@ -895,6 +914,12 @@ impl Compiler {
                         "metric_column/value_column are only for layout = \"long\"".into(),
                     );
                 }
+                if s.metric.is_some() {
+                    self.problem(
+                        &k("metric"),
+                        "only for layout = \"long\" (one metric for every row); a wide export's metrics are its columns".into(),
+                    );
+                }
                 Layout::Wide { metrics: s.metrics }
             }
         };
@@ -903,7 +928,7 @@ impl Compiler {
             if parsed.is_none() {
                 self.problem(
                     &k("granularity"),
-                    format!("unknown granularity {g:?} (minute, 5min, 15min, hour, day or week)"),
+                    format!("unknown granularity {g:?} (minute; Nmin for N minutes under an hour that divide a day, such as 5min, 15min or 30min; hour, day or week)"),
                 );
             }
             parsed
@@ -1735,6 +1760,42 @@ mod tests {
         for (text, key, fragment) in cases {
             check(text, &[(key, fragment)]);
         }
+    }
+
+    #[test]
+    fn a_long_source_takes_a_metric_column_or_one_metric() {
+        let cfg = compile("[[source]]\npath = \"signups.csv\"\nmetric = \"signups\"\n").unwrap();
+        assert_eq!(
+            cfg.sources[0].layout,
+            Layout::Long {
+                metric: MetricName::Fixed("signups".into()),
+                value_column: "value".into()
+            }
+        );
+        assert_eq!(
+            cfg.sources[1].layout,
+            Layout::Long {
+                metric: MetricName::Column("metric".into()),
+                value_column: "value".into()
+            }
+        );
+        check(
+            "[[source]]\npath = \"a.csv\"\nmetric = \"a\"\nmetric_column = \"m\"",
+            &[("source[0].metric", "not both")],
+        );
+        check(
+            "[[source]]\npath = \"a.csv\"\nlayout = \"wide\"\nmetric = \"a\"",
+            &[("source[0].metric", "only for layout = \"long\"")],
+        );
+        check(
+            "[[source]]\npath = \"a.csv\"\nmetric = \" \"",
+            &[("source[0].metric", "must not be empty")],
+        );
+        check(
+            "[[source]]\npath = \"a.csv\"\ngranularity = \"7min\"",
+            &[("source[0].granularity", "30min")],
+        );
+        check("[[source]]\npath = \"a.csv\"\ngranularity = \"30min\"", &[]);
     }
 
     #[test]

@@ -223,8 +223,8 @@ impl Location {
 pub enum Layout {
     /// time, metric, value [, dimensions].
     Long {
-        /// Column holding the metric name.
-        metric_column: String,
+        /// Where each row's metric name comes from.
+        metric: MetricName,
         /// Column holding the value.
         value_column: String,
     },
@@ -233,6 +233,16 @@ pub enum Layout {
         /// Metric columns to read; `None`: every column that is not time or a dimension.
         metrics: Option<Vec<String>>,
     },
+}
+
+/// Where a long export's metric names come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricName {
+    /// A column naming each row's metric (`metric_column`).
+    Column(String),
+    /// One metric for every row (`metric`): an export of one metric's values
+    /// with no column naming it, such as `date,value` in `signups.csv`.
+    Fixed(String),
 }
 
 /// One `[[source]]`.

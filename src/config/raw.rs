@@ -152,6 +152,8 @@ pub struct RawSource {
     pub layout: Option<String>,
     pub time_column: Option<String>,
     pub metric_column: Option<String>,
+    /// Long layout without a metric column: every row is this metric.
+    pub metric: Option<String>,
     pub value_column: Option<String>,
     #[serde(default)]
     pub dimensions: Vec<String>,

@@ -186,6 +186,12 @@ pub fn cube(batches: &[Batch], slice_days: &[(i64, i64)]) -> PolarsResult<Cube> 
 }
 
 impl Cube {
+    /// The newest day (days since 1970) with data in any metric; `None` when
+    /// there is none at all.
+    pub fn newest_day(&self) -> Option<i64> {
+        self.totals.values().filter_map(Daily::last_day).max()
+    }
+
     /// Add one batch, or one chunk of a source larger than the memory budget
     /// (totals add up; a metric split over chunks is summed across them):
     /// one Polars group-by for the metric totals (every day: the charts and

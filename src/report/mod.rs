@@ -780,6 +780,23 @@ pub enum WriteError {
     /// Reading or aggregating failed.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// Every export ends before the week asked for: the page would be all
+    /// n/a, so none is written.
+    #[error(
+        "no data in the week asked for, {}-W{:02} ({} – {}): the newest data in the exports is dated {newest}, so every number would be n/a; nothing written. For the week of the newest data: `--date {newest}`, with `--at \"{after} 08:00\"` to make it as of the morning after that week (and for the review after it)",
+        week_number(*week).0,
+        week_number(*week).1,
+        week.start.format("%a %-d %b"),
+        week.last().format("%a %-d %b %Y")
+    )]
+    NoDataInWeek {
+        /// The week asked for (or the default one).
+        week: Span,
+        /// The newest day with data in any export.
+        newest: NaiveDate,
+        /// The day after the week of `newest` (a moment to suggest for `--at`).
+        after: NaiveDate,
+    },
     /// The output file could not be written.
     #[error("cannot write the report to `{}`: {source}", path.display())]
     Write {
@@ -821,8 +838,18 @@ pub fn choose(
     Ok((now, week))
 }
 
-/// `callout report --output FILE`: pick the week, gather, build, write the
-/// page. Returns the number of problems (sources or plans left out), each reported.
+/// The file `callout report` writes without `--output`: named by the week's
+/// ISO number, in the current folder (`wbr-2025-W10.html`).
+pub fn default_output(week: Span) -> std::path::PathBuf {
+    let (y, w) = week_number(week);
+    format!("wbr-{y}-W{w:02}.html").into()
+}
+
+/// `callout report`: gather, build and write the page of `week` to
+/// `output`. Returns the number of problems (sources or plans left out), each
+/// reported. When every export ends before the week starts (a stale export,
+/// or a week asked for beyond the data), nothing is written: the page would
+/// be all n/a ([`WriteError::NoDataInWeek`]).
 pub fn write(
     cfg: &Config,
     now: DateTime<Utc>,
@@ -830,6 +857,16 @@ pub fn write(
     output: &std::path::Path,
 ) -> Result<usize, WriteError> {
     let inputs = gather(cfg, week, now)?;
+    if let Some(newest) = inputs.cube.newest_day()
+        && newest < week.days().0
+    {
+        let newest = NaiveDate::default() + Duration::days(newest);
+        return Err(WriteError::NoDataInWeek {
+            week,
+            newest,
+            after: calendar_of(cfg).week_of(newest).end,
+        });
+    }
     let t = std::time::Instant::now();
     let report = build(cfg, &inputs, week, now);
     tracing::info!(secs = t.elapsed().as_secs_f64(), "report: built");

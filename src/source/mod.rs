@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use polars::prelude::*;
 
-use crate::config::{Format, Layout, Location, SourceConfig};
+use crate::config::{Format, Layout, Location, MetricName, SourceConfig};
 use crate::model::{Granularity, SeriesKey};
 use rows::Rows;
 
@@ -1050,14 +1050,20 @@ fn plan(
     let mut wide_names = Vec::new();
     let out = match &cfg.layout {
         Layout::Long {
-            metric_column,
+            metric,
             value_column,
         } => {
-            need(metric_column, "metric_column")?;
+            let metric = match metric {
+                MetricName::Column(c) => {
+                    need(c, "metric_column")?;
+                    col(c.as_str())
+                }
+                MetricName::Fixed(name) => lit(name.as_str()),
+            };
             need(value_column, "value_column")?;
             let mut exprs = vec![
                 col(cfg.time_column.as_str()).alias(TS),
-                col(metric_column.as_str()).alias(METRIC),
+                metric.alias(METRIC),
             ];
             exprs.extend(dims);
             exprs.push(col(value_column.as_str()).alias(VALUE));

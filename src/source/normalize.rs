@@ -393,7 +393,10 @@ pub(super) fn frame(
         if c.null_count() > 0 {
             let shown = if k == METRIC {
                 match &cfg.layout {
-                    crate::config::Layout::Long { metric_column, .. } => metric_column.clone(),
+                    crate::config::Layout::Long {
+                        metric: crate::config::MetricName::Column(c),
+                        ..
+                    } => c.clone(),
                     _ => k.clone(),
                 }
             } else {

@@ -146,6 +146,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
     addr: SocketAddr,
+    /// `[web] public_url`, for the line that says where the server is.
+    public_url: String,
 }
 
 impl Server {
@@ -167,6 +169,7 @@ impl Server {
             source,
         })?;
         let up_since = clock.now();
+        let public_url = web.public_url.clone();
         let state = Arc::new(AppState {
             config,
             key,
@@ -178,12 +181,22 @@ impl Server {
             listener,
             router: router(state),
             addr,
+            public_url,
         })
     }
 
     /// The bound address (the real port when `listen` asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the bound server answers, for the person who started it:
+    /// `serving on http://127.0.0.1:8080 (public URL https://…)`.
+    pub fn serving_line(&self) -> String {
+        format!(
+            "serving on http://{} (public URL {})",
+            self.addr, self.public_url
+        )
     }
 
     /// Serve until `shutdown` is cancelled, then finish requests in flight.
@@ -212,6 +225,8 @@ pub fn serve_blocking(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<(
         let shutdown = CancellationToken::new();
         let signals = stop_on_signal(shutdown.clone())?;
         let server = Server::bind(config, clock).await?;
+        // said once bound, so the address is one that answers (the real port for `:0`)
+        crate::cli::say(&server.serving_line());
         let result = server.run(shutdown).await;
         signals.abort();
         Ok::<_, anyhow::Error>(result?)
