@@ -645,9 +645,7 @@ pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<()> {
         .smtp
         .as_ref()
         .with_context(|| format!("config `{}` has no [smtp] table", cfg.path.display()))?;
-    let to: lettre::message::Mailbox = to
-        .parse()
-        .with_context(|| format!("not an email address: {to:?}"))?;
+    let to = crate::config::parse_mailbox(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     alert::send_test_email(smtp, &to, Utc::now())?;
     println!("test email sent to {to} via {}:{}", smtp.host, smtp.port);
     Ok(())

@@ -177,7 +177,7 @@ password = "hunter2"
         "metric[3].sensitivity: must be > 0 and <= 1000, got -1",
         "source[0].colour: unknown key",
         "schedule.timezone: unknown IANA timezone \"Mars/Olympus\"",
-        "schedule.cron[0]: bad cron expression \"every day\"",
+        "schedule.cron: `every day` has 2 field(s); callout's cron has 6, seconds first",
         "smtp.password: passwords are never read inline",
         "bad.toml",
     ] {
