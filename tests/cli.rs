@@ -1499,3 +1499,140 @@ fn json_log_format_keeps_stderr_all_json() {
     let event: serde_json::Value = serde_json::from_str(text(&bad.stderr).trim()).unwrap();
     assert_eq!(event["level"], "ERROR");
 }
+
+/// A config that compiles but names columns its local exports lack: each is
+/// named, with the columns there, from the header alone (CSV, Parquet); a
+/// URL is not fetched.
+#[test]
+fn check_config_names_a_column_the_export_lacks() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("shop.parquet");
+    let mut df = df!(
+        "date" => ["2024-01-01"],
+        "metric" => ["orders"],
+        "country" => ["de"],
+        "value" => [1.0],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let csv = fixture("shop_daily.csv");
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "{}[[source]]\nname = \"csv\"\npath = \"{csv}\"\nvalue_column = \"amount\"\ndimensions = [\"regoin\"]\n\n\
+             [[source]]\nname = \"url\"\nurl = \"http://127.0.0.1:1/nothing.csv\"\nvalue_column = \"amount\"\n",
+            long_source("pq", pq.to_str().unwrap())
+        ),
+    );
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for needle in [
+        "3 problem(s) in config",
+        &format!(
+            "source[0].dimensions[0]: `{}` has no column `region` (configured as dimensions); columns are: date, metric, country, value",
+            pq.display()
+        ),
+        &format!(
+            "source[1].value_column: `{csv}` has no column `amount` (configured as value_column); columns are: date, metric, region, value"
+        ),
+        "source[1].dimensions[0]: ",
+        "no column `regoin` (configured as dimensions); columns are: date, metric, region, value; did you mean `region`?",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains("source[2]"), "{err}");
+    assert!(!text(&out.stdout).contains("ok"), "{}", text(&out.stdout));
+
+    // with the columns the exports have, it passes
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"pq\"\npath = \"{}\"\ndimensions = [\"country\"]\n\n{}",
+            pq.display(),
+            long_source("csv", &csv)
+        ),
+    );
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// What only a clock or a connection would find otherwise: a cron that
+/// never fires, a URL without a host; each one line naming its key.
+#[test]
+fn check_config_reports_a_cron_that_never_fires_and_a_url_without_a_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[schedule]\ncron = [\"0 0 0 30 2 *\", \"0 7 * * 1-5\"]\n\n{}[[source]]\nname = \"u\"\nurl = \"http://\"\n\n[owners]\ndefault = \"anna.example.com\"\n\n[detection]\nfdrr = 0.1\n",
+            long_source("a", &fixture("shop_daily.csv"))
+        ),
+    )
+    .unwrap();
+    let out = callout(&["check-config", "--config", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for needle in [
+        "schedule.cron[0]: `0 0 0 30 2 *` never fires: no time in the 8 years from 2025-01-01 matches it\n",
+        "schedule.cron[1]: `0 7 * * 1-5` has 5 fields; callout's cron has 6, seconds first: try `0 0 7 * * 1-5`\n",
+        "source[1].url: \"http://\" is not a URL: it names no host",
+        "owners.default: `anna.example.com` is not an email address (no @)",
+        "detection.fdrr: unknown key; did you mean `fdr`?",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    // one line per problem: the header and five problems
+    assert_eq!(err.lines().count(), 6, "{err}");
+}
+
+/// `backfill` and `run --once --dry-run` never send, so they need no
+/// `[smtp]` table.
+#[test]
+fn backfill_and_dry_run_work_without_smtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "{}[owners]\ndefault = \"anna@example.com\"\n",
+            long_source("shop", &fixture("shop_daily.csv"))
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let findings = dir.path().join("f.csv");
+    let out = callout(&[
+        "backfill",
+        "--config",
+        c,
+        "--output",
+        findings.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!read_findings(&findings).is_empty());
+    let eml = dir.path().join("eml");
+    std::fs::create_dir(&eml).unwrap();
+    let out = callout(&[
+        "run",
+        "--once",
+        "--config",
+        c,
+        "--dry-run",
+        eml.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("dry run: ") && !err.contains("smtp"), "{err}");
+    let written = dir_entries(&eml);
+    assert!(
+        written.iter().any(|f| f.ends_with("anna_example.com.eml")),
+        "{written:?}\n{err}"
+    );
+    assert!(
+        !dir.path().join("state.db").exists(),
+        "a dry run creates no store"
+    );
+}

@@ -19,6 +19,7 @@ use chrono_tz::Tz;
 use crate::model::{Check, Direction, Granularity};
 
 pub use compile::{compile_str, load};
+pub use fields::suggestion;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq)]
