@@ -512,9 +512,12 @@ fn deliver(
     report.held_elsewhere = d.held_elsewhere;
     report.undeliverable = d.undeliverable;
     for f in &d.failed {
+        // the error names the recipient and the server already
         report.problems.push(format!(
-            "sending to `{}` failed (attempt {}, retried from {}): {}",
-            f.owner, f.attempts, f.next_attempt_at, f.error
+            "{} (attempt {}; tried again from {})",
+            f.error,
+            f.attempts,
+            f.next_attempt_at.format("%Y-%m-%d %H:%M:%S UTC")
         ));
     }
     // given up in this run: a problem of this run (exit 1); later runs list
@@ -564,10 +567,14 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         undeliverable = r.alerts.undeliverable,
         "evaluated"
     );
-    let problems = r.problems();
-    match problems.first() {
-        None => Ok(()),
-        Some(first) => anyhow::bail!("{} problem(s), first: {first}", problems.len()),
+    // each problem once: the sources' were logged by the pipeline as they
+    // were found, the alert half's are logged here (`run --once` prints them)
+    for p in &r.alerts.problems {
+        tracing::warn!("{p}");
+    }
+    match r.problems().len() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} problem(s), each logged above"),
     }
 }
 

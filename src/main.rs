@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let result = run(parsed);
     match &result {
         Ok(_) => {}
-        Err(Failure::Usage(e) | Failure::Runtime(e)) => cli::error(&format!("{e:#}")),
+        Err(Failure::Usage(e) | Failure::Runtime(e)) => cli::error(&cli::error_chain(e)),
         Err(Failure::Config(e)) => cli::error(&e.to_string()),
     }
     exit_code(&result)

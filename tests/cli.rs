@@ -1636,3 +1636,68 @@ fn backfill_and_dry_run_work_without_smtp() {
         "a dry run creates no store"
     );
 }
+
+/// A config whose `[smtp]` server refuses connections (nothing listens).
+fn config_with_closed_smtp(dir: &Path) -> PathBuf {
+    config_with(
+        dir,
+        &format!(
+            "{}[owners]\ndefault = \"anna@example.com\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"callout@example.com\"\ntimeout_secs = 5\n",
+            long_source("shop", &fixture("shop_daily.csv")),
+            common::free_port()
+        ),
+    )
+}
+
+/// The server's words once, not once per wrapping error.
+#[test]
+fn test_email_says_connection_refused_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_closed_smtp(dir.path());
+    let out = callout(&[
+        "test-email",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--to",
+        "ops@example.com",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: sending to `ops@example.com` via 127.0.0.1:"),
+        "{err}"
+    );
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let bad = callout(&[
+        "test-email",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--to",
+        "ops.example.com",
+    ]);
+    assert_eq!(
+        text(&bad.stderr).trim(),
+        "error: --to: `ops.example.com` is not an email address (no @)"
+    );
+}
+
+/// `run --once` reports a failed send once: one `error:` line naming the
+/// recipient, the server and when it is tried again, no log line besides.
+#[test]
+fn run_once_prints_a_send_failure_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_closed_smtp(dir.path());
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+    assert_eq!(err.matches("anna@example.com").count(), 1, "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    let line = err.lines().find(|l| l.contains("anna@")).unwrap();
+    assert!(
+        line.starts_with("error: sending to `anna@example.com` via 127.0.0.1:")
+            && line.contains("(attempt 1; tried again from "),
+        "{line}"
+    );
+}
