@@ -1701,3 +1701,35 @@ fn run_once_prints_a_send_failure_once() {
         "{line}"
     );
 }
+
+/// A `${VAR}` whose value holds a line break: escaped in a "basic" string
+/// (the config compiles, the value kept whole), refused by name in a 'literal' one.
+#[test]
+fn env_var_with_a_line_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |review_name: &str| {
+        let cfg = config_with(
+            dir.path(),
+            &format!(
+                "[review]\nname = {review_name}\n\n{}",
+                long_source("shop", &fixture("shop_daily.csv"))
+            ),
+        );
+        Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args(["check-config", "--config", cfg.to_str().unwrap()])
+            .env_remove("CALLOUT_LOG")
+            .env("CALLOUT_TEST_TWO_LINES", "Weekly\nreview")
+            .output()
+            .unwrap()
+    };
+    let out = check("\"${CALLOUT_TEST_TWO_LINES}\"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = check("'${CALLOUT_TEST_TWO_LINES}'");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 5: environment variable `CALLOUT_TEST_TWO_LINES` holds a line break, which a 'literal' string cannot hold"),
+        "{err}"
+    );
+    assert!(!err.contains("TOML parse error"), "{err}");
+}
