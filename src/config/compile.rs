@@ -110,8 +110,9 @@ fn http_url(u: &str) -> Result<(), String> {
     }
     match url::Url::parse(u) {
         Ok(p) if p.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
-        Ok(_) => Err(format!("{u:?} is not a URL: it names no host")),
-        Err(url::ParseError::EmptyHost) => Err(format!("{u:?} is not a URL: it names no host")),
+        Ok(_) | Err(url::ParseError::EmptyHost) => {
+            Err(format!("{u:?} is not a URL: it names no host"))
+        }
         Err(e) => Err(format!("{u:?} is not a URL: {e}")),
     }
 }

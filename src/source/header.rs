@@ -42,7 +42,7 @@ pub fn column_problems(index: usize, cfg: &SourceConfig) -> Vec<ConfigProblem> {
         .filter_map(|((key, column, role), m)| {
             let (file, names, count) = m?;
             let mut message = missing_column(&file, column, role, &names.join(", "));
-            let others = count - 1;
+            let others = count.saturating_sub(1);
             if others > 0 {
                 message.push_str(&format!("; {others} more file(s) of the glob lack it too"));
             }
