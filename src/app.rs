@@ -512,9 +512,12 @@ fn deliver(
     report.held_elsewhere = d.held_elsewhere;
     report.undeliverable = d.undeliverable;
     for f in &d.failed {
+        // the error names the recipient and the server already
         report.problems.push(format!(
-            "sending to `{}` failed (attempt {}, retried from {}): {}",
-            f.owner, f.attempts, f.next_attempt_at, f.error
+            "{} (attempt {}; tried again from {})",
+            f.error,
+            f.attempts,
+            f.next_attempt_at.format("%Y-%m-%d %H:%M:%S UTC")
         ));
     }
     // given up in this run: a problem of this run (exit 1); later runs list
@@ -564,10 +567,14 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         undeliverable = r.alerts.undeliverable,
         "evaluated"
     );
-    let problems = r.problems();
-    match problems.first() {
-        None => Ok(()),
-        Some(first) => anyhow::bail!("{} problem(s), first: {first}", problems.len()),
+    // each problem once: the sources' were logged by the pipeline as they
+    // were found, the alert half's are logged here (`run --once` prints them)
+    for p in &r.alerts.problems {
+        tracing::warn!("{p}");
+    }
+    match r.problems().len() {
+        0 => Ok(()),
+        n => anyhow::bail!("{n} problem(s), each logged above"),
     }
 }
 
@@ -645,9 +652,7 @@ pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<()> {
         .smtp
         .as_ref()
         .with_context(|| format!("config `{}` has no [smtp] table", cfg.path.display()))?;
-    let to: lettre::message::Mailbox = to
-        .parse()
-        .with_context(|| format!("not an email address: {to:?}"))?;
+    let to = crate::config::parse_mailbox(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     alert::send_test_email(smtp, &to, Utc::now())?;
     println!("test email sent to {to} via {}:{}", smtp.host, smtp.port);
     Ok(())

@@ -334,6 +334,25 @@ pub fn warning(line: &str) {
     emit("WARN", "warning: ", line);
 }
 
+/// An error and its causes on one line (`what: why: why`), each cause left
+/// out whose words are already there: lettre's errors, and ours that wrap
+/// them, repeat their source's text in their own message, so `{:#}` would
+/// say "Connection refused" three times.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let words = cause.to_string();
+        if out.contains(&words) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&words);
+    }
+    out
+}
+
 fn emit(level: &str, prefix: &str, line: &str) {
     match LOG_FORMAT.get().copied().unwrap_or(LogFormat::Human) {
         LogFormat::Human => eprintln!("{prefix}{line}"),
@@ -351,7 +370,23 @@ fn emit(level: &str, prefix: &str, line: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::At;
+    use super::{At, error_chain};
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        // a cause whose message repeats its source, like lettre's
+        #[derive(Debug, thiserror::Error)]
+        #[error("connection error: {0}")]
+        struct Wrapped(#[source] std::io::Error);
+        let e = anyhow::Error::new(Wrapped(refused)).context("sending to `a@b.c` failed");
+        assert_eq!(
+            error_chain(&e),
+            "sending to `a@b.c` failed: connection error: refused"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
+    }
     use chrono::{TimeZone, Utc};
 
     #[test]

@@ -69,7 +69,7 @@ fn main() -> ExitCode {
     let result = run(parsed);
     match &result {
         Ok(_) => {}
-        Err(Failure::Usage(e) | Failure::Runtime(e)) => cli::error(&format!("{e:#}")),
+        Err(Failure::Usage(e) | Failure::Runtime(e)) => cli::error(&cli::error_chain(e)),
         Err(Failure::Config(e)) => cli::error(&e.to_string()),
     }
     exit_code(&result)
@@ -101,6 +101,20 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
     match cli.command {
         Command::CheckConfig { config } => {
             let cfg = load_config(&config)?;
+            // A column the config names and a local export's header lacks
+            // is the config's mistake, found without reading the data.
+            let problems: Vec<config::ConfigProblem> = cfg
+                .sources
+                .iter()
+                .enumerate()
+                .flat_map(|(i, s)| callout::source::header::column_problems(i, s))
+                .collect();
+            if !problems.is_empty() {
+                return Err(Failure::Config(ConfigError::Invalid {
+                    path: cfg.path.clone(),
+                    problems,
+                }));
+            }
             // the command's result, on stdout like findings
             println!(
                 "{}: ok ({} source(s), {} metric rule(s), {} owner rule(s))",

@@ -177,7 +177,7 @@ password = "hunter2"
         "metric[3].sensitivity: must be > 0 and <= 1000, got -1",
         "source[0].colour: unknown key",
         "schedule.timezone: unknown IANA timezone \"Mars/Olympus\"",
-        "schedule.cron[0]: bad cron expression \"every day\"",
+        "schedule.cron: `every day` has 2 field(s); callout's cron has 6, seconds first",
         "smtp.password: passwords are never read inline",
         "bad.toml",
     ] {
@@ -1498,4 +1498,238 @@ fn json_log_format_keeps_stderr_all_json() {
     assert_eq!(bad.status.code(), Some(2));
     let event: serde_json::Value = serde_json::from_str(text(&bad.stderr).trim()).unwrap();
     assert_eq!(event["level"], "ERROR");
+}
+
+/// A config that compiles but names columns its local exports lack: each is
+/// named, with the columns there, from the header alone (CSV, Parquet); a
+/// URL is not fetched.
+#[test]
+fn check_config_names_a_column_the_export_lacks() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("shop.parquet");
+    let mut df = df!(
+        "date" => ["2024-01-01"],
+        "metric" => ["orders"],
+        "country" => ["de"],
+        "value" => [1.0],
+    )
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let csv = fixture("shop_daily.csv");
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "{}[[source]]\nname = \"csv\"\npath = \"{csv}\"\nvalue_column = \"amount\"\ndimensions = [\"regoin\"]\n\n\
+             [[source]]\nname = \"url\"\nurl = \"http://127.0.0.1:1/nothing.csv\"\nvalue_column = \"amount\"\n",
+            long_source("pq", pq.to_str().unwrap())
+        ),
+    );
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for needle in [
+        "3 problem(s) in config",
+        &format!(
+            "source[0].dimensions[0]: `{}` has no column `region` (configured as dimensions); columns are: date, metric, country, value",
+            pq.display()
+        ),
+        &format!(
+            "source[1].value_column: `{csv}` has no column `amount` (configured as value_column); columns are: date, metric, region, value"
+        ),
+        "source[1].dimensions[0]: ",
+        "no column `regoin` (configured as dimensions); columns are: date, metric, region, value; did you mean `region`?",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains("source[2]"), "{err}");
+    assert!(!text(&out.stdout).contains("ok"), "{}", text(&out.stdout));
+
+    // with the columns the exports have, it passes
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"pq\"\npath = \"{}\"\ndimensions = [\"country\"]\n\n{}",
+            pq.display(),
+            long_source("csv", &csv)
+        ),
+    );
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// What only a clock or a connection would find otherwise: a cron that
+/// never fires, a URL without a host; each one line naming its key.
+#[test]
+fn check_config_reports_a_cron_that_never_fires_and_a_url_without_a_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[schedule]\ncron = [\"0 0 0 30 2 *\", \"0 7 * * 1-5\"]\n\n{}[[source]]\nname = \"u\"\nurl = \"http://\"\n\n[owners]\ndefault = \"anna.example.com\"\n\n[detection]\nfdrr = 0.1\n",
+            long_source("a", &fixture("shop_daily.csv"))
+        ),
+    )
+    .unwrap();
+    let out = callout(&["check-config", "--config", p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for needle in [
+        "schedule.cron[0]: `0 0 0 30 2 *` never fires: no time in the 8 years from 2025-01-01 matches it\n",
+        "schedule.cron[1]: `0 7 * * 1-5` has 5 fields; callout's cron has 6, seconds first: try `0 0 7 * * 1-5`\n",
+        "source[1].url: \"http://\" is not a URL: it names no host",
+        "owners.default: `anna.example.com` is not an email address (no @)",
+        "detection.fdrr: unknown key; did you mean `fdr`?",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    // one line per problem: the header and five problems
+    assert_eq!(err.lines().count(), 6, "{err}");
+}
+
+/// `backfill` and `run --once --dry-run` never send, so they need no
+/// `[smtp]` table.
+#[test]
+fn backfill_and_dry_run_work_without_smtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &format!(
+            "{}[owners]\ndefault = \"anna@example.com\"\n",
+            long_source("shop", &fixture("shop_daily.csv"))
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let findings = dir.path().join("f.csv");
+    let out = callout(&[
+        "backfill",
+        "--config",
+        c,
+        "--output",
+        findings.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!read_findings(&findings).is_empty());
+    let eml = dir.path().join("eml");
+    std::fs::create_dir(&eml).unwrap();
+    let out = callout(&[
+        "run",
+        "--once",
+        "--config",
+        c,
+        "--dry-run",
+        eml.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("dry run: ") && !err.contains("smtp"), "{err}");
+    let written = dir_entries(&eml);
+    assert!(
+        written.iter().any(|f| f.ends_with("anna_example.com.eml")),
+        "{written:?}\n{err}"
+    );
+    assert!(
+        !dir.path().join("state.db").exists(),
+        "a dry run creates no store"
+    );
+}
+
+/// A config whose `[smtp]` server refuses connections (nothing listens).
+fn config_with_closed_smtp(dir: &Path) -> PathBuf {
+    config_with(
+        dir,
+        &format!(
+            "{}[owners]\ndefault = \"anna@example.com\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"callout@example.com\"\ntimeout_secs = 5\n",
+            long_source("shop", &fixture("shop_daily.csv")),
+            common::free_port()
+        ),
+    )
+}
+
+/// The server's words once, not once per wrapping error.
+#[test]
+fn test_email_says_connection_refused_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_closed_smtp(dir.path());
+    let out = callout(&[
+        "test-email",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--to",
+        "ops@example.com",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with("error: sending to `ops@example.com` via 127.0.0.1:"),
+        "{err}"
+    );
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let bad = callout(&[
+        "test-email",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--to",
+        "ops.example.com",
+    ]);
+    assert_eq!(
+        text(&bad.stderr).trim(),
+        "error: --to: `ops.example.com` is not an email address (no @)"
+    );
+}
+
+/// `run --once` reports a failed send once: one `error:` line naming the
+/// recipient, the server and when it is tried again, no log line besides.
+#[test]
+fn run_once_prints_a_send_failure_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config_with_closed_smtp(dir.path());
+    let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+    assert_eq!(err.matches("anna@example.com").count(), 1, "{err}");
+    assert!(!err.contains("WARN"), "{err}");
+    let line = err.lines().find(|l| l.contains("anna@")).unwrap();
+    assert!(
+        line.starts_with("error: sending to `anna@example.com` via 127.0.0.1:")
+            && line.contains("(attempt 1; tried again from "),
+        "{line}"
+    );
+}
+
+/// A `${VAR}` whose value holds a line break: escaped in a "basic" string
+/// (the config compiles, the value kept whole), refused by name in a 'literal' one.
+#[test]
+fn env_var_with_a_line_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |review_name: &str| {
+        let cfg = config_with(
+            dir.path(),
+            &format!(
+                "[review]\nname = {review_name}\n\n{}",
+                long_source("shop", &fixture("shop_daily.csv"))
+            ),
+        );
+        Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args(["check-config", "--config", cfg.to_str().unwrap()])
+            .env_remove("CALLOUT_LOG")
+            .env("CALLOUT_TEST_TWO_LINES", "Weekly\nreview")
+            .output()
+            .unwrap()
+    };
+    let out = check("\"${CALLOUT_TEST_TWO_LINES}\"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = check("'${CALLOUT_TEST_TWO_LINES}'");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 5: environment variable `CALLOUT_TEST_TWO_LINES` holds a line break, which a 'literal' string cannot hold"),
+        "{err}"
+    );
+    assert!(!err.contains("TOML parse error"), "{err}");
 }

@@ -680,7 +680,10 @@ pub fn deliver_due(
                         )
                     };
                     store.mark_undeliverable(m.id, &reason, now)?;
-                    tracing::error!(owner = %m.mail.owner, outbox = m.id, attempts, "given up: {reason}; `callout outbox` lists it, `callout outbox --requeue {}` sends it again", m.id);
+                    // a failure is a problem of the run, which its caller
+                    // reports once (`error:` line or the daemon's log); here
+                    // only the trace, with the row's fields
+                    tracing::info!(owner = %m.mail.owner, outbox = m.id, attempts, "given up: {reason}");
                     report.given_up.push(failure(reason, now));
                     continue;
                 }
@@ -693,12 +696,16 @@ pub fn deliver_due(
                         .unwrap_or_else(|_| chrono::Duration::hours(1));
                 if in_doubt {
                     store.mark_in_doubt(m.id, &error, next)?;
-                    tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "in doubt, possibly duplicated: the body went out and the server did not answer in time; sent once more at {next} at the earliest: {error}");
+                    tracing::info!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "in doubt: {error}");
+                    report.failed.push(failure(
+                        format!("{error}; in doubt, possibly duplicated: the body went out and the server did not answer in time"),
+                        next,
+                    ));
                 } else {
                     store.mark_failed(m.id, &error, next)?;
-                    tracing::warn!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
+                    tracing::info!(owner = %m.mail.owner, outbox = m.id, attempts, retry_at = %next, "send failed: {error}");
+                    report.failed.push(failure(error, next));
                 }
-                report.failed.push(failure(error, next));
             }
         }
     }

@@ -12,6 +12,7 @@ use std::ops::{RangeBounds, RangeInclusive};
 
 use serde::de::DeserializeOwned;
 
+use super::fields;
 use super::raw::{self, RawConfig};
 use super::*;
 use crate::model::{Check, Direction, Granularity};
@@ -39,6 +40,9 @@ pub fn compile_str(
     let text = c.substitute_env(text, env);
     let table = match text.parse::<toml::Table>() {
         Ok(t) => t,
+        // after a `${VAR}` that could not go in, the hole is the likely
+        // cause: say that, not what the parser makes of it
+        Err(_) if !c.problems.is_empty() => return Err(c.fail(path)),
         Err(e) => {
             c.problem("(file)", one_line(&e.to_string()));
             return Err(c.fail(path));
@@ -78,6 +82,57 @@ fn fix_path(p: &str) -> String {
         }
     }
     out
+}
+
+/// `v` escaped for a TOML basic string (`"…"` or `"""…"""`): backslash, quote
+/// and every control character but tab, so a line break stays in the value.
+fn escape_basic(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `Ok` for an http:// or https:// URL with a host; else what is wrong, in
+/// words that start with the URL (for a message that goes on with an example).
+fn http_url(u: &str) -> Result<(), String> {
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        return Err(format!("must start with http:// or https://, got {u:?}"));
+    }
+    match url::Url::parse(u) {
+        Ok(p) if p.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) | Err(url::ParseError::EmptyHost) => {
+            Err(format!("{u:?} is not a URL: it names no host"))
+        }
+        Err(e) => Err(format!("{u:?} is not a URL: {e}")),
+    }
+}
+
+/// The table keys of a path serde_ignored reports, outermost first (array
+/// indices and options left out): `metric.3.bounds.lowr` → metric, bounds, lowr.
+fn table_keys(p: &serde_ignored::Path<'_>) -> Vec<String> {
+    use serde_ignored::Path;
+    match p {
+        Path::Root => Vec::new(),
+        Path::Map { parent, key } => {
+            let mut keys = table_keys(parent);
+            keys.push(key.clone());
+            keys
+        }
+        Path::Seq { parent, .. }
+        | Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => table_keys(parent),
+    }
 }
 
 /// Keys that were removed, with what to do instead (shown in place of "unknown key").
@@ -209,19 +264,27 @@ impl Compiler {
             self.prune::<T>("", v, root)?
         };
         let mut unknown = Vec::new();
-        let raw = match serde_ignored::deserialize(v, |p| unknown.push(fix_path(&p.to_string()))) {
+        let raw = match serde_ignored::deserialize(v, |p| {
+            unknown.push((fix_path(&p.to_string()), table_keys(&p)));
+        }) {
             Ok(r) => Some(r),
             Err(e) => {
                 self.problem("(file)", one_line(e.message()));
                 None
             }
         };
-        for k in unknown {
-            let message = REMOVED_KEYS
-                .iter()
-                .find(|(removed, _)| *removed == k)
-                .map_or("unknown key", |(_, m)| m);
-            self.problem(&k, message.into());
+        for (k, mut keys) in unknown {
+            let message = match REMOVED_KEYS.iter().find(|(removed, _)| *removed == k) {
+                Some((_, m)) => m.to_string(),
+                None => {
+                    let typed = keys.pop().unwrap_or_default();
+                    match fields::suggestion(&typed, fields::keys_at::<T>(&keys)) {
+                        Some(meant) => format!("unknown key; did you mean `{meant}`?"),
+                        None => "unknown key".to_string(),
+                    }
+                }
+            };
+            self.problem(&k, message);
         }
         raw
     }
@@ -375,7 +438,19 @@ impl Compiler {
                         let name = &rest[2..j];
                         match env(name) {
                             Some(v) if matches!(at, At::Basic | At::MultiBasic) => {
-                                out.push_str(&v.replace('\\', "\\\\").replace('"', "\\\""));
+                                out.push_str(&escape_basic(&v));
+                            }
+                            // TOML has no way to write a line break there
+                            Some(v) if at != At::MultiLiteral && v.contains(['\n', '\r']) => {
+                                let place = if at == At::Literal {
+                                    "a 'literal' string"
+                                } else {
+                                    "a value outside quotes"
+                                };
+                                self.problem(
+                                    &format!("line {line}"),
+                                    format!("environment variable `{name}` holds a line break, which {place} cannot hold; write \"${{{name}}}\" (in a \"basic\" string it is escaped)"),
+                                );
                             }
                             Some(v) => out.push_str(&v),
                             None => self.problem(
@@ -434,13 +509,10 @@ impl Compiler {
     }
 
     fn mailbox(&mut self, key: &str, v: &str) -> Option<lettre::message::Mailbox> {
-        match v.parse() {
+        match parse_mailbox(v) {
             Ok(m) => Some(m),
             Err(e) => {
-                self.problem(
-                    key,
-                    format!("not an email address {v:?}: {e} (e.g. \"Ana <ana@example.com>\")"),
-                );
+                self.problem(key, format!("{e}; e.g. \"Ana <ana@example.com>\""));
                 None
             }
         }
@@ -571,20 +643,23 @@ impl Compiler {
                 );
                 None
             }
-            Some(u)
-                if (u.starts_with("https://") || u.starts_with("http://"))
-                    && u.split("://").nth(1).is_some_and(|rest| !rest.is_empty())
-                    && !u.contains(['?', '#', ' ']) =>
-            {
-                Some(u.trim_end_matches('/').to_string())
-            }
-            Some(u) => {
-                self.problem(
-                    "web.public_url",
-                    format!("not a base URL {u:?} (http:// or https://, no query, e.g. \"https://callout.example.com\")"),
-                );
-                None
-            }
+            Some(u) => match http_url(u) {
+                Ok(()) if !u.contains(['?', '#', ' ']) => Some(u.trim_end_matches('/').to_string()),
+                Ok(()) => {
+                    self.problem(
+                        "web.public_url",
+                        format!("not a base URL {u:?} (no query or fragment, e.g. \"https://callout.example.com\")"),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.problem(
+                        "web.public_url",
+                        format!("{e}, e.g. \"https://callout.example.com\""),
+                    );
+                    None
+                }
+            },
         };
         let key = match (w.secret_file, w.secret_env) {
             (Some(_), Some(_)) => {
@@ -622,18 +697,22 @@ impl Compiler {
 
     fn schedule(&mut self, raw: Option<raw::RawSchedule>) -> ScheduleConfig {
         let raw = raw.unwrap_or_default();
-        let exprs = raw
-            .cron
-            .map(raw::OneOrMany::into_vec)
-            .unwrap_or_else(|| vec![raw::DEFAULT_CRON.to_string()]);
+        // `cron = "…"` is keyed `schedule.cron`, a list's items `schedule.cron[i]`
+        let (exprs, listed) = match raw.cron {
+            None => (vec![raw::DEFAULT_CRON.to_string()], false),
+            Some(raw::OneOrMany::One(e)) => (vec![e], false),
+            Some(raw::OneOrMany::Many(v)) => (v, true),
+        };
         let mut crons = Vec::new();
         for (i, e) in exprs.iter().enumerate() {
-            match cron::Schedule::from_str(e) {
+            let key = if listed {
+                format!("schedule.cron[{i}]")
+            } else {
+                "schedule.cron".to_string()
+            };
+            match cron_schedule(e) {
                 Ok(s) => crons.push(s),
-                Err(err) => self.problem(
-                    &format!("schedule.cron[{i}]"),
-                    format!("bad cron expression {e:?}: {err} (6 fields with seconds, e.g. \"0 0 7 * * Mon-Fri\")"),
-                ),
+                Err(message) => self.problem(&key, message),
             }
         }
         let timezone = self.tz("schedule.timezone", raw.timezone.as_deref());
@@ -781,10 +860,10 @@ impl Compiler {
                 Location::Path(self.path(&p).to_string_lossy().into_owned())
             }
             (None, Some(u), None) => {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                if let Err(e) = http_url(&u) {
                     self.problem(
                         &k("url"),
-                        format!("must start with http:// or https://, got {u:?}"),
+                        format!("{e}, e.g. \"https://reports.example.com/wbr.csv\""),
                     );
                 }
                 Location::Url(u)
@@ -1013,12 +1092,12 @@ impl Compiler {
                 .contains('@')
         };
         if let Some(e) = &endpoint_url
-            && !(e.starts_with("http://") || e.starts_with("https://"))
             && !with_user(e)
+            && let Err(why) = http_url(e)
         {
             self.problem(
                 &k("endpoint_url"),
-                format!("must start with http:// or https://, got {e:?}"),
+                format!("{why}, e.g. \"http://127.0.0.1:9000\""),
             );
         }
         if let Some(e) = &endpoint_url
@@ -1500,6 +1579,78 @@ impl Compiler {
     }
 }
 
+/// Fields of a cron expression as callout reads it: seconds first.
+const CRON_FIELDS: usize = 6;
+/// A schedule that does not fire within this many years of [`NEVER_FIRES_FROM`]
+/// is reported: it never fires (the 30th of February), or so rarely that it
+/// cannot be what a weekly review wants.
+const NEVER_FIRES_YEARS: i32 = 8;
+/// Where that look starts: a fixed date, so a config compiles the same any
+/// day (the compiler reads no clock).
+const NEVER_FIRES_FROM: (i32, u32, u32) = (2025, 1, 1);
+
+/// A cron expression, or a one-line message saying what is wrong with it
+/// and what would be right (the cron crate's own error repeats the
+/// expression and puts a caret under it on a line of its own).
+fn cron_schedule(e: &str) -> Result<cron::Schedule, String> {
+    let fields: Vec<&str> = e.split_whitespace().collect();
+    let example = "e.g. `0 0 7 * * Mon-Fri`";
+    if fields.is_empty() {
+        return Err(format!(
+            "is empty; callout's cron has {CRON_FIELDS} fields, seconds first ({example})"
+        ));
+    }
+    let schedule = match cron::Schedule::from_str(e) {
+        Ok(s) => s,
+        // the usual crontab form, minutes first: add the seconds
+        Err(_) if fields.len() == CRON_FIELDS - 1 => {
+            return Err(format!(
+                "`{e}` has {} fields; callout's cron has {CRON_FIELDS}, seconds first: try `0 {}`",
+                fields.len(),
+                fields.join(" ")
+            ));
+        }
+        // seconds first, an optional year last
+        Err(_) if !(CRON_FIELDS..=CRON_FIELDS + 1).contains(&fields.len()) => {
+            return Err(format!(
+                "`{e}` has {} field(s); callout's cron has {CRON_FIELDS}, seconds first, and an optional 7th, the year ({example})",
+                fields.len()
+            ));
+        }
+        Err(err) => {
+            // the parser's words come after the expression and the caret line
+            let text = err.to_string();
+            let why = text
+                .lines()
+                .skip_while(|l| !l.trim_start().starts_with('^'))
+                .skip(1)
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let why = if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            };
+            return Err(format!(
+                "`{e}` is not a valid cron expression{why} ({CRON_FIELDS} fields, seconds first, {example})"
+            ));
+        }
+    };
+    let (y, m, d) = NEVER_FIRES_FROM;
+    let from = NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    let until = NaiveDate::from_ymd_opt(y + NEVER_FIRES_YEARS, m, d).unwrap_or_default();
+    let from = from.and_time(NaiveTime::MIN).and_utc();
+    match schedule.after(&from).next() {
+        Some(t) if t.date_naive() < until => Ok(schedule),
+        _ => Err(format!(
+            "`{e}` never fires: no time in the {NEVER_FIRES_YEARS} years from {from} matches it",
+            from = from.date_naive()
+        )),
+    }
+}
+
 fn star() -> MetricGlob {
     MetricGlob::new("*").unwrap_or_else(|_| MetricGlob(glob::Pattern::default()))
 }
@@ -1518,6 +1669,7 @@ mod tests {
         match k {
             "WIN_DIR" => Some(r"C:\data\exports".into()),
             "HOST" => Some("mail.example.com".into()),
+            "TWO_LINES" => Some("first\nsecond \"quoted\"\r\n".into()),
             _ => None,
         }
     }
@@ -1858,6 +2010,59 @@ mod tests {
     }
 
     #[test]
+    fn unknown_keys_suggest_a_close_key_of_their_table() {
+        for (text, key, message) in [
+            (
+                "[detection]\nfdrr = 0.1",
+                "detection.fdrr",
+                "unknown key; did you mean `fdr`?",
+            ),
+            (
+                "[[source]]\npath = \"a.csv\"\n[[source]]\npath = \"b.csv\"\nvalue_colum = \"v\"",
+                "source[1].value_colum",
+                "unknown key; did you mean `value_column`?",
+            ),
+            (
+                "[[metric]]\nmatch = \"*\"\nbounds = { lowr = 1 }",
+                "metric[0].bounds.lowr",
+                "unknown key; did you mean `lower`?",
+            ),
+            (
+                "[[owners.rule]]\nmacth = \"*\"\nemail = \"a@b.c\"",
+                "owners.rule[0].macth",
+                "unknown key; did you mean `match`?",
+            ),
+            (
+                "[schedule]\nTimezone = \"UTC\"",
+                "schedule.Timezone",
+                "unknown key; did you mean `timezone`?",
+            ),
+            (
+                "[scheduel]\ncron = \"0 0 7 * * *\"",
+                "scheduel",
+                "unknown key; did you mean `schedule`?",
+            ),
+            // keys of another table are not suggested, nor far ones
+            ("[detection]\nhost = \"x\"", "detection.host", "unknown key"),
+            (
+                "[[source]]\npath = \"a.csv\"\ncolour = \"blue\"",
+                "source[0].colour",
+                "unknown key",
+            ),
+        ] {
+            let problems = compile(text).unwrap_err();
+            assert_eq!(
+                problems,
+                vec![ConfigProblem {
+                    key: key.into(),
+                    message: message.into()
+                }],
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn every_type_error_is_reported_at_once() {
         check(
             "[schedule]\nrun_timeout_secs = \"x\"\n[detection]\nfdr = \"z\"\n[smtp]\nport = \"y\"\nhost = 1\nfrom = \"a@b.c\"\n[[source]]\npath = \"a.csv\"\ndimensions = [\"region\", 3]",
@@ -1904,6 +2109,163 @@ mod tests {
         );
         let cfg = compile("[smtp]\nhost = \"${HOST}\"\nfrom = \"a@b.c\" # \"${UNSET}\"").unwrap();
         assert_eq!(cfg.smtp.unwrap().host, "mail.example.com");
+    }
+
+    #[test]
+    fn env_values_with_line_breaks_are_escaped_or_refused() {
+        let cfg = compile("[review]\nname = \"${TWO_LINES}\"").unwrap();
+        assert_eq!(cfg.review.name, "first\nsecond \"quoted\"\r\n");
+        let cfg = compile("[review]\nname = \"\"\"${TWO_LINES}\"\"\"").unwrap();
+        assert_eq!(cfg.review.name, "first\nsecond \"quoted\"\r\n");
+        // a multi-line literal string holds it as it is
+        let cfg = compile("[review]\nname = '''${HOST}\n${HOST}'''").unwrap();
+        assert_eq!(cfg.review.name, "mail.example.com\nmail.example.com");
+        check(
+            "[review]\nname = '${TWO_LINES}'",
+            &[(
+                "line 2",
+                "environment variable `TWO_LINES` holds a line break, which a 'literal' string cannot hold; write \"${TWO_LINES}\"",
+            )],
+        );
+        check(
+            "[review]\nexplanations_due_hours = ${TWO_LINES}",
+            &[(
+                "line 2",
+                "`TWO_LINES` holds a line break, which a value outside quotes",
+            )],
+        );
+    }
+
+    #[test]
+    fn cron_problems_are_one_line_with_the_fix() {
+        let problems = |text: &str| compile(text).err().unwrap_or_default();
+        let p = problems("[schedule]\ncron = \"0 7 * * 1-5\"");
+        assert_eq!(
+            p,
+            vec![ConfigProblem {
+                key: "schedule.cron".into(),
+                message: "`0 7 * * 1-5` has 5 fields; callout's cron has 6, seconds first: try `0 0 7 * * 1-5`".into(),
+            }]
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "cron = [\"0 0 7 * * *\", \"30  7 * * Mon\"]",
+                "schedule.cron[1]",
+                "`30  7 * * Mon` has 5 fields; callout's cron has 6, seconds first: try `0 30 7 * * Mon`",
+            ),
+            (
+                "cron = \"every day\"",
+                "schedule.cron",
+                "`every day` has 2 field(s); callout's cron has 6, seconds first, and an optional 7th, the year",
+            ),
+            (
+                "cron = \"0 0 7 * * Mon-Fxi\"",
+                "schedule.cron",
+                "`0 0 7 * * Mon-Fxi` is not a valid cron expression: 'Fxi' is not a valid day of the week.",
+            ),
+            (
+                "cron = \" \"",
+                "schedule.cron",
+                "is empty; callout's cron has 6 fields",
+            ),
+            (
+                "cron = \"0 0 0 30 2 *\"",
+                "schedule.cron",
+                "`0 0 0 30 2 *` never fires: no time in the 8 years from 2025-01-01 matches it",
+            ),
+            (
+                "cron = [\"0 0 7 * * *\", \"0 0 0 31 4,6,9,11 *\"]",
+                "schedule.cron[1]",
+                "never fires",
+            ),
+        ];
+        for (text, key, fragment) in cases {
+            let text = format!("[schedule]\n{text}");
+            check(&text, &[(key, fragment)]);
+            for p in problems(&text) {
+                assert!(!p.message.contains('\n'), "{text}: {p:?}");
+                assert!(!p.message.contains('^'), "{text}: {p:?}");
+            }
+        }
+        // rare but real: the 29th of February, a day that is in some months
+        check(
+            "[schedule]\ncron = [\"0 0 0 29 2 *\", \"0 0 9 31 * *\"]",
+            &[],
+        );
+    }
+
+    #[test]
+    fn bad_addresses_say_what_is_wrong() {
+        for (value, fragment) in [
+            (
+                "anna.example.com",
+                "`anna.example.com` is not an email address (no @)",
+            ),
+            ("Anna <anna.example.com>", "(no @)"),
+            ("@example.com", "(nothing before the @)"),
+            ("anna@", "(nothing after the @)"),
+            (
+                "anna@exa mple.com",
+                "`exa mple.com` after the @ is not a domain",
+            ),
+            ("Anna <anna@example.com", "(unbalanced < >)"),
+            ("", "(it is empty)"),
+        ] {
+            check(
+                &format!("[owners]\ndefault = {value:?}"),
+                &[("owners.default", fragment)],
+            );
+        }
+        check(
+            "[[owners.rule]]\nmatch = \"*\"\nemail = \"a@b.c\"\nescalate_to = \"boss\"",
+            &[(
+                "owners.rule[0].escalate_to",
+                "`boss` is not an email address (no @)",
+            )],
+        );
+        assert!(parse_mailbox("Ana B. <ana@example.com>").is_ok());
+        assert_eq!(
+            parse_mailbox("anna.example.com").unwrap_err(),
+            "`anna.example.com` is not an email address (no @)"
+        );
+    }
+
+    #[test]
+    fn urls_without_a_host_are_refused() {
+        check(
+            "[[source]]\nurl = \"http://\"",
+            &[(
+                "source[0].url",
+                "\"http://\" is not a URL: it names no host",
+            )],
+        );
+        check(
+            "[[source]]\nurl = \"https://:8080/a.csv\"",
+            &[("source[0].url", "is not a URL")],
+        );
+        check(
+            "[[source]]\nurl = \"https://exports.example.com:99999/a.csv\"",
+            &[("source[0].url", "is not a URL: invalid port number")],
+        );
+        check(
+            "[[source]]\nurl = \"https://exports.example.com/a.csv?day=1\"",
+            &[],
+        );
+        check(
+            "[[source]]\npath = \"s3://exports/a.csv\"\nendpoint_url = \"http://\"",
+            &[("source[0].endpoint_url", "names no host")],
+        );
+        check(
+            "[web]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"https://\"",
+            &[(
+                "web.public_url",
+                "\"https://\" is not a URL: it names no host",
+            )],
+        );
+        check(
+            "[web]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"https://callout.example.com/?x=1\"",
+            &[("web.public_url", "no query")],
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! sees typed values: a cron `Schedule`, a `chrono_tz::Tz`, a lettre `Mailbox`.
 
 mod compile;
+mod fields;
 pub mod raw;
 pub mod report;
 
@@ -18,6 +19,7 @@ use chrono_tz::Tz;
 use crate::model::{Check, Direction, Granularity};
 
 pub use compile::{compile_str, load};
+pub use fields::suggestion;
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq)]
@@ -414,6 +416,48 @@ impl MetricRule {
     pub fn enabled(&self, check: Check) -> bool {
         !self.disabled.contains(&check)
     }
+}
+
+/// An address as the config and `--to` give it (`ana@example.com` or
+/// `Ana <ana@example.com>`); `Err` says in words what is wrong with it
+/// (lettre says only "Invalid input" when there is no @, for one).
+pub fn parse_mailbox(v: &str) -> Result<lettre::message::Mailbox, String> {
+    use lettre::address::AddressError;
+    let err = match v.parse::<lettre::message::Mailbox>() {
+        Ok(m) => return Ok(m),
+        Err(e) => e,
+    };
+    let t = v.trim();
+    // with a name, the address is the part in angle brackets
+    let address = match (t.find('<'), t.rfind('>')) {
+        (Some(a), Some(b)) if a < b => Some(t[a + 1..b].trim()),
+        (None, None) => Some(t),
+        _ => None,
+    };
+    let why = match address {
+        _ if t.is_empty() => "it is empty".to_string(),
+        None => "unbalanced < >".to_string(),
+        Some(a) if !a.contains('@') => "no @".to_string(),
+        Some(a) if a.starts_with('@') => "nothing before the @".to_string(),
+        Some(a) if a.ends_with('@') => "nothing after the @".to_string(),
+        Some(a) => match a.parse::<lettre::Address>() {
+            Err(AddressError::InvalidUser) => {
+                let user = a.rsplit_once('@').map_or(a, |(u, _)| u);
+                format!("`{user}` before the @ is not a mailbox name")
+            }
+            Err(AddressError::InvalidDomain) => {
+                let domain = a.rsplit_once('@').map_or(a, |(_, d)| d);
+                format!("`{domain}` after the @ is not a domain")
+            }
+            Err(e) => e.to_string().to_lowercase(),
+            // the address is fine: the name before it is not
+            Ok(_) if a != t => {
+                "the name before <…> needs quotes: \"Ana B.\" <ana@example.com>".to_string()
+            }
+            Ok(_) => err.to_string().to_lowercase(),
+        },
+    };
+    Err(format!("`{v}` is not an email address ({why})"))
 }
 
 /// `[owners]`.

@@ -228,11 +228,11 @@ pub(super) fn compile(
         }
     }
     for (i, to) in raw.email_to.unwrap_or_default().iter().enumerate() {
-        match to.parse::<lettre::message::Mailbox>() {
+        match super::parse_mailbox(to) {
             Ok(m) => out.email_to.push(m),
             Err(e) => problem(
                 &format!("report.email_to[{i}]"),
-                format!("not an email address {to:?} ({e}); e.g. \"WBR list <wbr@example.com>\""),
+                format!("{e}; e.g. \"WBR list <wbr@example.com>\""),
             ),
         }
     }
@@ -433,7 +433,10 @@ mod tests {
             ("report.metric[2].format", "\"money\""),
             ("report.section[0].name", "required"),
             ("plan[0].path", "required"),
-            ("report.email_to[1]", "not an email address"),
+            (
+                "report.email_to[1]",
+                "`nobody` is not an email address (no @)",
+            ),
             ("report.email_hours_before", "between 1 and 167"),
         ] {
             assert!(

@@ -8,6 +8,7 @@
 //! the source, file, column or series; problems confined to one series drop
 //! that series only and are returned alongside the batch.
 
+pub mod header;
 mod normalize;
 mod rows;
 pub mod s3;
@@ -35,6 +36,12 @@ pub const VALUE: &str = "__value";
 /// Name of the metric key column in a normalised batch.
 pub const METRIC: &str = "metric";
 
+/// What [`SourceError::MissingColumn`] says after the source's name (also
+/// `check-config`'s words, from the header alone: [`header`]).
+fn missing_column(file: &str, column: &str, role: &str, available: &str) -> String {
+    format!("`{file}` has no column `{column}` (configured as {role}); columns are: {available}")
+}
+
 /// A problem with one source.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -58,7 +65,8 @@ pub enum SourceError {
     },
     /// A configured column is absent.
     #[error(
-        "source `{source_name}`: `{file}` has no column `{column}` (configured as {role}); columns are: {available}"
+        "source `{source_name}`: {}",
+        missing_column(file, column, role, available)
     )]
     MissingColumn {
         /// Source name.

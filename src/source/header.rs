@@ -1,0 +1,177 @@
+//! A local export's column names from its header alone, for `check-config`:
+//! a CSV file's first record, a Parquet file's schema (its footer). No data
+//! row is read, so a config naming a column the export lacks (a misspelt
+//! `value_column` or dimension) is caught as cheaply as a type error.
+//!
+//! Left to `check-sources`, which reads everything: URLs, S3 objects and SQL
+//! queries (a download or a connection), NDJSON (no header: the columns are
+//! inferred from the rows) and compressed CSV.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::{compressed, missing_column};
+use crate::config::{ConfigProblem, Format, Layout, SourceConfig};
+
+/// One problem per configured column of source `index` that a file of it
+/// lacks (the first such file named, with how many more lack it), keyed
+/// like a config problem (`source[0].value_column`, `source[0].dimensions[1]`).
+/// Files whose header cannot be read here are skipped: a run reports them.
+pub fn column_problems(index: usize, cfg: &SourceConfig) -> Vec<ConfigProblem> {
+    let wanted = configured_columns(cfg);
+    // per wanted column: the first file without it, its columns, how many files lack it
+    let mut missing: Vec<Option<(String, Vec<String>, usize)>> = vec![None; wanted.len()];
+    for file in cfg.files() {
+        let Some(names) = columns(cfg.format, &file) else {
+            continue;
+        };
+        for (slot, (_, column, _)) in missing.iter_mut().zip(&wanted) {
+            if names.iter().any(|n| n == column) {
+                continue;
+            }
+            match slot {
+                Some((_, _, count)) => *count += 1,
+                None => *slot = Some((file.display().to_string(), names.clone(), 1)),
+            }
+        }
+    }
+    wanted
+        .iter()
+        .zip(missing)
+        .filter_map(|((key, column, role), m)| {
+            let (file, names, count) = m?;
+            let mut message = missing_column(&file, column, role, &names.join(", "));
+            let others = count.saturating_sub(1);
+            if others > 0 {
+                message.push_str(&format!("; {others} more file(s) of the glob lack it too"));
+            }
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            if let Some(meant) = crate::config::suggestion(column, &names) {
+                message.push_str(&format!("; did you mean `{meant}`?"));
+            }
+            Some(ConfigProblem {
+                key: format!("source[{index}].{key}"),
+                message,
+            })
+        })
+        .collect()
+}
+
+/// The columns the config names for a source, with the key that names each
+/// and its role in the loader's words, in the loader's order.
+fn configured_columns(cfg: &SourceConfig) -> Vec<(String, &str, &'static str)> {
+    let mut out = vec![(
+        "time_column".to_string(),
+        cfg.time_column.as_str(),
+        "time_column",
+    )];
+    for (j, d) in cfg.dimensions.iter().enumerate() {
+        out.push((format!("dimensions[{j}]"), d.as_str(), "dimensions"));
+    }
+    match &cfg.layout {
+        Layout::Long {
+            metric_column,
+            value_column,
+        } => {
+            out.push((
+                "metric_column".to_string(),
+                metric_column.as_str(),
+                "metric_column",
+            ));
+            out.push((
+                "value_column".to_string(),
+                value_column.as_str(),
+                "value_column",
+            ));
+        }
+        Layout::Wide { metrics } => {
+            for (j, m) in metrics.iter().flatten().enumerate() {
+                out.push((format!("metrics[{j}]"), m.as_str(), "metrics"));
+            }
+        }
+    }
+    out
+}
+
+/// The column names in `file`'s header; `None` when there is none to read
+/// cheaply (NDJSON, compressed, empty or unreadable).
+fn columns(format: Format, file: &Path) -> Option<Vec<String>> {
+    match format {
+        Format::Csv if !compressed(file) => {
+            // the first record only; the csv crate skips a UTF-8 BOM as Polars does
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_path(file)
+                .ok()?;
+            let names: Vec<String> = reader.headers().ok()?.iter().map(str::to_string).collect();
+            (!names.is_empty()).then_some(names)
+        }
+        Format::Parquet => {
+            let mut lf = LazyFrame::scan_parquet(
+                PlRefPath::new(file.to_string_lossy().as_ref()),
+                ScanArgsParquet::default(),
+            )
+            .ok()?;
+            let schema = lf.collect_schema().ok()?;
+            Some(schema.iter_names().map(|n| n.to_string()).collect())
+        }
+        Format::Csv | Format::Ndjson => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn source(dir: &Path, extra: &str) -> SourceConfig {
+        let text = format!("[[source]]\nname = \"s\"\npath = \"*.csv\"\n{extra}");
+        let cfg = crate::config::compile_str(&text, &dir.join("c.toml"), &|_| None).unwrap();
+        cfg.sources.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn every_missing_column_is_named_once_with_the_columns_there() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.csv"),
+            "\u{feff}date,metric,\"region\",amount\n2024-01-01,x,eu,1\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("b.csv"), "date,metric,region,amount\n").unwrap();
+        // no header to read: left to a run
+        std::fs::write(dir.path().join("c.csv"), "").unwrap();
+        let s = source(dir.path(), "dimensions = [\"region\"]");
+        let p = column_problems(2, &s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "source[2].value_column");
+        let a = dir.path().join("a.csv").display().to_string();
+        assert_eq!(
+            p[0].message,
+            format!(
+                "`{a}` has no column `value` (configured as value_column); columns are: date, metric, region, amount; 1 more file(s) of the glob lack it too"
+            )
+        );
+        let s = source(
+            dir.path(),
+            "value_column = \"amount\"\ndimensions = [\"region\", \"regoin\"]",
+        );
+        let p = column_problems(0, &s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "source[0].dimensions[1]");
+        assert!(
+            p[0].message
+                .contains("no column `regoin` (configured as dimensions)")
+                && p[0].message.ends_with("; did you mean `region`?"),
+            "{}",
+            p[0].message
+        );
+        let s = source(
+            dir.path(),
+            "value_column = \"amount\"\ndimensions = [\"region\"]",
+        );
+        assert!(column_problems(0, &s).is_empty());
+    }
+}
