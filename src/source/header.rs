@@ -71,14 +71,16 @@ fn configured_columns(cfg: &SourceConfig) -> Vec<(String, &str, &'static str)> {
     }
     match &cfg.layout {
         Layout::Long {
-            metric_column,
+            metric,
             value_column,
         } => {
-            out.push((
-                "metric_column".to_string(),
-                metric_column.as_str(),
-                "metric_column",
-            ));
+            if let crate::config::MetricName::Column(metric_column) = metric {
+                out.push((
+                    "metric_column".to_string(),
+                    metric_column.as_str(),
+                    "metric_column",
+                ));
+            }
             out.push((
                 "value_column".to_string(),
                 value_column.as_str(),
