@@ -406,11 +406,33 @@ fn record_and_announce(
     };
     let signer = alert::Signer::new(cfg, key.as_ref());
     match announce {
-        Announce::Send => deliver(store, cfg, &incidents, now, signer, &mut report, run_id)?,
+        Announce::Send => {
+            let notice = skipped_notice(ev, cfg);
+            let ctx = DeliverCtx {
+                now,
+                signer,
+                run_id,
+                notice: notice.as_deref(),
+            };
+            deliver(store, cfg, &incidents, ctx, &mut report)?;
+        }
         Announce::DryRun(dir) => {
             let charts = alert::charts(store, &incidents);
             let store_id = store.store_id()?;
-            let written = alert::dry_run(&incidents, cfg, &store_id, now, dir, signer, &charts)?;
+            let notice = skipped_notice(ev, cfg);
+            let (outgoing, errors) = alert::render_digests(
+                &incidents,
+                cfg,
+                &store_id,
+                now,
+                signer,
+                &charts,
+                notice.as_deref(),
+            );
+            for (owner, e) in errors {
+                report.problems.push(format!("digest for `{owner}`: {e}"));
+            }
+            let written = alert::write_eml(&outgoing, dir)?;
             tracing::info!(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"
@@ -449,15 +471,51 @@ fn record_and_announce(
 }
 
 /// Queue digests for `incidents` and deliver everything due.
+/// What one delivery step of a run needs besides the store and config.
+#[derive(Clone, Copy)]
+struct DeliverCtx<'a> {
+    /// The run's clock.
+    now: DateTime<Utc>,
+    /// Signs the digests' links, with `[web]`.
+    signer: Option<alert::Signer<'a>>,
+    /// The run (its outbox claims carry it).
+    run_id: i64,
+    /// What the run's catch-up skipped, said at the top of each digest.
+    notice: Option<&'a str>,
+}
+
+/// What a catch-up skipped, in words for the top of a digest; `None` when
+/// nothing was.
+fn skipped_notice(ev: &Evaluation, cfg: &Config) -> Option<String> {
+    let total: usize = ev.caught_up.iter().map(|(_, c)| c.skipped).sum();
+    (total > 0).then(|| {
+        let per: Vec<String> = ev
+            .caught_up
+            .iter()
+            .map(|(s, c)| format!("{} in `{s}`", c.skipped))
+            .collect();
+        format!(
+            "callout had not reported on these exports for longer than {} days (alerts.catch_up_days): {total} older period(s) ({}) were recorded without asking; this digest covers the last {} days.",
+            cfg.alerts.catch_up_days,
+            per.join(", "),
+            cfg.alerts.catch_up_days
+        )
+    })
+}
+
 fn deliver(
     store: &mut Store,
     cfg: &Config,
     incidents: &[alert::Incident],
-    now: DateTime<Utc>,
-    signer: Option<alert::Signer<'_>>,
+    ctx: DeliverCtx<'_>,
     report: &mut AlertReport,
-    run_id: i64,
 ) -> anyhow::Result<()> {
+    let DeliverCtx {
+        now,
+        signer,
+        run_id,
+        notice,
+    } = ctx;
     let runner = &alert::Runner::for_run(run_id);
     let Some(smtp) = &cfg.smtp else {
         // No mail configured: findings are recorded (and printed by `run --once`);
@@ -477,7 +535,7 @@ fn deliver(
         }
         return Ok(());
     };
-    let q = alert::queue_digests(store, incidents, cfg, now, signer)?;
+    let q = alert::queue_digests(store, incidents, cfg, now, signer, notice)?;
     report.queued = q.queued;
     for (owner, e) in q.failed {
         report.problems.push(format!("digest for `{owner}`: {e}"));

@@ -15,7 +15,8 @@
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
 //! - [`render`]: email subject, text and HTML; pure.
 //! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
-//! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files.
+//! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files;
+//!   [`fmt`]: the one number formatter under all of them.
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
 //!   history those pages chart.
 
@@ -28,6 +29,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod detect;
+pub mod fmt;
 pub mod history;
 pub mod init;
 pub mod model;

@@ -55,13 +55,11 @@ fn num(x: f64) -> String {
         let s = format!("{x:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else if a >= 1e-6 {
-        let places = usize::try_from(5 - a.log10().floor() as i64)
-            .unwrap_or(6)
-            .clamp(6, 11);
+        let places = crate::fmt::zeros_after_point(a) + 6;
         let s = format!("{x:.places$}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else if x.is_finite() {
-        crate::render::scientific(x, 6)
+        crate::fmt::scientific(x, 6)
     } else if x.is_nan() {
         String::new()
     } else if x > 0.0 {
@@ -353,7 +351,7 @@ mod tests {
         let cases = [
             (0.0, "0"),
             (-0.0, "0"),
-            (1234.567_89, "1234.5679"),
+            (1_234.567_89, "1234.5679"),
             (1.5, "1.5"),
             (0.00012, "0.00012"),
             (0.000_123_456_789, "0.000123457"),

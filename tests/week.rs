@@ -603,3 +603,39 @@ fn an_incident_reads_the_same_in_its_digest_and_in_the_pre_read() {
         .count();
     assert_eq!(web, 1, "asked once, not also as a seasonal outlier");
 }
+
+#[test]
+fn after_long_downtime_a_run_asks_about_the_last_two_weeks_and_says_what_it_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let _sink = Sink::start(port, &inbox, &[]);
+    let cfg = example_config(dir.path(), port);
+    let first = run_at(&cfg, "2025-02-06 07:00");
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let before = messages(&inbox).len();
+    // callout was down from Thursday 6 February to Monday 10 March
+    let back = run_at(&cfg, "2025-03-10 07:00");
+    assert!(back.status.success(), "{}", text(&back.stderr));
+    // 6-23 Feb (18 days) are beyond the 14-day bound: skipped, counted
+    assert_eq!(
+        reported(&back),
+        vec![
+            "`shop`: 6 series, 14 period(s) each (2025-02-24 .. 2025-03-09); 108 older period(s) beyond the catch-up bound skipped, not asked about",
+            "`web`: 6 series, 14 period(s) each (2025-02-24 .. 2025-03-09); 108 older period(s) beyond the catch-up bound skipped, not asked about",
+        ],
+        "{}",
+        text(&back.stderr)
+    );
+    let digests = &messages(&inbox)[before..];
+    assert!(!digests.is_empty());
+    for d in digests {
+        let body = body_text(d);
+        assert!(
+            body.contains(
+                "216 older period(s) (108 in `shop`, 108 in `web`) were recorded without asking"
+            ),
+            "{body}"
+        );
+    }
+}

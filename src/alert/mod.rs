@@ -316,7 +316,8 @@ pub fn units(config: &Config, incidents: &[Incident]) -> BTreeMap<String, String
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
 /// Errors of one owner are returned next to the others' digests. With a
-/// `signer`, every outlier links to its explanation page.
+/// `signer`, every outlier links to its explanation page. A `notice` (what a
+/// run's catch-up skipped) is said at the top of every digest.
 pub fn render_digests(
     incidents: &[Incident],
     config: &Config,
@@ -324,6 +325,7 @@ pub fn render_digests(
     now: DateTime<Utc>,
     signer: Option<Signer<'_>>,
     charts: &render::Charts,
+    notice: Option<&str>,
 ) -> (Vec<Outgoing>, Vec<(Mailbox, AlertError)>) {
     let placeholder: Option<Mailbox> = mail::PLACEHOLDER_FROM.parse().ok();
     let (from, reply_to, list_id) = match &config.smtp {
@@ -354,6 +356,7 @@ pub fn render_digests(
     let extras = render::ItemExtras {
         plans: plan_lines(config, incidents, charts),
         units: units(config, incidents),
+        notice: notice.map(str::to_string),
     };
     for (_, (owner, items)) in by_owner {
         let links = signer.map(|s| s.links(&owner, &items, review_at));
@@ -409,13 +412,15 @@ pub struct QueueReport {
 /// marking its incidents announced in the same transaction. Incidents already
 /// announced are skipped; incidents without an owner are logged and marked
 /// announced without mail. One owner's failure does not stop the others.
-/// With a `signer`, the digests link to the explanation pages.
+/// With a `signer`, the digests link to the explanation pages; a `notice`
+/// is said at the top of each.
 pub fn queue_digests(
     store: &mut Store,
     incidents: &[Incident],
     config: &Config,
     now: DateTime<Utc>,
     signer: Option<Signer<'_>>,
+    notice: Option<&str>,
 ) -> Result<QueueReport, AlertError> {
     if config.smtp.is_none() {
         return Err(AlertError::NoSmtp {
@@ -453,7 +458,8 @@ pub fn queue_digests(
     }
     let store_id = store.store_id()?;
     let charts = charts(store, &fresh);
-    let (outgoing, errors) = render_digests(&fresh, config, &store_id, now, signer, &charts);
+    let (outgoing, errors) =
+        render_digests(&fresh, config, &store_id, now, signer, &charts, notice);
     for (owner, e) in errors {
         tracing::error!(owner = %owner, "{e}");
         report.failed.push((owner.to_string(), e.to_string()));
@@ -869,7 +875,7 @@ pub fn dry_run(
     signer: Option<Signer<'_>>,
     charts: &render::Charts,
 ) -> Result<Vec<PathBuf>, AlertError> {
-    let (outgoing, errors) = render_digests(incidents, config, store_id, now, signer, charts);
+    let (outgoing, errors) = render_digests(incidents, config, store_id, now, signer, charts, None);
     for (owner, e) in &errors {
         tracing::error!(owner = %owner, "{e}");
     }

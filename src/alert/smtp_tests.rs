@@ -169,7 +169,7 @@ impl World {
             false,
         )
         .unwrap();
-        queue_digests(&mut self.store, &incidents, &self.config, now(), None).unwrap()
+        queue_digests(&mut self.store, &incidents, &self.config, now(), None, None).unwrap()
     }
 
     fn deliver(&self, at: DateTime<Utc>) -> DeliveryReport {
@@ -386,7 +386,7 @@ fn one_refused_owner_does_not_stop_the_others() {
     ];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     assert_eq!(
-        queue_digests(&mut w.store, &incidents, &w.config, now(), None)
+        queue_digests(&mut w.store, &incidents, &w.config, now(), None, None)
             .unwrap()
             .queued,
         2
@@ -523,7 +523,7 @@ fn backoff_doubles_and_is_capped_at_one_hour() {
 fn queueing_without_smtp_is_a_clear_error() {
     let mut w = World::new(25);
     w.config.smtp = None;
-    let e = queue_digests(&mut w.store, &[], &w.config, now(), None).unwrap_err();
+    let e = queue_digests(&mut w.store, &[], &w.config, now(), None, None).unwrap_err();
     assert!(e.to_string().contains("no [smtp] table"), "{e}");
 }
 
@@ -640,7 +640,7 @@ fn queue_one_more(w: &mut World, metric: &str, region: &str) {
     let run = w.store.begin_run("once", now()).unwrap();
     let fs = [finding(metric, region, 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
-    let q = queue_digests(&mut w.store, &incidents, &w.config, now(), None).unwrap();
+    let q = queue_digests(&mut w.store, &incidents, &w.config, now(), None, None).unwrap();
     assert_eq!(q.queued, 1, "{q:?}");
 }
 
@@ -795,7 +795,7 @@ fn queue_one(w: &mut World) {
     let fs = [finding("orders", "eu", 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     assert_eq!(
-        queue_digests(&mut w.store, &incidents, &w.config, now(), None)
+        queue_digests(&mut w.store, &incidents, &w.config, now(), None, None)
             .unwrap()
             .queued,
         1
