@@ -178,9 +178,18 @@ pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<So
     }
 }
 
-/// True when `block` (whole records, no header) holds a record with fewer
-/// than `fields` fields, or a blank one (Polars fills both with nulls).
+/// True when `block` (whole records, no header, which Polars parsed: no
+/// record has more than `fields` fields) holds a record with fewer, or a
+/// blank one (Polars fills both with nulls).
 pub(super) fn has_short_record(block: &[u8], fields: usize) -> bool {
+    if !block.contains(&b'"') {
+        // no quotes: every record has its `fields - 1` commas unless one is
+        // short (a count the compiler vectorises, for an export whose last
+        // column has empty cells all along)
+        let (commas, newlines) = commas_and_newlines(block);
+        let records = newlines + usize::from(block.last().is_some_and(|&b| b != b'\n'));
+        return commas < records * fields.saturating_sub(1);
+    }
     let (mut quoted, mut n, mut open) = (false, 1, false);
     for &b in block {
         match b {
@@ -198,6 +207,22 @@ pub(super) fn has_short_record(block: &[u8], fields: usize) -> bool {
         open = true;
     }
     open && n < fields
+}
+
+/// The commas and newlines in `b`, counted in runs of 255 bytes into byte
+/// counters, which the compiler turns into vector compares and adds.
+fn commas_and_newlines(b: &[u8]) -> (usize, usize) {
+    let (mut commas, mut newlines) = (0, 0);
+    for run in b.chunks(255) {
+        let (mut c, mut n) = (0u8, 0u8);
+        for &x in run {
+            c += u8::from(x == b',');
+            n += u8::from(x == b'\n');
+        }
+        commas += usize::from(c);
+        newlines += usize::from(n);
+    }
+    (commas, newlines)
 }
 
 /// Read one record (through a newline outside quotes, or to the end of the
@@ -412,8 +437,12 @@ mod tests {
     #[test]
     fn a_block_with_a_short_record_is_told_from_one_with_empty_cells() {
         assert!(!has_short_record(b"a,b,c\n\"x,\ny\",,\n1,2,", 3));
-        assert!(has_short_record(b"a,b,c\n1,2\n3,4,5\n", 3));
-        assert!(has_short_record(b"a,b,c\n\n3,4,5\n", 3));
-        assert!(has_short_record(b"a,b,c\n3,4", 3));
+        for first in ["a,", "\"q\","] {
+            let has = |b: &str| has_short_record(format!("{first}{b}").as_bytes(), 3);
+            assert!(has("b,c\n1,2\n3,4,5\n"));
+            assert!(has("b,c\n\r\n3,4,5\n"));
+            assert!(has("b,c\n3,4"));
+            assert!(!has("b,c\n3,4,\r\n,,\n"));
+        }
     }
 }
