@@ -183,9 +183,29 @@ fn a_latin1_file_names_the_line_and_the_byte() {
     }
     let path = dir.path().join("latin1.csv");
     std::fs::write(&path, bytes).unwrap();
+    // and NDJSON, its fourth line
+    let mut ndjson = Vec::new();
+    for i in 0..10 {
+        let region: &[u8] = if i == 3 { b"Z\xfcrich" } else { b"eu" };
+        ndjson.extend_from_slice(
+            format!(
+                "{{\"date\":\"{}\",\"metric\":\"orders\",\"region\":\"",
+                day(i)
+            )
+            .as_bytes(),
+        );
+        ndjson.extend_from_slice(region);
+        ndjson.extend_from_slice(format!("\",\"value\":{i}}}\n").as_bytes());
+    }
+    let json_path = dir.path().join("latin1.ndjson");
+    std::fs::write(&json_path, ndjson).unwrap();
     let cfg = config_with(
         dir.path(),
-        &long_source("latin1", path.to_str().unwrap(), ""),
+        &format!(
+            "{}{}",
+            long_source("latin1", path.to_str().unwrap(), ""),
+            long_source("json", json_path.to_str().unwrap(), "")
+        ),
     );
     let (code, stdout, _) = check_sources(&cfg);
     assert_eq!(code, Some(1), "{stdout}");
@@ -198,6 +218,17 @@ fn a_latin1_file_names_the_line_and_the_byte() {
             "column `region`",
             "0xFC",
             "ü",
+            "UTF-8",
+        ],
+    );
+    assert_has(
+        line_of(&stdout, "json"),
+        &[
+            "FAILED",
+            "latin1.ndjson",
+            "line 4",
+            "0xFC",
+            "Zürich",
             "UTF-8",
         ],
     );

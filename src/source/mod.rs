@@ -864,8 +864,18 @@ fn ndjson_line_error(cfg: &SourceConfig, input: &Input, label: &str) -> Option<S
 fn ndjson_error(cfg: &SourceConfig, path: &Path, label: &str) -> Option<SourceError> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).ok()?;
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.ok()?;
+    for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
+        let line = match String::from_utf8(line.ok()?) {
+            Ok(line) => line,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                return Some(read_err(
+                    cfg,
+                    label,
+                    format!("line {}: {}", i + 1, records::not_utf8(e.as_bytes(), at)),
+                ));
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }

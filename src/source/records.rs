@@ -90,7 +90,7 @@ pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<So
                     cfg,
                     label,
                     format!(
-                        "line {}, the header: {}",
+                        "line {}, the header: {}{IN_EXCEL}",
                         start + newlines(&body[..at]),
                         not_utf8(body, at)
                     ),
@@ -142,7 +142,7 @@ pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<So
                     file: label.to_string(),
                     column: h.names[i].clone(),
                     message: format!(
-                        "line {}: {}",
+                        "line {}: {}{IN_EXCEL}",
                         start + newlines(&body[..at]),
                         not_utf8(f, e.valid_up_to())
                     ),
@@ -339,19 +339,26 @@ fn cp1252(b: u8) -> Option<char> {
 /// What is wrong with `text`, whose byte `at` begins no UTF-8 character:
 /// the byte, the text as Windows-1252 (Excel's "CSV" on Windows) would
 /// read it, and what to do.
-fn not_utf8(text: &[u8], at: usize) -> String {
+pub(super) fn not_utf8(text: &[u8], at: usize) -> String {
     let byte = text.get(at).copied().unwrap_or_default();
-    let as_cp1252: Option<String> = text.iter().map(|&b| cp1252(b)).collect();
+    // (a long text is quoted around the byte; Windows-1252 has a byte a character)
+    let (from, to) = (at.saturating_sub(30), at.saturating_add(30).min(text.len()));
+    let as_cp1252: Option<String> = text[from..to].iter().map(|&b| cp1252(b)).collect();
+    let as_cp1252 = as_cp1252.map(|t| {
+        let cut = |yes: bool| if yes { "…" } else { "" };
+        format!("{}{t}{}", cut(from > 0), cut(to < text.len()))
+    });
     let reading = match (cp1252(byte), as_cp1252) {
         (Some(c), Some(t)) => {
-            format!(" (`{c}` in Windows-1252 or Latin-1, which would read the value as {t:?})")
+            format!(" (`{c}` in Windows-1252 or Latin-1, which would read {t:?})")
         }
         _ => String::new(),
     };
-    format!(
-        "byte 0x{byte:02X} is not UTF-8{reading}; save the file as UTF-8 (in Excel: \"CSV UTF-8\")"
-    )
+    format!("byte 0x{byte:02X} is not UTF-8{reading}; save the file as UTF-8")
 }
+
+/// Where a CSV's UTF-8 is chosen, added to [`not_utf8`]'s advice.
+const IN_EXCEL: &str = " (in Excel: \"CSV UTF-8\")";
 
 #[cfg(test)]
 mod tests {
