@@ -10,6 +10,8 @@
 
 pub mod header;
 mod normalize;
+mod offsets;
+mod records;
 mod rows;
 pub mod s3;
 mod schema;
@@ -24,6 +26,7 @@ use polars::prelude::*;
 use crate::config::{Format, Layout, Location, MetricName, SourceConfig};
 use crate::model::{Granularity, SeriesKey};
 use rows::Rows;
+use schema::IsoTimes;
 
 pub use normalize::parse_time_str;
 pub use rows::{Chunks, Held};
@@ -121,6 +124,17 @@ pub enum SourceError {
         /// What was dropped.
         message: String,
     },
+    /// A wide export's metric column without a single value: it gives no
+    /// series. A warning: the other columns are used.
+    #[error("source `{source_name}`: `{file}` column `{column}` has no values; no series")]
+    EmptyColumn {
+        /// Source name.
+        source_name: String,
+        /// The (first) file with the column.
+        file: String,
+        /// The column.
+        column: String,
+    },
     /// A URL did not answer in full within the source's `timeout_secs`.
     #[error(
         "source `{source_name}`: `{url}` did not deliver the export within {} s; raise `timeout_secs` for this source if the server is slow",
@@ -159,6 +173,7 @@ impl SourceError {
             | SourceError::BadColumn { source_name, .. }
             | SourceError::Series { source_name, .. }
             | SourceError::BadValues { source_name, .. }
+            | SourceError::EmptyColumn { source_name, .. }
             | SourceError::Timeout { source_name, .. }
             | SourceError::TooLarge { source_name, .. } => source_name,
         }
@@ -170,14 +185,19 @@ impl SourceError {
     pub const fn is_export_problem(&self) -> bool {
         !matches!(
             self,
-            SourceError::Series { .. } | SourceError::BadValues { .. }
+            SourceError::Series { .. }
+                | SourceError::BadValues { .. }
+                | SourceError::EmptyColumn { .. }
         )
     }
 
     /// True for problems that leave the data usable (reported, but a run with
     /// only warnings still succeeds).
     pub const fn is_warning(&self) -> bool {
-        matches!(self, SourceError::BadValues { .. })
+        matches!(
+            self,
+            SourceError::BadValues { .. } | SourceError::EmptyColumn { .. }
+        )
     }
 }
 
@@ -336,12 +356,14 @@ fn read_rows(
             )]);
         }
         let (df, wide) = select(cfg, rows.lazy(), &label).map_err(|e| vec![e])?;
-        let frame = normalize::frame(cfg, df, &label, &wide).map_err(|e| vec![e])?;
+        let (frame, counts) = normalize::frame(cfg, df, &label, &wide).map_err(|e| vec![e])?;
         let key_columns = normalize::key_columns(cfg);
         let mut rows = Rows::within(key_columns.len(), limit);
         rows.push(&frame, &key_columns)
             .map_err(|e| vec![read_err(cfg, &label, e)])?;
-        return Ok((rows, key_columns, Vec::new()));
+        let mut filled = SourceFilled::default();
+        filled.add(&label, wide.into_iter().zip(counts).collect());
+        return Ok((rows, key_columns, filled.empty_columns(cfg)));
     }
     // the downloaded copy of a URL lives until the rows are read, then is removed
     let (files, _download) = inputs(cfg)?;
@@ -349,11 +371,15 @@ fn read_rows(
     let mut rows = Rows::within(key_columns.len(), limit);
     let mut problems = Vec::new();
     let mut read_any = false;
+    let mut filled = SourceFilled::default();
     // glob files in name order: the row order decides `duplicates = "first"/"last"`
     for (input, label) in &files {
         let mark = rows.mark();
         match read_file(cfg, input, label, &key_columns, &mut rows) {
-            Ok(()) => read_any = true,
+            Ok(counts) => {
+                read_any = true;
+                filled.add(label, counts);
+            }
             Err(e) => {
                 rows.rollback(mark);
                 problems.push(e);
@@ -363,7 +389,52 @@ fn read_rows(
     if !read_any {
         return Err(problems);
     }
+    problems.extend(filled.empty_columns(cfg));
     Ok((rows, key_columns, problems))
+}
+
+/// The values a file held per metric column of a wide export (empty for a
+/// long one), in column order.
+type Filled = Vec<(String, usize)>;
+
+/// Add one block's [`Filled`] to a file's (the same columns in the same order).
+fn add_filled(file: &mut Filled, block: Filled) {
+    if file.is_empty() {
+        *file = block;
+    } else {
+        for (f, (_, n)) in file.iter_mut().zip(block) {
+            f.1 += n;
+        }
+    }
+}
+
+/// The values per wide metric column over a source's files, with the first
+/// file that had the column: a column with none gives no series, and is
+/// reported (a warning) rather than left to vanish.
+#[derive(Default)]
+struct SourceFilled(PlIndexMap<String, (String, usize)>);
+
+impl SourceFilled {
+    fn add(&mut self, file: &str, counts: Filled) {
+        for (column, n) in counts {
+            self.0
+                .entry(column)
+                .or_insert_with(|| (file.to_string(), 0))
+                .1 += n;
+        }
+    }
+
+    fn empty_columns(&self, cfg: &SourceConfig) -> Vec<SourceError> {
+        self.0
+            .iter()
+            .filter(|(_, (_, n))| *n == 0)
+            .map(|(column, (file, _))| SourceError::EmptyColumn {
+                source_name: cfg.name.clone(),
+                file: file.clone(),
+                column: column.clone(),
+            })
+            .collect()
+    }
 }
 
 /// One unit of a source: a local file (or a URL's downloaded copy), or one
@@ -383,14 +454,17 @@ enum Input {
 /// memory as a frame. When that fails, the file is read again whole, the way
 /// that names the bad row: CSV value columns are read as floats (integers in
 /// the first rows and decimals later do not fail), then with value and time
-/// columns as text so the error names the row and the value.
+/// columns as text so the error names the row and the value. Before that,
+/// a plain CSV file's records are read for what Polars words without its
+/// line (`records`: a ragged record, bytes that are not UTF-8, mixed UTC
+/// offsets). The values found per wide metric column come back.
 fn read_file(
     cfg: &SourceConfig,
     input: &Input,
     label: &str,
     key_columns: &[String],
     rows: &mut Rows,
-) -> Result<(), SourceError> {
+) -> Result<Filled, SourceError> {
     let local = match input {
         Input::File(path) => Some(path.as_path()),
         Input::Object(_) => None,
@@ -402,20 +476,26 @@ fn read_file(
         });
     }
     let mark = rows.mark();
-    let fast = match (cfg.format, local) {
-        (Format::Csv, Some(path)) if !compressed(path) => {
-            csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK)
-        }
+    let plain_csv = match (cfg.format, local) {
+        (Format::Csv, Some(path)) if !compressed(path) => Some(path),
+        _ => None,
+    };
+    let fast = match (cfg.format, plain_csv) {
+        (_, Some(path)) => csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK),
         (Format::Csv | Format::Parquet, _) => stream_file(cfg, input, label, key_columns, rows),
         (Format::Ndjson, _) => Err(read_err(cfg, label, "read whole")),
     };
-    if fast.is_ok() {
-        return Ok(());
+    if let Ok(filled) = fast {
+        return Ok(filled);
     }
     rows.rollback(mark);
-    let whole = read_whole(cfg, input, label).and_then(|frame| {
+    if let Some(e) = plain_csv.and_then(|path| records::problem(cfg, path, label)) {
+        return Err(e);
+    }
+    let whole = read_whole(cfg, input, label).and_then(|(frame, filled)| {
         rows.push(&frame, key_columns)
-            .map_err(|e| read_err(cfg, label, e))
+            .map_err(|e| read_err(cfg, label, e))?;
+        Ok(filled)
     });
     match (whole, &cfg.location) {
         // the store's words become a message naming the bucket or key
@@ -489,6 +569,9 @@ fn last_record_end(buf: &[u8]) -> Option<usize> {
 /// appended on this one, in file order. Reading the file ourselves keeps it
 /// out of memory: Polars maps a whole local file, and a mapped page counts
 /// as resident.
+///
+/// An error only says that the file must be read the slow way, which words
+/// it (a ragged record, mixed UTC offsets: `records` finds the line).
 fn csv_blocks(
     cfg: &SourceConfig,
     path: &Path,
@@ -496,36 +579,60 @@ fn csv_blocks(
     key_columns: &[String],
     rows: &mut Rows,
     block_bytes: usize,
-) -> Result<(), SourceError> {
+) -> Result<Filled, SourceError> {
     use std::io::Read;
-    let (schema, iso_time) = schema::text_time(cfg, schema::csv_schema(cfg, path, label)?);
+    /// One block, parsed and normalised.
+    struct Parsed {
+        frame: DataFrame,
+        /// The UTC offsets of a zoned time column, to check in file order.
+        offsets: Option<offsets::OffsetRun>,
+        filled: Filled,
+    }
+    let (schema, iso) = schema::text_time(cfg, schema::csv_schema(cfg, path, label)?);
+    let fields = schema.len();
     let mut file = std::fs::File::open(path).map_err(|e| read_err(cfg, label, e))?;
-    let parse = |block: Vec<u8>| -> Result<DataFrame, SourceError> {
+    let parse = |block: Vec<u8>| -> Result<Parsed, SourceError> {
         let df = CsvReadOptions::default()
             .with_has_header(false)
             .with_schema(Some(schema.clone()))
-            .into_reader_with_file_handle(std::io::Cursor::new(block))
+            .into_reader_with_file_handle(std::io::Cursor::new(block.as_slice()))
             .finish()
             .map_err(|e| read_err(cfg, label, e))?;
-        let df = if iso_time {
-            normalize::iso_times(cfg, df, label)?
-        } else {
-            df
+        // Polars fills a record with too few fields (or a blank line) with
+        // nulls: only a block whose last column has empty cells is looked at
+        if df.columns().last().is_some_and(|c| c.null_count() > 0)
+            && records::has_short_record(&block, fields)
+        {
+            return Err(read_err(cfg, label, "a record with too few fields"));
+        }
+        drop(block);
+        let (df, offsets) = match iso {
+            IsoTimes::No => (df, None),
+            IsoTimes::Naive | IsoTimes::Zoned => {
+                normalize::iso_times(cfg, df, label, iso == IsoTimes::Zoned)?
+            }
         };
         let (lf, wide) = plan(cfg, df.lazy(), label)?;
         let df = lf.collect().map_err(|e| read_err(cfg, label, e))?;
-        normalize::frame(cfg, df, label, &wide)
+        let (frame, counts) = normalize::frame(cfg, df, label, &wide)?;
+        Ok(Parsed {
+            frame,
+            offsets,
+            filled: wide.into_iter().zip(counts).collect(),
+        })
     };
     // blocks are numbered as cut; their frames come back in any order and
     // are appended in file order, as one parse would give them
     let (blocks_in, blocks_out) = std::sync::mpsc::sync_channel::<(usize, Vec<u8>)>(1);
     let blocks_out = std::sync::Arc::new(std::sync::Mutex::new(blocks_out));
-    let (send, recv) = std::sync::mpsc::sync_channel::<(usize, Result<DataFrame, SourceError>)>(1);
+    let (send, recv) = std::sync::mpsc::sync_channel::<(usize, Result<Parsed, SourceError>)>(1);
     // a block goes to the parsers only when the one IN_FLIGHT before it was
     // appended (the reader holds one more, read ahead): a slow parse never
     // leaves an unbounded queue of frames behind it
     let (appended, cut_more) = std::sync::mpsc::sync_channel::<()>(IN_FLIGHT);
     let mut rows_read = 0;
+    let mut filled = Filled::new();
+    let mut zones = offsets::ZoneCheck::new(cfg.timezone);
     std::thread::scope(|scope| -> Result<(), SourceError> {
         let failed_read = send.clone();
         scope.spawn(move || {
@@ -615,9 +722,17 @@ fn csv_blocks(
         let mut next = 0;
         for (n, frame) in recv {
             early.insert(n, frame);
-            while let Some(frame) = early.remove(&next) {
+            while let Some(parsed) = early.remove(&next) {
                 next += 1;
-                let frame = frame?;
+                let Parsed {
+                    frame,
+                    offsets,
+                    filled: block_filled,
+                } = parsed?;
+                if offsets.is_some_and(|run| !zones.run(&run)) {
+                    return Err(read_err(cfg, label, "UTC offsets no one timezone explains"));
+                }
+                add_filled(&mut filled, block_filled);
                 rows_read += frame.height();
                 rows.push(&frame, key_columns)
                     .map_err(|e| read_err(cfg, label, e))?;
@@ -632,7 +747,7 @@ fn csv_blocks(
             file: label.to_string(),
         });
     }
-    Ok(())
+    Ok(filled)
 }
 
 /// The end (one past the newline) of the first record in `buf`.
@@ -656,11 +771,12 @@ fn stream_file(
     label: &str,
     key_columns: &[String],
     rows: &mut Rows,
-) -> Result<(), SourceError> {
+) -> Result<Filled, SourceError> {
     /// What the reader's callback shares with this function.
     struct Shared {
         rows: Rows,
         rows_read: usize,
+        filled: Filled,
         failed: Option<SourceError>,
     }
     let lf = scan_file(cfg, input, label, DataType::Float64, false)?;
@@ -668,6 +784,7 @@ fn stream_file(
     let shared = Arc::new(std::sync::Mutex::new(Shared {
         rows: std::mem::take(rows),
         rows_read: 0,
+        filled: Filled::new(),
         failed: None,
     }));
     let sink = {
@@ -679,7 +796,10 @@ fn stream_file(
                 .map_err(|_| PolarsError::ComputeError("a reader thread panicked".into()))?;
             s.rows_read += df.height();
             match normalize::frame(&cfg, df, &label, &wide) {
-                Ok(frame) => s.rows.push(&frame, &key_columns)?,
+                Ok((frame, counts)) => {
+                    s.rows.push(&frame, &key_columns)?;
+                    add_filled(&mut s.filled, wide.iter().cloned().zip(counts).collect());
+                }
                 Err(e) => s.failed = Some(e),
             }
             // true stops the reader
@@ -703,16 +823,21 @@ fn stream_file(
             file: label.to_string(),
         });
     }
-    Ok(())
+    Ok(std::mem::take(&mut s.filled))
 }
 
 /// One file read whole into the normalised frame `keys…, __ts, __value`,
 /// trying the readings of [`read_file`] in turn.
-fn read_whole(cfg: &SourceConfig, input: &Input, label: &str) -> Result<DataFrame, SourceError> {
+fn read_whole(
+    cfg: &SourceConfig,
+    input: &Input,
+    label: &str,
+) -> Result<(DataFrame, Filled), SourceError> {
     let attempt = |values: DataType, time_as_text: bool| {
         let lf = scan_file(cfg, input, label, values, time_as_text)?;
         let (df, wide) = select(cfg, lf, label)?;
-        normalize::frame(cfg, df, label, &wide)
+        let (frame, counts) = normalize::frame(cfg, df, label, &wide)?;
+        Ok((frame, wide.into_iter().zip(counts).collect()))
     };
     match cfg.format {
         Format::Csv => attempt(DataType::Float64, false)
@@ -747,8 +872,18 @@ fn ndjson_line_error(cfg: &SourceConfig, input: &Input, label: &str) -> Option<S
 fn ndjson_error(cfg: &SourceConfig, path: &Path, label: &str) -> Option<SourceError> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).ok()?;
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.ok()?;
+    for (i, line) in std::io::BufReader::new(file).split(b'\n').enumerate() {
+        let line = match String::from_utf8(line.ok()?) {
+            Ok(line) => line,
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                return Some(read_err(
+                    cfg,
+                    label,
+                    format!("line {}: {}", i + 1, records::not_utf8(e.as_bytes(), at)),
+                ));
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -880,15 +1015,15 @@ fn read_err(cfg: &SourceConfig, file: &str, e: impl std::fmt::Display) -> Source
 }
 
 /// The units of a source, each with the name used in messages, and the
-/// downloaded copy of a URL (removed when dropped).
-type Inputs = (Vec<(Input, String)>, Option<tempfile::NamedTempFile>);
+/// downloaded copy of a URL (gone when dropped).
+type Inputs = (Vec<(Input, String)>, Option<Download>);
 
 /// Resolve the files of a path or glob, list the S3 objects, or download the URL.
 fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
     let p = match &cfg.location {
         Location::Url(u) => {
             let tmp = download(cfg, u)?;
-            let file = Input::File(tmp.path().to_path_buf());
+            let file = Input::File(tmp.path.clone());
             return Ok((vec![(file, u.clone())], Some(tmp)));
         }
         Location::S3(s3) => {
@@ -939,10 +1074,75 @@ fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
     ))
 }
 
-/// Download a URL into a private temp file (Polars scans files): created
-/// afresh with a random name (never an existing path or symlink), streamed to
-/// disk, at most `max_download_bytes`, within `timeout_secs`.
-fn download(cfg: &SourceConfig, url: &str) -> Result<tempfile::NamedTempFile, SourceError> {
+/// A URL's downloaded copy, read by its `path` while it is held.
+///
+/// On Linux the file has no name at all (`O_TMPFILE`, or unlinked at once)
+/// and is read through `/proc/self/fd`: nothing is left in the temp folder
+/// however the process ends (SIGTERM kills `run --once`, `backfill` and
+/// `check-sources`; the daemon may leave a run it gave up on). Elsewhere it
+/// is a named temp file, removed when dropped.
+#[derive(Debug)]
+struct Download {
+    /// Holds the file open (on Linux, alive).
+    file: std::fs::File,
+    /// Where Polars reads it.
+    path: PathBuf,
+    /// A named file's name, removed on drop.
+    _named: Option<tempfile::TempPath>,
+}
+
+impl Download {
+    /// A new, empty, private temp file (`suffix`: the format's extension,
+    /// for a named one).
+    fn new(suffix: &str) -> std::io::Result<Download> {
+        #[cfg(target_os = "linux")]
+        {
+            let _ = suffix;
+            let file = tempfile::tempfile()?;
+            let path = PathBuf::from(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&file)
+            ));
+            Ok(Download {
+                file,
+                path,
+                _named: None,
+            })
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let (file, named) = tempfile::Builder::new()
+                .prefix("callout-")
+                .suffix(suffix)
+                .tempfile()?
+                .into_parts();
+            Ok(Download {
+                file,
+                path: named.to_path_buf(),
+                _named: Some(named),
+            })
+        }
+    }
+}
+
+/// True for a failure of an `https://` request that plain HTTP on the port
+/// gives: the server hangs up on the TLS hello, or answers it in text
+/// ("400 Bad Request"), which TLS reads as a corrupt message.
+fn no_tls(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(e, ureq::Error::Io(io) if matches!(
+        io.kind(),
+        ErrorKind::UnexpectedEof
+            | ErrorKind::InvalidData
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+    ))
+}
+
+/// Download a URL into a private temp file (Polars scans files, see
+/// [`Download`]): created afresh (never an existing path or symlink),
+/// streamed to disk, at most `max_download_bytes`, within `timeout_secs`.
+fn download(cfg: &SourceConfig, url: &str) -> Result<Download, SourceError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(cfg.timeout))
         .build()
@@ -959,7 +1159,16 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<tempfile::NamedTempFile, So
     };
     let mut resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Timeout(_) => timed_out(),
-        e => read_err(cfg, url, e),
+        e => match url.strip_prefix("https://") {
+            Some(rest) if no_tls(&e) => read_err(
+                cfg,
+                url,
+                format!(
+                    "{e}: it looks like the server does not speak TLS on this port; if it serves plain HTTP, write the URL as `http://{rest}`"
+                ),
+            ),
+            _ => read_err(cfg, url, e),
+        },
     })?;
     if resp
         .body()
@@ -973,15 +1182,12 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<tempfile::NamedTempFile, So
         Format::Parquet => ".parquet",
         Format::Ndjson => ".ndjson",
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix("callout-")
-        .suffix(suffix)
-        .tempfile()
+    let mut tmp = Download::new(suffix)
         .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;
     let body = resp.body_mut().as_reader();
     // one byte more than allowed tells "exactly the limit" from "too large"
     let mut limited = std::io::Read::take(body, cfg.max_download_bytes.saturating_add(1));
-    let copied = std::io::copy(&mut limited, tmp.as_file_mut()).map_err(|e| {
+    let copied = std::io::copy(&mut limited, &mut tmp.file).map_err(|e| {
         let timeout = e
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<ureq::Error>())
@@ -1050,6 +1256,7 @@ fn plan(
         }
         Ok(())
     };
+    repeated_column(cfg, &schema, file)?;
     need(&cfg.time_column, "time_column")?;
     for d in &cfg.dimensions {
         need(d, "dimensions")?;
@@ -1130,6 +1337,45 @@ fn plan(
     Ok((out, wide_names))
 }
 
+/// A header that names a column the source reads more than once: Polars
+/// reads the first as `x` and renames the others `x_duplicated_0`, `_1`, …,
+/// and which one was meant cannot be told.
+fn repeated_column(cfg: &SourceConfig, schema: &Schema, file: &str) -> Result<(), SourceError> {
+    let read = |n: &str| {
+        n == cfg.time_column
+            || cfg.dimensions.iter().any(|d| d == n)
+            || match &cfg.layout {
+                Layout::Long {
+                    metric_column,
+                    value_column,
+                } => n == metric_column || n == value_column,
+                Layout::Wide { metrics: Some(m) } => m.iter().any(|x| x == n),
+                Layout::Wide { metrics: None } => true,
+            }
+    };
+    for (i, name) in schema.iter_names().enumerate() {
+        let Some((first, k)) = name.rsplit_once("_duplicated_") else {
+            continue;
+        };
+        if k.parse::<usize>().is_err() || !read(first) {
+            continue;
+        }
+        if let Some(at) = schema.index_of(first) {
+            return Err(SourceError::BadColumn {
+                source_name: cfg.name.clone(),
+                file: file.to_string(),
+                column: first.to_string(),
+                message: format!(
+                    "the header names it more than once (columns {} and {}), so which one to read cannot be told; rename or remove one of them",
+                    at + 1,
+                    i + 1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1200,7 +1446,9 @@ mod tests {
         let mut whole = Rows::new(keys.len());
         whole
             .push(
-                &read_whole(&cfg, &Input::File(path.clone()), &label).unwrap(),
+                &read_whole(&cfg, &Input::File(path.clone()), &label)
+                    .unwrap()
+                    .0,
                 &keys,
             )
             .unwrap();
@@ -1254,6 +1502,7 @@ mod tests {
             &mut rows,
             64,
         )
+        .map(drop)
     }
 
     #[test]
@@ -1287,5 +1536,103 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    #[test]
+    fn zoned_times_read_in_blocks_like_polars_reads_them() {
+        // hourly over Berlin's autumn switch, each row at Berlin's offset,
+        // series after series (the offset goes back at every new series);
+        // with and without seconds, a fraction, `+01:00` and `+0100` forms
+        let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        let start = chrono::DateTime::parse_from_rfc3339("2024-10-26T20:00:00Z").unwrap();
+        let mut text = String::from("date,metric,region,value\n");
+        for m in ["a", "b"] {
+            for h in 0..12 {
+                let t = (start + chrono::Duration::hours(h)).with_timezone(&berlin);
+                let at = match h % 3 {
+                    0 => t.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+                    1 => t.format("%Y-%m-%d %H:%M:%S.250%z").to_string(),
+                    _ => t.format("%Y-%m-%dT%H:%M%:z").to_string(),
+                };
+                text.push_str(&format!("{at},{m},eu,{h}\n"));
+            }
+        }
+        text.push_str("2024-10-27T13:00:00+0100,c,eu,1\n2024-10-27T14:00:00.5+0100,c,eu,2\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, &text).unwrap();
+        for tz in ["UTC", "Europe/Berlin", "America/New_York"] {
+            let cfg = source(
+                &path,
+                &format!("timezone = \"{tz}\"\nduplicates = \"last\""),
+            );
+            let keys = normalize::key_columns(&cfg);
+            let label = path.display().to_string();
+            let (schema, iso) = schema::csv_schema(&cfg, &path, &label).unwrap();
+            assert_eq!(iso, IsoTimes::Zoned);
+            assert!(matches!(
+                schema.get("date"),
+                Some(DataType::Datetime(_, Some(_)))
+            ));
+            // Polars' own parse of the column
+            let mut whole = Rows::new(keys.len());
+            whole
+                .push(
+                    &read_whole(&cfg, &Input::File(path.clone()), &label)
+                        .unwrap()
+                        .0,
+                    &keys,
+                )
+                .unwrap();
+            let (want, _) = whole.finish(&cfg, keys.clone());
+            assert_eq!(want.series.len(), 3);
+            for block in [40, 97, 1 << 20] {
+                let mut rows = Rows::new(keys.len());
+                csv_blocks(&cfg, &path, &label, &keys, &mut rows, block).unwrap();
+                let (got, _) = rows.finish(&cfg, keys.clone());
+                assert_eq!(points(&got), points(&want), "{tz}, blocks of {block} bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn offsets_no_zone_explains_fail_the_blocks_and_are_named_by_line() {
+        // Berlin's offsets, but one row (line 9) written an hour off
+        let mut text = String::from("date,metric,region,value\n");
+        for h in 0..20 {
+            let off = if h == 7 { "+02:00" } else { "+01:00" };
+            text.push_str(&format!("2024-01-10T{h:02}:00:00{off},a,eu,{h}\n"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, &text).unwrap();
+        assert!(read_in_small_blocks(&path).is_err());
+        let err = load(&source(&path, ""), &any_window()).unwrap_err();
+        let msg = err[0].to_string();
+        assert!(
+            msg.contains("line 9") && msg.contains("+01:00 (from line 2), +02:00 (from line 9)"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_short_record_in_a_later_block_is_named_by_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = csv_with_bad(dir.path(), 1..21, &[], |d, v| {
+            if d == 15 {
+                format!("2024-01-{d:02},a,eu\n")
+            } else {
+                format!("2024-01-{d:02},a,eu,{v}\n")
+            }
+        });
+        assert!(read_in_small_blocks(&path).is_err());
+        let msg = load(&source(&path, ""), &any_window()).unwrap_err()[0].to_string();
+        assert!(msg.contains("line 16 has 3 fields"), "{msg}");
+        // an empty last cell is no short record
+        let path = csv_with_bad(dir.path(), 1..21, &[], |d, v| {
+            let v = if d == 15 { "" } else { v };
+            format!("2024-01-{d:02},a,eu,{v}\n")
+        });
+        read_in_small_blocks(&path).unwrap();
     }
 }

@@ -6,6 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
+use super::offsets::{OffsetRun, Stamp};
 use super::{METRIC, SourceError, TS, VALUE};
 use crate::config::{Duplicates, SourceConfig};
 use crate::model::{Granularity, MS_PER_DAY};
@@ -71,6 +72,19 @@ fn times(
         DataType::Date => {
             let days = c.cast(&DataType::Int32).map_err(err)?;
             let days = days.i32().map_err(err)?;
+            let day_ms = |d: i64| d.checked_mul(MS_PER_DAY);
+            if !all_plausible(days.min().map(i64::from), days.max().map(i64::from), day_ms)
+                && let Some(e) = implausible(
+                    cfg,
+                    file,
+                    block,
+                    days.iter().map(|d| d.map(i64::from)),
+                    day_ms,
+                    None,
+                )
+            {
+                return Err(e);
+            }
             if days.null_count() == 0 {
                 for arr in days.downcast_iter() {
                     out.extend(arr.values().iter().map(|&d| i64::from(d) * MS_PER_DAY));
@@ -91,6 +105,18 @@ fn times(
             };
             let raw = c.cast(&DataType::Int64).map_err(err)?;
             let raw = raw.i64().map_err(err)?;
+            let to_ms = |v: i64| Some(v.div_euclid(div));
+            let (lo, hi) = (raw.min(), raw.max());
+            if !all_plausible(lo, hi, to_ms)
+                && let Some(e) = implausible(cfg, file, block, raw.iter(), to_ms, Some(*unit))
+            {
+                return Err(e);
+            }
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && let Some(message) = squashed(lo, hi, *unit, raw.len() - raw.null_count())
+            {
+                return Err(bad(cfg, file, tc, message));
+            }
             if tz.is_none() && raw.null_count() == 0 {
                 // naive, no empty cell (the usual block): slices, no Options
                 for arr in raw.downcast_iter() {
@@ -136,6 +162,19 @@ fn times(
                     },
                 }
             }
+            let (lo, hi) = (out.iter().min().copied(), out.iter().max().copied());
+            if !all_plausible(lo, hi, Some)
+                && let Some(e) = implausible(
+                    cfg,
+                    file,
+                    block,
+                    s.iter().zip(&out).map(|(v, &t)| v.map(|_| t)),
+                    Some,
+                    None,
+                )
+            {
+                return Err(e);
+            }
             Ok((out, empty))
         }
         other => Err(bad(
@@ -145,6 +184,136 @@ fn times(
             format!("has type {other}, expected a date, datetime or ISO string"),
         )),
     }
+}
+
+/// 1800-01-01 and 2200-01-01 (ms since 1970): an export's timestamps lie
+/// between; one outside is a misread column (a wrong unit, a garbled
+/// year), not a date.
+const EARLIEST_MS: i64 = -5_364_662_400_000;
+const LATEST_MS: i64 = 7_258_118_400_000;
+
+/// Dates from 1990 to 2099 (ms since 1970), where a number read in another
+/// unit must land to be offered as the likely reading.
+const LIKELY_MS: std::ops::Range<i64> = 631_152_000_000..4_102_444_800_000;
+
+/// True for a timestamp (ms) that can be a date of an export: within the
+/// plausible years, or a placeholder: `0001-01-01` (left out per series
+/// with the other placeholders, see [`placeholders`]) or `9999-12-31`
+/// ("no end", left out per series as a row dated in the future).
+fn plausible(ms: i64) -> bool {
+    (EARLIEST_MS..LATEST_MS).contains(&ms)
+        || [DAY_ONE, LAST_DAY].contains(&ms.div_euclid(MS_PER_DAY))
+}
+
+/// `9999-12-31` in days since 1970: "no end" in many systems.
+const LAST_DAY: i64 = 2_932_896;
+
+/// True when the smallest and largest value of a column (`to_ms` makes them
+/// ms) say every value is plausible; when not, a row has to be looked for.
+fn all_plausible(lo: Option<i64>, hi: Option<i64>, to_ms: impl Fn(i64) -> Option<i64>) -> bool {
+    let inside = |v: Option<i64>| {
+        v.is_none_or(|v| to_ms(v).is_some_and(|t| (EARLIEST_MS..LATEST_MS).contains(&t)))
+    };
+    inside(lo) && inside(hi)
+}
+
+/// The error for a time column with values that are no plausible dates:
+/// the first such row (`row % block`: within its metric column of a wide
+/// export), shown as a date, and the reading another unit would give it.
+/// `None` when every value is plausible after all (placeholders only).
+fn implausible(
+    cfg: &SourceConfig,
+    file: &str,
+    block: usize,
+    raw: impl Iterator<Item = Option<i64>>,
+    to_ms: impl Fn(i64) -> Option<i64>,
+    unit: Option<TimeUnit>,
+) -> Option<SourceError> {
+    let (mut first, mut count, mut total) = (None, 0usize, 0usize);
+    for (row, v) in raw.enumerate() {
+        let Some(v) = v else { continue };
+        total += 1;
+        if !to_ms(v).is_some_and(plausible) {
+            count += 1;
+            first.get_or_insert((row, v));
+        }
+    }
+    let (row, v) = first?;
+    let shown_ms = to_ms(v)
+        .filter(|&t| chrono::DateTime::from_timestamp_millis(t).is_some())
+        .map_or_else(|| format!("the number {v}"), shown);
+    let hint = unit
+        .and_then(|u| other_unit(v, u).find(|(_, t)| LIKELY_MS.contains(t)))
+        .map(|(name, t)| {
+            format!(
+                "; read as {name} since 1970 the stored number {v} would be {}: check the unit the column was written with",
+                shown(t)
+            )
+        })
+        .unwrap_or_default();
+    Some(bad(
+        cfg,
+        file,
+        &cfg.time_column,
+        format!(
+            "row {}: {shown_ms} is no plausible date (outside the years 1800 to 2199){hint}; {count} of {total} timestamp(s) like it; the file is left out",
+            row % block.max(1) + 1
+        ),
+    ))
+}
+
+/// The readings of `v` (stored in `unit`) in the other units a column may
+/// have been written with, as ms: `(unit name, ms)`.
+fn other_unit(v: i64, unit: TimeUnit) -> impl Iterator<Item = (&'static str, i64)> {
+    [
+        ("seconds", None, v.checked_mul(1000)),
+        ("milliseconds", Some(TimeUnit::Milliseconds), Some(v)),
+        (
+            "microseconds",
+            Some(TimeUnit::Microseconds),
+            Some(v.div_euclid(1000)),
+        ),
+        (
+            "nanoseconds",
+            Some(TimeUnit::Nanoseconds),
+            Some(v.div_euclid(1_000_000)),
+        ),
+    ]
+    .into_iter()
+    .filter(move |(_, u, _)| *u != Some(unit))
+    .filter_map(|(name, _, t)| Some((name, t?)))
+}
+
+/// A datetime column whose `n` values (stored in `unit`, from `lo` to `hi`)
+/// all fall within a day of 1970-01-01 but are not all one, while another
+/// unit would make them dates of our time: a column written in another
+/// unit (seconds into nanoseconds), as a message.
+fn squashed(lo: i64, hi: i64, unit: TimeUnit, n: usize) -> Option<String> {
+    let div = match unit {
+        TimeUnit::Nanoseconds => 1_000_000,
+        TimeUnit::Microseconds => 1_000,
+        TimeUnit::Milliseconds => 1,
+    };
+    let (lo_ms, hi_ms) = (lo.div_euclid(div), hi.div_euclid(div));
+    if lo == hi || lo_ms < -MS_PER_DAY || hi_ms >= 2 * MS_PER_DAY {
+        return None;
+    }
+    let (name, from, to) = other_unit(lo, unit)
+        .zip(other_unit(hi, unit))
+        .map(|((name, a), (_, b))| (name, a, b))
+        .find(|(_, a, b)| LIKELY_MS.contains(a) && LIKELY_MS.contains(b))?;
+    Some(format!(
+        "all {n} timestamps fall on the first days of Unix time ({} to {}); read as {name} since 1970 the stored numbers {lo} to {hi} would run from {} to {}: check the unit the column was written with; the file is left out",
+        shown_exact(lo_ms),
+        shown_exact(hi_ms),
+        shown(from),
+        shown(to)
+    ))
+}
+
+/// A timestamp with its time of day, whatever it is.
+fn shown_exact(t: i64) -> String {
+    crate::model::format_ts(t, Granularity::Hour)
 }
 
 const MS_PER_HOUR: i64 = 3_600_000;
@@ -196,21 +365,36 @@ impl Offsets {
 }
 
 /// The time column of a block read as text (see `schema::text_time`) as
-/// naive datetimes in ms, parsed here by [`naive_iso_ms`]: Polars parses
-/// `2024-01-31` and `2024-01-31 10:00:00` through chrono, format string and
-/// all, at every row. `Err` when a cell is not of that form; the file is then read whole,
-/// which parses the column the way Polars does.
+/// datetimes in ms, parsed here by [`naive_iso_ms`] (or [`zoned_iso`] when
+/// `zoned`): Polars parses `2024-01-31` and `2024-01-31 10:00:00` through
+/// chrono, format string and all, at every row. `Err` when a cell is not of
+/// that form; the file is then read whole, which parses the column the way
+/// Polars does. A zoned column comes back in UTC with the offsets its rows
+/// were written with, for the check that one zone explains them (`offsets`).
 pub(super) fn iso_times(
     cfg: &SourceConfig,
     mut df: DataFrame,
     file: &str,
-) -> Result<DataFrame, SourceError> {
+    zoned: bool,
+) -> Result<(DataFrame, Option<OffsetRun>), SourceError> {
     let tc = cfg.time_column.as_str();
     let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
     let text = df.column(tc).map_err(err)?.str().map_err(err)?;
-    let parse = |v: &str| {
-        naive_iso_ms(v.as_bytes())
-            .ok_or_else(|| bad(cfg, file, tc, format!("{v:?} is not a plain ISO datetime")))
+    let mut run = zoned.then(OffsetRun::default);
+    // (a row whose text equals the row before's has its stamp: the offsets
+    // see only the rows parsed, which changes nothing they are told)
+    let mut parse = |v: &str| {
+        let stamp = if zoned {
+            zoned_iso(v.as_bytes())
+        } else {
+            naive_iso_ms(v.as_bytes()).map(|ms| Stamp { ms, offset: 0 })
+        };
+        let stamp = stamp
+            .ok_or_else(|| bad(cfg, file, tc, format!("{v:?} is not a plain ISO datetime")))?;
+        if let Some(run) = &mut run {
+            run.push(stamp);
+        }
+        Ok::<i64, SourceError>(stamp.ms)
     };
     let ms = if text.null_count() == 0 {
         let mut ms = Vec::with_capacity(text.len());
@@ -231,13 +415,57 @@ pub(super) fn iso_times(
     } else {
         let mut ms: Vec<Option<i64>> = Vec::with_capacity(text.len());
         for v in text.iter() {
-            ms.push(v.map(parse).transpose()?);
+            ms.push(v.map(&mut parse).transpose()?);
         }
         Int64Chunked::from_iter_options(tc.into(), ms.into_iter())
     };
-    let col = ms.into_datetime(TimeUnit::Milliseconds, None).into_series();
+    let zone = zoned.then_some(TimeZone::UTC);
+    let col = ms.into_datetime(TimeUnit::Milliseconds, zone).into_series();
     df.with_column(Column::from(col)).map_err(err)?;
-    Ok(df)
+    Ok((df, run))
+}
+
+/// A plain ISO datetime as [`naive_iso_ms`] reads it, then its UTC offset:
+/// `Z`, `+HH:MM` or `+HHMM` (as Polars' `%z` and RFC 3339 write them) → the
+/// instant (ms since 1970, UTC) and the offset. `None` for anything else,
+/// a date alone included.
+pub(super) fn zoned_iso(s: &[u8]) -> Option<Stamp> {
+    fn two(s: &[u8]) -> Option<i32> {
+        match s {
+            [a @ b'0'..=b'9', b @ b'0'..=b'9'] => {
+                Some(i32::from(a - b'0') * 10 + i32::from(b - b'0'))
+            }
+            _ => None,
+        }
+    }
+    let n = s.len();
+    let (naive, offset) = if matches!(s.last(), Some(b'Z' | b'z')) {
+        (&s[..n - 1], 0)
+    } else {
+        // `+HH:MM` or `+HHMM`
+        let at = if n >= 6 && s[n - 3] == b':' {
+            n - 6
+        } else {
+            n.checked_sub(5)?
+        };
+        let (naive, tail) = s.split_at(at);
+        let sign = match tail.first()? {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let (h, m) = (two(&tail[1..3])?, two(&tail[tail.len() - 2..])?);
+        if h > 23 || m > 59 {
+            return None;
+        }
+        (naive, sign * (h * 3600 + m * 60))
+    };
+    // a time of day comes before an offset (`2024-01-31T10:00`)
+    if naive.len() < 16 {
+        return None;
+    }
+    let ms = naive_iso_ms(naive)?.checked_sub(i64::from(offset) * 1000)?;
+    Some(Stamp { ms, offset })
 }
 
 /// `YYYY-MM-DD`, optionally followed by `T` or a space and `HH:MM`,
@@ -357,13 +585,15 @@ pub(super) fn key_columns(cfg: &SourceConfig) -> Vec<String> {
 
 /// One file's selected rows `__ts, metric, dims…, __value` → the normalised
 /// frame `metric, dims… (text), __ts (i64 ms), __value (f64)`, empty values
-/// dropped. `wide` names the metric columns of a wide export in block order.
+/// dropped. `wide` names the metric columns of a wide export in block order;
+/// with the frame come the values each of them held (a column with none gives
+/// no series, which is reported).
 pub(super) fn frame(
     cfg: &SourceConfig,
     df: DataFrame,
     file: &str,
     wide: &[String],
-) -> Result<DataFrame, SourceError> {
+) -> Result<(DataFrame, Vec<usize>), SourceError> {
     let block = if wide.is_empty() {
         df.height()
     } else {
@@ -426,10 +656,16 @@ pub(super) fn frame(
     // an empty cell is a period without data (the missing check reports gaps);
     // NaN and infinities stay in and are reported per series
     let present = frame.column(VALUE).map_err(err)?.is_not_null();
+    let filled = (0..wide.len())
+        .map(|i| {
+            let from = i64::try_from(i * block).unwrap_or(i64::MAX);
+            present.slice(from, block).num_trues()
+        })
+        .collect();
     if present.all() {
-        Ok(frame)
+        Ok((frame, filled))
     } else {
-        frame.filter(&present).map_err(err)
+        Ok((frame.filter(&present).map_err(err)?, filled))
     }
 }
 
@@ -467,6 +703,20 @@ pub(super) fn series_slice(
     out_ts: &mut Vec<i64>,
     out_v: &mut Vec<f64>,
 ) -> Result<(Granularity, Option<String>), String> {
+    let skip = placeholders(ts);
+    let placeholder = (skip > 0).then(|| {
+        let mut days: Vec<String> = ts[..skip]
+            .iter()
+            .map(|&t| crate::model::format_ts(t, Granularity::Day))
+            .collect();
+        days.dedup();
+        format!(
+            "{skip} row(s) dated {}, a placeholder for \"no date\" far before the rest of the series (which starts {}): left out",
+            days.join(", "),
+            shown(ts[skip])
+        )
+    });
+    let (ts, vals) = (&ts[skip..], &vals[skip..]);
     let g = match cfg.granularity {
         Some(g) => g,
         None => infer_granularity(ts).ok_or_else(|| {
@@ -534,7 +784,36 @@ pub(super) fn series_slice(
     if out_ts.len() == before {
         return Err("no numeric values".into());
     }
-    Ok((g, dropped))
+    let note = match (placeholder, dropped) {
+        (Some(p), Some(d)) => Some(format!("{p}; {d}")),
+        (p, d) => p.or(d),
+    };
+    Ok((g, note))
+}
+
+/// `0001-01-01` in days since 1970: .NET's and Java's "no date".
+const DAY_ONE: i64 = -719_162;
+
+/// Days exports write for "no date" (days since 1970): Excel's day zero
+/// 1899-12-30, the day after, 1900-01-01, Unix time's zero 1970-01-01 (and
+/// 1969-12-31, where it is read west of UTC) and `0001-01-01`.
+const PLACEHOLDER_DAYS: [i64; 6] = [-25_569, -25_568, -25_567, -1, 0, DAY_ONE];
+
+/// A placeholder day is taken for one only this far before the rest of its series.
+const PLACEHOLDER_GAP: i64 = 365 * MS_PER_DAY;
+
+/// How many of a sorted series' first rows are dated on placeholder days
+/// more than [`PLACEHOLDER_GAP`] before the rest (none when the whole series
+/// is, or runs on from them: a series may really begin in 1970).
+fn placeholders(ts: &[i64]) -> usize {
+    let lead = ts
+        .iter()
+        .take_while(|t| PLACEHOLDER_DAYS.contains(&t.div_euclid(MS_PER_DAY)))
+        .count();
+    match (lead.checked_sub(1).and_then(|l| ts.get(l)), ts.get(lead)) {
+        (Some(&last), Some(&next)) if next - last > PLACEHOLDER_GAP => lead,
+        _ => 0,
+    }
 }
 
 /// Median spacing mapped to a granularity; a single point counts as daily.
@@ -767,5 +1046,33 @@ mod tests {
             infer_granularity(&[0, 0, d, d, 2 * d, 2 * d]),
             Some(Granularity::Day)
         );
+    }
+
+    #[test]
+    fn placeholder_dates_far_before_a_series_are_left_out() {
+        let d = MS_PER_DAY;
+        let y2025 = 20_148 * d;
+        let cfg = source("granularity = \"day\"");
+        let cut = |ts: &[i64]| {
+            let vals: Vec<f64> = (0..ts.len()).map(|i| i as f64).collect();
+            let (mut out_ts, mut out_v) = (vec![], vec![]);
+            let (_, note) = series_slice(&cfg, ts, &vals, &mut out_ts, &mut out_v).unwrap();
+            (out_ts, note)
+        };
+        // Excel's day zero and Unix time's, years before the series
+        let (kept, note) = cut(&[-25_569 * d, 0, 0, y2025, y2025 + d]);
+        assert_eq!(kept, vec![y2025, y2025 + d]);
+        let note = note.unwrap();
+        assert!(
+            note.starts_with("3 row(s) dated 1899-12-30, 1970-01-01, a placeholder"),
+            "{note}"
+        );
+        assert!(note.contains("which starts 2025-03-01"), "{note}");
+        // a series that really runs on from 1970-01-01, or is one placeholder, is kept
+        assert_eq!(cut(&[0, d, 2 * d]), (vec![0, d, 2 * d], None));
+        assert_eq!(cut(&[0]), (vec![0], None));
+        // a placeholder day a few months before the rest is a date
+        let (kept, note) = cut(&[-25_567 * d, -25_567 * d + 100 * d]);
+        assert_eq!((kept.len(), note), (2, None));
     }
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 use polars::io::csv::read::schema_inference::{finish_infer_field_schema, infer_field_schema};
 use polars::prelude::*;
 
-use super::normalize::naive_iso_ms;
+use super::normalize::{naive_iso_ms, zoned_iso};
 use super::{SourceError, read_err, value_columns};
 use crate::config::SourceConfig;
 
@@ -25,14 +25,24 @@ pub(super) const INFER_ROWS: usize = 10_000;
 /// Bytes read first to find the [`INFER_ROWS`] rows (grown until they fit).
 const FIRST_READ: usize = 1 << 22;
 
+/// The form of a time column's first values (all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IsoTimes {
+    /// Of no one form [`normalize`](super::normalize) parses itself.
+    No,
+    /// Plain ISO dates or datetimes (`normalize::naive_iso_ms`).
+    Naive,
+    /// Plain ISO datetimes with a UTC offset (`normalize::zoned_iso`).
+    Zoned,
+}
+
 /// The schema of a CSV file as a whole read with date parsing would infer it,
-/// value columns as f64; and whether the time column's first values are all
-/// plain ISO dates or datetimes (`normalize::naive_iso_ms` reads them).
+/// value columns as f64; and the form of the time column's first values.
 pub(super) fn csv_schema(
     cfg: &SourceConfig,
     path: &Path,
     label: &str,
-) -> Result<(SchemaRef, bool), SourceError> {
+) -> Result<(SchemaRef, IsoTimes), SourceError> {
     let err = |e: PolarsError| read_err(cfg, label, e);
     let shown = path.display().to_string();
     // without dates Polars tests each cell against a few regexes only; a
@@ -57,11 +67,11 @@ pub(super) fn csv_schema(
         .map(|(name, _)| name.clone())
         .collect();
     if text.is_empty() {
-        return Ok((schema, false));
+        return Ok((schema, IsoTimes::No));
     }
     let first = first_rows(cfg, path, label, &text)?;
     let mut schema = (*schema).clone();
-    let mut iso = false;
+    let mut iso = IsoTimes::No;
     for c in first.columns() {
         let mut seen = PlHashSet::new();
         let mut types = PlIndexSet::new();
@@ -71,7 +81,12 @@ pub(super) fn csv_schema(
             }
         }
         if c.name().as_str() == cfg.time_column {
-            iso = seen.iter().all(|v| naive_iso_ms(v.as_bytes()).is_some());
+            let all = |parses: fn(&[u8]) -> bool| seen.iter().all(|v| parses(v.as_bytes()));
+            if all(|v| naive_iso_ms(v).is_some()) {
+                iso = IsoTimes::Naive;
+            } else if all(|v| zoned_iso(v).is_some()) {
+                iso = IsoTimes::Zoned;
+            }
         }
         if let Some(dt) = schema.get_mut(c.name().as_str()) {
             *dt = finish_infer_field_schema(&types);
@@ -81,24 +96,33 @@ pub(super) fn csv_schema(
 }
 
 /// `schema` with the time column as text when Polars would parse it as a
-/// date or a naive datetime and its first values are plain ISO (`iso`, from
+/// date or a datetime and its first values are plain ISO (`iso`, from
 /// [`csv_schema`]): Polars' patterns go through chrono at every row, where
 /// `normalize::iso_times` parses the text with a few integer operations
-/// (dates were an eighth of the scale set's load). And whether it did so.
-pub(super) fn text_time(cfg: &SourceConfig, (schema, iso): (SchemaRef, bool)) -> (SchemaRef, bool) {
+/// (dates were an eighth of the scale set's load), and sees the UTC offsets
+/// a zoned column was written with. And the form it is read in
+/// ([`IsoTimes::No`]: as Polars parses it).
+pub(super) fn text_time(
+    cfg: &SourceConfig,
+    (schema, iso): (SchemaRef, IsoTimes),
+) -> (SchemaRef, IsoTimes) {
     let tc = cfg.time_column.as_str();
-    let parsed = matches!(
-        schema.get(tc),
-        Some(DataType::Date | DataType::Datetime(TimeUnit::Microseconds, None))
-    );
-    if !(iso && parsed) {
-        return (schema, false);
+    let parsed = match iso {
+        IsoTimes::No => false,
+        IsoTimes::Naive => matches!(
+            schema.get(tc),
+            Some(DataType::Date | DataType::Datetime(TimeUnit::Microseconds, None))
+        ),
+        IsoTimes::Zoned => matches!(schema.get(tc), Some(DataType::Datetime(_, Some(_)))),
+    };
+    if !parsed {
+        return (schema, IsoTimes::No);
     }
     let mut text = (*schema).clone();
     if let Some(dt) = text.get_mut(tc) {
         *dt = DataType::String;
     }
-    (Arc::new(text), true)
+    (Arc::new(text), iso)
 }
 
 /// The columns `names` of the first [`INFER_ROWS`] rows, as text (empty
@@ -194,7 +218,7 @@ mod tests {
         let label = path.display().to_string();
         let (got, iso) = csv_schema(&cfg, &path, &label).unwrap();
         // the time column "day" holds plain ISO dates
-        assert!(iso);
+        assert_eq!(iso, IsoTimes::Naive);
         let want = LazyCsvReader::new(PlRefPath::new(label.as_str()))
             .with_try_parse_dates(true)
             .with_infer_schema_length(Some(INFER_ROWS))
@@ -221,25 +245,29 @@ mod tests {
     #[test]
     fn only_plain_iso_times_are_read_as_text() {
         let dir = tempfile::tempdir().unwrap();
-        for (day, iso) in [
-            ("2024-01-31", true),
-            ("2024/01/31", false),
-            ("31.01.2024", false),
+        let zoned = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        for (day, polars, iso) in [
+            ("2024-01-31", DataType::Date, IsoTimes::Naive),
+            ("2024/01/31", DataType::Date, IsoTimes::No),
+            ("31.01.2024", DataType::Date, IsoTimes::No),
+            ("2024-01-31T10:00:00+01:00", zoned.clone(), IsoTimes::Zoned),
+            ("2024-01-31T10:00:00Z", zoned.clone(), IsoTimes::Zoned),
+            ("2024-01-31 10:00:00+0530", zoned.clone(), IsoTimes::Zoned),
         ] {
             let path = dir.path().join("m.csv");
             std::fs::write(&path, format!("day,metric,value\n{day},a,1\n{day},b,2\n")).unwrap();
             let cfg = source(&path, "");
             let label = path.display().to_string();
             let (schema, first_iso) = csv_schema(&cfg, &path, &label).unwrap();
-            // Polars takes all three for dates; only the ISO one is ours to parse
-            assert_eq!(schema.get("day"), Some(&DataType::Date), "{day}");
+            // Polars parses them all; only the ISO ones are ours to parse
+            assert_eq!(schema.get("day"), Some(&polars), "{day}");
             assert_eq!(first_iso, iso, "{day}");
             let (read, as_text) = text_time(&cfg, (schema, first_iso));
             assert_eq!(as_text, iso, "{day}");
-            let want = if iso {
-                DataType::String
+            let want = if iso == IsoTimes::No {
+                polars
             } else {
-                DataType::Date
+                DataType::String
             };
             assert_eq!(read.get("day"), Some(&want), "{day}");
         }
