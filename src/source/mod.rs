@@ -1346,9 +1346,12 @@ fn repeated_column(cfg: &SourceConfig, schema: &Schema, file: &str) -> Result<()
             || cfg.dimensions.iter().any(|d| d == n)
             || match &cfg.layout {
                 Layout::Long {
-                    metric_column,
+                    metric,
                     value_column,
-                } => n == metric_column || n == value_column,
+                } => {
+                    n == value_column
+                        || matches!(metric, crate::config::MetricName::Column(c) if c == n)
+                }
                 Layout::Wide { metrics: Some(m) } => m.iter().any(|x| x == n),
                 Layout::Wide { metrics: None } => true,
             }

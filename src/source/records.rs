@@ -17,7 +17,7 @@ use std::path::Path;
 use super::normalize::zoned_iso;
 use super::offsets::{ZoneCheck, shown};
 use super::{SourceError, read_err};
-use crate::config::{Layout, SourceConfig};
+use crate::config::{Layout, MetricName, SourceConfig};
 
 /// Up to this many characters of a record are quoted in a message.
 const SHOWN_CHARS: usize = 80;
@@ -46,9 +46,9 @@ impl Header {
                 keys.contains(&n.as_str())
                     || match &cfg.layout {
                         Layout::Long {
-                            metric_column,
+                            metric,
                             value_column,
-                        } => n == metric_column || n == value_column,
+                        } => n == value_column || matches!(metric, MetricName::Column(c) if c == n),
                         Layout::Wide { metrics: Some(m) } => m.contains(n),
                         Layout::Wide { metrics: None } => true,
                     }
