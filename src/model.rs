@@ -293,6 +293,39 @@ pub struct SeriesKey {
     pub dims: Vec<(String, String)>,
 }
 
+impl Finding {
+    /// A `late` finding (no values: NaN, score 0): the period `timestamp` of
+    /// a series, or an export's pseudo-series, did not arrive or could not be
+    /// used; `note` says what is known.
+    pub fn late(
+        source: &str,
+        key: SeriesKey,
+        granularity: Granularity,
+        timestamp: i64,
+        history: usize,
+        note: String,
+    ) -> Finding {
+        Finding {
+            source: source.to_string(),
+            key,
+            granularity,
+            timestamp,
+            value: f64::NAN,
+            expected: f64::NAN,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            score: 0.0,
+            p_value: 0.0,
+            direction: Direction::Down,
+            check: Check::Late,
+            wow_pct: None,
+            yoy_pct: None,
+            history,
+            note: Some(note),
+        }
+    }
+}
+
 /// The metric name of the pseudo-series that stands for a whole export in
 /// export-problem items (an export that could not be read, or came in
 /// empty): its incidents open and close like a late export's.

@@ -770,24 +770,14 @@ fn export_problems(
             1 => String::new(),
             n => format!(" (and {} more problem(s))", n - 1),
         };
-        detection.findings.push(Finding {
-            source: src.name.clone(),
+        detection.findings.push(Finding::late(
+            &src.name,
             key,
-            granularity: crate::model::Granularity::Day,
-            timestamp: today,
-            value: f64::NAN,
-            expected: f64::NAN,
-            lower: f64::NAN,
-            upper: f64::NAN,
-            score: 0.0,
-            p_value: 0.0,
-            direction: crate::model::Direction::Down,
-            check: crate::model::Check::Late,
-            wow_pct: None,
-            yoy_pct: None,
-            history: 0,
-            note: Some(format!("{first}{more}")),
-        });
+            crate::model::Granularity::Day,
+            today,
+            0,
+            format!("{first}{more}"),
+        ));
     }
 }
 

@@ -16,43 +16,10 @@ use std::time::{Duration, Instant};
 
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/sink.rs"]
+mod sink;
 use common::{free_port, root, text};
-
-/// A real SMTP server writing each message to `dir` as .eml.
-struct Sink {
-    child: Child,
-}
-
-impl Sink {
-    fn start(port: u16, dir: &Path) -> Sink {
-        Sink::start_with(port, dir, &[])
-    }
-
-    /// With extra arguments, e.g. `["--hang-on", "quit"]`.
-    fn start_with(port: u16, dir: &Path, extra: &[&str]) -> Sink {
-        std::fs::create_dir_all(dir).unwrap();
-        let mut child = Command::new("python3")
-            .arg(root().join("tests/smtp_sink.py"))
-            .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(line.contains("ready"), "sink did not start: {line:?}");
-        Sink { child }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use sink::Sink;
 
 /// Received messages, parsed: (recipient header, subject, text body, html body, raw).
 fn received(dir: &Path) -> Vec<(String, String, String, String, String)> {
@@ -176,7 +143,7 @@ fn setup(listening: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let inbox = dir.path().join("inbox");
-    let sink = listening.then(|| Sink::start(port, &inbox));
+    let sink = listening.then(|| Sink::start(port, &inbox, &[]));
     let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
     Setup {
         dir,
@@ -278,7 +245,7 @@ fn smtp_down_then_up_delivers_every_digest_exactly_once() {
         "{}",
         text(&down.stderr)
     );
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     let up = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(up.status.success(), "{}", text(&up.stderr));
     let msgs = received(&inbox);
@@ -321,7 +288,7 @@ fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
         .unwrap();
     assert_eq!(queued, 1, "the digest was queued before the send");
     drop(conn);
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     let t0 = Instant::now();
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -353,7 +320,7 @@ fn a_kill_after_the_server_accepted_does_not_send_twice() {
     } = setup(false);
     // the server accepts the digest, then hangs on QUIT; the run is killed there
     let hung_inbox = dir.path().join("hung-inbox");
-    let hung = Sink::start_with(port, &hung_inbox, &["--hang-on", "quit"]);
+    let hung = Sink::start(port, &hung_inbox, &["--hang-on", "quit"]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
         .args(["run", "--once", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -370,7 +337,7 @@ fn a_kill_after_the_server_accepted_does_not_send_twice() {
     child.wait().unwrap();
     drop(hung);
     assert_eq!(received(&hung_inbox).len(), 1, "the server has the digest");
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -409,7 +376,7 @@ fn a_late_export_is_one_line_to_the_source_owner() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     // the data ended on 2024-05-15: with a 1 h delay every series is late
     let cfg = config_with(
         dir.path(),
@@ -576,7 +543,7 @@ fn the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     let data = data_until(dir.path(), "2024-05-15");
     let path = config_with(
         dir.path(),
@@ -696,7 +663,7 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     let web_port = free_port();
     let base = format!("http://127.0.0.1:{web_port}/e/");
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     let data = data_until(dir.path(), "2024-05-15");
     let path = config_with(
         dir.path(),
@@ -816,7 +783,7 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
     let port = free_port();
     let web_port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox);
+    let _sink = Sink::start(port, &inbox, &[]);
     let cfg = config_with(
         dir.path(),
         &data_until(dir.path(), "2024-05-15"),

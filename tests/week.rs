@@ -58,6 +58,31 @@ fn example_config(dir: &Path, port: u16) -> PathBuf {
     p
 }
 
+/// A temp folder with the example config and its exports, a free relay
+/// port and (when `listening`) a real SMTP server on it writing to `inbox`.
+struct Team {
+    dir: tempfile::TempDir,
+    port: u16,
+    inbox: PathBuf,
+    sink: Option<Sink>,
+    cfg: PathBuf,
+}
+
+fn team(listening: bool) -> Team {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let inbox = dir.path().join("inbox");
+    let sink = listening.then(|| Sink::start(port, &inbox, &[]));
+    let cfg = example_config(dir.path(), port);
+    Team {
+        dir,
+        port,
+        inbox,
+        sink,
+        cfg,
+    }
+}
+
 fn run_at(cfg: &Path, at: &str) -> Output {
     callout(&[
         "run",
@@ -79,11 +104,13 @@ fn reported(out: &Output) -> Vec<String> {
 
 #[test]
 fn a_mon_fri_week_reports_every_period_once_and_fridays_promotion_on_monday() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
-    let cfg = example_config(dir.path(), port);
+    let Team {
+        dir: _dir,
+        inbox,
+        sink: _sink,
+        cfg,
+        ..
+    } = team(true);
 
     // Thursday 07:00, a fresh store: the periods that ended since the
     // previous review (Wed 5 Mar 10:00), i.e. Wednesday.
@@ -262,9 +289,7 @@ fn dump(store: &Path) -> String {
 
 #[test]
 fn a_dry_run_leaves_the_store_as_it_was_and_lists_what_it_wrote() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = example_config(dir.path(), port);
+    let Team { dir, cfg, .. } = team(false);
     let store = dir.path().join("state.db");
     // on a store that does not exist yet: works, creates nothing
     let fresh = dir.path().join("dry-fresh");
@@ -326,11 +351,13 @@ fn a_dry_run_leaves_the_store_as_it_was_and_lists_what_it_wrote() {
 
 #[test]
 fn a_refused_digest_is_given_up_listed_and_requeued() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
-    let cfg = example_config(dir.path(), port);
+    let Team {
+        dir: _dir,
+        inbox,
+        sink: _sink,
+        cfg,
+        ..
+    } = team(true);
     // Ana's mailbox is refused for good by the relay (550)
     let t = std::fs::read_to_string(&cfg)
         .unwrap()
@@ -379,11 +406,13 @@ fn a_refused_digest_is_given_up_listed_and_requeued() {
 
 #[test]
 fn an_export_that_comes_in_empty_is_an_item_for_the_sources_owner() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
-    let cfg = example_config(dir.path(), port);
+    let Team {
+        dir,
+        inbox,
+        sink: _sink,
+        cfg,
+        ..
+    } = team(true);
     let good = run_at(&cfg, "2025-03-07 07:00");
     assert!(good.status.success(), "{}", text(&good.stderr));
     let before = messages(&inbox).len();
@@ -442,10 +471,13 @@ fn queue_during_outage(cfg: &Path) -> usize {
 #[test]
 fn two_runs_at_once_deliver_each_digest_once() {
     for trial in 0..3 {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let inbox = dir.path().join("inbox");
-        let cfg = example_config(dir.path(), port);
+        let Team {
+            dir: _dir,
+            port,
+            inbox,
+            cfg,
+            ..
+        } = team(false);
         let queued = queue_during_outage(&cfg);
         assert!(queued >= 3, "{queued}");
         let _sink = Sink::start(port, &inbox, &[]);
@@ -498,10 +530,13 @@ fn two_runs_at_once_deliver_each_digest_once() {
 
 #[test]
 fn a_daemon_and_a_run_at_once_deliver_each_digest_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let cfg = example_config(dir.path(), port);
+    let Team {
+        dir: _dir,
+        port,
+        inbox,
+        cfg,
+        ..
+    } = team(false);
     let queued = queue_during_outage(&cfg);
     // the daemon fires every second on the real clock: the exports hold
     // nothing newer for it to report, so it only delivers
@@ -606,11 +641,13 @@ fn an_incident_reads_the_same_in_its_digest_and_in_the_pre_read() {
 
 #[test]
 fn after_long_downtime_a_run_asks_about_the_last_two_weeks_and_says_what_it_skipped() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
-    let cfg = example_config(dir.path(), port);
+    let Team {
+        dir: _dir,
+        inbox,
+        sink: _sink,
+        cfg,
+        ..
+    } = team(true);
     let first = run_at(&cfg, "2025-02-06 07:00");
     assert!(first.status.success(), "{}", text(&first.stderr));
     let before = messages(&inbox).len();

@@ -462,26 +462,18 @@ pub fn late(batch: &Batch, now: i64, delay_ms: i64) -> Vec<Finding> {
             let last = *ts.last()?;
             let step = info.granularity.step_ms();
             let due = last + 2 * step + delay_ms;
-            (now > due).then(|| Finding {
-                source: batch.source.clone(),
-                key: info.key.clone(),
-                granularity: info.granularity,
-                timestamp: last + step,
-                value: f64::NAN,
-                expected: f64::NAN,
-                lower: f64::NAN,
-                upper: f64::NAN,
-                score: 0.0,
-                p_value: 0.0,
-                direction: crate::model::Direction::Down,
-                check: crate::model::Check::Late,
-                wow_pct: None,
-                yoy_pct: None,
-                history: ts.len(),
-                note: Some(format!(
-                    "newest data is for {}; expected by now",
-                    crate::model::format_ts(last, info.granularity)
-                )),
+            (now > due).then(|| {
+                Finding::late(
+                    &batch.source,
+                    info.key.clone(),
+                    info.granularity,
+                    last + step,
+                    ts.len(),
+                    format!(
+                        "newest data is for {}; expected by now",
+                        crate::model::format_ts(last, info.granularity)
+                    ),
+                )
             })
         })
         .collect()

@@ -795,6 +795,20 @@ pub fn digest(
 
     let e = escape_html;
     let mut images = Vec::new();
+    // an item's chart (up to MAX_CHARTS per digest): the image joins the
+    // mail's parts, the tag goes where the item is
+    let figure = |i: &Incident, images: &mut Vec<Image>| {
+        let img = (images.len() < MAX_CHARTS)
+            .then(|| chart_image(i, charts.get(&i.id)?, extras.unit_of(i)))
+            .flatten();
+        match img {
+            Some((image, tag)) => {
+                images.push(image);
+                tag
+            }
+            None => String::new(),
+        }
+    };
     let mut html = String::new();
     let _ = write!(
         html,
@@ -814,16 +828,7 @@ pub fn digest(
         );
         for i in &items {
             let f = &i.worst;
-            let img = (images.len() < MAX_CHARTS)
-                .then(|| chart_image(i, charts.get(&i.id)?, extras.unit_of(i)))
-                .flatten();
-            let figure = match img {
-                Some((image, tag)) => {
-                    images.push(image);
-                    tag
-                }
-                None => String::new(),
-            };
+            let figure = figure(i, &mut images);
             let _ = write!(
                 html,
                 "<li>\n<p><strong>{}</strong></p>\n{figure}<table cellpadding=\"2\">\n<tr><th align=\"left\">Period</th><td>{}</td></tr>\n<tr><th align=\"left\">Why</th><td>{}</td></tr>\n<tr><th align=\"left\">Actual</th><td>{}</td></tr>\n<tr><th align=\"left\">WoW / YoY</th><td>{} / {}</td></tr>\n<tr><th align=\"left\">Check</th><td>{} (source {})</td></tr>\n{}</table>\n{}</li>\n",
@@ -861,16 +866,7 @@ pub fn digest(
                 format!(" <a href=\"{}\">Note what you found</a>", e(url))
             });
             // the chart shows what the words say: the flat line, the zeros
-            let img = (images.len() < MAX_CHARTS)
-                .then(|| chart_image(i, charts.get(&i.id)?, extras.unit_of(i)))
-                .flatten();
-            let figure = match img {
-                Some((image, tag)) => {
-                    images.push(image);
-                    tag
-                }
-                None => String::new(),
-            };
+            let figure = figure(i, &mut images);
             let _ = writeln!(html, "<li><p>{}{link}</p>\n{figure}</li>", e(&l.line));
         }
         let _ = writeln!(html, "</ul>");

@@ -259,16 +259,7 @@ impl Store {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET attempts = attempts + 1, in_doubt = in_doubt + 1,
-                    last_error = ?2, next_attempt_at = ?3, attempt_started_at = NULL,
-                    claimed_by = NULL, claim_expires_at = NULL
-                 WHERE id = ?1",
-                params![id, error, next_attempt_at.timestamp_millis()],
-            )
-            .map_err(self.q("record send in doubt"))?;
-        Ok(())
+        self.record_failure(id, error, next_attempt_at, 1)
     }
 
     /// Give up on message `id` at `at`: `reason` says why (the server's words).
@@ -342,12 +333,25 @@ impl Store {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.record_failure(id, error, next_attempt_at, 0)
+    }
+
+    /// A failed attempt (`doubt` 1: in doubt), its error and next attempt;
+    /// the attempt mark and the claim are cleared.
+    fn record_failure(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+        doubt: i64,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3,
-                    attempt_started_at = NULL, claimed_by = NULL, claim_expires_at = NULL
+                "UPDATE outbox SET attempts = attempts + 1, in_doubt = in_doubt + ?4,
+                    last_error = ?2, next_attempt_at = ?3, attempt_started_at = NULL,
+                    claimed_by = NULL, claim_expires_at = NULL
                  WHERE id = ?1",
-                params![id, error, next_attempt_at.timestamp_millis()],
+                params![id, error, next_attempt_at.timestamp_millis(), doubt],
             )
             .map_err(self.q("record failed send"))?;
         Ok(())
