@@ -27,6 +27,11 @@ pub struct RunRow {
     pub summary: Option<serde_json::Value>,
 }
 
+/// The runs not finished, oldest first. Read at every run's start: the
+/// partial index `runs_running` answers it without reading the table, so its
+/// cost does not grow with the number of runs ever made.
+const UNFINISHED_RUNS: &str = "SELECT id FROM runs WHERE status = 'running' ORDER BY id";
+
 impl Store {
     /// Record the start of a run; `mode` is `run`, `once` or `backfill`.
     pub fn begin_run(&self, mode: &str, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
@@ -105,7 +110,7 @@ impl Store {
     fn mark_interrupted_runs(&self, now: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
         let running: Vec<i64> = self
             .conn
-            .prepare_cached("SELECT id FROM runs WHERE status = 'running' ORDER BY id")
+            .prepare_cached(UNFINISHED_RUNS)
             .and_then(|mut st| {
                 st.query_map([], |r| r.get(0))
                     .and_then(|rows| rows.collect::<Result<Vec<i64>, _>>())
@@ -289,6 +294,42 @@ mod tests {
             s.begin_run("sometimes", t0()),
             Err(StoreError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn a_run_start_does_not_read_every_earlier_run() {
+        // The look for unfinished runs at each start (the daemon's every
+        // cycle) does the same work after 3 finished runs and after 3,003: it
+        // reads the partial index, not the table (issue 21, item 15: a full
+        // scan made each cycle's memory grow with the store's history).
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.db")).unwrap();
+        let add_finished = |n: i64| {
+            s.conn
+                .execute(
+                    "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+                     INSERT INTO runs (mode, started_at, finished_at, status, summary)
+                     SELECT 'run', i, i + 1, 'ok', '{}' FROM k",
+                    [n],
+                )
+                .unwrap();
+        };
+        // (unfinished ids, the statement's VM steps)
+        let look = || {
+            let mut st = s.conn.prepare(UNFINISHED_RUNS).unwrap();
+            let ids: Vec<i64> = st
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            (ids, st.get_status(rusqlite::StatementStatus::VmStep))
+        };
+        add_finished(3);
+        let running = s.begin_run("run", t0()).unwrap();
+        let few = look();
+        assert_eq!(few.0, vec![running]);
+        add_finished(3000);
+        assert_eq!(look(), few, "the look's work grew with the finished runs");
     }
 
     #[test]
