@@ -417,22 +417,12 @@ fn record_and_announce(
             deliver(store, cfg, &incidents, ctx, &mut report)?;
         }
         Announce::DryRun(dir) => {
-            let charts = alert::charts(store, &incidents);
-            let store_id = store.store_id()?;
             let notice = skipped_notice(ev, cfg);
-            let (outgoing, errors) = alert::render_digests(
-                &incidents,
-                cfg,
-                &store_id,
-                now,
-                signer,
-                &charts,
-                notice.as_deref(),
-            );
+            let (written, errors) =
+                alert::dry_run(store, &incidents, cfg, now, dir, signer, notice.as_deref())?;
             for (owner, e) in errors {
                 report.problems.push(format!("digest for `{owner}`: {e}"));
             }
-            let written = alert::write_eml(&outgoing, dir)?;
             tracing::info!(
                 files = written.len(),
                 "dry run: digests rendered, nothing sent"
@@ -470,7 +460,6 @@ fn record_and_announce(
     Ok(report)
 }
 
-/// Queue digests for `incidents` and deliver everything due.
 /// What one delivery step of a run needs besides the store and config.
 #[derive(Clone, Copy)]
 struct DeliverCtx<'a> {
@@ -487,12 +476,12 @@ struct DeliverCtx<'a> {
 /// What a catch-up skipped, in words for the top of a digest; `None` when
 /// nothing was.
 fn skipped_notice(ev: &Evaluation, cfg: &Config) -> Option<String> {
-    let total: usize = ev.caught_up.iter().map(|(_, c)| c.skipped).sum();
+    let total: usize = ev.caught_up.iter().map(|(_, n)| n).sum();
     (total > 0).then(|| {
         let per: Vec<String> = ev
             .caught_up
             .iter()
-            .map(|(s, c)| format!("{} in `{s}`", c.skipped))
+            .map(|(s, n)| format!("{n} in `{s}`"))
             .collect();
         format!(
             "callout had not reported on these exports for longer than {} days (alerts.catch_up_days): {total} older period(s) ({}) were recorded without asking; this digest covers the last {} days.",
@@ -503,6 +492,7 @@ fn skipped_notice(ev: &Evaluation, cfg: &Config) -> Option<String> {
     })
 }
 
+/// Queue digests for `incidents` and deliver everything due.
 fn deliver(
     store: &mut Store,
     cfg: &Config,

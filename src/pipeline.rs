@@ -56,8 +56,9 @@ pub struct Evaluation {
     pub load_time: Duration,
     /// Time spent detecting.
     pub detect_time: Duration,
-    /// Per source (by name), what a catch-up skipped (scheduled runs only).
-    pub caught_up: Vec<(String, CaughtUp)>,
+    /// Per source (by name), the periods a catch-up skipped as older than
+    /// its bound, when any were (scheduled runs only).
+    pub caught_up: Vec<(String, usize)>,
 }
 
 impl Evaluation {
@@ -79,19 +80,17 @@ impl Evaluation {
                 show(sum.first),
                 show(sum.last)
             );
-            if let Some((_, c)) = self.caught_up.iter().find(|c| c.0 == source) {
+            if let Some((_, skipped)) = self.caught_up.iter().find(|c| c.0 == source) {
                 line.push_str(&format!(
-                    "; {} older period(s) beyond the catch-up bound skipped, not asked about",
-                    c.skipped
+                    "; {skipped} older period(s) beyond the catch-up bound skipped, not asked about"
                 ));
             }
             lines.push(line);
         }
-        for (source, c) in &self.caught_up {
+        for (source, skipped) in &self.caught_up {
             if !self.detection.reported.iter().any(|r| &r.source == source) {
                 lines.push(format!(
-                    "`{source}`: nothing new; {} older period(s) beyond the catch-up bound skipped",
-                    c.skipped
+                    "`{source}`: nothing new; {skipped} older period(s) beyond the catch-up bound skipped"
                 ));
             }
         }
@@ -126,9 +125,7 @@ impl Evaluation {
         }
         out
     }
-}
 
-impl Evaluation {
     /// The key columns of each source evaluated, whole or in chunks.
     pub fn key_sets(&self) -> Vec<Vec<String>> {
         self.batches
@@ -191,13 +188,6 @@ pub struct CatchUp {
     pub first_since: DateTime<Utc>,
     /// How far back a run catches up (at least two periods).
     pub bound: chrono::Duration,
-}
-
-/// Per source, what the catch-up of a scheduled run covered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CaughtUp {
-    /// Periods older than the catch-up bound, not asked about, over all series.
-    pub skipped: usize,
 }
 
 /// Detector states in and out of one evaluation (`detect::checkpoint`): the
@@ -632,12 +622,12 @@ fn evaluate_as_of(
     let mut candidates = Candidates::default();
     let prior: Vec<Vec<Option<Checkpoint>>> = batches.iter().map(|b| states.of(b)).collect();
     let src_of = |name: &str| cfg.sources.iter().find(|s| s.name == name);
-    let mut caught_up: Vec<(String, CaughtUp)> = Vec::new();
+    let mut caught_up: Vec<(String, usize)> = Vec::new();
     let mut count_skipped = |source: &str, skipped: usize| {
         if skipped > 0 {
             match caught_up.iter_mut().find(|c| c.0 == source) {
-                Some(c) => c.1.skipped += skipped,
-                None => caught_up.push((source.to_string(), CaughtUp { skipped })),
+                Some(c) => c.1 += skipped,
+                None => caught_up.push((source.to_string(), skipped)),
             }
         }
     };
@@ -759,7 +749,6 @@ fn export_problems(
             detection.evaluated.push(detect::Evaluated {
                 source: src.name.clone(),
                 key,
-                first_ts: today,
                 last_ts: today,
                 step_ms: day,
                 points: 1,

@@ -22,6 +22,7 @@
 //! Must not: render or send anything; ownership is resolved from the config
 //! given, not stored as truth.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -70,20 +71,20 @@ pub fn owner_for<'c>(
 /// that also has a data problem of the same series (a repeated value, a
 /// zero, a missing period) is the data problem, not also an outlier, so it
 /// is left out (the data problem is asked about once, in its own lane).
-pub fn without_data_problem_echoes(findings: &[Finding]) -> Vec<Finding> {
+fn without_data_problem_echoes(findings: &[Finding]) -> Cow<'_, [Finding]> {
     let problems: BTreeSet<(&str, &SeriesKey, i64)> = findings
         .iter()
         .filter(|f| matches!(f.check, Check::Stale | Check::Outage | Check::Missing))
         .map(|f| (f.source.as_str(), &f.key, f.timestamp))
         .collect();
-    findings
-        .iter()
-        .filter(|f| {
-            Lane::of(f.check) != Lane::Statistical
-                || !problems.contains(&(f.source.as_str(), &f.key, f.timestamp))
-        })
-        .cloned()
-        .collect()
+    let echo = |f: &&Finding| {
+        Lane::of(f.check) == Lane::Statistical
+            && problems.contains(&(f.source.as_str(), &f.key, f.timestamp))
+    };
+    if !findings.iter().any(|f| echo(&f)) {
+        return Cow::Borrowed(findings);
+    }
+    Cow::Owned(findings.iter().filter(|f| !echo(f)).cloned().collect())
 }
 
 /// Store the findings of one evaluation, update incidents, and return every
@@ -104,7 +105,8 @@ pub fn record(
     backfill: bool,
 ) -> Result<Vec<Incident>, AlertError> {
     let close_after = i64::from(config.alerts.close_after_periods.max(1));
-    let findings = &without_data_problem_echoes(findings);
+    let kept = without_data_problem_echoes(findings);
+    let findings: &[Finding] = &kept;
     store.transaction(|s| {
         let mut by_series: BTreeMap<(&str, &SeriesKey), Vec<&Finding>> = BTreeMap::new();
         for f in findings {
@@ -444,7 +446,6 @@ retry_base_secs = 60
         Evaluated {
             source: "shop".into(),
             key: key(metric, region),
-            first_ts: day(d),
             last_ts: day(d),
             step_ms: DAY,
             points: 1,

@@ -573,7 +573,9 @@ impl Runner {
         }
     }
 
-    /// This process outside a recorded run (unique per call), on the wall clock.
+    /// This process outside a recorded run (unique per call), on the wall
+    /// clock: the tests' runners.
+    #[cfg(test)]
     pub fn this_process() -> Runner {
         let host = std::env::var("HOSTNAME").unwrap_or_default();
         let start = Utc::now().timestamp_nanos_opt().unwrap_or_default();
@@ -736,7 +738,7 @@ pub fn deliver_due(
         .min()
         .and_then(DateTime::from_timestamp_millis)
         .map(|t| t.max(now));
-    report.undeliverable = store.undeliverable_mail()?.len();
+    report.undeliverable = store.undeliverable_count()?;
     Ok(report)
 }
 
@@ -864,22 +866,26 @@ pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBu
     Ok(written)
 }
 
-/// `--dry-run`: render the digests these incidents would produce and write
-/// them to `dir` (or stdout). Touches neither the store nor the network.
+/// What a dry run wrote, and the owners whose digest could not be made.
+pub type DryRun = (Vec<PathBuf>, Vec<(Mailbox, AlertError)>);
+
+/// `--dry-run`: render the digests these incidents would produce (charts
+/// from the store's series history, `notice` at the top) and write them to
+/// `dir` (or stdout). Reads the store, writes nothing to it, sends nothing.
 pub fn dry_run(
+    store: &Store,
     incidents: &[Incident],
     config: &Config,
-    store_id: &str,
     now: DateTime<Utc>,
     dir: Option<&Path>,
     signer: Option<Signer<'_>>,
-    charts: &render::Charts,
-) -> Result<Vec<PathBuf>, AlertError> {
-    let (outgoing, errors) = render_digests(incidents, config, store_id, now, signer, charts, None);
-    for (owner, e) in &errors {
-        tracing::error!(owner = %owner, "{e}");
-    }
-    write_eml(&outgoing, dir)
+    notice: Option<&str>,
+) -> Result<DryRun, AlertError> {
+    let charts = charts(store, incidents);
+    let store_id = store.store_id()?;
+    let (outgoing, errors) =
+        render_digests(incidents, config, &store_id, now, signer, &charts, notice);
+    Ok((write_eml(&outgoing, dir)?, errors))
 }
 
 /// Write every queued, unsent outbox message to `dir` as `.eml` (inspection).

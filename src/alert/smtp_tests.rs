@@ -467,15 +467,14 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
     )
     .unwrap();
     let out = w.dir.path().join("dry");
-    let store_id = w.store.store_id().unwrap();
-    let files = dry_run(
+    let (files, _) = dry_run(
+        &w.store,
         &incidents,
         &w.config,
-        &store_id,
         now(),
         Some(&out),
         None,
-        &render::Charts::new(),
+        None,
     )
     .unwrap();
     let names: Vec<String> = files

@@ -60,8 +60,6 @@ pub struct Evaluated {
     pub source: String,
     /// The series.
     pub key: SeriesKey,
-    /// Oldest timestamp evaluated (reported on).
-    pub first_ts: i64,
     /// Newest timestamp evaluated.
     pub last_ts: i64,
     /// Milliseconds between points.
@@ -258,11 +256,10 @@ impl Candidates {
             if let (Some(a), Some(z)) = (o.first_eval, o.last_eval) {
                 self.intervals.push((a, z));
             }
-            if let (Some(first), Some(last)) = (o.first_eval, o.last_eval) {
+            if let Some(last) = o.last_eval {
                 self.evaluated.push(Evaluated {
                     source: batch.source.clone(),
                     key: info.key.clone(),
-                    first_ts: first,
                     last_ts: last,
                     step_ms: info.granularity.step_ms(),
                     points: o.evaluated,

@@ -164,7 +164,7 @@ pub fn count_outliers(n: usize) -> String {
     }
 }
 
-pub use crate::fmt::{amount, group_thousands, num, pct, scientific, with_unit, zeros_after_point};
+pub use crate::fmt::{amount, group_thousands, num, pct, with_unit};
 
 /// Deviation of a finding's actual from its expected value, in percent of expected.
 pub fn deviation_pct(f: &Finding) -> Option<f64> {
@@ -463,14 +463,8 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
         if i.key.is_export() {
             // the export itself: its newest problem, in the loader's words
             if let Some(f) = i.findings.iter().max_by_key(|f| f.timestamp) {
-                let since = i
-                    .findings
-                    .iter()
-                    .map(|f| f.timestamp)
-                    .min()
-                    .unwrap_or(f.timestamp);
-                let since = if since < f.timestamp {
-                    format!(" (since {})", format_ts(since, f.granularity))
+                let since = if i.opened_at_ts < f.timestamp {
+                    format!(" (since {})", format_ts(i.opened_at_ts, f.granularity))
                 } else {
                     String::new()
                 };
@@ -579,11 +573,11 @@ pub struct ProblemLine {
     pub line: String,
 }
 
-/// The data-health incidents as [`ProblemLine`]s, most severe first.
-pub fn problem_lines(items: &[Incident], extras: &ItemExtras) -> Vec<ProblemLine> {
-    items
+/// Data-health incidents (the caller's, in its order) as [`ProblemLine`]s,
+/// one each, in the same order.
+fn problem_lines(health: &[Incident], extras: &ItemExtras) -> Vec<ProblemLine> {
+    health
         .iter()
-        .filter(|i| i.lane == Lane::Health)
         .map(|i| {
             let f = &i.worst;
             let g = i.granularity;

@@ -100,10 +100,7 @@ impl Store {
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND undeliverable_at IS NULL",
                 "count unsent mail",
             )?,
-            mail_undeliverable: self.count(
-                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND undeliverable_at IS NOT NULL",
-                "count undeliverable mail",
-            )?,
+            mail_undeliverable: i64::try_from(self.undeliverable_count()?).unwrap_or(i64::MAX),
             last_ok_run_at: self
                 .conn
                 .query_row(

@@ -54,6 +54,9 @@ pub struct MailRow {
     pub undeliverable: Option<(i64, String)>,
 }
 
+/// The rows given up on and not re-queued.
+const UNDELIVERABLE: &str = "sent_at IS NULL AND undeliverable_at IS NOT NULL";
+
 /// What became of an attempt to take an outbox row for sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -182,7 +185,19 @@ impl Store {
 
     /// Every message given up on (until re-queued), oldest first.
     pub fn undeliverable_mail(&self) -> Result<Vec<MailRow>, StoreError> {
-        self.mail_where("sent_at IS NULL AND undeliverable_at IS NOT NULL", [])
+        self.mail_where(UNDELIVERABLE, [])
+    }
+
+    /// How many messages are given up on (until re-queued).
+    pub fn undeliverable_count(&self) -> Result<usize, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT count(*) FROM outbox WHERE {UNDELIVERABLE}"),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| usize::try_from(n).unwrap_or(0))
+            .map_err(self.q("count undeliverable mail"))
     }
 
     /// Take row `id` for sending by `runner` until `expires` (real time), if
@@ -232,23 +247,6 @@ impl Store {
         } else {
             Claim::Gone
         })
-    }
-
-    /// Unsent rows another run holds now (its claim not run out at `real_now`).
-    pub fn held_elsewhere(
-        &self,
-        runner: &str,
-        real_now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND undeliverable_at IS NULL
-                    AND claimed_by IS NOT NULL AND claimed_by <> ?1 AND claim_expires_at > ?2",
-                params![runner, real_now.timestamp_millis()],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| usize::try_from(n).unwrap_or(0))
-            .map_err(self.q("read outbox"))
     }
 
     /// Record that the body of message `id` went out and its answer did not
