@@ -166,6 +166,7 @@ const SOURCE_TIMEOUT_SECS: IntRange = (1..=86_400, " seconds");
 /// 1 byte to 1 TiB.
 const MAX_DOWNLOAD_BYTES: IntRange = (1..=1 << 40, " bytes");
 const SQL_HISTORY_DAYS: IntRange = (1..=36_500, " days");
+const HEADER_ROW: IntRange = (1..=1_048_576, "");
 const SMTP_TIMEOUT_SECS: IntRange = (1..=3_600, " seconds");
 /// 0: retry on every run, without waiting.
 const RETRY_BASE_SECS: IntRange = (0..=86_400, " seconds");
@@ -840,7 +841,7 @@ impl Compiler {
     fn source(&mut self, i: usize, s: raw::RawSource) -> Option<SourceConfig> {
         let k = |f: &str| format!("source[{i}].{f}");
         let name = s.name.clone().unwrap_or_else(|| format!("source{i}"));
-        let location = match (s.path, s.url, s.sql) {
+        let location = match (s.path.clone(), s.url.clone(), s.sql.clone()) {
             (Some(p), None, None) if p.starts_with("s3://") => Location::S3(self.s3_source(
                 &k,
                 p,
@@ -924,6 +925,11 @@ impl Compiler {
             let t = target.split('?').next().unwrap_or("");
             if t.ends_with(".parquet") || t.ends_with(".pq") {
                 Format::Parquet
+            } else if [".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"]
+                .iter()
+                .any(|e| t.ends_with(e))
+            {
+                Format::Workbook
             } else if t.ends_with(".ndjson") || t.ends_with(".jsonl") || t.ends_with(".json") {
                 Format::Ndjson
             } else {
@@ -939,9 +945,15 @@ impl Compiler {
                 ("ndjson", Format::Ndjson),
                 ("jsonl", Format::Ndjson),
                 ("json", Format::Ndjson),
+                ("xlsx", Format::Workbook),
+                ("xls", Format::Workbook),
+                ("ods", Format::Workbook),
+                ("excel", Format::Workbook),
+                ("workbook", Format::Workbook),
             ],
             from_extension(),
         );
+        let dialect = self.dialect(&k, &s, format, &location);
         #[derive(Clone, Copy)]
         enum Shape {
             Long,
@@ -1065,7 +1077,102 @@ impl Compiler {
             max_download_bytes,
             duplicates,
             owner,
+            dialect,
         })
+    }
+
+    /// A source's `time_format`, `decimal`, `encoding`, `delimiter`, `sheet`
+    /// and `header_row`, each checked against the format it applies to.
+    fn dialect(
+        &mut self,
+        k: &dyn Fn(&str) -> String,
+        s: &raw::RawSource,
+        format: Format,
+        location: &Location,
+    ) -> Dialect {
+        let time_format = s.time_format.as_deref().and_then(|f| {
+            crate::source::text::TimeFormat::new(f)
+                .map_err(|e| self.problem(&k("time_format"), e))
+                .ok()
+        });
+        let decimal = self.choice(
+            &k("decimal"),
+            s.decimal.as_deref(),
+            &[(".", Decimal::Point), (",", Decimal::Comma)],
+            Decimal::Point,
+        );
+        let text_file = matches!(format, Format::Csv) && !matches!(location, Location::Sql(_));
+        let encoding = s.encoding.as_deref().and_then(|e| {
+            match encoding_rs::Encoding::for_label(e.trim().as_bytes()) {
+                Some(enc) => Some(enc),
+                None => {
+                    self.problem(
+                        &k("encoding"),
+                        format!("unknown encoding {e:?} (e.g. \"utf-8\", \"utf-16\", \"windows-1252\", \"latin1\", \"shift_jis\")"),
+                    );
+                    None
+                }
+            }
+        });
+        let delimiter = s.delimiter.as_deref().and_then(|d| match d {
+            "tab" | "\t" | "\\t" => Some(b'\t'),
+            d if d.len() == 1
+                && d.is_ascii()
+                && !d.as_bytes()[0].is_ascii_alphanumeric()
+                && d != "\"" =>
+            {
+                Some(d.as_bytes()[0])
+            }
+            _ => {
+                self.problem(
+                    &k("delimiter"),
+                    format!(
+                        "must be one character such as \",\", \";\", \"|\" or \"tab\", got {d:?}"
+                    ),
+                );
+                None
+            }
+        });
+        for (key, given) in [
+            ("encoding", s.encoding.is_some()),
+            ("delimiter", s.delimiter.is_some()),
+        ] {
+            if given && !text_file {
+                self.problem(&k(key), "only for CSV sources".into());
+            }
+        }
+        let header_row = s.header_row.and_then(|r| {
+            self.int(&k("header_row"), Some(r), HEADER_ROW)
+                .and_then(|r| usize::try_from(r).ok())
+        });
+        for (key, given) in [
+            ("sheet", s.sheet.is_some()),
+            ("header_row", s.header_row.is_some()),
+        ] {
+            if given && format != Format::Workbook {
+                self.problem(
+                    &k(key),
+                    "only for workbooks (.xlsx, .xlsm, .xlsb, .xls, .ods or format = \"excel\")"
+                        .into(),
+                );
+            }
+        }
+        if let Some(sheet) = &s.sheet
+            && sheet.trim().is_empty()
+        {
+            self.problem(
+                &k("sheet"),
+                "must not be empty: the sheet's name as its tab shows it".into(),
+            );
+        }
+        Dialect {
+            time_format,
+            decimal,
+            encoding,
+            delimiter,
+            sheet: s.sheet.clone(),
+            header_row,
+        }
     }
 
     /// An S3 source: the URL's bucket and key (or glob) and the endpoint are

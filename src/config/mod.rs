@@ -157,6 +157,8 @@ pub enum Format {
     Parquet,
     /// Newline-delimited JSON objects.
     Ndjson,
+    /// A spreadsheet workbook (.xlsx, .xlsm, .xlsb, .xls, .ods).
+    Workbook,
 }
 
 /// Where a source's bytes come from.
@@ -277,6 +279,48 @@ pub struct SourceConfig {
     /// Who is told when the export is late or has missing periods; `None`:
     /// `owners.default`.
     pub owner: Option<lettre::message::Mailbox>,
+    /// How the export writes its text: dates, numbers, encoding, delimiter, sheet.
+    pub dialect: Dialect,
+}
+
+/// How an export writes what it holds, beyond its format (`time_format`,
+/// `decimal`, `encoding`, `delimiter`, `sheet`, `header_row`). The default is
+/// a tidy UTF-8 CSV with ISO dates and `.` decimals.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dialect {
+    /// How the time column is written; `None`: ISO 8601 (or a date type).
+    pub time_format: Option<crate::source::text::TimeFormat>,
+    /// The decimal mark of numbers written as text.
+    pub decimal: Decimal,
+    /// The text encoding of a CSV; `None`: UTF-8 (a BOM is skipped), or
+    /// UTF-16 when the file starts with its BOM.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// A CSV's field delimiter; `None`: found in the header line.
+    pub delimiter: Option<u8>,
+    /// A workbook's sheet; `None`: the first with a table of dates and numbers.
+    pub sheet: Option<String>,
+    /// A workbook's header row (1-based); `None`: the first row of the table found.
+    pub header_row: Option<usize>,
+}
+
+/// The decimal mark of numbers written as text (`decimal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decimal {
+    /// `1,234.56`
+    #[default]
+    Point,
+    /// `1.234,56`
+    Comma,
+}
+
+impl Decimal {
+    /// The mark itself.
+    pub fn mark(self) -> u8 {
+        match self {
+            Decimal::Point => b'.',
+            Decimal::Comma => b',',
+        }
+    }
 }
 
 /// Policy for several rows of one series in one period (`[[source]] duplicates`).

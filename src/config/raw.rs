@@ -181,6 +181,18 @@ pub struct RawSource {
     /// An S3 source's addressing: `true` for `endpoint/bucket/key`, `false`
     /// for `bucket.endpoint/key`.
     pub path_style: Option<bool>,
+    /// How the time column is written (strftime, or `excel`, `%G-W%V`, `%Y-%m`).
+    pub time_format: Option<String>,
+    /// The decimal mark of numbers written as text: "." (default) or ",".
+    pub decimal: Option<String>,
+    /// A CSV's text encoding when it is not UTF-8 (e.g. "windows-1252", "utf-16").
+    pub encoding: Option<String>,
+    /// A CSV's field delimiter: ",", ";", "tab" or "|" (default: found in the header).
+    pub delimiter: Option<String>,
+    /// A workbook's sheet (default: the first holding a table with dates and numbers).
+    pub sheet: Option<String>,
+    /// A workbook's header row, counted from 1 as the spreadsheet shows it (default: found).
+    pub header_row: Option<i64>,
 }
 
 /// Default `[[source]] history_days`: a year and a month, enough for

@@ -109,6 +109,7 @@ fn columns(format: Format, file: &Path) -> Option<Vec<String>> {
             let names: Vec<String> = reader.headers().ok()?.iter().map(str::to_string).collect();
             (!names.is_empty()).then_some(names)
         }
+        Format::Workbook => None,
         Format::Parquet => {
             let mut lf = LazyFrame::scan_parquet(
                 PlRefPath::new(file.to_string_lossy().as_ref()),

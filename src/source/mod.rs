@@ -8,6 +8,7 @@
 //! the source, file, column or series; problems confined to one series drop
 //! that series only and are returned alongside the batch.
 
+pub mod dialect;
 pub mod header;
 mod normalize;
 mod offsets;
@@ -17,6 +18,8 @@ pub mod s3;
 mod schema;
 mod spill;
 pub mod sql;
+pub mod text;
+pub mod workbook;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -483,7 +486,7 @@ fn read_file(
     let fast = match (cfg.format, plain_csv) {
         (_, Some(path)) => csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK),
         (Format::Csv | Format::Parquet, _) => stream_file(cfg, input, label, key_columns, rows),
-        (Format::Ndjson, _) => Err(read_err(cfg, label, "read whole")),
+        (Format::Ndjson | Format::Workbook, _) => Err(read_err(cfg, label, "read whole")),
     };
     if let Ok(filled) = fast {
         return Ok(filled);
@@ -856,6 +859,7 @@ fn read_whole(
             e => Err(e),
         }),
         Format::Parquet => attempt(DataType::Float64, false),
+        Format::Workbook => Err(read_err(cfg, label, "workbooks are not read yet")),
     }
 }
 
@@ -976,6 +980,9 @@ fn scan_file(
                     }),
             }
         }
+        Format::Workbook => Err(PolarsError::ComputeError(
+            "a workbook is not scanned by Polars".into(),
+        )),
         Format::Parquet => LazyFrame::scan_parquet(
             pl_path,
             ScanArgsParquet {
@@ -1181,6 +1188,7 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<Download, SourceError> {
         Format::Csv => ".csv",
         Format::Parquet => ".parquet",
         Format::Ndjson => ".ndjson",
+        Format::Workbook => ".xlsx",
     };
     let mut tmp = Download::new(suffix)
         .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;
