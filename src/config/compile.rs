@@ -1,5 +1,6 @@
 //! Raw config → checked [`Config`], collecting every problem.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -519,7 +520,7 @@ impl Compiler {
         }
     }
 
-    fn dims(&mut self, m: std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
+    fn dims(&mut self, m: BTreeMap<String, String>) -> Vec<(String, String)> {
         m.into_iter().collect()
     }
 
@@ -586,13 +587,14 @@ impl Compiler {
             .collect();
         let web = raw.web.and_then(|w| self.web(w, &store_path));
         let mut report_problems = Vec::new();
-        let report =
+        let mut report =
             super::report::compile(raw.report, raw.plan, &|p| self.path(p), &mut |k, m| {
                 report_problems.push((k.to_string(), m));
             });
         for (k, m) in report_problems {
             self.problem(&k, m);
         }
+        report.header_units = header_units(&sources);
         let mut default_rule = MetricRule::default_rule();
         default_rule.pattern = star();
         Config {
@@ -1760,6 +1762,32 @@ fn cron_schedule(e: &str) -> Result<cron::Schedule, String> {
 
 fn star() -> MetricGlob {
     MetricGlob::new("*").unwrap_or_else(|_| MetricGlob(glob::Pattern::default()))
+}
+
+/// The units the sources' headers carry (`Revenue ($)` → `revenue` in `$`):
+/// a wide source's listed metric columns, and the value column of a long
+/// source with one fixed metric. The first source to name a metric wins.
+fn header_units(sources: &[SourceConfig]) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for s in sources {
+        let named: Vec<(String, &str)> = match &s.layout {
+            Layout::Wide { metrics: Some(m) } => m
+                .iter()
+                .map(|h| (crate::source::text::header(h).slug, h.as_str()))
+                .collect(),
+            Layout::Long {
+                metric: MetricName::Fixed(m),
+                value_column,
+            } => vec![(m.clone(), value_column.as_str())],
+            _ => Vec::new(),
+        };
+        for (metric, h) in named {
+            if let Some(unit) = crate::source::text::header(h).unit {
+                out.entry(metric).or_insert(unit);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -168,6 +168,9 @@ pub struct ReportConfig {
     pub email_to: Vec<lettre::message::Mailbox>,
     /// How long before the review the email goes out.
     pub email_before: chrono::Duration,
+    /// Units the sources' column headers carry (`Revenue ($)`), per metric:
+    /// a metric's unit when its `[[report.metric]]` gives none.
+    pub header_units: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ReportConfig {
@@ -181,18 +184,27 @@ impl Default for ReportConfig {
             plans: Vec::new(),
             email_to: Vec::new(),
             email_before: chrono::Duration::hours(DEFAULT_EMAIL_HOURS_BEFORE),
+            header_units: std::collections::BTreeMap::new(),
         }
     }
 }
 
 impl ReportConfig {
-    /// The rule of `metric`: its `[[report.metric]]`, else a plain sum.
+    /// The rule of `metric`: its `[[report.metric]]`, else a plain sum; the
+    /// unit its export's header carries when the rule gives none.
     pub fn metric(&self, metric: &str) -> ReportMetric {
-        self.metrics
+        let mut rule = self
+            .metrics
             .iter()
             .find(|m| m.name == metric)
             .cloned()
-            .unwrap_or_else(|| ReportMetric::plain(metric))
+            .unwrap_or_else(|| ReportMetric::plain(metric));
+        if rule.unit.is_empty()
+            && let Some(unit) = self.header_units.get(metric)
+        {
+            rule.unit = unit.clone();
+        }
+        rule
     }
 }
 

@@ -943,6 +943,8 @@ fn scan_file(
         (Input::File(path), _) => (path.display().to_string(), None),
     };
     let pl_path = PlRefPath::new(shown.as_str());
+    // a time column with a format of its own is parsed from its text by `normalize`
+    let time_as_text = time_as_text || cfg.dialect.time_format.is_some();
     match cfg.format {
         Format::Csv => {
             let reader = || {
@@ -1326,12 +1328,28 @@ fn plan(
             } else {
                 DataType::String
             };
+            // a column's metric is its header's slug (`Revenue ($)` → `revenue`)
+            let slugs: Vec<String> = names.iter().map(|n| text::header(n).slug).collect();
+            for (i, s) in slugs.iter().enumerate() {
+                if let Some(j) = slugs[..i].iter().position(|t| t == s) {
+                    return Err(SourceError::BadColumn {
+                        source_name: cfg.name.clone(),
+                        file: file.to_string(),
+                        column: names[i].clone(),
+                        message: format!(
+                            "names the same metric {s:?} as column {:?}; list the columns to read in `metrics`",
+                            names[j]
+                        ),
+                    });
+                }
+            }
             let parts: Vec<LazyFrame> = names
                 .iter()
-                .map(|m| {
+                .zip(&slugs)
+                .map(|(m, slug)| {
                     let mut exprs = vec![
                         col(cfg.time_column.as_str()).alias(TS),
-                        lit(m.as_str()).alias(METRIC),
+                        lit(slug.as_str()).alias(METRIC),
                     ];
                     exprs.extend(dims.iter().cloned());
                     exprs.push(col(m.as_str()).cast(as_type.clone()).alias(VALUE));

@@ -7,8 +7,9 @@ use chrono_tz::Tz;
 use polars::prelude::*;
 
 use super::offsets::{OffsetRun, Stamp};
+use super::text::Number;
 use super::{METRIC, SourceError, TS, VALUE};
-use crate::config::{Duplicates, SourceConfig};
+use crate::config::{Decimal, Duplicates, SourceConfig};
 use crate::model::{Granularity, MS_PER_DAY};
 
 /// Parse a date or datetime string to wall-clock ms in `tz`: `2024-01-31`,
@@ -139,29 +140,7 @@ fn times(
         }
         DataType::String => {
             let s = c.str().map_err(err)?;
-            let mut empty = 0;
-            for (row, v) in s.iter().enumerate() {
-                match v {
-                    None => {
-                        empty += 1;
-                        out.push(0);
-                    }
-                    Some(v) => match parse_time_str(v, cfg.timezone) {
-                        Some(t) => out.push(t),
-                        None => {
-                            return Err(bad(
-                                cfg,
-                                file,
-                                tc,
-                                format!(
-                                    "row {}: {v:?} is not a date or datetime (expected e.g. 2024-01-31 or 2024-01-31T10:00:00, one format per column)",
-                                    row % block.max(1) + 1
-                                ),
-                            ));
-                        }
-                    },
-                }
-            }
+            let (out, empty) = text_times(cfg, s, file, block)?;
             let (lo, hi) = (out.iter().min().copied(), out.iter().max().copied());
             if !all_plausible(lo, hi, Some)
                 && let Some(e) = implausible(
@@ -177,6 +156,12 @@ fn times(
             }
             Ok((out, empty))
         }
+        // numbers written for a `time_format` (`20250306` as `%Y%m%d`,
+        // Excel serial days): read as text
+        dt if dt.is_primitive_numeric() && cfg.dialect.time_format.is_some() => {
+            let text = c.cast(&DataType::String).map_err(err)?;
+            times(cfg, &text, file, block)
+        }
         other => Err(bad(
             cfg,
             file,
@@ -184,6 +169,68 @@ fn times(
             format!("has type {other}, expected a date, datetime or ISO string"),
         )),
     }
+}
+
+/// A time column read as text → wall-clock ms (0 for an empty cell) and
+/// the number of empty cells: with the source's `time_format`, else as ISO
+/// 8601 ([`parse_time_str`]). Each distinct text is parsed once (a
+/// date-ordered export repeats every date once per series). A value that
+/// does not parse names its row and the format tried; without a
+/// `time_format`, the message offers the one the column's values fit.
+fn text_times(
+    cfg: &SourceConfig,
+    s: &StringChunked,
+    file: &str,
+    block: usize,
+) -> Result<(Vec<i64>, usize), SourceError> {
+    let tc = cfg.time_column.as_str();
+    let format = cfg.dialect.time_format.as_ref();
+    let parse = |v: &str| match format {
+        Some(f) => f.parse(v, cfg.timezone),
+        None => parse_time_str(v, cfg.timezone),
+    };
+    let mut out = Vec::with_capacity(s.len());
+    let mut empty = 0;
+    let mut seen: PlHashMap<&str, Option<i64>> = PlHashMap::new();
+    let mut last: Option<(&str, i64)> = None;
+    for (row, v) in s.iter().enumerate() {
+        let Some(v) = v.filter(|v| !v.trim().is_empty()) else {
+            empty += 1;
+            out.push(0);
+            continue;
+        };
+        if let Some((lv, lt)) = last
+            && lv == v
+        {
+            out.push(lt);
+            continue;
+        }
+        let t = *seen.entry(v).or_insert_with(|| parse(v));
+        let Some(t) = t else {
+            let row = row % block.max(1) + 1;
+            let message = match format {
+                Some(f) => format!("row {row}: {v:?} does not fit time_format {:?}", f.spec()),
+                None => {
+                    let sample: Vec<&str> = s.iter().flatten().take(2000).collect();
+                    let hint = match super::text::infer_time_format(&sample, false) {
+                        Ok(Some(g)) => format!(
+                            "; its values look like {:?}: set time_format = {:?} on the source",
+                            g.format.spec(),
+                            g.format.spec()
+                        ),
+                        _ => "; set time_format (strftime, e.g. \"%d/%m/%Y\") on the source".into(),
+                    };
+                    format!(
+                        "row {row}: {v:?} is not an ISO date or datetime (e.g. 2024-01-31 or 2024-01-31T10:00:00){hint}"
+                    )
+                }
+            };
+            return Err(bad(cfg, file, tc, message));
+        };
+        last = Some((v, t));
+        out.push(t);
+    }
+    Ok((out, empty))
 }
 
 /// 1800-01-01 and 2200-01-01 (ms since 1970): an export's timestamps lie
@@ -546,28 +593,35 @@ fn values(
     }
     let s = c.cast(&DataType::String).map_err(err)?;
     let s = s.str().map_err(err)?;
+    let decimal = cfg.dialect.decimal;
     let mut out: Vec<Option<f64>> = Vec::with_capacity(s.len());
     for (row, v) in s.iter().enumerate() {
-        match v.map(str::trim) {
-            None | Some("") => out.push(None),
-            Some(t) => match t.parse::<f64>() {
-                Ok(x) => out.push(Some(x)),
-                Err(_) => {
-                    let (column, row) = locate(row);
-                    let hint = match &cfg.layout {
-                        crate::config::Layout::Wide { metrics: None } => {
-                            "; list the metric columns in `metrics` to leave text columns out"
-                        }
-                        _ => "",
-                    };
-                    return Err(bad(
-                        cfg,
-                        file,
-                        &column,
-                        format!("row {row}: {t:?} is not a number{hint}"),
-                    ));
-                }
-            },
+        let Some(v) = v else {
+            out.push(None);
+            continue;
+        };
+        match super::text::parse_number(v, decimal) {
+            Number::Value(x) => out.push(Some(x)),
+            Number::Missing => out.push(None),
+            Number::Bad => {
+                let (column, row) = locate(row);
+                let hint = match (&cfg.layout, decimal) {
+                    (crate::config::Layout::Wide { metrics: None }, _) => {
+                        "; list the metric columns in `metrics` to leave text columns out"
+                    }
+                    (_, Decimal::Point) if v.contains(',') => {
+                        " (read with decimal = \".\"; a decimal comma needs decimal = \",\" on the source)"
+                    }
+                    (_, Decimal::Comma) => " (read with decimal = \",\")",
+                    _ => "",
+                };
+                return Err(bad(
+                    cfg,
+                    file,
+                    &column,
+                    format!("row {row}: {:?} is not a number{hint}", v.trim()),
+                ));
+            }
         }
     }
     Ok(Float64Chunked::from_iter_options(

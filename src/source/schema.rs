@@ -107,6 +107,14 @@ pub(super) fn text_time(
     (schema, iso): (SchemaRef, IsoTimes),
 ) -> (SchemaRef, IsoTimes) {
     let tc = cfg.time_column.as_str();
+    if cfg.dialect.time_format.is_some() {
+        // written in a format of its own: `normalize` parses the text with it
+        let mut text = (*schema).clone();
+        if let Some(dt) = text.get_mut(tc) {
+            *dt = DataType::String;
+        }
+        return (Arc::new(text), IsoTimes::No);
+    }
     let parsed = match iso {
         IsoTimes::No => false,
         IsoTimes::Naive => matches!(
