@@ -39,7 +39,9 @@ pub enum Command {
         #[arg(long, short, default_value = "callout.toml")]
         config: PathBuf,
     },
-    /// Read every source now (files, URLs, SQL queries) and report per source: ok, or what is wrong.
+    /// Read every source now (files, URLs, SQL queries) and report per source: ok (with the
+    /// keys it was read with: time_format, decimal, delimiter, encoding, sheet, header_row),
+    /// or what is wrong, naming the file, row and column.
     CheckSources {
         /// Config file.
         #[arg(long, short, default_value = "callout.toml")]
@@ -71,9 +73,12 @@ pub enum Command {
         #[arg(long, default_value = "callout-demo")]
         out: PathBuf,
     },
-    /// Write a commented config for your own exports, from the head of each file.
+    /// Write a commented config for your own exports, from the head of each file: the time
+    /// column and its time_format, the decimal mark, a CSV's delimiter and encoding, a
+    /// workbook's sheet and header_row, long or wide, metrics named by their headers' slugs.
     Init {
-        /// An export (CSV, Parquet or NDJSON); repeat for several sources.
+        /// An export (CSV in any delimiter or encoding, an Excel or ODS workbook, Parquet or
+        /// NDJSON); repeat for several sources.
         #[arg(long = "from", required = true)]
         from: Vec<PathBuf>,
         /// The config file to write.

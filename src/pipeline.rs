@@ -455,6 +455,9 @@ pub fn check_sources(
                         "{series} series, {} rows, {newest}",
                         crate::render::num(rows as f64)
                     );
+                    if let Some(read) = s.dialect.describe() {
+                        line.push_str(&format!(" (read with {read})"));
+                    }
                     if !problems.is_empty() {
                         line.push_str(&format!(
                             "; {} problem(s): {}",

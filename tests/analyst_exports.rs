@@ -341,4 +341,9 @@ fn spreadsheet_blanks_and_errors_are_missing_values_not_failures() {
     let said = text(&out.stdout);
     // 60 rows, three of them without a value, `(1,200.00)` a value
     assert!(said.contains("1 series, 57 rows"), "{said}");
+    // and says the keys it read the file with
+    assert!(
+        said.contains("read with time_format \"%m/%d/%Y\""),
+        "{said}"
+    );
 }

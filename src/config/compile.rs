@@ -1862,6 +1862,45 @@ mod tests {
     }
 
     #[test]
+    fn spreadsheet_keys_are_compiled_and_checked() {
+        let text = "[[source]]\npath = \"w.csv\"\nlayout = \"wide\"\nmetrics = [\"Revenue ($)\", \"Orders (#)\", \"Conversion %\"]\ntime_format = \"%m/%d/%Y\"\ndecimal = \",\"\nencoding = \"latin1\"\ndelimiter = \"tab\"\n[[report.metric]]\nname = \"orders\"\nunit = \"orders\"\n";
+        check(text, &[]);
+        let cfg = compile(text).unwrap();
+        let d = &cfg.sources[0].dialect;
+        assert_eq!(d.time_format.as_ref().map(|f| f.spec()), Some("%m/%d/%Y"));
+        assert_eq!(d.decimal, Decimal::Comma);
+        assert_eq!(d.encoding, Some(encoding_rs::WINDOWS_1252));
+        assert_eq!(d.delimiter, Some(b'\t'));
+        // the headers' units, unless [[report.metric]] says otherwise
+        assert_eq!(cfg.report.metric("revenue").unit, "$");
+        assert_eq!(cfg.report.metric("conversion").unit, "%");
+        assert_eq!(cfg.report.metric("orders").unit, "orders");
+        assert_eq!(
+            d.describe().as_deref(),
+            Some("time_format \"%m/%d/%Y\", decimal \",\", delimiter tab, encoding windows-1252")
+        );
+        let wb =
+            compile("[[source]]\npath = \"WBR.XLSX\"\nsheet = \"Data\"\nheader_row = 3").unwrap();
+        assert_eq!(wb.sources[0].format, Format::Workbook);
+        assert_eq!(wb.sources[0].dialect.header_row, Some(3));
+        check(
+            "[[source]]\npath = \"a.csv\"\ntime_format = \"%d/%m\"\ndecimal = \";\"\nencoding = \"klingon\"\ndelimiter = \"ab\"\nsheet = \"Data\"\nheader_row = 0",
+            &[
+                ("source[0].time_format", "year"),
+                ("source[0].decimal", "\".\""),
+                ("source[0].encoding", "klingon"),
+                ("source[0].delimiter", "one character"),
+                ("source[0].sheet", "only for workbooks"),
+                ("source[0].header_row", "between 1"),
+            ],
+        );
+        check(
+            "[[source]]\npath = \"a.parquet\"\nencoding = \"utf-8\"",
+            &[("source[0].encoding", "only for CSV")],
+        );
+    }
+
+    #[test]
     fn s3_sources_are_checked_without_connecting() {
         let text = "[[source]]\npath = \"s3://exports/wbr/*.parquet\"\nendpoint_url = \"http://127.0.0.1:9000\"\nregion = \"us-east-1\"\npath_style = true";
         check(text, &[]);
@@ -2089,9 +2128,9 @@ mod tests {
     fn unknown_words_list_the_choices() {
         let cases: &[(&str, &str, &str)] = &[
             (
-                "[[source]]\npath = \"a.csv\"\nformat = \"xlsx\"",
+                "[[source]]\npath = \"a.csv\"\nformat = \"docx\"",
                 "source[0].format",
-                r#"must be one of "csv", "parquet", "ndjson", "jsonl", "json", got "xlsx""#,
+                r#"must be one of "csv", "parquet", "ndjson", "jsonl", "json", "xlsx", "xls", "ods", "excel", "workbook", got "docx""#,
             ),
             (
                 "[[source]]\npath = \"a.csv\"\nlayout = \"tall\"",

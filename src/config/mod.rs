@@ -303,6 +303,38 @@ pub struct Dialect {
     pub header_row: Option<usize>,
 }
 
+impl Dialect {
+    /// The keys set, as `check-sources` says them ("time_format "%m/%d/%Y",
+    /// decimal ","…); `None` for a tidy export (every key at its default).
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(f) = &self.time_format {
+            parts.push(format!("time_format {:?}", f.spec()));
+        }
+        if self.decimal == Decimal::Comma {
+            parts.push("decimal \",\"".into());
+        }
+        if let Some(d) = self.delimiter {
+            let shown = if d == b'\t' {
+                "tab".to_string()
+            } else {
+                format!("{:?}", char::from(d).to_string())
+            };
+            parts.push(format!("delimiter {shown}"));
+        }
+        if let Some(e) = self.encoding {
+            parts.push(format!("encoding {}", e.name()));
+        }
+        if let Some(s) = &self.sheet {
+            parts.push(format!("sheet {s:?}"));
+        }
+        if let Some(r) = self.header_row {
+            parts.push(format!("header_row {r}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
 /// The decimal mark of numbers written as text (`decimal`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Decimal {

@@ -351,16 +351,38 @@ pub fn number_unit(cell: &str) -> Option<String> {
     if s.ends_with('%') {
         return Some("%".into());
     }
-    let is_unit = |c: char| CURRENCY.contains(&c) || c.is_alphabetic();
+    let is_unit = |c: char| CURRENCY.contains(&c) || c.is_alphabetic() || c == '.';
     let head: String = s.chars().take_while(|&c| is_unit(c)).collect();
     let tail: String = {
-        let mut t: Vec<char> = s.chars().rev().take_while(|&c| is_unit(c)).collect();
+        let mut t: Vec<char> = s
+            .chars()
+            .rev()
+            .take_while(|&c| c != '.' && is_unit(c))
+            .collect();
         t.reverse();
         t.into_iter().collect()
     };
-    let unit = if head.is_empty() { tail } else { head };
-    (!unit.is_empty() && unit.chars().count() <= 3 && !unit.eq_ignore_ascii_case("e"))
-        .then_some(unit)
+    [head, tail]
+        .into_iter()
+        .map(|u| u.trim().to_string())
+        .find(|u| is_unit_text(u))
+}
+
+/// Letters written as a currency beside a number: an ISO 4217 code (three
+/// capitals, `USD`) or one of these (`kr 12`, `12 zł`, `R$ 12`, `Rs. 12`).
+const CURRENCY_WORDS: &[&str] = &[
+    "kr", "Kr", "kr.", "zł", "Fr", "Fr.", "CHF", "Rs", "Rs.", "R", "Ft", "Kč", "lei", "US$", "R$",
+    "A$", "C$", "NZ$", "HK$", "S$", "Mex$",
+];
+
+/// True for text written as a number's unit: currency symbols, `%`, or a
+/// currency word ([`CURRENCY_WORDS`], three capitals).
+fn is_unit_text(t: &str) -> bool {
+    let t = t.trim();
+    !t.is_empty()
+        && (t.chars().all(|c| CURRENCY.contains(&c) || c == '%')
+            || CURRENCY_WORDS.contains(&t)
+            || (t.len() == 3 && t.bytes().all(|b| b.is_ascii_uppercase())))
 }
 
 /// [`parse_number`] past the plain cases: signs, units, separators.
@@ -371,8 +393,9 @@ fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
         negative = true;
         s = inner.trim();
     }
-    // signs and units in either order: `-$1,234`, `$-1,234`, `1,234 USD-`
-    let is_unit = |c: char| CURRENCY.contains(&c) || c.is_alphabetic() || c == '%';
+    // signs and units in either order: `-$1,234`, `$-1,234`, `1,234 USD-`;
+    // letters that are no currency (`bad17`) stay and fail the number
+    let is_unit = |c: char| CURRENCY.contains(&c) || c.is_alphabetic() || matches!(c, '%' | '.');
     let space = |c: char| c.is_whitespace();
     for _ in 0..2 {
         if let Some(r) = s.strip_prefix(['-', '−']) {
@@ -382,7 +405,7 @@ fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
             s = r.trim_start_matches(space);
         }
         let r = s.trim_start_matches(is_unit);
-        if r.len() < s.len() && s.len() - r.len() <= 4 {
+        if r.len() < s.len() && is_unit_text(&s[..s.len() - r.len()]) {
             s = r.trim_start_matches(space);
         }
     }
@@ -391,9 +414,8 @@ fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
             negative = !negative;
             s = r.trim_end_matches(space);
         }
-        let r = s.trim_end_matches(is_unit);
-        // `1.2e3` keeps its exponent: a unit follows a digit only after letters
-        if r.len() < s.len() && s.len() - r.len() <= 4 && !r.ends_with(['e', 'E']) {
+        let r = s.trim_end_matches(|c: char| c != '.' && is_unit(c));
+        if r.len() < s.len() && is_unit_text(&s[r.len()..]) {
             s = r.trim_end_matches(space);
         }
     }
@@ -681,6 +703,11 @@ mod tests {
         assert_eq!(c("1.5"), Number::Bad);
         assert_eq!(p("12,34,567"), Number::Bad);
         assert_eq!(p("abc"), Number::Bad);
+        assert_eq!(p("bad17"), Number::Bad);
+        assert_eq!(p("17 apples"), Number::Bad);
+        assert_eq!(p("kr 1,234"), Number::Value(1234.0));
+        assert_eq!(p("Rs. 1,234.5"), Number::Value(1234.5));
+        assert_eq!(c("12,5 zł"), Number::Value(12.5));
         assert_eq!(p("1.2.3"), Number::Bad);
         assert!(matches!(p("NaN"), Number::Value(x) if x.is_nan()));
     }
