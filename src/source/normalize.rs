@@ -774,7 +774,11 @@ pub(super) fn series_slice(
     let g = match cfg.granularity {
         Some(g) => g,
         None => infer_granularity(ts).ok_or_else(|| {
-            format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
+            if monthly(ts) {
+                "one row per month: callout evaluates series from a minute to a week apart, not monthly ones yet; export the weeks or days the months are made of".to_string()
+            } else {
+                format!("cannot infer the granularity from its timestamps; declare `granularity` for source `{}`", cfg.name)
+            }
         })?,
     };
     // snapping is monotone, so the series stays sorted; a copy only when needed
@@ -868,6 +872,14 @@ fn placeholders(ts: &[i64]) -> usize {
         (Some(&last), Some(&next)) if next - last > PLACEHOLDER_GAP => lead,
         _ => 0,
     }
+}
+
+/// True when every step between the timestamps is a calendar month (28 to 31 days).
+fn monthly(ts: &[i64]) -> bool {
+    ts.len() >= 2
+        && ts
+            .windows(2)
+            .all(|w| (28 * MS_PER_DAY..=31 * MS_PER_DAY).contains(&(w[1] - w[0])))
 }
 
 /// Median spacing mapped to a granularity; a single point counts as daily.
