@@ -1733,3 +1733,64 @@ fn env_var_with_a_line_break() {
     );
     assert!(!err.contains("TOML parse error"), "{err}");
 }
+
+/// `wbr.xlsx` in `dir`: a title row, the header on row 3 (`Day`, `Orders`),
+/// 120 days of orders from 2024-01-01 as dates, one day (2024-04-10) four
+/// times the rest.
+fn daily_workbook(dir: &Path) -> PathBuf {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Daily").unwrap();
+    sheet.write_string(0, 0, "Orders per day").unwrap();
+    sheet.write_string(2, 0, "Day").unwrap();
+    sheet.write_string(2, 1, "Orders").unwrap();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let start = ExcelDateTime::from_ymd(2024, 1, 1).unwrap().to_excel();
+    for d in 0..120u32 {
+        let row = d + 3;
+        let at = ExcelDateTime::from_serial_datetime(start + f64::from(d)).unwrap();
+        sheet
+            .write_datetime_with_format(row, 0, &at, &date)
+            .unwrap();
+        let weekly = [0.0, 3.0, 5.0, 4.0, 2.0, -6.0, -8.0][(d % 7) as usize];
+        let v = if d == 100 {
+            400.0
+        } else {
+            100.0 + weekly + f64::from(d % 3)
+        };
+        sheet.write_number(row, 1, v).unwrap();
+    }
+    let path = dir.join("wbr.xlsx");
+    book.save(&path).unwrap();
+    path
+}
+
+#[test]
+fn backfill_reads_a_workbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = daily_workbook(dir.path());
+    let source = format!(
+        "[[source]]\nname = \"wbr\"\npath = \"{}\"\ntime_column = \"Day\"\nlayout = \"wide\"\n\n",
+        book.display()
+    );
+    let (out, rows) = backfill_in(dir.path(), &source);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        rows.iter()
+            .any(|r| r["metric"] == "Orders" && r["timestamp"].starts_with("2024-04-10")),
+        "{rows:?}"
+    );
+    // check-config reads the workbook's header: a misspelt column is named
+    let cfg = config_with(
+        dir.path(),
+        &source.replace("time_column = \"Day\"", "time_column = \"Date\""),
+    );
+    let out = callout(&["check-config", "--config", cfg.to_str().unwrap()]);
+    let stderr = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("no column `Date` (configured as time_column); columns are: Day, Orders"),
+        "{stderr}"
+    );
+}

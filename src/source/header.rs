@@ -3,6 +3,9 @@
 //! row is read, so a config naming a column the export lacks (a misspelt
 //! `value_column` or dimension) is caught as cheaply as a type error.
 //!
+//! A local workbook's header is that of the table a run reads (its sheet
+//! and header row, configured or found).
+//!
 //! Left to `check-sources`, which reads everything: URLs, S3 objects and SQL
 //! queries (a download or a connection), NDJSON (no header: the columns are
 //! inferred from the rows) and compressed CSV.
@@ -11,7 +14,11 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::{compressed, missing_column};
+use super::{compressed, missing_column, workbook};
+
+/// Rows of a workbook read to find its table and header (a column whose
+/// header cell is empty counts when it has data in these).
+const HEAD: usize = 100;
 use crate::config::{ConfigProblem, Format, Layout, SourceConfig};
 
 /// One problem per configured column of source `index` that a file of it
@@ -23,7 +30,7 @@ pub fn column_problems(index: usize, cfg: &SourceConfig) -> Vec<ConfigProblem> {
     // per wanted column: the first file without it, its columns, how many files lack it
     let mut missing: Vec<Option<(String, Vec<String>, usize)>> = vec![None; wanted.len()];
     for file in cfg.files() {
-        let Some(names) = columns(cfg.format, &file) else {
+        let Some(names) = columns(cfg, &file) else {
             continue;
         };
         for (slot, (_, column, _)) in missing.iter_mut().zip(&wanted) {
@@ -97,9 +104,11 @@ fn configured_columns(cfg: &SourceConfig) -> Vec<(String, &str, &'static str)> {
 }
 
 /// The column names in `file`'s header; `None` when there is none to read
-/// cheaply (NDJSON, compressed, empty or unreadable).
-fn columns(format: Format, file: &Path) -> Option<Vec<String>> {
-    match format {
+/// cheaply (NDJSON, compressed, empty or unreadable). A workbook's are those
+/// of the table a run reads (the same sheet and header row), from its first
+/// rows.
+fn columns(cfg: &SourceConfig, file: &Path) -> Option<Vec<String>> {
+    match cfg.format {
         Format::Csv if !compressed(file) => {
             // the first record only; the csv crate skips a UTF-8 BOM as Polars does
             let mut reader = csv::ReaderBuilder::new()
@@ -109,7 +118,19 @@ fn columns(format: Format, file: &Path) -> Option<Vec<String>> {
             let names: Vec<String> = reader.headers().ok()?.iter().map(str::to_string).collect();
             (!names.is_empty()).then_some(names)
         }
-        Format::Workbook => None,
+        Format::Workbook => {
+            let d = &cfg.dialect;
+            let table =
+                workbook::read_table(file, d.sheet.as_deref(), d.header_row, Some(HEAD)).ok()?;
+            Some(
+                table
+                    .frame
+                    .get_column_names()
+                    .into_iter()
+                    .map(|n| n.to_string())
+                    .collect(),
+            )
+        }
         Format::Parquet => {
             let mut lf = LazyFrame::scan_parquet(
                 PlRefPath::new(file.to_string_lossy().as_ref()),

@@ -859,7 +859,71 @@ fn read_whole(
             e => Err(e),
         }),
         Format::Parquet => attempt(DataType::Float64, false),
-        Format::Workbook => Err(read_err(cfg, label, "workbooks are not read yet")),
+        Format::Workbook => workbook_whole(cfg, input, label),
+    }
+}
+
+/// A workbook's table (its sheet and header row as configured, or found)
+/// through the whole-read path: selected and normalised as a frame. Its
+/// messages name the file with the sheet, and a cell by the row the
+/// spreadsheet shows (blank rows and the rows above the header counted).
+fn workbook_whole(
+    cfg: &SourceConfig,
+    input: &Input,
+    label: &str,
+) -> Result<(DataFrame, Filled), SourceError> {
+    let (sheet, header_row) = (cfg.dialect.sheet.as_deref(), cfg.dialect.header_row);
+    // the file's own name (a URL's, without its query) for the reader's messages
+    let name = label.split(['?', '#']).next().unwrap_or(label);
+    let name = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let table = match (input, &cfg.location) {
+        (Input::File(path), _) => workbook::read_named(path, name, sheet, header_row, None),
+        (Input::Object(url), Location::S3(s3)) => {
+            let bytes = s3::get(&cfg.name, s3, url, cfg.timeout)?;
+            workbook::read_table_bytes(bytes, name, sheet, header_row, None)
+        }
+        (Input::Object(url), _) => Err(format!("{url} is not an S3 object")),
+    };
+    let table = table
+        .and_then(|t| workbook::for_source(cfg, t))
+        .map_err(|e| read_err(cfg, label, e))?;
+    let at = format!("{label} (sheet \"{}\")", table.sheet);
+    let rows = table.rows;
+    let read = select(cfg, table.frame.lazy(), &at).and_then(|(df, wide)| {
+        let (frame, counts) = normalize::frame(cfg, df, &at, &wide)?;
+        Ok((frame, wide.into_iter().zip(counts).collect()))
+    });
+    read.map_err(|e| match e {
+        SourceError::BadColumn {
+            source_name,
+            file,
+            column,
+            message,
+        } => SourceError::BadColumn {
+            source_name,
+            file,
+            column,
+            message: sheet_row(&message, &rows),
+        },
+        e => e,
+    })
+}
+
+/// A message about `row N` of a workbook's table as one about the sheet's
+/// row (`rows`: the sheet row of each table row).
+fn sheet_row(message: &str, rows: &[usize]) -> String {
+    let Some(rest) = message.strip_prefix("row ") else {
+        return message.to_string();
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let shown = rest[..digits]
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| rows.get(i));
+    match shown {
+        Some(r) => format!("row {r}{}", &rest[digits..]),
+        None => message.to_string(),
     }
 }
 
@@ -1186,11 +1250,23 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<Download, SourceError> {
     {
         return Err(too_large());
     }
-    let suffix = match cfg.format {
-        Format::Csv => ".csv",
-        Format::Parquet => ".parquet",
-        Format::Ndjson => ".ndjson",
-        Format::Workbook => ".xlsx",
+    // a workbook's kind is read from its content; a named copy keeps the
+    // URL's extension too (calamine's choice by name on other systems)
+    let workbook_ext = url
+        .split(['?', '#'])
+        .next()
+        .and_then(|u| u.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .filter(|e| ["xlsx", "xlsm", "xlsb", "xls", "ods"].contains(&e.as_str()));
+    let suffix = match (cfg.format, workbook_ext.as_deref()) {
+        (Format::Csv, _) => ".csv",
+        (Format::Parquet, _) => ".parquet",
+        (Format::Ndjson, _) => ".ndjson",
+        (Format::Workbook, Some("xls")) => ".xls",
+        (Format::Workbook, Some("xlsm")) => ".xlsm",
+        (Format::Workbook, Some("xlsb")) => ".xlsb",
+        (Format::Workbook, Some("ods")) => ".ods",
+        (Format::Workbook, _) => ".xlsx",
     };
     let mut tmp = Download::new(suffix)
         .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;

@@ -144,6 +144,34 @@ pub fn objects(
     Ok(urls)
 }
 
+/// The whole of one object (a workbook, which calamine reads from memory),
+/// fetched with the source's connection options and per-request `timeout`;
+/// an error is worded by [`read_error`].
+pub fn get(
+    source_name: &str,
+    s3: &S3Source,
+    object: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, SourceError> {
+    use polars::io::cloud::concurrency_config::{ConcurrencyStrategy, FetchConfig};
+    let options = cloud_options(s3, timeout);
+    let fetched = polars_async::ASYNC.block_on(async {
+        let (location, store) =
+            polars::io::cloud::build_object_store(PlRefPath::new(object), Some(&options), false)
+                .await?;
+        let path = polars::io::cloud::object_path_from_str(&location.prefix)?;
+        let size = store.head(&path, ConcurrencyStrategy::Legacy).await?.size;
+        let size = usize::try_from(size).map_err(|_| {
+            polars::prelude::PolarsError::ComputeError("the object is too large".into())
+        })?;
+        let bytes = store
+            .get_range(&path, 0..size, FetchConfig::legacy())
+            .await?;
+        Ok::<_, polars::prelude::PolarsError>(bytes.to_vec())
+    });
+    fetched.map_err(|e| read_error(source_name, s3, object, &e.to_string(), timeout))
+}
+
 /// The store's error codes [`error`] tells apart.
 const CODES: [&str; 5] = [
     "NoSuchBucket",
