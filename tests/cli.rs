@@ -1778,7 +1778,7 @@ fn backfill_reads_a_workbook() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         rows.iter()
-            .any(|r| r["metric"] == "Orders" && r["timestamp"].starts_with("2024-04-10")),
+            .any(|r| r["metric"] == "orders" && r["timestamp"].starts_with("2024-04-10")),
         "{rows:?}"
     );
     // check-config reads the workbook's header: a misspelt column is named

@@ -652,7 +652,8 @@ mod tests {
     fn check_weekly(b: &Batch) {
         let got = series(b);
         let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["Conversion", "Orders", "Revenue", "column_5"]);
+        // each metric is its header's slug
+        assert_eq!(names, ["column_5", "conversion", "orders", "revenue"]);
         for (name, points) in &got {
             assert_eq!(points.len(), 12, "{name}");
             for (w, (d, v)) in (0..).zip(points) {
@@ -660,9 +661,9 @@ mod tests {
                 assert_eq!(*d, sunday(w), "{name}");
                 assert_eq!(d.weekday(), chrono::Weekday::Sun);
                 let want = match name.as_str() {
-                    "Orders" => orders(w),
-                    "Revenue" => orders(w) * 12.5,
-                    "Conversion" => 0.08,
+                    "orders" => orders(w),
+                    "revenue" => orders(w) * 12.5,
+                    "conversion" => 0.08,
                     _ => f64::from(w),
                 };
                 assert!((v - want).abs() < 1e-9, "{name} week {w}: {v} != {want}");
@@ -865,7 +866,7 @@ mod tests {
             assert!(problems.is_empty(), "{problems:?}");
             let got = series(&b);
             assert_eq!(got.len(), 1);
-            assert_eq!(got[0].0, "Orders{Store=101}");
+            assert_eq!(got[0].0, "orders{Store=101}");
             let weeks: Vec<u32> = vec![0, 1, 2, 4, 5, 6, 7];
             let want: Vec<(NaiveDate, f64)> =
                 weeks.iter().map(|&w| (sunday(w), orders(w))).collect();
