@@ -14,7 +14,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::{compressed, missing_column, workbook};
+use super::{compressed_head, dialect, missing_column, workbook};
 
 /// Rows of a workbook read to find its table and header (a column whose
 /// header cell is empty counts when it has data in these).
@@ -109,15 +109,7 @@ fn configured_columns(cfg: &SourceConfig) -> Vec<(String, &str, &'static str)> {
 /// rows.
 fn columns(cfg: &SourceConfig, file: &Path) -> Option<Vec<String>> {
     match cfg.format {
-        Format::Csv if !compressed(file) => {
-            // the first record only; the csv crate skips a UTF-8 BOM as Polars does
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .from_path(file)
-                .ok()?;
-            let names: Vec<String> = reader.headers().ok()?.iter().map(str::to_string).collect();
-            (!names.is_empty()).then_some(names)
-        }
+        Format::Csv => csv_header(cfg, file),
         Format::Workbook => {
             let d = &cfg.dialect;
             let table =
@@ -140,8 +132,38 @@ fn columns(cfg: &SourceConfig, file: &Path) -> Option<Vec<String>> {
             let schema = lf.collect_schema().ok()?;
             Some(schema.iter_names().map(|n| n.to_string()).collect())
         }
-        Format::Csv | Format::Ndjson => None,
+        Format::Ndjson => None,
     }
+}
+
+/// A CSV's header record, in the file's delimiter and encoding: the
+/// source's `delimiter` and `encoding`, else what its head shows (a BOM;
+/// bytes that are not UTF-8 as Windows-1252, as `dialect::sniff` reads
+/// them: a run names them, this check only wants the names). `None` when
+/// the header does not end within the head.
+fn csv_header(cfg: &SourceConfig, file: &Path) -> Option<Vec<String>> {
+    let head = dialect::read_head(file).ok()?;
+    if compressed_head(&head) {
+        return None;
+    }
+    let (encoding, bom) = match encoding_rs::Encoding::for_bom(&head) {
+        Some((enc, bom)) => (Some(enc), bom),
+        None => (cfg.dialect.encoding.or(dialect::sniff(&head).encoding), 0),
+    };
+    let text = dialect::decode(&head[bom..], encoding);
+    if head.len() == dialect::HEAD && !text.contains('\n') {
+        return None;
+    }
+    let delimiter = cfg
+        .dialect
+        .delimiter
+        .unwrap_or_else(|| dialect::header_delimiter(&text));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let names: Vec<String> = reader.headers().ok()?.iter().map(str::to_string).collect();
+    (!names.is_empty()).then_some(names)
 }
 
 #[cfg(test)]
@@ -195,6 +217,62 @@ mod tests {
         let s = source(
             dir.path(),
             "value_column = \"amount\"\ndimensions = [\"region\"]",
+        );
+        assert!(column_problems(0, &s).is_empty());
+    }
+
+    #[test]
+    fn semicolon_tab_and_windows_1252_headers_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp1252 = |t: &str| encoding_rs::WINDOWS_1252.encode(t).0.into_owned();
+        for (name, bytes, keys) in [
+            (
+                "semicolon",
+                b"date;metric;Stadt;amount\n2024-01-01;x;K;1,5\n".to_vec(),
+                "",
+            ),
+            ("tab", b"date\tmetric\tStadt\tamount\n".to_vec(), ""),
+            // Excel's "CSV" on Windows, with and without the key
+            (
+                "cp1252",
+                cp1252(
+                    "date;metric;Stra\u{df}e;Stadt;amount\n2024-01-01;x;Hauptstra\u{df}e;K\u{f6}ln;1\n",
+                ),
+                "",
+            ),
+            (
+                "cp1252",
+                cp1252("date;metric;Stra\u{df}e;Stadt;amount\n"),
+                "encoding = \"windows-1252\"\n",
+            ),
+        ] {
+            let file = dir.path().join("a.csv");
+            std::fs::write(&file, bytes).unwrap();
+            let present = format!("{keys}value_column = \"amount\"\ndimensions = [\"Stadt\"]");
+            let p = column_problems(0, &source(dir.path(), &present));
+            assert!(p.is_empty(), "{name}: {p:?}");
+            let missing =
+                format!("{keys}value_column = \"amount\"\ndimensions = [\"Stadt\", \"Land\"]");
+            let p = column_problems(0, &source(dir.path(), &missing));
+            assert_eq!(p.len(), 1, "{name}: {p:?}");
+            assert_eq!(p[0].key, "source[0].dimensions[1]", "{name}");
+            assert!(
+                p[0].message
+                    .contains("no column `Land` (configured as dimensions)")
+                    && p[0].message.contains("columns are: date, metric, "),
+                "{name}: {}",
+                p[0].message
+            );
+        }
+        // a name only Windows-1252 spells, given a `delimiter` key
+        std::fs::write(
+            dir.path().join("a.csv"),
+            cp1252("date|metric|Stra\u{df}e|amount\n"),
+        )
+        .unwrap();
+        let s = source(
+            dir.path(),
+            "delimiter = \"|\"\nvalue_column = \"amount\"\ndimensions = [\"Stra\u{df}e\"]",
         );
         assert!(column_problems(0, &s).is_empty());
     }

@@ -1,7 +1,8 @@
 //! Exports → one normalised, sorted batch of series per source.
 //!
-//! Reads files, globs, URLs and S3 objects (CSV, Parquet, NDJSON; long or
-//! wide layout) with Polars (CSV and Parquet streamed in blocks), normalises each block to
+//! Reads files, globs, URLs and S3 objects (CSV in any delimiter and
+//! encoding, see [`dialect`]; Parquet, NDJSON; long or wide layout) with
+//! Polars (CSV and Parquet streamed in blocks), normalises each block to
 //! `keys…, __ts (i64 ms, wall clock), __value (f64)`, keeps a series id, time
 //! and value per row (`rows`), sorts once by series and time, and cuts the
 //! rows into contiguous per-series slices for `detect`. Bad input becomes a [`SourceError`] naming
@@ -461,6 +462,10 @@ enum Input {
 /// a plain CSV file's records are read for what Polars words without its
 /// line (`records`: a ragged record, bytes that are not UTF-8, mixed UTC
 /// offsets). The values found per wide metric column come back.
+///
+/// A plain CSV's delimiter and encoding come from its head and the source's
+/// keys ([`dialect::read_as`]); one in another encoding than UTF-8 is read
+/// from a UTF-8 copy (every reading above, the same lines).
 fn read_file(
     cfg: &SourceConfig,
     input: &Input,
@@ -478,24 +483,46 @@ fn read_file(
             file: label.to_string(),
         });
     }
-    let mark = rows.mark();
-    let plain_csv = match (cfg.format, local) {
-        (Format::Csv, Some(path)) if !compressed(path) => Some(path),
+    // a plain CSV's dialect from its head; one in another encoding than
+    // UTF-8 is read from a UTF-8 copy, held until its rows are read
+    let (delimiter, utf8_copy, plain) = match (cfg.format, local) {
+        (Format::Csv, Some(path)) => {
+            let head = dialect::read_head(path).map_err(|e| read_err(cfg, label, e))?;
+            if compressed_head(&head) {
+                (cfg.dialect.delimiter.unwrap_or(b','), None, false)
+            } else {
+                let read = dialect::read_as(&cfg.dialect, &head);
+                let copy = match read.transcode {
+                    Some(encoding) => Some(utf8_copy(cfg, path, label, encoding)?),
+                    None => None,
+                };
+                (read.delimiter, copy, true)
+            }
+        }
+        _ => (cfg.dialect.delimiter.unwrap_or(b','), None, false),
+    };
+    let copied = utf8_copy.as_ref().map(|c| Input::File(c.path.clone()));
+    let input = copied.as_ref().unwrap_or(input);
+    let plain_csv = match input {
+        Input::File(path) if plain => Some(path.as_path()),
         _ => None,
     };
+    let mark = rows.mark();
     let fast = match (cfg.format, plain_csv) {
-        (_, Some(path)) => csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK),
-        (Format::Csv | Format::Parquet, _) => stream_file(cfg, input, label, key_columns, rows),
+        (_, Some(path)) => csv_blocks(cfg, path, label, key_columns, rows, CSV_BLOCK, delimiter),
+        (Format::Csv | Format::Parquet, _) => {
+            stream_file(cfg, input, label, key_columns, rows, delimiter)
+        }
         (Format::Ndjson | Format::Workbook, _) => Err(read_err(cfg, label, "read whole")),
     };
     if let Ok(filled) = fast {
         return Ok(filled);
     }
     rows.rollback(mark);
-    if let Some(e) = plain_csv.and_then(|path| records::problem(cfg, path, label)) {
+    if let Some(e) = plain_csv.and_then(|path| records::problem(cfg, path, label, delimiter)) {
         return Err(e);
     }
-    let whole = read_whole(cfg, input, label).and_then(|(frame, filled)| {
+    let whole = read_whole(cfg, input, label, delimiter).and_then(|(frame, filled)| {
         rows.push(&frame, key_columns)
             .map_err(|e| read_err(cfg, label, e))?;
         Ok(filled)
@@ -539,13 +566,37 @@ const PARSERS: usize = 2;
 /// parsing, parsed); the reader holds one more, read ahead.
 const IN_FLIGHT: usize = 2 * PARSERS;
 
-/// True for a gzip or zstd file (Polars decompresses those itself).
-fn compressed(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic[..2] == [0x1f, 0x8b] || magic == [0x28, 0xb5, 0x2f, 0xfd])
+/// True when a file's first bytes are those of gzip or zstd (Polars
+/// decompresses those itself).
+fn compressed_head(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// A UTF-8 copy of the CSV file at `path`, written in `encoding`, in a
+/// private temp file ([`TempFile`]): the readers after this one then read
+/// it like any UTF-8 export, and their lines are the file's lines.
+fn utf8_copy(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    encoding: &'static encoding_rs::Encoding,
+) -> Result<TempFile, SourceError> {
+    let mut copy = TempFile::new(".csv")
+        .map_err(|e| read_err(cfg, label, format!("cannot create a temp file: {e}")))?;
+    let mut from = std::fs::File::open(path).map_err(|e| read_err(cfg, label, e))?;
+    dialect::transcode(
+        &mut from,
+        &mut std::io::BufWriter::with_capacity(1 << 20, &mut copy.file),
+        encoding,
+    )
+    .map_err(|e| {
+        read_err(
+            cfg,
+            label,
+            format!("cannot copy it from {} to UTF-8: {e}", encoding.name()),
+        )
+    })?;
+    Ok(copy)
 }
 
 /// The end (one past the newline) of the last complete record in `buf`,
@@ -575,6 +626,8 @@ fn last_record_end(buf: &[u8]) -> Option<usize> {
 ///
 /// An error only says that the file must be read the slow way, which words
 /// it (a ragged record, mixed UTC offsets: `records` finds the line).
+/// The file is UTF-8 (a BOM is skipped with the header), its fields split at
+/// `delimiter`.
 fn csv_blocks(
     cfg: &SourceConfig,
     path: &Path,
@@ -582,6 +635,7 @@ fn csv_blocks(
     key_columns: &[String],
     rows: &mut Rows,
     block_bytes: usize,
+    delimiter: u8,
 ) -> Result<Filled, SourceError> {
     use std::io::Read;
     /// One block, parsed and normalised.
@@ -591,20 +645,21 @@ fn csv_blocks(
         offsets: Option<offsets::OffsetRun>,
         filled: Filled,
     }
-    let (schema, iso) = schema::text_time(cfg, schema::csv_schema(cfg, path, label)?);
+    let (schema, iso) = schema::text_time(cfg, schema::csv_schema(cfg, path, label, delimiter)?);
     let fields = schema.len();
     let mut file = std::fs::File::open(path).map_err(|e| read_err(cfg, label, e))?;
     let parse = |block: Vec<u8>| -> Result<Parsed, SourceError> {
         let df = CsvReadOptions::default()
             .with_has_header(false)
             .with_schema(Some(schema.clone()))
+            .map_parse_options(|o| o.with_separator(delimiter))
             .into_reader_with_file_handle(std::io::Cursor::new(block.as_slice()))
             .finish()
             .map_err(|e| read_err(cfg, label, e))?;
         // Polars fills a record with too few fields (or a blank line) with
         // nulls: only a block whose last column has empty cells is looked at
         if df.columns().last().is_some_and(|c| c.null_count() > 0)
-            && records::has_short_record(&block, fields)
+            && records::has_short_record(&block, fields, delimiter)
         {
             return Err(read_err(cfg, label, "a record with too few fields"));
         }
@@ -774,6 +829,7 @@ fn stream_file(
     label: &str,
     key_columns: &[String],
     rows: &mut Rows,
+    delimiter: u8,
 ) -> Result<Filled, SourceError> {
     /// What the reader's callback shares with this function.
     struct Shared {
@@ -782,7 +838,7 @@ fn stream_file(
         filled: Filled,
         failed: Option<SourceError>,
     }
-    let lf = scan_file(cfg, input, label, DataType::Float64, false)?;
+    let lf = scan_file(cfg, input, label, DataType::Float64, false, delimiter)?;
     let (lf, wide) = plan(cfg, lf, label)?;
     let shared = Arc::new(std::sync::Mutex::new(Shared {
         rows: std::mem::take(rows),
@@ -830,14 +886,16 @@ fn stream_file(
 }
 
 /// One file read whole into the normalised frame `keys…, __ts, __value`,
-/// trying the readings of [`read_file`] in turn.
+/// trying the readings of [`read_file`] in turn (a CSV's fields split at
+/// `delimiter`).
 fn read_whole(
     cfg: &SourceConfig,
     input: &Input,
     label: &str,
+    delimiter: u8,
 ) -> Result<(DataFrame, Filled), SourceError> {
     let attempt = |values: DataType, time_as_text: bool| {
-        let lf = scan_file(cfg, input, label, values, time_as_text)?;
+        let lf = scan_file(cfg, input, label, values, time_as_text, delimiter)?;
         let (df, wide) = select(cfg, lf, label)?;
         let (frame, counts) = normalize::frame(cfg, df, label, &wide)?;
         Ok((frame, wide.into_iter().zip(counts).collect()))
@@ -990,14 +1048,19 @@ fn value_columns(cfg: &SourceConfig, schema: &Schema) -> Vec<String> {
     }
 }
 
-/// A lazy scan of one file. CSV value columns are read as `values`, and the
-/// time column as text when `time_as_text` (the slow paths that name bad rows).
+/// A lazy scan of one file. CSV value columns are read as `values` (f64:
+/// [`schema::value_type`]'s, by what was inferred; text: all as text), and
+/// the time column as text when `time_as_text` (the slow paths that name bad
+/// rows) or under a `time_format` (`normalize` applies it); a CSV's fields
+/// are split at `delimiter`, or, for an S3 object of a source without a
+/// `delimiter` key, at the delimiter of its header.
 fn scan_file(
     cfg: &SourceConfig,
     input: &Input,
     label: &str,
     values: DataType,
     time_as_text: bool,
+    delimiter: u8,
 ) -> Result<LazyFrame, SourceError> {
     let (shown, cloud) = match (input, &cfg.location) {
         (Input::Object(url), Location::S3(s3)) => {
@@ -1011,16 +1074,17 @@ fn scan_file(
     let time_as_text = time_as_text || cfg.dialect.time_format.is_some();
     match cfg.format {
         Format::Csv => {
-            let reader = || {
+            let reader = |delimiter: u8| {
                 LazyCsvReader::new(pl_path.clone())
                     .with_cloud_options(cloud.clone())
+                    .with_separator(delimiter)
                     .with_try_parse_dates(!time_as_text)
                     .with_infer_schema_length(Some(schema::INFER_ROWS))
             };
             let retype = |mut schema: Schema| {
                 for c in value_columns(cfg, &schema) {
                     if let Some(dt) = schema.get_mut(c.as_str()) {
-                        *dt = values.clone();
+                        *dt = schema::value_type(cfg, dt, &values);
                     }
                 }
                 if time_as_text && let Some(dt) = schema.get_mut(cfg.time_column.as_str()) {
@@ -1029,18 +1093,36 @@ fn scan_file(
                 Ok(schema)
             };
             match input {
-                Input::File(_) => reader()
+                Input::File(_) => reader(delimiter)
                     .with_schema_modify(retype)
                     .and_then(LazyCsvReader::finish),
                 // Polars' `with_schema_modify` opens its path as a local file:
                 // an object's schema comes from a plain scan (Polars caches
                 // the download), then its columns are retyped by name
-                Input::Object(_) => reader()
+                Input::Object(_) => reader(delimiter)
                     .finish()
                     .and_then(|mut lf| lf.collect_schema())
-                    .and_then(|schema| retype(schema.as_ref().clone()))
                     .and_then(|schema| {
-                        reader()
+                        // one column named like a whole header: another delimiter
+                        let sniffed = match (cfg.dialect.delimiter, schema.len()) {
+                            (None, 1) => schema
+                                .iter_names()
+                                .next()
+                                .map(|n| dialect::header_delimiter(n))
+                                .filter(|&d| d != delimiter),
+                            _ => None,
+                        };
+                        match sniffed {
+                            Some(d) => reader(d)
+                                .finish()
+                                .and_then(|mut lf| lf.collect_schema())
+                                .map(|schema| (schema, d)),
+                            None => Ok((schema, delimiter)),
+                        }
+                    })
+                    .and_then(|(schema, d)| Ok((retype(schema.as_ref().clone())?, d)))
+                    .and_then(|(schema, d)| {
+                        reader(d)
                             .with_dtype_overwrite(Some(Arc::new(schema)))
                             .finish()
                     }),
@@ -1089,7 +1171,7 @@ fn read_err(cfg: &SourceConfig, file: &str, e: impl std::fmt::Display) -> Source
 
 /// The units of a source, each with the name used in messages, and the
 /// downloaded copy of a URL (gone when dropped).
-type Inputs = (Vec<(Input, String)>, Option<Download>);
+type Inputs = (Vec<(Input, String)>, Option<TempFile>);
 
 /// Resolve the files of a path or glob, list the S3 objects, or download the URL.
 fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
@@ -1147,7 +1229,8 @@ fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
     ))
 }
 
-/// A URL's downloaded copy, read by its `path` while it is held.
+/// A private temp file, read by its `path` while it is held: a URL's
+/// download, or the UTF-8 copy of a CSV in another encoding.
 ///
 /// On Linux the file has no name at all (`O_TMPFILE`, or unlinked at once)
 /// and is read through `/proc/self/fd`: nothing is left in the temp folder
@@ -1155,7 +1238,7 @@ fn inputs(cfg: &SourceConfig) -> Result<Inputs, SourceError> {
 /// `check-sources`; the daemon may leave a run it gave up on). Elsewhere it
 /// is a named temp file, removed when dropped.
 #[derive(Debug)]
-struct Download {
+struct TempFile {
     /// Holds the file open (on Linux, alive).
     file: std::fs::File,
     /// Where Polars reads it.
@@ -1164,10 +1247,10 @@ struct Download {
     _named: Option<tempfile::TempPath>,
 }
 
-impl Download {
-    /// A new, empty, private temp file (`suffix`: the format's extension,
+impl TempFile {
+    /// A new, empty one (`suffix`: the format's extension,
     /// for a named one).
-    fn new(suffix: &str) -> std::io::Result<Download> {
+    fn new(suffix: &str) -> std::io::Result<TempFile> {
         #[cfg(target_os = "linux")]
         {
             let _ = suffix;
@@ -1176,7 +1259,7 @@ impl Download {
                 "/proc/self/fd/{}",
                 std::os::fd::AsRawFd::as_raw_fd(&file)
             ));
-            Ok(Download {
+            Ok(TempFile {
                 file,
                 path,
                 _named: None,
@@ -1189,7 +1272,7 @@ impl Download {
                 .suffix(suffix)
                 .tempfile()?
                 .into_parts();
-            Ok(Download {
+            Ok(TempFile {
                 file,
                 path: named.to_path_buf(),
                 _named: Some(named),
@@ -1213,9 +1296,9 @@ fn no_tls(e: &ureq::Error) -> bool {
 }
 
 /// Download a URL into a private temp file (Polars scans files, see
-/// [`Download`]): created afresh (never an existing path or symlink),
+/// [`TempFile`]): created afresh (never an existing path or symlink),
 /// streamed to disk, at most `max_download_bytes`, within `timeout_secs`.
-fn download(cfg: &SourceConfig, url: &str) -> Result<Download, SourceError> {
+fn download(cfg: &SourceConfig, url: &str) -> Result<TempFile, SourceError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(cfg.timeout))
         .build()
@@ -1268,7 +1351,7 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<Download, SourceError> {
         (Format::Workbook, Some("ods")) => ".ods",
         (Format::Workbook, _) => ".xlsx",
     };
-    let mut tmp = Download::new(suffix)
+    let mut tmp = TempFile::new(suffix)
         .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;
     let body = resp.body_mut().as_reader();
     // one byte more than allowed tells "exactly the limit" from "too large"
@@ -1551,7 +1634,7 @@ mod tests {
         let mut whole = Rows::new(keys.len());
         whole
             .push(
-                &read_whole(&cfg, &Input::File(path.clone()), &label)
+                &read_whole(&cfg, &Input::File(path.clone()), &label, b',')
                     .unwrap()
                     .0,
                 &keys,
@@ -1562,7 +1645,7 @@ mod tests {
         assert!(want.series[1].key.to_string().contains("us\nwest"));
         for block in [16, 37, 100, 1 << 20] {
             let mut rows = Rows::new(keys.len());
-            csv_blocks(&cfg, &path, &label, &keys, &mut rows, block).unwrap();
+            csv_blocks(&cfg, &path, &label, &keys, &mut rows, block, b',').unwrap();
             let (got, problems) = rows.finish(&cfg, keys.clone());
             assert!(problems.is_empty(), "{problems:?}");
             assert_eq!(points(&got), points(&want), "block of {block} bytes");
@@ -1606,6 +1689,7 @@ mod tests {
             &keys,
             &mut rows,
             64,
+            b',',
         )
         .map(drop)
     }
@@ -1673,7 +1757,7 @@ mod tests {
             );
             let keys = normalize::key_columns(&cfg);
             let label = path.display().to_string();
-            let (schema, iso) = schema::csv_schema(&cfg, &path, &label).unwrap();
+            let (schema, iso) = schema::csv_schema(&cfg, &path, &label, b',').unwrap();
             assert_eq!(iso, IsoTimes::Zoned);
             assert!(matches!(
                 schema.get("date"),
@@ -1683,7 +1767,7 @@ mod tests {
             let mut whole = Rows::new(keys.len());
             whole
                 .push(
-                    &read_whole(&cfg, &Input::File(path.clone()), &label)
+                    &read_whole(&cfg, &Input::File(path.clone()), &label, b',')
                         .unwrap()
                         .0,
                     &keys,
@@ -1693,7 +1777,7 @@ mod tests {
             assert_eq!(want.series.len(), 3);
             for block in [40, 97, 1 << 20] {
                 let mut rows = Rows::new(keys.len());
-                csv_blocks(&cfg, &path, &label, &keys, &mut rows, block).unwrap();
+                csv_blocks(&cfg, &path, &label, &keys, &mut rows, block, b',').unwrap();
                 let (got, _) = rows.finish(&cfg, keys.clone());
                 assert_eq!(points(&got), points(&want), "{tz}, blocks of {block} bytes");
             }
@@ -1739,5 +1823,169 @@ mod tests {
             format!("2024-01-{d:02},a,eu,{v}\n")
         });
         read_in_small_blocks(&path).unwrap();
+    }
+
+    /// An export as Excel writes one: rows of `date`, `metric`, `region`
+    /// and `value` over four days for Köln and Düsseldorf (values `v(day)`),
+    /// fields split at `sep`, lines ended by CRLF.
+    fn excel_text(sep: char, v: impl Fn(usize) -> String) -> String {
+        let mut text = format!("date{sep}metric{sep}region{sep}value\r\n");
+        for d in 1..=4 {
+            for city in ["Köln", "Düsseldorf"] {
+                text.push_str(&format!(
+                    "2024-01-0{d}{sep}orders{sep}{city}{sep}{}\r\n",
+                    v(d)
+                ));
+            }
+        }
+        text
+    }
+
+    /// The series [`load`] reads from a file of `bytes` with the source keys `extra`.
+    fn load_bytes(bytes: &[u8], extra: &str) -> Result<Vec<Points>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("excel.csv");
+        std::fs::write(&path, bytes).unwrap();
+        let (batch, problems) = load(&source(&path, extra), &any_window()).map_err(|e| {
+            e.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        assert!(problems.is_empty(), "{problems:?}");
+        Ok(points(&batch))
+    }
+
+    /// The keys of `points` and the values of its first series.
+    fn keys_and_first(points: &[Points]) -> (Vec<String>, Vec<f64>) {
+        let keys = points.iter().map(|(k, _, _)| k.clone()).collect();
+        let first = points[0].2.iter().map(|&(_, v)| v).collect();
+        (keys, first)
+    }
+
+    #[test]
+    fn a_windows_1252_export_reads_with_its_encoding_key() {
+        let text = excel_text(';', |d| format!("{d}0.5"));
+        let (cp1252, _, lossy) = encoding_rs::WINDOWS_1252.encode(&text);
+        assert!(!lossy && std::str::from_utf8(&cp1252).is_err());
+        let got = load_bytes(&cp1252, "encoding = \"windows-1252\"").unwrap();
+        let (keys, first) = keys_and_first(&got);
+        assert_eq!(keys, ["orders{region=Düsseldorf}", "orders{region=Köln}"]);
+        assert_eq!(first, [10.5, 20.5, 30.5, 40.5]);
+        // without the key: the file, the line and the key to set
+        let err = load_bytes(&cp1252, "").unwrap_err();
+        assert!(
+            err.contains("excel.csv")
+                && err.contains("column `region`: line 2: byte 0xF6")
+                && err.contains("encoding = \"windows-1252\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn excel_unicode_text_reads_without_keys() {
+        // "Unicode text": UTF-16LE with its BOM, tab-separated
+        let text = excel_text('\t', |d| format!("{d}"));
+        let bytes: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let (keys, first) = keys_and_first(&load_bytes(&bytes, "").unwrap());
+        assert_eq!(keys, ["orders{region=Düsseldorf}", "orders{region=Köln}"]);
+        assert_eq!(first, [1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn a_utf8_bom_stays_out_of_the_first_column_name() {
+        for sep in [',', ';', '\t'] {
+            let text = format!("\u{feff}{}", excel_text(sep, |d| format!("{d}")));
+            let (keys, first) = keys_and_first(&load_bytes(text.as_bytes(), "").unwrap());
+            assert_eq!(keys.len(), 2, "{sep:?}");
+            assert_eq!(first, [1.0, 2.0, 3.0, 4.0], "{sep:?}");
+        }
+        // and the block reader (the fast path) reads it itself
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        std::fs::write(
+            &path,
+            format!("\u{feff}{}", excel_text(';', |d| format!("{d}"))),
+        )
+        .unwrap();
+        let cfg = source(&path, "");
+        let label = path.display().to_string();
+        let (schema, _) = schema::csv_schema(&cfg, &path, &label, b';').unwrap();
+        assert_eq!(schema.iter_names().next().map(|n| n.as_str()), Some("date"));
+        let keys = normalize::key_columns(&cfg);
+        let mut rows = Rows::new(keys.len());
+        csv_blocks(&cfg, &path, &label, &keys, &mut rows, 64, b';').unwrap();
+        assert_eq!(rows.finish(&cfg, keys).0.rows(), 8);
+    }
+
+    #[test]
+    fn decimal_comma_value_columns_are_read_as_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        // `1.250` is 1250 under a decimal comma, not the 1.25 Polars reads
+        std::fs::write(&path, excel_text(';', |d| format!("{d}.250"))).unwrap();
+        let label = path.display().to_string();
+        let (schema, _) =
+            schema::csv_schema(&source(&path, "decimal = \",\""), &path, &label, b';').unwrap();
+        assert_eq!(schema.get("value"), Some(&DataType::String));
+        let (schema, _) = schema::csv_schema(&source(&path, ""), &path, &label, b';').unwrap();
+        assert_eq!(schema.get("value"), Some(&DataType::Float64));
+        // text that Polars inferred stays text (then parsed cell by cell)
+        std::fs::write(&path, excel_text(',', |d| format!("\"${d},000\""))).unwrap();
+        let (schema, _) = schema::csv_schema(&source(&path, ""), &path, &label, b',').unwrap();
+        assert_eq!(schema.get("value"), Some(&DataType::String));
+    }
+
+    #[test]
+    fn a_semicolon_export_with_decimal_commas_loads() {
+        let text = excel_text(';', |d| format!("{d}.234,5{d}"));
+        let (keys, first) =
+            keys_and_first(&load_bytes(text.as_bytes(), "decimal = \",\"").unwrap());
+        assert_eq!(keys, ["orders{region=Düsseldorf}", "orders{region=Köln}"]);
+        assert_eq!(first, [1234.51, 2234.52, 3234.53, 4234.54]);
+    }
+
+    #[test]
+    fn semicolon_blocks_read_like_the_whole_file_and_name_a_short_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        // quoted `;` and a newline in a key; the last column empty in places
+        let mut text = String::from("date;metric;region;value\n");
+        for d in 1..=9 {
+            let v = if d % 3 == 0 {
+                String::new()
+            } else {
+                format!("{d}.5")
+            };
+            text.push_str(&format!(
+                "2024-01-0{d};a;\"x;\ny\";{v}\n2024-01-0{d};b;eu;{d}\n"
+            ));
+        }
+        std::fs::write(&path, &text).unwrap();
+        let cfg = source(&path, "");
+        let keys = normalize::key_columns(&cfg);
+        let label = path.display().to_string();
+        let mut whole = Rows::new(keys.len());
+        let frame = read_whole(&cfg, &Input::File(path.clone()), &label, b';')
+            .unwrap()
+            .0;
+        whole.push(&frame, &keys).unwrap();
+        let (want, _) = whole.finish(&cfg, keys.clone());
+        assert_eq!(want.series.len(), 2);
+        for block in [20, 64, 1 << 20] {
+            let mut rows = Rows::new(keys.len());
+            csv_blocks(&cfg, &path, &label, &keys, &mut rows, block, b';').unwrap();
+            let (got, _) = rows.finish(&cfg, keys.clone());
+            assert_eq!(points(&got), points(&want), "blocks of {block} bytes");
+        }
+        std::fs::write(&path, format!("{text}2024-01-10;a;eu\n")).unwrap();
+        let msg = load(&source(&path, ""), &any_window()).unwrap_err()[0].to_string();
+        assert!(
+            msg.contains("line 29 has 3 fields") && msg.contains("needs its semicolon"),
+            "{msg}"
+        );
     }
 }

@@ -59,10 +59,16 @@ impl Header {
     }
 }
 
-/// The first problem of the CSV file at `path` that Polars words without
-/// its place (see the module doc), as an error naming its line; `None` when
-/// there is none (or the file cannot be read here: the whole read says why).
-pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<SourceError> {
+/// The first problem of the CSV file at `path` (fields split at
+/// `delimiter`) that Polars words without its place (see the module doc),
+/// as an error naming its line; `None` when there is none (or the file
+/// cannot be read here: the whole read says why).
+pub(super) fn problem(
+    cfg: &SourceConfig,
+    path: &Path,
+    label: &str,
+    delimiter: u8,
+) -> Option<SourceError> {
     let file = std::fs::File::open(path).ok()?;
     let mut rd = std::io::BufReader::with_capacity(1 << 20, file);
     let mut rec = Vec::new();
@@ -81,8 +87,12 @@ pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<So
         }
         let start = line;
         line += rec.iter().filter(|&&b| b == b'\n').count();
-        let body = strip_eol(&rec);
-        let fields = split(body);
+        let mut body = strip_eol(&rec);
+        if header.is_none() {
+            // (Polars skips a UTF-8 BOM too)
+            body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+        }
+        let fields = split(body, delimiter);
         if header.is_none() {
             if let Err(e) = std::str::from_utf8(body) {
                 let at = e.valid_up_to();
@@ -123,9 +133,12 @@ pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<So
                     h.names.len(),
                     shown_text(body),
                     if fields.len() > h.names.len() {
-                        "a value holding a comma must be in double quotes"
+                        format!(
+                            "a value holding a {} must be in double quotes",
+                            named(delimiter)
+                        )
                     } else {
-                        "an empty value still needs its comma"
+                        format!("an empty value still needs its {}", named(delimiter))
                     }
                 ),
             ));
@@ -178,15 +191,15 @@ pub(super) fn problem(cfg: &SourceConfig, path: &Path, label: &str) -> Option<So
     }
 }
 
-/// True when `block` (whole records, no header, which Polars parsed: no
-/// record has more than `fields` fields) holds a record with fewer, or a
-/// blank one (Polars fills both with nulls).
-pub(super) fn has_short_record(block: &[u8], fields: usize) -> bool {
+/// True when `block` (whole records, no header, which Polars parsed with
+/// fields split at `delimiter`: no record has more than `fields` fields)
+/// holds a record with fewer, or a blank one (Polars fills both with nulls).
+pub(super) fn has_short_record(block: &[u8], fields: usize, delimiter: u8) -> bool {
     if !block.contains(&b'"') {
-        // no quotes: every record has its `fields - 1` commas unless one is
-        // short (a count the compiler vectorises, for an export whose last
-        // column has empty cells all along)
-        let (commas, newlines) = commas_and_newlines(block);
+        // no quotes: every record has its `fields - 1` delimiters unless one
+        // is short (a count the compiler vectorises, for an export whose
+        // last column has empty cells all along)
+        let (commas, newlines) = delimiters_and_newlines(block, delimiter);
         let records = newlines + usize::from(block.last().is_some_and(|&b| b != b'\n'));
         return commas < records * fields.saturating_sub(1);
     }
@@ -194,7 +207,7 @@ pub(super) fn has_short_record(block: &[u8], fields: usize) -> bool {
     for &b in block {
         match b {
             b'"' => quoted = !quoted,
-            b',' if !quoted => n += 1,
+            b if b == delimiter && !quoted => n += 1,
             b'\n' if !quoted => {
                 if n < fields {
                     return true;
@@ -209,14 +222,14 @@ pub(super) fn has_short_record(block: &[u8], fields: usize) -> bool {
     open && n < fields
 }
 
-/// The commas and newlines in `b`, counted in runs of 255 bytes into byte
-/// counters, which the compiler turns into vector compares and adds.
-fn commas_and_newlines(b: &[u8]) -> (usize, usize) {
+/// The `delimiter`s and newlines in `b`, counted in runs of 255 bytes into
+/// byte counters, which the compiler turns into vector compares and adds.
+fn delimiters_and_newlines(b: &[u8], delimiter: u8) -> (usize, usize) {
     let (mut commas, mut newlines) = (0, 0);
     for run in b.chunks(255) {
         let (mut c, mut n) = (0u8, 0u8);
         for &x in run {
-            c += u8::from(x == b',');
+            c += u8::from(x == delimiter);
             n += u8::from(x == b'\n');
         }
         commas += usize::from(c);
@@ -247,13 +260,13 @@ fn strip_eol(rec: &[u8]) -> &[u8] {
     rec.strip_suffix(b"\r").unwrap_or(rec)
 }
 
-/// The fields of a record, split at commas outside double quotes.
-fn split(body: &[u8]) -> Vec<&[u8]> {
+/// The fields of a record, split at `delimiter`s outside double quotes.
+fn split(body: &[u8], delimiter: u8) -> Vec<&[u8]> {
     let (mut fields, mut from, mut quoted) = (Vec::new(), 0, false);
     for (i, &b) in body.iter().enumerate() {
         match b {
             b'"' => quoted = !quoted,
-            b',' if !quoted => {
+            b if b == delimiter && !quoted => {
                 fields.push(&body[from..i]);
                 from = i + 1;
             }
@@ -262,6 +275,16 @@ fn split(body: &[u8]) -> Vec<&[u8]> {
     }
     fields.push(&body[from..]);
     fields
+}
+
+/// A delimiter in words.
+fn named(delimiter: u8) -> String {
+    match delimiter {
+        b',' => "comma".into(),
+        b';' => "semicolon".into(),
+        b'\t' => "tab".into(),
+        d => format!("`{}`", char::from(d)),
+    }
 }
 
 /// A field without its surrounding double quotes.
@@ -357,8 +380,12 @@ pub(super) fn not_utf8(text: &[u8], at: usize) -> String {
     format!("byte 0x{byte:02X} is not UTF-8{reading}; save the file as UTF-8")
 }
 
-/// Where a CSV's UTF-8 is chosen, added to [`not_utf8`]'s advice.
-const IN_EXCEL: &str = " (in Excel: \"CSV UTF-8\")";
+/// What a CSV adds to [`not_utf8`]'s advice: where Excel chooses UTF-8,
+/// or the key that reads the file as it is.
+const IN_EXCEL: &str = concat!(
+    " (in Excel: \"CSV UTF-8\"), ",
+    "or set `encoding = \"windows-1252\"` on the source if it was saved as Excel's \"CSV\" on Windows (or another code page: its name)"
+);
 
 #[cfg(test)]
 mod tests {
@@ -380,7 +407,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.csv");
         std::fs::write(&path, bytes).unwrap();
-        problem(&source(&path, ""), &path, "m.csv").map(|e| e.to_string())
+        problem(&source(&path, ""), &path, "m.csv", b',').map(|e| e.to_string())
     }
 
     const HEAD: &str = "date,metric,region,value,note\n";
@@ -443,9 +470,9 @@ mod tests {
 
     #[test]
     fn a_block_with_a_short_record_is_told_from_one_with_empty_cells() {
-        assert!(!has_short_record(b"a,b,c\n\"x,\ny\",,\n1,2,", 3));
+        assert!(!has_short_record(b"a,b,c\n\"x,\ny\",,\n1,2,", 3, b','));
         for first in ["a,", "\"q\","] {
-            let has = |b: &str| has_short_record(format!("{first}{b}").as_bytes(), 3);
+            let has = |b: &str| has_short_record(format!("{first}{b}").as_bytes(), 3, b',');
             assert!(has("b,c\n1,2\n3,4,5\n"));
             assert!(has("b,c\n\r\n3,4,5\n"));
             assert!(has("b,c\n3,4"));

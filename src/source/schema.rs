@@ -17,7 +17,7 @@ use polars::prelude::*;
 
 use super::normalize::{naive_iso_ms, zoned_iso};
 use super::{SourceError, read_err, value_columns};
-use crate::config::SourceConfig;
+use crate::config::{Decimal, SourceConfig};
 
 /// Rows of an export that decide its column types (as for a whole read).
 pub(super) const INFER_ROWS: usize = 10_000;
@@ -36,24 +36,42 @@ pub(super) enum IsoTimes {
     Zoned,
 }
 
-/// The schema of a CSV file as a whole read with date parsing would infer it,
-/// value columns as f64; and the form of the time column's first values.
+/// The type a CSV value column is read as, from the type Polars `inferred`
+/// for it: numbers (or a column without values) as f64, anything else as
+/// text, which `normalize` parses cell by cell, naming a bad one. Text
+/// whatever was inferred when `values` is text (the slow path that names a
+/// bad cell) or under a decimal comma (`1.234` is 1234 there, not what
+/// Polars would read).
+pub(super) fn value_type(cfg: &SourceConfig, inferred: &DataType, values: &DataType) -> DataType {
+    let numeric = inferred.is_primitive_numeric() || inferred == &DataType::Null;
+    if numeric && values == &DataType::Float64 && cfg.dialect.decimal == Decimal::Point {
+        DataType::Float64
+    } else {
+        DataType::String
+    }
+}
+
+/// The schema of a CSV file (fields split at `delimiter`) as a whole read
+/// with date parsing would infer it, value columns typed by [`value_type`];
+/// and the form of the time column's first values.
 pub(super) fn csv_schema(
     cfg: &SourceConfig,
     path: &Path,
     label: &str,
+    delimiter: u8,
 ) -> Result<(SchemaRef, IsoTimes), SourceError> {
     let err = |e: PolarsError| read_err(cfg, label, e);
     let shown = path.display().to_string();
     // without dates Polars tests each cell against a few regexes only; a
     // cell that might be a date is text here (dates are never numbers)
     let mut lf = LazyCsvReader::new(PlRefPath::new(shown.as_str()))
+        .with_separator(delimiter)
         .with_try_parse_dates(false)
         .with_infer_schema_length(Some(INFER_ROWS))
         .with_schema_modify(|mut schema: Schema| {
             for c in value_columns(cfg, &schema) {
                 if let Some(dt) = schema.get_mut(c.as_str()) {
-                    *dt = DataType::Float64;
+                    *dt = value_type(cfg, dt, &DataType::Float64);
                 }
             }
             Ok(schema)
@@ -61,15 +79,17 @@ pub(super) fn csv_schema(
         .and_then(LazyCsvReader::finish)
         .map_err(err)?;
     let schema = lf.collect_schema().map_err(err)?;
+    let values = value_columns(cfg, &schema);
+    // value columns read as text stay text: no date test for them
     let text: Vec<PlSmallStr> = schema
         .iter()
-        .filter(|(_, dt)| **dt == DataType::String)
+        .filter(|(name, dt)| **dt == DataType::String && !values.iter().any(|v| v == name.as_str()))
         .map(|(name, _)| name.clone())
         .collect();
     if text.is_empty() {
         return Ok((schema, IsoTimes::No));
     }
-    let first = first_rows(cfg, path, label, &text)?;
+    let first = first_rows(cfg, path, label, &text, delimiter)?;
     let mut schema = (*schema).clone();
     let mut iso = IsoTimes::No;
     for c in first.columns() {
@@ -100,15 +120,16 @@ pub(super) fn csv_schema(
 /// [`csv_schema`]): Polars' patterns go through chrono at every row, where
 /// `normalize::iso_times` parses the text with a few integer operations
 /// (dates were an eighth of the scale set's load), and sees the UTC offsets
-/// a zoned column was written with. And the form it is read in
-/// ([`IsoTimes::No`]: as Polars parses it).
+/// a zoned column was written with. Text as well, in any form, under a
+/// `time_format` (`normalize` parses it by that). And the form it is read
+/// in ([`IsoTimes::No`]: as Polars parses it, or by the `time_format`).
 pub(super) fn text_time(
     cfg: &SourceConfig,
     (schema, iso): (SchemaRef, IsoTimes),
 ) -> (SchemaRef, IsoTimes) {
     let tc = cfg.time_column.as_str();
-    if cfg.dialect.time_format.is_some() {
-        // written in a format of its own: `normalize` parses the text with it
+    // a `time_format` is `normalize`'s to apply, to the text
+    if cfg.dialect.time_format.is_some() && schema.get(tc).is_some() {
         let mut text = (*schema).clone();
         if let Some(dt) = text.get_mut(tc) {
             *dt = DataType::String;
@@ -133,13 +154,14 @@ pub(super) fn text_time(
     (Arc::new(text), iso)
 }
 
-/// The columns `names` of the first [`INFER_ROWS`] rows, as text (empty
-/// cells null). Reads a prefix of the file, larger until the rows fit.
+/// The columns `names` of the first [`INFER_ROWS`] rows (fields split at
+/// `delimiter`), as text (empty cells null). Reads a prefix of the file, larger until the rows fit.
 fn first_rows(
     cfg: &SourceConfig,
     path: &Path,
     label: &str,
     names: &[PlSmallStr],
+    delimiter: u8,
 ) -> Result<DataFrame, SourceError> {
     let mut want = FIRST_READ;
     loop {
@@ -162,6 +184,7 @@ fn first_rows(
             .with_has_header(true)
             .with_infer_schema_length(Some(0))
             .with_n_rows(Some(INFER_ROWS))
+            .map_parse_options(|o| o.with_separator(delimiter))
             .with_columns(Some(names.iter().cloned().collect()))
             .into_reader_with_file_handle(std::io::Cursor::new(buf))
             .finish()
@@ -224,7 +247,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let cfg = source(&path, "dimensions = [\"region\", \"code\"]\n");
         let label = path.display().to_string();
-        let (got, iso) = csv_schema(&cfg, &path, &label).unwrap();
+        let (got, iso) = csv_schema(&cfg, &path, &label, b',').unwrap();
         // the time column "day" holds plain ISO dates
         assert_eq!(iso, IsoTimes::Naive);
         let want = LazyCsvReader::new(PlRefPath::new(label.as_str()))
@@ -266,7 +289,7 @@ mod tests {
             std::fs::write(&path, format!("day,metric,value\n{day},a,1\n{day},b,2\n")).unwrap();
             let cfg = source(&path, "");
             let label = path.display().to_string();
-            let (schema, first_iso) = csv_schema(&cfg, &path, &label).unwrap();
+            let (schema, first_iso) = csv_schema(&cfg, &path, &label, b',').unwrap();
             // Polars parses them all; only the ISO ones are ours to parse
             assert_eq!(schema.get("day"), Some(&polars), "{day}");
             assert_eq!(first_iso, iso, "{day}");
@@ -279,5 +302,15 @@ mod tests {
             };
             assert_eq!(read.get("day"), Some(&want), "{day}");
         }
+        // under a `time_format`, text whatever Polars makes of it
+        let path = dir.path().join("m.csv");
+        std::fs::write(&path, "day,metric,value\n03/01/2024,a,1\n").unwrap();
+        let cfg = source(&path, "time_format = \"%d/%m/%Y\"\n");
+        let label = path.display().to_string();
+        let (read, iso) = text_time(&cfg, csv_schema(&cfg, &path, &label, b',').unwrap());
+        assert_eq!(
+            (read.get("day"), iso),
+            (Some(&DataType::String), IsoTimes::No)
+        );
     }
 }

@@ -86,6 +86,7 @@ impl TimeFormat {
         }
         let date = p.to_naive_date().ok()?;
         let time = if p.hour_mod_12().is_some() {
+            // an hour of a 12-hour clock without its AM/PM is no time
             p.hour_div_12()?;
             if p.minute().is_none() {
                 p.set_minute(0).ok()?;
