@@ -1,9 +1,11 @@
 //! `callout init --from FILE…`: a first config for a person's own exports.
 //!
-//! Reads the head of each export with Polars (CSV, Parquet, NDJSON), infers
-//! its shape ([`infer`]: the time column and its spacing, long or wide, the
-//! metric and value columns, the dimensions) and writes a commented config
-//! ([`write_config`]) with those sources, owners and the review to fill in.
+//! Reads the head of each export (CSV in any delimiter and encoding,
+//! Parquet, NDJSON, workbooks), infers its shape ([`infer`]: the time column,
+//! how its dates are written and their spacing, long or wide, the metric and
+//! value columns with their units, the dimensions, how numbers written as
+//! text mark decimals) and writes a commented config ([`write_config`]) with
+//! those sources, owners and the review to fill in.
 //! What the head cannot settle is said in a `# CHECK:` comment next to the
 //! choice made, never guessed silently; what only the person knows (owners,
 //! review day, mail relay) is a `# TODO:` placeholder. The `[smtp]` host is
@@ -14,15 +16,21 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::config::{Layout, MetricName};
+use crate::config::{Decimal, Layout, MetricName};
 use crate::model::Granularity;
+use crate::source::text::{self, Number, TimeGuess};
+use crate::source::{dialect, workbook};
 
 /// Rows read from the head of each export.
 pub const HEAD_ROWS: u32 = 10_000;
+
+/// Bytes of a CSV export read for its head, at most.
+const HEAD_BYTES: u64 = 8 << 20;
 
 /// A text column with more distinct values than this in the head is worth a word.
 const MANY_VALUES: usize = 1000;
@@ -65,21 +73,24 @@ pub enum InitError {
 /// File format of an export, from its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// Comma-separated values.
+    /// Comma-separated values (or `;`, tab, `|`).
     Csv,
     /// Apache Parquet.
     Parquet,
     /// JSON lines.
     Ndjson,
+    /// A spreadsheet workbook (.xlsx, .xlsm, .xlsb, .xls, .ods).
+    Workbook,
 }
 
 impl Format {
     fn of(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "csv" | "txt" => Some(Format::Csv),
+            "csv" | "txt" | "tsv" => Some(Format::Csv),
             "parquet" | "pq" => Some(Format::Parquet),
             "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Workbook),
             _ => None,
         }
     }
@@ -89,8 +100,39 @@ impl Format {
             Format::Csv => "csv",
             Format::Parquet => "parquet",
             Format::Ndjson => "ndjson",
+            Format::Workbook => "workbook",
         }
     }
+}
+
+/// How an export writes its values, as the `[[source]]` keys that say it;
+/// each `None` (or the default) is a key left out.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reading {
+    /// `delimiter`: a CSV's field delimiter when not `,`.
+    pub delimiter: Option<u8>,
+    /// `encoding`: a CSV's text encoding when neither UTF-8 nor named by a
+    /// byte-order mark (which the reader finds itself).
+    pub encoding: Option<&'static str>,
+    /// `sheet`: the workbook's sheet read.
+    pub sheet: Option<String>,
+    /// `header_row`: the workbook's header row (1-based) when not the first.
+    pub header_row: Option<usize>,
+    /// `time_format`: how the time column is written when not ISO 8601.
+    pub time_format: Option<String>,
+    /// `decimal`: the decimal mark of numbers written as text.
+    pub decimal: Decimal,
+}
+
+/// A wide export's metric column: its header, the metric's name and unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricColumn {
+    /// The header as the export writes it (`Revenue ($)`), as `metrics` lists it.
+    pub header: String,
+    /// The metric's name, the header's slug (`revenue`).
+    pub name: String,
+    /// The unit from the header, else the one every cell writes (`$`, `%`).
+    pub unit: Option<String>,
 }
 
 /// What the head of one export says about its shape.
@@ -98,6 +140,8 @@ impl Format {
 pub struct Inferred {
     /// File format.
     pub format: Format,
+    /// How its values are written (delimiter, encoding, sheet, dates, decimals).
+    pub reading: Reading,
     /// The time column.
     pub time_column: String,
     /// The spacing of the rows (`30min`, `day` …), as `granularity` takes
@@ -106,6 +150,8 @@ pub struct Inferred {
     pub granularity: Option<Granularity>,
     /// Long (`metric_column` + `value_column`) or wide (`metrics`).
     pub layout: Layout,
+    /// A wide export's metric columns, in the order of `metrics`.
+    pub metric_columns: Vec<MetricColumn>,
     /// Columns that split a metric into series.
     pub dimensions: Vec<String>,
     /// Metric names seen in the head (for owner rules).
@@ -116,38 +162,133 @@ pub struct Inferred {
     pub rows: usize,
 }
 
+/// The head of an export and how its file writes it.
+struct Head {
+    frame: DataFrame,
+    /// The CSV's delimiter (`,` for other formats).
+    delimiter: u8,
+    /// The CSV's encoding, when not UTF-8 and named by no byte-order mark.
+    encoding: Option<&'static encoding_rs::Encoding>,
+    /// The workbook's sheet and header row.
+    sheet: Option<(String, usize)>,
+}
+
 /// Read the head of `path` (at most [`HEAD_ROWS`] rows).
-fn read_head(path: &Path, format: Format) -> Result<DataFrame, InitError> {
+fn read_head(path: &Path, format: Format) -> Result<Head, InitError> {
+    let read_err = |message: String| InitError::Read {
+        file: path.to_path_buf(),
+        message,
+    };
+    let polars_err =
+        |e: PolarsError| read_err(e.to_string().lines().next().unwrap_or_default().to_string());
+    let plain = |frame| Head {
+        frame,
+        delimiter: b',',
+        encoding: None,
+        sheet: None,
+    };
     let shown = path.display().to_string();
     let p = PlRefPath::new(shown.as_str());
-    let lf = match format {
-        Format::Csv => LazyCsvReader::new(p)
-            .with_try_parse_dates(true)
-            .with_infer_schema_length(Some(HEAD_ROWS as usize))
-            .finish(),
-        Format::Parquet => LazyFrame::scan_parquet(p, ScanArgsParquet::default()),
+    match format {
+        Format::Csv => read_csv_head(path),
+        Format::Parquet => LazyFrame::scan_parquet(p, ScanArgsParquet::default())
+            .and_then(|lf| lf.limit(HEAD_ROWS).collect())
+            .map(plain)
+            .map_err(polars_err),
         Format::Ndjson => LazyJsonLineReader::new(p)
             .with_infer_schema_length(std::num::NonZeroUsize::new(HEAD_ROWS as usize))
-            .finish(),
+            .finish()
+            .and_then(|lf| lf.limit(HEAD_ROWS).collect())
+            .map(plain)
+            .map_err(polars_err),
+        Format::Workbook => workbook::read_table(path, None, None, Some(HEAD_ROWS as usize))
+            .map(|t| Head {
+                frame: t.frame,
+                delimiter: b',',
+                encoding: None,
+                sheet: Some((t.sheet, t.header_row)),
+            })
+            .map_err(read_err),
+    }
+}
+
+/// The head of a CSV file: its dialect sniffed from its first bytes, the
+/// text decoded to UTF-8, every column read as text (classified here).
+fn read_csv_head(path: &Path) -> Result<Head, InitError> {
+    let read_err = |message: String| InitError::Read {
+        file: path.to_path_buf(),
+        message,
     };
-    lf.and_then(|lf| lf.limit(HEAD_ROWS).collect())
-        .map_err(|e| InitError::Read {
-            file: path.to_path_buf(),
-            message: e.to_string().lines().next().unwrap_or_default().to_string(),
-        })
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut bytes))
+        .map_err(|e| read_err(e.to_string()))?;
+    let whole = (bytes.len() as u64) < HEAD_BYTES;
+    let sniffed = dialect::sniff(&bytes);
+    let (bom, body) = match encoding_rs::Encoding::for_bom(&bytes) {
+        Some((_, n)) => (true, bytes.get(n..).unwrap_or_default()),
+        None => (false, bytes.as_slice()),
+    };
+    let mut text = dialect::decode(body, sniffed.encoding);
+    if !whole {
+        // whole records only: the head may end inside one
+        let end = record_end(&text).ok_or_else(|| {
+            read_err(format!(
+                "no line ends in its first {} MiB",
+                HEAD_BYTES >> 20
+            ))
+        })?;
+        text.truncate(end);
+    }
+    let frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .with_n_rows(Some(HEAD_ROWS as usize))
+        .map_parse_options(|o| o.with_separator(sniffed.delimiter))
+        .into_reader_with_file_handle(std::io::Cursor::new(text.into_bytes()))
+        .finish()
+        .map_err(|e| read_err(e.to_string().lines().next().unwrap_or_default().to_string()))?;
+    Ok(Head {
+        frame,
+        delimiter: sniffed.delimiter,
+        encoding: sniffed.encoding.filter(|_| !bom),
+        sheet: None,
+    })
+}
+
+/// The end of the last whole record of CSV `text` (after its line break,
+/// outside quotes).
+fn record_end(text: &str) -> Option<usize> {
+    let mut quoted = false;
+    let mut end = None;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => end = Some(i + 1),
+            _ => {}
+        }
+    }
+    end
 }
 
 /// A column of the head, classified.
 enum Kind {
-    /// Every value is a date or time: wall-clock ms.
-    Time(Vec<i64>),
-    /// Every value is a number.
-    Number,
+    /// Every value is a date or time: wall-clock ms, and how the values are
+    /// written when not ISO 8601.
+    Time(Vec<i64>, Option<TimeGuess>),
+    /// Every value is a number; the unit every cell writes (`$`, `%`), if any.
+    Number(Option<String>),
     /// Text (or anything else): the distinct values, in first-seen order, capped.
     Text(Vec<String>, usize),
 }
 
-const TIME_NAMES: [&str; 12] = [
+/// A column as read: typed by the reader, or text to classify here.
+enum Cells {
+    Typed(Kind),
+    Text(Vec<String>),
+}
+
+const TIME_NAMES: [&str; 16] = [
     "date",
     "time",
     "timestamp",
@@ -160,6 +301,10 @@ const TIME_NAMES: [&str; 12] = [
     "ts",
     "month",
     "minute",
+    "wk",
+    "datum",
+    "dt",
+    "ending",
 ];
 const METRIC_NAMES: [&str; 9] = [
     "metric",
@@ -179,6 +324,12 @@ fn named_like(name: &str, list: &[&str]) -> bool {
     list.contains(&n.as_str())
 }
 
+/// A header with a word that names a period or a time (`Week Ending`,
+/// `order_date`, `Day`).
+fn time_named(name: &str) -> bool {
+    text::slug(name).split('_').any(|w| TIME_NAMES.contains(&w))
+}
+
 fn looks_like_id(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(" id")
@@ -190,7 +341,9 @@ fn parse_time(s: &str) -> Option<i64> {
     crate::source::parse_time_str(s, chrono_tz::UTC)
 }
 
-fn classify(series: &Series) -> Kind {
+/// A column the reader typed, classified; its cells as text when it holds
+/// text (or anything but dates and numbers).
+fn cells(series: &Series) -> Cells {
     let dtype = series.dtype().clone();
     match dtype {
         DataType::Date => {
@@ -205,7 +358,7 @@ fn classify(series: &Series) -> Kind {
                         .collect()
                 })
                 .unwrap_or_default();
-            return Kind::Time(ms);
+            return Cells::Typed(Kind::Time(ms, None));
         }
         DataType::Datetime(unit, _) => {
             let per_ms = match unit {
@@ -219,36 +372,161 @@ fn classify(series: &Series) -> Kind {
                 .and_then(|s| s.i64().ok())
                 .map(|ca| ca.iter().flatten().map(|t| t / per_ms).collect())
                 .unwrap_or_default();
-            return Kind::Time(ms);
+            return Cells::Typed(Kind::Time(ms, None));
         }
-        d if d.is_primitive_numeric() => return Kind::Number,
+        d if d.is_primitive_numeric() => return Cells::Typed(Kind::Number(None)),
         _ => {}
     }
     let Ok(text) = series.cast(&DataType::String) else {
-        return Kind::Text(Vec::new(), 0);
+        return Cells::Typed(Kind::Text(Vec::new(), 0));
     };
     let Ok(ca) = text.str() else {
-        return Kind::Text(Vec::new(), 0);
+        return Cells::Typed(Kind::Text(Vec::new(), 0));
     };
-    let values: Vec<&str> = ca.iter().flatten().collect();
-    if values.is_empty() {
-        return Kind::Text(Vec::new(), 0);
-    }
-    let times: Vec<i64> = values.iter().filter_map(|v| parse_time(v)).collect();
-    if times.len() == values.len() {
-        return Kind::Time(times);
-    }
-    if values.iter().all(|v| v.trim().parse::<f64>().is_ok()) {
-        return Kind::Number;
-    }
+    Cells::Text(ca.iter().flatten().map(str::to_string).collect())
+}
+
+/// The times of `values` (distinct, none empty) and how they are written
+/// (`None`: ISO 8601); `Err` says why they are not times.
+fn times(values: &[&str], prefer_day_first: bool) -> Result<(Vec<i64>, Option<TimeGuess>), String> {
+    let guess = text::infer_time_format(values, prefer_day_first)?;
+    let ms = match &guess {
+        None => values
+            .iter()
+            .map(|v| parse_time(v))
+            .collect::<Option<Vec<i64>>>(),
+        Some(g) => values
+            .iter()
+            .map(|v| g.format.parse(v, chrono_tz::UTC))
+            .collect(),
+    };
+    ms.map(|ms| (ms, guess))
+        .ok_or_else(|| "not every value reads as a time".to_string())
+}
+
+/// A text column classified: times (the values [`text::infer_time_format`]
+/// reads), numbers (every cell but the missing ones reads as a number in
+/// `decimal`: a metric or value column, never a dimension; a number column
+/// named like time is tried as times first: `20250306`), else text. The
+/// `String` says why a column named like time holds no times.
+fn classify_text(
+    name: &str,
+    cells: &[String],
+    decimal: Decimal,
+    prefer_day_first: bool,
+) -> (Kind, Option<String>) {
+    let present: Vec<&str> = cells
+        .iter()
+        .map(|c| c.trim())
+        .filter(|c| !matches!(text::parse_number(c, decimal), Number::Missing))
+        .collect();
     let mut seen = HashSet::new();
-    let mut distinct = Vec::new();
-    for v in &values {
-        if seen.insert(*v) && distinct.len() < MAX_RULES * 4 {
-            distinct.push((*v).to_string());
+    let distinct: Vec<&str> = present
+        .iter()
+        .copied()
+        .filter(|v| seen.insert(*v))
+        .collect();
+    if distinct.is_empty() {
+        return (Kind::Text(Vec::new(), 0), None);
+    }
+    let numeric = distinct
+        .iter()
+        .all(|c| matches!(text::parse_number(c, decimal), Number::Value(_)));
+    let mut why_not_time = None;
+    if !numeric || time_named(name) {
+        match times(&distinct, prefer_day_first) {
+            Ok((ms, guess)) => return (Kind::Time(ms, guess), None),
+            Err(e) => why_not_time = time_named(name).then_some(e),
         }
     }
-    Kind::Text(distinct, seen.len())
+    if numeric {
+        let units: BTreeSet<Option<String>> =
+            distinct.iter().map(|c| text::number_unit(c)).collect();
+        let unit = match units.into_iter().collect::<Vec<_>>().as_slice() {
+            [Some(u)] => Some(u.clone()),
+            _ => None,
+        };
+        return (Kind::Number(unit), None);
+    }
+    let n = distinct.len();
+    let shown = distinct
+        .into_iter()
+        .take(MAX_RULES * 4)
+        .map(str::to_string)
+        .collect();
+    (Kind::Text(shown, n), why_not_time)
+}
+
+/// The decimal mark of the numbers written as text in `columns` (name and
+/// cells of each text column), from the cells only one mark reads (`12,5`,
+/// `1.234,56` against `0.5`, `$1,234.56`); when nothing settles it (every
+/// such cell reads either way, `1.234`), a comma in a `;`-separated file and
+/// a point elsewhere, with a doubt for a `# CHECK:` line.
+fn infer_decimal(columns: &[(&str, &[String])], delimiter: u8) -> (Decimal, Option<String>) {
+    let (mut point, mut comma) = (0usize, 0usize);
+    let mut ambiguous: Option<(&str, &str, f64, f64)> = None;
+    for (name, cells) in columns {
+        let read = |d| -> Vec<Number> { cells.iter().map(|c| text::parse_number(c, d)).collect() };
+        let (p, c) = (read(Decimal::Point), read(Decimal::Comma));
+        let numeric = |v: &[Number]| {
+            v.iter().all(|n| !matches!(n, Number::Bad))
+                && v.iter().any(|n| matches!(n, Number::Value(_)))
+        };
+        if !numeric(&p) && !numeric(&c) {
+            continue;
+        }
+        for ((cell, p), c) in cells.iter().zip(&p).zip(&c) {
+            match (p, c) {
+                (Number::Value(a), Number::Value(b)) if a.to_bits() != b.to_bits() => {
+                    ambiguous.get_or_insert((name, cell.trim(), *a, *b));
+                }
+                (Number::Value(_), Number::Bad) => point += 1,
+                (Number::Bad, Number::Value(_)) => comma += 1,
+                _ => {}
+            }
+        }
+    }
+    match (point, comma) {
+        (0, 0) => {
+            let Some((name, cell, as_point, as_comma)) = ambiguous else {
+                return (Decimal::Point, None);
+            };
+            let semicolons = delimiter == b';';
+            let decimal = if semicolons {
+                Decimal::Comma
+            } else {
+                Decimal::Point
+            };
+            (
+                decimal,
+                Some(format!(
+                    "decimal: `{cell}` in `{name}` is {as_comma} with a decimal comma or {as_point} with a decimal point, and no cell settles which; read with a decimal {}{}",
+                    if semicolons { "comma" } else { "point" },
+                    if semicolons {
+                        " (as a ;-separated file usually writes them)"
+                    } else {
+                        ""
+                    }
+                )),
+            )
+        }
+        (_, 0) => (Decimal::Point, None),
+        (0, _) => (Decimal::Comma, None),
+        (p, c) => {
+            let decimal = if c > p {
+                Decimal::Comma
+            } else {
+                Decimal::Point
+            };
+            (
+                decimal,
+                Some(format!(
+                    "decimal: {p} cell(s) are written with a decimal point and {c} with a decimal comma; read with the {}, so the columns written the other way are not read as numbers",
+                    if c > p { "comma" } else { "point" }
+                )),
+            )
+        }
+    }
 }
 
 /// The period of the most common spacing between distinct times, if it is one
@@ -278,53 +556,86 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
     };
     let format = Format::of(path).ok_or_else(|| {
         shape(
-            "cannot tell the format from the extension: use .csv, .parquet or .ndjson/.jsonl"
+            "cannot tell the format from the extension: use .csv, .parquet, .ndjson/.jsonl or a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods)"
                 .into(),
         )
     })?;
-    let df = read_head(path, format)?;
+    let head = read_head(path, format)?;
+    let df = &head.frame;
     let rows = df.height();
     if rows == 0 {
         return Err(shape(
             "no rows: init reads the head of an export to learn its columns".into(),
         ));
     }
-    let mut times: Vec<(String, Vec<i64>)> = Vec::new();
-    let mut numbers: Vec<String> = Vec::new();
+    let read: Vec<(String, Cells)> = df
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), cells(c.as_materialized_series())))
+        .collect();
+    let text_columns: Vec<(&str, &[String])> = read
+        .iter()
+        .filter_map(|(n, c)| match c {
+            Cells::Text(cells) => Some((n.as_str(), cells.as_slice())),
+            Cells::Typed(_) => None,
+        })
+        .collect();
+    let mut checks = Vec::new();
+    let (decimal, doubt) = infer_decimal(&text_columns, head.delimiter);
+    checks.extend(doubt);
+    let prefer_day_first = head.delimiter == b';' || decimal == Decimal::Comma;
+
+    let mut times: Vec<(String, Vec<i64>, Option<TimeGuess>)> = Vec::new();
+    let mut numbers: Vec<(String, Option<String>)> = Vec::new();
     let mut texts: Vec<(String, Vec<String>, usize)> = Vec::new();
-    for c in df.columns() {
-        let name = c.name().to_string();
-        match classify(c.as_materialized_series()) {
-            Kind::Time(t) => times.push((name, t)),
-            Kind::Number => numbers.push(name),
+    let mut not_times: Vec<String> = Vec::new();
+    for (name, c) in read {
+        let kind = match c {
+            Cells::Typed(kind) => kind,
+            Cells::Text(cells) => {
+                let (kind, why) = classify_text(&name, &cells, decimal, prefer_day_first);
+                if let Some(why) = why {
+                    not_times.push(format!("`{name}`: {why}"));
+                }
+                kind
+            }
+        };
+        match kind {
+            Kind::Time(t, guess) => times.push((name, t, guess)),
+            Kind::Number(unit) => numbers.push((name, unit)),
             Kind::Text(values, n) => texts.push((name, values, n)),
         }
     }
-    let mut checks = Vec::new();
 
     // the time column: the only one, or the one named like time
     let time_idx = match times.len() {
         0 => {
+            let columns = df
+                .get_column_names()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = if not_times.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", not_times.join("; "))
+            };
             return Err(shape(format!(
-                "no column holds dates or times in the first {rows} rows (columns: {}); callout needs one, as YYYY-MM-DD or YYYY-MM-DD HH:MM:SS",
-                df.get_column_names()
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "no column holds dates or times in the first {rows} rows (columns: {columns}){why}; callout needs one, written as 2025-03-06 (with a time: 2025-03-06 14:30:00), 03/06/2025, 06.03.2025, Mar 6, 2025, 2025-03 or 2025-W10"
             )));
         }
         1 => 0,
         _ => {
             let i = times
                 .iter()
-                .position(|(n, _)| named_like(n, &TIME_NAMES))
+                .position(|(n, _, _)| time_named(n))
                 .unwrap_or(0);
             let others: Vec<String> = times
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .map(|(_, (n, _))| format!("`{n}`"))
+                .map(|(_, (n, _, _))| format!("`{n}`"))
                 .collect();
             checks.push(format!(
                 "time_column: `{}` chosen; {} also hold(s) dates. Use the column that says which period a row's value belongs to",
@@ -334,7 +645,10 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
             i
         }
     };
-    let (time_column, ts) = times.swap_remove(time_idx);
+    let (time_column, ts, guess) = times.swap_remove(time_idx);
+    if let Some(doubt) = guess.as_ref().and_then(|g| g.doubt.as_ref()) {
+        checks.push(format!("time_format: `{time_column}`: {doubt}"));
+    }
     let (granularity, step) = granularity(&ts);
     if granularity.is_none() {
         match step {
@@ -348,8 +662,8 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
         }
     }
     // numeric columns named like identifiers are dimensions, said so
-    let (ids, numbers): (Vec<String>, Vec<String>) =
-        numbers.into_iter().partition(|n| looks_like_id(n));
+    let (ids, numbers): (Vec<_>, Vec<_>) = numbers.into_iter().partition(|(n, _)| looks_like_id(n));
+    let ids: Vec<String> = ids.into_iter().map(|(n, _)| n).collect();
     for id in &ids {
         checks.push(format!(
             "`{id}` holds numbers but is named like an identifier: used as a dimension; if it is a metric, move it to the metrics"
@@ -360,6 +674,7 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
             "no column holds numbers in the first {rows} rows besides `{time_column}`; callout watches numeric values"
         )));
     }
+    let (numbers, units): (Vec<String>, Vec<Option<String>>) = numbers.into_iter().unzip();
     let metric_text = texts
         .iter()
         .position(|(n, _, _)| named_like(n, &METRIC_NAMES));
@@ -367,6 +682,7 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
         [v] if named_like(v, &VALUE_NAMES) => Some(v.clone()),
         _ => None,
     };
+    let mut metric_columns = Vec::new();
     let (layout, metric_names, dim_texts) = if let (None, Some(value_column)) =
         (metric_text, generic_value)
     {
@@ -427,7 +743,31 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
                 numbers[0]
             ));
         }
-        let names = numbers.clone();
+        // the loader names a wide metric by its header's words, the unit apart
+        for (h, cells_unit) in numbers.iter().zip(units) {
+            let named = text::header(h);
+            metric_columns.push(MetricColumn {
+                header: h.clone(),
+                name: named.slug,
+                unit: named.unit.or(cells_unit),
+            });
+        }
+        let mut names: Vec<String> = Vec::new();
+        for m in &metric_columns {
+            if let Some(first) = metric_columns
+                .iter()
+                .find(|o| o.name == m.name && o.header != m.header)
+                .filter(|_| !names.contains(&m.name))
+            {
+                checks.push(format!(
+                    "metrics: `{}` and `{}` are both named `{}`; rename one header in the export, or keep one of them in metrics",
+                    first.header, m.header, m.name
+                ));
+            }
+            if !names.contains(&m.name) {
+                names.push(m.name.clone());
+            }
+        }
         (
             Layout::Wide {
                 metrics: Some(numbers),
@@ -446,11 +786,21 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
         dimensions.push(name.clone());
     }
     dimensions.extend(ids);
+    let reading = Reading {
+        delimiter: (head.delimiter != b',').then_some(head.delimiter),
+        encoding: head.encoding.map(encoding_rs::Encoding::name),
+        header_row: head.sheet.as_ref().map(|(_, r)| *r).filter(|r| *r != 1),
+        sheet: head.sheet.map(|(s, _)| s),
+        time_format: guess.map(|g| g.format.spec().to_string()),
+        decimal,
+    };
     Ok(Inferred {
         format,
+        reading,
         time_column,
         granularity,
         layout,
+        metric_columns,
         dimensions,
         metric_names,
         checks,
@@ -572,6 +922,85 @@ fn path_for(file: &Path, config: &Path) -> String {
     }
 }
 
+/// A source's keys saying how its file is written: delimiter, encoding,
+/// sheet and header row.
+fn write_reading(o: &mut String, r: &Reading) {
+    if let Some(d) = r.delimiter {
+        let shown = if d == b'\t' {
+            "tab".to_string()
+        } else {
+            char::from(d).to_string()
+        };
+        let _ = writeln!(
+            o,
+            "{:<34} # the fields' separator",
+            format!("delimiter = {}", q(&shown))
+        );
+    }
+    if let Some(e) = r.encoding {
+        let _ = writeln!(
+            o,
+            "{:<34} # the text's encoding (not UTF-8)",
+            format!("encoding = {}", q(&e.to_ascii_lowercase()))
+        );
+    }
+    if let Some(sheet) = &r.sheet {
+        let _ = writeln!(
+            o,
+            "{:<34} # the sheet read",
+            format!("sheet = {}", q(sheet))
+        );
+    }
+    if let Some(row) = r.header_row {
+        let _ = writeln!(
+            o,
+            "{:<34} # the header's row as the sheet numbers it (the rows above are titles)",
+            format!("header_row = {row}")
+        );
+    }
+}
+
+/// `time_column`, with `time_format` and `decimal` when the export needs them.
+fn write_time_column(o: &mut String, inf: &Inferred) {
+    let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
+    if let Some(f) = &inf.reading.time_format {
+        let _ = writeln!(
+            o,
+            "{:<34} # how `{}` writes its dates (strftime)",
+            format!("time_format = {}", q(f)),
+            inf.time_column
+        );
+    }
+    if inf.reading.decimal == Decimal::Comma {
+        let _ = writeln!(
+            o,
+            "{:<34} # numbers are written 1.234,56",
+            "decimal = \",\""
+        );
+    }
+}
+
+/// The names a wide export's metrics go by (each header's words) and their
+/// units, when a header says more than its name.
+fn write_metric_names(o: &mut String, metrics: &[MetricColumn]) {
+    if metrics
+        .iter()
+        .all(|m| m.header == m.name && m.unit.is_none())
+    {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "# the metrics as callout names them (from their headers), with their units:"
+    );
+    for m in metrics {
+        let _ = match &m.unit {
+            Some(u) => writeln!(o, "#   {} ({}, in {u})", m.name, m.header),
+            None => writeln!(o, "#   {} ({})", m.name, m.header),
+        };
+    }
+}
+
 /// The commented config for `sources` (each file with its source name and
 /// what was inferred), to be written at `config`.
 pub fn write_config(sources: &[(PathBuf, String, Inferred)], config: &Path) -> String {
@@ -639,13 +1068,14 @@ pub fn write_config(sources: &[(PathBuf, String, Inferred)], config: &Path) -> S
         let _ = writeln!(o, "name = {}", q(name));
         let _ = writeln!(o, "path = {}", q(&path_for(file, config)));
         let _ = writeln!(o, "format = {}", q(inf.format.name()));
+        write_reading(&mut o, &inf.reading);
         match &inf.layout {
             Layout::Long {
                 metric,
                 value_column,
             } => {
                 let _ = writeln!(o, "layout = \"long\"");
-                let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
+                write_time_column(&mut o, inf);
                 match metric {
                     MetricName::Column(c) => {
                         let _ = writeln!(o, "metric_column = {}", q(c));
@@ -662,12 +1092,13 @@ pub fn write_config(sources: &[(PathBuf, String, Inferred)], config: &Path) -> S
             }
             Layout::Wide { metrics } => {
                 let _ = writeln!(o, "layout = \"wide\"");
-                let _ = writeln!(o, "time_column = {}", q(&inf.time_column));
+                write_time_column(&mut o, inf);
                 let _ = writeln!(
                     o,
                     "metrics = {}",
                     q_list(metrics.as_deref().unwrap_or_default())
                 );
+                write_metric_names(&mut o, &inf.metric_columns);
             }
         }
         let _ = writeln!(o, "dimensions = {}", q_list(&inf.dimensions));
@@ -819,11 +1250,17 @@ mod tests {
     fn inferred(granularity: Option<Granularity>) -> Inferred {
         Inferred {
             format: Format::Csv,
+            reading: Reading::default(),
             time_column: "date".into(),
             granularity,
             layout: Layout::Wide {
                 metrics: Some(vec!["orders".into()]),
             },
+            metric_columns: vec![MetricColumn {
+                header: "orders".into(),
+                name: "orders".into(),
+                unit: None,
+            }],
             dimensions: Vec::new(),
             metric_names: vec!["orders".into()],
             checks: Vec::new(),
@@ -888,6 +1325,119 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T01:00:00.000"), Some(3_600_000));
         assert_eq!(parse_time("1970-01-01T02:00:00+01:00"), Some(3_600_000));
         assert_eq!(parse_time("eu"), None);
+    }
+
+    /// `infer` on `text` written as `file` in a fresh folder.
+    fn infer_text(file: &str, text: &[u8]) -> Inferred {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        infer(&path, "export").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn ambiguous_dates_write_a_check() {
+        // every day is 12 or less: month first or day first both read them
+        let inf = infer_text("weekly.csv", b"date,orders\n01/02/2023,5\n01/09/2023,7\n");
+        assert_eq!(inf.reading.time_format.as_deref(), Some("%m/%d/%Y"));
+        let dir = Path::new("/nonexistent");
+        let text = write_config(
+            &[(dir.join("weekly.csv"), "weekly".into(), inf)],
+            &dir.join("callout.toml"),
+        );
+        let check = text
+            .lines()
+            .find(|l| l.starts_with("# CHECK: time_format: `date`"))
+            .unwrap_or_else(|| panic!("no time_format check in\n{text}"));
+        assert!(check.contains("\"%d/%m/%Y\""), "{check}");
+        assert!(text.contains("time_format = \"%m/%d/%Y\""), "{text}");
+        // a day over 12 settles it: no check
+        let inf = infer_text(
+            "weekly.csv",
+            b"date,orders\n03/06/2023,5\n03/13/2023,7\n03/20/2023,6\n",
+        );
+        assert_eq!(inf.reading.time_format.as_deref(), Some("%m/%d/%Y"));
+        assert!(inf.checks.is_empty(), "{:?}", inf.checks);
+        assert_eq!(inf.granularity, Some(Granularity::Week));
+    }
+
+    #[test]
+    fn the_decimal_mark_comes_from_the_cells_one_mark_reads() {
+        let col = |cells: &[&str]| cells.iter().map(|c| (*c).to_string()).collect::<Vec<_>>();
+        let us = col(&["$261,059.24", "4,168", "3.2%"]);
+        let eu = col(&["1.234,56", "12,5", "-"]);
+        let thousands = col(&["1.234", "2.345"]);
+        let text_only = col(&["eu", "Düsseldorf"]);
+        let d = |cols: &[(&str, &[String])], delim| infer_decimal(cols, delim);
+        assert_eq!(d(&[("r", &us)], b','), (Decimal::Point, None));
+        assert_eq!(d(&[("r", &eu)], b';'), (Decimal::Comma, None));
+        assert_eq!(d(&[("r", &eu)], b','), (Decimal::Comma, None));
+        // text columns say nothing
+        assert_eq!(
+            d(&[("r", &us), ("city", &text_only)], b','),
+            (Decimal::Point, None)
+        );
+        // `1.234` alone settles nothing: a thousand in a ;-separated file, said
+        let (dec, doubt) = d(&[("n", &thousands)], b';');
+        assert_eq!(dec, Decimal::Comma);
+        let doubt = doubt.unwrap();
+        assert!(
+            doubt.starts_with("decimal: `1.234` in `n` is 1234 with a decimal comma or 1.234"),
+            "{doubt}"
+        );
+        let (dec, doubt) = d(&[("n", &thousands)], b',');
+        assert_eq!(dec, Decimal::Point);
+        assert!(doubt.is_some());
+        // another column settles it
+        assert_eq!(
+            d(&[("n", &thousands), ("r", &eu)], b';'),
+            (Decimal::Comma, None)
+        );
+        // plain whole numbers need no mark
+        assert_eq!(
+            d(&[("n", &col(&["12", "4168"]))], b';'),
+            (Decimal::Point, None)
+        );
+    }
+
+    #[test]
+    fn numbers_written_as_text_are_metrics_with_their_units() {
+        let inf = infer_text(
+            "wbr.csv",
+            "Week Ending,Region,Revenue ($),Orders (#),Conversion %,Avg Order\n\
+             03/06/2023,East,\"$261,059.24\",\"4,168\",3.2%,\"$62.63\"\n\
+             03/06/2023,West,\"$198,113.02\",\"3,051\",n/a,\"$64.93\"\n\
+             03/13/2023,East,\"$270,100.00\",\"4,301\",3.4%,#DIV/0!\n\
+             03/13/2023,West,-,\"2,977\",2.9%,\"$66.20\"\n"
+                .as_bytes(),
+        );
+        assert_eq!(inf.time_column, "Week Ending");
+        assert_eq!(inf.reading.time_format.as_deref(), Some("%m/%d/%Y"));
+        assert_eq!(inf.reading.decimal, Decimal::Point);
+        assert_eq!(inf.dimensions, ["Region"]);
+        assert_eq!(
+            inf.metric_names,
+            ["revenue", "orders", "conversion", "avg_order"]
+        );
+        let units: Vec<Option<&str>> = inf
+            .metric_columns
+            .iter()
+            .map(|m| m.unit.as_deref())
+            .collect();
+        assert_eq!(units, [Some("$"), None, Some("%"), Some("$")]);
+        assert!(inf.checks.is_empty(), "{:?}", inf.checks);
+    }
+
+    #[test]
+    fn a_date_column_no_format_reads_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, "Date,orders\nsoon,1\nlater,2\n").unwrap();
+        let e = infer(&path, "x").unwrap_err().to_string();
+        assert!(
+            e.contains("x.csv") && e.contains("no column holds dates") && e.contains("`Date`: "),
+            "{e}"
+        );
     }
 
     #[test]

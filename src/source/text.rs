@@ -253,7 +253,9 @@ pub fn infer_time_format(
         .min_by_key(|(i, (spec, ms))| (steps(ms), day_first(spec) != prefer_day_first, *i))
         .map(|(i, _)| i)
         .unwrap_or(0);
-    let (spec, _) = fits.swap_remove(best);
+    let (spec, read) = fits.swap_remove(best);
+    // a pattern reading the same dates (`%B` takes `Mar` as `%b` does) means nothing else
+    fits.retain(|(_, ms)| *ms != read);
     let doubt = (!fits.is_empty()).then(|| {
         let others: Vec<String> = fits.iter().map(|(s, _)| format!("{s:?}")).collect();
         format!(
@@ -648,6 +650,8 @@ mod tests {
             spec(&["Mar 6, 2025", "Mar 13, 2025"]).as_deref(),
             Some("%b %d, %Y")
         );
+        let named = infer_time_format(&["Mar 6, 2025", "Mar 13, 2025"], true).unwrap();
+        assert_eq!(named.and_then(|g| g.doubt), None);
         assert_eq!(
             spec(&["6 March 2025", "13 March 2025"]).as_deref(),
             Some("%d %B %Y")
