@@ -1794,3 +1794,84 @@ fn backfill_reads_a_workbook() {
         "{stderr}"
     );
 }
+
+/// A workbook and a Google Sheets "publish to web" CSV link, each from a URL:
+/// read like the same file on disk.
+#[test]
+fn a_workbook_and_a_published_sheet_read_from_urls() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let book = std::fs::read(daily_workbook(dir.path())).unwrap();
+    let serve = |body: Vec<u8>, kind: &'static str| {
+        http_once(move |s| {
+            write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .unwrap();
+            s.write_all(&body).unwrap();
+        })
+    };
+    let xlsx_url = serve(
+        book,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    .replace("export.csv", "wbr.xlsx");
+    let (out, rows) = backfill_in(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"book\"\nurl = \"{xlsx_url}\"\ntime_column = \"Day\"\nlayout = \"wide\"\n"
+        ),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        rows.iter()
+            .any(|r| r["metric"] == "orders" && r["timestamp"].starts_with("2024-04-10")),
+        "{rows:?}"
+    );
+    // a published sheet: its URL ends in `pub?…output=csv`, its dates are the sheet's
+    let mut csv = String::from("Day,Region,Orders\n");
+    for d in 0..120i64 {
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Duration::days(d);
+        let v = if d == 100 {
+            4000
+        } else {
+            1000 + (d % 7) * 20 + d % 3
+        };
+        csv.push_str(&format!(
+            "{},eu,\"{}\"\n",
+            day.format("%-m/%-d/%Y"),
+            group(v)
+        ));
+    }
+    let sheet_url = serve(csv.into_bytes(), "text/csv").replace(
+        "export.csv",
+        "spreadsheets/d/e/2PACX-1vQ/pub?gid=0&single=true&output=csv",
+    );
+    let (out, rows) = backfill_in(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"sheet\"\nurl = \"{sheet_url}\"\ntime_column = \"Day\"\ntime_format = \"%m/%d/%Y\"\nlayout = \"wide\"\ndimensions = [\"Region\"]\n"
+        ),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        rows.iter()
+            .any(|r| r["metric"] == "orders" && r["timestamp"].starts_with("2024-04-10")),
+        "{rows:?}"
+    );
+}
+
+/// `1234` as a spreadsheet writes it: `1,234`.
+fn group(v: i64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

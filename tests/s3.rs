@@ -110,6 +110,34 @@ fn parquet_of(csv: &Path, out: &Path) {
         .unwrap();
 }
 
+/// The fixture as an Excel workbook: a title row above the header, dates as
+/// date cells, values as numbers.
+fn workbook_of(csv: &Path, out: &Path) {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "Shop, daily").unwrap();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let text = std::fs::read_to_string(csv).unwrap();
+    for (i, line) in text.lines().enumerate() {
+        let row = u32::try_from(i).unwrap() + 2;
+        for (c, cell) in line.split(',').enumerate() {
+            let c = u16::try_from(c).unwrap();
+            if i > 0 && c == 0 {
+                let at = ExcelDateTime::parse_from_str(cell).unwrap();
+                sheet
+                    .write_datetime_with_format(row, c, &at, &date)
+                    .unwrap();
+            } else if let (true, Ok(x)) = (i > 0, cell.parse::<f64>()) {
+                sheet.write_number(row, c, x).unwrap();
+            } else {
+                sheet.write_string(row, c, cell).unwrap();
+            }
+        }
+    }
+    book.save(out).unwrap();
+}
+
 #[test]
 fn s3_gives_the_same_findings_as_a_file_and_sql_and_bad_s3_sources_do_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,7 +162,10 @@ fn s3_gives_the_same_findings_as_a_file_and_sql_and_bad_s3_sources_do_not_stop_t
     .unwrap();
     let parquet = dir.path().join("shop_daily.parquet");
     parquet_of(&csv, &parquet);
+    let xlsx = dir.path().join("shop_daily.xlsx");
+    workbook_of(&csv, &xlsx);
     let s3 = S3::start(&[
+        ("exports/xlsx/shop_daily.xlsx", xlsx),
         ("exports/csv/part-1.csv", part1),
         ("exports/csv/part-2.csv", part2),
         ("exports/csv/readme.txt", csv.clone()),
@@ -187,6 +218,10 @@ fn s3_gives_the_same_findings_as_a_file_and_sql_and_bad_s3_sources_do_not_stop_t
         (
             "s3-parquet",
             s3_source("s3parquet", "s3://exports/parquet/shop_daily.parquet"),
+        ),
+        (
+            "s3-xlsx",
+            s3_source("s3xlsx", "s3://exports/xlsx/shop_daily.xlsx"),
         ),
         ("sql", QUERY_SOURCE.to_string()),
     ] {
