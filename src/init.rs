@@ -978,6 +978,23 @@ fn write_time_column(o: &mut String, inf: &Inferred) {
             "decimal = \",\""
         );
     }
+    if period_end(&inf.time_column, inf.granularity) {
+        let _ = writeln!(
+            o,
+            "{:<34} # `{}` is each week's last day: the week is complete that night",
+            "period_end = true", inf.time_column
+        );
+    }
+}
+
+/// True for a weekly time column named as the period's end ("Week Ending",
+/// `week_end`, "Period End Date"): its dates are the weeks' last days.
+fn period_end(time_column: &str, granularity: Option<Granularity>) -> bool {
+    let words = text::slug(time_column);
+    granularity == Some(Granularity::Week)
+        && words
+            .split('_')
+            .any(|w| matches!(w, "ending" | "end" | "ended" | "thru" | "through"))
 }
 
 /// The names a wide export's metrics go by (each header's words) and their

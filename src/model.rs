@@ -34,6 +34,18 @@ impl Granularity {
         }
     }
 
+    /// Milliseconds from a row's timestamp to the end of its period: a
+    /// whole step when the timestamp marks the period's start (the default),
+    /// and with `period_end` (a "Week Ending" date) the rest of that day for
+    /// days and weeks, nothing for finer periods (an hour stamped at its end).
+    pub const fn ends_after(self, period_end: bool) -> i64 {
+        match (period_end, self) {
+            (false, g) => g.step_ms(),
+            (true, Granularity::Day | Granularity::Week) => MS_PER_DAY,
+            (true, _) => 0,
+        }
+    }
+
     /// Points per day (at least 1, also for weekly data).
     pub const fn points_per_day(self) -> usize {
         match self {

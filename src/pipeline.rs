@@ -246,10 +246,11 @@ impl States<'_> {
                     return range.from;
                 };
                 let step = info.granularity.step_ms();
+                let ends = info.granularity.ends_after(src.dialect.period_end);
                 let from = match reported.get(i).copied().flatten() {
                     Some(last) => last.saturating_add(1),
                     // the periods that ended after the previous review
-                    None => review.saturating_sub(step).saturating_add(1).min(newest),
+                    None => review.saturating_sub(ends).saturating_add(1).min(newest),
                 };
                 let floor = newest
                     .saturating_sub(bound.max(step.saturating_mul(2)))
@@ -301,6 +302,16 @@ pub fn load_all(cfg: &Config, now: DateTime<Utc>, window: Window) -> Loaded {
     load_as_of(cfg, now, window, false, limit)
 }
 
+/// [`load_all`] as of `now`: when `now` is in the past (a report or page
+/// `--at` a past moment, a replayed run), the exports hold that moment's real
+/// future, and the periods that had not ended by then are left out silently
+/// (as a replay leaves them), not reported as rows from the future.
+pub fn load_as_of_moment(cfg: &Config, now: DateTime<Utc>, window: Window) -> Loaded {
+    let limit = cfg.detection.memory_budget.map(chunk_rows);
+    let replay = now + chrono::Duration::minutes(5) < Utc::now();
+    load_as_of(cfg, now, window, replay, limit)
+}
+
 /// [`load_all`]; with `replay` (a run `--at` a past moment) the exports hold
 /// that moment's real future, so only periods that had *ended* by `now` are
 /// kept (what the daemon could have read then), silently: no look-ahead.
@@ -317,7 +328,7 @@ fn load_as_of(
         match source::load_held(s, &query_window(s, now, window), limit) {
             Ok((Held::Whole(mut b), mut problems)) => {
                 if replay {
-                    let cut = keep_ended(&mut b, local_ms(now, s));
+                    let cut = keep_ended(&mut b, local_ms(now, s), s.dialect.period_end);
                     tracing::debug!(source = %s.name, rows = cut, "replay: rows after the evaluation time left out");
                 }
                 problems.extend(b.drop_future(local_ms(now, s)));
@@ -385,7 +396,7 @@ fn cut_chunks(
         let (mut b, problems) = chunks.take(i)?;
         cut.extend(problems);
         if replay {
-            let rows = keep_ended(&mut b, local);
+            let rows = keep_ended(&mut b, local, s.dialect.period_end);
             tracing::debug!(source = %s.name, rows, "replay: rows after the evaluation time left out");
         }
         future.extend(b.drop_future_keyed(local));
@@ -506,13 +517,13 @@ fn query_window(src: &SourceConfig, now: DateTime<Utc>, window: Window) -> sourc
 /// clock): a day is complete at the next midnight, an hour at the next hour.
 /// Rows are sorted per series, so the cut is a binary search; a series left
 /// empty is removed. Returns the number of rows left out.
-fn keep_ended(batch: &mut Batch, now: i64) -> usize {
+fn keep_ended(batch: &mut Batch, now: i64, period_end: bool) -> usize {
     let ts = &batch.ts;
     let mut cut = 0;
     batch.series.retain_mut(|s| {
         let series_ts = &ts[s.start..s.start + s.len];
-        let step = s.granularity.step_ms();
-        let keep = series_ts.partition_point(|&t| t.saturating_add(step) <= now);
+        let ends = s.granularity.ends_after(period_end);
+        let keep = series_ts.partition_point(|&t| t.saturating_add(ends) <= now);
         cut += s.len - keep;
         s.len = keep;
         s.len > 0
@@ -783,7 +794,7 @@ fn late_of(cfg: &Config, b: &Batch, now: Option<DateTime<Utc>>) -> Vec<Finding> 
     };
     let local = local_ms(now, src);
     let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
-    detect::late(b, local, delay)
+    detect::late(b, local, delay, src.dialect.period_end)
 }
 
 /// Order findings by source, series, time, check.

@@ -347,3 +347,117 @@ fn spreadsheet_blanks_and_errors_are_missing_values_not_failures() {
         "{said}"
     );
 }
+
+/// A weekly sheet by region, "Week Ending" Sundays from 2023-01-08, 104
+/// weeks, US dates, `$` revenue and a `%` conversion per region.
+fn week_ending_sheet(dir: &Path) -> NaiveDate {
+    let first = NaiveDate::from_ymd_opt(2023, 1, 8).unwrap();
+    let mut noise = Noise(11);
+    let mut csv = String::from("Week Ending,Region,Revenue ($),Conversion %\n");
+    for w in 0..104 {
+        let day = first + Duration::weeks(w);
+        for (r, base) in [("Düsseldorf", 180_000.0), ("London", 260_000.0)] {
+            let mut v = base * (1.0 + 0.01 * noise.next());
+            if w == 100 && r == "Düsseldorf" {
+                v *= 1.6;
+            }
+            let conv = if r == "London" { 3.0 } else { 4.0 } + 0.02 * noise.next();
+            csv.push_str(&format!(
+                "{},{r},\"${}\",{conv:.2}%\n",
+                day.format("%m/%d/%Y"),
+                grouped(v, 2, ",", ".")
+            ));
+        }
+    }
+    std::fs::write(dir.join("weekly.csv"), csv).unwrap();
+    first
+}
+
+/// The weekly sheet's config; `extra` lines go on its source.
+fn weekly_config(dir: &Path, extra: &str) -> PathBuf {
+    config(
+        dir,
+        &format!(
+            "[[source]]\nname = \"weekly\"\npath = \"weekly.csv\"\nlayout = \"wide\"\ntime_column = \"Week Ending\"\ntime_format = \"%m/%d/%Y\"\ndimensions = [\"Region\"]\nmetrics = [\"Revenue ($)\", \"Conversion %\"]\n{extra}\n\n[owners]\ndefault = \"Ana <ana@example.com>\"\n\n[review]\nweekday = \"wed\"\ntime = \"14:00\"\n"
+        ),
+    )
+}
+
+/// What `run --once --at` says it reported on the weekly source.
+fn reported_at(cfg: &Path, at: &str) -> String {
+    let digests = cfg.with_file_name("digests");
+    let out = callout(&[
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--at",
+        at,
+        "--dry-run",
+        digests.to_str().unwrap(),
+    ]);
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    said.lines()
+        .find(|l| l.starts_with("reported on `weekly`"))
+        .unwrap_or_else(|| panic!("no report line in:\n{said}"))
+        .to_string()
+}
+
+#[test]
+fn a_week_ending_row_is_reported_once_its_sunday_is_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = week_ending_sheet(dir.path());
+    let sunday = first + Duration::weeks(100);
+    let tuesday = (sunday + Duration::days(2))
+        .format("%Y-%m-%d 07:00")
+        .to_string();
+    let shown = sunday.format("%Y-%m-%d").to_string();
+    // as the week's last day, the Sunday's week is complete on Tuesday morning
+    let cfg = weekly_config(dir.path(), "period_end = true");
+    let line = reported_at(&cfg, &tuesday);
+    assert!(line.contains(&format!("({shown} .. {shown})")), "{line}");
+    let digest = std::fs::read_dir(dir.path().join("digests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "html"))
+        .expect("a digest");
+    let html = std::fs::read_to_string(digest).unwrap();
+    // the planted week, by the date the export gives it, in the header's unit
+    assert!(html.contains("revenue (Region=Düsseldorf)"), "{html}");
+    assert!(html.contains(&shown) && html.contains("$"), "{html}");
+    // read as the week's first day, that week would only end the next Sunday
+    std::fs::remove_dir_all(dir.path().join("digests")).unwrap();
+    let cfg = weekly_config(dir.path(), "");
+    let line = reported_at(&cfg, &tuesday);
+    assert!(!line.contains(&shown), "{line}");
+}
+
+#[test]
+fn the_pre_read_shows_header_units_and_averages_a_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = week_ending_sheet(dir.path());
+    let sunday = first + Duration::weeks(100);
+    let cfg = weekly_config(dir.path(), "period_end = true");
+    let html = dir.path().join("wbr.html");
+    // as of a past morning: the later weeks are in the file, and left out
+    let out = callout(&[
+        "report",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--date",
+        &sunday.format("%Y-%m-%d").to_string(),
+        "--at",
+        &(sunday + Duration::days(2))
+            .format("%Y-%m-%d 07:00")
+            .to_string(),
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Düsseldorf"), "{page}");
+    assert!(page.contains("$"), "revenue in dollars: {page}");
+    // conversion is a rate: the week's figure is the mean, 3.5 %, not the sum, 7.0 %
+    assert!(page.contains("<td>3.5 %</td>"), "{page}");
+    assert!(!page.contains("<td>7.0 %</td>"), "{page}");
+}

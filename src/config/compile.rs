@@ -1174,6 +1174,7 @@ impl Compiler {
             delimiter,
             sheet: s.sheet.clone(),
             header_row,
+            period_end: s.period_end.unwrap_or(false),
         }
     }
 

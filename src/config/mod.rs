@@ -301,6 +301,9 @@ pub struct Dialect {
     pub sheet: Option<String>,
     /// A workbook's header row (1-based); `None`: the first row of the table found.
     pub header_row: Option<usize>,
+    /// The time column holds each period's last day (a "Week Ending" Sunday)
+    /// rather than its first: the period is complete, and late, that much sooner.
+    pub period_end: bool,
 }
 
 impl Dialect {
@@ -330,6 +333,9 @@ impl Dialect {
         }
         if let Some(r) = self.header_row {
             parts.push(format!("header_row {r}"));
+        }
+        if self.period_end {
+            parts.push("period_end".into());
         }
         (!parts.is_empty()).then(|| parts.join(", "))
     }

@@ -193,6 +193,8 @@ pub struct RawSource {
     pub sheet: Option<String>,
     /// A workbook's header row, counted from 1 as the spreadsheet shows it (default: found).
     pub header_row: Option<i64>,
+    /// The time column holds each period's last day ("Week Ending"), not its first.
+    pub period_end: Option<bool>,
 }
 
 /// Default `[[source]] history_days`: a year and a month, enough for

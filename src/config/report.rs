@@ -203,6 +203,11 @@ impl ReportConfig {
             && let Some(unit) = self.header_units.get(metric)
         {
             rule.unit = unit.clone();
+            // a rate (`Conversion %`) averages over slices and days; a sum of
+            // percentages is no number anyone reads
+            if unit == "%" && !self.metrics.iter().any(|m| m.name == metric) {
+                rule.aggregate = Aggregate::Mean;
+            }
         }
         rule
     }

@@ -450,7 +450,7 @@ fn run_kernels(
 
 /// Series whose newest point is older than `now` allows: the period after it
 /// ended more than `delay_ms` ago. `now` is wall-clock ms in the source's timezone.
-pub fn late(batch: &Batch, now: i64, delay_ms: i64) -> Vec<Finding> {
+pub fn late(batch: &Batch, now: i64, delay_ms: i64, period_end: bool) -> Vec<Finding> {
     batch
         .series
         .iter()
@@ -458,7 +458,8 @@ pub fn late(batch: &Batch, now: i64, delay_ms: i64) -> Vec<Finding> {
             let ts = batch.ts_of(info);
             let last = *ts.last()?;
             let step = info.granularity.step_ms();
-            let due = last + 2 * step + delay_ms;
+            // the period after the newest one must have ended `delay_ms` ago
+            let due = last + step + info.granularity.ends_after(period_end) + delay_ms;
             (now > due).then(|| {
                 Finding::late(
                     &batch.source,

@@ -517,7 +517,8 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
             let due = cfg.map(|c| {
                 let delay = i64::try_from(c.expected_delay.as_millis()).unwrap_or(i64::MAX);
                 let at =
-                    hi.0.saturating_add(hi.1.step_ms().saturating_mul(2))
+                    hi.0.saturating_add(hi.1.step_ms())
+                        .saturating_add(hi.1.ends_after(c.dialect.period_end))
                         .saturating_add(delay);
                 format!(", expected by {} ({})", wall_time(at), c.timezone.name())
             });

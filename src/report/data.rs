@@ -208,6 +208,19 @@ impl Cube {
             b.ts.iter()
                 .map(|t| t.div_euclid(MS_PER_DAY) - day0)
                 .collect();
+        // the rows of the series, in key order: a batch cut at a replay's
+        // clock keeps its later rows in place, outside every series
+        let in_series: usize = b.series.iter().map(|s| s.len).sum();
+        let values: std::borrow::Cow<'_, [f64]> = if in_series == b.values.len() {
+            std::borrow::Cow::Borrowed(&b.values)
+        } else {
+            std::borrow::Cow::Owned(
+                b.series
+                    .iter()
+                    .flat_map(|s| b.values[s.start..s.start + s.len].iter().copied())
+                    .collect(),
+            )
+        };
         // one code per series for each grouping; rows get their series' code
         let mut metrics = Codes::default();
         let per_series: Vec<i64> = b
@@ -245,7 +258,7 @@ impl Cube {
         };
         grouped(
             key_of(&per_series, None),
-            &b.values,
+            &values,
             day0,
             &metrics.0,
             |m, d, s, n| {
@@ -265,7 +278,7 @@ impl Cube {
                 .collect();
             grouped(
                 key_of(&codes, Some(&keep)),
-                &b.values,
+                &values,
                 day0,
                 &slices.0,
                 |name, d, s, n| {

@@ -3,7 +3,7 @@
 //! with the owners' explanations, and a drill-down by dimension.
 //!
 //! Three steps, so the web server and the mailer can reuse them:
-//! [`gather`] does the I/O (sources through `pipeline::load_all`, plan files,
+//! [`gather`] does the I/O (sources through `pipeline::load_as_of_moment`, plan files,
 //! the store's incidents and explanations) into [`Inputs`]; [`build`] is pure
 //! and turns inputs into a [`Report`] (plain data, every number computed);
 //! [`html`] renders a report as one self-contained page (inline CSS and SVG).
@@ -270,13 +270,14 @@ fn calendar_of(cfg: &Config) -> Calendar {
 }
 
 /// Read what a report of `week` needs: every source (rows after `now` left
-/// out), the plans, and the incidents of the chart's weeks with their
+/// out, silently when `now` is a past moment: `pipeline::load_as_of_moment`), the plans, and the incidents of the chart's weeks with their
 /// findings and explanations (only when the store file exists: a report
 /// never creates one).
 pub fn gather(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<Inputs, ReportError> {
     let t = std::time::Instant::now();
     // all history: the charts and last year's to-date figures reach back two years
-    let loaded = crate::pipeline::load_all(cfg, now, crate::pipeline::Window::Dates(None, None));
+    let loaded =
+        crate::pipeline::load_as_of_moment(cfg, now, crate::pipeline::Window::Dates(None, None));
     tracing::info!(secs = t.elapsed().as_secs_f64(), "report: sources loaded");
     let mut problems: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
     let t = std::time::Instant::now();
