@@ -2,6 +2,13 @@
 //! header units, month names, week-ending rows, and the errors a bad cell
 //! gets. Each file is written here, read by the real binary, and a planted
 //! outlier must be found on the date the export gives it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test or bench is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
