@@ -1,8 +1,10 @@
 //! Exports → one normalised, sorted batch of series per source.
 //!
 //! Reads files, globs, URLs and S3 objects (CSV in any delimiter and
-//! encoding, see [`dialect`]; Parquet, NDJSON; long or wide layout) with
-//! Polars (CSV and Parquet streamed in blocks), normalises each block to
+//! encoding, see [`dialect`]; Parquet, NDJSON; workbooks through calamine,
+//! see [`workbook`]; long or wide layout) with Polars (CSV and Parquet
+//! streamed in blocks), text dates and numbers as spreadsheets write them
+//! ([`text`]), normalises each block to
 //! `keys…, __ts (i64 ms, wall clock), __value (f64)`, keeps a series id, time
 //! and value per row (`rows`), sorts once by series and time, and cuts the
 //! rows into contiguous per-series slices for `detect`. Bad input becomes a [`SourceError`] naming
