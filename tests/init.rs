@@ -35,6 +35,23 @@ fn value(i: usize, base: f64) -> f64 {
     base * (1.0 + 0.1 * (x * 0.9).sin() + 0.03 * (x * 2.3).cos())
 }
 
+/// The planted outlier: `v` times `by` in the one row `at` (else `v`).
+fn planted(v: f64, hit: bool, by: f64) -> f64 {
+    if hit { v * by } else { v }
+}
+
+/// True when the findings CSV `f` (in `dir`) has a finding of `metric` for
+/// the series holding `slice`, on `day` (YYYY-MM-DD).
+fn found(dir: &Path, metric: &str, slice: &str, day: &str) -> bool {
+    let f = std::fs::read_to_string(dir.join("f.csv")).unwrap();
+    f.lines().any(|l| {
+        let cells: Vec<&str> = l.split(',').collect();
+        cells.first() == Some(&metric)
+            && cells.contains(&slice)
+            && cells.iter().any(|c| c.starts_with(day))
+    })
+}
+
 /// `v` with a thousands separator `sep` and `decimals` places after `mark`.
 fn written(v: f64, sep: char, mark: char, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
@@ -65,7 +82,8 @@ fn write_exports(dir: &Path) {
             let revenue = if i == 7 {
                 "-".to_string()
             } else {
-                format!("\"${}\"", written(value(i, 250_000.0), ',', '.', 2))
+                let v = planted(value(i, 250_000.0), w == 50 && r == 0, 2.0);
+                format!("\"${}\"", written(v, ',', '.', 2))
             };
             let conversion = if i == 11 {
                 "#DIV/0!".to_string()
@@ -91,7 +109,12 @@ fn write_exports(dir: &Path) {
             s.push_str(&format!(
                 "{};{shop};{} €;{}\n",
                 date.format("%d.%m.%Y"),
-                written(value(i, 12_000.0), '.', ',', 2),
+                written(
+                    planted(value(i, 12_000.0), d == 80 && f == 0, 2.0),
+                    '.',
+                    ',',
+                    2
+                ),
                 written(value(i + 5, 1500.0), '.', ',', 0),
             ));
         }
@@ -106,7 +129,7 @@ fn write_exports(dir: &Path) {
             let i = d as usize * 2 + c;
             s.push_str(&format!(
                 "{date},{city},{:.0},{:.0}\n",
-                value(i, 800.0),
+                planted(value(i, 800.0), d == 80 && c == 0, 3.0),
                 value(i + 1, 40.0)
             ));
         }
@@ -122,7 +145,11 @@ fn write_exports(dir: &Path) {
             for (m, (metric, base)) in [("signups", 120.0), ("churn_rate", 2.5)].iter().enumerate()
             {
                 let date = day0 + chrono::Duration::days(d);
-                let v = value(d as usize * 4 + r * 2 + m, *base);
+                let v = planted(
+                    value(d as usize * 4 + r * 2 + m, *base),
+                    d == 80 && r == 0 && m == 0,
+                    3.0,
+                );
                 s.push_str(&format!(
                     "{};{region};{metric};{}\n",
                     date.format("%b %-d, %Y"),
@@ -283,6 +310,23 @@ fn spreadsheet_csvs_check_and_backfill_with_the_config_init_wrote() {
         said.contains("backfill: 4 source(s)") && said.contains("0 error(s)"),
         "{said}"
     );
+    // the planted outlier of each export, on the date the export gives it
+    let monday = chrono::NaiveDate::from_ymd_opt(2023, 1, 2).unwrap();
+    let week_50 = (monday + chrono::Duration::weeks(50))
+        .format("%Y-%m-%d")
+        .to_string();
+    let f = std::fs::read_to_string(dir.path().join("f.csv")).unwrap();
+    for (metric, slice, day) in [
+        ("revenue", "East", week_50.as_str()),
+        ("umsatz", "Köln", "2025-03-22"),
+        ("visits", "Düsseldorf", "2025-03-22"),
+        ("signups", "North", "2025-03-22"),
+    ] {
+        assert!(
+            found(dir.path(), metric, slice, day),
+            "no {metric} {slice} {day} in\n{f}"
+        );
+    }
 }
 
 /// Needs the workbook reader (`source::workbook::read_table`): a workbook
@@ -333,7 +377,8 @@ fn init_reads_a_workbook_below_its_title_rows() {
             data.write_datetime_with_format(row, 0, &excel, &date)
                 .unwrap();
             data.write_string(row, 1, *region).unwrap();
-            data.write_number_with_format(row, 2, value(i, 250_000.0), &money)
+            let revenue = planted(value(i, 250_000.0), w == 50 && r == 0, 2.0);
+            data.write_number_with_format(row, 2, revenue, &money)
                 .unwrap();
             data.write_number_with_format(row, 3, value(i + 3, 4000.0).round(), &count)
                 .unwrap();
@@ -387,5 +432,13 @@ fn init_reads_a_workbook_below_its_title_rows() {
     assert!(
         said.contains("backfill: 1 source(s)") && said.contains("0 error(s)"),
         "{said}"
+    );
+    let week_50 = (monday + chrono::Duration::weeks(50))
+        .format("%Y-%m-%d")
+        .to_string();
+    let f = std::fs::read_to_string(dir.path().join("f.csv")).unwrap();
+    assert!(
+        found(dir.path(), "revenue", "East", &week_50),
+        "no revenue East {week_50} in\n{f}"
     );
 }
