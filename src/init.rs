@@ -232,7 +232,7 @@ fn read_csv_head(path: &Path) -> Result<Head, InitError> {
     let mut text = dialect::decode(body, sniffed.encoding);
     if !whole {
         // whole records only: the head may end inside one
-        let end = record_end(&text).ok_or_else(|| {
+        let end = crate::source::last_record_end(text.as_bytes()).ok_or_else(|| {
             read_err(format!(
                 "no line ends in its first {} MiB",
                 HEAD_BYTES >> 20
@@ -254,21 +254,6 @@ fn read_csv_head(path: &Path) -> Result<Head, InitError> {
         encoding: sniffed.encoding.filter(|_| !bom),
         sheet: None,
     })
-}
-
-/// The end of the last whole record of CSV `text` (after its line break,
-/// outside quotes).
-fn record_end(text: &str) -> Option<usize> {
-    let mut quoted = false;
-    let mut end = None;
-    for (i, b) in text.bytes().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted => end = Some(i + 1),
-            _ => {}
-        }
-    }
-    end
 }
 
 /// A column of the head, classified.

@@ -146,21 +146,21 @@ fn csv_header(cfg: &SourceConfig, file: &Path) -> Option<Vec<String>> {
     if compressed_head(&head) {
         return None;
     }
-    let (encoding, bom) = match encoding_rs::Encoding::for_bom(&head) {
-        Some((enc, bom)) => (Some(enc), bom),
-        None => (cfg.dialect.encoding.or(dialect::sniff(&head).encoding), 0),
-    };
-    let text = dialect::decode(&head[bom..], encoding);
+    // as a run reads it; bytes that are not UTF-8 without an `encoding` key
+    // (which a run refuses, naming the line) as `dialect::sniff` guesses them
+    let read = dialect::read_as(&cfg.dialect, &head);
+    let encoding = read
+        .transcode
+        .or(dialect::sniff(&head).encoding)
+        .unwrap_or(encoding_rs::UTF_8);
+    // (`decode` follows a BOM, as `read_as` does, and leaves it out)
+    let (text, _, _) = encoding.decode(&head);
     if head.len() == dialect::HEAD && !text.contains('\n') {
         return None;
     }
-    let delimiter = cfg
-        .dialect
-        .delimiter
-        .unwrap_or_else(|| dialect::header_delimiter(&text));
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .delimiter(delimiter)
+        .delimiter(read.delimiter)
         .from_reader(text.as_bytes());
     let names: Vec<String> = reader.headers().ok()?.iter().map(str::to_string).collect();
     (!names.is_empty()).then_some(names)

@@ -603,7 +603,7 @@ fn utf8_copy(
 
 /// The end (one past the newline) of the last complete record in `buf`,
 /// which starts at a record boundary; a newline inside quotes is no boundary.
-fn last_record_end(buf: &[u8]) -> Option<usize> {
+pub(crate) fn last_record_end(buf: &[u8]) -> Option<usize> {
     if !buf.contains(&b'"') {
         return buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1);
     }
@@ -1341,17 +1341,13 @@ fn download(cfg: &SourceConfig, url: &str) -> Result<TempFile, SourceError> {
         .split(['?', '#'])
         .next()
         .and_then(|u| u.rsplit_once('.'))
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .filter(|e| ["xlsx", "xlsm", "xlsb", "xls", "ods"].contains(&e.as_str()));
-    let suffix = match (cfg.format, workbook_ext.as_deref()) {
-        (Format::Csv, _) => ".csv",
-        (Format::Parquet, _) => ".parquet",
-        (Format::Ndjson, _) => ".ndjson",
-        (Format::Workbook, Some("xls")) => ".xls",
-        (Format::Workbook, Some("xlsm")) => ".xlsm",
-        (Format::Workbook, Some("xlsb")) => ".xlsb",
-        (Format::Workbook, Some("ods")) => ".ods",
-        (Format::Workbook, _) => ".xlsx",
+        .map(|(_, e)| format!(".{}", e.to_ascii_lowercase()))
+        .filter(|e| [".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"].contains(&e.as_str()));
+    let suffix = match cfg.format {
+        Format::Csv => ".csv",
+        Format::Parquet => ".parquet",
+        Format::Ndjson => ".ndjson",
+        Format::Workbook => workbook_ext.as_deref().unwrap_or(".xlsx"),
     };
     let mut tmp = TempFile::new(suffix)
         .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;

@@ -343,30 +343,7 @@ pub fn parse_number(cell: &str, decimal: Decimal) -> Number {
 /// The unit a cell writes around its number: a currency symbol or code, or
 /// `%`; `None` for a bare number.
 pub fn number_unit(cell: &str) -> Option<String> {
-    let s = cell.trim();
-    let s = s
-        .strip_prefix('(')
-        .and_then(|s| s.strip_suffix(')'))
-        .unwrap_or(s);
-    let s = s.trim_start_matches(['-', '+', '−']).trim_end_matches('-');
-    if s.ends_with('%') {
-        return Some("%".into());
-    }
-    let is_unit = |c: char| CURRENCY.contains(&c) || c.is_alphabetic() || c == '.';
-    let head: String = s.chars().take_while(|&c| is_unit(c)).collect();
-    let tail: String = {
-        let mut t: Vec<char> = s
-            .chars()
-            .rev()
-            .take_while(|&c| c != '.' && is_unit(c))
-            .collect();
-        t.reverse();
-        t.into_iter().collect()
-    };
-    [head, tail]
-        .into_iter()
-        .map(|u| u.trim().to_string())
-        .find(|u| is_unit_text(u))
+    units_off(cell.trim()).unit.map(str::to_string)
 }
 
 /// Letters written as a currency beside a number: an ISO 4217 code (three
@@ -386,16 +363,26 @@ fn is_unit_text(t: &str) -> bool {
             || (t.len() == 3 && t.bytes().all(|b| b.is_ascii_uppercase())))
 }
 
-/// [`parse_number`] past the plain cases: signs, units, separators.
-fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
+/// A cell with its signs and units taken off: `-$1,234`, `$-1,234`,
+/// `(1,234)`, `1,234 USD-`. Letters that are no currency (`bad17`) stay
+/// (and fail the number).
+struct Bare<'a> {
+    negative: bool,
+    number: &'a str,
+    /// The first unit taken off (a currency or `%`).
+    unit: Option<&'a str>,
+}
+
+/// [`Bare`] of a cell (trimmed).
+fn units_off(s: &str) -> Bare<'_> {
     let mut negative = false;
+    let mut unit = None;
     let mut s = s;
     if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
         negative = true;
         s = inner.trim();
     }
-    // signs and units in either order: `-$1,234`, `$-1,234`, `1,234 USD-`;
-    // letters that are no currency (`bad17`) stay and fail the number
+    // signs and units in either order
     let is_unit = |c: char| CURRENCY.contains(&c) || c.is_alphabetic() || matches!(c, '%' | '.');
     let space = |c: char| c.is_whitespace();
     for _ in 0..2 {
@@ -406,7 +393,9 @@ fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
             s = r.trim_start_matches(space);
         }
         let r = s.trim_start_matches(is_unit);
-        if r.len() < s.len() && is_unit_text(&s[..s.len() - r.len()]) {
+        let taken = &s[..s.len() - r.len()];
+        if !taken.is_empty() && is_unit_text(taken) {
+            unit = unit.or(Some(taken.trim()));
             s = r.trim_start_matches(space);
         }
     }
@@ -416,10 +405,26 @@ fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
             s = r.trim_end_matches(space);
         }
         let r = s.trim_end_matches(|c: char| c != '.' && is_unit(c));
-        if r.len() < s.len() && is_unit_text(&s[r.len()..]) {
+        let taken = &s[r.len()..];
+        if !taken.is_empty() && is_unit_text(taken) {
+            unit = unit.or(Some(taken.trim()));
             s = r.trim_end_matches(space);
         }
     }
+    Bare {
+        negative,
+        number: s,
+        unit,
+    }
+}
+
+/// [`parse_number`] past the plain cases: signs, units, separators.
+fn number_core(s: &str, decimal: Decimal) -> Option<f64> {
+    let Bare {
+        negative,
+        number: s,
+        ..
+    } = units_off(s);
     if s.is_empty() {
         return None;
     }

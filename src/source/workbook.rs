@@ -472,36 +472,23 @@ fn column(name: &str, cells: &[&Data]) -> Result<Column, String> {
     Ok(out.into())
 }
 
-/// The table as the source reads it: the time column of numbers as Excel
-/// serial dates when `time_format = "excel"` (each must be one) or when
-/// every value is a plausible one (1990 to 2099); dimension and metric-name
-/// columns of numbers as text (`101`, not `101.0`).
+/// The table as the source reads it: a time column of numbers, every one
+/// a plausible serial date (1990 to 2099), as Excel serial dates when the
+/// source gives no `time_format` (with one, `normalize` reads the column by
+/// it, `excel` included); dimension and metric-name columns of numbers as
+/// text (`101`, not `101.0`).
 pub(super) fn for_source(cfg: &SourceConfig, mut table: Table) -> Result<Table, String> {
-    let excel = cfg
-        .dialect
-        .time_format
-        .as_ref()
-        .is_some_and(|f| f.spec() == crate::source::text::EXCEL);
     let tc = cfg.time_column.as_str();
     if let Ok(c) = table.frame.column(tc)
         && c.dtype() == &DataType::Float64
+        && cfg.dialect.time_format.is_none()
     {
         let f = c.f64().map_err(|e| e.to_string())?;
-        let all_serial = f.iter().flatten().all(|x| SERIALS.contains(&x));
-        if excel || all_serial {
-            let mut ms = Vec::with_capacity(f.len());
-            for (i, x) in f.iter().enumerate() {
-                match x.map(|x| (x, crate::source::text::excel_ms(x))) {
-                    None => ms.push(None),
-                    Some((_, Some(t))) => ms.push(Some(t)),
-                    Some((x, None)) => {
-                        let row = table.rows.get(i).copied().unwrap_or(i + 1);
-                        return Err(format!(
-                            "column {tc:?}, row {row}: {x} is not an Excel serial date (time_format = \"excel\")"
-                        ));
-                    }
-                }
-            }
+        if f.iter().flatten().all(|x| SERIALS.contains(&x)) {
+            let ms: Vec<Option<i64>> = f
+                .iter()
+                .map(|x| x.and_then(crate::source::text::excel_ms))
+                .collect();
             let s = Series::new(tc.into(), ms)
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
                 .map_err(|e| e.to_string())?;
