@@ -948,43 +948,9 @@ fn workbook_whole(
         .and_then(|t| workbook::for_source(cfg, t))
         .map_err(|e| read_err(cfg, label, e))?;
     let at = format!("{label} (sheet \"{}\")", table.sheet);
-    let rows = table.rows;
-    let read = select(cfg, table.frame.lazy(), &at).and_then(|(df, wide)| {
-        let (frame, counts) = normalize::frame(cfg, df, &at, &wide)?;
-        Ok((frame, wide.into_iter().zip(counts).collect()))
-    });
-    read.map_err(|e| match e {
-        SourceError::BadColumn {
-            source_name,
-            file,
-            column,
-            message,
-        } => SourceError::BadColumn {
-            source_name,
-            file,
-            column,
-            message: sheet_row(&message, &rows),
-        },
-        e => e,
-    })
-}
-
-/// A message about `row N` of a workbook's table as one about the sheet's
-/// row (`rows`: the sheet row of each table row).
-fn sheet_row(message: &str, rows: &[usize]) -> String {
-    let Some(rest) = message.strip_prefix("row ") else {
-        return message.to_string();
-    };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let shown = rest[..digits]
-        .parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_sub(1))
-        .and_then(|i| rows.get(i));
-    match shown {
-        Some(r) => format!("row {r}{}", &rest[digits..]),
-        None => message.to_string(),
-    }
+    let (df, wide) = select(cfg, table.frame.lazy(), &at)?;
+    let (frame, counts) = normalize::frame_numbered(cfg, df, &at, &wide, Some(&table.rows))?;
+    Ok((frame, wide.into_iter().zip(counts).collect()))
 }
 
 /// [`ndjson_error`] of a local file; an object is not read line by line

@@ -55,8 +55,8 @@ fn bad(cfg: &SourceConfig, file: &str, column: &str, message: String) -> SourceE
 }
 
 /// The time column as wall-clock ms, with the number of empty cells (each
-/// held as 0; the caller reports them). A wide export's rows come in blocks
-/// of `block` rows, one per metric column; messages count rows within the file.
+/// held as 0; the caller reports them). Messages number rows by `rows`
+/// ([`Numbering`]).
 ///
 /// Dates and naive datetimes are integer arithmetic on Polars' parsed
 /// column; an aware datetime moves to the source zone by [`Offsets`].
@@ -64,7 +64,7 @@ fn times(
     cfg: &SourceConfig,
     c: &Column,
     file: &str,
-    block: usize,
+    rows: Numbering<'_>,
 ) -> Result<(Vec<i64>, usize), SourceError> {
     let tc = cfg.time_column.as_str();
     let err = |e: PolarsError| bad(cfg, file, tc, e.to_string());
@@ -78,7 +78,7 @@ fn times(
                 && let Some(e) = implausible(
                     cfg,
                     file,
-                    block,
+                    rows,
                     days.iter().map(|d| d.map(i64::from)),
                     day_ms,
                     None,
@@ -109,7 +109,7 @@ fn times(
             let to_ms = |v: i64| Some(v.div_euclid(div));
             let (lo, hi) = (raw.min(), raw.max());
             if !all_plausible(lo, hi, to_ms)
-                && let Some(e) = implausible(cfg, file, block, raw.iter(), to_ms, Some(*unit))
+                && let Some(e) = implausible(cfg, file, rows, raw.iter(), to_ms, Some(*unit))
             {
                 return Err(e);
             }
@@ -140,13 +140,13 @@ fn times(
         }
         DataType::String => {
             let s = c.str().map_err(err)?;
-            let (out, empty) = text_times(cfg, s, file, block)?;
+            let (out, empty) = text_times(cfg, s, file, rows)?;
             let (lo, hi) = (out.iter().min().copied(), out.iter().max().copied());
             if !all_plausible(lo, hi, Some)
                 && let Some(e) = implausible(
                     cfg,
                     file,
-                    block,
+                    rows,
                     s.iter().zip(&out).map(|(v, &t)| v.map(|_| t)),
                     Some,
                     None,
@@ -160,7 +160,7 @@ fn times(
         // Excel serial days): read as text
         dt if dt.is_primitive_numeric() && cfg.dialect.time_format.is_some() => {
             let text = c.cast(&DataType::String).map_err(err)?;
-            times(cfg, &text, file, block)
+            times(cfg, &text, file, rows)
         }
         other => Err(bad(
             cfg,
@@ -181,7 +181,7 @@ fn text_times(
     cfg: &SourceConfig,
     s: &StringChunked,
     file: &str,
-    block: usize,
+    rows: Numbering<'_>,
 ) -> Result<(Vec<i64>, usize), SourceError> {
     let tc = cfg.time_column.as_str();
     let format = cfg.dialect.time_format.as_ref();
@@ -207,7 +207,7 @@ fn text_times(
         }
         let t = *seen.entry(v).or_insert_with(|| parse(v));
         let Some(t) = t else {
-            let row = row % block.max(1) + 1;
+            let row = rows.shown(row);
             let message = match format {
                 Some(f) => format!("row {row}: {v:?} does not fit time_format {:?}", f.spec()),
                 None => {
@@ -231,6 +231,24 @@ fn text_times(
         out.push(t);
     }
     Ok((out, empty))
+}
+
+/// How a frame's rows are numbered in messages: a wide export's rows come
+/// in blocks of `block` rows, one per metric column, and a row is counted
+/// within its block from 1 — or, for a workbook, by the spreadsheet row
+/// each data row came from (`sheet`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Numbering<'a> {
+    block: usize,
+    sheet: Option<&'a [usize]>,
+}
+
+impl Numbering<'_> {
+    /// The number a person finds frame row `row` (0-based) by.
+    fn shown(&self, row: usize) -> usize {
+        let r = row % self.block.max(1);
+        self.sheet.and_then(|s| s.get(r).copied()).unwrap_or(r + 1)
+    }
 }
 
 /// 1800-01-01 and 2200-01-01 (ms since 1970): an export's timestamps lie
@@ -265,13 +283,13 @@ fn all_plausible(lo: Option<i64>, hi: Option<i64>, to_ms: impl Fn(i64) -> Option
 }
 
 /// The error for a time column with values that are no plausible dates:
-/// the first such row (`row % block`: within its metric column of a wide
+/// the first such row (numbered by `rows`: within its metric column of a wide
 /// export), shown as a date, and the reading another unit would give it.
 /// `None` when every value is plausible after all (placeholders only).
 fn implausible(
     cfg: &SourceConfig,
     file: &str,
-    block: usize,
+    rows: Numbering<'_>,
     raw: impl Iterator<Item = Option<i64>>,
     to_ms: impl Fn(i64) -> Option<i64>,
     unit: Option<TimeUnit>,
@@ -304,7 +322,7 @@ fn implausible(
         &cfg.time_column,
         format!(
             "row {}: {shown_ms} is no plausible date (outside the years 1800 to 2199){hint}; {count} of {total} timestamp(s) like it; the file is left out",
-            row % block.max(1) + 1
+            rows.shown(row)
         ),
     ))
 }
@@ -648,23 +666,38 @@ pub(super) fn frame(
     file: &str,
     wide: &[String],
 ) -> Result<(DataFrame, Vec<usize>), SourceError> {
+    frame_numbered(cfg, df, file, wide, None)
+}
+
+/// [`frame`] of a workbook's table, whose messages name each row by its
+/// spreadsheet row (`sheet_rows`, one per data row of the table).
+pub(super) fn frame_numbered(
+    cfg: &SourceConfig,
+    df: DataFrame,
+    file: &str,
+    wide: &[String],
+    sheet_rows: Option<&[usize]>,
+) -> Result<(DataFrame, Vec<usize>), SourceError> {
     let block = if wide.is_empty() {
         df.height()
     } else {
         df.height() / wide.len()
     };
+    let rows = Numbering {
+        block,
+        sheet: sheet_rows,
+    };
     let locate = |row: usize| -> (String, usize) {
-        match &cfg.layout {
-            crate::config::Layout::Long { value_column, .. } => (value_column.clone(), row + 1),
+        let column = match &cfg.layout {
+            crate::config::Layout::Long { value_column, .. } => value_column.clone(),
             crate::config::Layout::Wide { .. } => {
-                let b = block.max(1);
-                let name = wide.get(row / b).cloned().unwrap_or_default();
-                (name, row % b + 1)
+                wide.get(row / block.max(1)).cloned().unwrap_or_default()
             }
-        }
+        };
+        (column, rows.shown(row))
     };
     let err = |e: PolarsError| bad(cfg, file, "", e.to_string());
-    let (ts, empty_ts) = times(cfg, df.column(TS).map_err(err)?, file, block)?;
+    let (ts, empty_ts) = times(cfg, df.column(TS).map_err(err)?, file, rows)?;
     let vals = values(cfg, df.column(VALUE).map_err(err)?, file, &locate)?;
     let key_columns = key_columns(cfg);
     let mut cols: Vec<Column> = Vec::with_capacity(key_columns.len() + 2);
