@@ -1,5 +1,5 @@
 //! Plain data shared by every stage: series keys, granularity, findings,
-//! incidents and their severity order.
+//! incidents and their severity order, holidays.
 //!
 //! Owns no behaviour beyond formatting; `detect` produces [`Finding`]s, the
 //! pipeline, store and alert stages consume them.
@@ -655,43 +655,133 @@ pub fn sort_by_severity(incidents: &mut [Incident]) {
     });
 }
 
-/// Every built-in holiday name.
-pub const BUILTIN_HOLIDAYS: &[&str] = &[
-    "new_year",
-    "good_friday",
-    "easter",
-    "easter_monday",
-    "memorial_day",
-    "independence_day",
-    "labor_day",
-    "thanksgiving",
-    "black_friday",
-    "thanksgiving_weekend",
-    "cyber_monday",
-    "holiday_season",
-    "christmas_eve",
-    "christmas",
-    "year_end",
-];
+/// A holiday: one of the built-in recurring ones a calendar names, or a date
+/// a calendar lists. Config names are parsed into it once, when the config is
+/// compiled ([`Holiday::builtin`]); the kernel pairs a holiday with the same
+/// holiday last year by this value.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Holiday {
+    /// 1 January.
+    NewYear,
+    /// Two days before Easter Sunday.
+    GoodFriday,
+    /// Easter Sunday.
+    Easter,
+    /// The day after Easter Sunday.
+    EasterMonday,
+    /// Last Monday of May (US).
+    MemorialDay,
+    /// 4 July (US).
+    IndependenceDay,
+    /// First Monday of September (US).
+    LaborDay,
+    /// Fourth Thursday of November (US).
+    Thanksgiving,
+    /// The day after Thanksgiving.
+    BlackFriday,
+    /// The Saturday and Sunday after Thanksgiving.
+    ThanksgivingWeekend,
+    /// The Monday after Thanksgiving.
+    CyberMonday,
+    /// December before Christmas Eve, after Cyber Monday: shoppers' season.
+    HolidaySeason,
+    /// 24 December.
+    ChristmasEve,
+    /// 25 December.
+    Christmas,
+    /// 26 to 31 December.
+    YearEnd,
+    /// A date listed in a calendar's `dates` (not a name config accepts).
+    CalendarDate,
+}
 
-/// The holidays of the built-in `default` calendar: widely observed retail
-/// events whose effect is large enough to trip a weekly baseline.
-pub const DEFAULT_HOLIDAYS: &[&str] = &[
-    "new_year",
-    "good_friday",
-    "easter",
-    "easter_monday",
-    "thanksgiving",
-    "black_friday",
-    "thanksgiving_weekend",
-    "cyber_monday",
-    "holiday_season",
-    "christmas_eve",
-    "christmas",
-    "year_end",
-];
+impl Holiday {
+    /// Every built-in holiday, in the order calendars try them.
+    pub const BUILTIN: [Holiday; 15] = [
+        Holiday::NewYear,
+        Holiday::GoodFriday,
+        Holiday::Easter,
+        Holiday::EasterMonday,
+        Holiday::MemorialDay,
+        Holiday::IndependenceDay,
+        Holiday::LaborDay,
+        Holiday::Thanksgiving,
+        Holiday::BlackFriday,
+        Holiday::ThanksgivingWeekend,
+        Holiday::CyberMonday,
+        Holiday::HolidaySeason,
+        Holiday::ChristmasEve,
+        Holiday::Christmas,
+        Holiday::YearEnd,
+    ];
 
-/// True if `name` is a built-in holiday.
-pub fn is_builtin_holiday(name: &str) -> bool {
-    BUILTIN_HOLIDAYS.contains(&name)
+    /// The holidays of the built-in `default` calendar: widely observed retail
+    /// events whose effect is large enough to trip a weekly baseline.
+    pub const DEFAULT: [Holiday; 12] = [
+        Holiday::NewYear,
+        Holiday::GoodFriday,
+        Holiday::Easter,
+        Holiday::EasterMonday,
+        Holiday::Thanksgiving,
+        Holiday::BlackFriday,
+        Holiday::ThanksgivingWeekend,
+        Holiday::CyberMonday,
+        Holiday::HolidaySeason,
+        Holiday::ChristmasEve,
+        Holiday::Christmas,
+        Holiday::YearEnd,
+    ];
+
+    /// The built-in holiday config calls `name` (`"black_friday"`), if any.
+    pub fn builtin(name: &str) -> Option<Holiday> {
+        Holiday::BUILTIN.into_iter().find(|h| h.as_str() == name)
+    }
+
+    /// The holiday whose [`Holiday::as_str`] is `name`, a listed date included.
+    pub fn from_name(name: &str) -> Option<Holiday> {
+        Holiday::builtin(name)
+            .or((name == Holiday::CalendarDate.as_str()).then_some(Holiday::CalendarDate))
+    }
+
+    /// The name config uses (`"black_friday"`); `"calendar date"` for a listed date.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Holiday::NewYear => "new_year",
+            Holiday::GoodFriday => "good_friday",
+            Holiday::Easter => "easter",
+            Holiday::EasterMonday => "easter_monday",
+            Holiday::MemorialDay => "memorial_day",
+            Holiday::IndependenceDay => "independence_day",
+            Holiday::LaborDay => "labor_day",
+            Holiday::Thanksgiving => "thanksgiving",
+            Holiday::BlackFriday => "black_friday",
+            Holiday::ThanksgivingWeekend => "thanksgiving_weekend",
+            Holiday::CyberMonday => "cyber_monday",
+            Holiday::HolidaySeason => "holiday_season",
+            Holiday::ChristmasEve => "christmas_eve",
+            Holiday::Christmas => "christmas",
+            Holiday::YearEnd => "year_end",
+            Holiday::CalendarDate => "calendar date",
+        }
+    }
+
+    /// The name in words, as a finding's note gives it (`"black friday"`).
+    pub fn words(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+}
+
+impl fmt::Display for Holiday {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The quoted name, as the names were printed before they were an enum: the
+/// Debug forms of calendars and config are part of every checkpoint's
+/// fingerprint (`detect::checkpoint`), so stored states stay usable.
+impl fmt::Debug for Holiday {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
 }

@@ -1603,23 +1603,25 @@ impl Compiler {
             self.problem(&format!("calendar[{i}].name"), "missing".into());
             String::new()
         });
-        let holidays = c.holidays.unwrap_or_else(|| {
-            crate::model::DEFAULT_HOLIDAYS
+        let holidays = match c.holidays {
+            None => crate::model::Holiday::DEFAULT.to_vec(),
+            Some(names) => names
                 .iter()
-                .map(|s| s.to_string())
-                .collect()
-        });
-        for (j, h) in holidays.iter().enumerate() {
-            if !crate::model::is_builtin_holiday(h) {
-                self.problem(
-                    &format!("calendar[{i}].holidays[{j}]"),
-                    format!(
-                        "unknown holiday {h:?} (built in: {})",
-                        crate::model::BUILTIN_HOLIDAYS.join(", ")
-                    ),
-                );
-            }
-        }
+                .enumerate()
+                .filter_map(|(j, h)| {
+                    let holiday = crate::model::Holiday::builtin(h);
+                    if holiday.is_none() {
+                        let known: Vec<&str> =
+                            crate::model::Holiday::BUILTIN.map(|b| b.as_str()).to_vec();
+                        self.problem(
+                            &format!("calendar[{i}].holidays[{j}]"),
+                            format!("unknown holiday {h:?} (built in: {})", known.join(", ")),
+                        );
+                    }
+                    holiday
+                })
+                .collect(),
+        };
         let mut dates = Vec::new();
         for (j, d) in c.dates.iter().enumerate() {
             if let Ok(day) = NaiveDate::parse_from_str(d, "%Y-%m-%d") {

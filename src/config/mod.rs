@@ -688,8 +688,8 @@ pub struct RemindersConfig {
 pub struct CalendarConfig {
     /// Name, referenced by `detection.calendar`.
     pub name: String,
-    /// Built-in recurring holidays (see `model::BUILTIN_HOLIDAYS`).
-    pub holidays: Vec<String>,
+    /// Built-in recurring holidays (see [`crate::model::Holiday::BUILTIN`]).
+    pub holidays: Vec<crate::model::Holiday>,
     /// Extra dates: `MM-DD` recurs every year, `YYYY-MM-DD` once.
     pub dates: Vec<CalendarDate>,
     /// Series whose dimensions match these values use this calendar.

@@ -1,20 +1,18 @@
 //! Holiday calendars: which dates are holidays, and the same holiday last year.
 //!
-//! Pure date arithmetic. A holiday is identified by a name and an anchor so
-//! that "Black Friday 2024" can be paired with "Black Friday 2023" even though
-//! the dates differ; fixed-date holidays pair by month and day.
+//! Pure date arithmetic. A holiday is identified by its [`Holiday`] and an
+//! anchor so that "Black Friday 2024" can be paired with "Black Friday 2023"
+//! even though the dates differ; fixed-date holidays pair by month and day.
+//! The [`Holiday`] enum (shared with `config`, which parses the names) lives
+//! in `model`.
 
 use chrono::{Datelike, Duration, NaiveDate, Weekday};
 
 use crate::config::{CalendarConfig, CalendarDate};
+use crate::model::Holiday;
 
-/// The holiday names (shared with `config`, which checks them) live in `model`.
-pub use crate::model::{
-    BUILTIN_HOLIDAYS as BUILTIN, DEFAULT_HOLIDAYS, is_builtin_holiday as is_builtin,
-};
-
-/// A holiday on a date: its name and the same holiday's date a year earlier.
-pub type HolidayOn = (&'static str, Option<NaiveDate>);
+/// A holiday on a date: which one, and the same holiday's date a year earlier.
+pub type HolidayOn = (Holiday, Option<NaiveDate>);
 
 /// Years whose holidays are tabulated when a calendar is built; other years
 /// are computed on demand.
@@ -25,7 +23,7 @@ const TABLE_YEARS: std::ops::RangeInclusive<i32> = 1990..=2100;
 /// a lookup is an index: days since the first tabulated day).
 #[derive(Debug, Clone, Default)]
 pub struct Calendar {
-    holidays: Vec<&'static str>,
+    holidays: Vec<Holiday>,
     dates: Vec<CalendarDate>,
     /// Per day of [`TABLE_YEARS`], from its first day; empty without holidays.
     table: Vec<Option<HolidayOn>>,
@@ -36,10 +34,10 @@ pub struct Calendar {
 impl Calendar {
     /// The built-in default calendar.
     pub fn default_calendar() -> Calendar {
-        Calendar::tabulated(DEFAULT_HOLIDAYS.to_vec(), Vec::new())
+        Calendar::tabulated(Holiday::DEFAULT.to_vec(), Vec::new())
     }
 
-    fn tabulated(holidays: Vec<&'static str>, dates: Vec<CalendarDate>) -> Calendar {
+    fn tabulated(holidays: Vec<Holiday>, dates: Vec<CalendarDate>) -> Calendar {
         let mut c = Calendar {
             holidays,
             dates,
@@ -72,10 +70,9 @@ impl Calendar {
     /// Compile a configured calendar.
     pub fn from_config(c: &CalendarConfig) -> Calendar {
         Calendar::tabulated(
-            BUILTIN
-                .iter()
-                .copied()
-                .filter(|b| c.holidays.iter().any(|h| h == b))
+            Holiday::BUILTIN
+                .into_iter()
+                .filter(|b| c.holidays.contains(b))
                 .collect(),
             c.dates.clone(),
         )
@@ -119,11 +116,11 @@ impl Calendar {
             match *d {
                 CalendarDate::Yearly(m, dd) if day.month() == m && day.day() == dd => {
                     return Some((
-                        "calendar date",
+                        Holiday::CalendarDate,
                         NaiveDate::from_ymd_opt(day.year() - 1, m, dd),
                     ));
                 }
-                CalendarDate::Once(x) if x == day => return Some(("calendar date", None)),
+                CalendarDate::Once(x) if x == day => return Some((Holiday::CalendarDate, None)),
                 _ => {}
             }
         }
@@ -161,45 +158,62 @@ fn last_weekday(year: i32, month: u32, wd: Weekday) -> Option<NaiveDate> {
         .find_map(|n| NaiveDate::from_weekday_of_month_opt(year, month, wd, n))
 }
 
-/// Anchor date of a moving holiday in `year`, plus the day offset it spans.
-fn anchor(h: &str, year: i32) -> Option<(NaiveDate, std::ops::RangeInclusive<i64>)> {
+/// Anchor date of a moving holiday in `year`, plus the day offset it spans;
+/// `None` for a holiday of a fixed date.
+fn anchor(h: Holiday, year: i32) -> Option<(NaiveDate, std::ops::RangeInclusive<i64>)> {
     Some(match h {
-        "good_friday" => (easter(year)?, -2..=-2),
-        "easter" => (easter(year)?, 0..=0),
-        "easter_monday" => (easter(year)?, 1..=1),
-        "memorial_day" => (last_weekday(year, 5, Weekday::Mon)?, 0..=0),
-        "labor_day" => (
+        Holiday::GoodFriday => (easter(year)?, -2..=-2),
+        Holiday::Easter => (easter(year)?, 0..=0),
+        Holiday::EasterMonday => (easter(year)?, 1..=1),
+        Holiday::MemorialDay => (last_weekday(year, 5, Weekday::Mon)?, 0..=0),
+        Holiday::LaborDay => (
             NaiveDate::from_weekday_of_month_opt(year, 9, Weekday::Mon, 1)?,
             0..=0,
         ),
-        "thanksgiving" => (thanksgiving(year)?, 0..=0),
-        "black_friday" => (thanksgiving(year)?, 1..=1),
-        "thanksgiving_weekend" => (thanksgiving(year)?, 2..=3),
-        "cyber_monday" => (thanksgiving(year)?, 4..=4),
-        _ => return None,
+        Holiday::Thanksgiving => (thanksgiving(year)?, 0..=0),
+        Holiday::BlackFriday => (thanksgiving(year)?, 1..=1),
+        Holiday::ThanksgivingWeekend => (thanksgiving(year)?, 2..=3),
+        Holiday::CyberMonday => (thanksgiving(year)?, 4..=4),
+        Holiday::NewYear
+        | Holiday::IndependenceDay
+        | Holiday::HolidaySeason
+        | Holiday::ChristmasEve
+        | Holiday::Christmas
+        | Holiday::YearEnd
+        | Holiday::CalendarDate => return None,
     })
 }
 
 /// If holiday `h` falls on `day`, the same holiday's date one year earlier.
-fn matches(h: &str, day: NaiveDate) -> Option<Option<NaiveDate>> {
+fn matches(h: Holiday, day: NaiveDate) -> Option<Option<NaiveDate>> {
     let y = day.year();
     let fixed = |m: u32, d: u32| -> Option<Option<NaiveDate>> {
         (day.month() == m && day.day() == d).then(|| NaiveDate::from_ymd_opt(y - 1, m, d))
     };
     match h {
-        "new_year" => fixed(1, 1),
-        "independence_day" => fixed(7, 4),
-        "christmas_eve" => fixed(12, 24),
-        "christmas" => fixed(12, 25),
-        "year_end" => (day.month() == 12 && day.day() >= 26)
+        Holiday::NewYear => fixed(1, 1),
+        Holiday::IndependenceDay => fixed(7, 4),
+        Holiday::ChristmasEve => fixed(12, 24),
+        Holiday::Christmas => fixed(12, 25),
+        Holiday::YearEnd => (day.month() == 12 && day.day() >= 26)
             .then(|| NaiveDate::from_ymd_opt(y - 1, 12, day.day())),
-        "holiday_season" => {
+        Holiday::HolidaySeason => {
             // December before Christmas, after Cyber Monday: shoppers' season.
             let after = thanksgiving(y)? + Duration::days(4);
             (day.month() == 12 && day.day() <= 23 && day > after)
                 .then(|| NaiveDate::from_ymd_opt(y - 1, 12, day.day()))
         }
-        _ => {
+        // a calendar's own dates are matched by `Calendar::compute`
+        Holiday::CalendarDate => None,
+        Holiday::GoodFriday
+        | Holiday::Easter
+        | Holiday::EasterMonday
+        | Holiday::MemorialDay
+        | Holiday::LaborDay
+        | Holiday::Thanksgiving
+        | Holiday::BlackFriday
+        | Holiday::ThanksgivingWeekend
+        | Holiday::CyberMonday => {
             let (a, span) = anchor(h, y)?;
             let off = (day - a).num_days();
             if span.contains(&off) {
@@ -249,23 +263,23 @@ mod tests {
         let c = Calendar::default_calendar();
         assert_eq!(
             c.holiday(d("2024-11-29")),
-            Some(("black_friday", Some(d("2023-11-24"))))
+            Some((Holiday::BlackFriday, Some(d("2023-11-24"))))
         );
         assert_eq!(
             c.holiday(d("2024-12-02")),
-            Some(("cyber_monday", Some(d("2023-11-27"))))
+            Some((Holiday::CyberMonday, Some(d("2023-11-27"))))
         );
         assert_eq!(
             c.holiday(d("2024-03-31")),
-            Some(("easter", Some(d("2023-04-09"))))
+            Some((Holiday::Easter, Some(d("2023-04-09"))))
         );
         assert_eq!(
             c.holiday(d("2024-12-25")),
-            Some(("christmas", Some(d("2023-12-25"))))
+            Some((Holiday::Christmas, Some(d("2023-12-25"))))
         );
         assert_eq!(
             c.holiday(d("2024-12-10")),
-            Some(("holiday_season", Some(d("2023-12-10"))))
+            Some((Holiday::HolidaySeason, Some(d("2023-12-10"))))
         );
         assert_eq!(c.holiday(d("2024-10-10")), None);
         assert_eq!(

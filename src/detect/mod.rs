@@ -13,6 +13,7 @@ pub mod calendar;
 pub mod checkpoint;
 pub mod counts;
 pub mod health;
+pub mod kernel;
 pub mod level;
 pub mod noise;
 pub mod pattern;
