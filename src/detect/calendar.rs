@@ -290,6 +290,30 @@ mod tests {
     }
 
     #[test]
+    fn holiday_names_parse_back_and_print_as_before() {
+        for h in Holiday::BUILTIN {
+            assert_eq!(Holiday::builtin(h.as_str()), Some(h));
+            assert_eq!(Holiday::from_name(h.as_str()), Some(h));
+            assert_eq!(h.to_string(), h.as_str());
+            // the Debug form of the names as text: calendars' and config's
+            // Debug forms are in every checkpoint's fingerprint
+            assert_eq!(format!("{h:?}"), format!("{:?}", h.as_str()));
+        }
+        assert_eq!(Holiday::builtin("calendar date"), None, "not a config name");
+        assert_eq!(
+            Holiday::from_name("calendar date"),
+            Some(Holiday::CalendarDate)
+        );
+        assert_eq!(Holiday::builtin("boxing_day"), None);
+        assert_eq!(Holiday::BlackFriday.words(), "black friday");
+        assert!(
+            Holiday::DEFAULT
+                .iter()
+                .all(|h| Holiday::BUILTIN.contains(h))
+        );
+    }
+
+    #[test]
     fn easter_dates() {
         for (y, e) in [
             (2023, "2023-04-09"),
