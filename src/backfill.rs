@@ -158,7 +158,7 @@ pub fn run(
     let points: usize = ev.detection.evaluated.iter().map(|e| e.points).sum();
     let mut by_check: BTreeMap<&str, usize> = BTreeMap::new();
     for f in findings {
-        *by_check.entry(f.check.as_str()).or_default() += 1;
+        *by_check.entry(f.hit.check.as_str()).or_default() += 1;
     }
     let checks = if by_check.is_empty() {
         "none".to_string()

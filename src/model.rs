@@ -1,8 +1,9 @@
-//! Plain data shared by every stage: series keys, granularity, findings,
-//! incidents and their severity order, holidays.
+//! Plain data shared by every stage: series keys, granularity, findings (a
+//! [`Hit`] plus its series) and their [`Side`], incidents and their severity
+//! order, holidays.
 //!
-//! Owns no behaviour beyond formatting; `detect` produces [`Finding`]s, the
-//! pipeline, store and alert stages consume them.
+//! Owns no behaviour beyond formatting; `detect` produces [`Hit`]s and
+//! [`Finding`]s, the pipeline, store and alert stages consume them.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
@@ -102,32 +103,43 @@ impl fmt::Display for Granularity {
     }
 }
 
-/// Which deviations matter for a metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// Only increases.
+/// Which way a finding deviates from what was expected: the side of the
+/// normal range it fell on. A config rule's `Direction` says which sides it
+/// reports; a finding is always on one of the two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Above the expected value (an increase).
     Up,
-    /// Only decreases.
+    /// Below the expected value (a decrease).
     Down,
-    /// Both.
-    #[default]
-    Both,
 }
 
-impl Direction {
+impl Side {
+    /// Both sides.
+    pub const ALL: [Side; 2] = [Side::Up, Side::Down];
+
     /// `Up` for an increase, `Down` otherwise.
-    pub const fn of(up: bool) -> Direction {
-        if up { Direction::Up } else { Direction::Down }
+    pub const fn of(up: bool) -> Side {
+        if up { Side::Up } else { Side::Down }
     }
 
-    /// Lower-case name as written in config and findings.
+    /// Lower-case name as written in findings files and the store.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-            Direction::Both => "both",
+            Side::Up => "up",
+            Side::Down => "down",
         }
+    }
+
+    /// Inverse of [`Side::as_str`].
+    pub fn parse(s: &str) -> Option<Side> {
+        Side::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -321,19 +333,11 @@ impl Finding {
             source: source.to_string(),
             key,
             granularity,
-            timestamp,
-            value: f64::NAN,
-            expected: f64::NAN,
-            lower: f64::NAN,
-            upper: f64::NAN,
-            score: 0.0,
-            p_value: 0.0,
-            direction: Direction::Down,
-            check: Check::Late,
-            wow_pct: None,
-            yoy_pct: None,
-            history,
-            note: Some(note),
+            hit: Hit {
+                side: Side::Down,
+                note: Some(note),
+                ..Hit::blank(timestamp, f64::NAN, Check::Late, history)
+            },
         }
     }
 }
@@ -396,7 +400,8 @@ impl fmt::Display for SeriesKey {
     }
 }
 
-/// One outlier or data-health problem at one point of one series.
+/// One outlier or data-health problem at one point of one series: what a
+/// check found ([`Hit`]) and the series it found it in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// Name of the source the series came from.
@@ -405,8 +410,16 @@ pub struct Finding {
     pub key: SeriesKey,
     /// Granularity of the series (for formatting and incident logic).
     pub granularity: Granularity,
+    /// What was found at which point.
+    pub hit: Hit,
+}
+
+/// What a check found at one point of a series, before (or without) the
+/// series: the kernel's output for one point, a [`Finding`]'s body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
     /// Wall-clock time of the point, milliseconds since 1970 (source timezone).
-    pub timestamp: i64,
+    pub ts: i64,
     /// Observed value (NaN for missing / late).
     pub value: f64,
     /// What the model expected.
@@ -415,22 +428,44 @@ pub struct Finding {
     pub lower: f64,
     /// Upper end of the normal range.
     pub upper: f64,
-    /// Signed deviation in noise units (0 for data-health checks).
+    /// Signed deviation in robust noise units (0 for data-health checks).
     pub score: f64,
     /// Probability of a deviation at least this large under the model (0 for data-health checks).
     pub p_value: f64,
-    /// `up` or `down` (never `both`).
-    pub direction: Direction,
+    /// The side of the normal range the point fell on.
+    pub side: Side,
     /// The check that fired.
     pub check: Check,
     /// Change against the same time one week earlier, in percent.
     pub wow_pct: Option<f64>,
-    /// Change against the same weekday 52 weeks earlier, in percent.
+    /// Change against the same weekday 52 weeks (364 days) earlier, in percent.
     pub yoy_pct: Option<f64>,
     /// Periods of history the model had at this point.
     pub history: usize,
     /// Holiday or event that applied to this point, if any.
     pub note: Option<String>,
+}
+
+impl Hit {
+    /// A finding of `check` at point `history` (`ts`, `value`) with nothing
+    /// else known yet: no expectation, band, score or comparisons.
+    pub fn blank(ts: i64, value: f64, check: Check, history: usize) -> Hit {
+        Hit {
+            ts,
+            value,
+            expected: f64::NAN,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            score: 0.0,
+            p_value: 0.0,
+            side: Side::Up,
+            check,
+            wow_pct: None,
+            yoy_pct: None,
+            history,
+            note: None,
+        }
+    }
 }
 
 /// An instant as wall-clock ms in its timezone: how series store their time
@@ -611,7 +646,7 @@ impl Incident {
     pub fn periods(&self) -> usize {
         self.findings
             .iter()
-            .map(|f| f.timestamp)
+            .map(|f| f.hit.ts)
             .collect::<BTreeSet<_>>()
             .len()
     }
@@ -622,7 +657,8 @@ impl Incident {
 /// [`severity_cmp`], the latest among equals.
 pub fn worst_finding(findings: &[Finding]) -> Option<&Finding> {
     findings.iter().max_by(|a, b| {
-        severity_cmp(a.check, a.score, b.check, b.score).then(a.timestamp.cmp(&b.timestamp))
+        severity_cmp(a.hit.check, a.hit.score, b.hit.check, b.hit.score)
+            .then(a.hit.ts.cmp(&b.hit.ts))
     })
 }
 
@@ -649,9 +685,14 @@ pub fn severity_cmp(a_check: Check, a_score: f64, b_check: Check, b_score: f64) 
 /// Order incidents most severe first (ties: metric, dimensions, id).
 pub fn sort_by_severity(incidents: &mut [Incident]) {
     incidents.sort_by(|a, b| {
-        severity_cmp(b.worst.check, b.worst.score, a.worst.check, a.worst.score)
-            .then_with(|| a.key.cmp(&b.key))
-            .then(a.id.cmp(&b.id))
+        severity_cmp(
+            b.worst.hit.check,
+            b.worst.hit.score,
+            a.worst.hit.check,
+            a.worst.hit.score,
+        )
+        .then_with(|| a.key.cmp(&b.key))
+        .then(a.id.cmp(&b.id))
     });
 }
 
@@ -783,5 +824,23 @@ impl fmt::Display for Holiday {
 impl fmt::Debug for Holiday {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sides read back from the strings findings files and the store hold.
+    #[test]
+    fn sides_print_and_parse_as_stored() {
+        for (side, text) in [(Side::Up, "up"), (Side::Down, "down")] {
+            assert_eq!(side.as_str(), text);
+            assert_eq!(side.to_string(), text);
+            assert_eq!(Side::parse(text), Some(side));
+        }
+        assert_eq!(Side::parse("both"), None);
+        assert_eq!(Side::of(true), Side::Up);
+        assert_eq!(Side::of(false), Side::Down);
     }
 }

@@ -85,16 +85,16 @@ fn row(f: &Finding, keys: &[String]) -> Vec<String> {
         })
         .collect();
     r.extend([
-        format_ts(f.timestamp, f.granularity),
-        num(f.value),
-        num(f.expected),
-        num(f.lower),
-        num(f.upper),
-        num(f.score),
-        f.direction.as_str().to_string(),
-        f.check.as_str().to_string(),
-        opt(f.wow_pct),
-        opt(f.yoy_pct),
+        format_ts(f.hit.ts, f.granularity),
+        num(f.hit.value),
+        num(f.hit.expected),
+        num(f.hit.lower),
+        num(f.hit.upper),
+        num(f.hit.score),
+        f.hit.side.as_str().to_string(),
+        f.hit.check.as_str().to_string(),
+        opt(f.hit.wow_pct),
+        opt(f.hit.yoy_pct),
     ]);
     r
 }
@@ -201,22 +201,22 @@ fn json_object(f: &Finding, keys: &[String]) -> serde_json::Value {
     }
     m.insert(
         "timestamp".into(),
-        serde_json::json!(format_ts(f.timestamp, f.granularity)),
+        serde_json::json!(format_ts(f.hit.ts, f.granularity)),
     );
-    m.insert("value".into(), jnum(f.value));
-    m.insert("expected".into(), jnum(f.expected));
-    m.insert("lower".into(), jnum(f.lower));
-    m.insert("upper".into(), jnum(f.upper));
-    m.insert("score".into(), jnum(f.score));
-    m.insert("direction".into(), serde_json::json!(f.direction.as_str()));
-    m.insert("check".into(), serde_json::json!(f.check.as_str()));
+    m.insert("value".into(), jnum(f.hit.value));
+    m.insert("expected".into(), jnum(f.hit.expected));
+    m.insert("lower".into(), jnum(f.hit.lower));
+    m.insert("upper".into(), jnum(f.hit.upper));
+    m.insert("score".into(), jnum(f.hit.score));
+    m.insert("direction".into(), serde_json::json!(f.hit.side.as_str()));
+    m.insert("check".into(), serde_json::json!(f.hit.check.as_str()));
     m.insert(
         "wow_pct".into(),
-        f.wow_pct.map(jnum).unwrap_or(serde_json::Value::Null),
+        f.hit.wow_pct.map(jnum).unwrap_or(serde_json::Value::Null),
     );
     m.insert(
         "yoy_pct".into(),
-        f.yoy_pct.map(jnum).unwrap_or(serde_json::Value::Null),
+        f.hit.yoy_pct.map(jnum).unwrap_or(serde_json::Value::Null),
     );
     serde_json::Value::Object(m)
 }
@@ -277,16 +277,16 @@ pub fn write_parquet(w: impl Write, findings: &[Finding], keys: &[String]) -> Po
         })
         .collect();
     cols.extend([
-        text("timestamp", &|f| format_ts(f.timestamp, f.granularity)),
-        number("value", &|f| Some(f.value)),
-        number("expected", &|f| Some(f.expected)),
-        number("lower", &|f| Some(f.lower)),
-        number("upper", &|f| Some(f.upper)),
-        number("score", &|f| Some(f.score)),
-        text("direction", &|f| f.direction.as_str().to_string()),
-        text("check", &|f| f.check.as_str().to_string()),
-        number("wow_pct", &|f| f.wow_pct),
-        number("yoy_pct", &|f| f.yoy_pct),
+        text("timestamp", &|f| format_ts(f.hit.ts, f.granularity)),
+        number("value", &|f| Some(f.hit.value)),
+        number("expected", &|f| Some(f.hit.expected)),
+        number("lower", &|f| Some(f.hit.lower)),
+        number("upper", &|f| Some(f.hit.upper)),
+        number("score", &|f| Some(f.hit.score)),
+        text("direction", &|f| f.hit.side.as_str().to_string()),
+        text("check", &|f| f.hit.check.as_str().to_string()),
+        number("wow_pct", &|f| f.hit.wow_pct),
+        number("yoy_pct", &|f| f.hit.yoy_pct),
     ]);
     let mut df = DataFrame::new(findings.len(), cols)?;
     ParquetWriter::new(w).finish(&mut df)?;
@@ -308,12 +308,12 @@ pub fn write_table(
         .iter()
         .map(|f| {
             let mut r: Vec<String> = row(f, keys)[..keys.len()].to_vec();
-            r.push(format_ts(f.timestamp, f.granularity));
-            r.push(num(f.value));
-            r.push(num(f.expected));
-            r.push(format!("{} … {}", num(f.lower), num(f.upper)));
-            r.push(format!("{:.1}", f.score));
-            r.push(format!("{} {}", f.check, f.direction.as_str()));
+            r.push(format_ts(f.hit.ts, f.granularity));
+            r.push(num(f.hit.value));
+            r.push(num(f.hit.expected));
+            r.push(format!("{} … {}", num(f.hit.lower), num(f.hit.upper)));
+            r.push(format!("{:.1}", f.hit.score));
+            r.push(format!("{} {}", f.hit.check, f.hit.side.as_str()));
             r
         })
         .collect();

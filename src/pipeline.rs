@@ -800,7 +800,7 @@ fn late_of(cfg: &Config, b: &Batch, now: Option<DateTime<Utc>>) -> Vec<Finding> 
 /// Order findings by source, series, time, check.
 pub fn sort_findings(f: &mut [Finding]) {
     f.sort_by(|a, b| {
-        (&a.source, &a.key, a.timestamp, a.check).cmp(&(&b.source, &b.key, b.timestamp, b.check))
+        (&a.source, &a.key, a.hit.ts, a.hit.check).cmp(&(&b.source, &b.key, b.hit.ts, b.hit.check))
     });
 }
 
@@ -1033,7 +1033,7 @@ mod tests {
             .detection
             .findings
             .iter()
-            .filter(|f| f.check == crate::model::Check::Late)
+            .filter(|f| f.hit.check == crate::model::Check::Late)
             .map(|f| f.key.to_string())
             .collect();
         assert_eq!(late, ["errors{region=nordics}"]);
@@ -1106,7 +1106,10 @@ mod tests {
         }
         let expected = restated(&mut whole, &flagged);
         assert!(expected.len() >= 6, "{expected:?}");
-        assert!(expected.iter().any(|f| f.value.is_nan()), "a gone value");
+        assert!(
+            expected.iter().any(|f| f.hit.value.is_nan()),
+            "a gone value"
+        );
         cfg.detection.memory_budget = Some(150 * ROW_BYTES_AT_PEAK);
         let mut chunked = evaluate(&cfg, Window::Dates(None, None), None, &[], &|_, _| {});
         assert!(chunked.batches.is_empty());

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Check, Direction, Finding, SeriesKey};
+use crate::model::{Check, Finding, Hit, SeriesKey, Side};
 use crate::source::Batch;
 
 /// Relative tolerance under which two values are the same number (a CSV
@@ -85,25 +85,27 @@ pub fn restatements(flagged: &[Flagged], batches: &[Batch]) -> Vec<Finding> {
                     source: batch.source.clone(),
                     key: s.key.clone(),
                     granularity: s.granularity,
-                    timestamp: p.ts,
-                    value: now,
-                    expected: p.value,
-                    lower: f64::NAN,
-                    upper: f64::NAN,
-                    score: 0.0,
-                    p_value: 0.0,
-                    direction: Direction::of(now > p.value),
-                    check: Check::Restated,
-                    wow_pct: None,
-                    yoy_pct: None,
-                    history: 0,
-                    note: p.explained.then(|| EXPLAINED_NOTE.to_string()),
+                    hit: Hit {
+                        ts: p.ts,
+                        value: now,
+                        expected: p.value,
+                        lower: f64::NAN,
+                        upper: f64::NAN,
+                        score: 0.0,
+                        p_value: 0.0,
+                        side: Side::of(now > p.value),
+                        check: Check::Restated,
+                        wow_pct: None,
+                        yoy_pct: None,
+                        history: 0,
+                        note: p.explained.then(|| EXPLAINED_NOTE.to_string()),
+                    },
                 });
             }
         }
     }
     out.sort_by(|a, b| {
-        (a.source.as_str(), &a.key, a.timestamp).cmp(&(b.source.as_str(), &b.key, b.timestamp))
+        (a.source.as_str(), &a.key, a.hit.ts).cmp(&(b.source.as_str(), &b.key, b.hit.ts))
     });
     out
 }
@@ -169,9 +171,15 @@ mod tests {
         let got: Vec<Row> = restatements(flags, &[batch()])
             .into_iter()
             .map(|f| {
-                assert_eq!(f.check, Check::Restated);
-                assert_eq!(f.p_value, 0.0);
-                (f.key.metric, f.timestamp / DAY, f.expected, f.value, f.note)
+                assert_eq!(f.hit.check, Check::Restated);
+                assert_eq!(f.hit.p_value, 0.0);
+                (
+                    f.key.metric,
+                    f.hit.ts / DAY,
+                    f.hit.expected,
+                    f.hit.value,
+                    f.hit.note,
+                )
             })
             .collect();
         assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");

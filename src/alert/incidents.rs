@@ -74,12 +74,12 @@ pub fn owner_for<'c>(
 fn without_data_problem_echoes(findings: &[Finding]) -> Cow<'_, [Finding]> {
     let problems: BTreeSet<(&str, &SeriesKey, i64)> = findings
         .iter()
-        .filter(|f| matches!(f.check, Check::Stale | Check::Outage | Check::Missing))
-        .map(|f| (f.source.as_str(), &f.key, f.timestamp))
+        .filter(|f| matches!(f.hit.check, Check::Stale | Check::Outage | Check::Missing))
+        .map(|f| (f.source.as_str(), &f.key, f.hit.ts))
         .collect();
     let echo = |f: &&Finding| {
-        Lane::of(f.check) == Lane::Statistical
-            && problems.contains(&(f.source.as_str(), &f.key, f.timestamp))
+        Lane::of(f.hit.check) == Lane::Statistical
+            && problems.contains(&(f.source.as_str(), &f.key, f.hit.ts))
     };
     if !findings.iter().any(|f| echo(&f)) {
         return Cow::Borrowed(findings);
@@ -131,7 +131,7 @@ pub fn record(
                 let in_lane: Vec<&Finding> = fs
                     .iter()
                     .copied()
-                    .filter(|f| Lane::of(f.check) == lane)
+                    .filter(|f| Lane::of(f.hit.check) == lane)
                     .collect();
                 let owner = owner_for(config, lane, source, key).map(|m| m.to_string());
                 if lane == Lane::Restated {
@@ -174,17 +174,17 @@ pub fn record(
 
 /// Severity ordering of a finding against an incident's worst so far.
 fn worse(f: &Finding, row: &IncidentRow) -> bool {
-    severity_cmp(f.check, f.score, row.worst_check, row.worst_score).is_gt()
+    severity_cmp(f.hit.check, f.hit.score, row.worst_check, row.worst_score).is_gt()
 }
 
 fn absorb(row: &mut IncidentRow, f: &Finding) {
     if worse(f, row) {
-        row.worst_check = f.check;
-        row.worst_score = f.score;
+        row.worst_check = f.hit.check;
+        row.worst_score = f.hit.score;
     }
-    row.opened_at_ts = row.opened_at_ts.min(f.timestamp);
-    row.last_finding_ts = row.last_finding_ts.max(f.timestamp);
-    row.last_evaluated_ts = row.last_evaluated_ts.max(f.timestamp);
+    row.opened_at_ts = row.opened_at_ts.min(f.hit.ts);
+    row.last_finding_ts = row.last_finding_ts.max(f.hit.ts);
+    row.last_evaluated_ts = row.last_evaluated_ts.max(f.hit.ts);
 }
 
 /// Apply one series' findings of one lane and its evaluation; returns
@@ -206,7 +206,7 @@ fn update_series(
         .max(1);
     let gap = close_after.saturating_mul(step);
     let mut sorted = findings.to_vec();
-    sorted.sort_by_key(|f| (f.timestamp, f.check));
+    sorted.sort_by_key(|f| (f.hit.ts, f.hit.check));
     let mut open = s.open_incident(source, key, lane)?;
     let mut opened = 0;
     for f in sorted {
@@ -214,11 +214,11 @@ fn update_series(
             s.insert_finding(run_id, f, Some(id))?;
             continue;
         }
-        if let Some(mut closed) = s.closed_incident_covering(source, key, lane, f.timestamp)? {
+        if let Some(mut closed) = s.closed_incident_covering(source, key, lane, f.hit.ts)? {
             // Late news about a period that is over: keep it, announce nothing.
             if worse(f, &closed) {
-                closed.worst_check = f.check;
-                closed.worst_score = f.score;
+                closed.worst_check = f.hit.check;
+                closed.worst_score = f.hit.score;
                 s.update_incident(&closed)?;
             }
             s.insert_finding(run_id, f, Some(closed.id))?;
@@ -226,23 +226,23 @@ fn update_series(
         }
         match open.as_mut() {
             Some(inc)
-                if f.timestamp <= inc.last_finding_ts.saturating_add(gap)
-                    && f.timestamp >= inc.opened_at_ts.saturating_sub(gap) =>
+                if f.hit.ts <= inc.last_finding_ts.saturating_add(gap)
+                    && f.hit.ts >= inc.opened_at_ts.saturating_sub(gap) =>
             {
                 absorb(inc, f);
                 inc.step_ms = step;
                 s.insert_finding(run_id, f, Some(inc.id))?;
             }
-            Some(inc) if f.timestamp < inc.opened_at_ts => {
+            Some(inc) if f.hit.ts < inc.opened_at_ts => {
                 // New news about a period well before the open incident (a
                 // revised export): its own incident, already over.
                 let id = s.insert_incident(&NewIncident {
                     first: f,
                     step_ms: step,
                     owner: owner.clone(),
-                    last_evaluated_ts: f.timestamp,
+                    last_evaluated_ts: f.hit.ts,
                     run_id,
-                    closed_at_ts: Some(f.timestamp.saturating_add(gap)),
+                    closed_at_ts: Some(f.hit.ts.saturating_add(gap)),
                 })?;
                 s.insert_finding(run_id, f, Some(id))?;
                 opened += 1;
@@ -257,7 +257,7 @@ fn update_series(
                     first: f,
                     step_ms: step,
                     owner: owner.clone(),
-                    last_evaluated_ts: f.timestamp,
+                    last_evaluated_ts: f.hit.ts,
                     run_id,
                     closed_at_ts: None,
                 })?;
@@ -290,14 +290,14 @@ fn record_restated(
     findings: &[&Finding],
     owner: Option<String>,
 ) -> Result<usize, StoreError> {
-    let Some(first) = findings.iter().min_by_key(|f| f.timestamp) else {
+    let Some(first) = findings.iter().min_by_key(|f| f.hit.ts) else {
         return Ok(0);
     };
     let last = findings
         .iter()
-        .map(|f| f.timestamp)
+        .map(|f| f.hit.ts)
         .max()
-        .unwrap_or(first.timestamp);
+        .unwrap_or(first.hit.ts);
     let id = s.insert_incident(&NewIncident {
         first,
         step_ms: first.granularity.step_ms(),
@@ -348,7 +348,7 @@ pub(super) fn load(
 pub(crate) mod tests {
     use super::*;
     use crate::model::Granularity;
-    use crate::model::{Check, Direction};
+    use crate::model::{Check, Hit, Side};
     use chrono::TimeZone;
 
     pub(crate) const DAY: i64 = 86_400_000;
@@ -426,19 +426,21 @@ retry_base_secs = 60
             source: "shop".into(),
             key: key(metric, region),
             granularity: Granularity::Day,
-            timestamp: day(d),
-            value: 580.0,
-            expected: 1000.0,
-            lower: 900.0,
-            upper: 1100.0,
-            score: -5.0,
-            p_value: 1e-5,
-            direction: Direction::Down,
-            check,
-            wow_pct: Some(-40.0),
-            yoy_pct: Some(-35.0),
-            history: 42,
-            note: None,
+            hit: Hit {
+                ts: day(d),
+                value: 580.0,
+                expected: 1000.0,
+                lower: 900.0,
+                upper: 1100.0,
+                score: -5.0,
+                p_value: 1e-5,
+                side: Side::Down,
+                check,
+                wow_pct: Some(-40.0),
+                yoy_pct: Some(-35.0),
+                history: 42,
+                note: None,
+            },
         }
     }
 
@@ -642,8 +644,8 @@ retry_base_secs = 60
         let mut fx = fixture();
         let run = fx.store.begin_run("once", now()).unwrap();
         let mut missing = finding("orders", "eu", 10, Check::Missing);
-        missing.value = f64::NAN;
-        missing.score = 0.0;
+        missing.hit.value = f64::NAN;
+        missing.hit.score = 0.0;
         let fs = [
             finding("orders", "eu", 11, Check::Seasonal),
             missing,
@@ -658,7 +660,7 @@ retry_base_secs = 60
             .collect();
         let lanes: Vec<(Lane, Check, usize)> = eu
             .iter()
-            .map(|i| (i.lane, i.worst.check, i.findings.len()))
+            .map(|i| (i.lane, i.worst.hit.check, i.findings.len()))
             .collect();
         assert_eq!(
             lanes,
@@ -667,7 +669,7 @@ retry_base_secs = 60
                 (Lane::Statistical, Check::Seasonal, 1)
             ]
         );
-        assert!(eu[0].worst.value.is_nan(), "NaN survives the store");
+        assert!(eu[0].worst.hit.value.is_nan(), "NaN survives the store");
         // The export problem is not Sam's: no source owner and no default here.
         assert_eq!(eu[0].owner, None);
         assert_eq!(
@@ -686,7 +688,7 @@ retry_base_secs = 60
         // a repeated value, also far from the weekday's usual level: one
         // data problem, not also an outlier
         let mut stale = finding("orders", "eu", 10, Check::Stale);
-        stale.score = 0.0;
+        stale.hit.score = 0.0;
         let fs = [
             stale,
             finding("orders", "eu", 10, Check::Seasonal),
@@ -698,7 +700,7 @@ retry_base_secs = 60
             .map(|i| {
                 (
                     i.key.to_string(),
-                    i.worst.check,
+                    i.worst.hit.check,
                     i.owner.as_ref().map(|o| o.email.to_string()),
                 )
             })
@@ -722,7 +724,7 @@ retry_base_secs = 60
         fx.config.sources[0].owner = None;
         let run = fx.store.begin_run("once", now()).unwrap();
         let mut stale = finding("orders", "eu", 11, Check::Stale);
-        stale.score = 0.0;
+        stale.hit.score = 0.0;
         let new = record(&mut fx.store, run, &[stale], &[], &fx.config, now(), false).unwrap();
         let eu = new.iter().find(|i| i.key == key("orders", "eu")).unwrap();
         assert_eq!(
@@ -742,8 +744,8 @@ retry_base_secs = 60
         // Data arrives again and day 11 is a strong seasonal outlier: news.
         let run = fx.store.begin_run("once", now()).unwrap();
         let mut f = finding("revenue", "eu", 11, Check::Seasonal);
-        f.p_value = 1e-27;
-        f.score = -12.0;
+        f.hit.p_value = 1e-27;
+        f.hit.score = -12.0;
         let new = record(
             &mut fx.store,
             run,
@@ -757,7 +759,7 @@ retry_base_secs = 60
         assert_eq!(new.len(), 1, "{new:?}");
         assert_ne!(new[0].id, late[0].id);
         assert_eq!(
-            (new[0].lane, new[0].worst.check),
+            (new[0].lane, new[0].worst.hit.check),
             (Lane::Statistical, Check::Seasonal)
         );
         fx.announce(&new);
@@ -789,14 +791,14 @@ retry_base_secs = 60
             .iter()
             .map(|i| {
                 (
-                    format!("{} {}", i.key, i.worst.check),
+                    format!("{} {}", i.key, i.worst.hit.check),
                     i.owner.as_ref().map(|o| o.email.to_string()),
                 )
             })
             .collect();
         assert_eq!(new.len(), 3, "{owners:?}");
         for i in &new {
-            let want = match i.worst.check {
+            let want = match i.worst.hit.check {
                 Check::Late | Check::Missing => "data@example.com",
                 _ => "ana@example.com",
             };

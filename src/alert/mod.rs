@@ -446,7 +446,7 @@ pub fn queue_digests(
                 incident = i.id,
                 source = %i.source,
                 metric = %i.key,
-                check = %i.worst.check,
+                check = %i.worst.hit.check,
                 "incident has no owner ({hint}); not mailed"
             );
             i.id

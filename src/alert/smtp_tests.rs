@@ -136,9 +136,9 @@ impl World {
 
     fn findings() -> Vec<Finding> {
         let mut stale = finding("orders", "eu", 29, Check::Stale);
-        stale.score = 0.0;
+        stale.hit.score = 0.0;
         let mut big = finding("revenue", "us", 29, Check::Seasonal);
-        big.score = -9.0;
+        big.hit.score = -9.0;
         vec![
             finding("revenue", "eu", 29, Check::Seasonal),
             big,

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use super::fields;
 use super::raw::{self, RawConfig};
 use super::*;
-use crate::model::{Check, Direction, Granularity};
+use crate::model::{Check, Granularity};
 
 /// Read and compile the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
-use crate::model::{Check, Direction, Granularity};
+use crate::model::{Check, Granularity, Side};
 
 pub use compile::{compile_str, load};
 pub use fields::suggestion;
@@ -426,6 +426,29 @@ impl MetricGlob {
     }
 }
 
+/// Which sides of the normal range a metric's rule reports (`direction`).
+/// Findings carry a [`Side`]; `Both` is a rule's choice, never a finding's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Only increases.
+    Up,
+    /// Only decreases.
+    Down,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// True when a rule with this direction reports a deviation to `side`.
+    pub const fn allows(self, side: Side) -> bool {
+        matches!(
+            (self, side),
+            (Direction::Both, _) | (Direction::Up, Side::Up) | (Direction::Down, Side::Down)
+        )
+    }
+}
+
 /// One `[[metric]]` rule.
 #[derive(Debug, Clone)]
 pub struct MetricRule {
@@ -755,4 +778,23 @@ pub struct WebConfig {
     pub key: KeySource,
     /// A link expires this many days after the review its incident is due for.
     pub link_valid_days: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule reports the sides its direction names, `both` either.
+    #[test]
+    fn direction_allows_its_sides() {
+        let cases = [
+            (Direction::Up, true, false),
+            (Direction::Down, false, true),
+            (Direction::Both, true, true),
+        ];
+        for (d, up, down) in cases {
+            assert_eq!(d.allows(Side::Up), up, "{d:?} up");
+            assert_eq!(d.allows(Side::Down), down, "{d:?} down");
+        }
+    }
 }

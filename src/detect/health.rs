@@ -7,9 +7,8 @@
 //! can be checkpointed between runs.
 
 use super::counts::{self, Repeats};
-use super::series::Hit;
 use crate::config::MetricRule;
-use crate::model::{Check, Direction, Granularity};
+use crate::model::{Check, Granularity, Hit, Side};
 
 /// What the health pass needs to know about the point besides its values.
 pub struct HealthContext<'a> {
@@ -93,7 +92,7 @@ impl Health {
             {
                 out.push(Hit {
                     expected: cx.last_expected,
-                    direction: Direction::Down,
+                    side: Side::Down,
                     note: Some(format!("{} period(s) absent", (t - ts[i - 1]) / step - 1)),
                     ..Hit::blank(first_missing, f64::NAN, Check::Missing, i)
                 });
@@ -120,7 +119,7 @@ impl Health {
                 let e = cx.last_expected;
                 let mut h = (cx.base_hit)(Check::Stale);
                 h.expected = e;
-                h.direction = Direction::of(!(e.is_finite() && y < e));
+                h.side = Side::of(!(e.is_finite() && y < e));
                 h.note = Some(format!("same value {eq_run} periods in a row"));
                 out.push(h);
             }
@@ -134,7 +133,7 @@ impl Health {
                 h.expected = prev;
                 h.lower = prev * (1.0 - max / 100.0);
                 h.upper = prev * (1.0 + max / 100.0);
-                h.direction = Direction::of(y > prev);
+                h.side = Side::of(y > prev);
                 out.push(h);
             }
         }
@@ -145,7 +144,7 @@ impl Health {
             h.lower = rule.lower_bound.unwrap_or(f64::NEG_INFINITY);
             h.upper = rule.upper_bound.unwrap_or(f64::INFINITY);
             h.expected = if below { h.lower } else { h.upper };
-            h.direction = Direction::of(above);
+            h.side = Side::of(above);
             out.push(h);
         }
         eq_run

@@ -24,12 +24,12 @@ use super::pattern::{self, ShapeWatch};
 use super::profile;
 use super::ramp::{self, RampWatch};
 use super::seasonal::SeasonalProfile;
-use super::series::{Hit, SeriesInput, SeriesOutput};
+use super::series::{SeriesInput, SeriesOutput};
 use super::shift::{self as shift_detector, ShiftDetector};
 use super::stats::{self, median_of};
 use super::yoy::{self, YearOverYear};
-use crate::config::{EventAction, EventConfig, MetricRule, Scale};
-use crate::model::{Check, Direction, Granularity, Holiday, MS_PER_DAY as DAY_MS, date_ms};
+use crate::config::{Direction, EventAction, EventConfig, MetricRule, Scale};
+use crate::model::{Check, Granularity, Hit, Holiday, MS_PER_DAY as DAY_MS, Side, date_ms};
 
 /// Deviation (robust SD units) at sensitivity 1: the normal-tail probability of
 /// 3.5 SDs (2.3e-4 per point, two-sided), further tightened by the fitted tail
@@ -326,21 +326,14 @@ impl Hit {
     /// This finding judged: against `band`, with its `score` (noise units),
     /// `p_value`, side and note. The one way the kernel fills in a
     /// statistical finding.
-    fn judged(
-        self,
-        band: Band,
-        score: f64,
-        p_value: f64,
-        direction: Direction,
-        note: Option<String>,
-    ) -> Hit {
+    fn judged(self, band: Band, score: f64, p_value: f64, side: Side, note: Option<String>) -> Hit {
         Hit {
             expected: band.expected,
             lower: band.lower,
             upper: band.upper,
             score,
             p_value,
-            direction,
+            side,
             note,
             ..self
         }
@@ -901,7 +894,7 @@ impl KernelState {
             && cx.in_range(point.t)
             && !point.excused()
             && rule.enabled(Check::Outage)
-            && rule.direction != Direction::Up)
+            && rule.direction.allows(Side::Down))
         {
             return;
         }
@@ -911,7 +904,7 @@ impl KernelState {
                 band,
                 f64::NEG_INFINITY,
                 0.0,
-                Direction::Down,
+                Side::Down,
                 point.note(),
             );
             out.hits.push(hit);
@@ -971,9 +964,9 @@ impl KernelState {
         };
         let scale = prediction.noise * multiplier;
         let score = (seen.value - centre) / scale;
-        let up = score > 0.0;
+        let side = Side::of(score > 0.0);
         let threshold = prediction.threshold(cx);
-        if !(direction_ok(rule.direction, up) && score.abs() > threshold) {
+        if !(rule.direction.allows(side) && score.abs() > threshold) {
             return;
         }
         let p_one = stats::upper_tail(score.abs(), prediction.df);
@@ -988,13 +981,9 @@ impl KernelState {
             && change >= rule.min_rel_change * band.expected.abs()
             && rule.enabled(check)
         {
-            let hit = cx.hit(point.i, check).judged(
-                band,
-                score,
-                p_value,
-                Direction::of(up),
-                point.note(),
-            );
+            let hit = cx
+                .hit(point.i, check)
+                .judged(band, score, p_value, side, point.note());
             out.hits.push(hit);
         }
     }
@@ -1048,7 +1037,7 @@ impl KernelState {
             prediction.band(cx),
             loss.z,
             stats::upper_tail(loss.z, f64::INFINITY),
-            Direction::of(seen.residual > 0.0),
+            Side::of(seen.residual > 0.0),
             Some(note),
         );
         out.hits.push(hit);
@@ -1201,7 +1190,7 @@ impl KernelState {
         if let Some(burst) = burst.filter(|_| {
             report
                 && rule.enabled(cx.seasonal_check)
-                && direction_ok(rule.direction, up)
+                && rule.direction.allows(Side::of(up))
                 && out.hits.last().is_none_or(|h| h.ts != t)
         }) {
             let note = format!(
@@ -1215,7 +1204,7 @@ impl KernelState {
                 prediction.band(cx),
                 learned.deviation,
                 burst.p_value,
-                Direction::of(up),
+                Side::of(up),
                 Some(note),
             );
             out.hits.push(hit);
@@ -1224,7 +1213,7 @@ impl KernelState {
             report
                 && t.saturating_sub(self.pinned_at) >= DAY_MS
                 && rule.enabled(Check::LevelShift)
-                && direction_ok(rule.direction, r.change > 0.0)
+                && rule.direction.allows(Side::of(r.change > 0.0))
         }) {
             let band = cx.band(
                 ramp.from_level + prediction.seasonal,
@@ -1239,7 +1228,7 @@ impl KernelState {
                 band,
                 ramp.z,
                 (2.0 * stats::upper_tail(ramp.z.abs(), f64::INFINITY)).min(1.0),
-                Direction::of(ramp.change > 0.0),
+                Side::of(ramp.change > 0.0),
                 Some(note),
             );
             out.hits.push(hit);
@@ -1264,7 +1253,7 @@ impl KernelState {
             && cx.in_range(t)
             && point.accepted.is_none()
             && rule.enabled(Check::LevelShift)
-            && direction_ok(rule.direction, shift.up))
+            && rule.direction.allows(Side::of(shift.up)))
         {
             return;
         }
@@ -1274,7 +1263,7 @@ impl KernelState {
             prediction.band(cx),
             learned.deviation,
             shift.p_value,
-            Direction::of(shift.up),
+            Side::of(shift.up),
             Some(shift.note),
         );
         out.hits.push(hit);
@@ -1306,7 +1295,7 @@ impl KernelState {
         {
             out.hits.push(Hit {
                 expected: self.last_expected,
-                direction: Direction::Down,
+                side: Side::Down,
                 note: Some(format!(
                     "no data since {}",
                     crate::model::format_ts(last, input.granularity)
@@ -1343,14 +1332,6 @@ fn pct(now: f64, then: Option<f64>) -> Option<f64> {
 fn point_covering(ts: &[i64], upto: usize, t: i64, step: i64) -> Option<usize> {
     let k = ts[..upto].partition_point(|&x| x <= t);
     (k > 0 && t < ts[k - 1] + step).then(|| k - 1)
-}
-
-fn direction_ok(d: Direction, up: bool) -> bool {
-    match d {
-        Direction::Both => true,
-        Direction::Up => up,
-        Direction::Down => !up,
-    }
 }
 
 /// The holiday that applies to the point at `t` (for weekly data: any day of its week).

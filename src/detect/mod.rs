@@ -266,26 +266,12 @@ impl Candidates {
                     points: o.evaluated,
                 });
             }
-            for h in o.hits {
-                self.findings.push(Finding {
-                    source: batch.source.clone(),
-                    key: info.key.clone(),
-                    granularity: info.granularity,
-                    timestamp: h.ts,
-                    value: h.value,
-                    expected: h.expected,
-                    lower: h.lower,
-                    upper: h.upper,
-                    score: h.score,
-                    p_value: h.p_value,
-                    direction: h.direction,
-                    check: h.check,
-                    wow_pct: h.wow_pct,
-                    yoy_pct: h.yoy_pct,
-                    history: h.history,
-                    note: h.note,
-                });
-            }
+            self.findings.extend(o.hits.into_iter().map(|hit| Finding {
+                source: batch.source.clone(),
+                key: info.key.clone(),
+                granularity: info.granularity,
+                hit,
+            }));
         }
     }
 
@@ -295,8 +281,8 @@ impl Candidates {
     pub fn decide(self, fdr: f64) -> Detection {
         let mut by_ts: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
         for f in &self.findings {
-            if !f.check.is_data_health() {
-                by_ts.entry(f.timestamp).or_default().push(f.p_value);
+            if !f.hit.check.is_data_health() {
+                by_ts.entry(f.hit.ts).or_default().push(f.hit.p_value);
             }
         }
         let mut starts: Vec<i64> = self.intervals.iter().map(|i| i.0).collect();
@@ -321,8 +307,8 @@ impl Candidates {
             ..Detection::default()
         };
         for f in self.findings {
-            if !f.check.is_data_health()
-                && f.p_value > cutoffs.get(&f.timestamp).copied().unwrap_or(-1.0)
+            if !f.hit.check.is_data_health()
+                && f.hit.p_value > cutoffs.get(&f.hit.ts).copied().unwrap_or(-1.0)
             {
                 det.dropped_by_fdr += 1;
                 continue;

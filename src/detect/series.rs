@@ -1,6 +1,6 @@
 //! The per-series kernel's interface: what one causal pass over a series'
 //! contiguous slice takes ([`SeriesInput`], the owners' [`Explained`] spans),
-//! what it gives ([`Hit`]s in a [`SeriesOutput`], and with
+//! what it gives (`model::Hit`s in a [`SeriesOutput`], and with
 //! [`evaluate_from`] the [`KernelState`] to resume from next time).
 //!
 //! For every point the walk ([`super::kernel`]) predicts the value from
@@ -15,7 +15,7 @@ use super::calendar::Calendar;
 use super::kernel::SeriesContext;
 pub use super::kernel::{BASE_THRESHOLD, BUSINESS_THRESHOLD, KernelState};
 use crate::config::{EventConfig, MetricRule};
-use crate::model::{Check, Direction, ExplainedSpan, Granularity};
+use crate::model::{ExplainedSpan, Granularity, Hit};
 
 /// One series and how to evaluate it.
 pub struct SeriesInput<'a> {
@@ -101,59 +101,6 @@ fn merge(v: &mut Vec<(i64, i64)>) {
         }
     }
     v.truncate(w);
-}
-
-/// A finding before the series key is attached.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Hit {
-    /// Time of the point.
-    pub ts: i64,
-    /// Observed value (NaN when missing).
-    pub value: f64,
-    /// Expected value.
-    pub expected: f64,
-    /// Lower end of the normal range.
-    pub lower: f64,
-    /// Upper end of the normal range.
-    pub upper: f64,
-    /// Signed deviation in robust noise units.
-    pub score: f64,
-    /// p-value of the deviation (0 for data-health checks).
-    pub p_value: f64,
-    /// Up or down.
-    pub direction: Direction,
-    /// Which check.
-    pub check: Check,
-    /// Week-over-week change in percent.
-    pub wow_pct: Option<f64>,
-    /// Year-over-year (364 days) change in percent.
-    pub yoy_pct: Option<f64>,
-    /// Points of history before this one.
-    pub history: usize,
-    /// Holiday or event name.
-    pub note: Option<String>,
-}
-
-impl Hit {
-    /// A finding of `check` at point `history` (`ts`, `value`) with nothing
-    /// else known yet: no expectation, band, score or comparisons.
-    pub fn blank(ts: i64, value: f64, check: Check, history: usize) -> Hit {
-        Hit {
-            ts,
-            value,
-            expected: f64::NAN,
-            lower: f64::NAN,
-            upper: f64::NAN,
-            score: 0.0,
-            p_value: 0.0,
-            direction: Direction::Up,
-            check,
-            wow_pct: None,
-            yoy_pct: None,
-            history,
-            note: None,
-        }
-    }
 }
 
 /// What one series produced.

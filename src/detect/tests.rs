@@ -13,11 +13,11 @@ use std::path::Path;
 use chrono::{Datelike, Duration, NaiveDate};
 
 use super::calendar::{self, Calendar};
-use super::series::{self, Explained, Hit, SeriesInput};
+use super::series::{self, Explained, SeriesInput};
 use super::{Range, detect};
 use crate::config::MetricRule;
 use crate::model::{
-    Cause, Check, Direction, ExplainedSpan, Finding, Granularity, Persistence, SeriesKey,
+    Cause, Check, ExplainedSpan, Finding, Granularity, Hit, Persistence, SeriesKey, Side,
 };
 use crate::source::{Batch, SeriesInfo};
 
@@ -226,7 +226,7 @@ fn show(hits: &[Hit]) -> String {
                 "\n  day {} {} {:?} value {:.1} expected {:.1} score {:.2} p {:.2e}",
                 day_of(h.ts),
                 h.check,
-                h.direction,
+                h.side,
                 h.value,
                 h.expected,
                 h.score,
@@ -250,13 +250,13 @@ fn statistical(hits: &[Hit]) -> usize {
 fn planted_spike_and_dip() {
     // day 200 is Friday 2023-07-21, no holiday
     let day = 200;
-    for (factor, dir) in [(1.4, Direction::Up), (0.6, Direction::Down)] {
+    for (factor, dir) in [(1.4, Side::Up), (0.6, Side::Down)] {
         let s = Series::daily(300, 7, Noise::Normal).scale(day..day + 1, factor);
         let hits = default_check(&s);
         let here = on_day(&hits, day);
         assert!(
             here.iter()
-                .any(|h| h.check == Check::Seasonal && h.direction == dir),
+                .any(|h| h.check == Check::Seasonal && h.side == dir),
             "x{factor}: no {dir:?} seasonal hit on day {day}:{}",
             show(&hits)
         );
@@ -290,7 +290,7 @@ fn planted_level_shift_reported_once_then_reanchored() {
         (onset as i64..onset as i64 + 5).contains(&d),
         "shift reported on day {d}"
     );
-    assert_eq!(shifts[0].direction, Direction::Down);
+    assert_eq!(shifts[0].side, Side::Down);
     let after: Vec<Hit> = hits
         .iter()
         .filter(|h| h.ts >= day_ms(onset + 10))
@@ -324,7 +324,7 @@ fn recurring_holiday_does_not_fire() {
     assert!(
         on_day(&hits, bf24)
             .iter()
-            .any(|h| h.check == Check::Seasonal && h.direction == Direction::Up),
+            .any(|h| h.check == Check::Seasonal && h.side == Side::Up),
         "no hit on Black Friday 2024 (day {bf24}) without a calendar:{}",
         show(&hits)
     );
@@ -351,22 +351,15 @@ fn clean_series_does_not_fire() {
     );
 }
 
-/// Name, series, rule, check, days it may fire on (the first is required), direction.
-type HealthCase = (
-    &'static str,
-    Series,
-    MetricRule,
-    Check,
-    Days<usize>,
-    Direction,
-);
+/// Name, series, rule, check, days it may fire on (the first is required), side.
+type HealthCase = (&'static str, Series, MetricRule, Check, Days<usize>, Side);
 
 /// Data-health checks fire exactly where the data is broken.
 #[test]
 fn data_health() {
     let base = Series::daily(200, 5, Noise::Normal);
     let rule = MetricRule::default_rule;
-    // (name, series, rule, check, days it must fire on (first one required), direction)
+    // (name, series, rule, check, days it must fire on (first one required), side)
     let cases: Vec<HealthCase> = vec![
         (
             "stale 6 days",
@@ -374,7 +367,7 @@ fn data_health() {
             rule(),
             Check::Stale,
             102..106,
-            Direction::Up,
+            Side::Up,
         ),
         (
             "zero outage",
@@ -382,7 +375,7 @@ fn data_health() {
             rule(),
             Check::Outage,
             150..151,
-            Direction::Down,
+            Side::Down,
         ),
         (
             "4-day gap",
@@ -390,7 +383,7 @@ fn data_health() {
             rule(),
             Check::Missing,
             120..121,
-            Direction::Down,
+            Side::Down,
         ),
         (
             "below lower bound",
@@ -402,7 +395,7 @@ fn data_health() {
             },
             Check::Bounds,
             130..131,
-            Direction::Down,
+            Side::Down,
         ),
         (
             "above upper bound",
@@ -414,7 +407,7 @@ fn data_health() {
             },
             Check::Bounds,
             140..141,
-            Direction::Up,
+            Side::Up,
         ),
         (
             // the weekly shape changes at most ~35% a day; a tripling is +200%
@@ -427,7 +420,7 @@ fn data_health() {
             },
             Check::MaxChange,
             160..161,
-            Direction::Up,
+            Side::Up,
         ),
     ];
     for (name, s, rule, want, days, dir) in cases {
@@ -442,7 +435,7 @@ fn data_health() {
         assert!(
             of_kind
                 .iter()
-                .all(|h| days.contains(&(day_of(h.ts) as usize)) && h.direction == dir),
+                .all(|h| days.contains(&(day_of(h.ts) as usize)) && h.side == dir),
             "{name}: {want} hits outside days {days:?} or not {dir:?}:{}",
             show(&hits)
         );
@@ -576,9 +569,9 @@ fn fdr_across_series() {
                     format!(
                         "\n  {} day {} {} p {:.2e}",
                         f.key,
-                        day_of(f.timestamp),
-                        f.check,
-                        f.p_value
+                        day_of(f.hit.ts),
+                        f.hit.check,
+                        f.hit.p_value
                     )
                 })
                 .collect()
@@ -597,9 +590,9 @@ fn fdr_across_series() {
             if day == spike_day {
                 assert!(
                     det.findings.iter().any(|f| f.key.metric == "spike"
-                        && f.timestamp == day_ms(spike_day)
-                        && f.check == Check::Seasonal
-                        && f.direction == Direction::Up),
+                        && f.hit.ts == day_ms(spike_day)
+                        && f.hit.check == Check::Seasonal
+                        && f.hit.side == Side::Up),
                     "{extra:?}: spike lost:{}",
                     show_f(&det)
                 );
@@ -609,7 +602,7 @@ fn fdr_across_series() {
                 det.findings
                     .into_iter()
                     .filter(|f| f.key.metric != "spike")
-                    .map(|f| format!("{} day {} {}", f.key, day_of(f.timestamp), f.check)),
+                    .map(|f| format!("{} day {} {}", f.key, day_of(f.hit.ts), f.hit.check)),
             );
         }
         // 21 runs x 200 series = 600 series-weeks; at most 2 per 100
@@ -629,7 +622,7 @@ fn fdr_across_series() {
         let kept = det
             .findings
             .iter()
-            .filter(|f| !f.check.is_data_health())
+            .filter(|f| !f.hit.check.is_data_health())
             .count();
         assert_eq!(kept + det.dropped_by_fdr, candidates, "{extra:?}");
         // 200 series-years: at most 1 false alarm per 100 series-weeks (half the target of 2)
@@ -700,7 +693,7 @@ fn hourly_series_with_daily_and_weekly_cycles() {
     let at = |h: usize| {
         out.hits
             .iter()
-            .any(|x| x.ts == ts[h] && x.check == Check::Seasonal && x.direction == Direction::Up)
+            .any(|x| x.ts == ts[h] && x.check == Check::Seasonal && x.side == Side::Up)
     };
     assert!(at(spike_at), "spike not found:{}", show(&out.hits));
     let others = out.hits.iter().filter(|x| x.ts != ts[spike_at]).count();
@@ -779,11 +772,11 @@ fn show_findings(fs: &[Finding]) -> String {
             format!(
                 "\n  {} day {} {} {:?} value {:.1} expected {:.1}",
                 f.key,
-                day_of(f.timestamp),
-                f.check,
-                f.direction,
-                f.value,
-                f.expected
+                day_of(f.hit.ts),
+                f.hit.check,
+                f.hit.side,
+                f.hit.value,
+                f.hit.expected
             )
         })
         .collect()
@@ -808,14 +801,14 @@ fn known_event_never_feeds_the_baseline() {
 
     let on = |fs: &[Finding], days: Days<usize>| -> Vec<Finding> {
         fs.iter()
-            .filter(|f| (day_ms(days.start)..day_ms(days.end)).contains(&f.timestamp))
+            .filter(|f| (day_ms(days.start)..day_ms(days.end)).contains(&f.hit.ts))
             .cloned()
             .collect()
     };
     assert!(
         on(&with, promo.start..promo.start + 1)
             .iter()
-            .any(|f| f.direction == Direction::Up),
+            .any(|f| f.hit.side == Side::Up),
         "the explained outlier itself is still reported:{}",
         show_findings(&with)
     );
@@ -827,7 +820,7 @@ fn known_event_never_feeds_the_baseline() {
     let after = promo.end..promo.end + 30;
     let dragged = on(&without, after.clone());
     assert!(
-        !dragged.is_empty() && dragged.iter().all(|f| f.direction == Direction::Down),
+        !dragged.is_empty() && dragged.iter().all(|f| f.hit.side == Side::Down),
         "without the explanation the days after the promotion look like drops:{}",
         show_findings(&without)
     );
@@ -858,12 +851,12 @@ fn known_event_never_feeds_the_baseline() {
     }
     // the findings on those days carry the dragged expectation
     for f in &dragged {
-        let t = truth(day_of(f.timestamp) as usize);
+        let t = truth(day_of(f.hit.ts) as usize);
         assert!(
-            f.expected > 1.15 * t,
+            f.hit.expected > 1.15 * t,
             "day {}: expected {:.1}, true level {t:.1}",
-            day_of(f.timestamp),
-            f.expected
+            day_of(f.hit.ts),
+            f.hit.expected
         );
     }
 }
@@ -952,7 +945,7 @@ fn data_issue_stays_out_of_the_noise_scale() {
     assert!(
         on_day(&with, outlier)
             .iter()
-            .any(|h| h.check == Check::Seasonal && h.direction == Direction::Up),
+            .any(|h| h.check == Check::Seasonal && h.side == Side::Up),
         "outlier missed with the explanation:{}",
         show(&with)
     );
@@ -1286,9 +1279,9 @@ fn five_minute_counts_warm_up_in_days() {
     // evaluated from day 2 on (two days of day profile), not after 3 weeks
     assert_eq!(out.first_eval.map(|t| (t - at(0)) / (288 * STEP)), Some(2));
     assert!(
-        out.hits.iter().any(|h| h.ts == at(spike_at)
-            && h.direction == Direction::Up
-            && !h.check.is_data_health()),
+        out.hits
+            .iter()
+            .any(|h| h.ts == at(spike_at) && h.side == Side::Up && !h.check.is_data_health()),
         "spike not found:{}",
         show(&out.hits)
     );
@@ -1376,7 +1369,7 @@ fn five_minute_slow_ramp_reported_once() {
     assert!(
         (ts[ramp.start]..=ts[ramp.end - 1]).contains(&r.ts)
             && r.check == Check::LevelShift
-            && r.direction == Direction::Up
+            && r.side == Side::Up
             && r.p_value < 1e-6,
         "{}",
         show(&hits)
@@ -1440,7 +1433,7 @@ fn bits(h: &Hit) -> String {
         b(h.upper),
         b(h.score),
         b(h.p_value),
-        h.direction,
+        h.side,
         h.check,
         h.wow_pct.map(b),
         h.yoy_pct.map(b),

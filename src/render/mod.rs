@@ -20,7 +20,7 @@ use lettre::message::Mailbox;
 
 use crate::config::{ReviewConfig, SourceConfig};
 use crate::model::{
-    Check, Direction, Finding, Granularity, Incident, Lane, format_ts, sort_by_severity,
+    Check, Finding, Granularity, Incident, Lane, Side, format_ts, sort_by_severity,
 };
 use crate::review::{deadline, next_review};
 
@@ -168,7 +168,7 @@ pub use crate::fmt::{amount, group_thousands, num, pct, with_unit};
 
 /// Deviation of a finding's actual from its expected value, in percent of expected.
 pub fn deviation_pct(f: &Finding) -> Option<f64> {
-    deviation(f.value, f.expected)
+    deviation(f.hit.value, f.hit.expected)
 }
 
 /// Deviation of `actual` from `expected`, in percent of expected.
@@ -179,7 +179,7 @@ pub fn deviation(actual: f64, expected: f64) -> Option<f64> {
 
 /// `6 weeks of history`, `20 days of history`.
 fn history_words(f: &Finding) -> String {
-    let h = f.history;
+    let h = f.hit.history;
     let per_day = f.granularity.points_per_day();
     let (n, unit) = match f.granularity {
         Granularity::Week => (h, "week"),
@@ -205,22 +205,15 @@ fn seasonal_baseline(g: Granularity) -> &'static str {
 
 /// One line saying why a finding is an outlier, in words.
 pub fn why(f: &Finding) -> String {
-    let side = match f.direction {
-        Direction::Down => "below",
-        Direction::Up => "above",
-        Direction::Both => {
-            if f.value < f.expected {
-                "below"
-            } else {
-                "above"
-            }
-        }
+    let side = match f.hit.side {
+        Side::Down => "below",
+        Side::Up => "above",
     };
     let amount = match deviation_pct(f) {
         Some(d) => format!("{:.0}% {side}", d.abs()),
         None => side.to_string(),
     };
-    let mut line = match f.check {
+    let mut line = match f.hit.check {
         Check::Seasonal => format!(
             "{amount} {}; {}",
             seasonal_baseline(f.granularity),
@@ -234,28 +227,28 @@ pub fn why(f: &Finding) -> String {
         ),
         Check::Outage => format!(
             "dropped to zero where it is usually around {}",
-            num(f.expected)
+            num(f.hit.expected)
         ),
         Check::Missing => "no data arrived for this period".to_string(),
         Check::Stale => format!(
             "the same value ({}) repeated period after period",
-            num(f.value)
+            num(f.hit.value)
         ),
         // the note (the loader's error) follows
         Check::Late if f.key.is_export() => "the export could not be used".to_string(),
         Check::Late => "the newest data is overdue: the export has not been updated".to_string(),
-        Check::Bounds => match (f.value < f.lower, f.value > f.upper) {
+        Check::Bounds => match (f.hit.value < f.hit.lower, f.hit.value > f.hit.upper) {
             (true, _) => format!(
                 "{} is below the allowed minimum {}",
-                num(f.value),
-                num(f.lower)
+                num(f.hit.value),
+                num(f.hit.lower)
             ),
             (_, true) => format!(
                 "{} is above the allowed maximum {}",
-                num(f.value),
-                num(f.upper)
+                num(f.hit.value),
+                num(f.hit.upper)
             ),
-            _ => format!("{} is outside the allowed range", num(f.value)),
+            _ => format!("{} is outside the allowed range", num(f.hit.value)),
         },
         Check::MaxChange => format!(
             "changed {} against the previous period, more than the metric allows",
@@ -265,11 +258,11 @@ pub fn why(f: &Finding) -> String {
             let (old, new) = restated_pair(f);
             format!(
                 "value for {} restated from {old} to {new} after it was flagged",
-                format_ts(f.timestamp, f.granularity),
+                format_ts(f.hit.ts, f.granularity),
             )
         }
     };
-    if let Some(note) = f.note.as_deref().filter(|n| !n.is_empty()) {
+    if let Some(note) = f.hit.note.as_deref().filter(|n| !n.is_empty()) {
         line.push_str("; ");
         line.push_str(note);
     }
@@ -294,7 +287,7 @@ fn period_label(i: &Incident) -> String {
             "{} to {} ({n} periods flagged; figures of the worst, {})",
             format_ts(i.opened_at_ts, g),
             format_ts(i.last_finding_ts, g),
-            format_ts(i.worst.timestamp, g)
+            format_ts(i.worst.hit.ts, g)
         )
     }
 }
@@ -302,14 +295,14 @@ fn period_label(i: &Incident) -> String {
 /// A restatement's old and new value in words: rounded like every number,
 /// unless rounding would make them look equal; a gone period says so.
 fn restated_pair(f: &Finding) -> (String, String) {
-    let (old, new) = (num(f.expected), num(f.value));
-    if f.value.is_nan() {
+    let (old, new) = (num(f.hit.expected), num(f.hit.value));
+    if f.hit.value.is_nan() {
         (
             old,
             "nothing (the period is gone from the export)".to_string(),
         )
     } else if old == new {
-        (f.expected.to_string(), f.value.to_string())
+        (f.hit.expected.to_string(), f.hit.value.to_string())
     } else {
         (old, new)
     }
@@ -318,7 +311,7 @@ fn restated_pair(f: &Finding) -> (String, String) {
 /// The numbers line: `580 vs expected 1,000 (normal range 900 to 1,100), -42.0%`;
 /// for a restatement `now 450, was 580 when flagged, -22.4%`.
 fn numbers_label(f: &Finding, unit: &str) -> String {
-    if f.check == Check::Restated {
+    if f.hit.check == Check::Restated {
         let (old, new) = restated_pair(f);
         return format!(
             "now {}, was {} when flagged, {}",
@@ -329,10 +322,10 @@ fn numbers_label(f: &Finding, unit: &str) -> String {
     }
     format!(
         "{} vs expected {} (normal range {} to {}), {}",
-        amount(f.value, unit),
-        amount(f.expected, unit),
-        amount(f.lower, unit),
-        amount(f.upper, unit),
+        amount(f.hit.value, unit),
+        amount(f.hit.expected, unit),
+        amount(f.hit.lower, unit),
+        amount(f.hit.upper, unit),
         pct(deviation_pct(f))
     )
 }
@@ -462,8 +455,8 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
     for i in incidents.iter().filter(|i| i.lane == Lane::Export) {
         if i.key.is_export() {
             // the export itself: its newest problem, in the loader's words
-            if let Some(f) = i.findings.iter().max_by_key(|f| f.timestamp) {
-                let since = if i.opened_at_ts < f.timestamp {
+            if let Some(f) = i.findings.iter().max_by_key(|f| f.hit.ts) {
+                let since = if i.opened_at_ts < f.hit.ts {
                     format!(" (since {})", format_ts(i.opened_at_ts, f.granularity))
                 } else {
                     String::new()
@@ -474,8 +467,8 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
                     line: format!(
                         "{}: the export could not be used on {}{since}: {}",
                         i.source,
-                        format_ts(f.timestamp, f.granularity),
-                        f.note.as_deref().unwrap_or("no detail")
+                        format_ts(f.hit.ts, f.granularity),
+                        f.hit.note.as_deref().unwrap_or("no detail")
                     ),
                 });
             }
@@ -486,21 +479,21 @@ pub fn export_lines(incidents: &[Incident], sources: &[SourceConfig]) -> Vec<Exp
         if let Some(f) = i
             .findings
             .iter()
-            .filter(|f| f.check == Check::Late)
-            .max_by_key(|f| f.timestamp)
+            .filter(|f| f.hit.check == Check::Late)
+            .max_by_key(|f| f.hit.ts)
         {
-            let newest = f.timestamp.saturating_sub(f.granularity.step_ms());
+            let newest = f.hit.ts.saturating_sub(f.granularity.step_ms());
             acc.late.push((newest, f.granularity));
             acc.late_series.push(series_label(i));
         }
         let missing: Vec<&Finding> = i
             .findings
             .iter()
-            .filter(|f| f.check == Check::Missing)
+            .filter(|f| f.hit.check == Check::Missing)
             .collect();
         if !missing.is_empty() {
             acc.missing
-                .extend(missing.iter().map(|f| (f.timestamp, f.granularity)));
+                .extend(missing.iter().map(|f| (f.hit.ts, f.granularity)));
             acc.missing_series.push(series_label(i));
         }
     }
@@ -590,20 +583,20 @@ fn problem_lines(health: &[Incident], extras: &ItemExtras) -> Vec<ProblemLine> {
             } else {
                 format!("{n} periods")
             };
-            let known = match f.check {
+            let known = match f.hit.check {
                 Check::Stale => format!(
                     "the same value {} in every period since {since} ({periods} flagged)",
-                    amount(f.value, unit)
+                    amount(f.hit.value, unit)
                 ),
                 Check::Outage => format!(
                     "zero since {since} ({periods} flagged), where it is usually around {}",
-                    amount(f.expected, unit)
+                    amount(f.hit.expected, unit)
                 ),
                 _ => format!("{}: {} ({periods} flagged)", period_label(i), why(f)),
             };
             ProblemLine {
                 id: i.id,
-                what: f.check.as_str(),
+                what: f.hit.check.as_str(),
                 series: series_label(i),
                 line: format!("{}: {}: {known}", i.source, series_label(i)),
             }
@@ -747,9 +740,9 @@ pub fn digest(
             period_label(i),
             why(f),
             numbers_label(f, extras.unit_of(i)),
-            pct(f.wow_pct),
-            pct(f.yoy_pct),
-            f.check,
+            pct(f.hit.wow_pct),
+            pct(f.hit.yoy_pct),
+            f.hit.check,
             i.source,
         );
         if let Some(p) = plans.get(&i.id) {
@@ -831,9 +824,9 @@ pub fn digest(
                 e(&period_label(i)),
                 e(&why(f)),
                 e(&numbers_label(f, extras.unit_of(i))),
-                e(&pct(f.wow_pct)),
-                e(&pct(f.yoy_pct)),
-                e(f.check.as_str()),
+                e(&pct(f.hit.wow_pct)),
+                e(&pct(f.hit.yoy_pct)),
+                e(f.hit.check.as_str()),
                 e(&i.source),
                 plans.get(&i.id).map_or_else(String::new, |p| format!(
                     "<tr><th align=\"left\">Plan</th><td>{}</td></tr>\n",
@@ -894,13 +887,13 @@ fn chart_image(i: &Incident, recent: &[(i64, f64)], unit: &str) -> Option<(Image
         .findings
         .iter()
         .map(|f| chart::Band {
-            ts: f.timestamp,
-            lower: f.lower,
-            upper: f.upper,
-            expected: f.expected,
+            ts: f.hit.ts,
+            lower: f.hit.lower,
+            upper: f.hit.upper,
+            expected: f.hit.expected,
         })
         .collect();
-    let marks: Vec<(i64, f64)> = i.findings.iter().map(|f| (f.timestamp, f.value)).collect();
+    let marks: Vec<(i64, f64)> = i.findings.iter().map(|f| (f.hit.ts, f.hit.value)).collect();
     let title = format!("{}, last 6 weeks", series_label(i));
     let c = chart::Chart {
         title: &title,
@@ -944,7 +937,7 @@ fn chart_image(i: &Incident, recent: &[(i64, f64)], unit: &str) -> Option<(Image
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::SeriesKey;
+    use crate::model::{Hit, SeriesKey};
     use chrono::TimeZone;
     use chrono::{NaiveTime, Weekday};
 
@@ -985,19 +978,21 @@ pub(crate) mod tests {
                     .collect(),
             },
             granularity: Granularity::Day,
-            timestamp: day(29),
-            value: 580.0,
-            expected: 1000.0,
-            lower: 900.0,
-            upper: 1100.0,
-            score,
-            p_value: 1e-5,
-            direction: Direction::Down,
-            check,
-            wow_pct: Some(-40.123),
-            yoy_pct: None,
-            history: 42,
-            note: None,
+            hit: Hit {
+                ts: day(29),
+                value: 580.0,
+                expected: 1000.0,
+                lower: 900.0,
+                upper: 1100.0,
+                score,
+                p_value: 1e-5,
+                side: Side::Down,
+                check,
+                wow_pct: Some(-40.123),
+                yoy_pct: None,
+                history: 42,
+                note: None,
+            },
         }
     }
 
@@ -1006,11 +1001,11 @@ pub(crate) mod tests {
             id,
             source: f.source.clone(),
             key: f.key.clone(),
-            lane: Lane::of(f.check),
+            lane: Lane::of(f.hit.check),
             granularity: f.granularity,
             owner: None,
-            opened_at_ts: f.timestamp,
-            last_finding_ts: f.timestamp,
+            opened_at_ts: f.hit.ts,
+            last_finding_ts: f.hit.ts,
             closed_at_ts: None,
             findings: vec![f.clone()],
             worst: f,
@@ -1057,8 +1052,8 @@ pub(crate) mod tests {
             (
                 {
                     let mut f = finding("orders", &[], Check::Holiday, -5.0);
-                    f.note = Some("Christmas".into());
-                    f.history = 10;
+                    f.hit.note = Some("Christmas".into());
+                    f.hit.history = 10;
                     f
                 },
                 "42% below the same holiday last year; 10 days of history; Christmas",
@@ -1066,7 +1061,7 @@ pub(crate) mod tests {
             (
                 {
                     let mut f = finding("orders", &[], Check::Missing, 0.0);
-                    f.value = f64::NAN;
+                    f.hit.value = f64::NAN;
                     f
                 },
                 "no data arrived for this period",
@@ -1074,8 +1069,8 @@ pub(crate) mod tests {
             (
                 {
                     let mut f = finding("orders", &[], Check::Bounds, 0.0);
-                    f.value = -3.0;
-                    f.lower = 0.0;
+                    f.hit.value = -3.0;
+                    f.hit.lower = 0.0;
                     f
                 },
                 "-3 is below the allowed minimum 0",
@@ -1084,16 +1079,16 @@ pub(crate) mod tests {
                 {
                     let mut f = finding("visits", &[], Check::Seasonal, 6.0);
                     f.granularity = Granularity::Hour;
-                    f.direction = Direction::Up;
-                    f.value = 1500.0;
-                    f.history = 24 * 7 * 3 + 5;
+                    f.hit.side = Side::Up;
+                    f.hit.value = 1500.0;
+                    f.hit.history = 24 * 7 * 3 + 5;
                     f
                 },
                 "50% above the usual level for this hour of the week; 3 weeks of history",
             ),
         ];
         for (f, want) in cases {
-            assert_eq!(why(&f), want, "{:?}", f.check);
+            assert_eq!(why(&f), want, "{:?}", f.hit.check);
         }
     }
 
@@ -1181,12 +1176,12 @@ pub(crate) mod tests {
         (0..n)
             .map(|k| {
                 let mut f = finding("m", &[("region", &format!("r{k:02}"))], Check::Late, 0.0);
-                f.value = f64::NAN;
-                f.expected = f64::NAN;
-                f.lower = f64::NAN;
-                f.upper = f64::NAN;
-                f.wow_pct = None;
-                f.note = Some("newest data is for 2020-11-28; expected by now".into());
+                f.hit.value = f64::NAN;
+                f.hit.expected = f64::NAN;
+                f.hit.lower = f64::NAN;
+                f.hit.upper = f64::NAN;
+                f.hit.wow_pct = None;
+                f.hit.note = Some("newest data is for 2020-11-28; expected by now".into());
                 incident(100 + k as i64, f)
             })
             .collect()
@@ -1266,9 +1261,9 @@ pub(crate) mod tests {
 
         // Missing periods and a few series: named, in the same digest as an outlier.
         let mut m1 = finding("orders", &[("region", "eu")], Check::Missing, 0.0);
-        m1.timestamp = day(27);
+        m1.hit.ts = day(27);
         let mut m2 = m1.clone();
-        m2.timestamp = day(28);
+        m2.hit.ts = day(28);
         let mut gap = incident(7, m2.clone());
         gap.findings = vec![m1, m2];
         let outlier = incident(8, finding("revenue", &[], Check::Seasonal, -5.0));
@@ -1297,15 +1292,15 @@ pub(crate) mod tests {
     #[test]
     fn plain_text_snapshot() {
         let mut a = finding("revenue", &[("region", "eu")], Check::Seasonal, -5.0);
-        a.timestamp = day(29);
+        a.hit.ts = day(29);
         let mut inc_a = incident(7, a.clone());
         let mut a_early = a.clone();
-        a_early.timestamp = day(27);
-        a_early.score = -4.0;
+        a_early.hit.ts = day(27);
+        a_early.hit.score = -4.0;
         inc_a.opened_at_ts = day(27);
         inc_a.findings = vec![a_early, a];
         let mut m = finding("orders", &[], Check::Stale, 0.0);
-        m.wow_pct = None;
+        m.hit.wow_pct = None;
         // the metric's unit on every figure of its item
         let extras = ItemExtras {
             units: [("revenue".to_string(), "£".to_string())].into(),

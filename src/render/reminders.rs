@@ -111,7 +111,7 @@ pub fn reminder(
             "{}. {}\n   Check: {} (source {})",
             k + 1,
             item_line(i),
-            i.worst.check,
+            i.worst.hit.check,
             i.source
         );
         if let Some(url) = link_of(i.id) {
@@ -136,7 +136,7 @@ pub fn reminder(
             e(&series_label(i)),
             e(&period_label(i)),
             e(&why(&i.worst)),
-            e(i.worst.check.as_str()),
+            e(i.worst.hit.check.as_str()),
             e(&i.source),
             link_of(i.id)
                 .map(|u| super::explain_button(u))

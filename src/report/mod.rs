@@ -634,12 +634,12 @@ pub fn build(cfg: &Config, inputs: &Inputs, week: Span, now: DateTime<Utc>) -> R
                     IncidentNote {
                         id: i.row.id,
                         series: i.row.key.label(),
-                        check: worst.map_or(i.row.worst_check, |f| f.check).to_string(),
-                        day: date(worst.map_or(i.row.last_finding_ts, |f| f.timestamp)),
+                        check: worst.map_or(i.row.worst_check, |f| f.hit.check).to_string(),
+                        day: date(worst.map_or(i.row.last_finding_ts, |f| f.hit.ts)),
                         first: date(i.row.opened_at_ts),
                         last: date(i.row.last_finding_ts),
-                        actual: worst.map_or(f64::NAN, |f| f.value),
-                        expected: worst.map_or(f64::NAN, |f| f.expected),
+                        actual: worst.map_or(f64::NAN, |f| f.hit.value),
+                        expected: worst.map_or(f64::NAN, |f| f.hit.expected),
                         owner: i
                             .row
                             .owner

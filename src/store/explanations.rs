@@ -320,7 +320,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Check, Direction, Finding, Granularity};
+    use crate::model::{Check, Finding, Granularity, Hit, Side};
     use crate::store::NewIncident;
 
     fn finding(metric: &str, ts: i64) -> Finding {
@@ -331,19 +331,21 @@ mod tests {
                 dims: vec![("region".into(), "eu".into())],
             },
             granularity: Granularity::Day,
-            timestamp: ts,
-            value: 10.0,
-            expected: 5.0,
-            lower: 4.0,
-            upper: 6.0,
-            score: 5.0,
-            p_value: 0.0001,
-            direction: Direction::Up,
-            check: Check::Seasonal,
-            wow_pct: None,
-            yoy_pct: None,
-            history: 100,
-            note: None,
+            hit: Hit {
+                ts,
+                value: 10.0,
+                expected: 5.0,
+                lower: 4.0,
+                upper: 6.0,
+                score: 5.0,
+                p_value: 0.0001,
+                side: Side::Up,
+                check: Check::Seasonal,
+                wow_pct: None,
+                yoy_pct: None,
+                history: 100,
+                note: None,
+            },
         }
     }
 
@@ -358,7 +360,7 @@ mod tests {
                 first: &f,
                 step_ms: 86_400_000,
                 owner: Some("Ana <ana@example.com>".into()),
-                last_evaluated_ts: f.timestamp,
+                last_evaluated_ts: f.hit.ts,
                 run_id: run,
                 closed_at_ts: None,
             })

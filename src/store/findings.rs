@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, dims_json, nan_or, series_id};
-use crate::model::{Check, Direction, Finding, Granularity, SeriesKey};
+use crate::model::{Check, Finding, Granularity, Hit, SeriesKey, Side};
 use crate::restated::Flagged;
 
 impl Store {
@@ -31,19 +31,19 @@ impl Store {
                     f.key.metric,
                     dims_json(&f.key),
                     f.granularity.to_string(),
-                    f.timestamp,
-                    f.check.as_str(),
-                    f.value,
-                    f.expected,
-                    f.lower,
-                    f.upper,
-                    f.score,
-                    f.p_value,
-                    f.direction.as_str(),
-                    f.wow_pct,
-                    f.yoy_pct,
-                    f.history as i64,
-                    f.note,
+                    f.hit.ts,
+                    f.hit.check.as_str(),
+                    f.hit.value,
+                    f.hit.expected,
+                    f.hit.lower,
+                    f.hit.upper,
+                    f.hit.score,
+                    f.hit.p_value,
+                    f.hit.side.as_str(),
+                    f.hit.wow_pct,
+                    f.hit.yoy_pct,
+                    f.hit.history as i64,
+                    f.hit.note,
                     incident_id,
                 ])
             })
@@ -62,7 +62,7 @@ impl Store {
             )
             .and_then(|mut st| {
                 st.query_row(
-                    params![f.source, series_id(&f.key), f.timestamp, f.check.as_str()],
+                    params![f.source, series_id(&f.key), f.hit.ts, f.hit.check.as_str()],
                     |r| r.get(0),
                 )
                 .optional()
@@ -173,12 +173,8 @@ impl Store {
             .ok_or_else(|| self.bad("read granularity", r.granularity.clone()))?;
         let check =
             Check::parse(&r.check).ok_or_else(|| self.bad("read check", r.check.clone()))?;
-        let direction = match r.direction.as_str() {
-            "up" => Direction::Up,
-            "down" => Direction::Down,
-            "both" => Direction::Both,
-            _ => return Err(self.bad("read direction", r.direction)),
-        };
+        let side = Side::parse(&r.direction)
+            .ok_or_else(|| self.bad("read direction", r.direction.clone()))?;
         Ok(Finding {
             source: r.source,
             key: SeriesKey {
@@ -186,19 +182,21 @@ impl Store {
                 dims,
             },
             granularity,
-            timestamp: r.timestamp,
-            value: nan_or(r.value),
-            expected: nan_or(r.expected),
-            lower: nan_or(r.lower),
-            upper: nan_or(r.upper),
-            score: nan_or(r.score),
-            p_value: nan_or(r.p_value),
-            direction,
-            check,
-            wow_pct: r.wow_pct,
-            yoy_pct: r.yoy_pct,
-            history: usize::try_from(r.history).unwrap_or(0),
-            note: r.note,
+            hit: Hit {
+                ts: r.timestamp,
+                value: nan_or(r.value),
+                expected: nan_or(r.expected),
+                lower: nan_or(r.lower),
+                upper: nan_or(r.upper),
+                score: nan_or(r.score),
+                p_value: nan_or(r.p_value),
+                side,
+                check,
+                wow_pct: r.wow_pct,
+                yoy_pct: r.yoy_pct,
+                history: usize::try_from(r.history).unwrap_or(0),
+                note: r.note,
+            },
         })
     }
 }

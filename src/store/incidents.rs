@@ -184,13 +184,13 @@ impl Store {
                     f.granularity.to_string(),
                     n.step_ms,
                     n.owner,
-                    f.timestamp,
-                    n.last_evaluated_ts.max(f.timestamp),
-                    f.check.as_str(),
-                    f.score,
+                    f.hit.ts,
+                    n.last_evaluated_ts.max(f.hit.ts),
+                    f.hit.check.as_str(),
+                    f.hit.score,
                     n.run_id,
                     n.closed_at_ts,
-                    Lane::of(f.check).as_str(),
+                    Lane::of(f.hit.check).as_str(),
                 ],
             )
             .map_err(self.q("open incident"))?;

@@ -196,13 +196,13 @@ fn charts(v: &IncidentView) -> Markup {
         .findings
         .iter()
         .map(|f| Band {
-            ts: f.timestamp,
-            lower: f.lower,
-            upper: f.upper,
-            expected: f.expected,
+            ts: f.hit.ts,
+            lower: f.hit.lower,
+            upper: f.hit.upper,
+            expected: f.hit.expected,
         })
         .collect();
-    let marks: Vec<(i64, f64)> = v.findings.iter().map(|f| (f.timestamp, f.value)).collect();
+    let marks: Vec<(i64, f64)> = v.findings.iter().map(|f| (f.hit.ts, f.hit.value)).collect();
     let metric = &v.incident.key.metric;
     let (recent_fmt, year_fmt) = if h.granularity.is_dated() {
         ("%d %b", "%b %Y")
@@ -226,7 +226,7 @@ fn charts(v: &IncidentView) -> Markup {
 }
 
 fn form(v: &IncidentView, values: &FormValues) -> Markup {
-    let shift = v.findings.iter().any(|f| f.check == Check::LevelShift)
+    let shift = v.findings.iter().any(|f| f.hit.check == Check::LevelShift)
         || v.incident.worst_check == Check::LevelShift;
     let current = v.explanations.last();
     html! {
@@ -297,7 +297,7 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
             @else if i.closed_at_ts.is_none() { span.badge.open { "needs your explanation" } }
             // a level shift closes once the new level is the baseline: the
             // series did not go back, it settled
-            @else if v.findings.iter().any(|f| f.check == Check::LevelShift) { span.badge { "settled at a new level, not explained" } }
+            @else if v.findings.iter().any(|f| f.hit.check == Check::LevelShift) { span.badge { "settled at a new level, not explained" } }
             @else { span.badge { "back to normal, not explained" } }
         }
         @match notice {
@@ -312,18 +312,18 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
         section {
             @if let Some(f) = head {
                 p.lead {
-                    strong { (format_ts(f.timestamp, f.granularity)) } ": "
-                    (amount(f.value, &v.unit)) " against an expected " (amount(f.expected, &v.unit))
+                    strong { (format_ts(f.hit.ts, f.granularity)) } ": "
+                    (amount(f.hit.value, &v.unit)) " against an expected " (amount(f.hit.expected, &v.unit))
                 }
                 dl.facts {
                     div { dt { "Period" } dd { (period(i)) } }
-                    div { dt { "Actual" } dd { (amount(f.value, &v.unit)) } }
-                    div { dt { "Expected" } dd { (amount(f.expected, &v.unit)) } }
-                    div { dt { "Normal range" } dd { (amount(f.lower, &v.unit)) " to " (amount(f.upper, &v.unit)) } }
+                    div { dt { "Actual" } dd { (amount(f.hit.value, &v.unit)) } }
+                    div { dt { "Expected" } dd { (amount(f.hit.expected, &v.unit)) } }
+                    div { dt { "Normal range" } dd { (amount(f.hit.lower, &v.unit)) " to " (amount(f.hit.upper, &v.unit)) } }
                     div { dt { "vs expected" } dd { (pct(deviation_pct(f))) } }
-                    div { dt { "Week over week" } dd { (pct(f.wow_pct)) } }
-                    div { dt { "Year over year" } dd { (pct(f.yoy_pct)) } }
-                    div { dt { "Check" } dd { (f.check.as_str()) } }
+                    div { dt { "Week over week" } dd { (pct(f.hit.wow_pct)) } }
+                    div { dt { "Year over year" } dd { (pct(f.hit.yoy_pct)) } }
+                    div { dt { "Check" } dd { (f.hit.check.as_str()) } }
                 }
                 p.why { "Why flagged: " (why(f)) "." }
             } @else {
@@ -337,11 +337,11 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
                 div.tablewrap { table {
                     thead { tr { th { "Period" } th { "Actual" } th { "Expected" } th { "Normal range" } th { "WoW" } th { "YoY" } th { "Check" } } }
                     tbody { @for f in &v.findings { tr {
-                        td { (format_ts(f.timestamp, f.granularity)) }
-                        td { (amount(f.value, &v.unit)) } td { (amount(f.expected, &v.unit)) }
-                        td { (amount(f.lower, &v.unit)) " to " (amount(f.upper, &v.unit)) }
-                        td { (pct(f.wow_pct)) } td { (pct(f.yoy_pct)) }
-                        td { (f.check.as_str()) }
+                        td { (format_ts(f.hit.ts, f.granularity)) }
+                        td { (amount(f.hit.value, &v.unit)) } td { (amount(f.hit.expected, &v.unit)) }
+                        td { (amount(f.hit.lower, &v.unit)) " to " (amount(f.hit.upper, &v.unit)) }
+                        td { (pct(f.hit.wow_pct)) } td { (pct(f.hit.yoy_pct)) }
+                        td { (f.hit.check.as_str()) }
                     } } }
                 } }
             }
@@ -415,7 +415,7 @@ pub fn list_page(
                         @if it.explained { span.badge.done { "explained" } } @else { span.badge.open { "needs explanation" } }
                         div.meta {
                             (period(&it.incident)) " · " (it.incident.worst_check.as_str())
-                            @if let Some(f) = &it.finding { " · " (num(f.value)) " vs expected " (num(f.expected)) " (" (pct(deviation_pct(f))) ")" }
+                            @if let Some(f) = &it.finding { " · " (num(f.hit.value)) " vs expected " (num(f.hit.expected)) " (" (pct(deviation_pct(f))) ")" }
                         }
                     }
                 } }
@@ -440,7 +440,7 @@ pub fn message_page(title: &str, lines: &[&str]) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Direction, Granularity};
+    use crate::model::{Granularity, Hit, Side};
 
     fn finding(metric: &str) -> Finding {
         Finding {
@@ -450,19 +450,21 @@ mod tests {
                 dims: vec![("region".into(), "<i>eu</i>".into())],
             },
             granularity: Granularity::Day,
-            timestamp: 86_400_000 * 100,
-            value: 1820.0,
-            expected: 1000.0,
-            lower: 900.0,
-            upper: 1100.0,
-            score: 6.0,
-            p_value: 1e-6,
-            direction: Direction::Up,
-            check: Check::LevelShift,
-            wow_pct: Some(80.0),
-            yoy_pct: None,
-            history: 90,
-            note: None,
+            hit: Hit {
+                ts: 86_400_000 * 100,
+                value: 1820.0,
+                expected: 1000.0,
+                lower: 900.0,
+                upper: 1100.0,
+                score: 6.0,
+                p_value: 1e-6,
+                side: Side::Up,
+                check: Check::LevelShift,
+                wow_pct: Some(80.0),
+                yoy_pct: None,
+                history: 90,
+                note: None,
+            },
         }
     }
 
@@ -477,9 +479,9 @@ mod tests {
                 granularity: Granularity::Day,
                 step_ms: 86_400_000,
                 owner: Some("Ana <ana@example.com>".into()),
-                opened_at_ts: f.timestamp,
-                last_finding_ts: f.timestamp,
-                last_evaluated_ts: f.timestamp,
+                opened_at_ts: f.hit.ts,
+                last_finding_ts: f.hit.ts,
+                last_evaluated_ts: f.hit.ts,
                 closed_at_ts: None,
                 worst_check: Check::LevelShift,
                 worst_score: 6.0,

@@ -240,8 +240,8 @@ pub async fn link(
             let finding = store
                 .findings_of_incident(i.id)?
                 .into_iter()
-                .filter(|f| f.check == i.worst_check)
-                .max_by(|a, b| a.score.abs().total_cmp(&b.score.abs()));
+                .filter(|f| f.hit.check == i.worst_check)
+                .max_by(|a, b| a.hit.score.abs().total_cmp(&b.hit.score.abs()));
             items.push(ListItem {
                 explained: explained.contains(&i.id),
                 // relative to /e/{token}: /e/{token}/{id}
