@@ -53,9 +53,9 @@ use crate::config::{AlertsConfig, Config, SmtpConfig, WebConfig};
 use crate::model::Lane;
 use crate::render;
 use crate::store::{Claim, MailRow, NewMail, Store, StoreError};
-use crate::web::key::KeyError;
-use crate::web::links::{incident_url, link_expiry, open_items_url};
-use crate::web::tokens::Key;
+use crate::links::key::KeyError;
+use crate::links::{incident_url, link_expiry, open_items_url};
+use crate::links::tokens::Key;
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};
@@ -159,7 +159,7 @@ pub fn link_key(config: &Config) -> Result<Option<Key>, KeyError> {
     config
         .web
         .as_ref()
-        .map(|w| crate::web::key::load(&w.key))
+        .map(|w| crate::links::key::load(&w.key))
         .transpose()
 }
 
@@ -214,7 +214,7 @@ impl<'a> Signer<'a> {
         review_at: DateTime<Utc>,
         to: &str,
     ) -> String {
-        crate::web::links::report_url(self.web, self.key, week_start, review_at, to)
+        crate::links::report_url(self.web, self.key, week_start, review_at, to)
     }
 }
 
