@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::alert;
 use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::model::{Check, SeriesKey};
+use crate::model::SeriesKey;
 use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
 use crate::store::Store;
@@ -277,7 +277,7 @@ fn cycle_as_of(
         )
     };
     // before this run's findings are stored: they hold the newest values
-    add_restated(&store, cfg, &mut evaluation)?;
+    pipeline::add_restated(cfg, &mut evaluation, store.flagged_values()?);
     let mut alerts =
         record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
     // each series' newest period reported on: the next run starts after it
@@ -304,30 +304,6 @@ fn cycle_as_of(
     Ok(CycleReport { evaluation, alerts })
 }
 
-/// Add a `restated` finding for every period the store flagged whose value in
-/// the loaded exports has changed since (the comparison is
-/// [`crate::restated::restatements`]; a metric whose `checks` leave out
-/// `restated` gets none). Call it before the evaluation's findings are
-/// stored. Returns how many were added.
-pub fn add_restated(
-    store: &Store,
-    cfg: &Config,
-    ev: &mut Evaluation,
-) -> Result<usize, crate::store::StoreError> {
-    // only metrics that check it: their chunks alone are read back
-    let mut flagged = store.flagged_values()?;
-    flagged.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
-    let found = pipeline::restated(ev, &flagged);
-    let n = found.len();
-    if n > 0 {
-        tracing::info!(restated = n, "flagged values restated in the exports");
-        let findings = &mut ev.detection.findings;
-        findings.extend(found);
-        crate::pipeline::sort_findings(findings);
-    }
-    Ok(n)
-}
-
 /// History up to `at` through the pipeline as of `at`, recorded like
 /// `backfill --store` (incidents reviewed before the last review are past),
 /// then announced as asked: what a store that had been running all along
@@ -342,7 +318,7 @@ pub fn replay_history(
     let explained = store.explained_spans()?;
     let mut evaluation =
         pipeline::evaluate_at(cfg, Window::Dates(None, None), at, &explained, &|_, _| {});
-    add_restated(&store, cfg, &mut evaluation)?;
+    pipeline::add_restated(cfg, &mut evaluation, store.flagged_values()?);
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, at, true, announce)?;
     Ok(CycleReport { evaluation, alerts })
 }

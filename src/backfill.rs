@@ -146,7 +146,7 @@ pub fn run(
     bar.finish_and_clear();
     // flagged periods whose value moved since, when there is a store to know them
     if let Some(s) = &store {
-        crate::app::add_restated(s, cfg, &mut ev)?;
+        pipeline::add_restated(cfg, &mut ev, s.flagged_values()?);
     }
 
     // the window already ends at `--to`
