@@ -15,9 +15,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use callout::config::KeySource;
+use callout::links::tokens::{self, Claims, Key, Scope};
 use callout::model::Cause;
 use callout::store::Store;
-use callout::links::tokens::{self, Claims, Key, Scope};
 
 #[path = "support/common.rs"]
 mod common;

@@ -50,12 +50,12 @@ use lettre::address::Envelope as SmtpEnvelope;
 use lettre::message::Mailbox;
 
 use crate::config::{AlertsConfig, Config, SmtpConfig, WebConfig};
+use crate::links::key::KeyError;
+use crate::links::tokens::Key;
+use crate::links::{incident_url, link_expiry, open_items_url};
 use crate::model::Lane;
 use crate::render;
 use crate::store::{Claim, MailRow, NewMail, Store, StoreError};
-use crate::links::key::KeyError;
-use crate::links::{incident_url, link_expiry, open_items_url};
-use crate::links::tokens::Key;
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};

@@ -211,8 +211,14 @@ impl Server {
 }
 
 /// `callout serve`: the web server alone, until SIGTERM or SIGINT; "now"
-/// comes from `clock` (the system's, or one moved by `--at`).
-pub fn serve_blocking(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+/// comes from `clock` (the system's, or one moved by `--at`). `bound` is
+/// called once the address is bound (with the server, for its
+/// [`Server::serving_line`]): the caller says where it answers.
+pub fn serve_blocking(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    bound: impl FnOnce(&Server),
+) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -224,7 +230,7 @@ pub fn serve_blocking(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<(
         let signals = stop_on_signal(shutdown.clone())?;
         let server = Server::bind(config, clock).await?;
         // said once bound, so the address is one that answers (the real port for `:0`)
-        crate::cli::say(&server.serving_line());
+        bound(&server);
         let result = server.run(shutdown).await;
         signals.abort();
         Ok::<_, anyhow::Error>(result?)
