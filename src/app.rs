@@ -55,6 +55,11 @@ pub struct OnceReport {
 }
 
 impl OnceReport {
+    /// The digests `--dry-run -` rendered, for stdout (empty otherwise).
+    pub fn streamed_digests(&self) -> &[u8] {
+        &self.cycle.alerts.streamed
+    }
+
     /// Whether the findings table belongs on stdout: not when `--dry-run -`
     /// rendered the digests there.
     pub fn shows_findings(&self) -> bool {
@@ -223,6 +228,9 @@ pub struct AlertReport {
     pub reports: usize,
     /// Digests a dry run wrote (`.eml` files), instead of queueing them.
     pub rendered: Vec<std::path::PathBuf>,
+    /// A dry run to stdout (`--dry-run -`): the digests, one after another,
+    /// for `main` to print.
+    pub streamed: Vec<u8>,
     /// Messages the server accepted.
     pub sent: usize,
     /// Messages that failed and wait for a retry.
@@ -447,8 +455,12 @@ fn record_and_announce(
         }
         Announce::DryRun(dir) => {
             let notice = skipped_notice(ev, cfg);
+            let to = match dir {
+                Some(dir) => alert::EmlTo::Dir(dir),
+                None => alert::EmlTo::Stream(&mut report.streamed),
+            };
             let (written, errors) =
-                alert::dry_run(store, &incidents, cfg, now, dir, signer, notice.as_deref())?;
+                alert::dry_run(store, &incidents, cfg, now, to, signer, notice.as_deref())?;
             for (owner, e) in errors {
                 report.problems.push(format!("digest for `{owner}`: {e}"));
             }

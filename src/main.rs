@@ -5,7 +5,7 @@
 //! work it could (a source or series that could not be used, mail that could not
 //! be sent), 2 bad usage or config (nothing was done).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -270,11 +270,16 @@ fn backfill(args: &cli::BackfillArgs) -> Result<Outcome, Failure> {
 fn run_once(cfg: config::Config, args: &cli::RunArgs) -> Result<Outcome, Failure> {
     let at = resolve_at(args.at, &cfg)?;
     let once = callout::app::run_once(cfg, &args.options(at))?;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(once.streamed_digests()).map_err(|e| {
+        Failure::Runtime(anyhow::Error::from(e).context("writing digests to stdout"))
+    })?;
     if once.shows_findings() {
         let findings = &once.cycle.evaluation.detection.findings;
-        callout::output::write_table(std::io::stdout().lock(), findings, &once.key_columns())
+        callout::output::write_table(&mut stdout, findings, &once.key_columns())
             .map_err(|e| Failure::Runtime(e.into()))?;
     }
+    drop(stdout);
     // source errors were logged once by the pipeline; the alert half's here
     for p in once.alert_problems() {
         cli::error(p);
