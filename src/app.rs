@@ -6,6 +6,10 @@
 //! due (earlier failures included) → finish the run. Backfill shares the part
 //! after evaluating (`record_and_announce`). Every step that talks to the
 //! outside is collected, never fatal for the others.
+//!
+//! Takes plain options ([`RunOptions`]) and returns what happened
+//! ([`OnceReport`], [`AlertReport`], [`TestEmailSent`], [`OutboxListing`]);
+//! `main` prints. Must not: print, or know the CLI's types.
 
 use std::path::{Path, PathBuf};
 
