@@ -17,6 +17,8 @@
 //! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
 //! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files;
 //!   [`fmt`]: the one number formatter under all of them.
+//! - [`links`]: the link-signing key, signed tokens and the URLs mails carry (below both
+//!   [`alert`], which mails them, and [`web`], which verifies them).
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
 //!   history those pages chart.
 
@@ -32,6 +34,7 @@ pub mod detect;
 pub mod fmt;
 pub mod history;
 pub mod init;
+pub mod links;
 pub mod model;
 pub mod output;
 pub mod pipeline;

@@ -18,7 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
-use crate::model::{Checkpoint, ExplainedSpan, Finding, SeriesKey, date_ms};
+use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, SeriesKey, date_ms};
 use crate::restated::Flagged;
 use crate::source::{self, Batch, Chunks, Held, SourceError, Spilled, SpilledSource};
 
@@ -802,6 +802,26 @@ pub fn sort_findings(f: &mut [Finding]) {
     f.sort_by(|a, b| {
         (&a.source, &a.key, a.timestamp, a.check).cmp(&(&b.source, &b.key, b.timestamp, b.check))
     });
+}
+
+/// Add a `restated` finding for every period the store flagged (`flagged`,
+/// read by the caller: the pipeline does not open the store) whose value in
+/// the loaded exports has changed since (the comparison is
+/// [`crate::restated::restatements`]; a metric whose `checks` leave out
+/// `restated` gets none). Shared by the daemon's cycle and backfill; call it
+/// before the evaluation's findings are stored. Returns how many were added.
+pub fn add_restated(cfg: &Config, ev: &mut Evaluation, mut flagged: Vec<Flagged>) -> usize {
+    // only metrics that check it: their chunks alone are read back
+    flagged.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
+    let found = restated(ev, &flagged);
+    let n = found.len();
+    if n > 0 {
+        tracing::info!(restated = n, "flagged values restated in the exports");
+        let findings = &mut ev.detection.findings;
+        findings.extend(found);
+        sort_findings(findings);
+    }
+    n
 }
 
 /// The `restated` findings of an evaluation: every flagged period whose value

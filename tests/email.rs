@@ -881,16 +881,16 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
         .unwrap_or_else(|| panic!("no link in {body}"))
         .to_string();
     assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
-    let key = callout::web::key::load(&callout::config::KeySource::Generated(
+    let key = callout::links::key::load(&callout::config::KeySource::Generated(
         dir.path().join("callout-web.key"),
     ))
     .unwrap();
     let review = chrono::DateTime::parse_from_rfc3339("2024-05-22T10:00:00+01:00").unwrap();
     let claims =
-        callout::web::tokens::verify(&key, &link[base.len()..], review.timestamp()).unwrap();
+        callout::links::tokens::verify(&key, &link[base.len()..], review.timestamp()).unwrap();
     assert_eq!(
         claims.scope,
-        callout::web::tokens::Scope::Report {
+        callout::links::tokens::Scope::Report {
             week_start: chrono::NaiveDate::from_ymd_opt(2024, 5, 13).unwrap(),
             review_at: review.timestamp(),
         }

@@ -552,7 +552,7 @@ fn boxes(page: &str) -> BTreeMap<(String, String), String> {
 
 #[test]
 fn the_report_is_served_at_its_signed_link() {
-    use callout::web::tokens::{self, Claims, Scope};
+    use callout::links::tokens::{self, Claims, Scope};
     let dir = tempfile::tempdir().unwrap();
     let cfg = example_config(dir.path());
     // without [web] there is no link to give
@@ -650,7 +650,7 @@ fn the_report_is_served_at_its_signed_link() {
     let (code, body) = get(&format!("{base}/report/{bad}"));
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("This link does not work"), "{body}");
-    let key = callout::web::key::load(&callout::config::KeySource::Generated(
+    let key = callout::links::key::load(&callout::config::KeySource::Generated(
         dir.path().join("callout-web.key"),
     ))
     .unwrap();

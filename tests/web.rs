@@ -15,9 +15,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use callout::config::KeySource;
+use callout::links::tokens::{self, Claims, Key, Scope};
 use callout::model::Cause;
 use callout::store::Store;
-use callout::web::tokens::{self, Claims, Key, Scope};
 
 #[path = "support/common.rs"]
 mod common;
@@ -201,7 +201,7 @@ fn wait_ready(base: &str, p: &mut Proc) {
 }
 
 fn key(dir: &Path) -> Key {
-    callout::web::key::load(&KeySource::Generated(dir.join("callout-web.key"))).unwrap()
+    callout::links::key::load(&KeySource::Generated(dir.join("callout-web.key"))).unwrap()
 }
 
 fn token(k: &Key, scope: Scope, expires_in_secs: i64) -> String {

@@ -472,7 +472,7 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
         &incidents,
         &w.config,
         now(),
-        Some(&out),
+        crate::alert::EmlTo::Dir(&out),
         None,
         None,
     )

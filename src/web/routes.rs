@@ -22,8 +22,8 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::pages::{self, FormValues, IncidentView, ListItem, MAX_TEXT_CHARS, Notice};
-use super::tokens::{self, Claims, Scope, TokenError};
 use super::{AppState, ops};
+use crate::links::tokens::{self, Claims, Scope, TokenError};
 use crate::model::{Cause, Persistence};
 use crate::store::explanations::{Added, NewExplanation};
 use crate::store::{IncidentRow, Store, StoreError};

@@ -1,13 +1,19 @@
-//! Building the links callout mails: one per incident, one to "all my open items".
+//! Signed links, below both `alert` (which mails them) and `web` (which
+//! verifies them): [`key`] finds or creates the signing key, [`tokens`] signs
+//! and verifies the HMAC claims (pure), and this file builds the URLs mails
+//! carry: one per incident, one to "all my open items", one per week's pre-read.
 //!
-//! The digest (and reminders) call these; the web server verifies what they
-//! build. A link is `{public_url}/e/{token}` (explanation pages) or
-//! `{public_url}/report/{token}` (the pre-read); see [`super::tokens`].
+//! A link is `{public_url}/e/{token}` (explanation pages) or
+//! `{public_url}/report/{token}` (the pre-read); see [`tokens`].
+//! Must not: import `alert` or `web` (both sit above it), or touch the store.
+
+pub mod key;
+pub mod tokens;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::tokens::{self, Claims, Key, Scope};
 use crate::config::WebConfig;
+use tokens::{Claims, Key, Scope};
 
 /// When a link for items due at the review at `review_at` stops working:
 /// `link_valid_days` after that review.

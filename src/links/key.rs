@@ -109,7 +109,7 @@ fn generated(path: &Path) -> Result<Vec<u8>, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::tokens::{self, Claims, Scope};
+    use crate::links::tokens::{self, Claims, Scope};
 
     fn token(k: &Key) -> String {
         tokens::sign(
