@@ -407,7 +407,10 @@ fn signed_links_pages_form_health_and_metrics_over_tcp() {
     let v: serde_json::Value = serde_json::from_str(&h).unwrap();
     assert_eq!(v["status"], "ok");
     store
-        .begin_run("run", chrono::Utc::now() - chrono::Duration::hours(5))
+        .begin_run(
+            callout::store::RunKind::Run,
+            chrono::Utc::now() - chrono::Duration::hours(5),
+        )
         .unwrap();
     let (code, h) = get(&format!("{base}/healthz"));
     assert_eq!(code, 503, "{h}");

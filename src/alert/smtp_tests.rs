@@ -16,6 +16,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 use super::incidents::tests::{config, evaluated, finding, now};
 use super::*;
 use crate::model::{Check, Finding};
+use crate::store::RunKind;
 
 /// The sink process; killed on drop.
 struct Sink {
@@ -150,7 +151,7 @@ impl World {
 
     /// One evaluation, recorded and queued, as the pipeline would do it.
     fn run_and_queue(&mut self) -> QueueReport {
-        let run = self.store.begin_run("once", now()).unwrap();
+        let run = self.store.begin_run(RunKind::Once, now()).unwrap();
         let fs = World::findings();
         let evals: Vec<Evaluated> = fs
             .iter()
@@ -379,7 +380,7 @@ fn one_refused_owner_does_not_stop_the_others() {
     let port = free_port();
     let sink = Sink::start(port);
     let mut w = World::new(port);
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let fs = [
         finding("refunds", "eu", 29, Check::Seasonal),
         finding("orders", "eu", 29, Check::Seasonal),
@@ -455,7 +456,7 @@ fn test_email_reaches_the_server() {
 #[test]
 fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
     let mut w = World::new(free_port());
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let incidents = record(
         &mut w.store,
         run,
@@ -636,7 +637,7 @@ fn a_hung_server_costs_two_timeouts_per_pass_and_says_timed_out() {
 
 /// Queue one more digest, for the default owner, of a series of its own.
 fn queue_one_more(w: &mut World, metric: &str, region: &str) {
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let fs = [finding(metric, region, 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     let q = queue_digests(&mut w.store, &incidents, &w.config, now(), None, None).unwrap();
@@ -790,7 +791,7 @@ fn outbox_state(w: &World) -> Vec<(Option<i64>, Option<i64>, u32)> {
 
 /// Findings for Sam only: one digest.
 fn queue_one(w: &mut World) {
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let fs = [finding("orders", "eu", 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     assert_eq!(

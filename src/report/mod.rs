@@ -643,9 +643,8 @@ pub fn build(cfg: &Config, inputs: &Inputs, week: Span, now: DateTime<Utc>) -> R
                         owner: i
                             .row
                             .owner
-                            .as_deref()
-                            .and_then(|o| o.parse::<lettre::message::Mailbox>().ok())
-                            .map(|o| mailbox_text(&o))
+                            .as_ref()
+                            .map(mailbox_text)
                             .unwrap_or_else(|| owner.clone()),
                         explanation: i
                             .explanation
