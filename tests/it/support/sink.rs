@@ -1,6 +1,5 @@
 //! The real SMTP server of the black-box tests (`tests/smtp_sink.py`,
-//! aiosmtpd) as a child process, and what it received. Included with
-//! `#[path = "support/sink.rs"] mod sink;` next to `common`.
+//! aiosmtpd) as a child process, and what it received.
 
 #![allow(dead_code)]
 

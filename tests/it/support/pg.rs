@@ -1,16 +1,14 @@
 //! A throwaway PostgreSQL cluster for tests (`initdb` + `pg_ctl` from
 //! Debian's `postgresql` package) in a temp dir, run as the `postgres` user
 //! when the tests run as root (the server refuses to run as root), loaded
-//! with the fixture's daily rows. Included with
-//! `#[path = "support/pg.rs"] mod pg;` beside `mod common;` (it uses
-//! `crate::common`).
+//! with the fixture's daily rows.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{free_port, root, text};
+use super::common::{free_port, root, text};
 
 /// The PostgreSQL server binaries: Debian keeps them out of PATH.
 fn pg_bin(name: &str) -> PathBuf {

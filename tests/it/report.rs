@@ -17,12 +17,10 @@ use callout::model::Cause;
 use callout::store::Store;
 use callout::store::explanations::NewExplanation;
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{root, text};
 
-#[path = "support/html.rs"]
-mod html;
+use crate::support::html;
 
 /// An explanation that is also markup: it must be shown, never interpreted.
 const EXPLANATION: &str = "US promotion <b>20% off</b> & \"free shipping\", Friday only";

@@ -19,8 +19,7 @@ use callout::model::Cause;
 use callout::store::Store;
 use callout::web::tokens::{self, Claims, Key, Scope};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{free_port, root};
 
 /// A metric name that is also markup: it must be shown, never interpreted.

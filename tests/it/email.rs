@@ -14,10 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/common.rs"]
-mod common;
-#[path = "support/sink.rs"]
-mod sink;
+use crate::support::common;
+use crate::support::sink;
 use common::{free_port, root, text};
 use sink::Sink;
 
@@ -289,10 +287,10 @@ fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
     assert_eq!(queued, 1, "the digest was queued before the send");
     drop(conn);
     let _sink = Sink::start(port, &inbox, &[]);
-    let t0 = Instant::now();
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(t0.elapsed() < Duration::from_secs(30));
+    // delivered by this run: the killed run's claim did not hold the digest
+    // back until it expired (a held claim leaves it unsent, not late)
     assert_eq!(received(&inbox).len(), 1);
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success());
@@ -330,6 +328,7 @@ fn a_kill_after_the_server_accepted_does_not_send_twice() {
     let quit = hung_inbox.join("0001.quit");
     let t0 = Instant::now();
     while !quit.exists() {
+        // a hang guard, not a timing assertion
         assert!(t0.elapsed() < Duration::from_secs(60), "no QUIT arrived");
         std::thread::sleep(Duration::from_millis(50));
     }

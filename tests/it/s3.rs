@@ -13,12 +13,10 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{free_port, root, text};
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 use pg::{Pg, QUERY_SOURCE, write_config};
 
 /// The S3 server, stopped on drop (its stdin closes, then it is killed).

@@ -10,12 +10,10 @@
 
 use std::process::{Command, Output};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{free_port, root, text};
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 use pg::{Pg, QUERY_SOURCE, write_config};
 
 fn callout(args: &[&str], url: &str) -> Output {

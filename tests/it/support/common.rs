@@ -1,6 +1,5 @@
-//! Helpers every integration test file needs: the checkout's root, process
-//! output as text, a free TCP port. Included with
-//! `#[path = "support/common.rs"] mod common;` (each test file is its own crate).
+//! Helpers most integration tests need: the checkout's root, process
+//! output as text.
 
 #![allow(dead_code)]
 

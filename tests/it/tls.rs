@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{free_port, root, text};
 
 /// A TLS SMTP server writing each message to `mail`; its CA is `certs/ca.pem`.

@@ -17,10 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/common.rs"]
-mod common;
-#[path = "support/sink.rs"]
-mod sink;
+use crate::support::common;
+use crate::support::sink;
 use common::{free_port, root, text};
 use sink::{Sink, body_text, messages, to_of};
 

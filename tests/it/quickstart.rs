@@ -16,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{free_port, root, text};
 
 /// The binary, run from `cwd` (never the checkout, so nothing is found by accident).

@@ -10,8 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{root, text};
 
 fn fixture(name: &str) -> String {
@@ -498,8 +497,7 @@ fn run_once_prints_latest_findings_table() {
     assert!(s.contains("orders") && s.contains("region"), "{s}");
 }
 
-#[path = "support/bench.rs"]
-mod bench;
+use crate::support::bench;
 
 /// Backfill the self-made bench in `dir` with `rules` (extra `[[metric]]`
 /// tables) and score the findings.
@@ -583,8 +581,7 @@ fn bench_quality_does_not_regress() {
     );
 }
 
-#[path = "support/bench_ops.rs"]
-mod bench_ops;
+use crate::support::bench_ops;
 
 /// Backfill the self-made ops bench in `dir` with the shipped
 /// `config/bench-ops.toml` sources plus `rules`, and score the findings.
