@@ -524,7 +524,7 @@ fn bench_score(dir: &Path, b: &bench::Bench, rules: &str) -> bench::Score {
 }
 
 /// Detection-quality regression guard on a labelled bench generated inside
-/// the project (tests/support/bench.rs; no `../shared`): fails if F1 or recall
+/// the project (tests/it/support/bench.rs; no `../shared`): fails if F1 or recall
 /// drop below floors set under what the detector measured, or false alerts rise.
 /// It also checks that it can fail: with detection made nearly blind
 /// (sensitivity 0.05) or trigger-happy (sensitivity 20) it scores below the floors.
@@ -607,7 +607,7 @@ fn ops_score(dir: &Path, b: &bench_ops::Bench, rules: &str) -> (bench_ops::Score
 }
 
 /// Sub-daily detection-quality guard on hourly and 5-minute series generated
-/// inside the project (tests/support/bench_ops.rs): short histories, jittered
+/// inside the project (tests/it/support/bench_ops.rs): short histories, jittered
 /// and repeated timestamps, lost rows, Poisson counts. Fails if F1 or recall
 /// drop below floors set under what the detector measured, false alerts rise,
 /// or a series is skipped; and checks it can fail (a nearly blind detector).
