@@ -1634,23 +1634,26 @@ fn backfill_and_dry_run_work_without_smtp() {
     );
 }
 
-/// A config whose `[smtp]` server refuses connections (nothing listens).
-fn config_with_closed_smtp(dir: &Path) -> PathBuf {
-    config_with(
+/// A config whose `[smtp]` server refuses connections (nothing listens), and
+/// the port, which refuses for as long as it is held.
+fn config_with_closed_smtp(dir: &Path) -> (PathBuf, common::ClosedPort) {
+    let closed = common::ClosedPort::new();
+    let cfg = config_with(
         dir,
         &format!(
             "{}[owners]\ndefault = \"anna@example.com\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"callout@example.com\"\ntimeout_secs = 5\n",
             long_source("shop", &fixture("shop_daily.csv")),
-            common::free_port()
+            closed.port()
         ),
-    )
+    );
+    (cfg, closed)
 }
 
 /// The server's words once, not once per wrapping error.
 #[test]
 fn test_email_says_connection_refused_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with_closed_smtp(dir.path());
+    let (cfg, _closed) = config_with_closed_smtp(dir.path());
     let out = callout(&[
         "test-email",
         "--config",
@@ -1684,7 +1687,7 @@ fn test_email_says_connection_refused_once() {
 #[test]
 fn run_once_prints_a_send_failure_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with_closed_smtp(dir.path());
+    let (cfg, _closed) = config_with_closed_smtp(dir.path());
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);

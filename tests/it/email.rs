@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::common;
 use crate::support::sink;
-use common::{free_port, root, text};
-use sink::Sink;
+use common::{ClosedPort, root, serving_at, text};
+use sink::{Sink, point_smtp_at};
 
 /// Received messages, parsed: (recipient header, subject, text body, html body, raw).
 fn received(dir: &Path) -> Vec<(String, String, String, String, String)> {
@@ -127,11 +127,13 @@ fn callout(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// A temp dir with a config whose SMTP port is free, data ending on the
-/// fixture's spike day, and (optionally) a sink listening on that port.
+/// A temp dir with data ending on the fixture's spike day and a config
+/// whose SMTP relay is a sink (when `listening`) or a port that refuses
+/// connections (held while `closed` lives; a test brings a relay up with
+/// [`point_smtp_at`]).
 struct Setup {
     dir: tempfile::TempDir,
-    port: u16,
+    closed: Option<ClosedPort>,
     inbox: PathBuf,
     cfg: PathBuf,
     sink: Option<Sink>,
@@ -139,13 +141,18 @@ struct Setup {
 
 fn setup(listening: bool) -> Setup {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let inbox = dir.path().join("inbox");
-    let sink = listening.then(|| Sink::start(port, &inbox, &[]));
+    let sink = listening.then(|| Sink::start(&inbox, &[]));
+    let closed = (!listening).then(ClosedPort::new);
+    let port = sink
+        .as_ref()
+        .map(|s| s.port)
+        .or(closed.as_ref().map(ClosedPort::port))
+        .unwrap();
     let cfg = config(dir.path(), &data_until(dir.path(), "2024-05-15"), port);
     Setup {
         dir,
-        port,
+        closed,
         inbox,
         cfg,
         sink,
@@ -230,7 +237,7 @@ fn run_once_mails_each_owner_once_and_never_twice() {
 fn smtp_down_then_up_delivers_every_digest_exactly_once() {
     let Setup {
         dir: _dir,
-        port,
+        closed: _closed,
         inbox,
         cfg,
         ..
@@ -243,7 +250,8 @@ fn smtp_down_then_up_delivers_every_digest_exactly_once() {
         "{}",
         text(&down.stderr)
     );
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    point_smtp_at(&cfg, sink.port);
     let up = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(up.status.success(), "{}", text(&up.stderr));
     let msgs = received(&inbox);
@@ -257,14 +265,11 @@ fn smtp_down_then_up_delivers_every_digest_exactly_once() {
 #[test]
 fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
     let Setup {
-        dir,
-        port,
-        inbox,
-        cfg,
-        ..
+        dir, inbox, cfg, ..
     } = setup(false);
     // a server that accepts TCP but never greets: the send hangs after queueing
-    let hang = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let hang = TcpListener::bind("127.0.0.1:0").unwrap();
+    point_smtp_at(&cfg, hang.local_addr().unwrap().port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
         .args(["run", "--once", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -286,7 +291,8 @@ fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
         .unwrap();
     assert_eq!(queued, 1, "the digest was queued before the send");
     drop(conn);
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    point_smtp_at(&cfg, sink.port);
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // delivered by this run: the killed run's claim did not hold the digest
@@ -310,15 +316,12 @@ fn killed_after_queueing_before_sending_loses_nothing_and_sends_once() {
 #[test]
 fn a_kill_after_the_server_accepted_does_not_send_twice() {
     let Setup {
-        dir,
-        port,
-        inbox,
-        cfg,
-        ..
+        dir, inbox, cfg, ..
     } = setup(false);
     // the server accepts the digest, then hangs on QUIT; the run is killed there
     let hung_inbox = dir.path().join("hung-inbox");
-    let hung = Sink::start(port, &hung_inbox, &["--hang-on", "quit"]);
+    let hung = Sink::start(&hung_inbox, &["--hang-on", "quit"]);
+    point_smtp_at(&cfg, hung.port);
     let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
         .args(["run", "--once", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::null())
@@ -336,7 +339,8 @@ fn a_kill_after_the_server_accepted_does_not_send_twice() {
     child.wait().unwrap();
     drop(hung);
     assert_eq!(received(&hung_inbox).len(), 1, "the server has the digest");
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    point_smtp_at(&cfg, sink.port);
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -349,11 +353,11 @@ fn a_kill_after_the_server_accepted_does_not_send_twice() {
 #[test]
 fn a_run_during_an_outage_fails_while_digests_stay_queued() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let closed = ClosedPort::new();
     let cfg = config_with(
         dir.path(),
         &data_until(dir.path(), "2024-05-15"),
-        port,
+        closed.port(),
         "expected_delay_hours = 1000000",
         "retry_base_secs = 3600",
     );
@@ -373,9 +377,9 @@ fn a_run_during_an_outage_fails_while_digests_stay_queued() {
 #[test]
 fn a_late_export_is_one_line_to_the_source_owner() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    let port = sink.port;
     // the data ended on 2024-05-15: with a 1 h delay every series is late
     let cfg = config_with(
         dir.path(),
@@ -540,9 +544,9 @@ fn test_email_arrives() {
 fn the_cycle_reminds_once_before_the_deadline_and_escalates_once_after_it() {
     use chrono::TimeZone;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    let port = sink.port;
     let data = data_until(dir.path(), "2024-05-15");
     let path = config_with(
         dir.path(),
@@ -666,11 +670,13 @@ fn links_in(text: &str, base: &str) -> Vec<String> {
 fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
     use callout::review::{next_review, previous_review};
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let web_port = free_port();
-    let base = format!("http://127.0.0.1:{web_port}/e/");
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    let port = sink.port;
+    // links are made with the public URL; `callout serve` binds a port of its
+    // own and says which, and the links are followed there
+    let public = "https://callout.example.com";
+    let base = format!("{public}/e/");
     let data = data_until(dir.path(), "2024-05-15");
     let path = config_with(
         dir.path(),
@@ -678,7 +684,7 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
         port,
         "expected_delay_hours = 1000000",
         &format!(
-            "retry_base_secs = 0\n\n[reminders]\nhours_before_deadline = 24\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\npublic_url = \"http://127.0.0.1:{web_port}\"\n"
+            "retry_base_secs = 0\n\n[reminders]\nhours_before_deadline = 24\n\n[web]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{public}\"\n"
         ),
     );
     let cfg = callout::config::load(&path).unwrap();
@@ -723,21 +729,20 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
         "{html_body}"
     );
 
+    let log = dir.path().join("serve.log");
     let mut server = Serve {
         child: Command::new(env!("CARGO_BIN_EXE_callout"))
             .args(["serve", "--config"])
             .arg(&path)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     };
+    let served = serving_at(&mut server.child, &log);
+    let item_url = &item_url.replace(public, &served);
     let until = Instant::now() + Duration::from_secs(60);
-    while http()
-        .get(&format!("http://127.0.0.1:{web_port}/healthz"))
-        .call()
-        .is_err()
-    {
+    while http().get(&format!("{served}/healthz")).call().is_err() {
         assert!(server.child.try_wait().unwrap().is_none(), "serve exited");
         assert!(Instant::now() < until, "serve not ready");
         std::thread::sleep(Duration::from_millis(100));
@@ -797,17 +802,18 @@ fn the_digest_link_opens_the_page_and_an_explained_item_gets_no_reminder() {
 #[test]
 fn the_pre_read_is_mailed_once_inside_its_window() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let web_port = free_port();
     let inbox = dir.path().join("inbox");
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    let port = sink.port;
+    // only links are made with it: nothing here serves the web
+    let public = "https://callout.example.com";
     let cfg = config_with(
         dir.path(),
         &data_until(dir.path(), "2024-05-15"),
         port,
         "expected_delay_hours = 1000000",
         &format!(
-            "retry_base_secs = 0\n\n[report]\nemail_to = [\"WBR list <wbr-list@example.com>\"]\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\npublic_url = \"http://127.0.0.1:{web_port}\"\n"
+            "retry_base_secs = 0\n\n[report]\nemail_to = [\"WBR list <wbr-list@example.com>\"]\n\n[web]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{public}\"\n"
         ),
     );
     let run_at = |at: &str| {
@@ -890,7 +896,7 @@ fn the_pre_read_is_mailed_once_inside_its_window() {
     cids_sorted.sort();
     assert_eq!(shown, cids_sorted, "every image shown, every cid: an image");
     // the signed link to the page version, for the week and the review
-    let base = format!("http://127.0.0.1:{web_port}/report/");
+    let base = format!("{public}/report/");
     let link = body
         .lines()
         .map(str::trim)

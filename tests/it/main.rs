@@ -9,6 +9,13 @@
 //! Chromium; the shared helpers are in [`support`]. Tests run on parallel
 //! threads of this one process: a test that needs the process to itself
 //! (`memory`) runs its body in a child process of this binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    reason = "a failed assumption in a test is a failed test"
+)]
 
 mod support;
 
