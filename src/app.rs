@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::model::SeriesKey;
 use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
-use crate::store::Store;
+use crate::store::{RunKind, RunStatus, Store};
 
 /// What `callout run --once` is asked to do: its flags as values (`main`
 /// turns the parsed `run` flags into these; `--once` itself is the choice of
@@ -170,8 +170,8 @@ pub fn run_once(cfg: Config, options: &RunOptions) -> anyhow::Result<OnceReport>
         _ => (cfg, None),
     };
     let cycle = match options.at {
-        Some(at) => cycle_as_of(&cfg, at, true, "once", announce)?,
-        None => self::cycle(&cfg, Utc::now(), "once", announce)?,
+        Some(at) => cycle_as_of(&cfg, at, true, RunKind::Once, announce)?,
+        None => self::cycle(&cfg, Utc::now(), RunKind::Once, announce)?,
     };
     Ok(OnceReport {
         cycle,
@@ -286,7 +286,7 @@ pub enum Announce<'a> {
 pub fn cycle(
     cfg: &Config,
     now: DateTime<Utc>,
-    mode: &str,
+    mode: RunKind,
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     cycle_as_of(cfg, now, false, mode, announce)
@@ -298,7 +298,7 @@ fn cycle_as_of(
     cfg: &Config,
     now: DateTime<Utc>,
     replay: bool,
-    mode: &str,
+    mode: RunKind,
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     let mut store = Store::open(&cfg.store_path)?;
@@ -379,7 +379,7 @@ pub fn replay_history(
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     let mut store = Store::open(&cfg.store_path)?;
-    let run_id = store.begin_run("backfill", at)?;
+    let run_id = store.begin_run(RunKind::Backfill, at)?;
     let explained = store.explained_spans()?;
     let mut evaluation =
         pipeline::evaluate_at(cfg, Window::Dates(None, None), at, &explained, &|_, _| {});
@@ -393,7 +393,7 @@ pub fn replay_history(
 pub fn record_backfill(cfg: &Config, ev: &Evaluation, send: bool) -> anyhow::Result<AlertReport> {
     let now = Utc::now();
     let mut store = Store::open(&cfg.store_path)?;
-    let run_id = store.begin_run("backfill", now)?;
+    let run_id = store.begin_run(RunKind::Backfill, now)?;
     let announce = if send { Announce::Send } else { Announce::Hold };
     record_and_announce(&mut store, run_id, cfg, ev, now, true, announce)
 }
@@ -498,7 +498,11 @@ fn record_and_announce(
     });
     store.finish_run(
         run_id,
-        if clean { "ok" } else { "partial" },
+        if clean {
+            RunStatus::Ok
+        } else {
+            RunStatus::Partial
+        },
         &summary,
         Utc::now(),
     )?;
@@ -640,7 +644,7 @@ fn deliver(
 /// One scheduled evaluation of the daemon (synchronous: call it off the async workers).
 /// Errs when anything went wrong, after doing everything else.
 pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let r = cycle(cfg, now, "run", Announce::Send)?;
+    let r = cycle(cfg, now, RunKind::Run, Announce::Send)?;
     tracing::info!(
         findings = r.evaluation.detection.findings.len(),
         rows = r.evaluation.rows,

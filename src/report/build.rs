@@ -476,9 +476,8 @@ fn note(i: &StoredIncident, owner: &str) -> IncidentNote {
         owner: i
             .row
             .owner
-            .as_deref()
-            .and_then(|o| o.parse::<lettre::message::Mailbox>().ok())
-            .map(|o| mailbox_text(&o))
+            .as_ref()
+            .map(mailbox_text)
             .unwrap_or_else(|| owner.to_string()),
         explanation: i
             .explanation

@@ -30,16 +30,16 @@ impl Store {
                     f.key.to_string(),
                     f.key.metric,
                     dims_json(&f.key),
-                    f.granularity.to_string(),
+                    f.granularity,
                     f.timestamp,
-                    f.check.as_str(),
+                    f.check,
                     f.value,
                     f.expected,
                     f.lower,
                     f.upper,
                     f.score,
                     f.p_value,
-                    f.direction.as_str(),
+                    f.direction,
                     f.wow_pct,
                     f.yoy_pct,
                     f.history as i64,
@@ -62,7 +62,7 @@ impl Store {
             )
             .and_then(|mut st| {
                 st.query_row(
-                    params![f.source, series_id(&f.key), f.timestamp, f.check.as_str()],
+                    params![f.source, series_id(&f.key), f.timestamp, f.check],
                     |r| r.get(0),
                 )
                 .optional()
@@ -169,23 +169,13 @@ impl Store {
     fn finding_from(&self, r: RawFinding) -> Result<Finding, StoreError> {
         let dims: Vec<(String, String)> = serde_json::from_str(&r.dims)
             .map_err(|_| self.bad("read dimensions", r.dims.clone()))?;
-        let granularity = Granularity::parse(&r.granularity)
-            .ok_or_else(|| self.bad("read granularity", r.granularity.clone()))?;
-        let check =
-            Check::parse(&r.check).ok_or_else(|| self.bad("read check", r.check.clone()))?;
-        let direction = match r.direction.as_str() {
-            "up" => Direction::Up,
-            "down" => Direction::Down,
-            "both" => Direction::Both,
-            _ => return Err(self.bad("read direction", r.direction)),
-        };
         Ok(Finding {
             source: r.source,
             key: SeriesKey {
                 metric: r.metric,
                 dims,
             },
-            granularity,
+            granularity: r.granularity,
             timestamp: r.timestamp,
             value: nan_or(r.value),
             expected: nan_or(r.expected),
@@ -193,8 +183,8 @@ impl Store {
             upper: nan_or(r.upper),
             score: nan_or(r.score),
             p_value: nan_or(r.p_value),
-            direction,
-            check,
+            direction: r.direction,
+            check: r.check,
             wow_pct: r.wow_pct,
             yoy_pct: r.yoy_pct,
             history: usize::try_from(r.history).unwrap_or(0),
@@ -207,16 +197,16 @@ struct RawFinding {
     source: String,
     metric: String,
     dims: String,
-    granularity: String,
+    granularity: Granularity,
     timestamp: i64,
-    check: String,
+    check: Check,
     value: Option<f64>,
     expected: Option<f64>,
     lower: Option<f64>,
     upper: Option<f64>,
     score: Option<f64>,
     p_value: Option<f64>,
-    direction: String,
+    direction: Direction,
     wow_pct: Option<f64>,
     yoy_pct: Option<f64>,
     history: i64,

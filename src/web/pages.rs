@@ -476,7 +476,7 @@ mod tests {
                 lane: crate::model::Lane::Statistical,
                 granularity: Granularity::Day,
                 step_ms: 86_400_000,
-                owner: Some("Ana <ana@example.com>".into()),
+                owner: Some("Ana <ana@example.com>".parse().unwrap()),
                 opened_at_ts: f.timestamp,
                 last_finding_ts: f.timestamp,
                 last_evaluated_ts: f.timestamp,

@@ -7,9 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-#[path = "support/common.rs"]
-mod common;
-use common::{free_port, root, text};
+use crate::support::common;
+use common::{root, text};
 
 /// A TLS SMTP server writing each message to `mail`; its CA is `certs/ca.pem`.
 struct TlsSink {
@@ -19,12 +18,11 @@ struct TlsSink {
 
 impl TlsSink {
     fn start(mode: &str, mail: &Path, certs: &Path) -> TlsSink {
-        let port = free_port();
         // Its log (a refused handshake is a traceback there) goes beside the certs.
         let log = certs.join("sink.log");
         let mut child = Command::new("python3")
             .arg(root().join("tests/smtp_sink.py"))
-            .args(["--port", &port.to_string()])
+            .args(["--port", "0"])
             .arg("--dir")
             .arg(mail)
             .args(["--tls", mode])
@@ -37,11 +35,13 @@ impl TlsSink {
         let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(
-            line.contains("ready"),
-            "TLS sink did not start (needs `pip install aiosmtpd cryptography`): {line:?}\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+        let port = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["ready", port] => port.parse().unwrap(),
+            _ => panic!(
+                "TLS sink did not start (needs `pip install aiosmtpd cryptography`): {line:?}\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            ),
+        };
         TlsSink { child, port }
     }
 }

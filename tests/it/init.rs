@@ -15,8 +15,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::text;
 
 /// The binary, run from `cwd`.

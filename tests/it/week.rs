@@ -17,12 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/common.rs"]
-mod common;
-#[path = "support/sink.rs"]
-mod sink;
-use common::{free_port, root, text};
-use sink::{Sink, body_text, messages, to_of};
+use crate::support::common;
+use crate::support::sink;
+use common::{ClosedPort, root, text};
+use sink::{Sink, body_text, messages, point_smtp_at, to_of};
 
 fn callout(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_callout"))
@@ -58,11 +56,12 @@ fn example_config(dir: &Path, port: u16) -> PathBuf {
     p
 }
 
-/// A temp folder with the example config and its exports, a free relay
-/// port and (when `listening`) a real SMTP server on it writing to `inbox`.
+/// A temp folder with the example config and its exports, and its relay:
+/// when `listening`, a real SMTP server writing to `inbox`; else a port
+/// that refuses connections (held while `closed` lives).
 struct Team {
     dir: tempfile::TempDir,
-    port: u16,
+    closed: Option<ClosedPort>,
     inbox: PathBuf,
     sink: Option<Sink>,
     cfg: PathBuf,
@@ -70,13 +69,18 @@ struct Team {
 
 fn team(listening: bool) -> Team {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let inbox = dir.path().join("inbox");
-    let sink = listening.then(|| Sink::start(port, &inbox, &[]));
+    let sink = listening.then(|| Sink::start(&inbox, &[]));
+    let closed = (!listening).then(ClosedPort::new);
+    let port = sink
+        .as_ref()
+        .map(|s| s.port)
+        .or(closed.as_ref().map(ClosedPort::port))
+        .unwrap();
     let cfg = example_config(dir.path(), port);
     Team {
         dir,
-        port,
+        closed,
         inbox,
         sink,
         cfg,
@@ -473,14 +477,15 @@ fn two_runs_at_once_deliver_each_digest_once() {
     for trial in 0..3 {
         let Team {
             dir: _dir,
-            port,
+            closed: _closed,
             inbox,
             cfg,
             ..
         } = team(false);
         let queued = queue_during_outage(&cfg);
         assert!(queued >= 3, "{queued}");
-        let _sink = Sink::start(port, &inbox, &[]);
+        let sink = Sink::start(&inbox, &[]);
+        point_smtp_at(&cfg, sink.port);
         let c = cfg.to_str().unwrap();
         let spawn = || {
             Command::new(env!("CARGO_BIN_EXE_callout"))
@@ -532,7 +537,7 @@ fn two_runs_at_once_deliver_each_digest_once() {
 fn a_daemon_and_a_run_at_once_deliver_each_digest_once() {
     let Team {
         dir: _dir,
-        port,
+        closed: _closed,
         inbox,
         cfg,
         ..
@@ -553,7 +558,8 @@ fn a_daemon_and_a_run_at_once_deliver_each_digest_once() {
             "",
         );
     std::fs::write(&cfg, t).unwrap();
-    let _sink = Sink::start(port, &inbox, &[]);
+    let sink = Sink::start(&inbox, &[]);
+    point_smtp_at(&cfg, sink.port);
     let c = cfg.to_str().unwrap();
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_callout"))
         .args(["run", "--config", c])

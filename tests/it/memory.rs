@@ -4,8 +4,9 @@
 //! apart, on a tiny export, with the process's resident memory (`VmRSS`)
 //! read every 100 cycles.
 //!
-//! Its own test binary, so the process runs nothing else and its RSS is this
-//! test's. Linux only (`/proc/self/status`). No timing: the bound is on
+//! Its body runs in a child process (this test binary again, running only
+//! this test), so the process runs nothing else and its RSS is this test's:
+//! the other integration tests share the binary and would run beside it. Linux only (`/proc/self/status`). No timing: the bound is on
 //! memory. A leak shows in every 100 cycles (a planted 9 KB a cycle: a
 //! median 936 KB per 100); glibc's arenas instead grow in steps of ~1 MB
 //! when work lands on an arena that had not held that much before, and stay
@@ -25,6 +26,7 @@
 )]
 
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
@@ -86,8 +88,30 @@ expected_delay_hours = 1000000
     config
 }
 
+/// Set in the child process that measures, alone.
+const ALONE: &str = "CALLOUT_MEMORY_TEST_ALONE";
+
 #[test]
 fn many_daemon_cycles_keep_no_memory() {
+    if std::env::var_os(ALONE).is_none() {
+        let name = "memory::many_daemon_cycles_keep_no_memory";
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        eprint!("{stderr}");
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test: {stdout}"
+        );
+        return;
+    }
     if !Path::new("/proc/self/status").exists() {
         eprintln!("skipped: no /proc/self/status");
         return;

@@ -10,8 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{root, text};
 
 fn fixture(name: &str) -> String {
@@ -498,8 +497,7 @@ fn run_once_prints_latest_findings_table() {
     assert!(s.contains("orders") && s.contains("region"), "{s}");
 }
 
-#[path = "support/bench.rs"]
-mod bench;
+use crate::support::bench;
 
 /// Backfill the self-made bench in `dir` with `rules` (extra `[[metric]]`
 /// tables) and score the findings.
@@ -526,7 +524,7 @@ fn bench_score(dir: &Path, b: &bench::Bench, rules: &str) -> bench::Score {
 }
 
 /// Detection-quality regression guard on a labelled bench generated inside
-/// the project (tests/support/bench.rs; no `../shared`): fails if F1 or recall
+/// the project (tests/it/support/bench.rs; no `../shared`): fails if F1 or recall
 /// drop below floors set under what the detector measured, or false alerts rise.
 /// It also checks that it can fail: with detection made nearly blind
 /// (sensitivity 0.05) or trigger-happy (sensitivity 20) it scores below the floors.
@@ -583,8 +581,7 @@ fn bench_quality_does_not_regress() {
     );
 }
 
-#[path = "support/bench_ops.rs"]
-mod bench_ops;
+use crate::support::bench_ops;
 
 /// Backfill the self-made ops bench in `dir` with the shipped
 /// `config/bench-ops.toml` sources plus `rules`, and score the findings.
@@ -610,7 +607,7 @@ fn ops_score(dir: &Path, b: &bench_ops::Bench, rules: &str) -> (bench_ops::Score
 }
 
 /// Sub-daily detection-quality guard on hourly and 5-minute series generated
-/// inside the project (tests/support/bench_ops.rs): short histories, jittered
+/// inside the project (tests/it/support/bench_ops.rs): short histories, jittered
 /// and repeated timestamps, lost rows, Poisson counts. Fails if F1 or recall
 /// drop below floors set under what the detector measured, false alerts rise,
 /// or a series is skipped; and checks it can fail (a nearly blind detector).
@@ -1637,23 +1634,26 @@ fn backfill_and_dry_run_work_without_smtp() {
     );
 }
 
-/// A config whose `[smtp]` server refuses connections (nothing listens).
-fn config_with_closed_smtp(dir: &Path) -> PathBuf {
-    config_with(
+/// A config whose `[smtp]` server refuses connections (nothing listens), and
+/// the port, which refuses for as long as it is held.
+fn config_with_closed_smtp(dir: &Path) -> (PathBuf, common::ClosedPort) {
+    let closed = common::ClosedPort::new();
+    let cfg = config_with(
         dir,
         &format!(
             "{}[owners]\ndefault = \"anna@example.com\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"callout@example.com\"\ntimeout_secs = 5\n",
             long_source("shop", &fixture("shop_daily.csv")),
-            common::free_port()
+            closed.port()
         ),
-    )
+    );
+    (cfg, closed)
 }
 
 /// The server's words once, not once per wrapping error.
 #[test]
 fn test_email_says_connection_refused_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with_closed_smtp(dir.path());
+    let (cfg, _closed) = config_with_closed_smtp(dir.path());
     let out = callout(&[
         "test-email",
         "--config",
@@ -1687,7 +1687,7 @@ fn test_email_says_connection_refused_once() {
 #[test]
 fn run_once_prints_a_send_failure_once() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config_with_closed_smtp(dir.path());
+    let (cfg, _closed) = config_with_closed_smtp(dir.path());
     let out = callout(&["run", "--once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);

@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "support/common.rs"]
-mod common;
-use common::{free_port, root, text};
+use crate::support::common;
+use common::{root, serving_at, text};
 
 /// The binary, run from `cwd` (never the checkout, so nothing is found by accident).
 fn callout_in(cwd: &Path, args: &[&str]) -> Output {
@@ -189,11 +188,13 @@ fn serve_at_opens_the_demo_links_as_of_the_demo_moment() {
     let out = callout_in(cwd.path(), &["demo", "--out", "d"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let dir = cwd.path().join("d");
-    let port = free_port();
+    // the server binds a port of its own and says which; links keep the
+    // demo's public URL, and are followed to where the server answers
     let cfg = dir.join("callout.toml");
     let toml = std::fs::read_to_string(&cfg)
         .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+    assert!(toml.contains("listen = \"127.0.0.1:0\""), "{toml}");
     std::fs::write(&cfg, toml).unwrap();
     let digests: Vec<PathBuf> = std::fs::read_dir(dir.join("digests"))
         .unwrap()
@@ -208,27 +209,29 @@ fn serve_at_opens_the_demo_links_as_of_the_demo_moment() {
     let page = std::fs::read_to_string(ana).unwrap();
     let start = page.find("http://127.0.0.1:8080/e/").unwrap();
     let end = start + page[start..].find('"').unwrap();
-    let link = page[start..end].replace("127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let link = &page[start..end];
 
     let serve = |at: Option<&str>| {
         let mut args = vec!["serve", "--config", cfg.to_str().unwrap()];
         if let Some(at) = at {
             args.extend(["--at", at]);
         }
+        let log = cwd.path().join("serve.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_callout"))
             .args(&args)
             .current_dir(cwd.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
+        let base = serving_at(&mut child, &log);
         let until = Instant::now() + Duration::from_secs(60);
-        while get(&format!("http://127.0.0.1:{port}/healthz")).0 == 0 {
+        while get(&format!("{base}/healthz")).0 == 0 {
             assert!(child.try_wait().unwrap().is_none(), "serve exited");
             assert!(Instant::now() < until, "server not ready");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let r = get(&link);
+        let r = get(&link.replace("http://127.0.0.1:8080", &base));
         let _ = child.kill();
         let _ = child.wait();
         r

@@ -19,13 +19,15 @@ use callout::links::tokens::{self, Claims, Key, Scope};
 use callout::model::Cause;
 use callout::store::Store;
 
-#[path = "support/common.rs"]
-mod common;
-use common::{free_port, root};
+use crate::support::common;
+use common::root;
 
 /// A metric name that is also markup: it must be shown, never interpreted.
 const HTML_METRIC: &str = "<img src=x onerror=alert(1)>signups";
 const OWNER: &str = "Ana Ortiz <ana@example.com>";
+/// `[web] public_url`: only in links signed for mail (none here) and in the
+/// line that says where the server answers; requests go to that address.
+const PUBLIC_URL: &str = "https://callout.example.com";
 
 /// A daily series with a weekly shape and deterministic noise, and a spike on
 /// its last day, for the metric [`HTML_METRIC`].
@@ -52,8 +54,9 @@ fn write_series(path: &Path) {
 }
 
 /// A config in `dir` over the generated series and the shipped daily fixture,
-/// with `[web]` on `port` and a generated key beside the store.
-fn setup(dir: &Path, port: u16) -> PathBuf {
+/// with `[web]` on a port the server picks (it says which: [`Proc::serving_at`])
+/// and a generated key beside the store.
+fn setup(dir: &Path) -> PathBuf {
     write_series(&dir.join("signups.csv"));
     let fixture = root().join("fixtures").join("shop_daily.csv");
     let cfg = format!(
@@ -85,8 +88,8 @@ granularity = "day"
 default = "{OWNER}"
 
 [web]
-listen = "127.0.0.1:{port}"
-public_url = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:0"
+public_url = "{PUBLIC_URL}"
 "#,
         fixture.display()
     );
@@ -135,6 +138,11 @@ impl Proc {
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Where its web server answers, once it says so.
+    fn serving_at(&mut self) -> String {
+        common::serving_at(&mut self.child, &self.log)
     }
 
     /// SIGTERM, then wait (bounded, so a hang fails instead of blocking CI).
@@ -228,10 +236,9 @@ fn spike_incident(dir: &Path) -> i64 {
 #[test]
 fn signed_links_pages_form_health_and_metrics_over_tcp() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = setup(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let cfg = setup(dir.path());
     let mut server = Proc::start(&["serve"], &cfg, dir.path().join("serve.log"), &[]);
+    let base = server.serving_at();
     wait_ready(&base, &mut server);
     let k = key(dir.path());
     let id = spike_incident(dir.path());
@@ -407,7 +414,10 @@ fn signed_links_pages_form_health_and_metrics_over_tcp() {
     let v: serde_json::Value = serde_json::from_str(&h).unwrap();
     assert_eq!(v["status"], "ok");
     store
-        .begin_run("run", chrono::Utc::now() - chrono::Duration::hours(5))
+        .begin_run(
+            callout::store::RunKind::Run,
+            chrono::Utc::now() - chrono::Duration::hours(5),
+        )
         .unwrap();
     let (code, h) = get(&format!("{base}/healthz"));
     assert_eq!(code, 503, "{h}");
@@ -509,19 +519,18 @@ fn serve_says_where_it_listens_once_bound() {
 #[test]
 fn daemon_serves_the_web_beside_the_scheduler_and_stops_with_it() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = setup(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let cfg = setup(dir.path());
     let mut daemon = Proc::start(
         &["run"],
         &cfg,
         dir.path().join("run.log"),
         &[("CALLOUT_RUN_AT_START", "1")],
     );
+    let base = daemon.serving_at();
     wait_ready(&base, &mut daemon);
     assert!(
         daemon.log().contains(&format!(
-            "web server: serving on {base} (public URL {base})"
+            "web server: serving on {base} (public URL {PUBLIC_URL})"
         )),
         "{}",
         daemon.log()
@@ -574,10 +583,9 @@ fn chromium() -> String {
 fn headless_chromium_renders_the_chart_and_the_form() {
     let browser = chromium();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let cfg = setup(dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
+    let cfg = setup(dir.path());
     let mut server = Proc::start(&["serve"], &cfg, dir.path().join("serve.log"), &[]);
+    let base = server.serving_at();
     wait_ready(&base, &mut server);
     let id = spike_incident(dir.path());
     let url = format!(

@@ -13,12 +13,10 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-#[path = "support/common.rs"]
-mod common;
-use common::{free_port, root, text};
+use crate::support::common;
+use common::{root, text};
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 use pg::{Pg, QUERY_SOURCE, write_config};
 
 /// The S3 server, stopped on drop (its stdin closes, then it is killed).
@@ -32,10 +30,9 @@ struct S3 {
 impl S3 {
     /// Start moto with `puts` (`bucket/key`, local file) uploaded.
     fn start(puts: &[(&str, PathBuf)]) -> S3 {
-        let port = free_port();
         let mut cmd = Command::new("python3");
         cmd.arg(root().join("tests/s3_server.py"))
-            .args(["--port", &port.to_string()]);
+            .args(["--port", "0"]);
         for (target, file) in puts {
             cmd.arg("--put").arg(format!("{target}={}", file.display()));
         }
@@ -51,13 +48,13 @@ impl S3 {
             .unwrap();
         let parts: Vec<&str> = line.split_whitespace().collect();
         assert!(
-            parts.len() == 3 && parts[0] == "ready",
+            parts.len() == 4 && parts[0] == "ready",
             "tests/s3_server.py did not start (is moto[server] installed?): {line:?}"
         );
         S3 {
-            port,
-            key_id: parts[1].to_string(),
-            secret: parts[2].to_string(),
+            port: parts[1].parse().unwrap(),
+            key_id: parts[2].to_string(),
+            secret: parts[3].to_string(),
             child,
         }
     }

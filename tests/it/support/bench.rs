@@ -8,7 +8,7 @@
 //! comparable in spirit, while nothing outside the project is read.
 //!
 //! Deterministic: a seeded splitmix64, no `rand` crate, so the data — and the
-//! measured floors in tests/cli.rs — do not move when a dependency does.
+//! measured floors in tests/it/cli.rs — do not move when a dependency does.
 
 // Test support: a failed unwrap is a failed test; the casts are of small counts.
 #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]

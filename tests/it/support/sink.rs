@@ -1,6 +1,5 @@
 //! The real SMTP server of the black-box tests (`tests/smtp_sink.py`,
-//! aiosmtpd) as a child process, and what it received. Included with
-//! `#[path = "support/sink.rs"] mod sink;` next to `common`.
+//! aiosmtpd) as a child process, and what it received.
 
 #![allow(dead_code)]
 
@@ -11,26 +10,37 @@ use std::process::{Child, Command, Stdio};
 /// killed on drop.
 pub struct Sink {
     child: Child,
+    /// The port it listens on (it binds port 0 and says which it got).
+    pub port: u16,
 }
 
 impl Sink {
-    /// Listening on `port`, with extra arguments (`["--ack-after", "3"]`).
-    pub fn start(port: u16, dir: &Path, extra: &[&str]) -> Sink {
+    /// Listening on a port of its own, with extra arguments
+    /// (`["--ack-after", "3"]`).
+    pub fn start(dir: &Path, extra: &[&str]) -> Sink {
         std::fs::create_dir_all(dir).unwrap();
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(script)
-            .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+            .args(["--port", "0", "--dir", dir.to_str().unwrap()])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-        assert!(line.contains("ready"), "sink did not start: {line:?}");
-        Sink { child }
+        let port = ready_port(&mut child);
+        Sink { child, port }
+    }
+}
+
+/// The port in the `ready PORT` line a sink started with `--port 0` prints.
+pub fn ready_port(child: &mut Child) -> u16 {
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    match line.split_whitespace().collect::<Vec<_>>()[..] {
+        ["ready", port] => port.parse().unwrap(),
+        _ => panic!("sink did not start: {line:?}"),
     }
 }
 
@@ -80,4 +90,29 @@ pub fn subject(raw: &str) -> String {
         .parse(raw.as_bytes())
         .unwrap();
     m.subject().unwrap_or_default().to_string()
+}
+
+/// Point the `[smtp]` section of the config file `cfg` at `port`: the relay
+/// a test starts after writing the config (a sink gets its port when it
+/// starts, so a test that first runs with the relay down and then brings
+/// one up moves the config to it).
+pub fn point_smtp_at(cfg: &Path, port: u16) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let mut section = "";
+    let mut moved = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let t = l.trim();
+            if t.starts_with('[') {
+                section = t;
+            } else if section == "[smtp]" && t.starts_with("port = ") {
+                moved = true;
+                return format!("port = {port}");
+            }
+            l.to_string()
+        })
+        .collect();
+    assert!(moved, "no `port` in [smtp] of {}", cfg.display());
+    std::fs::write(cfg, lines.join("\n") + "\n").unwrap();
 }

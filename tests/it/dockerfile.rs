@@ -6,8 +6,7 @@
 //! volume are the ones the README promises.
 #![allow(clippy::unwrap_used)]
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::root;
 
 /// One instruction: keyword (upper case), its text, and the stage it is in.

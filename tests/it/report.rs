@@ -17,12 +17,10 @@ use callout::model::Cause;
 use callout::store::Store;
 use callout::store::explanations::NewExplanation;
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{root, text};
 
-#[path = "support/html.rs"]
-mod html;
+use crate::support::html;
 
 /// An explanation that is also markup: it must be shown, never interpreted.
 const EXPLANATION: &str = "US promotion <b>20% off</b> & \"free shipping\", Friday only";
@@ -559,11 +557,12 @@ fn the_report_is_served_at_its_signed_link() {
     let out = callout(&["report", "--config", cfg.to_str().unwrap(), "--link"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("[web]"), "{}", text(&out.stderr));
-    let port = common::free_port();
-    let base = format!("http://127.0.0.1:{port}");
+    // links are made with the public URL; the server binds a port of its own
+    // and says which, and requests go there
+    let public = "https://callout.example.com";
     let mut toml = std::fs::read_to_string(&cfg).unwrap();
     toml.push_str(&format!(
-        "\n[web]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{base}\"\n"
+        "\n[web]\nlisten = \"127.0.0.1:0\"\npublic_url = \"{public}\"\n"
     ));
     std::fs::write(&cfg, toml).unwrap();
     record_incidents(&cfg, dir.path());
@@ -573,7 +572,7 @@ fn the_report_is_served_at_its_signed_link() {
     let out = report(&cfg, &file, &["--link", "--at", AT]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let url = text(&out.stdout).trim().to_string();
-    assert!(url.starts_with(&format!("{base}/report/")), "{url}");
+    assert!(url.starts_with(&format!("{public}/report/")), "{url}");
     let written = std::fs::read_to_string(&file).unwrap();
 
     let log = dir.path().join("serve.log");
@@ -593,6 +592,8 @@ fn the_report_is_served_at_its_signed_link() {
             .count()
     };
     let mut serve = Serve(serve);
+    let base = common::serving_at(&mut serve.0, &log);
+    let url = url.replace(public, &base);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while http().get(&format!("{base}/healthz")).call().is_err() {
         assert!(serve.0.try_wait().unwrap().is_none(), "serve exited");

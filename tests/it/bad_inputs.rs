@@ -16,8 +16,7 @@ use std::process::{Command, Output};
 
 use chrono::{Duration, NaiveDate, TimeZone};
 
-#[path = "support/common.rs"]
-mod common;
+use crate::support::common;
 use common::{root, text};
 
 fn fixture(name: &str) -> String {

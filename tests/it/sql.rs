@@ -10,12 +10,10 @@
 
 use std::process::{Command, Output};
 
-#[path = "support/common.rs"]
-mod common;
-use common::{free_port, root, text};
+use crate::support::common;
+use common::{ClosedPort, root, text};
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 use pg::{Pg, QUERY_SOURCE, write_config};
 
 fn callout(args: &[&str], url: &str) -> Output {
@@ -115,7 +113,8 @@ fn a_query_gives_the_same_findings_as_the_file_and_bad_sql_sources_do_not_stop_t
             "environment variable `CALLOUT_TEST_NO_SUCH_VAR`",
         ),
     ];
-    let dead = format!("postgresql://callout@127.0.0.1:{}/postgres", free_port());
+    let closed = ClosedPort::new();
+    let dead = format!("postgresql://callout@127.0.0.1:{}/postgres", closed.port());
     // check-sources reads each source once and says which ones fail
     let broken: Vec<String> = cases[1..].iter().map(|c| c.1.clone()).collect();
     let cfg = write_config(

@@ -1,16 +1,14 @@
 //! A throwaway PostgreSQL cluster for tests (`initdb` + `pg_ctl` from
 //! Debian's `postgresql` package) in a temp dir, run as the `postgres` user
 //! when the tests run as root (the server refuses to run as root), loaded
-//! with the fixture's daily rows. Included with
-//! `#[path = "support/pg.rs"] mod pg;` beside `mod common;` (it uses
-//! `crate::common`).
+//! with the fixture's daily rows.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{free_port, root, text};
+use super::common::{root, text};
 
 /// The PostgreSQL server binaries: Debian keeps them out of PATH.
 fn pg_bin(name: &str) -> PathBuf {
@@ -49,11 +47,12 @@ fn as_pg_user(program: &Path) -> Command {
 /// A throwaway cluster, stopped and removed on drop.
 pub struct Pg {
     dir: tempfile::TempDir,
-    port: u16,
 }
 
 impl Pg {
-    /// Start a cluster on a free port (trust authentication, user `callout`).
+    /// Start a cluster listening on a Unix socket in its own temp dir, no TCP
+    /// (`pg_ctl` cannot say which port it got, and a port picked beforehand
+    /// could be taken by then), with trust authentication, user `callout`.
     pub fn start() -> Pg {
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
@@ -73,9 +72,9 @@ impl Pg {
             .output()
             .unwrap();
         assert!(out.status.success(), "initdb: {}", text(&out.stderr));
-        let port = free_port();
+        // the socket is <dir>/.s.PGSQL.5432; 5432 only names the file
         let opts = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p 5432 -k {} -c listen_addresses='' -c fsync=off",
             dir.path().display()
         );
         let out = as_pg_user(&pg_bin("pg_ctl"))
@@ -92,12 +91,23 @@ impl Pg {
             text(&out.stdout),
             text(&out.stderr)
         );
-        Pg { dir, port }
+        Pg { dir }
     }
 
-    /// The URL of its `postgres` database.
+    /// The URL of its `postgres` database: the host is the socket's folder,
+    /// percent-encoded.
     pub fn url(&self) -> String {
-        format!("postgresql://callout@127.0.0.1:{}/postgres", self.port)
+        let dir = self.dir.path().to_str().unwrap();
+        let host: String = dir
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        format!("postgresql://callout@{host}/postgres")
     }
 
     /// The fixture's daily rows as `wbr.daily_metrics(day date, metric, region, value)`;
