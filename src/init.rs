@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::config::{Decimal, Layout, MetricName};
+use crate::config::{Layout, MetricName};
 use crate::model::Granularity;
-use crate::source::text::{self, Number, TimeGuess};
 use crate::source::{dialect, workbook};
+use crate::text::{self, Decimal, Number, TimeGuess};
 
 /// Rows read from the head of each export.
 pub const HEAD_ROWS: u32 = 10_000;
@@ -320,10 +320,10 @@ fn looks_like_id(name: &str) -> bool {
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(" id")
 }
 
-/// A text time as the loader reads it (`source::parse_time_str`), in UTC:
+/// A text time as the loader reads it ([`text::parse_time_str`]), in UTC:
 /// init only needs the spacing between rows.
 fn parse_time(s: &str) -> Option<i64> {
-    crate::source::parse_time_str(s, chrono_tz::UTC)
+    text::parse_time_str(s, chrono_tz::UTC)
 }
 
 /// A column the reader typed, classified; its cells as text when it holds

@@ -16,7 +16,8 @@
 //! - [`render`]: email subject, text and HTML; pure.
 //! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
 //! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files;
-//!   [`fmt`]: the one number formatter under all of them.
+//!   [`fmt`]: the one number formatter under all of them; [`text`]: dates, numbers and
+//!   headers as spreadsheets write them (below both `config` and `source`).
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
 //!   history those pages chart.
 
@@ -42,4 +43,5 @@ pub mod review;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod text;
 pub mod web;

@@ -1093,7 +1093,7 @@ impl Compiler {
         location: &Location,
     ) -> Dialect {
         let time_format = s.time_format.as_deref().and_then(|f| {
-            crate::source::text::TimeFormat::new(f)
+            crate::text::TimeFormat::new(f)
                 .map_err(|e| self.problem(&k("time_format"), e))
                 .ok()
         });
@@ -1188,7 +1188,7 @@ impl Compiler {
         region: Option<String>,
         path_style: Option<bool>,
     ) -> Option<S3Source> {
-        let (bucket, key) = match crate::source::s3::split_url(&url) {
+        let (bucket, key) = match super::syntax::split_url(&url) {
             Ok(parts) => parts,
             Err(e) => {
                 self.problem(&k("path"), e);
@@ -1251,7 +1251,7 @@ impl Compiler {
                 "is empty: give the SELECT that returns the export".into(),
             );
         }
-        let unknown: Vec<String> = crate::source::sql::placeholders(&query)
+        let unknown: Vec<String> = super::syntax::placeholders(&query)
             .into_iter()
             .filter(|p| p != "from" && p != "to")
             .map(|p| format!("${p}"))
@@ -1774,7 +1774,7 @@ fn header_units(sources: &[SourceConfig]) -> BTreeMap<String, String> {
         let named: Vec<(String, &str)> = match &s.layout {
             Layout::Wide { metrics: Some(m) } => m
                 .iter()
-                .map(|h| (crate::source::text::header(h).slug, h.as_str()))
+                .map(|h| (crate::text::header(h).slug, h.as_str()))
                 .collect(),
             Layout::Long {
                 metric: MetricName::Fixed(m),
@@ -1783,7 +1783,7 @@ fn header_units(sources: &[SourceConfig]) -> BTreeMap<String, String> {
             _ => Vec::new(),
         };
         for (metric, h) in named {
-            if let Some(unit) = crate::source::text::header(h).unit {
+            if let Some(unit) = crate::text::header(h).unit {
                 out.entry(metric).or_insert(unit);
             }
         }

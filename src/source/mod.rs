@@ -21,7 +21,6 @@ pub mod s3;
 mod schema;
 mod spill;
 pub mod sql;
-pub mod text;
 pub mod workbook;
 
 use std::path::{Path, PathBuf};
@@ -31,10 +30,10 @@ use polars::prelude::*;
 
 use crate::config::{Format, Layout, Location, MetricName, SourceConfig};
 use crate::model::{Granularity, SeriesKey};
+use crate::text;
 use rows::Rows;
 use schema::IsoTimes;
 
-pub use normalize::parse_time_str;
 pub use rows::{Chunks, Held};
 pub use spill::{Spilled, SpilledSource};
 

@@ -17,7 +17,8 @@ use polars::prelude::*;
 
 use super::normalize::{naive_iso_ms, zoned_iso};
 use super::{SourceError, read_err, value_columns};
-use crate::config::{Decimal, SourceConfig};
+use crate::config::SourceConfig;
+use crate::text::Decimal;
 
 /// Rows of an export that decide its column types (as for a whole read).
 pub(super) const INFER_ROWS: usize = 10_000;

@@ -454,7 +454,7 @@ fn column(name: &str, cells: &[&Data]) -> Result<Column, String> {
     } else if dates > 0 {
         let v: Vec<Option<i64>> = cells
             .iter()
-            .map(|d| date_ms(d).or_else(|| number(d).and_then(crate::source::text::excel_ms)))
+            .map(|d| date_ms(d).or_else(|| number(d).and_then(crate::text::excel_ms)))
             .collect();
         Series::new(name.into(), v)
             .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
@@ -487,7 +487,7 @@ pub(super) fn for_source(cfg: &SourceConfig, mut table: Table) -> Result<Table, 
         if f.iter().flatten().all(|x| SERIALS.contains(&x)) {
             let ms: Vec<Option<i64>> = f
                 .iter()
-                .map(|x| x.and_then(crate::source::text::excel_ms))
+                .map(|x| x.and_then(crate::text::excel_ms))
                 .collect();
             let s = Series::new(tc.into(), ms)
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
