@@ -15,7 +15,9 @@
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
 //! - [`render`]: email subject, text and HTML; pure.
 //! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
-//! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files;
+//! - [`model`], [`output`]: shared types (findings, incidents, severity, flagged periods) and
+//!   findings files; [`batch`]: one source's sorted series, which `source` builds and the
+//!   layers above read;
 //!   [`fmt`]: the one number formatter under all of them; [`text`]: dates, numbers and
 //!   headers as spreadsheets write them (below both `config` and `source`).
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
@@ -24,6 +26,7 @@
 pub mod alert;
 pub mod app;
 pub mod backfill;
+pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;

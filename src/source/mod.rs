@@ -28,8 +28,9 @@ use std::time::Duration;
 
 use polars::prelude::*;
 
+use crate::batch::Batch;
 use crate::config::{Format, Layout, Location, MetricName, SourceConfig};
-use crate::model::{Granularity, SeriesKey};
+use crate::model::SeriesKey;
 use crate::text;
 use rows::Rows;
 use schema::IsoTimes;
@@ -212,96 +213,46 @@ impl From<SourceError> for Vec<SourceError> {
     }
 }
 
-/// One series inside a [`Batch`]: its key and its rows `start..start + len`.
-#[derive(Debug, Clone)]
-pub struct SeriesInfo {
-    /// Metric and dimension values.
-    pub key: SeriesKey,
-    /// First row in the batch.
-    pub start: usize,
-    /// Number of rows.
-    pub len: usize,
-    /// Declared or inferred spacing.
-    pub granularity: Granularity,
+/// Leave out each series' rows dated more than one period after `now`
+/// (ms, source wall clock): a `2099-01-01` typo must not count as fresh
+/// data and silence the `late` check. Rows are sorted per series, so the
+/// cut is a binary search; a series left empty is removed. Returns one
+/// problem per series that lost rows.
+pub fn drop_future(batch: &mut Batch, now: i64) -> Vec<SourceError> {
+    drop_future_keyed(batch, now)
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect()
 }
 
-/// A source's data, sorted by series then time, with per-series row ranges.
-#[derive(Debug, Clone)]
-pub struct Batch {
-    /// Source name.
-    pub source: String,
-    /// Key columns as in the export: `metric` (or the configured metric column) then dimensions.
-    pub key_columns: Vec<String>,
-    /// Timestamps (ms, wall clock), contiguous, sorted within each series.
-    pub ts: Vec<i64>,
-    /// Values, aligned with `ts`.
-    pub values: Vec<f64>,
-    /// The series, in key order.
-    pub series: Vec<SeriesInfo>,
-}
-
-impl Batch {
-    /// Timestamps of one series.
-    pub fn ts_of(&self, s: &SeriesInfo) -> &[i64] {
-        &self.ts[s.start..s.start + s.len]
-    }
-    /// Values of one series.
-    pub fn values_of(&self, s: &SeriesInfo) -> &[f64] {
-        &self.values[s.start..s.start + s.len]
-    }
-    /// Newest timestamp of any series.
-    pub fn newest(&self) -> Option<i64> {
-        self.series
-            .iter()
-            .filter_map(|s| self.ts_of(s).last().copied())
-            .max()
-    }
-    /// Number of rows in use by the series.
-    pub fn rows(&self) -> usize {
-        self.series.iter().map(|s| s.len).sum()
-    }
-
-    /// Leave out each series' rows dated more than one period after `now`
-    /// (ms, source wall clock): a `2099-01-01` typo must not count as fresh
-    /// data and silence the `late` check. Rows are sorted per series, so the
-    /// cut is a binary search; a series left empty is removed. Returns one
-    /// problem per series that lost rows.
-    pub fn drop_future(&mut self, now: i64) -> Vec<SourceError> {
-        self.drop_future_keyed(now)
-            .into_iter()
-            .map(|(_, p)| p)
-            .collect()
-    }
-
-    /// [`Batch::drop_future`], each problem with its series' key (to order
-    /// the problems of a chunked source like those of a whole one).
-    pub fn drop_future_keyed(&mut self, now: i64) -> Vec<(SeriesKey, SourceError)> {
-        let mut problems = Vec::new();
-        let ts = &self.ts;
-        let source = &self.source;
-        self.series.retain_mut(|s| {
-            let series_ts = &ts[s.start..s.start + s.len];
-            let limit = now.saturating_add(s.granularity.step_ms());
-            let keep = series_ts.partition_point(|&t| t <= limit);
-            if keep < s.len {
-                let shown = |t: i64| crate::model::format_ts(t, s.granularity);
-                problems.push((s.key.clone(), SourceError::Series {
-                    source_name: source.clone(),
-                    series: s.key.to_string(),
-                    message: format!(
-                        "{} row(s) dated after the evaluation time {} plus one period, first {}, newest {}: left out (a wrong date in the export?)",
-                        s.len - keep,
-                        shown(now),
-                        shown(series_ts[keep]),
-                        shown(series_ts[s.len - 1]),
-                    ),
-                }));
-                s.len = keep;
-            }
-            s.len > 0
-        });
-        problems
-    }
+/// [`drop_future`], each problem with its series' key (to order
+/// the problems of a chunked source like those of a whole one).
+pub fn drop_future_keyed(batch: &mut Batch, now: i64) -> Vec<(SeriesKey, SourceError)> {
+    let mut problems = Vec::new();
+    let ts = &batch.ts;
+    let source = &batch.source;
+    batch.series.retain_mut(|s| {
+        let series_ts = &ts[s.start..s.start + s.len];
+        let limit = now.saturating_add(s.granularity.step_ms());
+        let keep = series_ts.partition_point(|&t| t <= limit);
+        if keep < s.len {
+            let shown = |t: i64| crate::model::format_ts(t, s.granularity);
+            problems.push((s.key.clone(), SourceError::Series {
+                source_name: source.clone(),
+                series: s.key.to_string(),
+                message: format!(
+                    "{} row(s) dated after the evaluation time {} plus one period, first {}, newest {}: left out (a wrong date in the export?)",
+                    s.len - keep,
+                    shown(now),
+                    shown(series_ts[keep]),
+                    shown(series_ts[s.len - 1]),
+                ),
+            }));
+            s.len = keep;
+        }
+        s.len > 0
+    });
+    problems
 }
 
 /// Load one source. `Err` when nothing could be read; otherwise the batch and
@@ -1530,6 +1481,7 @@ fn repeated_column(cfg: &SourceConfig, schema: &Schema, file: &str) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Granularity;
 
     /// What a SQL source's placeholders bind to; files ignore it.
     fn any_window() -> sql::Window {

@@ -535,7 +535,8 @@ mod tests {
     use rust_xlsxwriter::{ExcelDateTime, Format as Cell, Formula, Workbook};
 
     use super::*;
-    use crate::source::{Batch, SourceError, load, sql};
+    use crate::batch::Batch;
+    use crate::source::{SourceError, load, sql};
 
     /// What a SQL source's placeholders bind to; files ignore it.
     fn any_window() -> sql::Window {
