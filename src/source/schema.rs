@@ -15,8 +15,10 @@ use std::path::Path;
 use polars::io::csv::read::schema_inference::{finish_infer_field_schema, infer_field_schema};
 use polars::prelude::*;
 
+use super::SourceError;
+use super::error::read_err;
 use super::normalize::{naive_iso_ms, zoned_iso};
-use super::{SourceError, read_err, value_columns};
+use super::plan::value_columns;
 use crate::config::SourceConfig;
 use crate::text::Decimal;
 
@@ -173,7 +175,7 @@ fn first_rows(
         let whole = buf.len() < want;
         if !whole {
             // whole records only: a prefix may end inside one
-            match super::last_record_end(&buf) {
+            match super::blocks::last_record_end(&buf) {
                 Some(end) => buf.truncate(end),
                 None => {
                     want = want.saturating_mul(4);
