@@ -1,5 +1,6 @@
 //! Syntax checks the config compiler makes without connecting: the form of
-//! an `s3://bucket/key` URL and the `$name` placeholders of a SQL query.
+//! an `s3://bucket/key` URL, of an HTTP(S) URL, and the `$name` placeholders
+//! of a SQL query.
 //!
 //! They live here, below `source`, so that `check-config` and a run read a URL
 //! or a query the same way: `source::s3` and `source::sql` use these and never
@@ -81,6 +82,21 @@ pub fn placeholder_ranges(query: &str) -> Vec<(String, std::ops::Range<usize>)> 
         i += 1;
     }
     out
+}
+
+/// `Ok` for an http:// or https:// URL with a host; else what is wrong, in
+/// words that start with the URL (for a message that goes on with an example).
+pub fn http_url(u: &str) -> Result<(), String> {
+    if !(u.starts_with("http://") || u.starts_with("https://")) {
+        return Err(format!("must start with http:// or https://, got {u:?}"));
+    }
+    match url::Url::parse(u) {
+        Ok(p) if p.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) | Err(url::ParseError::EmptyHost) => {
+            Err(format!("{u:?} is not a URL: it names no host"))
+        }
+        Err(e) => Err(format!("{u:?} is not a URL: {e}")),
+    }
 }
 
 #[cfg(test)]
