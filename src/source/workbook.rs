@@ -4,7 +4,7 @@
 //! any title rows, cells as typed values (dates as dates, formulas as their
 //! cached values).
 //!
-//! Owns the sheet → frame step only; the loader (`source/mod.rs`) selects
+//! Owns the sheet → frame step only; the loader (`source/mod.rs`, `whole.rs`) selects
 //! and normalises the frame like any whole-read export. The file is read
 //! into memory whole (calamine needs the whole zip or compound file), and
 //! its kind comes from its content as much as its name: a URL's downloaded
