@@ -15,8 +15,11 @@
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
 //! - [`render`]: email subject, text and HTML; pure.
 //! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
-//! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files;
-//!   [`fmt`]: the one number formatter under all of them.
+//! - [`model`], [`output`]: shared types (findings, incidents, severity, flagged periods) and
+//!   findings files; [`batch`]: one source's sorted series, which `source` builds and the
+//!   layers above read;
+//!   [`fmt`]: the one number formatter under all of them; [`text`]: dates, numbers and
+//!   headers as spreadsheets write them (below both `config` and `source`).
 //! - [`links`]: the link-signing key, signed tokens and the URLs mails carry (below both
 //!   [`alert`], which mails them, and [`web`], which verifies them).
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
@@ -25,6 +28,7 @@
 pub mod alert;
 pub mod app;
 pub mod backfill;
+pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -45,4 +49,5 @@ pub mod review;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod text;
 pub mod web;

@@ -547,6 +547,23 @@ impl Persistence {
     }
 }
 
+/// The value callout last knew for a flagged period of a series: the store
+/// reads it, the restatement check (`restated`) compares it with the export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flagged {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Series time of the flagged period.
+    pub ts: i64,
+    /// Its newest stored value; NaN when a restatement found the period gone.
+    pub value: f64,
+    /// An owner explained an incident holding this period: the explanation
+    /// was given for the old number.
+    pub explained: bool,
+}
+
 /// An owner's explanation as detection sees it: which points of which series it
 /// covers, and what that means for the baseline. Passed to `detect` as data.
 #[derive(Debug, Clone, PartialEq)]

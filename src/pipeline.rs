@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::batch::Batch;
 use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
-use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, SeriesKey, date_ms};
-use crate::restated::Flagged;
-use crate::source::{self, Batch, Chunks, Held, SourceError, Spilled, SpilledSource};
+use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
+use crate::source::{self, Chunks, Held, SourceError, Spilled, SpilledSource};
 
 /// Bytes one row of a source takes at the peak of its evaluation (while it
 /// is cut into series, and in detection), measured on the scale set: the
@@ -331,7 +331,7 @@ fn load_as_of(
                     let cut = keep_ended(&mut b, local_ms(now, s), s.dialect.period_end);
                     tracing::debug!(source = %s.name, rows = cut, "replay: rows after the evaluation time left out");
                 }
-                problems.extend(b.drop_future(local_ms(now, s)));
+                problems.extend(source::drop_future(&mut b, local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
                 out.report(s, problems);
                 out.batches.push(b);
@@ -399,7 +399,7 @@ fn cut_chunks(
             let rows = keep_ended(&mut b, local, s.dialect.period_end);
             tracing::debug!(source = %s.name, rows, "replay: rows after the evaluation time left out");
         }
-        future.extend(b.drop_future_keyed(local));
+        future.extend(source::drop_future_keyed(&mut b, local));
         spilled.newest = spilled.newest.max(b.newest());
         spilled.key_columns.clone_from(&b.key_columns);
         spilled.chunks.push(Spilled::write(b)?);

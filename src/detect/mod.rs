@@ -32,9 +32,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use crate::batch::Batch;
 use crate::config::{Config, EventConfig};
 use crate::model::{Checkpoint, ExplainedSpan, Finding, Granularity, SeriesKey};
-use crate::source::Batch;
 use calendar::Calendar;
 
 /// Which timestamps to report on (inclusive, wall-clock ms).

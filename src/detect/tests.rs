@@ -15,11 +15,11 @@ use chrono::{Datelike, Duration, NaiveDate};
 use super::calendar::{self, Calendar};
 use super::series::{self, Explained, Hit, SeriesInput};
 use super::{Range, detect};
+use crate::batch::{Batch, SeriesInfo};
 use crate::config::MetricRule;
 use crate::model::{
     Cause, Check, Direction, ExplainedSpan, Finding, Granularity, Persistence, SeriesKey,
 };
-use crate::source::{Batch, SeriesInfo};
 
 const DAY_MS: i64 = 86_400_000;
 const LEVEL: f64 = 1000.0;

@@ -3,8 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, dims_json, nan_or, series_id};
-use crate::model::{Check, Direction, Finding, Granularity, SeriesKey};
-use crate::restated::Flagged;
+use crate::model::{Check, Direction, Finding, Flagged, Granularity, SeriesKey};
 
 impl Store {
     /// Store one finding of `run_id`, attached to an incident.

@@ -1,6 +1,9 @@
-//! Text as spreadsheets write it: dates in a strftime form (or Excel serial
-//! days), numbers with currency, thousands separators, a decimal comma,
-//! percentages and error cells, and column headers that carry a unit.
+//! Text as spreadsheets write it: dates in ISO 8601 or a strftime form (or
+//! Excel serial days), numbers with currency, thousands separators, a decimal
+//! comma, percentages and error cells, and column headers that carry a unit.
+//!
+//! Below both `config` (which checks a `time_format` and names header units)
+//! and `source` (which reads the cells): it imports neither.
 //!
 //! Pure functions on one value; the readers call them once per distinct
 //! value of a column (dates) or once per cell (numbers), never with a
@@ -9,10 +12,28 @@
 //! ([`infer_time_format`]).
 
 use chrono::format::{Parsed, StrftimeItems};
-use chrono::{NaiveTime, Weekday};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
-use crate::config::Decimal;
+/// The decimal mark of numbers written as text (`decimal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Decimal {
+    /// `1,234.56`
+    #[default]
+    Point,
+    /// `1.234,56`
+    Comma,
+}
+
+impl Decimal {
+    /// The mark itself.
+    pub fn mark(self) -> u8 {
+        match self {
+            Decimal::Point => b'.',
+            Decimal::Comma => b',',
+        }
+    }
+}
 
 /// How a time column is written, when not ISO 8601: a strftime pattern
 /// (chrono's, `%m/%d/%Y`, `%d %B %Y`, `%Y-%m` for months, `%G-W%V` for ISO
@@ -20,6 +41,39 @@ use crate::config::Decimal;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimeFormat {
     spec: String,
+}
+
+/// Parse a date or datetime string to wall-clock ms in `tz`: `2024-01-31`,
+/// `2024-01-31 10:00[:00]`, `2024-01-31T10:00:00[.fff][Z|+02:00]`.
+pub fn parse_time_str(s: &str, tz: Tz) -> Option<i64> {
+    let s = s.trim();
+    if s.len() == 10 {
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        return Some(crate::model::date_ms(d));
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(crate::model::wall_ms(&dt.with_timezone(&tz)));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(n.and_utc().timestamp_millis());
+        }
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%d %H:%M:%S%.f %z",
+    ] {
+        if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
+            return Some(crate::model::wall_ms(&dt.with_timezone(&tz)));
+        }
+    }
+    None
 }
 
 /// The spec of Excel serial dates (days since 1899-12-30, a fraction is the time of day).
@@ -194,7 +248,7 @@ pub fn infer_time_format(
     }
     if distinct
         .iter()
-        .all(|v| super::parse_time_str(v, Tz::UTC).is_some())
+        .all(|v| parse_time_str(v, Tz::UTC).is_some())
     {
         return Ok(None);
     }
@@ -231,7 +285,7 @@ pub fn infer_time_format(
     if fits.is_empty() {
         let shown = distinct
             .iter()
-            .find(|v| super::parse_time_str(v, Tz::UTC).is_none())
+            .find(|v| parse_time_str(v, Tz::UTC).is_none())
             .unwrap_or(&distinct[0]);
         return Err(format!(
             "{shown:?} is not a date in any form callout knows; set `time_format` (strftime, e.g. \"%d/%m/%Y\")"
@@ -558,7 +612,7 @@ pub fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
+    use crate::model::MS_PER_DAY;
 
     fn ms(y: i32, m: u32, d: u32) -> i64 {
         crate::model::date_ms(NaiveDate::from_ymd_opt(y, m, d).unwrap())
@@ -566,6 +620,19 @@ mod tests {
 
     fn read(spec: &str, v: &str) -> Option<i64> {
         TimeFormat::new(spec).unwrap().parse(v, Tz::UTC)
+    }
+
+    #[test]
+    fn parses_common_time_formats() {
+        let tz: Tz = "Europe/Berlin".parse().unwrap();
+        let day = parse_time_str("2024-01-31", tz).unwrap();
+        assert_eq!(day % MS_PER_DAY, 0);
+        let a = parse_time_str("2024-01-31T10:00:00", tz).unwrap();
+        assert_eq!(a - day, 10 * 3_600_000);
+        // 09:00 UTC is 10:00 in Berlin (winter)
+        assert_eq!(parse_time_str("2024-01-31T09:00:00Z", tz), Some(a));
+        assert_eq!(parse_time_str("2024-01-31 11:00:00+02:00", tz), Some(a));
+        assert_eq!(parse_time_str("31/01/2024", tz), None);
     }
 
     #[test]
