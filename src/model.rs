@@ -802,3 +802,20 @@ impl fmt::Debug for Holiday {
         fmt::Debug::fmt(self.as_str(), f)
     }
 }
+
+/// One series that was evaluated, for incident bookkeeping: `detect` fills it,
+/// `alert` closes incidents of series that were evaluated without a finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Newest timestamp evaluated.
+    pub last_ts: i64,
+    /// Milliseconds between points.
+    pub step_ms: i64,
+    /// Points evaluated in range.
+    pub points: usize,
+}
+

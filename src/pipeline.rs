@@ -760,7 +760,7 @@ fn export_problems(
             .collect();
         let key = SeriesKey::export();
         let Some(first) = problems.first() else {
-            detection.evaluated.push(detect::Evaluated {
+            detection.evaluated.push(crate::model::Evaluated {
                 source: src.name.clone(),
                 key,
                 last_ts: today,
