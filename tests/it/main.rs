@@ -28,6 +28,7 @@ mod email;
 mod explained;
 mod incremental;
 mod init;
+mod layers;
 mod memory;
 mod quickstart;
 mod report;
