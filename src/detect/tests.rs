@@ -642,7 +642,7 @@ fn fdr_across_series() {
 /// series every few weeks; the fitted t5 family keeps it to a handful of
 /// findings in three years (at most 5 on average, about 3 per 100
 /// series-weeks). Known gap: tails heavier than t5 still fire now and then,
-/// see ARCHITECTURE.md.
+/// see docs/detection.md.
 #[test]
 fn heavy_tailed_series_rarely_fires() {
     let seeds = 10;

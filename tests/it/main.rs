@@ -23,6 +23,7 @@ mod analyst_exports;
 mod bad_inputs;
 mod cli;
 mod daemon;
+mod docs;
 mod dockerfile;
 mod email;
 mod explained;
