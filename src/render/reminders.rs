@@ -2,20 +2,21 @@
 //!
 //! Pure like the digest: who is reminded, about what and for which deadline
 //! is decided by the alert stage and passed in; this only phrases it.
-//! Everything a person or a config wrote (names, metrics, dimensions, notes)
-//! goes through [`escape_html`] in the HTML part.
+//! The HTML part is a maud template, so everything a person or a config
+//! wrote (names, metrics, dimensions, notes) is escaped by construction.
 
 use std::fmt::Write as _;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
+use maud::html;
 
-use super::{
-    Digest, Links, count_outliers, escape_html, greeting_name, period_label, series_label,
-    short_time, why,
-};
+use super::layout::{explain_button, page};
+use super::words::{count_outliers, greeting_name, period_label, series_label, why};
+use super::{Digest, Links};
 use crate::config::ReviewConfig;
+use crate::fmt::short_time;
 use crate::model::{Incident, sort_by_severity};
 
 /// When the explanations are due and when the review is.
@@ -26,6 +27,9 @@ pub struct Due {
     /// The review they are for.
     pub review_at: DateTime<Tz>,
 }
+
+/// The footer's look: small and grey, under a rule.
+const FOOTER_STYLE: &str = "color: #666; font-size: small";
 
 /// One item line: `revenue (region=eu) — 2020-11-29: dropped 42% …`.
 fn item_line(i: &Incident) -> String {
@@ -120,34 +124,25 @@ pub fn reminder(
     }
     let _ = write!(text, "\n{ask}\n\n-- \n{footer}\n");
 
-    let e = escape_html;
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p><strong>{}</strong></p>\n<ol>\n",
-        e(&subject),
-        e(&name),
-        e(&intro),
-    );
-    for i in &items {
-        let _ = writeln!(
-            html,
-            "<li><strong>{}</strong> — {}: {}<br><small>Check: {} (source {})</small>{}</li>",
-            e(&series_label(i)),
-            e(&period_label(i)),
-            e(&why(&i.worst)),
-            e(i.worst.check.as_str()),
-            e(&i.source),
-            link_of(i.id)
-                .map(|u| super::explain_button(u))
-                .unwrap_or_default(),
-        );
-    }
-    let _ = write!(
-        html,
-        "</ol>\n<p>{}</p>\n<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
-        e(&ask),
-        e(&footer)
+    let html = page(
+        &subject,
+        html! {
+            p { "Hello " (name) "," }
+            p { strong { (intro) } }
+            ol {
+                @for i in &items {
+                    li {
+                        strong { (series_label(i)) } " — " (period_label(i)) ": " (why(&i.worst))
+                        br;
+                        small { "Check: " (i.worst.check.as_str()) " (source " (i.source) ")" }
+                        @if let Some(url) = link_of(i.id) { (explain_button(url)) }
+                    }
+                }
+            }
+            p { (ask) }
+            hr;
+            p style=(FOOTER_STYLE) { (footer) }
+        },
     );
     Digest {
         subject,
@@ -214,38 +209,28 @@ pub fn escalation(
     }
     let _ = write!(text, "\n-- \n{footer}\n");
 
-    let e = escape_html;
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p><strong>{}</strong></p>\n",
-        e(&subject),
-        e(&name),
-        e(&intro),
-    );
-    for (owner, items) in &sorted {
-        let _ = write!(
-            html,
-            "<h3 style=\"margin-bottom: 0.2em\">{} <small style=\"font-weight: normal\">({})</small></h3>\n<ul>\n",
-            e(&owner.to_string()),
-            e(&count_outliers(items.len())),
-        );
-        for i in items {
-            let _ = writeln!(
-                html,
-                "<li><strong>{}</strong> — {}: {} <small>(#{})</small></li>",
-                e(&series_label(i)),
-                e(&period_label(i)),
-                e(&why(&i.worst)),
-                i.id,
-            );
-        }
-        let _ = writeln!(html, "</ul>");
-    }
-    let _ = write!(
-        html,
-        "<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
-        e(&footer)
+    let html = page(
+        &subject,
+        html! {
+            p { "Hello " (name) "," }
+            p { strong { (intro) } }
+            @for (owner, items) in &sorted {
+                h3 style="margin-bottom: 0.2em" {
+                    (owner.to_string()) " "
+                    small style="font-weight: normal" { "(" (count_outliers(items.len())) ")" }
+                }
+                ul {
+                    @for i in items {
+                        li {
+                            strong { (series_label(i)) } " — " (period_label(i)) ": " (why(&i.worst))
+                            " " small { "(#" (i.id) ")" }
+                        }
+                    }
+                }
+            }
+            hr;
+            p style=(FOOTER_STYLE) { (footer) }
+        },
     );
     Digest {
         subject,
@@ -291,7 +276,7 @@ mod tests {
     #[test]
     fn with_links_a_reminder_links_each_item_instead_of_pointing_at_the_digest() {
         let ana: Mailbox = "Ana <ana@example.com>".parse().unwrap();
-        let links = super::super::Links {
+        let links = Links {
             incidents: [
                 (3, "https://c.example/e/t3".to_string()),
                 (7, "https://c.example/e/t7".to_string()),

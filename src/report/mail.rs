@@ -47,7 +47,7 @@ fn delta(c: Compare, rule: &ReportMetric) -> Markup {
 
 /// Actual against expected: `-34.6%`, as the page and the digest write it.
 fn deviation(actual: f64, expected: f64) -> Option<String> {
-    crate::render::deviation(actual, expected).map(|d| crate::render::pct(Some(d)))
+    crate::fmt::deviation(actual, expected).map(|d| crate::fmt::pct(Some(d)))
 }
 
 fn plain_delta(c: Compare, rule: &ReportMetric) -> String {
