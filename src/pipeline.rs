@@ -464,7 +464,7 @@ pub fn check_sources(
                         );
                     let mut line = format!(
                         "{series} series, {} rows, {newest}",
-                        crate::render::num(rows as f64)
+                        crate::fmt::num(rows as f64)
                     );
                     if let Some(read) = s.dialect.describe() {
                         line.push_str(&format!(" (read with {read})"));

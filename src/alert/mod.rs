@@ -918,20 +918,7 @@ pub fn send_test_email(
     to: &Mailbox,
     now: DateTime<Utc>,
 ) -> Result<(), AlertError> {
-    let digest = render::Digest {
-        subject: "[callout] test email".to_string(),
-        text: format!(
-            "This is a test email from callout.\n\nIf you can read it, callout can send digests through {}:{} as {}.\n",
-            smtp.host, smtp.port, smtp.from
-        ),
-        html: format!(
-            "<!DOCTYPE html>\n<html><body><p>This is a test email from callout.</p><p>If you can read it, callout can send digests through {}:{} as {}.</p></body></html>\n",
-            render::escape_html(&smtp.host),
-            smtp.port,
-            render::escape_html(&smtp.from.to_string())
-        ),
-        images: Vec::new(),
-    };
+    let digest = render::test_email(&smtp.host, smtp.port, &smtp.from);
     let env = mail::Envelope {
         from: &smtp.from,
         reply_to: smtp.reply_to.as_ref(),

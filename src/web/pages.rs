@@ -8,9 +8,10 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use crate::fmt::{amount, num, pct};
 use crate::model::{Cause, Check, Finding, Persistence, SeriesKey, format_ts};
 use crate::render::chart::{self, Band, Chart};
-use crate::render::{amount, deviation_pct, num, pct, why};
+use crate::render::{deviation_pct, why};
 use crate::store::IncidentRow;
 use crate::store::explanations::ExplanationRow;
 use crate::store::history::SeriesHistory;

@@ -155,7 +155,7 @@ fn covers(claims: &Claims, incident: &IncidentRow) -> bool {
 }
 
 fn deadline(state: &AppState, now: DateTime<Utc>) -> String {
-    crate::render::short_time(&crate::review::deadline(&state.config.review, now))
+    crate::fmt::short_time(&crate::review::deadline(&state.config.review, now))
 }
 
 /// Load everything the page of `id` shows, checking the token covers it.
