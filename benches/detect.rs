@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use callout::batch::{Batch, SeriesInfo};
 use callout::detect::health::{Health, HealthContext};
 use callout::detect::level::Level;
 use callout::detect::noise::Noise;
@@ -18,7 +19,6 @@ use callout::detect::shift::ShiftDetector;
 use callout::detect::{Range, detect, stats};
 use callout::model::{Check, Hit};
 use callout::model::{Granularity, SeriesKey};
-use callout::source::{Batch, SeriesInfo};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn batch(series: usize, days: usize) -> Batch {

@@ -6,37 +6,160 @@
 //! due (earlier failures included) → finish the run. Backfill shares the part
 //! after evaluating (`record_and_announce`). Every step that talks to the
 //! outside is collected, never fatal for the others.
+//!
+//! Takes plain options ([`RunOptions`]) and returns what happened
+//! ([`OnceReport`], [`AlertReport`], [`TestEmailSent`], [`OutboxListing`]);
+//! `main` prints. Must not: print, or know the CLI's types.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 
 use crate::alert;
-use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::model::{Check, SeriesKey};
+use crate::model::SeriesKey;
 use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
-use crate::store::Store;
+use crate::store::{RunKind, RunStatus, Store};
+
+/// What `callout run --once` is asked to do: its flags as values (`main`
+/// turns the parsed `run` flags into these; `--once` itself is the choice of
+/// this function over the daemon).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `--dry-run`: render digests to this folder (`-`: stdout) and send
+    /// nothing; the store is left as it was.
+    pub dry_run: Option<PathBuf>,
+    /// `--at`, resolved: evaluate as of this moment instead of now.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl RunOptions {
+    /// What to do with the incidents: send, or render them to a folder or stdout.
+    fn announce(&self) -> Announce<'_> {
+        match self.dry_run.as_deref() {
+            None => Announce::Send,
+            // `--dry-run -` renders to stdout
+            Some(d) if d.as_os_str() == "-" => Announce::DryRun(None),
+            Some(d) => Announce::DryRun(Some(d)),
+        }
+    }
+}
+
+/// What `run --once` did, for `main` to print: the findings table (unless
+/// the digests went to stdout), the alert half's problems, then
+/// [`OnceReport::summary_lines`].
+#[derive(Debug)]
+pub struct OnceReport {
+    /// The cycle.
+    pub cycle: CycleReport,
+    /// `--dry-run` as given (`-`: stdout); `None` when digests were queued and sent.
+    pub dry_run: Option<PathBuf>,
+}
+
+impl OnceReport {
+    /// The digests `--dry-run -` rendered, for stdout (empty otherwise).
+    pub fn streamed_digests(&self) -> &[u8] {
+        &self.cycle.alerts.streamed
+    }
+
+    /// Whether the findings table belongs on stdout: not when `--dry-run -`
+    /// rendered the digests there.
+    pub fn shows_findings(&self) -> bool {
+        self.dry_run.as_deref().is_none_or(|d| d.as_os_str() != "-")
+    }
+
+    /// The findings table's key columns.
+    pub fn key_columns(&self) -> Vec<String> {
+        let ev = &self.cycle.evaluation;
+        output::key_columns(&ev.detection.findings, &ev.key_sets())
+    }
+
+    /// The alert half's problems, one line each (the sources' were logged
+    /// once by the pipeline).
+    pub fn alert_problems(&self) -> &[String] {
+        &self.cycle.alerts.problems
+    }
+
+    /// How many things failed; `main` decides the exit code.
+    pub fn problem_count(&self) -> usize {
+        self.cycle.problems().len()
+    }
+
+    /// The summary for the person who ran it: counts, the outbox, the
+    /// periods reported on, and (after a real run) the detector state.
+    pub fn summary_lines(&self) -> Vec<String> {
+        let ev = &self.cycle.evaluation;
+        let a = &self.cycle.alerts;
+        let mut lines = Vec::new();
+        let reported = ev
+            .periods_lines()
+            .into_iter()
+            .map(|l| format!("reported on {l}"));
+        if let Some(dir) = &self.dry_run {
+            let to_folder = dir.as_os_str() != "-";
+            lines.push(format!(
+                "dry run: {} finding(s), {} new incident(s), {} digest(s) written{}, nothing queued or sent; the store was not changed",
+                ev.detection.findings.len(),
+                a.new_incidents,
+                a.rendered.len(),
+                if to_folder { ":" } else { " to stdout" },
+            ));
+            for f in a.rendered.iter().filter(|_| to_folder) {
+                lines.push(format!("  {}", f.display()));
+            }
+            lines.extend(reported);
+            return lines;
+        }
+        lines.push(format!(
+            "run: {} finding(s), {} new incident(s), {} digest(s) queued{}, {} sent, {} failed, {} still queued unsent; {} source error(s), {} warning(s)",
+            ev.detection.findings.len(),
+            a.new_incidents,
+            a.queued,
+            if a.reports > 0 {
+                format!(", {} pre-read(s) queued", a.reports)
+            } else {
+                String::new()
+            },
+            a.sent,
+            a.failed,
+            a.unsent,
+            ev.errors.len(),
+            ev.warnings.len(),
+        ));
+        if a.held_elsewhere > 0 {
+            lines.push(format!(
+                "outbox: {} message(s) were being sent by another run at the same time (not sent by this one)",
+                a.held_elsewhere
+            ));
+        }
+        if a.undeliverable > 0 {
+            lines.push(format!(
+                "outbox: {} message(s) undeliverable (refused for good or in doubt twice); `callout outbox` lists them",
+                a.undeliverable
+            ));
+        }
+        lines.extend(reported);
+        lines.push(format!(
+            "detector state: {} series resumed, {} walked in full (load {:.2} s, detect {:.2} s)",
+            ev.detection.resumed,
+            ev.detection.walked,
+            ev.load_time.as_secs_f64(),
+            ev.detect_time.as_secs_f64(),
+        ));
+        lines
+    }
+}
 
 /// `callout run --once` (the daemon, `run` without `--once`, is
 /// `daemon::run_blocking`, dispatched by `main`: the daemon calls into this
 /// module, never the other way round).
-/// With `at` (`--at`, resolved by `main`) the run is a replay as of that
-/// moment ([`pipeline::evaluate_at`]), recorded and announced as at that time.
-/// Returns how many things failed (each reported); `main` decides the exit code.
-pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Result<usize> {
-    anyhow::ensure!(
-        args.once,
-        "app::run is `run --once`; the daemon is daemon::run_blocking"
-    );
-    // `--dry-run -` renders to stdout, so the findings table is left out there
-    let announce = match args.dry_run.as_deref() {
-        None => Announce::Send,
-        Some(d) if d.as_os_str() == "-" => Announce::DryRun(None),
-        Some(d) => Announce::DryRun(Some(d)),
-    };
+/// With `options.at` the run is a replay as of that moment
+/// ([`pipeline::evaluate_at`]), recorded and announced as at that time.
+/// Returns what it did; `main` prints it and decides the exit code.
+pub fn run_once(cfg: Config, options: &RunOptions) -> anyhow::Result<OnceReport> {
+    let announce = options.announce();
     // a dry run works on a copy of the store in a private temp folder, so the
     // store is left exactly as it was (and is not created when absent)
     let (cfg, _scratch) = match announce {
@@ -46,75 +169,14 @@ pub fn run(cfg: Config, args: &RunArgs, at: Option<DateTime<Utc>>) -> anyhow::Re
         }
         _ => (cfg, None),
     };
-    let report = match at {
-        Some(at) => cycle_as_of(&cfg, at, true, "once", announce)?,
-        None => cycle(&cfg, Utc::now(), "once", announce)?,
+    let cycle = match options.at {
+        Some(at) => cycle_as_of(&cfg, at, true, RunKind::Once, announce)?,
+        None => self::cycle(&cfg, Utc::now(), RunKind::Once, announce)?,
     };
-    let ev = &report.evaluation;
-    if !matches!(announce, Announce::DryRun(None)) {
-        let keys = output::key_columns(&ev.detection.findings, &ev.key_sets());
-        output::write_table(std::io::stdout().lock(), &ev.detection.findings, &keys)?;
-    }
-    // source errors were logged once by the pipeline; the alert half's here
-    for p in &report.alerts.problems {
-        crate::cli::error(p);
-    }
-    let a = &report.alerts;
-    if let Announce::DryRun(dir) = announce {
-        crate::cli::say(&format!(
-            "dry run: {} finding(s), {} new incident(s), {} digest(s) written{}, nothing queued or sent; the store was not changed",
-            ev.detection.findings.len(),
-            a.new_incidents,
-            a.rendered.len(),
-            if dir.is_some() { ":" } else { " to stdout" },
-        ));
-        for f in a.rendered.iter().filter(|_| dir.is_some()) {
-            crate::cli::say(&format!("  {}", f.display()));
-        }
-        for line in ev.periods_lines() {
-            crate::cli::say(&format!("reported on {line}"));
-        }
-        return Ok(report.problems().len());
-    }
-    crate::cli::say(&format!(
-        "run: {} finding(s), {} new incident(s), {} digest(s) queued{}, {} sent, {} failed, {} still queued unsent; {} source error(s), {} warning(s)",
-        ev.detection.findings.len(),
-        a.new_incidents,
-        a.queued,
-        if a.reports > 0 {
-            format!(", {} pre-read(s) queued", a.reports)
-        } else {
-            String::new()
-        },
-        a.sent,
-        a.failed,
-        a.unsent,
-        ev.errors.len(),
-        ev.warnings.len(),
-    ));
-    if a.held_elsewhere > 0 {
-        crate::cli::say(&format!(
-            "outbox: {} message(s) were being sent by another run at the same time (not sent by this one)",
-            a.held_elsewhere
-        ));
-    }
-    if a.undeliverable > 0 {
-        crate::cli::say(&format!(
-            "outbox: {} message(s) undeliverable (refused for good or in doubt twice); `callout outbox` lists them",
-            a.undeliverable
-        ));
-    }
-    for line in ev.periods_lines() {
-        crate::cli::say(&format!("reported on {line}"));
-    }
-    crate::cli::say(&format!(
-        "detector state: {} series resumed, {} walked in full (load {:.2} s, detect {:.2} s)",
-        ev.detection.resumed,
-        ev.detection.walked,
-        ev.load_time.as_secs_f64(),
-        ev.detect_time.as_secs_f64(),
-    ));
-    Ok(report.problems().len())
+    Ok(OnceReport {
+        cycle,
+        dry_run: options.dry_run.clone(),
+    })
 }
 
 /// `cfg` pointed at a copy of its store (and of a generated link key that
@@ -170,6 +232,9 @@ pub struct AlertReport {
     pub reports: usize,
     /// Digests a dry run wrote (`.eml` files), instead of queueing them.
     pub rendered: Vec<std::path::PathBuf>,
+    /// A dry run to stdout (`--dry-run -`): the digests, one after another,
+    /// for `main` to print.
+    pub streamed: Vec<u8>,
     /// Messages the server accepted.
     pub sent: usize,
     /// Messages that failed and wait for a retry.
@@ -221,7 +286,7 @@ pub enum Announce<'a> {
 pub fn cycle(
     cfg: &Config,
     now: DateTime<Utc>,
-    mode: &str,
+    mode: RunKind,
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     cycle_as_of(cfg, now, false, mode, announce)
@@ -233,7 +298,7 @@ fn cycle_as_of(
     cfg: &Config,
     now: DateTime<Utc>,
     replay: bool,
-    mode: &str,
+    mode: RunKind,
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     let mut store = Store::open(&cfg.store_path)?;
@@ -277,7 +342,7 @@ fn cycle_as_of(
         )
     };
     // before this run's findings are stored: they hold the newest values
-    add_restated(&store, cfg, &mut evaluation)?;
+    pipeline::add_restated(cfg, &mut evaluation, store.flagged_values()?);
     let mut alerts =
         record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
     // each series' newest period reported on: the next run starts after it
@@ -304,30 +369,6 @@ fn cycle_as_of(
     Ok(CycleReport { evaluation, alerts })
 }
 
-/// Add a `restated` finding for every period the store flagged whose value in
-/// the loaded exports has changed since (the comparison is
-/// [`crate::restated::restatements`]; a metric whose `checks` leave out
-/// `restated` gets none). Call it before the evaluation's findings are
-/// stored. Returns how many were added.
-pub fn add_restated(
-    store: &Store,
-    cfg: &Config,
-    ev: &mut Evaluation,
-) -> Result<usize, crate::store::StoreError> {
-    // only metrics that check it: their chunks alone are read back
-    let mut flagged = store.flagged_values()?;
-    flagged.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
-    let found = pipeline::restated(ev, &flagged);
-    let n = found.len();
-    if n > 0 {
-        tracing::info!(restated = n, "flagged values restated in the exports");
-        let findings = &mut ev.detection.findings;
-        findings.extend(found);
-        crate::pipeline::sort_findings(findings);
-    }
-    Ok(n)
-}
-
 /// History up to `at` through the pipeline as of `at`, recorded like
 /// `backfill --store` (incidents reviewed before the last review are past),
 /// then announced as asked: what a store that had been running all along
@@ -338,11 +379,11 @@ pub fn replay_history(
     announce: Announce<'_>,
 ) -> anyhow::Result<CycleReport> {
     let mut store = Store::open(&cfg.store_path)?;
-    let run_id = store.begin_run("backfill", at)?;
+    let run_id = store.begin_run(RunKind::Backfill, at)?;
     let explained = store.explained_spans()?;
     let mut evaluation =
         pipeline::evaluate_at(cfg, Window::Dates(None, None), at, &explained, &|_, _| {});
-    add_restated(&store, cfg, &mut evaluation)?;
+    pipeline::add_restated(cfg, &mut evaluation, store.flagged_values()?);
     let alerts = record_and_announce(&mut store, run_id, cfg, &evaluation, at, true, announce)?;
     Ok(CycleReport { evaluation, alerts })
 }
@@ -352,7 +393,7 @@ pub fn replay_history(
 pub fn record_backfill(cfg: &Config, ev: &Evaluation, send: bool) -> anyhow::Result<AlertReport> {
     let now = Utc::now();
     let mut store = Store::open(&cfg.store_path)?;
-    let run_id = store.begin_run("backfill", now)?;
+    let run_id = store.begin_run(RunKind::Backfill, now)?;
     let announce = if send { Announce::Send } else { Announce::Hold };
     record_and_announce(&mut store, run_id, cfg, ev, now, true, announce)
 }
@@ -418,8 +459,12 @@ fn record_and_announce(
         }
         Announce::DryRun(dir) => {
             let notice = skipped_notice(ev, cfg);
+            let to = match dir {
+                Some(dir) => alert::EmlTo::Dir(dir),
+                None => alert::EmlTo::Stream(&mut report.streamed),
+            };
             let (written, errors) =
-                alert::dry_run(store, &incidents, cfg, now, dir, signer, notice.as_deref())?;
+                alert::dry_run(store, &incidents, cfg, now, to, signer, notice.as_deref())?;
             for (owner, e) in errors {
                 report.problems.push(format!("digest for `{owner}`: {e}"));
             }
@@ -453,7 +498,11 @@ fn record_and_announce(
     });
     store.finish_run(
         run_id,
-        if clean { "ok" } else { "partial" },
+        if clean {
+            RunStatus::Ok
+        } else {
+            RunStatus::Partial
+        },
         &summary,
         Utc::now(),
     )?;
@@ -595,7 +644,7 @@ fn deliver(
 /// One scheduled evaluation of the daemon (synchronous: call it off the async workers).
 /// Errs when anything went wrong, after doing everything else.
 pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
-    let r = cycle(cfg, now, "run", Announce::Send)?;
+    let r = cycle(cfg, now, RunKind::Run, Announce::Send)?;
     tracing::info!(
         findings = r.evaluation.detection.findings.len(),
         rows = r.evaluation.rows,
@@ -694,14 +743,38 @@ pub fn outbox(cfg: &Config, requeue: &[i64], now: DateTime<Utc>) -> anyhow::Resu
     Ok(listing)
 }
 
+/// A test email the server accepted; its `Display` is the line `main` prints.
+#[derive(Debug)]
+pub struct TestEmailSent {
+    /// The recipient.
+    pub to: lettre::message::Mailbox,
+    /// The SMTP server's host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for TestEmailSent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "test email sent to {} via {}:{}",
+            self.to, self.host, self.port
+        )
+    }
+}
+
 /// `callout test-email`.
-pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<()> {
+pub fn test_email(cfg: &Config, to: &str) -> anyhow::Result<TestEmailSent> {
     let smtp = cfg
         .smtp
         .as_ref()
         .with_context(|| format!("config `{}` has no [smtp] table", cfg.path.display()))?;
     let to = crate::config::parse_mailbox(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     alert::send_test_email(smtp, &to, Utc::now())?;
-    println!("test email sent to {to} via {}:{}", smtp.host, smtp.port);
-    Ok(())
+    Ok(TestEmailSent {
+        to,
+        host: smtp.host.clone(),
+        port: smtp.port,
+    })
 }

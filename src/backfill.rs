@@ -1,17 +1,18 @@
 //! `callout backfill`: history through the same pipeline as the daemon.
 //!
 //! Every point in the range is evaluated with only the data at or before it
-//! (the kernels are causal), findings go to a file, and a summary to stderr.
-//! Nothing is sent unless `--send` is given. Before any work, [`check_output`]
-//! refuses an `--output` file that is an input or has an unknown extension.
+//! (the kernels are causal). `main` writes the findings ([`write_findings`]:
+//! a file, or CSV on its stdout) and prints [`summary`]; this module prints
+//! nothing. Nothing is sent unless `--send` is given (the store step is
+//! `app::record_backfill`). Before any work, [`check_output`] refuses an
+//! `--output` file that is an input or has an unknown extension.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chrono::NaiveDate;
 
-use crate::cli::BackfillArgs;
 use crate::config::Config;
 use crate::model::ExplainedSpan;
 use crate::output::{self, OutputFormat};
@@ -103,27 +104,40 @@ fn canonical(p: &Path) -> PathBuf {
     }
 }
 
-/// Run a backfill and write its findings (in `format`; `None`: CSV on stdout);
-/// the evaluation is returned for the store step and the exit code.
+/// The range a backfill evaluates: its flags as values (`main` turns the
+/// parsed `backfill` flags into these).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BackfillOptions {
+    /// First date to report; earlier data is still used as history.
+    pub from: Option<NaiveDate>,
+    /// Last date to evaluate; later data is ignored.
+    pub to: Option<NaiveDate>,
+}
+
+/// How far a backfill is, for a progress display the caller owns (the CLI's
+/// bar on a terminal); this module never draws one.
+pub trait Progress: Sync {
+    /// `done` of `total` series detected so far.
+    fn detecting(&self, done: usize, total: usize);
+    /// Detection is over (what follows is quick: restatements, the summary).
+    fn detected(&self);
+}
+
+/// No progress shown.
+impl Progress for () {
+    fn detecting(&self, _: usize, _: usize) {}
+    fn detected(&self) {}
+}
+
+/// Evaluate history as the daemon would have, point by point, over
+/// `options`' range; the evaluation is returned for the findings file, the
+/// store step, the summary ([`summary`]) and the exit code.
 pub fn run(
     cfg: &Config,
-    args: &BackfillArgs,
-    format: Option<OutputFormat>,
+    options: BackfillOptions,
+    progress: &dyn Progress,
 ) -> anyhow::Result<Evaluation> {
-    let show = !args.quiet && std::io::stderr().is_terminal();
-    let bar = indicatif::ProgressBar::hidden();
-    if show {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {msg} [{bar:30}] {pos}/{len} series ({eta})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message("loading sources");
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    }
-    let window = Window::Dates(args.from, args.to);
+    let window = Window::Dates(options.from, options.to);
     // the config's store, when it exists (a backfill without `--store` never
     // creates one): owners' explanations shape the baseline exactly as in the
     // daemon, and its flagged values are checked for restatements
@@ -137,23 +151,46 @@ pub fn run(
         None => Vec::new(),
     };
     let mut ev = pipeline::evaluate(cfg, window, None, &explained, &|done, total| {
-        if show && (done == 1 || done % 64 == 0 || done == total) {
-            bar.set_length(total as u64);
-            bar.set_message("detecting");
-            bar.set_position(done as u64);
-        }
+        progress.detecting(done, total);
     });
-    bar.finish_and_clear();
+    progress.detected();
     // flagged periods whose value moved since, when there is a store to know them
     if let Some(s) = &store {
-        crate::app::add_restated(s, cfg, &mut ev)?;
+        pipeline::add_restated(cfg, &mut ev, s.flagged_values()?);
     }
+    Ok(ev)
+}
 
-    // the window already ends at `--to`
+/// The findings table's key columns for `ev`.
+pub fn key_columns(ev: &Evaluation) -> Vec<String> {
+    output::key_columns(&ev.detection.findings, &ev.key_sets())
+}
+
+/// Write `ev`'s findings (the window already ends at `--to`) to the file
+/// `path` in `format`, or as CSV to `stdout` without one (`-` or no `--output`).
+pub fn write_findings(
+    ev: &Evaluation,
+    path: Option<&Path>,
+    format: Option<OutputFormat>,
+    stdout: impl std::io::Write,
+) -> anyhow::Result<()> {
     let findings = &ev.detection.findings;
-    let keys = output::key_columns(findings, &ev.key_sets());
-    write_findings(args.output.as_deref(), format, findings, &keys)?;
+    let keys = key_columns(ev);
+    match (path, format) {
+        (Some(p), Some(format)) => {
+            let f = std::fs::File::create(p)
+                .with_context(|| format!("cannot create findings file `{}`", p.display()))?;
+            output::write(format, std::io::BufWriter::new(f), findings, &keys)
+                .with_context(|| format!("writing findings file `{}`", p.display()))
+        }
+        _ => output::write_csv(stdout, findings, &keys).context("writing findings to stdout"),
+    }
+}
 
+/// The line that sums a backfill up: sources, series, rows, points,
+/// findings by check, FDR drops, errors and warnings, timings.
+pub fn summary(ev: &Evaluation) -> String {
+    let findings = &ev.detection.findings;
     let series = ev.series();
     let points: usize = ev.detection.evaluated.iter().map(|e| e.points).sum();
     let mut by_check: BTreeMap<&str, usize> = BTreeMap::new();
@@ -169,7 +206,7 @@ pub fn run(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    crate::cli::say(&format!(
+    format!(
         "backfill: {} source(s), {series} series, {} rows, {points} points evaluated, {} finding(s) ({checks}); {} dropped by FDR; {} error(s), {} warning(s); load {:.2}s, detect {:.2}s",
         ev.sources(),
         ev.rows,
@@ -179,24 +216,5 @@ pub fn run(
         ev.warnings.len(),
         ev.load_time.as_secs_f64(),
         ev.detect_time.as_secs_f64(),
-    ));
-    Ok(ev)
-}
-
-fn write_findings(
-    path: Option<&Path>,
-    format: Option<OutputFormat>,
-    findings: &[crate::model::Finding],
-    keys: &[String],
-) -> anyhow::Result<()> {
-    match (path, format) {
-        (Some(p), Some(format)) => {
-            let f = std::fs::File::create(p)
-                .with_context(|| format!("cannot create findings file `{}`", p.display()))?;
-            output::write(format, std::io::BufWriter::new(f), findings, keys)
-                .with_context(|| format!("writing findings file `{}`", p.display()))
-        }
-        _ => output::write_csv(std::io::stdout().lock(), findings, keys)
-            .context("writing findings to stdout"),
-    }
+    )
 }

@@ -1,13 +1,22 @@
 //! Command-line interface: one enum of modes, dispatched by one `match` in main;
-//! checks between flags that clap cannot express ([`UsageError`]); and the lines
-//! a command prints for the person running it ([`say`], [`error`]), which follow
-//! `--log-format` so that JSON logs stay all JSON.
+//! checks between flags that clap cannot express ([`UsageError`]); the flags
+//! turned into the plain options of the modules below (`app::RunOptions`,
+//! `backfill::BackfillOptions`, the report's moment and week), which never see
+//! a clap type; the backfill's progress bar ([`Bar`]); and the lines a command
+//! prints for the person running it ([`say`], [`error`]), which follow
+//! `--log-format` so that JSON logs stay all JSON. Only this file and `main`
+//! print.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub use crate::clock::At;
+use crate::config::Config;
+use crate::report::{self, Span, WeekChoice};
 
 /// Finds outliers in weekly-business-review metrics and asks each owner to explain them.
 #[derive(Debug, Parser)]
@@ -186,63 +195,6 @@ pub struct ReportArgs {
     pub link: bool,
 }
 
-/// `--at`: the evaluation clock of a replayed run, report or page ("now" as of
-/// a moment in the past). A time without an offset is read in the review's
-/// timezone, the one the team reads its deadlines in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum At {
-    /// `YYYY-MM-DD HH:MM` (or `T` between, or a date alone: midnight), local to the review.
-    Local(chrono::NaiveDateTime),
-    /// RFC 3339 with an offset, e.g. `2025-03-10T08:00:00Z`.
-    Fixed(chrono::DateTime<chrono::FixedOffset>),
-}
-
-impl std::str::FromStr for At {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<At, String> {
-        let s = s.trim();
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-            return Ok(At::Fixed(t));
-        }
-        for f in [
-            "%Y-%m-%d %H:%M",
-            "%Y-%m-%dT%H:%M",
-            "%Y-%m-%d %H:%M:%S",
-            "%Y-%m-%dT%H:%M:%S",
-        ] {
-            if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
-                return Ok(At::Local(t));
-            }
-        }
-        if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return Ok(At::Local(d.and_time(chrono::NaiveTime::MIN)));
-        }
-        Err(format!(
-            "`{s}` is not a moment: use \"YYYY-MM-DD HH:MM\" (in the review's timezone) or RFC 3339 such as 2025-03-10T08:00:00Z"
-        ))
-    }
-}
-
-impl At {
-    /// The moment in UTC; a local time is read in `tz`. A local time that
-    /// does not exist (skipped by a DST change) is an error naming it; one
-    /// that exists twice is the earlier.
-    pub fn resolve(&self, tz: chrono_tz::Tz) -> Result<chrono::DateTime<chrono::Utc>, String> {
-        use chrono::TimeZone;
-        match self {
-            At::Fixed(t) => Ok(t.with_timezone(&chrono::Utc)),
-            At::Local(t) => tz
-                .from_local_datetime(t)
-                .earliest()
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .ok_or_else(|| {
-                    format!("`--at {t}` does not exist in {tz} (a daylight-saving gap)")
-                }),
-        }
-    }
-}
-
 /// Let users type `callout --backfill …` as the service docs show:
 /// the flag is rewritten to the `backfill` subcommand before parsing.
 pub fn normalise_args(args: Vec<String>) -> Vec<String> {
@@ -304,6 +256,15 @@ impl RunArgs {
         }
         Ok(())
     }
+
+    /// What `run --once` is asked to do, with `--at` already resolved in
+    /// the review's timezone (`main` does that once the config is read).
+    pub fn options(&self, at: Option<DateTime<Utc>>) -> crate::app::RunOptions {
+        crate::app::RunOptions {
+            dry_run: self.dry_run.clone(),
+            at,
+        }
+    }
 }
 
 impl BackfillArgs {
@@ -313,6 +274,86 @@ impl BackfillArgs {
             (Some(from), Some(to)) if from > to => Err(UsageError::FromAfterTo { from, to }),
             _ => Ok(()),
         }
+    }
+
+    /// The range to evaluate.
+    pub fn options(&self) -> crate::backfill::BackfillOptions {
+        crate::backfill::BackfillOptions {
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+impl ReportArgs {
+    /// The moment (`--at`, else the clock) and the week (`--week`, `--date`,
+    /// else the default week) of `callout report`; a bad flag is an error in
+    /// words (exit 2).
+    pub fn moment_and_week(&self, cfg: &Config) -> Result<(DateTime<Utc>, Span), String> {
+        let now = match &self.at {
+            Some(at) => at.resolve(cfg.review.timezone)?,
+            None => Utc::now(),
+        };
+        let choice = match (&self.week, self.date) {
+            (Some(w), _) => {
+                let (y, n) = report::calendar::parse_iso_week(w).ok_or_else(|| {
+                    format!("`--week {w}` is not an ISO week: use YYYY-Www, e.g. 2025-W10")
+                })?;
+                WeekChoice::Iso(y, n)
+            }
+            (None, Some(d)) => WeekChoice::Containing(d),
+            (None, None) => WeekChoice::Default,
+        };
+        let week = report::week(cfg, choice, now).ok_or_else(|| {
+            format!(
+                "`--week {}` does not exist (that year has fewer ISO weeks)",
+                self.week.as_deref().unwrap_or_default()
+            )
+        })?;
+        Ok((now, week))
+    }
+}
+
+/// The backfill's progress bar: on stderr at a terminal, never with
+/// `--quiet` or into a file or pipe.
+pub struct Bar {
+    /// The bar (hidden when not shown).
+    bar: indicatif::ProgressBar,
+    /// Whether it is drawn.
+    show: bool,
+}
+
+impl Bar {
+    /// A bar that shows unless `quiet` or stderr is not a terminal.
+    pub fn new(quiet: bool) -> Bar {
+        let show = !quiet && std::io::stderr().is_terminal();
+        let bar = indicatif::ProgressBar::hidden();
+        if show {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {pos}/{len} series ({eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message("loading sources");
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        Bar { bar, show }
+    }
+}
+
+impl crate::backfill::Progress for Bar {
+    fn detecting(&self, done: usize, total: usize) {
+        if self.show && (done == 1 || done % 64 == 0 || done == total) {
+            self.bar.set_length(total as u64);
+            self.bar.set_message("detecting");
+            self.bar.set_position(done as u64);
+        }
+    }
+
+    fn detected(&self) {
+        self.bar.finish_and_clear();
     }
 }
 
@@ -375,7 +416,7 @@ fn emit(level: &str, prefix: &str, line: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{At, error_chain};
+    use super::error_chain;
 
     #[test]
     fn an_error_chain_says_each_cause_once() {
@@ -391,37 +432,5 @@ mod tests {
         );
         let plain = anyhow::anyhow!("inner").context("outer");
         assert_eq!(error_chain(&plain), "outer: inner");
-    }
-    use chrono::{TimeZone, Utc};
-
-    #[test]
-    fn at_reads_local_times_in_the_review_timezone_and_offsets_as_given() {
-        let london = chrono_tz::Europe::London;
-        let at = |s: &str| s.parse::<At>().and_then(|a| a.resolve(london));
-        // summer time: 08:00 in London is 07:00 UTC
-        assert_eq!(
-            at("2025-06-10 08:00"),
-            Ok(Utc.with_ymd_and_hms(2025, 6, 10, 7, 0, 0).unwrap())
-        );
-        assert_eq!(at("2025-03-10T08:00"), at("2025-03-10 08:00"));
-        assert_eq!(
-            at("2025-03-10"),
-            Ok(Utc.with_ymd_and_hms(2025, 3, 10, 0, 0, 0).unwrap())
-        );
-        assert_eq!(
-            at("2025-06-10T08:00:00Z"),
-            Ok(Utc.with_ymd_and_hms(2025, 6, 10, 8, 0, 0).unwrap())
-        );
-        // the hour skipped on 30 March 2025
-        assert!(
-            at("2025-03-30 01:30")
-                .unwrap_err()
-                .contains("daylight-saving gap")
-        );
-        let bad = "next tuesday".parse::<At>().unwrap_err();
-        assert!(
-            bad.contains("next tuesday") && bad.contains("YYYY-MM-DD HH:MM"),
-            "{bad}"
-        );
     }
 }

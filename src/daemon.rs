@@ -114,8 +114,17 @@ fn truthy(value: &str) -> bool {
 /// this returns; a caller that owns the runtime should shut it down with
 /// `shutdown_timeout`/`shutdown_background` rather than drop it (dropping waits
 /// for blocking threads). [`run_blocking`] does that.
-pub async fn run(config_path: PathBuf, initial: Config) -> anyhow::Result<()> {
-    run_with(config_path, initial, Options::from_env()).await
+///
+/// `web_bound` is called once with the web server (when `[web]` is
+/// configured) as soon as it is bound, before the first run: the caller
+/// says where it answers ([`crate::web::Server::serving_line`]); the daemon
+/// prints nothing itself. During the loop it only logs (tracing).
+pub async fn run(
+    config_path: PathBuf,
+    initial: Config,
+    web_bound: impl FnOnce(&crate::web::Server),
+) -> anyhow::Result<()> {
+    run_with(config_path, initial, Options::from_env(), web_bound).await
 }
 
 /// [`run`] with explicit options (for a CLI flag instead of the environment).
@@ -123,6 +132,7 @@ pub async fn run_with(
     config_path: PathBuf,
     initial: Config,
     options: Options,
+    web_bound: impl FnOnce(&crate::web::Server),
 ) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     // Capacity 1: reloads requested while one is pending are merged into it.
@@ -136,7 +146,7 @@ pub async fn run_with(
         None => None,
     };
     let web = web.map(|server| {
-        crate::cli::say(&format!("web server: {}", server.serving_line()));
+        web_bound(&server);
         tokio::spawn(server.run(shutdown.clone()))
     });
     let daemon = Daemon {
@@ -162,13 +172,17 @@ pub async fn run_with(
 }
 
 /// [`run`] on a runtime of its own: the synchronous entry point for `main`.
-pub fn run_blocking(config_path: PathBuf, initial: Config) -> anyhow::Result<()> {
+pub fn run_blocking(
+    config_path: PathBuf,
+    initial: Config,
+    web_bound: impl FnOnce(&crate::web::Server),
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("callout")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(run(config_path, initial));
+    let result = runtime.block_on(run(config_path, initial, web_bound));
     // Do not wait for a run abandoned after its timeout or grace period: its
     // work is lost either way, and waiting could block the exit indefinitely.
     runtime.shutdown_timeout(Duration::from_millis(200));

@@ -16,7 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::app::{self, Announce};
-use crate::cli::{At, say};
+use crate::clock::At;
+use crate::report;
 
 /// The moment the demo runs as: Monday morning after the data's last day
 /// (Sunday 2025-03-09), before the Wednesday review, read in the review's
@@ -75,17 +76,26 @@ pub enum DemoError {
     Run(#[from] anyhow::Error),
 }
 
-/// What the demo did.
+/// The demo written and replayed, for `main` to print in order: the
+/// replay's problems (error lines), then the pre-read of the same week
+/// ([`Demo::pre_read`], with its own line and problems), then
+/// [`Demo::lines`], what to open.
 #[derive(Debug)]
-pub struct DemoReport {
+pub struct Demo {
+    /// The demo folder.
+    pub out: PathBuf,
     /// The config written.
-    pub config: PathBuf,
+    pub config_path: PathBuf,
+    /// The config, compiled.
+    pub config: crate::config::Config,
+    /// The moment it runs as ([`AT`] in the review's timezone).
+    pub at: chrono::DateTime<chrono::Utc>,
     /// Digests written (`.eml`; each has a `.html` beside it).
     pub digests: Vec<PathBuf>,
-    /// Things that went wrong in the run (each reported).
-    pub problems: usize,
-    /// The pre-read written.
-    pub report: PathBuf,
+    /// Incidents the digests announce.
+    pub new_incidents: usize,
+    /// What went wrong in the replay (sources, owners), in words.
+    pub run_problems: Vec<String>,
 }
 
 /// The demo config: the example config with its paths moved into the demo
@@ -144,9 +154,10 @@ fn prepare(out: &Path) -> Result<(), DemoError> {
     Ok(())
 }
 
-/// `callout demo --out DIR`: write the demo, run it as of [`AT`], print what
-/// to open. Problems of the run are counted, as for `run --once`.
-pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
+/// `callout demo --out DIR`: write the demo and replay its history as of
+/// [`AT`], rendering the digests into `digests/`. The pre-read and what to
+/// open follow from the returned [`Demo`]; `main` prints.
+pub fn run(out: &Path) -> Result<Demo, DemoError> {
     prepare(out)?;
     for (name, content) in EXPORTS {
         let p = out.join("data").join(name);
@@ -166,10 +177,7 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
             detail,
         })?;
     let digests_dir = out.join("digests");
-    let report = app::replay_history(&cfg, at, Announce::DryRun(Some(&digests_dir)))?;
-    for p in report.problems() {
-        crate::cli::error(&p);
-    }
+    let replay = app::replay_history(&cfg, at, Announce::DryRun(Some(&digests_dir)))?;
     let mut digests: Vec<PathBuf> = std::fs::read_dir(&digests_dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.path()))
@@ -178,67 +186,72 @@ pub fn run(out: &Path) -> Result<DemoReport, DemoError> {
         })
         .unwrap_or_default();
     digests.sort();
-
-    // the pre-read of the same week, from the same store (its explanations)
-    let report_path = out.join("report.html");
-    let args = crate::cli::ReportArgs {
-        config: config_path.clone(),
-        week: None,
-        date: None,
-        at: AT.parse::<At>().ok(),
-        output: Some(report_path.clone()),
-        link: false,
-    };
-    let written = crate::report::choose(&cfg, &args)
-        .and_then(|(now, week)| crate::report::write(&cfg, now, week, &report_path));
-    let report_problems = match written {
-        Ok(n) => n,
-        Err(e) => {
-            crate::cli::error(&format!("the pre-read: {e}"));
-            1
-        }
-    };
-
-    let shown = |p: &Path| p.display().to_string();
-    say(&format!(
-        "demo: the bundled exports, run as of {AT} ({}); nothing was sent. In `{}`:",
-        cfg.review.timezone,
-        shown(out)
-    ));
-    say(&format!(
-        "  {}  the config (sources, owners, review; [web] on {LISTEN})",
-        shown(&config_path)
-    ));
-    say(&format!(
-        "  {}/  the exports: a shop's orders, revenue and web traffic",
-        shown(&out.join("data"))
-    ));
-    for d in &digests {
-        say(&format!("  {}  and .html", shown(d)));
-    }
-    say(&format!(
-        "{} digest(s) for {} incident(s). Open one in a browser:",
-        digests.len(),
-        report.alerts.new_incidents
-    ));
-    if let Some(first) = digests.first() {
-        say(&format!("  {}", shown(&first.with_extension("html"))));
-    }
-    say(
-        "The WBR pre-read of the same week (every metric's 6-12 chart, its numbers, its owners' explanations):",
-    );
-    say(&format!("  {}", shown(&report_path)));
-    say("Its \"Explain this\" links open on the demo's web server (Ctrl-C stops it):");
-    say(&format!(
-        "  callout serve --config {} --at \"{AT}\"",
-        shown(&config_path)
-    ));
-    Ok(DemoReport {
-        config: config_path,
+    Ok(Demo {
+        out: out.to_path_buf(),
+        config_path,
+        config: cfg,
+        at,
         digests,
-        problems: report.problems().len() + report_problems,
-        report: report_path,
+        new_incidents: replay.alerts.new_incidents,
+        run_problems: replay.problems(),
     })
+}
+
+impl Demo {
+    /// The pre-read's file.
+    pub fn report_path(&self) -> PathBuf {
+        self.out.join("report.html")
+    }
+
+    /// Write the pre-read of the same week, from the same store (its
+    /// explanations), to [`Demo::report_path`].
+    pub fn pre_read(&self) -> Result<report::Written, report::WriteError> {
+        let week = report::default_week(&self.config, self.at);
+        report::write(&self.config, self.at, week, &self.report_path())
+    }
+
+    /// What was written and what to open, one line each.
+    pub fn lines(&self) -> Vec<String> {
+        let shown = |p: &Path| p.display().to_string();
+        let mut lines = vec![
+            format!(
+                "demo: the bundled exports, run as of {AT} ({}); nothing was sent. In `{}`:",
+                self.config.review.timezone,
+                shown(&self.out)
+            ),
+            format!(
+                "  {}  the config (sources, owners, review; [web] on {LISTEN})",
+                shown(&self.config_path)
+            ),
+            format!(
+                "  {}/  the exports: a shop's orders, revenue and web traffic",
+                shown(&self.out.join("data"))
+            ),
+        ];
+        for d in &self.digests {
+            lines.push(format!("  {}  and .html", shown(d)));
+        }
+        lines.push(format!(
+            "{} digest(s) for {} incident(s). Open one in a browser:",
+            self.digests.len(),
+            self.new_incidents
+        ));
+        if let Some(first) = self.digests.first() {
+            lines.push(format!("  {}", shown(&first.with_extension("html"))));
+        }
+        lines.push(
+            "The WBR pre-read of the same week (every metric's 6-12 chart, its numbers, its owners' explanations):".into(),
+        );
+        lines.push(format!("  {}", shown(&self.report_path())));
+        lines.push(
+            "Its \"Explain this\" links open on the demo's web server (Ctrl-C stops it):".into(),
+        );
+        lines.push(format!(
+            "  callout serve --config {} --at \"{AT}\"",
+            shown(&self.config_path)
+        ));
+        lines
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
 //! Numbers for people and files, below every layer: one formatter, so a
 //! digest, a page, the pre-read and a findings file never disagree on how a
 //! number reads (thousands separators, significant digits for small values,
-//! never a non-zero shown as 0, the metric's unit). `render` re-exports it.
+//! never a non-zero shown as 0, the metric's unit), and one way to write a
+//! percentage, a deviation and a moment for people. Pipeline, report, web and
+//! render all call it here; it imports nothing from them.
+
+use chrono::DateTime;
+use chrono_tz::Tz;
 
 /// A number for people: thousands separators, few decimals, `n/a` for NaN.
 pub fn num(x: f64) -> String {
@@ -105,10 +110,52 @@ pub fn scientific(x: f64, digits: usize) -> String {
     }
 }
 
+/// Deviation of `actual` from `expected`, in percent of expected.
+pub fn deviation(actual: f64, expected: f64) -> Option<f64> {
+    let d = (actual - expected) / expected.abs() * 100.0;
+    (d.is_finite() && expected != 0.0).then_some(d)
+}
+
+/// `Wed 2 Dec 10:00`.
+pub fn short_time(t: &DateTime<Tz>) -> String {
+    t.format("%a %-d %b %H:%M").to_string()
+}
+
 /// A signed percentage with one decimal, or `n/a`.
 pub fn pct(x: Option<f64>) -> String {
     match x {
         Some(v) if v.is_finite() => format!("{v:+.1}%"),
         _ => "n/a".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_for_people() {
+        let cases = [
+            (1234567.8, "1,234,568"),
+            (-1500.0, "-1,500"),
+            (580.0, "580"),
+            (12.25, "12.2"),
+            (1.5, "1.5"),
+            (0.01234, "0.0123"),
+            (0.0, "0"),
+            (f64::NAN, "n/a"),
+            // tiny values keep their significant digits, never "0"
+            (1.2e-4, "0.00012"),
+            (0.000_123_456, "0.000123"),
+            (-4.56e-5, "-0.0000456"),
+            (1e-300, "1e-300"),
+            (-1.23456e-9, "-1.23e-9"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(num(x), want, "num({x})");
+        }
+        assert_eq!(pct(Some(-42.0)), "-42.0%");
+        assert_eq!(pct(Some(3.04)), "+3.0%");
+        assert_eq!(pct(None), "n/a");
     }
 }

@@ -7,8 +7,9 @@
 //! when that is too many points) and the last year (daily means for sub-daily
 //! series) into the store. Pure compaction plus one store call.
 
+use crate::batch::Batch;
 use crate::model::{Granularity, SeriesKey};
-use crate::source::{Batch, SpilledSource};
+use crate::source::SpilledSource;
 use crate::store::history::SeriesHistory;
 use crate::store::{Store, StoreError};
 

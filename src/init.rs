@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::config::{Decimal, Layout, MetricName};
+use crate::config::{Layout, MetricName};
 use crate::model::Granularity;
-use crate::source::text::{self, Number, TimeGuess};
 use crate::source::{dialect, workbook};
+use crate::text::{self, Decimal, Number, TimeGuess};
 
 /// Rows read from the head of each export.
 pub const HEAD_ROWS: u32 = 10_000;
@@ -320,10 +320,10 @@ fn looks_like_id(name: &str) -> bool {
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(" id")
 }
 
-/// A text time as the loader reads it (`source::parse_time_str`), in UTC:
+/// A text time as the loader reads it ([`text::parse_time_str`]), in UTC:
 /// init only needs the spacing between rows.
 fn parse_time(s: &str) -> Option<i64> {
-    crate::source::parse_time_str(s, chrono_tz::UTC)
+    text::parse_time_str(s, chrono_tz::UTC)
 }
 
 /// A column the reader typed, classified; its cells as text when it holds
@@ -531,6 +531,34 @@ fn granularity(times: &[i64]) -> (Option<Granularity>, Option<i64>) {
     (Granularity::from_step_ms(step), Some(step))
 }
 
+/// A column of dates or times: its name, wall-clock ms, and how the values
+/// are written when not ISO 8601.
+type TimeColumn = (String, Vec<i64>, Option<TimeGuess>);
+/// A column of text: its name, distinct values (first seen first, capped) and their number.
+type TextColumn = (String, Vec<String>, usize);
+
+/// The columns of a head sorted by kind, with the decimal mark their text
+/// numbers are read with.
+struct Sorted {
+    decimal: Decimal,
+    times: Vec<TimeColumn>,
+    /// Numeric columns, each with the unit every cell writes, if any.
+    numbers: Vec<(String, Option<String>)>,
+    texts: Vec<TextColumn>,
+    /// Why text columns that look like times are not (for the error when none is).
+    not_times: Vec<String>,
+}
+
+/// What the metric and value columns of an export are: its layout, the
+/// metrics it holds, the text columns left as dimensions, and a wide
+/// export's metric columns.
+struct Shaped {
+    layout: Layout,
+    metric_names: Vec<String>,
+    dim_texts: Vec<TextColumn>,
+    metric_columns: Vec<MetricColumn>,
+}
+
 /// Infer the shape of the export at `path` from its head. `name` is its
 /// source's name, which also names the metric of an export whose one value
 /// column has a generic name (`date,value` in `signups.csv`: `signups`).
@@ -553,99 +581,20 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
             "no rows: init reads the head of an export to learn its columns".into(),
         ));
     }
-    let read: Vec<(String, Cells)> = df
-        .columns()
-        .iter()
-        .map(|c| (c.name().to_string(), cells(c.as_materialized_series())))
-        .collect();
-    let text_columns: Vec<(&str, &[String])> = read
-        .iter()
-        .filter_map(|(n, c)| match c {
-            Cells::Text(cells) => Some((n.as_str(), cells.as_slice())),
-            Cells::Typed(_) => None,
-        })
-        .collect();
     let mut checks = Vec::new();
-    let (decimal, doubt) = infer_decimal(&text_columns, head.delimiter);
-    checks.extend(doubt);
-    let prefer_day_first = head.delimiter == b';' || decimal == Decimal::Comma;
-
-    let mut times: Vec<(String, Vec<i64>, Option<TimeGuess>)> = Vec::new();
-    let mut numbers: Vec<(String, Option<String>)> = Vec::new();
-    let mut texts: Vec<(String, Vec<String>, usize)> = Vec::new();
-    let mut not_times: Vec<String> = Vec::new();
-    for (name, c) in read {
-        let kind = match c {
-            Cells::Typed(kind) => kind,
-            Cells::Text(cells) => {
-                let (kind, why) = classify_text(&name, &cells, decimal, prefer_day_first);
-                if let Some(why) = why {
-                    not_times.push(format!("`{name}`: {why}"));
-                }
-                kind
-            }
-        };
-        match kind {
-            Kind::Time(t, guess) => times.push((name, t, guess)),
-            Kind::Number(unit) => numbers.push((name, unit)),
-            Kind::Text(values, n) => texts.push((name, values, n)),
-        }
-    }
-
-    // the time column: the only one, or the one named like time
-    let time_idx = match times.len() {
-        0 => {
-            let columns = df
-                .get_column_names()
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let why = if not_times.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", not_times.join("; "))
-            };
-            return Err(shape(format!(
-                "no column holds dates or times in the first {rows} rows (columns: {columns}){why}; callout needs one, written as 2025-03-06 (with a time: 2025-03-06 14:30:00), 03/06/2025, 06.03.2025, Mar 6, 2025, 2025-03 or 2025-W10"
-            )));
-        }
-        1 => 0,
-        _ => {
-            let i = times
-                .iter()
-                .position(|(n, _, _)| time_named(n))
-                .unwrap_or(0);
-            let others: Vec<String> = times
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, (n, _, _))| format!("`{n}`"))
-                .collect();
-            checks.push(format!(
-                "time_column: `{}` chosen; {} also hold(s) dates. Use the column that says which period a row's value belongs to",
-                times[i].0,
-                others.join(", ")
-            ));
-            i
-        }
-    };
+    let Sorted {
+        decimal,
+        mut times,
+        numbers,
+        texts,
+        not_times,
+    } = sort_columns(df, head.delimiter, &mut checks);
+    let time_idx = pick_time_column(&times, &not_times, df, &mut checks).map_err(shape)?;
     let (time_column, ts, guess) = times.swap_remove(time_idx);
     if let Some(doubt) = guess.as_ref().and_then(|g| g.doubt.as_ref()) {
         checks.push(format!("time_format: `{time_column}`: {doubt}"));
     }
-    let (granularity, step) = granularity(&ts);
-    if granularity.is_none() {
-        match step {
-            Some(ms) => checks.push(format!(
-                "granularity: the most common spacing of `{time_column}` is {} s, which is no granularity callout knows (minutes under an hour that divide a day, such as 5min or 30min; hour, day or week); left out, so callout infers it per series",
-                ms / 1000
-            )),
-            None => checks.push(format!(
-                "granularity: `{time_column}` has a single distinct time in the first {rows} rows; left out, so callout infers it per series"
-            )),
-        }
-    }
+    let granularity = granularity_of(&time_column, &ts, rows, &mut checks);
     // numeric columns named like identifiers are dimensions, said so
     let (ids, numbers): (Vec<_>, Vec<_>) = numbers.into_iter().partition(|(n, _)| looks_like_id(n));
     let ids: Vec<String> = ids.into_iter().map(|(n, _)| n).collect();
@@ -659,108 +608,12 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
             "no column holds numbers in the first {rows} rows besides `{time_column}`; callout watches numeric values"
         )));
     }
-    let (numbers, units): (Vec<String>, Vec<Option<String>>) = numbers.into_iter().unzip();
-    let metric_text = texts
-        .iter()
-        .position(|(n, _, _)| named_like(n, &METRIC_NAMES));
-    let generic_value = match numbers.as_slice() {
-        [v] if named_like(v, &VALUE_NAMES) => Some(v.clone()),
-        _ => None,
-    };
-    let mut metric_columns = Vec::new();
-    let (layout, metric_names, dim_texts) = if let (None, Some(value_column)) =
-        (metric_text, generic_value)
-    {
-        // one column of values called `value`: the metric is the file's, not `value`
-        if !texts.is_empty() {
-            let t: Vec<String> = texts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
-            checks.push(format!(
-                "metric: one metric, named `{name}` after the file (its values are `{value_column}`), split by {}; if {} names the metric of each row instead, replace `metric` with metric_column set to it",
-                t.join(", "),
-                t.join(" or "),
-            ));
-        }
-        (
-            Layout::Long {
-                metric: MetricName::Fixed(name.to_string()),
-                value_column,
-            },
-            vec![name.to_string()],
-            texts,
-        )
-    } else if let Some(i) = metric_text {
-        let (metric_column, names, _) = texts.remove(i);
-        let value_column = if numbers.len() == 1 {
-            numbers[0].clone()
-        } else {
-            let v = numbers
-                .iter()
-                .find(|n| named_like(n, &VALUE_NAMES))
-                .unwrap_or(&numbers[0])
-                .clone();
-            let others: Vec<String> = numbers
-                .iter()
-                .filter(|n| **n != v)
-                .map(|n| format!("`{n}`"))
-                .collect();
-            checks.push(format!(
-                "value_column: `{v}` chosen; {} hold(s) numbers too and are not read (a long source reads one value column: copy this [[source]] with value_column set to watch another)",
-                others.join(", ")
-            ));
-            v
-        };
-        (
-            Layout::Long {
-                metric: MetricName::Column(metric_column),
-                value_column,
-            },
-            names,
-            texts,
-        )
-    } else {
-        if numbers.len() == 1 && !texts.is_empty() {
-            let t: Vec<String> = texts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
-            checks.push(format!(
-                "layout: read as wide with one metric, `{}`, split by {}; if {} names the metric of each row instead, use layout = \"long\" with metric_column set to it and value_column = \"{}\"",
-                numbers[0],
-                t.join(", "),
-                t.join(" or "),
-                numbers[0]
-            ));
-        }
-        // the loader names a wide metric by its header's words, the unit apart
-        for (h, cells_unit) in numbers.iter().zip(units) {
-            let named = text::header(h);
-            metric_columns.push(MetricColumn {
-                header: h.clone(),
-                name: named.slug,
-                unit: named.unit.or(cells_unit),
-            });
-        }
-        let mut names: Vec<String> = Vec::new();
-        for m in &metric_columns {
-            if let Some(first) = metric_columns
-                .iter()
-                .find(|o| o.name == m.name && o.header != m.header)
-                .filter(|_| !names.contains(&m.name))
-            {
-                checks.push(format!(
-                    "metrics: `{}` and `{}` are both named `{}`; rename one header in the export, or keep one of them in metrics",
-                    first.header, m.header, m.name
-                ));
-            }
-            if !names.contains(&m.name) {
-                names.push(m.name.clone());
-            }
-        }
-        (
-            Layout::Wide {
-                metrics: Some(numbers),
-            },
-            names,
-            texts,
-        )
-    };
+    let Shaped {
+        layout,
+        metric_names,
+        dim_texts,
+        metric_columns,
+    } = shape_of(name, numbers, texts, &mut checks);
     let mut dimensions: Vec<String> = Vec::new();
     for (name, _, n) in &dim_texts {
         if *n > MANY_VALUES {
@@ -791,6 +644,254 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
         checks,
         rows,
     })
+}
+
+/// Sort the head's columns into times, numbers and text: typed columns by
+/// their type, text columns by their values, read with the decimal mark the
+/// text numbers show (a doubt about it goes to `checks`).
+fn sort_columns(df: &DataFrame, delimiter: u8, checks: &mut Vec<String>) -> Sorted {
+    let read: Vec<(String, Cells)> = df
+        .columns()
+        .iter()
+        .map(|c| (c.name().to_string(), cells(c.as_materialized_series())))
+        .collect();
+    let text_columns: Vec<(&str, &[String])> = read
+        .iter()
+        .filter_map(|(n, c)| match c {
+            Cells::Text(cells) => Some((n.as_str(), cells.as_slice())),
+            Cells::Typed(_) => None,
+        })
+        .collect();
+    let (decimal, doubt) = infer_decimal(&text_columns, delimiter);
+    checks.extend(doubt);
+    let prefer_day_first = delimiter == b';' || decimal == Decimal::Comma;
+    let mut sorted = Sorted {
+        decimal,
+        times: Vec::new(),
+        numbers: Vec::new(),
+        texts: Vec::new(),
+        not_times: Vec::new(),
+    };
+    for (name, c) in read {
+        let kind = match c {
+            Cells::Typed(kind) => kind,
+            Cells::Text(cells) => {
+                let (kind, why) = classify_text(&name, &cells, decimal, prefer_day_first);
+                if let Some(why) = why {
+                    sorted.not_times.push(format!("`{name}`: {why}"));
+                }
+                kind
+            }
+        };
+        match kind {
+            Kind::Time(t, guess) => sorted.times.push((name, t, guess)),
+            Kind::Number(unit) => sorted.numbers.push((name, unit)),
+            Kind::Text(values, n) => sorted.texts.push((name, values, n)),
+        }
+    }
+    sorted
+}
+
+/// The index of the time column in `times`: the only one, or the one named
+/// like time (the choice goes to `checks`). `Err`: why there is none.
+fn pick_time_column(
+    times: &[TimeColumn],
+    not_times: &[String],
+    df: &DataFrame,
+    checks: &mut Vec<String>,
+) -> Result<usize, String> {
+    match times.len() {
+        0 => {
+            let columns = df
+                .get_column_names()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = if not_times.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", not_times.join("; "))
+            };
+            Err(format!(
+                "no column holds dates or times in the first {} rows (columns: {columns}){why}; callout needs one, written as 2025-03-06 (with a time: 2025-03-06 14:30:00), 03/06/2025, 06.03.2025, Mar 6, 2025, 2025-03 or 2025-W10",
+                df.height()
+            ))
+        }
+        1 => Ok(0),
+        _ => {
+            let i = times
+                .iter()
+                .position(|(n, _, _)| time_named(n))
+                .unwrap_or(0);
+            let others: Vec<String> = times
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (n, _, _))| format!("`{n}`"))
+                .collect();
+            checks.push(format!(
+                "time_column: `{}` chosen; {} also hold(s) dates. Use the column that says which period a row's value belongs to",
+                times[i].0,
+                others.join(", ")
+            ));
+            Ok(i)
+        }
+    }
+}
+
+/// The granularity of the time column's values `ts`, if callout knows it;
+/// when not, why it is left out goes to `checks`.
+fn granularity_of(
+    time_column: &str,
+    ts: &[i64],
+    rows: usize,
+    checks: &mut Vec<String>,
+) -> Option<Granularity> {
+    let (granularity, step) = granularity(ts);
+    if granularity.is_none() {
+        match step {
+            Some(ms) => checks.push(format!(
+                "granularity: the most common spacing of `{time_column}` is {} s, which is no granularity callout knows (minutes under an hour that divide a day, such as 5min or 30min; hour, day or week); left out, so callout infers it per series",
+                ms / 1000
+            )),
+            None => checks.push(format!(
+                "granularity: `{time_column}` has a single distinct time in the first {rows} rows; left out, so callout infers it per series"
+            )),
+        }
+    }
+    granularity
+}
+
+/// The layout of the export from its numeric and text columns: long with
+/// one metric named after the source (`name`) when its one value column has
+/// a generic name, long with a metric column when a text column is named
+/// like one, else wide.
+fn shape_of(
+    name: &str,
+    numbers: Vec<(String, Option<String>)>,
+    mut texts: Vec<TextColumn>,
+    checks: &mut Vec<String>,
+) -> Shaped {
+    let (numbers, units): (Vec<String>, Vec<Option<String>>) = numbers.into_iter().unzip();
+    let metric_text = texts
+        .iter()
+        .position(|(n, _, _)| named_like(n, &METRIC_NAMES));
+    let generic_value = match numbers.as_slice() {
+        [v] if named_like(v, &VALUE_NAMES) => Some(v.clone()),
+        _ => None,
+    };
+    if let (None, Some(value_column)) = (metric_text, generic_value) {
+        // one column of values called `value`: the metric is the file's, not `value`
+        if !texts.is_empty() {
+            let t: Vec<String> = texts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
+            checks.push(format!(
+                "metric: one metric, named `{name}` after the file (its values are `{value_column}`), split by {}; if {} names the metric of each row instead, replace `metric` with metric_column set to it",
+                t.join(", "),
+                t.join(" or "),
+            ));
+        }
+        Shaped {
+            layout: Layout::Long {
+                metric: MetricName::Fixed(name.to_string()),
+                value_column,
+            },
+            metric_names: vec![name.to_string()],
+            dim_texts: texts,
+            metric_columns: Vec::new(),
+        }
+    } else if let Some(i) = metric_text {
+        let (metric_column, names, _) = texts.remove(i);
+        Shaped {
+            layout: Layout::Long {
+                metric: MetricName::Column(metric_column),
+                value_column: pick_value_column(&numbers, checks),
+            },
+            metric_names: names,
+            dim_texts: texts,
+            metric_columns: Vec::new(),
+        }
+    } else {
+        wide(numbers, units, texts, checks)
+    }
+}
+
+/// A long export's value column among the numeric ones: the only one, or
+/// the one named like a value (the others go to `checks`).
+fn pick_value_column(numbers: &[String], checks: &mut Vec<String>) -> String {
+    if numbers.len() == 1 {
+        return numbers[0].clone();
+    }
+    let v = numbers
+        .iter()
+        .find(|n| named_like(n, &VALUE_NAMES))
+        .unwrap_or(&numbers[0])
+        .clone();
+    let others: Vec<String> = numbers
+        .iter()
+        .filter(|n| **n != v)
+        .map(|n| format!("`{n}`"))
+        .collect();
+    checks.push(format!(
+        "value_column: `{v}` chosen; {} hold(s) numbers too and are not read (a long source reads one value column: copy this [[source]] with value_column set to watch another)",
+        others.join(", ")
+    ));
+    v
+}
+
+/// A wide export: each numeric column a metric, named as the loader names
+/// it (its header's words, the unit apart); two headers of one name go to
+/// `checks`.
+fn wide(
+    numbers: Vec<String>,
+    units: Vec<Option<String>>,
+    texts: Vec<TextColumn>,
+    checks: &mut Vec<String>,
+) -> Shaped {
+    if numbers.len() == 1 && !texts.is_empty() {
+        let t: Vec<String> = texts.iter().map(|(n, _, _)| format!("`{n}`")).collect();
+        checks.push(format!(
+            "layout: read as wide with one metric, `{}`, split by {}; if {} names the metric of each row instead, use layout = \"long\" with metric_column set to it and value_column = \"{}\"",
+            numbers[0],
+            t.join(", "),
+            t.join(" or "),
+            numbers[0]
+        ));
+    }
+    // the loader names a wide metric by its header's words, the unit apart
+    let mut metric_columns = Vec::new();
+    for (h, cells_unit) in numbers.iter().zip(units) {
+        let named = text::header(h);
+        metric_columns.push(MetricColumn {
+            header: h.clone(),
+            name: named.slug,
+            unit: named.unit.or(cells_unit),
+        });
+    }
+    let mut names: Vec<String> = Vec::new();
+    for m in &metric_columns {
+        if let Some(first) = metric_columns
+            .iter()
+            .find(|o| o.name == m.name && o.header != m.header)
+            .filter(|_| !names.contains(&m.name))
+        {
+            checks.push(format!(
+                "metrics: `{}` and `{}` are both named `{}`; rename one header in the export, or keep one of them in metrics",
+                first.header, m.header, m.name
+            ));
+        }
+        if !names.contains(&m.name) {
+            names.push(m.name.clone());
+        }
+    }
+    Shaped {
+        layout: Layout::Wide {
+            metrics: Some(numbers),
+        },
+        metric_names: names,
+        dim_texts: texts,
+        metric_columns,
+    }
 }
 
 /// A TOML string literal.

@@ -15,14 +15,20 @@
 //! - [`alert`]: incidents, digests, reminders, escalation, delivery.
 //! - [`render`]: email subject, text and HTML; pure.
 //! - [`report`]: the WBR pre-read (`callout report`): gather, build, render.
-//! - [`model`], [`output`]: shared types (findings, incidents, severity) and findings files;
-//!   [`fmt`]: the one number formatter under all of them.
+//! - [`model`], [`output`]: shared types (findings, incidents, severity, flagged periods) and
+//!   findings files; [`batch`]: one source's sorted series, which `source` builds and the
+//!   layers above read;
+//!   [`fmt`]: the one number formatter under all of them; [`text`]: dates, numbers and
+//!   headers as spreadsheets write them (below both `config` and `source`).
+//! - [`links`]: the link-signing key, signed tokens and the URLs mails carry (below both
+//!   [`alert`], which mails them, and [`web`], which verifies them).
 //! - [`web`]: signed-link explanation pages, `/healthz`, `/metrics`; [`history`]: the series
 //!   history those pages chart.
 
 pub mod alert;
 pub mod app;
 pub mod backfill;
+pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -32,6 +38,7 @@ pub mod detect;
 pub mod fmt;
 pub mod history;
 pub mod init;
+pub mod links;
 pub mod model;
 pub mod output;
 pub mod pipeline;
@@ -42,4 +49,5 @@ pub mod review;
 pub mod schedule;
 pub mod source;
 pub mod store;
+pub mod text;
 pub mod web;

@@ -582,6 +582,23 @@ impl Persistence {
     }
 }
 
+/// The value callout last knew for a flagged period of a series: the store
+/// reads it, the restatement check (`restated`) compares it with the export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flagged {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Series time of the flagged period.
+    pub ts: i64,
+    /// Its newest stored value; NaN when a restatement found the period gone.
+    pub value: f64,
+    /// An owner explained an incident holding this period: the explanation
+    /// was given for the old number.
+    pub explained: bool,
+}
+
 /// An owner's explanation as detection sees it: which points of which series it
 /// covers, and what that means for the baseline. Passed to `detect` as data.
 #[derive(Debug, Clone, PartialEq)]
@@ -825,6 +842,22 @@ impl fmt::Debug for Holiday {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
+}
+
+/// One series that was evaluated, for incident bookkeeping: `detect` fills it,
+/// `alert` closes incidents of series that were evaluated without a finding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluated {
+    /// Source name.
+    pub source: String,
+    /// The series.
+    pub key: SeriesKey,
+    /// Newest timestamp evaluated.
+    pub last_ts: i64,
+    /// Milliseconds between points.
+    pub step_ms: i64,
+    /// Points evaluated in range.
+    pub points: usize,
 }
 
 #[cfg(test)]

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::batch::Batch;
 use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
-use crate::model::{Checkpoint, ExplainedSpan, Finding, SeriesKey, date_ms};
-use crate::restated::Flagged;
-use crate::source::{self, Batch, Chunks, Held, SourceError, Spilled, SpilledSource};
+use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
+use crate::source::{self, Chunks, Held, SourceError, Spilled, SpilledSource};
 
 /// Bytes one row of a source takes at the peak of its evaluation (while it
 /// is cut into series, and in detection), measured on the scale set: the
@@ -331,7 +331,7 @@ fn load_as_of(
                     let cut = keep_ended(&mut b, local_ms(now, s), s.dialect.period_end);
                     tracing::debug!(source = %s.name, rows = cut, "replay: rows after the evaluation time left out");
                 }
-                problems.extend(b.drop_future(local_ms(now, s)));
+                problems.extend(source::drop_future(&mut b, local_ms(now, s)));
                 tracing::info!(source = %s.name, series = b.series.len(), rows = b.rows(), "loaded");
                 out.report(s, problems);
                 out.batches.push(b);
@@ -399,7 +399,7 @@ fn cut_chunks(
             let rows = keep_ended(&mut b, local, s.dialect.period_end);
             tracing::debug!(source = %s.name, rows, "replay: rows after the evaluation time left out");
         }
-        future.extend(b.drop_future_keyed(local));
+        future.extend(source::drop_future_keyed(&mut b, local));
         spilled.newest = spilled.newest.max(b.newest());
         spilled.key_columns.clone_from(&b.key_columns);
         spilled.chunks.push(Spilled::write(b)?);
@@ -464,7 +464,7 @@ pub fn check_sources(
                         );
                     let mut line = format!(
                         "{series} series, {} rows, {newest}",
-                        crate::render::num(rows as f64)
+                        crate::fmt::num(rows as f64)
                     );
                     if let Some(read) = s.dialect.describe() {
                         line.push_str(&format!(" (read with {read})"));
@@ -760,7 +760,7 @@ fn export_problems(
             .collect();
         let key = SeriesKey::export();
         let Some(first) = problems.first() else {
-            detection.evaluated.push(detect::Evaluated {
+            detection.evaluated.push(crate::model::Evaluated {
                 source: src.name.clone(),
                 key,
                 last_ts: today,
@@ -802,6 +802,26 @@ pub fn sort_findings(f: &mut [Finding]) {
     f.sort_by(|a, b| {
         (&a.source, &a.key, a.hit.ts, a.hit.check).cmp(&(&b.source, &b.key, b.hit.ts, b.hit.check))
     });
+}
+
+/// Add a `restated` finding for every period the store flagged (`flagged`,
+/// read by the caller: the pipeline does not open the store) whose value in
+/// the loaded exports has changed since (the comparison is
+/// [`crate::restated::restatements`]; a metric whose `checks` leave out
+/// `restated` gets none). Shared by the daemon's cycle and backfill; call it
+/// before the evaluation's findings are stored. Returns how many were added.
+pub fn add_restated(cfg: &Config, ev: &mut Evaluation, mut flagged: Vec<Flagged>) -> usize {
+    // only metrics that check it: their chunks alone are read back
+    flagged.retain(|f| cfg.rule_for(&f.key.metric).enabled(Check::Restated));
+    let found = restated(ev, &flagged);
+    let n = found.len();
+    if n > 0 {
+        tracing::info!(restated = n, "flagged values restated in the exports");
+        let findings = &mut ev.detection.findings;
+        findings.extend(found);
+        sort_findings(findings);
+    }
+    n
 }
 
 /// The `restated` findings of an evaluation: every flagged period whose value

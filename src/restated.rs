@@ -14,28 +14,12 @@
 
 use std::collections::HashMap;
 
-use crate::model::{Check, Finding, Hit, SeriesKey, Side};
-use crate::source::Batch;
+use crate::batch::Batch;
+use crate::model::{Check, Finding, Flagged, Hit, SeriesKey, Side};
 
 /// Relative tolerance under which two values are the same number (a CSV
 /// written with other rounding is not a restatement).
 pub const RELATIVE_TOLERANCE: f64 = 1e-9;
-
-/// The value callout last knew for a flagged period of a series.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Flagged {
-    /// Source name.
-    pub source: String,
-    /// The series.
-    pub key: SeriesKey,
-    /// Series time of the flagged period.
-    pub ts: i64,
-    /// Its newest stored value; NaN when a restatement found the period gone.
-    pub value: f64,
-    /// An owner explained an incident holding this period: the explanation
-    /// was given for the old number.
-    pub explained: bool,
-}
 
 /// The note a restated finding carries when the owner had explained the old number.
 pub const EXPLAINED_NOTE: &str = "the explanation was given for the old number";
@@ -113,8 +97,8 @@ pub fn restatements(flagged: &[Flagged], batches: &[Batch]) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::SeriesInfo;
     use crate::model::Granularity;
-    use crate::source::SeriesInfo;
 
     const DAY: i64 = 86_400_000;
 

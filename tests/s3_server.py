@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """A real S3 server for tests: moto's standalone server, with authentication on.
 
-    python3 tests/s3_server.py --port PORT --put BUCKET/KEY=FILE [--put …]
+    python3 tests/s3_server.py [--port PORT] --put BUCKET/KEY=FILE [--put …]
 
-Starts moto's server on 127.0.0.1:PORT with request signing checked (moto's
+Starts moto's server on 127.0.0.1:PORT (with --port 0, the default, a port
+the OS picks) with request signing checked (moto's
 INITIAL_NO_AUTH_ACTION_COUNT: the first three requests, which create an IAM
 user with an allow-all policy and its access key, go unchecked; every later
 request must be signed with that key, so a wrong key or secret is refused as
 AWS would refuse it). Then creates each BUCKET and uploads each FILE under KEY.
-Prints one line "ready ACCESS_KEY_ID SECRET_ACCESS_KEY" on stdout once the
+Prints one line "ready PORT ACCESS_KEY_ID SECRET_ACCESS_KEY" on stdout once the
 objects are in place; stops on SIGTERM/SIGINT or when stdin closes.
 Needs `pip install 'moto[server]'` (boto3 comes with it).
 """
@@ -56,13 +57,14 @@ access_control.IAMRequestBase._create_aws_request = _signed_query
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--put", action="append", default=[], metavar="BUCKET/KEY=FILE")
     args = ap.parse_args()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{args.port}"
+    _host, port = server.get_host_and_port()
+    endpoint = f"http://127.0.0.1:{port}"
     region = "us-east-1"
 
     # the three unchecked requests: a user, its policy, its key
@@ -103,7 +105,7 @@ def main():
         with open(path, "rb") as f:
             s3.put_object(Bucket=bucket, Key=object_key, Body=f.read())
 
-    print(f"ready {key['AccessKeyId']} {key['SecretAccessKey']}", flush=True)
+    print(f"ready {port} {key['AccessKeyId']} {key['SecretAccessKey']}", flush=True)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """A real SMTP server for tests: accepts every message and writes it to a folder.
 
-    python3 tests/smtp_sink.py --port PORT --dir DIR [--hang-on data|quit]
+    python3 tests/smtp_sink.py [--port PORT] --dir DIR [--hang-on data|quit]
                                 [--tls starttls|implicit --certs CERTDIR]
 
 Each message accepted becomes DIR/NNNN.eml (the bytes as received) and
 DIR/NNNN.rcpt (MAIL FROM on the first line, one RCPT TO per following line).
 Files are written under a temporary name and renamed, so a reader never sees a
-half-written message. Prints "ready" on stdout once listening; stops on
+half-written message. Prints "ready PORT" on stdout once listening (with
+--port 0, the default, the OS picks the port: no race with other tests for a
+"free" one); stops on
 SIGTERM/SIGINT. Recipients whose local part starts with "reject" are refused
 with 550, to simulate one bad mailbox.
 
@@ -36,7 +38,17 @@ import signal
 import ssl
 import sys
 
-from aiosmtpd.controller import Controller
+from aiosmtpd import controller as aiosmtpd_controller
+
+
+class Controller(aiosmtpd_controller.Controller):
+    """aiosmtpd's controller, on port 0 too: it learns the port the OS gave
+    before it connects to its own server to check that it is up."""
+
+    def _trigger_server(self):
+        if self.port == 0:
+            self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()
 
 
 class Sink:
@@ -156,7 +168,7 @@ def make_certs(folder):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=int, default=0)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--dir", required=True)
     p.add_argument("--hang-on", choices=["data", "quit"])
@@ -178,7 +190,7 @@ def main():
             tls = dict(ssl_context=context)
     controller = Controller(Sink(args.dir, args.hang_on, args.ack_after), hostname=args.host, port=args.port, **tls)
     controller.start()
-    print("ready", flush=True)
+    print(f"ready {controller.port}", flush=True)
 
     loop = asyncio.new_event_loop()
     stop = asyncio.Event()

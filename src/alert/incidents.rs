@@ -36,7 +36,7 @@ use crate::review;
 use crate::store::{IncidentRow, NewIncident, Store, StoreError};
 
 /// One series that an evaluation looked at, with or without findings (from `detect`).
-pub use crate::detect::Evaluated;
+pub use crate::model::Evaluated;
 
 /// An incident with its findings (defined in `model`, shared with `render`).
 pub use crate::model::Incident;
@@ -133,7 +133,7 @@ pub fn record(
                     .copied()
                     .filter(|f| Lane::of(f.hit.check) == lane)
                     .collect();
-                let owner = owner_for(config, lane, source, key).map(|m| m.to_string());
+                let owner = owner_for(config, lane, source, key).cloned();
                 if lane == Lane::Restated {
                     opened += record_restated(s, run_id, &in_lane, owner)?;
                     continue;
@@ -196,7 +196,7 @@ fn update_series(
     findings: &[&Finding],
     eval: Option<&Evaluated>,
     close_after: i64,
-    owner: Option<String>,
+    owner: Option<Mailbox>,
 ) -> Result<usize, StoreError> {
     let step = eval
         .map(|e| e.step_ms)
@@ -288,7 +288,7 @@ fn record_restated(
     s: &Store,
     run_id: i64,
     findings: &[&Finding],
-    owner: Option<String>,
+    owner: Option<Mailbox>,
 ) -> Result<usize, StoreError> {
     let Some(first) = findings.iter().min_by_key(|f| f.hit.ts) else {
         return Ok(0);
@@ -349,6 +349,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::model::Granularity;
     use crate::model::{Check, Hit, Side};
+    use crate::store::RunKind;
     use chrono::TimeZone;
 
     pub(crate) const DAY: i64 = 86_400_000;
@@ -473,7 +474,7 @@ retry_base_secs = 60
     impl Fixture {
         /// One daily evaluation of `revenue/eu` at day `d`, with or without a finding.
         fn day_run(&mut self, d: i64, hit: Option<Check>, backfill: bool) -> Vec<Incident> {
-            let run = self.store.begin_run("once", now()).unwrap();
+            let run = self.store.begin_run(RunKind::Once, now()).unwrap();
             let fs: Vec<Finding> = hit
                 .map(|c| finding("revenue", "eu", d, c))
                 .into_iter()
@@ -579,7 +580,7 @@ retry_base_secs = 60
     #[test]
     fn a_gap_longer_than_the_close_window_splits_incidents_in_one_evaluation() {
         let mut fx = fixture();
-        let run = fx.store.begin_run("once", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
         let fs = [
             finding("revenue", "eu", 3, Check::Seasonal),
             finding("revenue", "eu", 4, Check::Seasonal),
@@ -642,7 +643,7 @@ retry_base_secs = 60
     #[test]
     fn each_series_has_its_own_incidents_one_per_lane() {
         let mut fx = fixture();
-        let run = fx.store.begin_run("once", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
         let mut missing = finding("orders", "eu", 10, Check::Missing);
         missing.hit.value = f64::NAN;
         missing.hit.score = 0.0;
@@ -684,7 +685,7 @@ retry_base_secs = 60
     fn a_data_problem_is_asked_once_and_goes_to_the_sources_owner() {
         let mut fx = fixture();
         fx.config.sources[0].owner = Some("Data team <data@example.com>".parse().unwrap());
-        let run = fx.store.begin_run("once", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
         // a repeated value, also far from the weekday's usual level: one
         // data problem, not also an outlier
         let mut stale = finding("orders", "eu", 10, Check::Stale);
@@ -722,7 +723,7 @@ retry_base_secs = 60
         );
         // without a source owner, the metric's owner checks it
         fx.config.sources[0].owner = None;
-        let run = fx.store.begin_run("once", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
         let mut stale = finding("orders", "eu", 11, Check::Stale);
         stale.hit.score = 0.0;
         let new = record(&mut fx.store, run, &[stale], &[], &fx.config, now(), false).unwrap();
@@ -742,7 +743,7 @@ retry_base_secs = 60
         assert_eq!(late[0].lane, Lane::Export);
         fx.announce(&late);
         // Data arrives again and day 11 is a strong seasonal outlier: news.
-        let run = fx.store.begin_run("once", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
         let mut f = finding("revenue", "eu", 11, Check::Seasonal);
         f.hit.p_value = 1e-27;
         f.hit.score = -12.0;
@@ -780,7 +781,7 @@ retry_base_secs = 60
         let data: Mailbox = "Data <data@example.com>".parse().unwrap();
         let team: Mailbox = "Team <team@example.com>".parse().unwrap();
         fx.config.sources[0].owner = Some(data.clone());
-        let run = fx.store.begin_run("once", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
         let fs = [
             finding("revenue", "eu", 10, Check::Late),
             finding("orders", "eu", 10, Check::Missing),
@@ -828,7 +829,7 @@ retry_base_secs = 60
         let mut fx = fixture();
         // Wed 2 Dec 2020 12:00 UTC: the WBR (Wed 10:00 London) was two hours ago.
         let at = Utc.with_ymd_and_hms(2020, 12, 2, 12, 0, 0).unwrap();
-        let run = fx.store.begin_run("backfill", at).unwrap();
+        let run = fx.store.begin_run(RunKind::Backfill, at).unwrap();
         let fs = [
             // Tue 1 Dec: complete before the review, so reviewed there.
             finding("revenue", "eu", 31, Check::Seasonal),
@@ -847,7 +848,7 @@ retry_base_secs = 60
     #[test]
     fn backfill_marks_old_incidents_past_and_the_daemon_never_announces_them() {
         let mut fx = fixture();
-        let run = fx.store.begin_run("backfill", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Backfill, now()).unwrap();
         // Old incident (days 2-3) and a recent one (day 28, after Wed 25 Nov 10:00).
         let fs = [
             finding("revenue", "eu", 2, Check::Seasonal),
@@ -870,7 +871,7 @@ retry_base_secs = 60
         assert_eq!(all.len(), 2);
         assert!(all[0].past && !all[1].past);
         // A daemon run afterwards (re-reporting history) announces nothing past.
-        let run = fx.store.begin_run("run", now()).unwrap();
+        let run = fx.store.begin_run(RunKind::Run, now()).unwrap();
         let again = record(
             &mut fx.store,
             run,

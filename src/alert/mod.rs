@@ -50,12 +50,12 @@ use lettre::address::Envelope as SmtpEnvelope;
 use lettre::message::Mailbox;
 
 use crate::config::{AlertsConfig, Config, SmtpConfig, WebConfig};
+use crate::links::key::KeyError;
+use crate::links::tokens::Key;
+use crate::links::{incident_url, link_expiry, open_items_url};
 use crate::model::Lane;
 use crate::render;
 use crate::store::{Claim, MailRow, NewMail, Store, StoreError};
-use crate::web::key::KeyError;
-use crate::web::links::{incident_url, link_expiry, open_items_url};
-use crate::web::tokens::Key;
 
 pub use incidents::{Evaluated, Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};
@@ -159,7 +159,7 @@ pub fn link_key(config: &Config) -> Result<Option<Key>, KeyError> {
     config
         .web
         .as_ref()
-        .map(|w| crate::web::key::load(&w.key))
+        .map(|w| crate::links::key::load(&w.key))
         .transpose()
 }
 
@@ -214,7 +214,7 @@ impl<'a> Signer<'a> {
         review_at: DateTime<Utc>,
         to: &str,
     ) -> String {
-        crate::web::links::report_url(self.web, self.key, week_start, review_at, to)
+        crate::links::report_url(self.web, self.key, week_start, review_at, to)
     }
 }
 
@@ -815,14 +815,23 @@ fn eml_name(n: usize, owner: &Mailbox) -> String {
     format!("{n:02}-{safe}.eml")
 }
 
-/// Write digests as `.eml` files into `dir` (created if needed), each with
-/// its HTML beside it as a `.html` page a browser opens (charts inlined), or
-/// to stdout when `dir` is `None`. Sends nothing. Returns the `.eml` files
-/// written (`-` once per digest written to stdout).
-pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBuf>, AlertError> {
+/// Where a dry run writes its digests.
+#[derive(Debug)]
+pub enum EmlTo<'a> {
+    /// `.eml` files into this folder (created if needed), each with its HTML
+    /// beside it as a `.html` page a browser opens (charts inlined).
+    Dir(&'a Path),
+    /// One after another into this buffer, each under a
+    /// `==> digest for … <==` line (`--dry-run -`: the caller prints it).
+    Stream(&'a mut Vec<u8>),
+}
+
+/// Write digests where `to` says. Sends nothing. Returns the `.eml` files
+/// written (`-` once per digest written to the stream).
+pub fn write_eml(outgoing: &[Outgoing], to: EmlTo<'_>) -> Result<Vec<PathBuf>, AlertError> {
     let mut written = Vec::new();
-    match dir {
-        Some(dir) => {
+    match to {
+        EmlTo::Dir(dir) => {
             if dir.exists() && !dir.is_dir() {
                 return Err(AlertError::DryRunNotADir {
                     path: dir.to_path_buf(),
@@ -848,17 +857,12 @@ pub fn write_eml(outgoing: &[Outgoing], dir: Option<&Path>) -> Result<Vec<PathBu
                 written.push(path);
             }
         }
-        None => {
-            let stdout = std::io::stdout();
-            let mut w = stdout.lock();
-            let io = |source| AlertError::Io {
-                path: PathBuf::from("<stdout>"),
-                source,
-            };
+        EmlTo::Stream(w) => {
             for o in outgoing {
-                writeln!(w, "==> digest for {} <==", o.owner).map_err(io)?;
-                w.write_all(&o.message).map_err(io)?;
-                writeln!(w).map_err(io)?;
+                // writing into memory cannot fail
+                let _ = writeln!(w, "==> digest for {} <==", o.owner);
+                w.extend_from_slice(&o.message);
+                w.push(b'\n');
                 written.push(PathBuf::from("-"));
             }
         }
@@ -871,13 +875,14 @@ pub type DryRun = (Vec<PathBuf>, Vec<(Mailbox, AlertError)>);
 
 /// `--dry-run`: render the digests these incidents would produce (charts
 /// from the store's series history, `notice` at the top) and write them to
-/// `dir` (or stdout). Reads the store, writes nothing to it, sends nothing.
+/// `to` (a folder, or a stream the caller prints). Reads the store, writes
+/// nothing to it, sends nothing.
 pub fn dry_run(
     store: &Store,
     incidents: &[Incident],
     config: &Config,
     now: DateTime<Utc>,
-    dir: Option<&Path>,
+    to: EmlTo<'_>,
     signer: Option<Signer<'_>>,
     notice: Option<&str>,
 ) -> Result<DryRun, AlertError> {
@@ -885,7 +890,7 @@ pub fn dry_run(
     let store_id = store.store_id()?;
     let (outgoing, errors) =
         render_digests(incidents, config, &store_id, now, signer, &charts, notice);
-    Ok((write_eml(&outgoing, dir)?, errors))
+    Ok((write_eml(&outgoing, to)?, errors))
 }
 
 /// Write every queued, unsent outbox message to `dir` as `.eml` (inspection).
@@ -913,20 +918,7 @@ pub fn send_test_email(
     to: &Mailbox,
     now: DateTime<Utc>,
 ) -> Result<(), AlertError> {
-    let digest = render::Digest {
-        subject: "[callout] test email".to_string(),
-        text: format!(
-            "This is a test email from callout.\n\nIf you can read it, callout can send digests through {}:{} as {}.\n",
-            smtp.host, smtp.port, smtp.from
-        ),
-        html: format!(
-            "<!DOCTYPE html>\n<html><body><p>This is a test email from callout.</p><p>If you can read it, callout can send digests through {}:{} as {}.</p></body></html>\n",
-            render::escape_html(&smtp.host),
-            smtp.port,
-            render::escape_html(&smtp.from.to_string())
-        ),
-        images: Vec::new(),
-    };
+    let digest = render::test_email(&smtp.host, smtp.port, &smtp.from);
     let env = mail::Envelope {
         from: &smtp.from,
         reply_to: smtp.reply_to.as_ref(),

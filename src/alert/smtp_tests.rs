@@ -1,10 +1,11 @@
 //! Delivery against a real SMTP server over TCP: `tests/smtp_sink.py`
-//! (aiosmtpd) started per test on a free port, writing what it receives to a
+//! (aiosmtpd) started per test on a port it picks and prints (port 0: no race
+//! for a "free" one), writing what it receives to a
 //! temporary folder, parsed back with mail-parser. Each test has its own
 //! SQLite file, sink process and port, so they run in parallel.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -16,26 +17,28 @@ use mail_parser::{MessageParser, MimeHeaders};
 use super::incidents::tests::{config, evaluated, finding, now};
 use super::*;
 use crate::model::{Check, Finding};
+use crate::store::RunKind;
 
 /// The sink process; killed on drop.
 struct Sink {
     child: Child,
     dir: tempfile::TempDir,
+    /// The port it listens on (it binds port 0 and says which it got).
+    port: u16,
 }
 
 impl Sink {
-    fn start(port: u16) -> Sink {
-        Sink::start_with(port, &[])
+    fn start() -> Sink {
+        Sink::start_with(&[])
     }
 
     /// With extra arguments, e.g. `["--hang-on", "quit"]`.
-    fn start_with(port: u16, extra: &[&str]) -> Sink {
+    fn start_with(extra: &[&str]) -> Sink {
         let dir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/smtp_sink.py");
         let mut child = Command::new("python3")
             .arg(&script)
-            .arg("--port")
-            .arg(port.to_string())
+            .args(["--port", "0"])
             .arg("--dir")
             .arg(dir.path())
             .args(extra)
@@ -53,11 +56,17 @@ impl Sink {
         let line = rx
             .recv_timeout(StdDuration::from_secs(20))
             .unwrap_or_default();
-        let sink = Sink { child, dir };
-        assert_eq!(
-            line.trim(),
-            "ready",
-            "smtp_sink.py did not start (is aiosmtpd installed? `pip install aiosmtpd`)"
+        let port = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok());
+        let sink = Sink {
+            child,
+            dir,
+            port: port.unwrap_or(0),
+        };
+        assert!(
+            port.is_some(),
+            "smtp_sink.py did not start (is aiosmtpd installed? `pip install aiosmtpd`): {line:?}"
         );
         sink
     }
@@ -102,12 +111,30 @@ impl Drop for Sink {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A local port that refuses connections while this lives: the client end
+/// of a loopback connection owns it and nothing listens on it, and no other
+/// socket can bind it meanwhile (a port bound and let go could be taken).
+struct Closed {
+    _listener: TcpListener,
+    client: TcpStream,
+    _server: TcpStream,
+}
+
+impl Closed {
+    fn new() -> Closed {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        Closed {
+            _listener: listener,
+            client,
+            _server: server,
+        }
+    }
+
+    fn port(&self) -> u16 {
+        self.client.local_addr().unwrap().port()
+    }
 }
 
 /// A store, a config pointing at `port`, and the findings of one run:
@@ -127,6 +154,13 @@ impl World {
             dir,
             store,
             config: config(port),
+        }
+    }
+
+    /// The relay came up on `port`.
+    fn point_at(&mut self, port: u16) {
+        if let Some(smtp) = self.config.smtp.as_mut() {
+            smtp.port = port;
         }
     }
 
@@ -150,7 +184,7 @@ impl World {
 
     /// One evaluation, recorded and queued, as the pipeline would do it.
     fn run_and_queue(&mut self) -> QueueReport {
-        let run = self.store.begin_run("once", now()).unwrap();
+        let run = self.store.begin_run(RunKind::Once, now()).unwrap();
         let fs = World::findings();
         let evals: Vec<Evaluated> = fs
             .iter()
@@ -196,8 +230,8 @@ fn to_of(raw: &[u8]) -> String {
 
 #[test]
 fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
-    let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    let port = sink.port;
     let mut w = World::new(port);
     let q = w.run_and_queue();
     assert_eq!((q.queued, q.unowned, q.failed.len()), (2, 1, 0), "{q:?}");
@@ -310,7 +344,8 @@ fn one_digest_per_owner_with_its_incidents_as_valid_mime() {
 
 #[test]
 fn smtp_down_then_up_delivers_every_digest_exactly_once() {
-    let port = free_port();
+    let closed = Closed::new();
+    let port = closed.port();
     let mut w = World::new(port);
     assert_eq!(w.run_and_queue().queued, 2);
 
@@ -336,8 +371,9 @@ fn smtp_down_then_up_delivers_every_digest_exactly_once() {
         "{stored:?}"
     );
 
-    // The server comes back: each digest arrives once.
-    let sink = Sink::start(port);
+    // The server comes back (on a port of its own): each digest arrives once.
+    let sink = Sink::start();
+    w.point_at(sink.port);
     let r = w.deliver(now() + Duration::seconds(180));
     assert_eq!(
         (r.sent.len(), r.failed.len(), r.waiting),
@@ -356,8 +392,8 @@ fn smtp_down_then_up_delivers_every_digest_exactly_once() {
 
 #[test]
 fn a_restart_between_queueing_and_sending_sends_once() {
-    let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    let port = sink.port;
     let mut w = World::new(port);
     assert_eq!(w.run_and_queue().queued, 2);
     // "Crash": the process dies before delivering; only the file survives.
@@ -376,10 +412,10 @@ fn a_restart_between_queueing_and_sending_sends_once() {
 
 #[test]
 fn one_refused_owner_does_not_stop_the_others() {
-    let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    let port = sink.port;
     let mut w = World::new(port);
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let fs = [
         finding("refunds", "eu", 29, Check::Seasonal),
         finding("orders", "eu", 29, Check::Seasonal),
@@ -434,8 +470,8 @@ fn one_refused_owner_does_not_stop_the_others() {
 
 #[test]
 fn test_email_reaches_the_server() {
-    let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    let port = sink.port;
     let cfg = config(port);
     let to: Mailbox = "Ops <ops@example.com>".parse().unwrap();
     send_test_email(cfg.smtp.as_ref().unwrap(), &to, now()).unwrap();
@@ -446,7 +482,8 @@ fn test_email_reaches_the_server() {
     assert_eq!(got[0].1, vec!["ops@example.com".to_string()]);
 
     // Nothing listening: a clear error naming the server.
-    let down = config(free_port());
+    let closed = Closed::new();
+    let down = config(closed.port());
     let e = send_test_email(down.smtp.as_ref().unwrap(), &to, now()).unwrap_err();
     assert!(matches!(e, AlertError::Send { .. }), "{e}");
     assert!(e.to_string().contains("127.0.0.1"), "{e}");
@@ -454,8 +491,9 @@ fn test_email_reaches_the_server() {
 
 #[test]
 fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
-    let mut w = World::new(free_port());
-    let run = w.store.begin_run("once", now()).unwrap();
+    let closed = Closed::new();
+    let mut w = World::new(closed.port());
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let incidents = record(
         &mut w.store,
         run,
@@ -472,7 +510,7 @@ fn dry_run_writes_eml_files_and_touches_neither_store_nor_network() {
         &incidents,
         &w.config,
         now(),
-        Some(&out),
+        crate::alert::EmlTo::Dir(&out),
         None,
         None,
     )
@@ -541,9 +579,9 @@ fn message_ids_differ_between_stores_and_survive_a_retry() {
     // Two stores (a reset, a second deployment) announcing the same incident
     // ids to the same owner: clients that drop duplicate Message-IDs must not
     // drop the second store's digest.
-    let port = free_port();
-    let mut a = World::new(port);
-    let mut b = World::new(port);
+    let closed = Closed::new();
+    let mut a = World::new(closed.port());
+    let mut b = World::new(closed.port());
     assert_eq!(a.run_and_queue().queued, 2);
     assert_eq!(b.run_and_queue().queued, 2);
     let key_of = |w: &World| {
@@ -572,7 +610,8 @@ fn message_ids_differ_between_stores_and_survive_a_retry() {
 
     // A retry sends the same Message-ID: first attempt fails (no server).
     assert_eq!(a.deliver(now()).failed.len(), 2);
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    a.point_at(sink.port);
     assert_eq!(a.deliver(now() + Duration::hours(2)).sent.len(), 2);
     let mut got: Vec<String> = sink
         .received()
@@ -636,7 +675,7 @@ fn a_hung_server_costs_two_timeouts_per_pass_and_says_timed_out() {
 
 /// Queue one more digest, for the default owner, of a series of its own.
 fn queue_one_more(w: &mut World, metric: &str, region: &str) {
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let fs = [finding(metric, region, 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     let q = queue_digests(&mut w.store, &incidents, &w.config, now(), None, None).unwrap();
@@ -648,8 +687,8 @@ fn a_relay_that_acks_late_gets_each_digest_at_most_twice_and_the_queue_moves() {
     // Every message is delivered, and acknowledged 3 s later: after the
     // 1 s timeout. Before: a new copy at every retry, and the digests queued
     // behind the first were never tried.
-    let port = free_port();
-    let sink = Sink::start_with(port, &["--ack-after", "3"]);
+    let sink = Sink::start_with(&["--ack-after", "3"]);
+    let port = sink.port;
     let mut w = World::new(port);
     w.config.smtp.as_mut().unwrap().timeout = StdDuration::from_secs(1);
     assert_eq!(w.run_and_queue().queued, 2);
@@ -688,13 +727,14 @@ fn two_passes_at_once_on_one_store_send_each_message_once() {
     // same moment, each with its own connection and claim owner (two
     // processes on one store). Several trials: a race shows up as a copy.
     for trial in 0..3 {
-        let port = free_port();
-        let mut w = World::new(port);
+        let closed = Closed::new();
+        let mut w = World::new(closed.port());
         assert_eq!(w.run_and_queue().queued, 2);
         queue_one_more(&mut w, "orders", "us");
         // the relay was down
         assert_eq!(w.deliver(now()).failed.len(), 3);
-        let sink = Sink::start(port);
+        let sink = Sink::start();
+        w.point_at(sink.port);
         let later = now() + Duration::hours(2);
         let (a, b) = (
             deliver_in_background(&w, later),
@@ -724,8 +764,8 @@ fn two_passes_at_once_on_one_store_send_each_message_once() {
 
 #[test]
 fn a_claim_that_ran_out_is_taken_over_and_a_live_one_is_not() {
-    let port = free_port();
-    let mut w = World::new(port);
+    let closed = Closed::new();
+    let mut w = World::new(closed.port());
     queue_one(&mut w);
     let id = w.store.unsent_mail().unwrap()[0].id;
     let t = now();
@@ -790,7 +830,7 @@ fn outbox_state(w: &World) -> Vec<(Option<i64>, Option<i64>, u32)> {
 
 /// Findings for Sam only: one digest.
 fn queue_one(w: &mut World) {
-    let run = w.store.begin_run("once", now()).unwrap();
+    let run = w.store.begin_run(RunKind::Once, now()).unwrap();
     let fs = [finding("orders", "eu", 29, Check::Seasonal)];
     let incidents = record(&mut w.store, run, &fs, &[], &w.config, now(), false).unwrap();
     assert_eq!(
@@ -805,8 +845,8 @@ fn queue_one(w: &mut World) {
 fn acceptance_is_recorded_before_quit() {
     // The server accepts the message, then never answers QUIT: a kill now
     // must not send it again, so it has to be marked sent already.
-    let port = free_port();
-    let sink = Sink::start_with(port, &["--hang-on", "quit"]);
+    let sink = Sink::start_with(&["--hang-on", "quit"]);
+    let port = sink.port;
     let mut w = World::new(port);
     w.config.smtp.as_mut().unwrap().timeout = StdDuration::from_secs(2);
     queue_one(&mut w);
@@ -824,8 +864,8 @@ fn acceptance_is_recorded_before_quit() {
 
 #[test]
 fn the_attempt_is_recorded_before_the_body_and_cleared_by_the_answer() {
-    let port = free_port();
-    let sink = Sink::start_with(port, &["--hang-on", "data"]);
+    let sink = Sink::start_with(&["--hang-on", "data"]);
+    let port = sink.port;
     let mut w = World::new(port);
     w.config.smtp.as_mut().unwrap().timeout = StdDuration::from_secs(2);
     queue_one(&mut w);
@@ -925,8 +965,8 @@ fn parsed(sink: &Sink, skip: usize) -> Vec<(String, String, String, String)> {
 
 #[test]
 fn an_unexplained_incident_gets_exactly_one_reminder_and_an_explained_one_none() {
-    let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    let port = sink.port;
     let mut w = World::with_reminders(port);
     w.run_and_queue();
     assert_eq!(w.deliver(now()).sent.len(), 2, "the two digests");
@@ -989,8 +1029,8 @@ fn an_unexplained_incident_gets_exactly_one_reminder_and_an_explained_one_none()
 
 #[test]
 fn after_the_deadline_each_unexplained_incident_is_in_exactly_one_escalation() {
-    let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    let port = sink.port;
     let mut w = World::with_reminders(port);
     w.run_and_queue();
     w.deliver(now());
@@ -1046,8 +1086,8 @@ fn after_the_deadline_each_unexplained_incident_is_in_exactly_one_escalation() {
 
 #[test]
 fn an_escalation_goes_to_the_owner_rules_address_and_an_unreachable_one_is_retried() {
-    let port = free_port();
-    let mut w = World::with_reminders(port);
+    let closed = Closed::new();
+    let mut w = World::with_reminders(closed.port());
     w.run_and_queue();
     // The server is down for the digests, the reminders and the first escalation pass.
     assert_eq!(w.deliver(now()).sent.len(), 0);
@@ -1057,7 +1097,8 @@ fn an_escalation_goes_to_the_owner_rules_address_and_an_unreachable_one_is_retri
         "organisers (Ana) and Sam's manager: {r:?}"
     );
     assert!(w.deliver(at(28)).sent.is_empty());
-    let sink = Sink::start(port);
+    let sink = Sink::start();
+    w.point_at(sink.port);
     // Later passes deliver everything queued, each message once.
     let d = w.deliver(at(40));
     let d2 = w.deliver(at(60));

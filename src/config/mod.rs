@@ -9,6 +9,7 @@ mod compile;
 mod fields;
 pub mod raw;
 pub mod report;
+pub mod syntax;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +18,7 @@ use chrono::{NaiveDate, NaiveTime, Weekday};
 use chrono_tz::Tz;
 
 use crate::model::{Check, Granularity, Side};
+use crate::text::{Decimal, TimeFormat};
 
 pub use compile::{compile_str, load};
 pub use fields::suggestion;
@@ -289,7 +291,7 @@ pub struct SourceConfig {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Dialect {
     /// How the time column is written; `None`: ISO 8601 (or a date type).
-    pub time_format: Option<crate::source::text::TimeFormat>,
+    pub time_format: Option<TimeFormat>,
     /// The decimal mark of numbers written as text.
     pub decimal: Decimal,
     /// The text encoding of a CSV; `None`: UTF-8 (a BOM is skipped), or
@@ -338,26 +340,6 @@ impl Dialect {
             parts.push("period_end".into());
         }
         (!parts.is_empty()).then(|| parts.join(", "))
-    }
-}
-
-/// The decimal mark of numbers written as text (`decimal`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Decimal {
-    /// `1,234.56`
-    #[default]
-    Point,
-    /// `1.234,56`
-    Comma,
-}
-
-impl Decimal {
-    /// The mark itself.
-    pub fn mark(self) -> u8 {
-        match self {
-            Decimal::Point => b'.',
-            Decimal::Comma => b',',
-        }
     }
 }
 

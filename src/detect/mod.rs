@@ -32,9 +32,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 
+use crate::batch::Batch;
 use crate::config::{Config, EventConfig};
+use crate::model::Evaluated;
 use crate::model::{Checkpoint, ExplainedSpan, Finding, Granularity, SeriesKey};
-use crate::source::Batch;
 use calendar::Calendar;
 
 /// Which timestamps to report on (inclusive, wall-clock ms).
@@ -52,21 +53,6 @@ impl Range {
         from: i64::MIN,
         to: i64::MAX,
     };
-}
-
-/// One series that was evaluated, for incident bookkeeping.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Evaluated {
-    /// Source name.
-    pub source: String,
-    /// The series.
-    pub key: SeriesKey,
-    /// Newest timestamp evaluated.
-    pub last_ts: i64,
-    /// Milliseconds between points.
-    pub step_ms: i64,
-    /// Points evaluated in range.
-    pub points: usize,
 }
 
 /// The points of one series inside its report range: what a run reported

@@ -15,11 +15,11 @@ use chrono::{Datelike, Duration, NaiveDate};
 use super::calendar::{self, Calendar};
 use super::series::{self, Explained, SeriesInput};
 use super::{Range, detect};
+use crate::batch::{Batch, SeriesInfo};
 use crate::config::MetricRule;
 use crate::model::{
     Cause, Check, ExplainedSpan, Finding, Granularity, Hit, Persistence, SeriesKey, Side,
 };
-use crate::source::{Batch, SeriesInfo};
 
 const DAY_MS: i64 = 86_400_000;
 const LEVEL: f64 = 1000.0;
@@ -635,7 +635,7 @@ fn fdr_across_series() {
 /// series every few weeks; the fitted t5 family keeps it to a handful of
 /// findings in three years (at most 5 on average, about 3 per 100
 /// series-weeks). Known gap: tails heavier than t5 still fire now and then,
-/// see ARCHITECTURE.md.
+/// see docs/detection.md.
 #[test]
 fn heavy_tailed_series_rarely_fires() {
     let seeds = 10;

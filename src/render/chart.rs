@@ -205,7 +205,7 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             title { (c.title) }
             @for v in &ticks {
                 line.grid x1=(LEFT) x2=(W - RIGHT) y1=(format!("{:.1}", y(*v))) y2=(format!("{:.1}", y(*v))) {}
-                text.ylabel x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (super::amount(*v, c.unit)) }
+                text.ylabel x=(LEFT - 6.0) y=(format!("{:.1}", y(*v) + 4.0)) text-anchor="end" { (crate::fmt::amount(*v, c.unit)) }
             }
             @for (i, t) in xticks.iter().enumerate() {
                 // the last label ends at the plot's right edge instead of running off it
@@ -215,7 +215,7 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             @for b in c.band.iter().filter(|b| b.lower.is_finite() && b.upper.is_finite()) {
                 rect.band x=(format!("{:.1}", x(b.ts) - cell / 2.0)) y=(format!("{:.1}", y(b.upper)))
                     width=(format!("{:.1}", cell)) height=(format!("{:.1}", (y(b.lower) - y(b.upper)).max(1.0))) {
-                    title { "normal range " (super::amount(b.lower, c.unit)) " to " (super::amount(b.upper, c.unit)) }
+                    title { "normal range " (crate::fmt::amount(b.lower, c.unit)) " to " (crate::fmt::amount(b.upper, c.unit)) }
                 }
                 @if b.expected.is_finite() {
                     line.expected x1=(format!("{:.1}", x(b.ts) - cell / 2.0)) x2=(format!("{:.1}", x(b.ts) + cell / 2.0))
@@ -225,7 +225,7 @@ pub fn svg(c: &Chart<'_>) -> Markup {
             polyline.series points=(line) {}
             @for &(t, v) in c.marks.iter().filter(|m| m.1.is_finite()) {
                 circle.mark cx=(format!("{:.1}", x(t))) cy=(format!("{:.1}", y(v))) r="4.5" {
-                    title { (fmt_time(t, "%Y-%m-%d %H:%M")) ": " (super::amount(v, c.unit)) }
+                    title { (fmt_time(t, "%Y-%m-%d %H:%M")) ": " (crate::fmt::amount(v, c.unit)) }
                 }
             }
         }
@@ -842,7 +842,7 @@ mod tests {
             (Stroke::Dashed, last.as_slice()),
             (Stroke::Dotted, plan.as_slice()),
         ];
-        let fmt = |v: f64| super::super::num(v);
+        let fmt = |v: f64| crate::fmt::num(v);
         let panel = Panel {
             heading: "Weekly",
             labels: &labels,

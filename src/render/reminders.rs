@@ -2,20 +2,21 @@
 //!
 //! Pure like the digest: who is reminded, about what and for which deadline
 //! is decided by the alert stage and passed in; this only phrases it.
-//! Everything a person or a config wrote (names, metrics, dimensions, notes)
-//! goes through [`escape_html`] in the HTML part.
+//! The HTML part is a maud template, so everything a person or a config
+//! wrote (names, metrics, dimensions, notes) is escaped by construction.
 
 use std::fmt::Write as _;
 
 use chrono::DateTime;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
+use maud::html;
 
-use super::{
-    Digest, Links, count_outliers, escape_html, greeting_name, period_label, series_label,
-    short_time, why,
-};
+use super::layout::{explain_button, page};
+use super::words::{count_outliers, greeting_name, period_label, series_label, why};
+use super::{Digest, Links};
 use crate::config::ReviewConfig;
+use crate::fmt::short_time;
 use crate::model::{Incident, sort_by_severity};
 
 /// When the explanations are due and when the review is.
@@ -26,6 +27,9 @@ pub struct Due {
     /// The review they are for.
     pub review_at: DateTime<Tz>,
 }
+
+/// The footer's look: small and grey, under a rule.
+const FOOTER_STYLE: &str = "color: #666; font-size: small";
 
 /// One item line: `revenue (region=eu) — 2020-11-29: dropped 42% …`.
 fn item_line(i: &Incident) -> String {
@@ -63,24 +67,51 @@ pub fn reminder(
     let mut items = incidents.to_vec();
     sort_by_severity(&mut items);
     let n = items.len();
+    let ids: Vec<String> = items.iter().map(|i| format!("#{}", i.id)).collect();
+    let r = Reminder {
+        name: greeting_name(owner),
+        intro: reminder_intro(review, due, n),
+        ask: reminder_ask(n, links.is_some(), escalated_to),
+        footer: format!(
+            "Reminder sent once by callout for the {}. Incidents {}.",
+            review.name,
+            ids.join(", ")
+        ),
+        items,
+        links,
+    };
     let subject = reminder_subject(review, due, n);
-    let name = greeting_name(owner);
-    let tz = review.timezone.name();
-    let each = if n == 1 { "it" } else { "each one" };
-    let intro = format!(
-        "Explanations for the {} on {} are due {} ({tz}), and {} you own {} no explanation yet.",
+    Digest {
+        text: r.text(),
+        html: r.html(&subject),
+        subject,
+        images: Vec::new(),
+    }
+}
+
+/// `Explanations for the WBR on … are due …, and these 2 outliers you own
+/// have no explanation yet.`
+fn reminder_intro(review: &ReviewConfig, due: Due, n: usize) -> String {
+    format!(
+        "Explanations for the {} on {} are due {} ({}), and {} you own {} no explanation yet.",
         review.name,
         short_time(&due.review_at),
         short_time(&due.deadline),
+        review.timezone.name(),
         if n == 1 {
             "this outlier".to_string()
         } else {
             format!("these {n} outliers")
         },
         if n == 1 { "has" } else { "have" },
-    );
-    let link_of = |id: i64| links.and_then(|l| l.incidents.get(&id));
-    let mut ask = if links.is_some() {
+    )
+}
+
+/// How to explain (the links, or as the digest asked), and who hears about
+/// what is still open after the deadline.
+fn reminder_ask(n: usize, links: bool, escalated_to: &[Mailbox]) -> String {
+    let each = if n == 1 { "it" } else { "each one" };
+    let mut ask = if links {
         format!(
             "Please explain {each} with its \u{201c}Explain this\u{201d} link before the deadline; items you have explained no longer appear here."
         )
@@ -97,63 +128,73 @@ pub fn reminder(
             names.join(" and ")
         );
     }
-    let ids: Vec<String> = items.iter().map(|i| format!("#{}", i.id)).collect();
-    let footer = format!(
-        "Reminder sent once by callout for the {}. Incidents {}.",
-        review.name,
-        ids.join(", ")
-    );
+    ask
+}
 
-    let mut text = format!("Hello {name},\n\n{intro}\n\n");
-    for (k, i) in items.iter().enumerate() {
-        let _ = writeln!(
-            text,
-            "{}. {}\n   Check: {} (source {})",
-            k + 1,
-            item_line(i),
-            i.worst.hit.check,
-            i.source
-        );
-        if let Some(url) = link_of(i.id) {
-            let _ = writeln!(text, "   Explain this:\n   {url}");
+/// What a reminder says, before it is laid out as text or HTML.
+struct Reminder<'a> {
+    /// The unexplained incidents, most severe first.
+    items: Vec<Incident>,
+    /// Whom the greeting names.
+    name: String,
+    /// The deadline and how many are open.
+    intro: String,
+    /// How to explain them, and who hears about the rest.
+    ask: String,
+    /// The last line: the review and the incidents' numbers.
+    footer: String,
+    /// The signed page links, when `[web]` is configured.
+    links: Option<&'a Links>,
+}
+
+impl Reminder<'_> {
+    /// The explanation page of incident `id`, when there are links.
+    fn link_of(&self, id: i64) -> Option<&String> {
+        self.links.and_then(|l| l.incidents.get(&id))
+    }
+
+    /// The text/plain part.
+    fn text(&self) -> String {
+        let mut text = format!("Hello {},\n\n{}\n\n", self.name, self.intro);
+        for (k, i) in self.items.iter().enumerate() {
+            let _ = writeln!(
+                text,
+                "{}. {}\n   Check: {} (source {})",
+                k + 1,
+                item_line(i),
+                i.worst.hit.check,
+                i.source
+            );
+            if let Some(url) = self.link_of(i.id) {
+                let _ = writeln!(text, "   Explain this:\n   {url}");
+            }
         }
+        let _ = write!(text, "\n{}\n\n-- \n{}\n", self.ask, self.footer);
+        text
     }
-    let _ = write!(text, "\n{ask}\n\n-- \n{footer}\n");
 
-    let e = escape_html;
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p><strong>{}</strong></p>\n<ol>\n",
-        e(&subject),
-        e(&name),
-        e(&intro),
-    );
-    for i in &items {
-        let _ = writeln!(
-            html,
-            "<li><strong>{}</strong> — {}: {}<br><small>Check: {} (source {})</small>{}</li>",
-            e(&series_label(i)),
-            e(&period_label(i)),
-            e(&why(&i.worst)),
-            e(i.worst.hit.check.as_str()),
-            e(&i.source),
-            link_of(i.id)
-                .map(|u| super::explain_button(u))
-                .unwrap_or_default(),
-        );
-    }
-    let _ = write!(
-        html,
-        "</ol>\n<p>{}</p>\n<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
-        e(&ask),
-        e(&footer)
-    );
-    Digest {
-        subject,
-        text,
-        html,
-        images: Vec::new(),
+    /// The text/html part, titled `subject`.
+    fn html(&self, subject: &str) -> String {
+        page(
+            subject,
+            html! {
+                p { "Hello " (self.name) "," }
+                p { strong { (self.intro) } }
+                ol {
+                    @for i in &self.items {
+                        li {
+                            strong { (series_label(i)) } " — " (period_label(i)) ": " (why(&i.worst))
+                            br;
+                            small { "Check: " (i.worst.hit.check.as_str()) " (source " (i.source) ")" }
+                            @if let Some(url) = self.link_of(i.id) { (explain_button(url)) }
+                        }
+                    }
+                }
+                p { (self.ask) }
+                hr;
+                p style=(FOOTER_STYLE) { (self.footer) }
+            },
+        )
     }
 }
 
@@ -178,80 +219,93 @@ pub fn escalation(
         count_outliers(total),
         short_time(&due.deadline),
     );
-    let name = greeting_name(to);
-    let tz = review.timezone.name();
-    let intro = format!(
-        "Explanations for the {} on {} were due {} ({tz}). {} from {people} {} still unexplained:",
-        review.name,
-        short_time(&due.review_at),
-        short_time(&due.deadline),
-        if total == 1 {
-            "This outlier".to_string()
-        } else {
-            format!("These {total} outliers")
-        },
-        if total == 1 { "is" } else { "are" },
-    );
-    let footer = format!(
-        "Escalation sent once per review by callout for the {}.",
-        review.name
-    );
-    let sorted: Vec<(&Mailbox, Vec<Incident>)> = owners
-        .iter()
-        .map(|(o, v)| {
-            let mut v = v.clone();
-            sort_by_severity(&mut v);
-            (o, v)
-        })
-        .collect();
-
-    let mut text = format!("Hello {name},\n\n{intro}\n");
-    for (owner, items) in &sorted {
-        let _ = write!(text, "\n{owner} ({}):\n", count_outliers(items.len()));
-        for i in items {
-            let _ = writeln!(text, "- {} (#{})", item_line(i), i.id);
-        }
-    }
-    let _ = write!(text, "\n-- \n{footer}\n");
-
-    let e = escape_html;
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body style=\"font-family: sans-serif; line-height: 1.4\">\n<p>Hello {},</p>\n<p><strong>{}</strong></p>\n",
-        e(&subject),
-        e(&name),
-        e(&intro),
-    );
-    for (owner, items) in &sorted {
-        let _ = write!(
-            html,
-            "<h3 style=\"margin-bottom: 0.2em\">{} <small style=\"font-weight: normal\">({})</small></h3>\n<ul>\n",
-            e(&owner.to_string()),
-            e(&count_outliers(items.len())),
-        );
-        for i in items {
-            let _ = writeln!(
-                html,
-                "<li><strong>{}</strong> — {}: {} <small>(#{})</small></li>",
-                e(&series_label(i)),
-                e(&period_label(i)),
-                e(&why(&i.worst)),
-                i.id,
-            );
-        }
-        let _ = writeln!(html, "</ul>");
-    }
-    let _ = write!(
-        html,
-        "<hr>\n<p style=\"color: #666; font-size: small\">{}</p>\n</body></html>\n",
-        e(&footer)
-    );
+    let e = Escalation {
+        name: greeting_name(to),
+        intro: format!(
+            "Explanations for the {} on {} were due {} ({}). {} from {people} {} still unexplained:",
+            review.name,
+            short_time(&due.review_at),
+            short_time(&due.deadline),
+            review.timezone.name(),
+            if total == 1 {
+                "This outlier".to_string()
+            } else {
+                format!("These {total} outliers")
+            },
+            if total == 1 { "is" } else { "are" },
+        ),
+        footer: format!(
+            "Escalation sent once per review by callout for the {}.",
+            review.name
+        ),
+        owners: owners
+            .iter()
+            .map(|(o, v)| {
+                let mut v = v.clone();
+                sort_by_severity(&mut v);
+                (o, v)
+            })
+            .collect(),
+    };
     Digest {
+        text: e.text(),
+        html: e.html(&subject),
         subject,
-        text,
-        html,
         images: Vec::new(),
+    }
+}
+
+/// What an escalation says, before it is laid out as text or HTML.
+struct Escalation<'a> {
+    /// Whom the greeting names.
+    name: String,
+    /// The deadline that passed and how many are open.
+    intro: String,
+    /// The last line.
+    footer: String,
+    /// Each owner (in the caller's order) and their open items, most severe first.
+    owners: Vec<(&'a Mailbox, Vec<Incident>)>,
+}
+
+impl Escalation<'_> {
+    /// The text/plain part.
+    fn text(&self) -> String {
+        let mut text = format!("Hello {},\n\n{}\n", self.name, self.intro);
+        for (owner, items) in &self.owners {
+            let _ = write!(text, "\n{owner} ({}):\n", count_outliers(items.len()));
+            for i in items {
+                let _ = writeln!(text, "- {} (#{})", item_line(i), i.id);
+            }
+        }
+        let _ = write!(text, "\n-- \n{}\n", self.footer);
+        text
+    }
+
+    /// The text/html part, titled `subject`.
+    fn html(&self, subject: &str) -> String {
+        page(
+            subject,
+            html! {
+                p { "Hello " (self.name) "," }
+                p { strong { (self.intro) } }
+                @for (owner, items) in &self.owners {
+                    h3 style="margin-bottom: 0.2em" {
+                        (owner.to_string()) " "
+                        small style="font-weight: normal" { "(" (count_outliers(items.len())) ")" }
+                    }
+                    ul {
+                        @for i in items {
+                            li {
+                                strong { (series_label(i)) } " — " (period_label(i)) ": " (why(&i.worst))
+                                " " small { "(#" (i.id) ")" }
+                            }
+                        }
+                    }
+                }
+                hr;
+                p style=(FOOTER_STYLE) { (self.footer) }
+            },
+        )
     }
 }
 
@@ -291,7 +345,7 @@ mod tests {
     #[test]
     fn with_links_a_reminder_links_each_item_instead_of_pointing_at_the_digest() {
         let ana: Mailbox = "Ana <ana@example.com>".parse().unwrap();
-        let links = super::super::Links {
+        let links = Links {
             incidents: [
                 (3, "https://c.example/e/t3".to_string()),
                 (7, "https://c.example/e/t7".to_string()),

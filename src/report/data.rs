@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use crate::batch::Batch;
 use crate::config::report::Aggregate;
 use crate::model::MS_PER_DAY;
-use crate::source::Batch;
 
 /// Bits of the group key that hold the day (offset from the batch's first day):
 /// 2^20 days is ~2,800 years, far beyond any export.

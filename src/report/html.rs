@@ -74,22 +74,22 @@ pub fn value(v: f64, rule: &ReportMetric) -> String {
             return format!("{:.*}%", rule.decimals.unwrap_or(2), v * 100.0);
         }
         NumberFormat::Number => match rule.decimals {
-            Some(d) => crate::render::group_thousands(&format!("{v:.d$}")),
-            None => crate::render::num(v),
+            Some(d) => crate::fmt::group_thousands(&format!("{v:.d$}")),
+            None => crate::fmt::num(v),
         },
     };
-    crate::render::with_unit(body, &rule.unit)
+    crate::fmt::with_unit(body, &rule.unit)
 }
 
 /// A short axis number: `2.15M`, `120k`, `950`.
 fn compact(v: f64) -> String {
     let a = v.abs();
     if a >= 1e6 {
-        format!("{}M", crate::render::num(v / 1e6))
+        format!("{}M", crate::fmt::num(v / 1e6))
     } else if a >= 1e4 {
-        format!("{}k", crate::render::num(v / 1e3))
+        format!("{}k", crate::fmt::num(v / 1e3))
     } else {
-        crate::render::num(v)
+        crate::fmt::num(v)
     }
 }
 
@@ -245,12 +245,12 @@ fn chart_of(m: &MetricReport, year: i32) -> Markup {
 }
 
 fn incident(i: &IncidentNote, rule: &ReportMetric, due: &str) -> Markup {
-    let dev = crate::render::deviation(i.actual, i.expected);
+    let dev = crate::fmt::deviation(i.actual, i.expected);
     html! {
         li class=(if i.explanation.is_some() { "explained" } else { "unexplained" }) data-incident=(i.id) {
             strong { (i.series) } " · " (i.when()) ": "
             (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected"
-            @if dev.is_some() { " (" (crate::render::pct(dev)) ")" }
+            @if dev.is_some() { " (" (crate::fmt::pct(dev)) ")" }
             " · " (i.check)
             @match &i.explanation {
                 Some((cause, text)) => {

@@ -47,7 +47,7 @@ fn delta(c: Compare, rule: &ReportMetric) -> Markup {
 
 /// Actual against expected: `-34.6%`, as the page and the digest write it.
 fn deviation(actual: f64, expected: f64) -> Option<String> {
-    crate::render::deviation(actual, expected).map(|d| crate::render::pct(Some(d)))
+    crate::fmt::deviation(actual, expected).map(|d| crate::fmt::pct(Some(d)))
 }
 
 fn plain_delta(c: Compare, rule: &ReportMetric) -> String {
@@ -417,5 +417,59 @@ pub fn email(r: &Report, link: Option<&str>) -> Digest {
         text,
         html: page.into_string(),
         images,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    use super::super::{IncidentNote, WeekChoice, build, gather, week};
+    use super::*;
+
+    /// The pre-read email of the shipped config on the demo exports, for a
+    /// fixed moment, with one explained and one open incident added: its
+    /// subject, text, HTML and images, compared with the snapshots.
+    #[test]
+    fn snapshot_of_the_report_email() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("config/callout.toml"))
+            .unwrap()
+            .replace("\"../", &format!("\"{}/", root.display()));
+        let mut cfg =
+            crate::config::compile_str(&text, &dir.path().join("c.toml"), &|_| None).unwrap();
+        cfg.store_path = dir.path().join("absent.db");
+        let now = Utc.with_ymd_and_hms(2025, 3, 10, 8, 0, 0).unwrap();
+        let week = week(&cfg, WeekChoice::Default, now).unwrap();
+        let inputs = gather(&cfg, week, now).unwrap();
+        let mut r = build(&cfg, &inputs, week, now);
+        let day = |d| NaiveDate::from_ymd_opt(2025, 3, d).unwrap();
+        let note = |id, explanation| IncidentNote {
+            id,
+            series: "orders{region=eu & \"co\"}".into(),
+            check: "seasonal".into(),
+            day: day(6),
+            first: day(5),
+            last: day(6),
+            actual: 580.0,
+            expected: 1000.0,
+            owner: "Ana <ana@example.com>".into(),
+            explanation,
+        };
+        let m = &mut r.sections[0].metrics[0];
+        m.incidents.push(note(
+            7,
+            Some(("promo".into(), "Black Friday <b>early</b>".into())),
+        ));
+        m.incidents.push(note(8, None));
+        let d = email(&r, Some("https://c.example/r/token?a=1&b=2"));
+        let images: Vec<&str> = d.images.iter().map(|i| i.cid.as_str()).collect();
+        insta::assert_snapshot!(
+            "report_email_text",
+            format!("Subject: {}\nImages: {images:?}\n\n{}", d.subject, d.text)
+        );
+        insta::assert_snapshot!("report_email_html", d.html.replace("><", ">\n<"));
+        assert!(!d.html.contains("<b>early"), "{}", d.html);
     }
 }

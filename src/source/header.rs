@@ -14,7 +14,8 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::{compressed_head, dialect, missing_column, workbook};
+use super::error::missing_column;
+use super::{compressed_head, dialect, workbook};
 
 /// Rows of a workbook read to find its table and header (a column whose
 /// header cell is empty counts when it has data in these).

@@ -2,48 +2,16 @@
 //! value → f64, keys checked) and cut one sorted series (duplicate
 //! timestamps, bad values, granularity); `rows` orders the rows between.
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use polars::prelude::*;
 
 use super::offsets::{OffsetRun, Stamp};
-use super::text::Number;
 use super::{METRIC, SourceError, TS, VALUE};
-use crate::config::{Decimal, Duplicates, SourceConfig};
+use crate::config::{Duplicates, SourceConfig};
 use crate::model::{Granularity, MS_PER_DAY};
-
-/// Parse a date or datetime string to wall-clock ms in `tz`: `2024-01-31`,
-/// `2024-01-31 10:00[:00]`, `2024-01-31T10:00:00[.fff][Z|+02:00]`.
-pub fn parse_time_str(s: &str, tz: Tz) -> Option<i64> {
-    let s = s.trim();
-    if s.len() == 10 {
-        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
-        return Some(crate::model::date_ms(d));
-    }
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(crate::model::wall_ms(&dt.with_timezone(&tz)));
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(n) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(n.and_utc().timestamp_millis());
-        }
-    }
-    for f in [
-        "%Y-%m-%dT%H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f%z",
-        "%Y-%m-%d %H:%M:%S%.f %z",
-    ] {
-        if let Ok(dt) = chrono::DateTime::parse_from_str(s, f) {
-            return Some(crate::model::wall_ms(&dt.with_timezone(&tz)));
-        }
-    }
-    None
-}
+use crate::text::Decimal;
+use crate::text::{Number, parse_time_str};
 
 fn bad(cfg: &SourceConfig, file: &str, column: &str, message: String) -> SourceError {
     SourceError::BadColumn {
@@ -212,7 +180,7 @@ fn text_times(
                 Some(f) => format!("row {row}: {v:?} does not fit time_format {:?}", f.spec()),
                 None => {
                     let sample: Vec<&str> = s.iter().flatten().take(2000).collect();
-                    let hint = match super::text::infer_time_format(&sample, false) {
+                    let hint = match crate::text::infer_time_format(&sample, false) {
                         Ok(Some(g)) => format!(
                             "; its values look like {:?}: set time_format = {:?} on the source",
                             g.format.spec(),
@@ -618,7 +586,7 @@ fn values(
             out.push(None);
             continue;
         };
-        match super::text::parse_number(v, decimal) {
+        match crate::text::parse_number(v, decimal) {
             Number::Value(x) => out.push(Some(x)),
             Number::Missing => out.push(None),
             Number::Bad => {
@@ -960,19 +928,6 @@ pub fn infer_granularity(ts: &[i64]) -> Option<Granularity> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_common_time_formats() {
-        let tz: Tz = "Europe/Berlin".parse().unwrap();
-        let day = parse_time_str("2024-01-31", tz).unwrap();
-        assert_eq!(day % MS_PER_DAY, 0);
-        let a = parse_time_str("2024-01-31T10:00:00", tz).unwrap();
-        assert_eq!(a - day, 10 * 3_600_000);
-        // 09:00 UTC is 10:00 in Berlin (winter)
-        assert_eq!(parse_time_str("2024-01-31T09:00:00Z", tz), Some(a));
-        assert_eq!(parse_time_str("2024-01-31 11:00:00+02:00", tz), Some(a));
-        assert_eq!(parse_time_str("31/01/2024", tz), None);
-    }
 
     #[test]
     fn aware_times_move_to_the_zone_like_a_per_row_conversion() {

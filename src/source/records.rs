@@ -14,9 +14,10 @@
 use std::io::BufRead;
 use std::path::Path;
 
+use super::SourceError;
+use super::error::read_err;
 use super::normalize::zoned_iso;
 use super::offsets::{ZoneCheck, shown};
-use super::{SourceError, read_err};
 use crate::config::{Layout, MetricName, SourceConfig};
 
 /// Up to this many characters of a record are quoted in a message.

@@ -15,7 +15,8 @@ use rayon::prelude::*;
 
 use super::normalize::series_slice;
 use super::spill::{PARTS, Parts, part_of, spill_err};
-use super::{Batch, SeriesInfo, SourceError, TS, VALUE};
+use super::{SourceError, TS, VALUE};
+use crate::batch::{Batch, SeriesInfo};
 use crate::config::SourceConfig;
 use crate::model::SeriesKey;
 

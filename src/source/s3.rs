@@ -3,14 +3,14 @@
 //!
 //! The objects are read by Polars' own cloud reader (object_store
 //! underneath), so a Parquet scan fetches only the columns and row groups the
-//! plan needs. This module owns what Polars does not: checking the URL form
-//! (for `check-config`, without connecting), listing a glob's keys (each
+//! plan needs. This module owns what Polars does not: listing a glob's keys (each
 //! object is its own unit, as a local glob's files are), the connection
 //! options, and turning object-store errors into messages that name the
 //! bucket or key and say what would be right. Credentials are never in the
 //! config: object_store reads them the AWS way (`AWS_ACCESS_KEY_ID` …,
 //! `~/.aws/credentials`, web identity, the container or instance role) and
-//! they never appear in a message.
+//! they never appear in a message. The URL's form is checked once, by
+//! `config::syntax`, when the config is compiled.
 
 use std::time::Duration;
 
@@ -19,42 +19,6 @@ use polars::prelude::PlRefPath;
 
 use super::SourceError;
 use crate::config::S3Source;
-
-/// `(bucket, key)` of an `s3://bucket/key` URL, or what is wrong with it.
-/// The key may be a glob (`*`, `?`, `[…]`, `**` as a whole path part).
-pub fn split_url(url: &str) -> Result<(String, String), String> {
-    let Some(rest) = url.strip_prefix("s3://") else {
-        return Err(format!("must start with s3://, got {url:?}"));
-    };
-    let Some((bucket, key)) = rest.split_once('/') else {
-        return Err(format!(
-            "{url:?} names no key: give s3://bucket/key or a glob such as s3://bucket/exports/*.parquet"
-        ));
-    };
-    let bucket_ok = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && bucket
-            .bytes()
-            .next()
-            .zip(bucket.bytes().last())
-            .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
-    if !bucket_ok {
-        return Err(format!(
-            "bucket {bucket:?} in {url:?} is not a bucket name (3-63 lowercase letters, digits, dots and hyphens)"
-        ));
-    }
-    if key.is_empty() || key.ends_with('/') {
-        return Err(format!(
-            "{url:?} names a folder, not an object: give a key or a glob such as s3://{bucket}/{key}*.csv"
-        ));
-    }
-    if let Err(e) = glob::Pattern::new(key) {
-        return Err(format!("the key glob {key:?} is not valid: {e}"));
-    }
-    Ok((bucket.to_string(), key.to_string()))
-}
 
 /// True when the key is a glob over keys rather than one key.
 pub fn is_glob(key: &str) -> bool {
@@ -276,26 +240,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_name_a_bucket_and_a_key_or_glob() {
-        let ok = |u: &str| split_url(u).unwrap();
-        assert_eq!(
-            ok("s3://exports/wbr/*.parquet"),
-            ("exports".into(), "wbr/*.parquet".into())
-        );
-        assert_eq!(ok("s3://my.bucket-1/a.csv").1, "a.csv");
-        let bad = |u: &str, want: &str| {
-            let e = split_url(u).unwrap_err();
-            assert!(e.contains(want), "{u}: {e}");
-        };
-        bad("s3://exports", "names no key");
-        bad("s3://exports/", "names a folder");
-        bad("s3://exports/wbr/", "names a folder");
-        bad("s3://Exports/a.csv", "not a bucket name");
-        bad("s3://ab/a.csv", "not a bucket name");
-        bad("s3://-ab/a.csv", "not a bucket name");
-        bad("s3:///a.csv", "not a bucket name");
-        bad("s3://exports/a/***.csv", "not valid");
-        bad("gs://exports/a.csv", "must start with s3://");
+    fn globs_are_told_from_keys() {
         assert!(is_glob("a/*.csv") && is_glob("a/2024-0?.csv") && !is_glob("a/b.csv"));
     }
 

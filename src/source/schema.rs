@@ -15,9 +15,12 @@ use std::path::Path;
 use polars::io::csv::read::schema_inference::{finish_infer_field_schema, infer_field_schema};
 use polars::prelude::*;
 
+use super::SourceError;
+use super::error::read_err;
 use super::normalize::{naive_iso_ms, zoned_iso};
-use super::{SourceError, read_err, value_columns};
-use crate::config::{Decimal, SourceConfig};
+use super::plan::value_columns;
+use crate::config::SourceConfig;
+use crate::text::Decimal;
 
 /// Rows of an export that decide its column types (as for a whole read).
 pub(super) const INFER_ROWS: usize = 10_000;
@@ -172,7 +175,7 @@ fn first_rows(
         let whole = buf.len() < want;
         if !whole {
             // whole records only: a prefix may end inside one
-            match super::last_record_end(&buf) {
+            match super::blocks::last_record_end(&buf) {
                 Some(end) => buf.truncate(end),
                 None => {
                     want = want.saturating_mul(4);

@@ -15,7 +15,8 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 
-use super::{Batch, SeriesInfo, SourceError};
+use super::SourceError;
+use crate::batch::{Batch, SeriesInfo};
 
 /// Partitions of a spilled source: a chunk is at least one, so this bounds
 /// how many chunks the rows of one budget can fill.

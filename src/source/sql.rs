@@ -16,6 +16,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 
 use super::SourceError;
+use crate::config::syntax::{placeholder_ranges, placeholders};
 use crate::config::{SourceConfig, SqlSource};
 
 /// The evaluation window a query may use, as wall-clock times in the
@@ -28,55 +29,13 @@ pub struct Window {
     pub to: NaiveDateTime,
 }
 
-/// The `$name` placeholders of a query, in order of first use, outside
-/// quoted literals and identifiers (`'…'`, `"…"`).
-pub fn placeholders(query: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for (name, _) in scan(query) {
-        if !out.contains(&name) {
-            out.push(name);
-        }
-    }
-    out
-}
-
-/// Each placeholder with its byte range in `query`.
-fn scan(query: &str) -> Vec<(String, std::ops::Range<usize>)> {
-    let b = query.as_bytes();
-    let mut out = Vec::new();
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == b'\'' || c == b'"' => quote = Some(c),
-            None if c == b'$' => {
-                let end = b[i + 1..]
-                    .iter()
-                    .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
-                    .map_or(b.len(), |n| i + 1 + n);
-                if end > i + 1 {
-                    out.push((query[i + 1..end].to_string(), i..end));
-                    i = end;
-                    continue;
-                }
-            }
-            None => {}
-        }
-        i += 1;
-    }
-    out
-}
-
 /// The query with `$from`/`$to` as `$1`, `$2` (numbered in order of first
 /// use) and the names in that order.
 fn numbered(query: &str) -> (String, Vec<String>) {
     let names = placeholders(query);
     let mut text = String::with_capacity(query.len());
     let mut last = 0;
-    for (name, range) in scan(query) {
+    for (name, range) in placeholder_ranges(query) {
         let n = names.iter().position(|x| *x == name).map_or(0, |p| p + 1);
         text.push_str(&query[last..range.start]);
         text.push_str(&format!("${n}"));
@@ -355,20 +314,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_named_and_numbered_outside_literals() {
+    fn placeholders_are_numbered_outside_literals() {
         let q = "SELECT day, '$to is text' AS \"$x\", value FROM t WHERE day >= $from AND day <= $to AND day > $from";
-        assert_eq!(placeholders(q), ["from", "to"]);
         let (text, names) = numbered(q);
         assert_eq!(names, ["from", "to"]);
         assert_eq!(
             text,
             "SELECT day, '$to is text' AS \"$x\", value FROM t WHERE day >= $1 AND day <= $2 AND day > $1"
         );
-        assert_eq!(
-            placeholders("SELECT 1 WHERE a = $1 OR b = $since"),
-            ["1", "since"]
-        );
-        assert!(placeholders("SELECT '$' || x, 3 $ 4").is_empty());
     }
 
     fn numeric(weight: i16, sign: u16, digits: &[i16]) -> f64 {

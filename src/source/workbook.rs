@@ -4,7 +4,7 @@
 //! any title rows, cells as typed values (dates as dates, formulas as their
 //! cached values).
 //!
-//! Owns the sheet → frame step only; the loader (`source/mod.rs`) selects
+//! Owns the sheet → frame step only; the loader (`source/mod.rs`, `whole.rs`) selects
 //! and normalises the frame like any whole-read export. The file is read
 //! into memory whole (calamine needs the whole zip or compound file), and
 //! its kind comes from its content as much as its name: a URL's downloaded
@@ -454,7 +454,7 @@ fn column(name: &str, cells: &[&Data]) -> Result<Column, String> {
     } else if dates > 0 {
         let v: Vec<Option<i64>> = cells
             .iter()
-            .map(|d| date_ms(d).or_else(|| number(d).and_then(crate::source::text::excel_ms)))
+            .map(|d| date_ms(d).or_else(|| number(d).and_then(crate::text::excel_ms)))
             .collect();
         Series::new(name.into(), v)
             .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
@@ -487,7 +487,7 @@ pub(super) fn for_source(cfg: &SourceConfig, mut table: Table) -> Result<Table, 
         if f.iter().flatten().all(|x| SERIALS.contains(&x)) {
             let ms: Vec<Option<i64>> = f
                 .iter()
-                .map(|x| x.and_then(crate::source::text::excel_ms))
+                .map(|x| x.and_then(crate::text::excel_ms))
                 .collect();
             let s = Series::new(tc.into(), ms)
                 .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
@@ -535,7 +535,8 @@ mod tests {
     use rust_xlsxwriter::{ExcelDateTime, Format as Cell, Formula, Workbook};
 
     use super::*;
-    use crate::source::{Batch, SourceError, load, sql};
+    use crate::batch::Batch;
+    use crate::source::{SourceError, load, sql};
 
     /// What a SQL source's placeholders bind to; files ignore it.
     fn any_window() -> sql::Window {

@@ -69,21 +69,9 @@ pub enum Added {
 const COLUMNS: &str = "e.id, e.incident_id, i.opened_at_ts, i.last_finding_ts, e.cause,
     e.persistence, e.text, e.author, e.link_hash, e.created_at";
 
-struct RawRow {
-    id: i64,
-    incident_id: i64,
-    opened_at_ts: i64,
-    last_finding_ts: i64,
-    cause: String,
-    persistence: Option<String>,
-    text: String,
-    author: String,
-    link_hash: String,
-    created_at: i64,
-}
-
-fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok(RawRow {
+/// One row of [`COLUMNS`], typed.
+fn explanation_row(r: &Row<'_>) -> rusqlite::Result<ExplanationRow> {
+    Ok(ExplanationRow {
         id: r.get(0)?,
         incident_id: r.get(1)?,
         opened_at_ts: r.get(2)?,
@@ -98,30 +86,6 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
 }
 
 impl Store {
-    fn explanation_from(&self, r: RawRow) -> Result<ExplanationRow, StoreError> {
-        let cause =
-            Cause::parse(&r.cause).ok_or_else(|| self.bad("read explanation cause", r.cause))?;
-        let persistence = match r.persistence {
-            None => None,
-            Some(p) => Some(
-                Persistence::parse(&p)
-                    .ok_or_else(|| self.bad("read explanation persistence", p))?,
-            ),
-        };
-        Ok(ExplanationRow {
-            id: r.id,
-            incident_id: r.incident_id,
-            opened_at_ts: r.opened_at_ts,
-            last_finding_ts: r.last_finding_ts,
-            cause,
-            persistence,
-            text: r.text,
-            author: r.author,
-            link_hash: r.link_hash,
-            created_at: r.created_at,
-        })
-    }
-
     fn explanations_where(
         &self,
         clause: &str,
@@ -135,11 +99,9 @@ impl Store {
             .conn
             .prepare_cached(&sql)
             .map_err(self.q("read explanations"))?;
-        let raw = st
-            .query_map(params, raw_row)
+        st.query_map(params, explanation_row)
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(self.q("read explanations"))?;
-        raw.into_iter().map(|r| self.explanation_from(r)).collect()
+            .map_err(self.q("read explanations"))
     }
 
     /// Store an explanation unless the incident's current one says exactly the
@@ -168,8 +130,8 @@ impl Store {
                       AND cause = ?2 AND persistence IS ?3 AND text = ?4)",
                 params![
                     e.incident_id,
-                    e.cause.as_str(),
-                    e.persistence.map(Persistence::as_str),
+                    e.cause,
+                    e.persistence,
                     e.text,
                     e.author,
                     e.link_hash,
@@ -274,7 +236,7 @@ impl Store {
                  ORDER BY i.source, i.series_id, i.opened_at_ts",
             )
             .map_err(self.q("read explained spans"))?;
-        type Raw = (String, String, String, i64, i64, String, Option<String>);
+        type Raw = (String, String, String, i64, i64, Cause, Option<Persistence>);
         let raw: Vec<Raw> = st
             .query_map([], |r| {
                 Ok((
@@ -294,15 +256,6 @@ impl Store {
                 |(source, metric, dims, from_ts, to_ts, cause, persistence)| {
                     let dims: Vec<(String, String)> = serde_json::from_str(&dims)
                         .map_err(|_| self.bad("read dimensions", dims.clone()))?;
-                    let cause = Cause::parse(&cause)
-                        .ok_or_else(|| self.bad("read explanation cause", cause.clone()))?;
-                    let persistence = match persistence {
-                        None => None,
-                        Some(p) => Some(
-                            Persistence::parse(&p)
-                                .ok_or_else(|| self.bad("read explanation persistence", p))?,
-                        ),
-                    };
                     Ok(ExplainedSpan {
                         source,
                         key: SeriesKey { metric, dims },
@@ -352,14 +305,17 @@ mod tests {
     fn store_with_incident(dir: &std::path::Path) -> (Store, i64) {
         let s = Store::open(&dir.join("s.db")).unwrap();
         let run = s
-            .begin_run("once", chrono::DateTime::from_timestamp_millis(0).unwrap())
+            .begin_run(
+                crate::store::RunKind::Once,
+                chrono::DateTime::from_timestamp_millis(0).unwrap(),
+            )
             .unwrap();
         let f = finding("orders", 86_400_000);
         let id = s
             .insert_incident(&NewIncident {
                 first: &f,
                 step_ms: 86_400_000,
-                owner: Some("Ana <ana@example.com>".into()),
+                owner: Some("Ana <ana@example.com>".parse().unwrap()),
                 last_evaluated_ts: f.hit.ts,
                 run_id: run,
                 closed_at_ts: None,

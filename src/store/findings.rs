@@ -3,8 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, StoreError, dims_json, nan_or, series_id};
-use crate::model::{Check, Finding, Granularity, Hit, SeriesKey, Side};
-use crate::restated::Flagged;
+use crate::model::{Check, Finding, Flagged, Granularity, Hit, SeriesKey, Side};
 
 impl Store {
     /// Store one finding of `run_id`, attached to an incident.
@@ -30,16 +29,16 @@ impl Store {
                     f.key.to_string(),
                     f.key.metric,
                     dims_json(&f.key),
-                    f.granularity.to_string(),
+                    f.granularity,
                     f.hit.ts,
-                    f.hit.check.as_str(),
+                    f.hit.check,
                     f.hit.value,
                     f.hit.expected,
                     f.hit.lower,
                     f.hit.upper,
                     f.hit.score,
                     f.hit.p_value,
-                    f.hit.side.as_str(),
+                    f.hit.side,
                     f.hit.wow_pct,
                     f.hit.yoy_pct,
                     f.hit.history as i64,
@@ -62,7 +61,7 @@ impl Store {
             )
             .and_then(|mut st| {
                 st.query_row(
-                    params![f.source, series_id(&f.key), f.hit.ts, f.hit.check.as_str()],
+                    params![f.source, series_id(&f.key), f.hit.ts, f.hit.check],
                     |r| r.get(0),
                 )
                 .optional()
@@ -169,19 +168,13 @@ impl Store {
     fn finding_from(&self, r: RawFinding) -> Result<Finding, StoreError> {
         let dims: Vec<(String, String)> = serde_json::from_str(&r.dims)
             .map_err(|_| self.bad("read dimensions", r.dims.clone()))?;
-        let granularity = Granularity::parse(&r.granularity)
-            .ok_or_else(|| self.bad("read granularity", r.granularity.clone()))?;
-        let check =
-            Check::parse(&r.check).ok_or_else(|| self.bad("read check", r.check.clone()))?;
-        let side = Side::parse(&r.direction)
-            .ok_or_else(|| self.bad("read direction", r.direction.clone()))?;
         Ok(Finding {
             source: r.source,
             key: SeriesKey {
                 metric: r.metric,
                 dims,
             },
-            granularity,
+            granularity: r.granularity,
             hit: Hit {
                 ts: r.timestamp,
                 value: nan_or(r.value),
@@ -190,8 +183,8 @@ impl Store {
                 upper: nan_or(r.upper),
                 score: nan_or(r.score),
                 p_value: nan_or(r.p_value),
-                side,
-                check,
+                side: r.direction,
+                check: r.check,
                 wow_pct: r.wow_pct,
                 yoy_pct: r.yoy_pct,
                 history: usize::try_from(r.history).unwrap_or(0),
@@ -205,16 +198,16 @@ struct RawFinding {
     source: String,
     metric: String,
     dims: String,
-    granularity: String,
+    granularity: Granularity,
     timestamp: i64,
-    check: String,
+    check: Check,
     value: Option<f64>,
     expected: Option<f64>,
     lower: Option<f64>,
     upper: Option<f64>,
     score: Option<f64>,
     p_value: Option<f64>,
-    direction: String,
+    direction: Side,
     wow_pct: Option<f64>,
     yoy_pct: Option<f64>,
     history: i64,

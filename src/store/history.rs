@@ -69,7 +69,7 @@ impl Store {
                 st.execute(params![
                     source,
                     series_id(key),
-                    h.granularity.to_string(),
+                    h.granularity,
                     h.taken_at,
                     json(&h.recent),
                     json(&h.year),
@@ -85,7 +85,7 @@ impl Store {
         source: &str,
         key: &SeriesKey,
     ) -> Result<Option<SeriesHistory>, StoreError> {
-        let row: Option<(String, i64, String, String)> = self
+        let row: Option<(Granularity, i64, String, String)> = self
             .conn
             .query_row(
                 "SELECT granularity, taken_at, recent, year FROM series_history
@@ -95,11 +95,9 @@ impl Store {
             )
             .optional()
             .map_err(self.q("read series history"))?;
-        let Some((g, taken_at, recent, year)) = row else {
+        let Some((granularity, taken_at, recent, year)) = row else {
             return Ok(None);
         };
-        let granularity =
-            Granularity::parse(&g).ok_or_else(|| self.bad("read history granularity", g))?;
         let points = |s: String| -> Result<Vec<(i64, f64)>, StoreError> {
             serde_json::from_str(&s).map_err(|_| self.bad("read series history", s))
         };

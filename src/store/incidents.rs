@@ -3,6 +3,9 @@
 
 use rusqlite::{Row, params};
 
+use lettre::message::Mailbox;
+
+use super::types::Owner;
 use super::{Store, StoreError, dims_json, nan_or, series_id};
 use crate::model::{Check, Finding, Granularity, Lane, SeriesKey};
 
@@ -21,8 +24,8 @@ pub struct IncidentRow {
     pub granularity: Granularity,
     /// Step between periods, used for closing.
     pub step_ms: i64,
-    /// Owner's mailbox text when the incident was recorded.
-    pub owner: Option<String>,
+    /// Owner when the incident was recorded.
+    pub owner: Option<Mailbox>,
     /// Timestamp of the first finding (series time).
     pub opened_at_ts: i64,
     /// Timestamp of the newest finding (series time).
@@ -52,8 +55,8 @@ pub struct NewIncident<'a> {
     pub first: &'a Finding,
     /// Step between periods.
     pub step_ms: i64,
-    /// Owner's mailbox text.
-    pub owner: Option<String>,
+    /// Owner under the current config.
+    pub owner: Option<Mailbox>,
     /// Newest timestamp evaluated.
     pub last_evaluated_ts: i64,
     /// The run that opens it.
@@ -90,11 +93,6 @@ impl Store {
     fn incident_from(&self, r: RawIncident) -> Result<IncidentRow, StoreError> {
         let dims: Vec<(String, String)> = serde_json::from_str(&r.dims)
             .map_err(|_| self.bad("read dimensions", r.dims.clone()))?;
-        let granularity = Granularity::parse(&r.granularity)
-            .ok_or_else(|| self.bad("read granularity", r.granularity.clone()))?;
-        let worst_check = Check::parse(&r.worst_check)
-            .ok_or_else(|| self.bad("read check", r.worst_check.clone()))?;
-        let lane = Lane::parse(&r.lane).ok_or_else(|| self.bad("read lane", r.lane.clone()))?;
         Ok(IncidentRow {
             id: r.id,
             source: r.source,
@@ -102,15 +100,15 @@ impl Store {
                 metric: r.metric,
                 dims,
             },
-            lane,
-            granularity,
+            lane: r.lane,
+            granularity: r.granularity,
             step_ms: r.step_ms,
-            owner: r.owner,
+            owner: r.owner.map(|o| o.0),
             opened_at_ts: r.opened_at_ts,
             last_finding_ts: r.last_finding_ts,
             last_evaluated_ts: r.last_evaluated_ts,
             closed_at_ts: r.closed_at_ts,
-            worst_check,
+            worst_check: r.worst_check,
             worst_score: nan_or(r.worst_score),
             past: r.past,
             announced: r.announced,
@@ -129,7 +127,7 @@ impl Store {
         Ok(self
             .incidents_where(
                 "source = ?1 AND series_id = ?2 AND lane = ?3 AND closed_at_ts IS NULL",
-                params![source, series_id(key), lane.as_str()],
+                params![source, series_id(key), lane],
             )?
             .pop())
     }
@@ -146,7 +144,7 @@ impl Store {
             .incidents_where(
                 "source = ?1 AND series_id = ?2 AND lane = ?3 AND closed_at_ts IS NOT NULL
                  AND opened_at_ts <= ?4 AND ?4 <= closed_at_ts",
-                params![source, series_id(key), lane.as_str(), ts],
+                params![source, series_id(key), lane, ts],
             )?
             .pop())
     }
@@ -181,16 +179,16 @@ impl Store {
                     f.key.to_string(),
                     f.key.metric,
                     dims_json(&f.key),
-                    f.granularity.to_string(),
+                    f.granularity,
                     n.step_ms,
-                    n.owner,
+                    n.owner.clone().map(Owner),
                     f.hit.ts,
                     n.last_evaluated_ts.max(f.hit.ts),
-                    f.hit.check.as_str(),
+                    f.hit.check,
                     f.hit.score,
                     n.run_id,
                     n.closed_at_ts,
-                    Lane::of(f.hit.check).as_str(),
+                    Lane::of(f.hit.check),
                 ],
             )
             .map_err(self.q("open incident"))?;
@@ -211,10 +209,10 @@ impl Store {
                     i.last_finding_ts,
                     i.last_evaluated_ts,
                     i.closed_at_ts,
-                    i.worst_check.as_str(),
+                    i.worst_check,
                     i.worst_score,
                     i.step_ms,
-                    i.owner,
+                    i.owner.clone().map(Owner),
                 ],
             )
             .map_err(self.q("update incident"))?;
@@ -254,20 +252,20 @@ struct RawIncident {
     source: String,
     metric: String,
     dims: String,
-    granularity: String,
+    granularity: Granularity,
     step_ms: i64,
-    owner: Option<String>,
+    owner: Option<Owner>,
     opened_at_ts: i64,
     last_finding_ts: i64,
     last_evaluated_ts: i64,
     closed_at_ts: Option<i64>,
-    worst_check: String,
+    worst_check: Check,
     worst_score: Option<f64>,
     past: bool,
     announced: bool,
     digest_id: Option<i64>,
     created_run: i64,
-    lane: String,
+    lane: Lane,
 }
 
 fn raw_incident(r: &Row<'_>) -> rusqlite::Result<RawIncident> {

@@ -21,10 +21,11 @@ mod reminders;
 mod reported;
 mod runs;
 pub mod schema;
+mod types;
 
 pub use incidents::{IncidentRow, NewIncident};
 pub use outbox::{Claim, MailRow, NewMail};
-pub use runs::RunRow;
+pub use runs::{RunKind, RunRow, RunStatus};
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -399,7 +400,7 @@ mod tests {
         let p = dir.path().join("state.db");
         let s = Store::open(&p).unwrap();
         assert_eq!(s.version().unwrap(), MIGRATIONS.len() as i64);
-        let id = s.begin_run("once", t0()).unwrap();
+        let id = s.begin_run(RunKind::Once, t0()).unwrap();
         drop(s);
         let s = Store::open(&p).unwrap();
         let mode: String = s
@@ -408,7 +409,7 @@ mod tests {
             .unwrap();
         assert_eq!(mode, "wal");
         let r = s.run(id).unwrap().unwrap();
-        assert_eq!((r.mode.as_str(), r.status.as_str()), ("once", "running"));
+        assert_eq!((r.mode, r.status), (RunKind::Once, RunStatus::Running));
     }
 
     #[test]
@@ -463,7 +464,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
         let s = Store::open_with(&p, &MIGRATIONS[..1]).unwrap();
-        let id = s.begin_run("once", t0()).unwrap();
+        let id = s.begin_run(RunKind::Once, t0()).unwrap();
         drop(s);
         let newer = [MIGRATIONS[0], EXTRA];
         let s = Store::open_with(&p, &newer).unwrap();
@@ -493,7 +494,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
         let s = Store::open_with(&p, &MIGRATIONS[..1]).unwrap();
-        let run = s.begin_run("run", t0()).unwrap();
+        let run = s.begin_run(RunKind::Run, t0()).unwrap();
         for (series, check) in [("a", "late"), ("b", "stale"), ("c", "seasonal")] {
             s.conn
                 .execute(

@@ -5,7 +5,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{Store, StoreError};
+use super::{RunKind, Store, StoreError};
 
 /// Counts over the whole store, for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -113,8 +113,8 @@ impl Store {
         })
     }
 
-    /// Start and finish of the newest run of `mode` (`run`: the daemon's scheduled runs).
-    pub fn latest_run_times(&self, mode: &str) -> Result<Option<RunTimes>, StoreError> {
+    /// Start and finish of the newest run of `mode` (`Run`: the daemon's scheduled runs).
+    pub fn latest_run_times(&self, mode: RunKind) -> Result<Option<RunTimes>, StoreError> {
         self.conn
             .query_row(
                 "SELECT started_at, finished_at FROM runs WHERE mode = ?1 ORDER BY id DESC LIMIT 1",

@@ -10,19 +10,88 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{Store, StoreError};
 
+/// What started a run (the `mode` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// A scheduled cycle of the daemon (what `/healthz` watches).
+    Run,
+    /// `callout run --once`.
+    Once,
+    /// `callout backfill --store`, and the demo's replay of history.
+    Backfill,
+}
+
+impl RunKind {
+    /// Name as stored (`run`, `once`, `backfill`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Run => "run",
+            RunKind::Once => "once",
+            RunKind::Backfill => "backfill",
+        }
+    }
+
+    /// Inverse of [`RunKind::as_str`].
+    pub fn parse(s: &str) -> Option<RunKind> {
+        [RunKind::Run, RunKind::Once, RunKind::Backfill]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// How a run ended (the `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Not finished: in progress, or its process died and no later run has
+    /// looked yet.
+    Running,
+    /// Finished without a problem.
+    Ok,
+    /// Finished, with problems (a source that failed, mail not sent, …)
+    /// listed in its summary.
+    Partial,
+    /// Its process ended without finishing it (killed or crashed), as found
+    /// by a later run's start.
+    Interrupted,
+}
+
+impl RunStatus {
+    /// Name as stored (`running`, `ok`, `partial`, `interrupted`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Ok => "ok",
+            RunStatus::Partial => "partial",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Inverse of [`RunStatus::as_str`].
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Running,
+            RunStatus::Ok,
+            RunStatus::Partial,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
 /// One row of `runs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunRow {
     /// Run id.
     pub id: i64,
-    /// `run`, `once` or `backfill`.
-    pub mode: String,
+    /// What started it.
+    pub mode: RunKind,
     /// Start, ms since epoch (UTC).
     pub started_at: i64,
     /// End, when finished.
     pub finished_at: Option<i64>,
-    /// `running` until finished, then what the caller said.
-    pub status: String,
+    /// `Running` until finished, then what the caller said.
+    pub status: RunStatus,
     /// Caller-defined summary.
     pub summary: Option<serde_json::Value>,
 }
@@ -33,16 +102,8 @@ pub struct RunRow {
 const UNFINISHED_RUNS: &str = "SELECT id FROM runs WHERE status = 'running' ORDER BY id";
 
 impl Store {
-    /// Record the start of a run; `mode` is `run`, `once` or `backfill`.
-    pub fn begin_run(&self, mode: &str, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
-        if !matches!(mode, "run" | "once" | "backfill") {
-            return Err(StoreError::Invalid {
-                path: self.path.clone(),
-                context: "begin run",
-                value: mode.to_string(),
-                expected: "run, once or backfill",
-            });
-        }
+    /// Record the start of a run of `mode`.
+    pub fn begin_run(&self, mode: RunKind, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
         // One write transaction: another process's begin_run sees this row
         // only once its lock file is locked, so it never mistakes it for dead.
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
@@ -157,11 +218,11 @@ impl Store {
         Ok(interrupted)
     }
 
-    /// Record the end of a run with its status (`ok`, `failed`, …) and summary.
+    /// Record the end of a run with its status (`Ok` or `Partial`) and summary.
     pub fn finish_run(
         &self,
         id: i64,
-        status: &str,
+        status: RunStatus,
         summary: &serde_json::Value,
         finished_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -215,10 +276,10 @@ impl Store {
                 |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
+                        r.get::<_, RunKind>(1)?,
                         r.get::<_, i64>(2)?,
                         r.get::<_, Option<i64>>(3)?,
-                        r.get::<_, String>(4)?,
+                        r.get::<_, RunStatus>(4)?,
                         r.get::<_, Option<String>>(5)?,
                     ))
                 },
@@ -245,7 +306,7 @@ impl Store {
     }
 
     /// The newest finished run of `mode`, if any.
-    pub fn last_finished_run(&self, mode: &str) -> Result<Option<RunRow>, StoreError> {
+    pub fn last_finished_run(&self, mode: RunKind) -> Result<Option<RunRow>, StoreError> {
         let id: Option<i64> = self
             .conn
             .query_row(
@@ -276,24 +337,31 @@ mod tests {
     fn finish_run_records_status_and_summary() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
-        let id = s.begin_run("run", t0()).unwrap();
+        let id = s.begin_run(RunKind::Run, t0()).unwrap();
         let summary = serde_json::json!({"findings": 3});
-        s.finish_run(id, "ok", &summary, t0() + chrono::Duration::seconds(5))
-            .unwrap();
+        s.finish_run(
+            id,
+            RunStatus::Ok,
+            &summary,
+            t0() + chrono::Duration::seconds(5),
+        )
+        .unwrap();
         let r = s.run(id).unwrap().unwrap();
-        assert_eq!(r.status, "ok");
+        assert_eq!(r.status, RunStatus::Ok);
         assert_eq!(r.summary.as_ref(), Some(&summary));
         assert_eq!(
             r.finished_at,
             Some(t0().timestamp_millis() + 5000),
             "finish time stored"
         );
-        assert_eq!(s.last_finished_run("run").unwrap().map(|r| r.id), Some(id));
-        assert!(s.finish_run(id + 100, "ok", &summary, t0()).is_err());
-        assert!(matches!(
-            s.begin_run("sometimes", t0()),
-            Err(StoreError::Invalid { .. })
-        ));
+        assert_eq!(
+            s.last_finished_run(RunKind::Run).unwrap().map(|r| r.id),
+            Some(id)
+        );
+        assert!(
+            s.finish_run(id + 100, RunStatus::Ok, &summary, t0())
+                .is_err()
+        );
     }
 
     #[test]
@@ -325,7 +393,7 @@ mod tests {
             (ids, st.get_status(rusqlite::StatementStatus::VmStep))
         };
         add_finished(3);
-        let running = s.begin_run("run", t0()).unwrap();
+        let running = s.begin_run(RunKind::Run, t0()).unwrap();
         let few = look();
         assert_eq!(few.0, vec![running]);
         add_finished(3000);
@@ -340,13 +408,13 @@ mod tests {
         // without finishing the run.
         let killed = {
             let s = Store::open(&p).unwrap();
-            s.begin_run("run", t0()).unwrap()
+            s.begin_run(RunKind::Run, t0()).unwrap()
         };
         let status = |s: &Store, id| s.run(id).unwrap().unwrap().status;
         // Another process starts a run: the killed one is found and marked.
         let other = Store::open(&p).unwrap();
-        let live = other.begin_run("once", t0()).unwrap();
-        assert_eq!(status(&other, killed), "interrupted");
+        let live = other.begin_run(RunKind::Once, t0()).unwrap();
+        assert_eq!(status(&other, killed), RunStatus::Interrupted);
         assert!(!dir.path().join(format!("s.db.run-{killed}.lock")).exists());
         let r = other.run(killed).unwrap().unwrap();
         assert!(r.finished_at.is_none(), "its end is unknown");
@@ -358,16 +426,16 @@ mod tests {
         );
         // A third process starts while `live` is still running: left alone.
         let third = Store::open(&p).unwrap();
-        let t = third.begin_run("run", t0()).unwrap();
-        assert_eq!(status(&third, live), "running");
+        let t = third.begin_run(RunKind::Run, t0()).unwrap();
+        assert_eq!(status(&third, live), RunStatus::Running);
         other
-            .finish_run(live, "ok", &serde_json::json!({}), t0())
+            .finish_run(live, RunStatus::Ok, &serde_json::json!({}), t0())
             .unwrap();
         assert!(!dir.path().join(format!("s.db.run-{live}.lock")).exists());
         third
-            .finish_run(t, "ok", &serde_json::json!({}), t0())
+            .finish_run(t, RunStatus::Ok, &serde_json::json!({}), t0())
             .unwrap();
-        assert_eq!(status(&third, live), "ok");
-        assert_eq!(status(&third, killed), "interrupted");
+        assert_eq!(status(&third, live), RunStatus::Ok);
+        assert_eq!(status(&third, killed), RunStatus::Interrupted);
     }
 }

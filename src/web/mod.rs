@@ -1,8 +1,8 @@
 //! The web server: owners answer through signed links; operators get
 //! `/healthz` and `/metrics`.
 //!
-//! Layout: [`tokens`] signs and verifies link tokens (pure); [`links`] builds
-//! the URLs mails carry; [`key`] finds or creates the signing key; [`pages`]
+//! Layout: link signing (the key, the tokens, the URLs mails carry) lives
+//! below in [`crate::links`], shared with `alert`; [`pages`]
 //! renders HTML (maud, auto-escaped); [`routes`] are the handlers; [`report`]
 //! serves the pre-read at a signed link (with a cache of its inputs); [`ops`]
 //! decides health and writes metrics text.
@@ -15,13 +15,10 @@
 //! request log names the route template, e.g. `/e/{token}`, never the path);
 //! decide anything about detection or alerting.
 
-pub mod key;
-pub mod links;
 pub mod ops;
 pub mod pages;
 pub mod report;
 pub mod routes;
-pub mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,7 +35,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::{Config, WebConfig};
-use tokens::Key;
+use crate::links::key;
+use crate::links::tokens::Key;
 
 /// Largest request body accepted (the form is at most a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -213,8 +211,14 @@ impl Server {
 }
 
 /// `callout serve`: the web server alone, until SIGTERM or SIGINT; "now"
-/// comes from `clock` (the system's, or one moved by `--at`).
-pub fn serve_blocking(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+/// comes from `clock` (the system's, or one moved by `--at`). `bound` is
+/// called once the address is bound (with the server, for its
+/// [`Server::serving_line`]): the caller says where it answers.
+pub fn serve_blocking(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    bound: impl FnOnce(&Server),
+) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -226,7 +230,7 @@ pub fn serve_blocking(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<(
         let signals = stop_on_signal(shutdown.clone())?;
         let server = Server::bind(config, clock).await?;
         // said once bound, so the address is one that answers (the real port for `:0`)
-        crate::cli::say(&server.serving_line());
+        bound(&server);
         let result = server.run(shutdown).await;
         signals.abort();
         Ok::<_, anyhow::Error>(result?)

@@ -8,9 +8,10 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use crate::fmt::{amount, num, pct};
 use crate::model::{Cause, Check, Finding, Persistence, SeriesKey, format_ts};
 use crate::render::chart::{self, Band, Chart};
-use crate::render::{amount, deviation_pct, num, pct, why};
+use crate::render::{deviation_pct, why};
 use crate::store::IncidentRow;
 use crate::store::explanations::ExplanationRow;
 use crate::store::history::SeriesHistory;
@@ -478,7 +479,7 @@ mod tests {
                 lane: crate::model::Lane::Statistical,
                 granularity: Granularity::Day,
                 step_ms: 86_400_000,
-                owner: Some("Ana <ana@example.com>".into()),
+                owner: Some("Ana <ana@example.com>".parse().unwrap()),
                 opened_at_ts: f.hit.ts,
                 last_finding_ts: f.hit.ts,
                 last_evaluated_ts: f.hit.ts,

@@ -56,9 +56,9 @@ pub fn link(cfg: &Config, week: Span, now: DateTime<Utc>) -> Result<String, WebE
         .web
         .as_ref()
         .ok_or_else(|| WebError::NotConfigured(cfg.path.clone()))?;
-    let key = super::key::load(&web.key)?;
+    let key = crate::links::key::load(&web.key)?;
     let review_at = crate::review::next_review(&cfg.review, now).with_timezone(&Utc);
-    Ok(super::links::report_url(
+    Ok(crate::links::report_url(
         web,
         &key,
         week.start,

@@ -22,11 +22,11 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
 use super::pages::{self, FormValues, IncidentView, ListItem, MAX_TEXT_CHARS, Notice};
-use super::tokens::{self, Claims, Scope, TokenError};
 use super::{AppState, ops};
+use crate::links::tokens::{self, Claims, Scope, TokenError};
 use crate::model::{Cause, Persistence};
 use crate::store::explanations::{Added, NewExplanation};
-use crate::store::{IncidentRow, Store, StoreError};
+use crate::store::{IncidentRow, RunKind, Store, StoreError};
 
 /// Why a request was refused; each becomes a page with its status.
 #[derive(Debug)]
@@ -145,13 +145,17 @@ fn verify(state: &AppState, token: &str) -> Result<Claims, PageError> {
 fn covers(claims: &Claims, incident: &IncidentRow) -> bool {
     match &claims.scope {
         Scope::Incidents(ids) => ids.contains(&incident.id),
-        Scope::OpenItems => incident.owner.as_deref() == Some(claims.owner.as_str()),
+        // both texts are a mailbox's `to_string` (the store's and the link's)
+        Scope::OpenItems => incident
+            .owner
+            .as_ref()
+            .is_some_and(|o| o.to_string() == claims.owner),
         Scope::Report { .. } => false,
     }
 }
 
 fn deadline(state: &AppState, now: DateTime<Utc>) -> String {
-    crate::render::short_time(&crate::review::deadline(&state.config.review, now))
+    crate::fmt::short_time(&crate::review::deadline(&state.config.review, now))
 }
 
 /// Load everything the page of `id` shows, checking the token covers it.
@@ -418,7 +422,8 @@ pub async fn item_post(
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let s = Arc::clone(&state);
     let latest =
-        blocking(move || Ok(Store::open(&s.config.store_path)?.latest_run_times("run")?)).await;
+        blocking(move || Ok(Store::open(&s.config.store_path)?.latest_run_times(RunKind::Run)?))
+            .await;
     let h = match latest {
         Ok(latest) => ops::health(
             &state.config.schedule,

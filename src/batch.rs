@@ -1,0 +1,56 @@
+//! A batch of series: one source's rows, sorted by series then time, with
+//! each series' row range. `source` builds it; detection, the restatement
+//! check, history and the report read it. Plain data below all of them: it
+//! imports only `model`.
+
+use crate::model::{Granularity, SeriesKey};
+
+/// One series inside a [`Batch`]: its key and its rows `start..start + len`.
+#[derive(Debug, Clone)]
+pub struct SeriesInfo {
+    /// Metric and dimension values.
+    pub key: SeriesKey,
+    /// First row in the batch.
+    pub start: usize,
+    /// Number of rows.
+    pub len: usize,
+    /// Declared or inferred spacing.
+    pub granularity: Granularity,
+}
+
+/// A source's data, sorted by series then time, with per-series row ranges.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Source name.
+    pub source: String,
+    /// Key columns as in the export: `metric` (or the configured metric column) then dimensions.
+    pub key_columns: Vec<String>,
+    /// Timestamps (ms, wall clock), contiguous, sorted within each series.
+    pub ts: Vec<i64>,
+    /// Values, aligned with `ts`.
+    pub values: Vec<f64>,
+    /// The series, in key order.
+    pub series: Vec<SeriesInfo>,
+}
+
+impl Batch {
+    /// Timestamps of one series.
+    pub fn ts_of(&self, s: &SeriesInfo) -> &[i64] {
+        &self.ts[s.start..s.start + s.len]
+    }
+    /// Values of one series.
+    pub fn values_of(&self, s: &SeriesInfo) -> &[f64] {
+        &self.values[s.start..s.start + s.len]
+    }
+    /// Newest timestamp of any series.
+    pub fn newest(&self) -> Option<i64> {
+        self.series
+            .iter()
+            .filter_map(|s| self.ts_of(s).last().copied())
+            .max()
+    }
+    /// Number of rows in use by the series.
+    pub fn rows(&self) -> usize {
+        self.series.iter().map(|s| s.len).sum()
+    }
+}

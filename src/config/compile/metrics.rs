@@ -1,0 +1,102 @@
+//! `[[metric]]`: the detection rules per metric glob.
+
+use super::*;
+
+impl Compiler {
+    pub(super) fn metric(&mut self, i: usize, m: raw::RawMetric) -> MetricRule {
+        let k = |f: &str| format!("metric[{i}].{f}");
+        let d = MetricRule::default_rule();
+        if m.pattern.is_none() {
+            self.problem(
+                &k("match"),
+                "missing: a glob over metric names, e.g. \"revenue*\"".into(),
+            );
+        }
+        let pattern = self.glob(&k("match"), m.pattern.as_deref());
+        let direction = self.choice(
+            &k("direction"),
+            m.direction.as_deref(),
+            &[
+                ("up", Direction::Up),
+                ("down", Direction::Down),
+                ("both", Direction::Both),
+            ],
+            d.direction,
+        );
+        let sensitivity = self
+            .float(&k("sensitivity"), m.sensitivity, SENSITIVITY)
+            .unwrap_or(d.sensitivity);
+        let min_history = self
+            .int(&k("min_history"), m.min_history, MIN_HISTORY)
+            .and_then(|h| usize::try_from(h).ok());
+        let min_abs_change = self
+            .float(&k("min_abs_change"), m.min_abs_change, NON_NEGATIVE)
+            .unwrap_or(d.min_abs_change);
+        let min_rel_change = self
+            .float(&k("min_rel_change"), m.min_rel_change, NON_NEGATIVE)
+            .unwrap_or(d.min_rel_change);
+        let (lower_bound, upper_bound) = match m.bounds {
+            Some(b) => {
+                let lower = self.float(&k("bounds.lower"), b.lower, FINITE);
+                let upper = self.float(&k("bounds.upper"), b.upper, FINITE);
+                if let (Some(l), Some(u)) = (lower, upper) {
+                    if l > u {
+                        self.problem(&k("bounds"), format!("lower ({l}) is above upper ({u})"));
+                    }
+                }
+                (lower, upper)
+            }
+            None => (None, None),
+        };
+        let max_pct_change = self.float(&k("max_pct_change"), m.max_pct_change, MAX_PCT_CHANGE);
+        let stale_periods = self
+            .int(&k("stale_periods"), m.stale_periods, STALE_PERIODS)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(d.stale_periods);
+        let missing_periods = self
+            .int(&k("missing_periods"), m.missing_periods, MISSING_PERIODS)
+            .and_then(|n| usize::try_from(n).ok());
+        let scale = self.choice(
+            &k("scale"),
+            m.scale.as_deref(),
+            &[
+                ("auto", Scale::Auto),
+                ("log", Scale::Log),
+                ("linear", Scale::Linear),
+            ],
+            d.scale,
+        );
+        let mut disabled = Vec::new();
+        if let Some(checks) = m.checks {
+            for (j, c) in checks.iter().enumerate() {
+                if Check::parse(c).is_none() {
+                    let all: Vec<_> = Check::ALL.iter().map(|c| c.as_str()).collect();
+                    self.problem(
+                        &format!("metric[{i}].checks[{j}]"),
+                        format!("unknown check {c:?} (one of {})", all.join(", ")),
+                    );
+                }
+            }
+            disabled = Check::ALL
+                .into_iter()
+                .filter(|c| !checks.iter().any(|x| x == c.as_str()))
+                .collect();
+        }
+        MetricRule {
+            pattern,
+            direction,
+            sensitivity,
+            min_history,
+            min_abs_change,
+            min_rel_change,
+            lower_bound,
+            upper_bound,
+            max_pct_change,
+            stale_periods,
+            missing_periods,
+            seasonality: m.seasonality.unwrap_or(d.seasonality),
+            scale,
+            disabled,
+        }
+    }
+}
