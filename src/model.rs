@@ -818,4 +818,3 @@ pub struct Evaluated {
     /// Points evaluated in range.
     pub points: usize,
 }
-

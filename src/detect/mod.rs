@@ -34,8 +34,8 @@ use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::config::{Config, EventConfig};
-use crate::model::{Checkpoint, ExplainedSpan, Finding, Granularity, SeriesKey};
 use crate::model::Evaluated;
+use crate::model::{Checkpoint, ExplainedSpan, Finding, Granularity, SeriesKey};
 use calendar::Calendar;
 
 /// Which timestamps to report on (inclusive, wall-clock ms).
