@@ -433,13 +433,7 @@ mod tests {
     #[test]
     fn snapshot_of_the_report_email() {
         let dir = tempfile::tempdir().unwrap();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(root.join("config/callout.toml"))
-            .unwrap()
-            .replace("\"../", &format!("\"{}/", root.display()));
-        let mut cfg =
-            crate::config::compile_str(&text, &dir.path().join("c.toml"), &|_| None).unwrap();
-        cfg.store_path = dir.path().join("absent.db");
+        let cfg = super::super::tests::shipped_config(dir.path());
         let now = Utc.with_ymd_and_hms(2025, 3, 10, 8, 0, 0).unwrap();
         let week = week(&cfg, WeekChoice::Default, now).unwrap();
         let inputs = gather(&cfg, week, now).unwrap();

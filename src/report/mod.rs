@@ -104,7 +104,7 @@ pub fn week_number(week: Span) -> (i32, u32) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{MS_PER_DAY, SeriesKey};
     use chrono::TimeZone;
@@ -152,16 +152,22 @@ mod tests {
     /// Sources larger than `detection.memory_budget` are aggregated chunk by
     /// chunk (only one chunk's rows in memory): the page is the same as with
     /// every source whole.
-    #[test]
-    fn a_memory_budget_gives_the_same_page() {
-        let dir = tempfile::tempdir().unwrap();
+    /// The shipped `config/callout.toml` on the demo exports, with its store
+    /// in `dir` (absent: a report never creates one).
+    pub(crate) fn shipped_config(dir: &std::path::Path) -> Config {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(root.join("config/callout.toml"))
             .unwrap()
             .replace("\"../", &format!("\"{}/", root.display()));
-        let mut cfg =
-            crate::config::compile_str(&text, &dir.path().join("c.toml"), &|_| None).unwrap();
-        cfg.store_path = dir.path().join("absent.db");
+        let mut cfg = crate::config::compile_str(&text, &dir.join("c.toml"), &|_| None).unwrap();
+        cfg.store_path = dir.join("absent.db");
+        cfg
+    }
+
+    #[test]
+    fn a_memory_budget_gives_the_same_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = shipped_config(dir.path());
         let now = Utc.with_ymd_and_hms(2025, 3, 10, 8, 0, 0).unwrap();
         let week = week(&cfg, WeekChoice::Default, now).unwrap();
         let page = |cfg: &Config| {

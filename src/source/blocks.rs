@@ -360,6 +360,22 @@ mod tests {
     use crate::source::tests::{any_window, points, source};
     use crate::source::{load, whole::read_whole};
 
+    /// The series of `path` as the whole-file read (Polars' own parse) gives
+    /// them: what the block reader must match.
+    fn whole_read(cfg: &SourceConfig, path: &Path, keys: &[String]) -> crate::batch::Batch {
+        let label = path.display().to_string();
+        let mut whole = Rows::new(keys.len());
+        whole
+            .push(
+                &read_whole(cfg, &Input::File(path.to_path_buf()), &label, b',')
+                    .unwrap()
+                    .0,
+                keys,
+            )
+            .unwrap();
+        whole.finish(cfg, keys.to_vec()).0
+    }
+
     #[test]
     fn records_end_at_newlines_outside_quotes() {
         assert_eq!(last_record_end(b"a,b\nc,d\ne,"), Some(8));
@@ -385,16 +401,7 @@ mod tests {
         let cfg = source(&path, "duplicates = \"last\"");
         let keys = normalize::key_columns(&cfg);
         let label = path.display().to_string();
-        let mut whole = Rows::new(keys.len());
-        whole
-            .push(
-                &read_whole(&cfg, &Input::File(path.clone()), &label, b',')
-                    .unwrap()
-                    .0,
-                &keys,
-            )
-            .unwrap();
-        let (want, _) = whole.finish(&cfg, keys.clone());
+        let want = whole_read(&cfg, &path, &keys);
         assert_eq!(want.series.len(), 3);
         assert!(want.series[1].key.to_string().contains("us\nwest"));
         for block in [16, 37, 100, 1 << 20] {
@@ -518,16 +525,7 @@ mod tests {
                 Some(DataType::Datetime(_, Some(_)))
             ));
             // Polars' own parse of the column
-            let mut whole = Rows::new(keys.len());
-            whole
-                .push(
-                    &read_whole(&cfg, &Input::File(path.clone()), &label, b',')
-                        .unwrap()
-                        .0,
-                    &keys,
-                )
-                .unwrap();
-            let (want, _) = whole.finish(&cfg, keys.clone());
+            let want = whole_read(&cfg, &path, &keys);
             assert_eq!(want.series.len(), 3);
             for block in [40, 97, 1 << 20] {
                 let mut rows = Rows::new(keys.len());
