@@ -109,8 +109,10 @@ pub fn objects(
 }
 
 /// The whole of one object (a workbook, which calamine reads from memory),
-/// fetched with the source's connection options and per-request `timeout`;
-/// an error is worded by [`read_error`].
+/// fetched with the source's connection options and per-request `timeout`.
+/// An error comes back in the store's own words, which the loader's one
+/// mapping of store errors ([`read_error`], in `source::read_file`) turns
+/// into a message naming the bucket or key, as for any other object.
 pub fn get(
     source_name: &str,
     s3: &S3Source,
@@ -133,7 +135,11 @@ pub fn get(
             .await?;
         Ok::<_, polars::prelude::PolarsError>(bytes.to_vec())
     });
-    fetched.map_err(|e| read_error(source_name, s3, object, &e.to_string(), timeout))
+    fetched.map_err(|e| SourceError::Read {
+        source_name: source_name.to_string(),
+        file: object.to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// The store's error codes [`error`] tells apart.

@@ -282,6 +282,23 @@ fn s3_gives_the_same_findings_as_a_file_and_sql_and_bad_s3_sources_do_not_stop_t
         assert_eq!(found, from_file, "{what}: the file source still ran");
     }
 
+    // a missing workbook object is worded once, like any other object (the
+    // store's error went through the wording twice before)
+    let (out, found) = run(
+        &format!(
+            "{}\n{file_source}",
+            s3_source("noxlsx", "s3://exports/xlsx/none.xlsx")
+        ),
+        "broken",
+        &s3.secret,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let want = "no object `s3://exports/xlsx/none.xlsx`";
+    assert_eq!(err.matches(want).count(), 1, "{err}");
+    assert!(err.contains("source `noxlsx`: "), "{err}");
+    assert_eq!(found, from_file, "the file source still ran");
+
     // one bad object of a glob is named; the other object is read
     let (out, found) = run(
         &s3_source("mixed", "s3://exports/mixed/*.csv"),
