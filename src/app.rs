@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use crate::alert;
 use crate::config::Config;
 use crate::model::SeriesKey;
-use crate::output;
 use crate::pipeline::{self, Evaluation, Window};
 use crate::store::{RunKind, RunStatus, Store};
 
@@ -68,12 +67,6 @@ impl OnceReport {
     /// rendered the digests there.
     pub fn shows_findings(&self) -> bool {
         self.dry_run.as_deref().is_none_or(|d| d.as_os_str() != "-")
-    }
-
-    /// The findings table's key columns.
-    pub fn key_columns(&self) -> Vec<String> {
-        let ev = &self.cycle.evaluation;
-        output::key_columns(&ev.detection.findings, &ev.key_sets())
     }
 
     /// The alert half's problems, one line each (the sources' were logged

@@ -161,11 +161,6 @@ pub fn run(
     Ok(ev)
 }
 
-/// The findings table's key columns for `ev`.
-pub fn key_columns(ev: &Evaluation) -> Vec<String> {
-    output::key_columns(&ev.detection.findings, &ev.key_sets())
-}
-
 /// Write `ev`'s findings (the window already ends at `--to`) to the file
 /// `path` in `format`, or as CSV to `stdout` without one (`-` or no `--output`).
 pub fn write_findings(
@@ -175,7 +170,7 @@ pub fn write_findings(
     stdout: impl std::io::Write,
 ) -> anyhow::Result<()> {
     let findings = &ev.detection.findings;
-    let keys = key_columns(ev);
+    let keys = ev.key_columns();
     match (path, format) {
         (Some(p), Some(format)) => {
             let f = std::fs::File::create(p)

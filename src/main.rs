@@ -276,7 +276,7 @@ fn run_once(cfg: config::Config, args: &cli::RunArgs) -> Result<Outcome, Failure
     })?;
     if once.shows_findings() {
         let findings = &once.cycle.evaluation.detection.findings;
-        callout::output::write_table(&mut stdout, findings, &once.key_columns())
+        callout::output::write_table(&mut stdout, findings, &once.cycle.evaluation.key_columns())
             .map_err(|e| Failure::Runtime(e.into()))?;
     }
     drop(stdout);

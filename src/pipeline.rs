@@ -126,13 +126,16 @@ impl Evaluation {
         out
     }
 
-    /// The key columns of each source evaluated, whole or in chunks.
-    pub fn key_sets(&self) -> Vec<Vec<String>> {
-        self.batches
+    /// The findings table's key columns: those of the sources evaluated,
+    /// whole or in chunks, that have findings.
+    pub fn key_columns(&self) -> Vec<String> {
+        let sets: Vec<Vec<String>> = self
+            .batches
             .iter()
             .map(|b| b.key_columns.clone())
             .chain(self.chunked.iter().map(|c| c.key_columns.clone()))
-            .collect()
+            .collect();
+        crate::output::key_columns(&self.detection.findings, &sets)
     }
 
     /// Sources evaluated.
@@ -830,7 +833,7 @@ pub fn add_restated(cfg: &Config, ev: &mut Evaluation, mut flagged: Vec<Flagged>
 /// chunks of a source larger than the memory budget (only the chunks holding a
 /// flagged series are read back). A chunk that cannot be read back is an
 /// error of the evaluation, named by its source.
-pub fn restated(ev: &mut Evaluation, flagged: &[Flagged]) -> Vec<Finding> {
+fn restated(ev: &mut Evaluation, flagged: &[Flagged]) -> Vec<Finding> {
     let mut found = crate::restated::restatements(flagged, &ev.batches);
     let wanted: HashSet<(&str, &SeriesKey)> = flagged
         .iter()

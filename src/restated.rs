@@ -1,8 +1,8 @@
 //! The `restated` check: a period callout already flagged whose value in the
 //! export has changed since (or that is gone from it).
 //!
-//! Pure: the caller (`app`, `backfill`) reads the flagged values from the store
-//! and passes them in with the loaded batches; this module compares, one
+//! Pure: the caller (`pipeline::add_restated`, for run and backfill alike)
+//! is given the flagged values the store holds and passes them in with the loaded batches; this module compares, one
 //! binary search per flagged period in its series' slice, never a pass over the
 //! batch's rows. It is a data-health check: certain, no p-value, no FDR, and
 //! outside the detect kernel because its input is the store's memory, not the
@@ -70,19 +70,10 @@ pub fn restatements(flagged: &[Flagged], batches: &[Batch]) -> Vec<Finding> {
                     key: s.key.clone(),
                     granularity: s.granularity,
                     hit: Hit {
-                        ts: p.ts,
-                        value: now,
                         expected: p.value,
-                        lower: f64::NAN,
-                        upper: f64::NAN,
-                        score: 0.0,
-                        p_value: 0.0,
                         side: Side::of(now > p.value),
-                        check: Check::Restated,
-                        wow_pct: None,
-                        yoy_pct: None,
-                        history: 0,
                         note: p.explained.then(|| EXPLAINED_NOTE.to_string()),
+                        ..Hit::blank(p.ts, now, Check::Restated, 0)
                     },
                 });
             }

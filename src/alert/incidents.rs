@@ -36,7 +36,7 @@ use crate::review;
 use crate::store::{IncidentRow, NewIncident, Store, StoreError};
 
 /// One series that an evaluation looked at, with or without findings (from `detect`).
-pub use crate::model::Evaluated;
+use crate::model::Evaluated;
 
 /// An incident with its findings (defined in `model`, shared with `render`).
 pub use crate::model::Incident;

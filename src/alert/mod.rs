@@ -57,7 +57,7 @@ use crate::model::Lane;
 use crate::render;
 use crate::store::{Claim, MailRow, NewMail, Store, StoreError};
 
-pub use incidents::{Evaluated, Incident, owner_for, record};
+pub use incidents::{Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};
 pub use report::{ReportMailReport, queue_report};
 

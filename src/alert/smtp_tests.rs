@@ -16,7 +16,7 @@ use mail_parser::{MessageParser, MimeHeaders};
 
 use super::incidents::tests::{config, evaluated, finding, now};
 use super::*;
-use crate::model::{Check, Finding};
+use crate::model::{Check, Evaluated, Finding};
 use crate::store::RunKind;
 
 /// The sink process; killed on drop.

@@ -192,10 +192,8 @@ impl ReportConfig {
     /// The rule of `metric`: its `[[report.metric]]`, else a plain sum; the
     /// unit its export's header carries when the rule gives none.
     pub fn metric(&self, metric: &str) -> ReportMetric {
-        let mut rule = self
-            .metrics
-            .iter()
-            .find(|m| m.name == metric)
+        let listed = self.metrics.iter().find(|m| m.name == metric);
+        let mut rule = listed
             .cloned()
             .unwrap_or_else(|| ReportMetric::plain(metric));
         if rule.unit.is_empty()
@@ -204,7 +202,7 @@ impl ReportConfig {
             rule.unit = unit.clone();
             // a rate (`Conversion %`) averages over slices and days; a sum of
             // percentages is no number anyone reads
-            if unit == "%" && !self.metrics.iter().any(|m| m.name == metric) {
+            if unit == "%" && listed.is_none() {
                 rule.aggregate = Aggregate::Mean;
             }
         }

@@ -15,7 +15,8 @@
 
 use xxhash_rust::xxh3::Xxh3;
 
-use super::series::{Explained, KernelState, layout};
+use super::kernel::KernelState;
+use super::series::{Explained, layout};
 use crate::config::{Config, MetricRule};
 use crate::model::{Checkpoint, Granularity};
 

@@ -12,8 +12,8 @@
 //! evaluated, so a finding at `t` depends only on data at or before `t`.
 
 use super::calendar::Calendar;
+use super::kernel::KernelState;
 use super::kernel::SeriesContext;
-pub use super::kernel::{BASE_THRESHOLD, BUSINESS_THRESHOLD, KernelState};
 use crate::config::{EventConfig, MetricRule};
 use crate::model::{ExplainedSpan, Granularity, Hit};
 

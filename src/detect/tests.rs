@@ -1508,7 +1508,7 @@ fn resume_equals_full(
         show_all(&w.out.hits)
     };
     let (s_full, s_res) = (full.state.unwrap(), resumed.state.unwrap());
-    let round = |s: &series::KernelState| checkpoint::decode(&checkpoint::encode(s));
+    let round = |s: &super::kernel::KernelState| checkpoint::decode(&checkpoint::encode(s));
     assert_eq!(later(round(&s_res)), later(round(&s_full)));
     assert_eq!(later(round(&s_res)), later(None));
     full.out.hits.len()

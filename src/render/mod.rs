@@ -26,12 +26,9 @@ pub mod reminders;
 mod test_email;
 mod words;
 
-pub use digest::{
-    Charts, Digest, Image, ItemExtras, Links, MAX_CHARTS, PlanLine, PlanLines, digest,
-};
-pub use problems::{ExportLine, ProblemLine, export_lines};
+pub use digest::{Charts, Digest, Image, ItemExtras, Links, PlanLine, PlanLines, digest};
 pub use test_email::test_email;
-pub use words::{count_outliers, deviation_pct, why};
+pub use words::{deviation_pct, why};
 
 #[cfg(test)]
 pub(crate) mod tests;

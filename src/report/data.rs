@@ -176,15 +176,6 @@ fn grouped(
     Ok(())
 }
 
-/// Aggregate every batch (see [`Cube::add`]).
-pub fn cube(batches: &[Batch], slice_days: &[(i64, i64)]) -> PolarsResult<Cube> {
-    let mut cube = Cube::default();
-    for b in batches {
-        cube.add(b, slice_days)?;
-    }
-    Ok(cube)
-}
-
 impl Cube {
     /// The newest day (days since 1970) with data in any metric; `None` when
     /// there is none at all.
@@ -208,19 +199,6 @@ impl Cube {
             b.ts.iter()
                 .map(|t| t.div_euclid(MS_PER_DAY) - day0)
                 .collect();
-        // the rows of the series, in key order: a batch cut at a replay's
-        // clock keeps its later rows in place, outside every series
-        let in_series: usize = b.series.iter().map(|s| s.len).sum();
-        let values: std::borrow::Cow<'_, [f64]> = if in_series == b.values.len() {
-            std::borrow::Cow::Borrowed(&b.values)
-        } else {
-            std::borrow::Cow::Owned(
-                b.series
-                    .iter()
-                    .flat_map(|s| b.values[s.start..s.start + s.len].iter().copied())
-                    .collect(),
-            )
-        };
         // one code per series for each grouping; rows get their series' code
         let mut metrics = Codes::default();
         let per_series: Vec<i64> = b
@@ -237,28 +215,36 @@ impl Cube {
             .iter()
             .map(|(a, b)| (a - day0, b - day0))
             .collect();
-        // the group key of every row: group code and day, or -1 (left out)
+        // the group key of every row: group code and day, or -1 (left out:
+        // a row of no series, as a batch cut at a replay's clock keeps its
+        // later rows in place, or a day outside `only`)
         let key_of = |codes: &[i64], only: Option<&[(i64, i64)]>| -> Vec<i64> {
-            let mut key = Vec::with_capacity(b.ts.len());
+            let mut key = vec![-1; b.ts.len()];
             for (s, &c) in b.series.iter().zip(codes) {
-                let rows = &day_offsets[s.start..s.start + s.len];
+                let range = s.start..s.start + s.len;
+                let rows = &day_offsets[range.clone()];
+                let out = &mut key[range];
                 match only {
-                    _ if c < 0 => key.extend(std::iter::repeat_n(-1, rows.len())),
-                    None => key.extend(rows.iter().map(|d| (c << DAY_BITS) | d)),
-                    Some(keep) => key.extend(rows.iter().map(|&d| {
-                        if keep.iter().any(|&(a, b)| d >= a && d < b) {
-                            (c << DAY_BITS) | d
-                        } else {
-                            -1
+                    _ if c < 0 => {}
+                    None => {
+                        for (k, d) in out.iter_mut().zip(rows) {
+                            *k = (c << DAY_BITS) | d;
                         }
-                    })),
+                    }
+                    Some(keep) => {
+                        for (k, &d) in out.iter_mut().zip(rows) {
+                            if keep.iter().any(|&(a, b)| d >= a && d < b) {
+                                *k = (c << DAY_BITS) | d;
+                            }
+                        }
+                    }
                 }
             }
             key
         };
         grouped(
             key_of(&per_series, None),
-            &values,
+            &b.values,
             day0,
             &metrics.0,
             |m, d, s, n| {
@@ -278,7 +264,7 @@ impl Cube {
                 .collect();
             grouped(
                 key_of(&codes, Some(&keep)),
-                &values,
+                &b.values,
                 day0,
                 &slices.0,
                 |name, d, s, n| {

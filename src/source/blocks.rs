@@ -362,12 +362,17 @@ mod tests {
 
     /// The series of `path` as the whole-file read (Polars' own parse) gives
     /// them: what the block reader must match.
-    fn whole_read(cfg: &SourceConfig, path: &Path, keys: &[String]) -> crate::batch::Batch {
+    fn whole_read(
+        cfg: &SourceConfig,
+        path: &Path,
+        keys: &[String],
+        delimiter: u8,
+    ) -> crate::batch::Batch {
         let label = path.display().to_string();
         let mut whole = Rows::new(keys.len());
         whole
             .push(
-                &read_whole(cfg, &Input::File(path.to_path_buf()), &label, b',')
+                &read_whole(cfg, &Input::File(path.to_path_buf()), &label, delimiter)
                     .unwrap()
                     .0,
                 keys,
@@ -401,7 +406,7 @@ mod tests {
         let cfg = source(&path, "duplicates = \"last\"");
         let keys = normalize::key_columns(&cfg);
         let label = path.display().to_string();
-        let want = whole_read(&cfg, &path, &keys);
+        let want = whole_read(&cfg, &path, &keys, b',');
         assert_eq!(want.series.len(), 3);
         assert!(want.series[1].key.to_string().contains("us\nwest"));
         for block in [16, 37, 100, 1 << 20] {
@@ -525,7 +530,7 @@ mod tests {
                 Some(DataType::Datetime(_, Some(_)))
             ));
             // Polars' own parse of the column
-            let want = whole_read(&cfg, &path, &keys);
+            let want = whole_read(&cfg, &path, &keys, b',');
             assert_eq!(want.series.len(), 3);
             for block in [40, 97, 1 << 20] {
                 let mut rows = Rows::new(keys.len());
@@ -597,12 +602,7 @@ mod tests {
         let cfg = source(&path, "");
         let keys = normalize::key_columns(&cfg);
         let label = path.display().to_string();
-        let mut whole = Rows::new(keys.len());
-        let frame = read_whole(&cfg, &Input::File(path.clone()), &label, b';')
-            .unwrap()
-            .0;
-        whole.push(&frame, &keys).unwrap();
-        let (want, _) = whole.finish(&cfg, keys.clone());
+        let want = whole_read(&cfg, &path, &keys, b';');
         assert_eq!(want.series.len(), 2);
         for block in [20, 64, 1 << 20] {
             let mut rows = Rows::new(keys.len());

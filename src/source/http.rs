@@ -59,19 +59,12 @@ pub(super) fn download(cfg: &SourceConfig, url: &str) -> Result<TempFile, Source
     {
         return Err(too_large());
     }
-    // a workbook's kind is read from its content; a named copy keeps the
-    // URL's extension too (calamine's choice by name on other systems)
-    let workbook_ext = url
-        .split(['?', '#'])
-        .next()
-        .and_then(|u| u.rsplit_once('.'))
-        .map(|(_, e)| format!(".{}", e.to_ascii_lowercase()))
-        .filter(|e| [".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"].contains(&e.as_str()));
     let suffix = match cfg.format {
         Format::Csv => ".csv",
         Format::Parquet => ".parquet",
         Format::Ndjson => ".ndjson",
-        Format::Workbook => workbook_ext.as_deref().unwrap_or(".xlsx"),
+        // a workbook's kind is read from its content (`workbook::open`)
+        Format::Workbook => ".xlsx",
     };
     let mut tmp = TempFile::new(suffix)
         .map_err(|e| read_err(cfg, url, format!("cannot create a temp file: {e}")))?;

@@ -212,19 +212,12 @@ pub(super) fn plan(
             lf.select(exprs)
         }
         Layout::Wide { metrics } => {
-            let names: Vec<String> = match metrics {
-                Some(m) => {
-                    for c in m {
-                        need(c, "metrics")?;
-                    }
-                    m.clone()
+            if let Some(m) = metrics {
+                for c in m {
+                    need(c, "metrics")?;
                 }
-                None => schema
-                    .iter_names()
-                    .map(|n| n.to_string())
-                    .filter(|n| n != &cfg.time_column && !cfg.dimensions.contains(n))
-                    .collect(),
-            };
+            }
+            let names = value_columns(cfg, &schema);
             if names.is_empty() {
                 return Err(SourceError::BadColumn {
                     source_name: cfg.name.clone(),

@@ -391,17 +391,7 @@ const IN_EXCEL: &str = concat!(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn source(path: &Path, extra: &str) -> SourceConfig {
-        let text = format!(
-            "[[source]]\nname = \"s\"\npath = \"{}\"\ntime_column = \"date\"\ndimensions = [\"region\"]\n{extra}\n",
-            path.display()
-        );
-        crate::config::compile_str(&text, Path::new("/tmp/c.toml"), &|_| None)
-            .unwrap()
-            .sources[0]
-            .clone()
-    }
+    use crate::source::tests::source;
 
     /// The problem [`problem`] finds in a file of `bytes`, as text.
     fn check(bytes: &[u8]) -> Option<String> {

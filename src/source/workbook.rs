@@ -536,16 +536,8 @@ mod tests {
 
     use super::*;
     use crate::batch::Batch;
-    use crate::source::{SourceError, load, sql};
-
-    /// What a SQL source's placeholders bind to; files ignore it.
-    fn any_window() -> sql::Window {
-        let t = NaiveDate::from_ymd_opt(2024, 1, 1)
-            .unwrap()
-            .and_hms_opt(0, 0, 0)
-            .unwrap();
-        sql::Window { from: t, to: t }
-    }
+    use crate::source::tests::any_window;
+    use crate::source::{SourceError, load};
 
     fn source(path: &str, extra: &str) -> SourceConfig {
         let text = format!(

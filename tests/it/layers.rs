@@ -34,7 +34,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "pipeline",
         &[
-            "batch", "config", "detect", "fmt", "history", "model", "restated", "source", "store",
+            "batch", "config", "detect", "fmt", "history", "model", "output", "restated", "source",
+            "store",
         ],
     ),
     (

@@ -489,19 +489,23 @@ impl Compiler {
 pub(super) fn header_units(sources: &[SourceConfig]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for s in sources {
-        let named: Vec<(String, &str)> = match &s.layout {
+        // (metric, the header's unit)
+        let named: Vec<(String, Option<String>)> = match &s.layout {
             Layout::Wide { metrics: Some(m) } => m
                 .iter()
-                .map(|h| (crate::text::header(h).slug, h.as_str()))
+                .map(|h| {
+                    let header = crate::text::header(h);
+                    (header.slug, header.unit)
+                })
                 .collect(),
             Layout::Long {
                 metric: MetricName::Fixed(m),
                 value_column,
-            } => vec![(m.clone(), value_column.as_str())],
+            } => vec![(m.clone(), crate::text::header(value_column).unit)],
             _ => Vec::new(),
         };
-        for (metric, h) in named {
-            if let Some(unit) = crate::text::header(h).unit {
+        for (metric, unit) in named {
+            if let Some(unit) = unit {
                 out.entry(metric).or_insert(unit);
             }
         }
