@@ -19,11 +19,11 @@ use super::layout::{explain_button, page};
 use super::problems::{
     ExportLine, ProblemLine, export_lines, export_subject, problem_lines, problem_subject,
 };
+use super::reminders::Due;
 use super::words::{count_outliers, greeting_name, numbers_label, period_label, series_label, why};
 use crate::config::{ReviewConfig, SourceConfig};
 use crate::fmt::{amount, pct, short_time};
 use crate::model::{Incident, Lane, sort_by_severity};
-use crate::review::{deadline, next_review};
 
 /// A rendered digest.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,6 +126,13 @@ pub struct Links {
     pub open_items: String,
 }
 
+impl Links {
+    /// The page where incident `id`'s owner explains it.
+    pub fn incident(&self, id: i64) -> Option<&String> {
+        self.incidents.get(&id)
+    }
+}
+
 /// Render the digest for one owner. Outliers to explain (statistical and
 /// data-health incidents) are shown most severe first; export problems
 /// (late, missing) as one line per source after them. With `links` (`[web]`
@@ -203,8 +210,9 @@ impl<'a> Parts<'a> {
         let problems = problem_lines(&health, extras);
         let items = sorted(incidents, |l| !matches!(l, Lane::Export | Lane::Health));
         let n = items.len();
-        let subject = subject(review, now, n, &problems, &exports);
-        let (first, when) = ask(review, now, n, links.is_some());
+        let due = Due::at(review, now);
+        let subject = subject(review, due, now, n, &problems, &exports);
+        let (first, when) = ask(review, due, now, n, links.is_some());
         // the footer numbers every incident in the order shown
         let ids: Vec<String> = items
             .iter()
@@ -239,7 +247,7 @@ impl<'a> Parts<'a> {
 
     /// The explanation page of incident `id`, when there are links.
     fn link_of(&self, id: i64) -> Option<&'a String> {
-        self.links.and_then(|l| l.incidents.get(&id))
+        self.links.and_then(|l| l.incident(id))
     }
 
     /// The page of all the owner's open items, when there are links and outliers.
@@ -403,6 +411,7 @@ fn sorted(incidents: &[Incident], keep: impl Fn(Lane) -> bool) -> Vec<Incident> 
 /// `[callout] ` and the subject's parts: outliers, data problems, export problems.
 fn subject(
     review: &ReviewConfig,
+    due: Due,
     now: DateTime<Utc>,
     n: usize,
     problems: &[ProblemLine],
@@ -410,7 +419,7 @@ fn subject(
 ) -> String {
     let mut parts = Vec::new();
     if n > 0 {
-        parts.push(outliers_subject(review, now, n));
+        parts.push(outliers_subject(review, due, now, n));
     }
     if !problems.is_empty() {
         parts.push(problem_subject(problems));
@@ -462,9 +471,14 @@ impl Figures<'_> {
 }
 /// The request and deadline paragraph, without markup.
 /// With `links`, the owner explains on the web page; without, by replying.
-fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize, links: bool) -> (String, String) {
-    let next = next_review(review, now);
-    let due = deadline(review, now);
+fn ask(
+    review: &ReviewConfig,
+    due: Due,
+    now: DateTime<Utc>,
+    n: usize,
+    links: bool,
+) -> (String, String) {
+    let (next, due_at) = (due.review_at, due.deadline);
     let tz = review.timezone.name();
     let each = if n == 1 { "it" } else { "each one" };
     let how = if links {
@@ -476,10 +490,10 @@ fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize, links: bool) -> (Str
         "callout found {} in metrics you own. {how}",
         count_outliers(n)
     );
-    let when = if due.with_timezone(&Utc) > now {
+    let when = if due.ahead_of(now) {
         format!(
             "before {} ({tz}), {} hours before the {} on {}.",
-            short_time(&due),
+            short_time(&due_at),
             review.due_hours_before,
             review.name,
             short_time(&next)
@@ -487,7 +501,7 @@ fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize, links: bool) -> (Str
     } else {
         format!(
             "as soon as possible: explanations were due {} ({tz}), and the {} is on {}.",
-            short_time(&due),
+            short_time(&due_at),
             review.name,
             short_time(&next)
         )
@@ -498,14 +512,13 @@ fn ask(review: &ReviewConfig, now: DateTime<Utc>, n: usize, links: bool) -> (Str
 /// The subject's part for outliers: it states the deadline (the review is a
 /// `due_hours_before` later), e.g. `3 outliers to explain by Tue 1 Dec 10:00
 /// (WBR Wed 2 Dec 10:00)`.
-fn outliers_subject(review: &ReviewConfig, now: DateTime<Utc>, n: usize) -> String {
-    let next = next_review(review, now);
-    let due = deadline(review, now);
-    if due.with_timezone(&Utc) > now {
+fn outliers_subject(review: &ReviewConfig, due: Due, now: DateTime<Utc>, n: usize) -> String {
+    let (next, due_at) = (due.review_at, due.deadline);
+    if due.ahead_of(now) {
         format!(
             "{} to explain by {} ({} {})",
             count_outliers(n),
-            short_time(&due),
+            short_time(&due_at),
             review.name,
             short_time(&next)
         )
@@ -513,7 +526,7 @@ fn outliers_subject(review: &ReviewConfig, now: DateTime<Utc>, n: usize) -> Stri
         format!(
             "{} to explain now (were due {}; {} {})",
             count_outliers(n),
-            short_time(&due),
+            short_time(&due_at),
             review.name,
             short_time(&next)
         )

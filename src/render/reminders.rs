@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use maud::html;
@@ -26,6 +26,21 @@ pub struct Due {
     pub deadline: DateTime<Tz>,
     /// The review they are for.
     pub review_at: DateTime<Tz>,
+}
+
+impl Due {
+    /// The next review after `now` and its deadline.
+    pub fn at(review: &ReviewConfig, now: DateTime<Utc>) -> Due {
+        Due {
+            deadline: crate::review::deadline(review, now),
+            review_at: crate::review::next_review(review, now),
+        }
+    }
+
+    /// Whether the deadline is still ahead of `now`.
+    pub fn ahead_of(&self, now: DateTime<Utc>) -> bool {
+        self.deadline.with_timezone(&Utc) > now
+    }
 }
 
 /// The footer's look: small and grey, under a rule.
@@ -150,7 +165,7 @@ struct Reminder<'a> {
 impl Reminder<'_> {
     /// The explanation page of incident `id`, when there are links.
     fn link_of(&self, id: i64) -> Option<&String> {
-        self.links.and_then(|l| l.incidents.get(&id))
+        self.links.and_then(|l| l.incident(id))
     }
 
     /// The text/plain part.
