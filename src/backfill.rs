@@ -123,12 +123,6 @@ pub trait Progress: Sync {
     fn detected(&self);
 }
 
-/// No progress shown.
-impl Progress for () {
-    fn detecting(&self, _: usize, _: usize) {}
-    fn detected(&self) {}
-}
-
 /// Evaluate history as the daemon would have, point by point, over
 /// `options`' range; the evaluation is returned for the findings file, the
 /// store step, the summary ([`summary`]) and the exit code.

@@ -53,4 +53,25 @@ impl Batch {
     pub fn rows(&self) -> usize {
         self.series.iter().map(|s| s.len).sum()
     }
+
+    /// Cut every series after its last point for which `keep(series, t)`
+    /// holds (a prefix: times ascend), telling `on_cut` of each series that
+    /// loses points (its times, how many are kept); a series left empty is
+    /// dropped. Its rows stay in place, outside every series.
+    pub fn keep_prefix(
+        &mut self,
+        keep: impl Fn(&SeriesInfo, i64) -> bool,
+        mut on_cut: impl FnMut(&SeriesInfo, &[i64], usize),
+    ) {
+        let ts = &self.ts;
+        self.series.retain_mut(|s| {
+            let series_ts = &ts[s.start..s.start + s.len];
+            let kept = series_ts.partition_point(|&t| keep(s, t));
+            if kept < s.len {
+                on_cut(s, series_ts, kept);
+                s.len = kept;
+            }
+            s.len > 0
+        });
+    }
 }

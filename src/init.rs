@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use crate::config::{Layout, MetricName};
+use crate::config::{Format, Layout, MetricName};
 use crate::model::Granularity;
 use crate::source::{dialect, workbook};
 use crate::text::{self, Decimal, Number, TimeGuess};
@@ -68,41 +68,6 @@ pub enum InitError {
         /// The I/O error.
         source: std::io::Error,
     },
-}
-
-/// File format of an export, from its extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Comma-separated values (or `;`, tab, `|`).
-    Csv,
-    /// Apache Parquet.
-    Parquet,
-    /// JSON lines.
-    Ndjson,
-    /// A spreadsheet workbook (.xlsx, .xlsm, .xlsb, .xls, .ods).
-    Workbook,
-}
-
-impl Format {
-    fn of(path: &Path) -> Option<Format> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        match ext.as_str() {
-            "csv" | "txt" | "tsv" => Some(Format::Csv),
-            "parquet" | "pq" => Some(Format::Parquet),
-            "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
-            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Workbook),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::Parquet => "parquet",
-            Format::Ndjson => "ndjson",
-            Format::Workbook => "workbook",
-        }
-    }
 }
 
 /// How an export writes its values, as the `[[source]]` keys that say it;
@@ -567,7 +532,11 @@ pub fn infer(path: &Path, name: &str) -> Result<Inferred, InitError> {
         file: path.to_path_buf(),
         message,
     };
-    let format = Format::of(path).ok_or_else(|| {
+    let format = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(|e| Format::from_extension(&e.to_ascii_lowercase()))
+        .ok_or_else(|| {
         shape(
             "cannot tell the format from the extension: use .csv, .parquet, .ndjson/.jsonl or a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods)"
                 .into(),

@@ -521,16 +521,11 @@ fn query_window(src: &SourceConfig, now: DateTime<Utc>, window: Window) -> sourc
 /// Rows are sorted per series, so the cut is a binary search; a series left
 /// empty is removed. Returns the number of rows left out.
 fn keep_ended(batch: &mut Batch, now: i64, period_end: bool) -> usize {
-    let ts = &batch.ts;
     let mut cut = 0;
-    batch.series.retain_mut(|s| {
-        let series_ts = &ts[s.start..s.start + s.len];
-        let ends = s.granularity.ends_after(period_end);
-        let keep = series_ts.partition_point(|&t| t.saturating_add(ends) <= now);
-        cut += s.len - keep;
-        s.len = keep;
-        s.len > 0
-    });
+    batch.keep_prefix(
+        |s, t| t.saturating_add(s.granularity.ends_after(period_end)) <= now,
+        |_, series_ts, kept| cut += series_ts.len() - kept,
+    );
     cut
 }
 

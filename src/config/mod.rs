@@ -163,6 +163,30 @@ pub enum Format {
     Workbook,
 }
 
+impl Format {
+    /// The format a file's extension names (lowercase, without its dot):
+    /// how `format` defaults, and how `init` reads an export.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "csv" | "txt" | "tsv" => Some(Format::Csv),
+            "parquet" | "pq" => Some(Format::Parquet),
+            "ndjson" | "jsonl" | "json" => Some(Format::Ndjson),
+            "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => Some(Format::Workbook),
+            _ => None,
+        }
+    }
+
+    /// Its name as `format = "…"` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::Ndjson => "ndjson",
+            Format::Workbook => "workbook",
+        }
+    }
+}
+
 /// Where a source's bytes come from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Location {

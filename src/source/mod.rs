@@ -84,29 +84,24 @@ pub fn drop_future(batch: &mut Batch, now: i64) -> Vec<SourceError> {
 /// the problems of a chunked source like those of a whole one).
 pub fn drop_future_keyed(batch: &mut Batch, now: i64) -> Vec<(SeriesKey, SourceError)> {
     let mut problems = Vec::new();
-    let ts = &batch.ts;
-    let source = &batch.source;
-    batch.series.retain_mut(|s| {
-        let series_ts = &ts[s.start..s.start + s.len];
-        let limit = now.saturating_add(s.granularity.step_ms());
-        let keep = series_ts.partition_point(|&t| t <= limit);
-        if keep < s.len {
+    let source = batch.source.clone();
+    batch.keep_prefix(
+        |s, t| t <= now.saturating_add(s.granularity.step_ms()),
+        |s, series_ts, kept| {
             let shown = |t: i64| crate::model::format_ts(t, s.granularity);
             problems.push((s.key.clone(), SourceError::Series {
                 source_name: source.clone(),
                 series: s.key.to_string(),
                 message: format!(
                     "{} row(s) dated after the evaluation time {} plus one period, first {}, newest {}: left out (a wrong date in the export?)",
-                    s.len - keep,
+                    series_ts.len() - kept,
                     shown(now),
-                    shown(series_ts[keep]),
-                    shown(series_ts[s.len - 1]),
+                    shown(series_ts[kept]),
+                    shown(series_ts[series_ts.len() - 1]),
                 ),
             }));
-            s.len = keep;
-        }
-        s.len > 0
-    });
+        },
+    );
     problems
 }
 

@@ -174,18 +174,9 @@ impl Compiler {
         };
         let from_extension = || {
             let t = target.split('?').next().unwrap_or("");
-            if t.ends_with(".parquet") || t.ends_with(".pq") {
-                Format::Parquet
-            } else if [".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"]
-                .iter()
-                .any(|e| t.ends_with(e))
-            {
-                Format::Workbook
-            } else if t.ends_with(".ndjson") || t.ends_with(".jsonl") || t.ends_with(".json") {
-                Format::Ndjson
-            } else {
-                Format::Csv
-            }
+            t.rsplit_once('.')
+                .and_then(|(_, ext)| Format::from_extension(ext))
+                .unwrap_or(Format::Csv)
         };
         self.choice(
             &k("format"),
