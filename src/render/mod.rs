@@ -18,8 +18,6 @@
 pub mod chart;
 mod digest;
 mod layout;
-#[cfg(test)]
-mod markup_tests;
 mod problems;
 pub mod raster;
 pub mod reminders;

@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::support::rust_source::{Token, rust_files, tokens};
+
 /// What each top-level module of src/ may import, lowest layers first. A module
 /// missing here may import nothing of the crate. `main.rs` is a separate binary
 /// (it imports `callout::`), so it is not a node.
@@ -88,116 +90,53 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-/// The code of a file without its comments (line comments, doc comments and
-/// block comments), string contents kept out too so a message that mentions
-/// `crate::x` is not an import.
-fn code_only(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'/' && b.get(i + 1) == Some(&b'/') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
-        } else if b[i] == b'"' {
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                i += if b[i] == b'\\' { 2 } else { 1 };
-            }
-            i += 1;
-            out.push_str("\"\"");
-        } else if b[i] == b'\'' && b.get(i + 2) == Some(&b'\'') {
-            // A char literal such as '"' (lifetimes have no closing quote).
-            i += 3;
-        } else {
-            out.push(b[i] as char);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// The top-level modules named by each `crate::` path of `code`: `crate::a::b`
-/// names `a`; `crate::{a, b::c}` names `a` and `b`.
-fn named_modules(code: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let word = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
+/// The top-level modules named by each `crate::` path of `src` (comments and
+/// string literals are not code): `crate::a::b` names `a`; `crate::{a,
+/// b::c}` names `a` and `b`; `$crate::` in a macro names nothing.
+fn named_modules(src: &str) -> BTreeSet<String> {
+    let t = tokens(src);
+    let word = |k: usize| match t.get(k) {
+        Some(Token::Word(w)) => Some(w.clone()),
+        _ => None,
     };
-    for (at, _) in code.match_indices("crate::") {
-        // `callout::crate` does not exist; skip `$crate::` in macros.
-        if code[..at].ends_with('$') {
+    let punct = |k: usize, c: char| t.get(k) == Some(&Token::Punct(c));
+    let mut found = BTreeSet::new();
+    for i in 0..t.len() {
+        let is_path = word(i).as_deref() == Some("crate")
+            && punct(i + 1, ':')
+            && punct(i + 2, ':')
+            && !(i > 0 && punct(i - 1, '$'));
+        if !is_path {
             continue;
         }
-        let rest = &code[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // Top-level items of the group: split on commas at brace depth 0.
-            let mut depth = 0;
-            let mut item = String::new();
-            for c in group.chars() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => {
-                        found.insert(word(item.trim()));
-                        item.clear();
-                        continue;
+        if punct(i + 3, '{') {
+            // the first word of each item of the group, at its own depth
+            let (mut depth, mut first) = (0, true);
+            for tok in t.iter().skip(i + 4) {
+                match tok {
+                    Token::Punct('{') => depth += 1,
+                    Token::Punct('}') if depth == 0 => break,
+                    Token::Punct('}') => depth -= 1,
+                    Token::Punct(',') if depth == 0 => first = true,
+                    Token::Word(w) if depth == 0 && first => {
+                        found.insert(w.clone());
+                        first = false;
                     }
                     _ => {}
                 }
-                if depth == 0 {
-                    item.push(c);
-                }
             }
-            found.insert(word(item.trim()));
-        } else {
-            found.insert(word(rest));
+        } else if let Some(m) = word(i + 3) {
+            found.insert(m);
         }
     }
-    found.retain(|m| !m.is_empty() && m != "self");
+    found.remove("self");
     found
 }
 
 /// The module graph of src/: top-level module → the modules it names, with
 /// one file that names each (for the message).
 fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
+    let files = rust_files(src);
     let mut g: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for f in files {
         let rel = f.strip_prefix(src).unwrap();
@@ -212,7 +151,7 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
-        for to in named_modules(&code_only(&text)) {
+        for to in named_modules(&text) {
             if to != module {
                 g.entry(module.clone())
                     .or_default()
@@ -287,10 +226,8 @@ fn the_allowed_table_has_no_circle_and_names_real_modules() {
 fn the_reader_finds_inline_and_grouped_paths() {
     // The reader itself: a grouped use, an inline path, and a comment that
     // must not count.
-    let code = code_only(
-        "use crate::{model::{A, B}, fmt};\nfn f() { crate::source::load(); }\n// crate::web::x\n\
-         let s = \"crate::alert\";",
-    );
-    let found: Vec<String> = named_modules(&code).into_iter().collect();
+    let code = "use crate::{model::{A, B}, fmt};\nfn f() { crate::source::load(); }\n// crate::web::x\n\
+         let s = \"crate::alert\";";
+    let found: Vec<String> = named_modules(code).into_iter().collect();
     assert_eq!(found, ["fmt", "model", "source"]);
 }

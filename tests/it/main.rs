@@ -30,6 +30,7 @@ mod explained;
 mod incremental;
 mod init;
 mod layers;
+mod markup;
 mod memory;
 mod quickstart;
 mod report;

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the checkout's root and process
 //! output (`common`), the SMTP sink (`sink`), a throwaway PostgreSQL
-//! (`pg`), a small HTML parser (`html`), and the labelled benches of the
+//! (`pg`), a small HTML parser (`html`), Rust source as tests read it
+//! (`rust_source`), and the labelled benches of the
 //! detection-quality guards (`bench`, `bench_ops`).
 
 pub mod bench;
@@ -8,4 +9,5 @@ pub mod bench_ops;
 pub mod common;
 pub mod html;
 pub mod pg;
+pub mod rust_source;
 pub mod sink;

@@ -10,7 +10,9 @@
 //! literals, lifetimes), so a `Vec<String>` in a doc comment or `"a < b"` in
 //! a message is not a tag; only the names of HTML and SVG elements are.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::support::rust_source::{Token, rust_files, tokens};
 
 /// The elements of HTML and of the SVG callout draws: `<` and one of these
 /// (or `/` and one of these) followed by a space, `>` or `/` is a tag.
@@ -164,132 +166,6 @@ fn tag_in(text: &str) -> Option<&str> {
     None
 }
 
-/// A token of Rust source, as far as the rule needs: literals, the
-/// punctuation that delimits items and attributes, and words.
-#[derive(Debug, PartialEq)]
-enum Token {
-    Str(usize, String),
-    Punct(char),
-    Word(String),
-}
-
-/// Split Rust source into [`Token`]s, skipping comments, char literals and
-/// lifetimes; raw and byte strings are literals like any other.
-fn tokens(src: &str) -> Vec<Token> {
-    let c: Vec<char> = src.chars().collect();
-    let mut out = Vec::new();
-    let (mut i, mut line) = (0, 1);
-    let at = |k: usize| c.get(k).copied().unwrap_or('\0');
-    while i < c.len() {
-        let ch = c[i];
-        if ch == '\n' {
-            line += 1;
-            i += 1;
-        } else if ch == '/' && at(i + 1) == '/' {
-            while i < c.len() && c[i] != '\n' {
-                i += 1;
-            }
-        } else if ch == '/' && at(i + 1) == '*' {
-            let mut depth = 0;
-            loop {
-                if at(i) == '/' && at(i + 1) == '*' {
-                    depth += 1;
-                    i += 2;
-                } else if at(i) == '*' && at(i + 1) == '/' {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else if i >= c.len() {
-                    break;
-                } else {
-                    if c[i] == '\n' {
-                        line += 1;
-                    }
-                    i += 1;
-                }
-            }
-        } else if ch == '"' {
-            let start = line;
-            let mut s = String::new();
-            i += 1;
-            while i < c.len() && c[i] != '"' {
-                if c[i] == '\\' {
-                    s.push(c[i]);
-                    i += 1;
-                }
-                if at(i) == '\n' {
-                    line += 1;
-                }
-                s.push(at(i));
-                i += 1;
-            }
-            i += 1;
-            out.push(Token::Str(start, s));
-        } else if ch == '\'' {
-            if at(i + 1) == '\\' {
-                // an escaped char literal: '\'', '\n', '\u{201c}'
-                i += 3;
-                while i < c.len() && c[i] != '\'' {
-                    i += 1;
-                }
-                i += 1;
-            } else if at(i + 2) == '\'' {
-                i += 3;
-            } else {
-                // a lifetime or a label
-                i += 1;
-            }
-        } else if ch.is_alphanumeric() || ch == '_' {
-            let start = i;
-            while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
-                i += 1;
-            }
-            let word: String = c[start..i].iter().collect();
-            // raw strings: r"…", r#"…"#, br"…", and byte/C strings: b"…", c"…"
-            let raw = matches!(word.as_str(), "r" | "br" | "cr") && (at(i) == '"' || at(i) == '#');
-            if raw {
-                let mut hashes = 0;
-                while at(i) == '#' {
-                    hashes += 1;
-                    i += 1;
-                }
-                if at(i) == '"' {
-                    let start = line;
-                    i += 1;
-                    let mut s = String::new();
-                    loop {
-                        if i >= c.len() {
-                            break;
-                        }
-                        if c[i] == '"' && (1..=hashes).all(|k| at(i + k) == '#') {
-                            i += 1 + hashes;
-                            break;
-                        }
-                        if c[i] == '\n' {
-                            line += 1;
-                        }
-                        s.push(c[i]);
-                        i += 1;
-                    }
-                    out.push(Token::Str(start, s));
-                    continue;
-                }
-            }
-            if !(matches!(word.as_str(), "b" | "c") && at(i) == '"') {
-                out.push(Token::Word(word));
-            }
-        } else {
-            if !ch.is_whitespace() {
-                out.push(Token::Punct(ch));
-            }
-            i += 1;
-        }
-    }
-    out
-}
-
 /// The string literals of `src` outside test code: the item after each
 /// `#[cfg(test)]` (a module, function or `use`) is left out whole.
 fn literals_outside_tests(src: &str) -> Vec<Literal> {
@@ -347,21 +223,10 @@ fn literals_outside_tests(src: &str) -> Vec<Literal> {
     out
 }
 
-/// Every `.rs` file under `dir`, test files (`tests.rs`, `*_tests.rs`) left out.
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if p.is_dir() {
-            sources(&p, out);
-        } else if name.ends_with(".rs") && name != "tests.rs" && !name.ends_with("_tests.rs") {
-            out.push(p);
-        }
-    }
+/// Whether `path` is a test file (`tests.rs`, `*_tests.rs`), exempt from the rule.
+fn is_test_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy();
+    name == "tests.rs" || name.ends_with("_tests.rs")
 }
 
 /// Each `path:line: literal (tag)` that breaks the rule in `src`.
@@ -377,8 +242,10 @@ fn offences(path: &str, src: &str) -> Vec<String> {
 #[test]
 fn no_string_literal_outside_tests_holds_an_html_tag() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    sources(&root.join("src"), &mut files);
+    let files: Vec<_> = rust_files(&root.join("src"))
+        .into_iter()
+        .filter(|f| !is_test_file(f))
+        .collect();
     assert!(files.len() > 50, "{files:?}");
     let mut found = Vec::new();
     for f in &files {
