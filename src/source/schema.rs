@@ -77,16 +77,32 @@ pub(super) fn csv_schema(
                     *dt = value_type(cfg, dt, &DataType::Float64);
                 }
             }
+            // a `time_format` is `normalize`'s to apply, to the text as written
+            if cfg.dialect.time_format.is_some()
+                && let Some(dt) = schema.get_mut(cfg.time_column.as_str())
+            {
+                *dt = DataType::String;
+            }
             Ok(schema)
         })
         .and_then(LazyCsvReader::finish)
         .map_err(err)?;
     let schema = lf.collect_schema().map_err(err)?;
     let values = value_columns(cfg, &schema);
-    // value columns read as text stay text: no date test for them
+    // value columns read as text stay text: no date test for them; nor for
+    // a time column under a `time_format`
+    let formatted = cfg
+        .dialect
+        .time_format
+        .is_some()
+        .then_some(cfg.time_column.as_str());
     let text: Vec<PlSmallStr> = schema
         .iter()
-        .filter(|(name, dt)| **dt == DataType::String && !values.iter().any(|v| v == name.as_str()))
+        .filter(|(name, dt)| {
+            **dt == DataType::String
+                && !values.iter().any(|v| v == name.as_str())
+                && formatted != Some(name.as_str())
+        })
         .map(|(name, _)| name.clone())
         .collect();
     if text.is_empty() {
@@ -123,22 +139,15 @@ pub(super) fn csv_schema(
 /// [`csv_schema`]): Polars' patterns go through chrono at every row, where
 /// `normalize::iso_times` parses the text with a few integer operations
 /// (dates were an eighth of the scale set's load), and sees the UTC offsets
-/// a zoned column was written with. Text as well, in any form, under a
-/// `time_format` (`normalize` parses it by that). And the form it is read
-/// in ([`IsoTimes::No`]: as Polars parses it, or by the `time_format`).
+/// a zoned column was written with. (Under a `time_format` [`csv_schema`]
+/// already keeps it as text, for `normalize` to parse by that format.) And
+/// the form it is read in ([`IsoTimes::No`]: as Polars parses it, or by the
+/// `time_format`).
 pub(super) fn text_time(
     cfg: &SourceConfig,
     (schema, iso): (SchemaRef, IsoTimes),
 ) -> (SchemaRef, IsoTimes) {
     let tc = cfg.time_column.as_str();
-    // a `time_format` is `normalize`'s to apply, to the text
-    if cfg.dialect.time_format.is_some() && schema.get(tc).is_some() {
-        let mut text = (*schema).clone();
-        if let Some(dt) = text.get_mut(tc) {
-            *dt = DataType::String;
-        }
-        return (Arc::new(text), IsoTimes::No);
-    }
     let parsed = match iso {
         IsoTimes::No => false,
         IsoTimes::Naive => matches!(
