@@ -25,7 +25,7 @@ use crate::model::{Checkpoint, Granularity};
 /// another version is never decoded (that series walks fully once and is
 /// checkpointed anew). A change of fields alone is also caught by the
 /// layout in every fingerprint ([`Fingerprints::new`]).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The encoding of a state (bincode's standard configuration: little endian,
 /// variable-length integers, f64 as its 8 bytes, so every bit survives).

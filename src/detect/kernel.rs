@@ -509,8 +509,12 @@ struct Prediction {
     expected: f64,
     /// Expected value in the data's units.
     expected_value: f64,
-    /// Noise scale (robust SD, at least the noise floor); NaN while unknown.
+    /// Noise scale (robust SD, at least the noise floor, widened); NaN
+    /// while unknown.
     noise: f64,
+    /// How much the robust scale was widened for the series' routine jumps
+    /// (detect::noise).
+    widen: f64,
     /// Degrees of freedom of the fitted tail family.
     df: f64,
     /// Index of that family in `stats::TAILS`.
@@ -856,8 +860,9 @@ impl KernelState {
         self.last_expected = expected_value;
         let sigma = self.noise.sigma();
         let df = self.noise.df();
+        let widen = self.noise.widen();
         let noise = if sigma.is_finite() {
-            sigma.max(cx.noise_floor(expected))
+            sigma.max(cx.noise_floor(expected)) * widen
         } else {
             f64::NAN
         };
@@ -874,6 +879,7 @@ impl KernelState {
             expected,
             expected_value,
             noise,
+            widen,
             df,
             tail,
             eligible,
@@ -1275,7 +1281,9 @@ impl KernelState {
     /// the next window change).
     fn refresh(&mut self, point: &Point<'_>, prediction: &Prediction, learned: &Residual) {
         if prediction.noise.is_finite() && point.holiday.is_none() {
-            self.noise.push_deviation(learned.deviation.abs());
+            // against the unwidened scale: the widening is measured on these
+            self.noise
+                .push_deviation(learned.deviation.abs() * prediction.widen);
         }
         self.lvl
             .refresh_slope(self.seasonal.table(), self.seasonal.version());

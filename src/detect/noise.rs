@@ -18,6 +18,11 @@ pub const TAIL_WINDOW: usize = 730;
 const MIN_SCALE_POINTS: usize = 8;
 /// Deviations needed before the tail family is refitted from the data.
 const MIN_TAIL_POINTS: usize = 60;
+/// The share of recent deviations allowed past [`CALIBRATE_U`] before the
+/// scale is widened: about the 99th percentile of the heaviest tail family.
+const CALIBRATE_SHARE: f64 = 0.01;
+/// Noise units that even the heaviest family (t3) leaves only ~1 % beyond.
+const CALIBRATE_U: f64 = 6.0;
 
 /// Robust noise scale (1.4826 × MAD of the last `window` residuals) and tail
 /// family (normal, t5, or for sub-daily data t3) of one series.
@@ -47,6 +52,13 @@ pub struct Noise {
     since_refit: usize,
     /// Three families instead of two (sub-daily data).
     fine: bool,
+    /// How much wider than the robust scale the noise is (at least 1): a
+    /// series whose values jump routinely (a gauge flipping between two
+    /// levels, values quantised in steps coarser than the spread of the
+    /// rest) has more than [`CALIBRATE_SHARE`] of its recent deviations
+    /// beyond [`CALIBRATE_U`]; its scale is widened until its own
+    /// percentile sits there. Re-measured with the tail family.
+    widen: f64,
 }
 
 impl Noise {
@@ -73,12 +85,18 @@ impl Noise {
             refit_every,
             since_refit: 0,
             fine,
+            widen: 1.0,
         }
     }
 
     /// The robust noise scale, NaN until measured.
     pub fn sigma(&self) -> f64 {
         self.sigma
+    }
+
+    /// How much wider than [`Noise::sigma`] the noise is judged (at least 1).
+    pub fn widen(&self) -> f64 {
+        self.widen
     }
 
     /// The current tail family's degrees of freedom.
@@ -103,8 +121,9 @@ impl Noise {
         }
     }
 
-    /// Add a point's |standardised deviation| to the tail window, refitting the
-    /// family every `refit_every` points once there are enough.
+    /// Add a point's |standardised deviation| (against the unwidened scale)
+    /// to the tail window, refitting the family and the widening every
+    /// `refit_every` points once there are enough.
     pub fn push_deviation(&mut self, abs_u: f64) {
         self.tail.push_back(abs_u);
         if self.tail.len() > TAIL_WINDOW
@@ -117,7 +136,10 @@ impl Noise {
         self.since_refit += 1;
         if self.since_refit >= self.refit_every && self.tail.len() >= MIN_TAIL_POINTS {
             self.since_refit = 0;
-            self.df = stats::fit_tail_sorted(self.tail_sorted.as_slice(), self.fine);
+            let sorted = self.tail_sorted.as_slice();
+            self.df = stats::fit_tail_sorted(sorted, self.fine);
+            let at = ((1.0 - CALIBRATE_SHARE) * (sorted.len() - 1) as f64) as usize;
+            self.widen = (sorted[at] / CALIBRATE_U).max(1.0);
         }
     }
 
