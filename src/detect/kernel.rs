@@ -1111,7 +1111,8 @@ impl KernelState {
             // heavy tails: shrink by how much wider the point threshold is than normal,
             // so isolated large residuals of a t-distributed series do not add up
             let shrunk = (learned.deviation * cx.cusum_shrink[prediction.tail]).clamp(-4.0, 4.0);
-            cusum_alarm = self.shifts.cusum_step(shrunk, at);
+            let independent = self.shifts.decorrelate(shrunk);
+            cusum_alarm = self.shifts.cusum_step(independent, at);
         }
         if let Some((up, onset)) = cusum_alarm {
             self.lvl.reset_to(onset.iter().copied());

@@ -13,6 +13,12 @@ pub const CUSUM_K: f64 = 1.0;
 /// CUSUM alarm level.
 pub const CUSUM_H: f64 = 8.0;
 
+/// Weight of a new point in the running lag-one autocorrelation of the
+/// residuals (about the last 250 points).
+const AUTOCORR_WEIGHT: f64 = 1.0 / 256.0;
+/// The autocorrelation is capped here: the CUSUM is never deafened.
+const AUTOCORR_MAX: f64 = 0.8;
+
 /// Per-period false-alarm rate of the two-sided CUSUM on normal residuals:
 /// 2 / ARL0, with Siegmund's approximation of the in-control run length.
 pub fn cusum_false_alarm_rate() -> f64 {
@@ -31,6 +37,14 @@ pub struct ShiftDetector {
     cusum: [f64; 2],
     /// The points since each side's statistic last left 0.
     onset: [Vec<LevelPoint>; 2],
+    /// Running lag-one autocorrelation of the residuals: the last one, the
+    /// mean product of neighbours and the mean square. Real series' residuals
+    /// drift together for a while (a news hour, a daily cycle the level lags
+    /// behind); summed as if independent they reach the alarm far more often
+    /// than its rate says. Kept across resets: it belongs to the series.
+    last_u: f64,
+    lag_product: f64,
+    square: f64,
 }
 
 impl ShiftDetector {
@@ -41,7 +55,29 @@ impl ShiftDetector {
             run: Vec::new(),
             cusum: [0.0; 2],
             onset: [Vec::new(), Vec::new()],
+            last_u: f64::NAN,
+            lag_product: 0.0,
+            square: 0.0,
         }
+    }
+
+    /// Learn the residual `u`'s correlation with the last one; returns `u`
+    /// scaled to what an independent residual with the same effect on a sum
+    /// would be: × √((1−ρ)/(1+ρ)), the ratio of the independent to the
+    /// actual standard deviation of a long sum of AR(1) residuals.
+    pub fn decorrelate(&mut self, u: f64) -> f64 {
+        if self.last_u.is_finite() {
+            let w = AUTOCORR_WEIGHT;
+            self.lag_product += w * (u * self.last_u - self.lag_product);
+            self.square += w * (u * u - self.square);
+        }
+        self.last_u = u;
+        let rho = if self.square > 0.0 {
+            (self.lag_product / self.square).clamp(0.0, AUTOCORR_MAX)
+        } else {
+            0.0
+        };
+        u * ((1.0 - rho) / (1.0 + rho)).sqrt()
     }
 
     /// Forget everything (after a shift, or when the level is relearned).
