@@ -18,6 +18,9 @@ pub struct HealthContext<'a> {
     pub to: i64,
     /// The model's last expected value (for the findings' "expected").
     pub last_expected: f64,
+    /// The series is past its warm-up: a run of one value is rated against
+    /// the values seen so far only from here on (before, every value is new).
+    pub warm: bool,
     /// A finding at the point with the common fields filled in.
     pub base_hit: &'a dyn Fn(Check) -> Hit,
 }
@@ -35,7 +38,20 @@ pub struct Health {
     step: i64,
     /// Points per day (stale runs of sub-daily data stop being news).
     ppd: usize,
+    /// The series' own cadence: how many intervals between two rows had `k`
+    /// periods absent (`k` = index, the last one counting `GAP_BUCKETS - 1`
+    /// or more). A series whose rows come irregularly (an hourly export that
+    /// skips an hour now and then) is missing rows only when a gap is
+    /// unusual for it ([`Health::usual_absent`]).
+    gaps: Vec<u32>,
 }
+
+/// Gap lengths told apart by the cadence (periods absent, 0 to 31 and more).
+const GAP_BUCKETS: usize = 32;
+/// Intervals seen before the cadence is trusted.
+const CADENCE_MIN_INTERVALS: u32 = 100;
+/// Share of intervals that may be longer than the usual gap.
+const CADENCE_RARE: f64 = 0.01;
 
 impl Health {
     /// The health state of a series of granularity `g` under `rule`.
@@ -46,7 +62,35 @@ impl Health {
             missing_periods: i64::try_from(rule.missing_periods_for(g)).unwrap_or(i64::MAX),
             step: g.step_ms(),
             ppd: g.points_per_day(),
+            gaps: vec![0; GAP_BUCKETS],
         }
+    }
+
+    /// Periods absent that the series' own cadence makes usual: twice the
+    /// gap that no more than [`CADENCE_RARE`] of its intervals exceed (0 for
+    /// a series that keeps its grid, or before [`CADENCE_MIN_INTERVALS`]).
+    fn usual_absent(&self) -> i64 {
+        let total: u32 = self.gaps.iter().sum();
+        if total < CADENCE_MIN_INTERVALS {
+            return 0;
+        }
+        let allowed = (CADENCE_RARE * f64::from(total)) as u32;
+        let mut longer = 0u32;
+        for k in (0..GAP_BUCKETS).rev() {
+            if longer + self.gaps[k] > allowed {
+                return 2 * k as i64;
+            }
+            longer += self.gaps[k];
+        }
+        0
+    }
+
+    /// Learn one interval between two rows, `absent` periods long.
+    fn learn_gap(&mut self, absent: i64) {
+        let k = usize::try_from(absent.max(0))
+            .unwrap_or(0)
+            .min(GAP_BUCKETS - 1);
+        self.gaps[k] = self.gaps[k].saturating_add(1);
     }
 
     /// After decoding a checkpoint taken before point `k` of values `ys`: the
@@ -83,11 +127,17 @@ impl Health {
     ) -> usize {
         let (t, y, step) = (ts[i], ys[i], self.step);
         let in_range = |t: i64| t >= cx.from && t <= cx.to;
+        let absent = if i > 0 {
+            ((t - ts[i - 1] + step / 2) / step - 1).max(0)
+        } else {
+            0
+        };
         if i > 0 && t - ts[i - 1] > step + step / 2 {
             let first_missing = ts[i - 1] + step;
             self.repeats.break_run();
             if in_range(first_missing)
-                && (t - ts[i - 1] + step / 2) / step > self.missing_periods
+                && absent >= self.missing_periods
+                && absent > self.usual_absent()
                 && rule.enabled(Check::Missing)
             {
                 out.push(Hit {
@@ -97,6 +147,9 @@ impl Health {
                     ..Hit::blank(first_missing, f64::NAN, Check::Missing, i)
                 });
             }
+        }
+        if i > 0 {
+            self.learn_gap(absent);
         }
         // a run of one value, rated against how often that value occurs
         // (detect::counts): small counts and capped values repeat by chance
@@ -111,6 +164,7 @@ impl Health {
             // gauge pinned at its cap) has been reported for hours; after
             // that it is the new normal
             if eq_run >= rule.stale_periods
+                && cx.warm
                 && y != 0.0
                 && (self.ppd == 1 || eq_run <= self.ppd / 4 + rule.stale_periods)
                 && self.repeats.run_chance(y, eq_run) < self.stale_alpha
@@ -174,6 +228,7 @@ mod tests {
                 from: 0,
                 to: i64::MAX,
                 last_expected: 100.0,
+                warm: true,
                 base_hit: &base,
             };
             health.check(&ts, &ys, i, rule, &cx, &mut out);

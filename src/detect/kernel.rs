@@ -451,6 +451,12 @@ pub struct KernelState {
     accepted_at: usize,
     /// The accepted span the level was last re-anchored for.
     anchored: Option<usize>,
+    /// When the series was last at zero (an outage point), and whether the
+    /// current run of zeros is news: a run that starts within a day of the
+    /// last one is the same episode (a flapping feed), or how the series
+    /// looks (a count that idles at zero), not a new outage.
+    last_zero: i64,
+    zero_run_news: bool,
 }
 
 /// One point as the phases see it: where it is and what covers it.
@@ -626,6 +632,8 @@ impl KernelState {
             excluded_at: 0,
             accepted_at: 0,
             anchored: None,
+            last_zero: i64::MIN,
+            zero_run_news: true,
         }
     }
 
@@ -710,7 +718,15 @@ impl KernelState {
         }
         let prediction = self.predict(cx, &point);
         if point.outage {
-            self.report_outage(cx, &point, &prediction, out);
+            let values = cx.input.values;
+            let continues = i > 0 && values[i - 1] <= 0.0;
+            if !continues {
+                self.zero_run_news = point.t.saturating_sub(self.last_zero) > DAY_MS;
+            }
+            self.last_zero = point.t;
+            if self.zero_run_news {
+                self.report_outage(cx, &point, &prediction, out);
+            }
             return;
         }
         let seen = Residual::of(cx, &point, &prediction);
@@ -743,6 +759,7 @@ impl KernelState {
                 from: input.from,
                 to: input.to,
                 last_expected: self.last_expected,
+                warm: i >= cx.shape.warmup,
                 base_hit: &|check| cx.hit(i, check),
             },
             &mut out.hits,
