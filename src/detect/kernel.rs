@@ -284,6 +284,21 @@ impl<'a> SeriesContext<'a> {
         }
     }
 
+    /// The noise scale `sigma` at model-scale `expected`, at least the
+    /// noise floor. A sub-daily count adds its sampling noise in quadrature:
+    /// the logarithm of a count near zero (tweets at 3 a.m., orders in the
+    /// night's trough) swings by ±1/√count on its own, on top of the
+    /// multiplicative noise the residuals of busier hours measure, so a
+    /// trough's 8 → 1 is not judged by the peak's spread.
+    fn with_floor(&self, sigma: f64, expected: f64) -> f64 {
+        let floor = self.noise_floor(expected);
+        if self.subdaily && self.integral && self.use_log {
+            sigma.hypot(floor)
+        } else {
+            sigma.max(floor)
+        }
+    }
+
     /// Whether findings at `t` are reported.
     fn in_range(&self, t: i64) -> bool {
         t >= self.input.from && t <= self.input.to
@@ -879,7 +894,7 @@ impl KernelState {
         let df = self.noise.df();
         let widen = self.noise.widen();
         let noise = if sigma.is_finite() {
-            sigma.max(cx.noise_floor(expected)) * widen
+            cx.with_floor(sigma, expected) * widen
         } else {
             f64::NAN
         };
