@@ -472,7 +472,18 @@ pub struct KernelState {
     /// looks (a count that idles at zero), not a new outage.
     last_zero: i64,
     zero_run_news: bool,
+    /// Levels the series held recently (model scale, with when it left or
+    /// reached each): the one before and the one after each lasting change
+    /// of the last [`KNOWN_LEVEL_MS`]. A change back to one of them (a gauge
+    /// switching between two regimes, the end of a temporary shift) is
+    /// relearned but is not news.
+    known_levels: Vec<(i64, f64)>,
 }
+
+/// How long a level the series held counts as known.
+const KNOWN_LEVEL_MS: i64 = DAY_MS;
+/// Levels remembered at most.
+const KNOWN_LEVELS_MAX: usize = 16;
 
 /// One point as the phases see it: where it is and what covers it.
 struct Point<'a> {
@@ -649,6 +660,7 @@ impl KernelState {
             anchored: None,
             last_zero: i64::MIN,
             zero_run_news: true,
+            known_levels: Vec::new(),
         }
     }
 
@@ -1288,11 +1300,14 @@ impl KernelState {
         self.settling = cx.shape.n_level;
         self.shifts.reset();
         let (t, rule) = (point.t, cx.input.rule);
-        if !(prediction.eligible
-            && cx.in_range(t)
-            && point.accepted.is_none()
-            && rule.enabled(Check::LevelShift)
-            && rule.direction.allows(Side::of(shift.up)))
+        let new_level = self.lvl.at(point.period, self.seasonal.table());
+        let known = self.known_level(cx, t, new_level, prediction);
+        if known
+            || !(prediction.eligible
+                && cx.in_range(t)
+                && point.accepted.is_none()
+                && rule.enabled(Check::LevelShift)
+                && rule.direction.allows(Side::of(shift.up)))
         {
             return;
         }
@@ -1321,6 +1336,36 @@ impl KernelState {
         self.lvl
             .refresh_slope(self.seasonal.table(), self.seasonal.version());
         self.noise.refresh();
+    }
+
+    /// Whether `level`, reached by a lasting change at `t`, is one the
+    /// series held within [`KNOWN_LEVEL_MS`] (within the acceptance band of
+    /// it); remembers it and the level it left either way. Sub-daily only:
+    /// a daily series' level a day ago is one point, not a regime.
+    fn known_level(
+        &mut self,
+        cx: &SeriesContext<'_>,
+        t: i64,
+        level: f64,
+        prediction: &Prediction,
+    ) -> bool {
+        if !cx.subdaily || !prediction.noise.is_finite() {
+            return false;
+        }
+        self.known_levels
+            .retain(|&(at, _)| t.saturating_sub(at) <= KNOWN_LEVEL_MS);
+        let near = ACCEPT_U * prediction.noise;
+        let known = self
+            .known_levels
+            .iter()
+            .any(|&(_, held)| (held - level).abs() <= near);
+        for held in [prediction.level, level] {
+            if self.known_levels.len() >= KNOWN_LEVELS_MAX {
+                self.known_levels.remove(0);
+            }
+            self.known_levels.push((t, held));
+        }
+        known
     }
 
     /// After the last point: a series that stopped before the rest of its
