@@ -12,6 +12,8 @@ pub mod burst;
 pub mod calendar;
 pub mod checkpoint;
 pub mod counts;
+#[cfg(test)]
+mod habit_tests;
 pub mod health;
 pub mod kernel;
 pub mod level;

@@ -60,10 +60,10 @@ fn black_friday(year: i32) -> NaiveDate {
 }
 
 /// SplitMix64: deterministic, seedable, good enough for test noise.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
+    pub(super) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -72,18 +72,18 @@ impl Rng {
     }
 
     /// Uniform in (0, 1].
-    fn uniform(&mut self) -> f64 {
+    pub(super) fn uniform(&mut self) -> f64 {
         ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
     }
 
     /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
+    pub(super) fn normal(&mut self) -> f64 {
         let (u1, u2) = (self.uniform(), self.uniform());
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
     /// Poisson (Knuth's method; fine for small means).
-    fn poisson(&mut self, mean: f64) -> f64 {
+    pub(super) fn poisson(&mut self, mean: f64) -> f64 {
         let limit = (-mean).exp();
         let mut k = 0.0;
         let mut p = self.uniform();
