@@ -33,6 +33,7 @@ mod layers;
 mod markup;
 mod memory;
 mod quickstart;
+mod replay;
 mod report;
 mod s3;
 mod sql;
