@@ -176,6 +176,7 @@ fn components(c: &mut Criterion) {
                     from: 0,
                     to: i64::MAX,
                     last_expected: 1000.0,
+                    warm: true,
                     base_hit: &base,
                 };
                 h.check(&ts, &ys, i, &rule, &cx, &mut out);

@@ -50,8 +50,8 @@ pub struct Health {
 const GAP_BUCKETS: usize = 32;
 /// Intervals seen before the cadence is trusted.
 const CADENCE_MIN_INTERVALS: u32 = 100;
-/// Share of intervals that may be longer than the usual gap.
-const CADENCE_RARE: f64 = 0.01;
+/// Intervals per one that may be longer than the usual gap (1 %).
+const CADENCE_RARE_IN: u32 = 100;
 
 impl Health {
     /// The health state of a series of granularity `g` under `rule`.
@@ -67,14 +67,14 @@ impl Health {
     }
 
     /// Periods absent that the series' own cadence makes usual: twice the
-    /// gap that no more than [`CADENCE_RARE`] of its intervals exceed (0 for
+    /// gap that no more than 1 % of its intervals exceed (0 for
     /// a series that keeps its grid, or before [`CADENCE_MIN_INTERVALS`]).
     fn usual_absent(&self) -> i64 {
         let total: u32 = self.gaps.iter().sum();
         if total < CADENCE_MIN_INTERVALS {
             return 0;
         }
-        let allowed = (CADENCE_RARE * f64::from(total)) as u32;
+        let allowed = total / CADENCE_RARE_IN;
         let mut longer = 0u32;
         for k in (0..GAP_BUCKETS).rev() {
             if longer + self.gaps[k] > allowed {

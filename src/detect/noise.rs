@@ -19,8 +19,9 @@ const MIN_SCALE_POINTS: usize = 8;
 /// Deviations needed before the tail family is refitted from the data.
 const MIN_TAIL_POINTS: usize = 60;
 /// The share of recent deviations allowed past [`CALIBRATE_U`] before the
-/// scale is widened: about the 99th percentile of the heaviest tail family.
-const CALIBRATE_SHARE: f64 = 0.01;
+/// scale is widened, in percent: about the 99th percentile of the heaviest
+/// tail family.
+const CALIBRATE_SHARE_PCT: usize = 1;
 /// Noise units that even the heaviest family (t3) leaves only ~1 % beyond.
 const CALIBRATE_U: f64 = 6.0;
 
@@ -55,7 +56,7 @@ pub struct Noise {
     /// How much wider than the robust scale the noise is (at least 1): a
     /// series whose values jump routinely (a gauge flipping between two
     /// levels, values quantised in steps coarser than the spread of the
-    /// rest) has more than [`CALIBRATE_SHARE`] of its recent deviations
+    /// rest) has more than [`CALIBRATE_SHARE_PCT`] of its recent deviations
     /// beyond [`CALIBRATE_U`]; its scale is widened until its own
     /// percentile sits there. Re-measured with the tail family. Sub-daily
     /// data only: 1 % of 5-minute points is three a day, a habit; 1 % of
@@ -141,7 +142,7 @@ impl Noise {
             let sorted = self.tail_sorted.as_slice();
             self.df = stats::fit_tail_sorted(sorted, self.fine);
             if self.fine {
-                let at = ((1.0 - CALIBRATE_SHARE) * (sorted.len() - 1) as f64) as usize;
+                let at = (sorted.len() - 1) * (100 - CALIBRATE_SHARE_PCT) / 100;
                 self.widen = (sorted[at] / CALIBRATE_U).max(1.0);
             }
         }
