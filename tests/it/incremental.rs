@@ -16,6 +16,8 @@ use std::process::Command;
 
 use chrono::{Datelike, Duration, NaiveDate};
 
+use crate::support::common::unit_hash;
+
 const REGIONS: usize = 24;
 /// The spiked series and its day.
 const SPIKED: usize = 3;
@@ -27,11 +29,7 @@ fn day(d: usize) -> NaiveDate {
 /// Value of region `r` on day `d`: a weekly shape and 3% noise from a fixed
 /// hash of (r, d), so any prefix of the export is the same rows.
 fn value(r: usize, d: usize) -> f64 {
-    let mut z = (r as u64) << 32 | d as u64;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    let u = (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+    let u = unit_hash((r as u64) << 32 | d as u64) - 0.5;
     let week =
         [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75][day(d).weekday().num_days_from_monday() as usize];
     (100.0 + 10.0 * r as f64) * week * (1.0 + 0.06 * u)

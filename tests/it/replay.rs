@@ -17,6 +17,8 @@ use std::process::Command;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
+use crate::support::common::unit_hash;
+
 const DAYS: i64 = 18;
 const HOSTS: [&str; 4] = ["a", "b", "c", "d"];
 
@@ -30,11 +32,7 @@ fn start() -> NaiveDateTime {
 /// A fixed hash of (host, hour) in [0, 1): any prefix of the export is the
 /// same rows.
 fn unit(h: usize, k: i64, salt: u64) -> f64 {
-    let mut z = (h as u64) << 40 ^ (k as u64) << 8 ^ salt;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
+    unit_hash((h as u64) << 40 ^ (k as u64) << 8 ^ salt)
 }
 
 /// Hour `k`'s row of host `h`, if the export has one: a daily cycle with 4%

@@ -1,5 +1,5 @@
 //! Helpers most integration tests need: the checkout's root, process output
-//! as text, and a TCP port where nothing listens.
+//! as text, a TCP port where nothing listens, a fixed hash for test data.
 //!
 //! No test picks a port for a server by binding it and letting go (another
 //! process may take it in between): servers bind port 0 and say which port
@@ -11,6 +11,16 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
+
+/// A fixed hash of `key` in [0, 1) (SplitMix64's finaliser): test exports
+/// whose every prefix is the same rows.
+pub fn unit_hash(key: u64) -> f64 {
+    let mut z = key;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
 
 /// The checkout (fixtures, configs, scripts are found from here).
 pub fn root() -> PathBuf {
