@@ -745,15 +745,7 @@ impl KernelState {
         }
         let prediction = self.predict(cx, &point);
         if point.outage {
-            let values = cx.input.values;
-            let continues = i > 0 && values[i - 1] <= 0.0;
-            if !continues {
-                self.zero_run_news = point.t.saturating_sub(self.last_zero) > DAY_MS;
-            }
-            self.last_zero = point.t;
-            if self.zero_run_news {
-                self.report_outage(cx, &point, &prediction, out);
-            }
+            self.report_outage(cx, &point, &prediction, out);
             return;
         }
         let seen = Residual::of(cx, &point, &prediction);
@@ -931,16 +923,23 @@ impl KernelState {
     }
 
     /// A log-scale series at zero: an outage when even the band's lower end
-    /// is above zero. The point is never learned.
+    /// is above zero, unless its run of zeros started within a day of the
+    /// last one (the same episode). The point is never learned.
     fn report_outage(
-        &self,
+        &mut self,
         cx: &SeriesContext<'_>,
         point: &Point<'_>,
         prediction: &Prediction,
         out: &mut SeriesOutput,
     ) {
+        let continues = point.i > 0 && cx.input.values[point.i - 1] <= 0.0;
+        if !continues {
+            self.zero_run_news = point.t.saturating_sub(self.last_zero) > DAY_MS;
+        }
+        self.last_zero = point.t;
         let rule = cx.input.rule;
-        if !(prediction.eligible
+        if !(self.zero_run_news
+            && prediction.eligible
             && cx.in_range(point.t)
             && !point.excused()
             && rule.enabled(Check::Outage)
