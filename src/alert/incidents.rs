@@ -3,12 +3,13 @@
 //! Rules, per series (source + key) and lane ([`Lane`]: export problems,
 //! data-health problems, statistical outliers — each its own incident, so
 //! one kind never hides another):
-//! - A finding within `close_after_periods` periods of the open incident's
-//!   last finding extends it; a level shift followed by more findings is
-//!   therefore one incident too.
-//! - The incident closes once the series has been evaluated normal for
-//!   `close_after_periods` periods after its last finding; a finding after
-//!   that opens a new incident.
+//! - A finding within the close gap of the open incident's last finding
+//!   extends it; a level shift followed by more findings is therefore one
+//!   incident too. The gap is `close_after_periods` periods, and for
+//!   sub-daily series at least `close_after_hours` (an episode of a 5-minute
+//!   series flares up and calms down many times in an afternoon: one ask).
+//! - The incident closes once the series has been evaluated normal for the
+//!   gap after its last finding; a finding after that opens a new incident.
 //! - A finding already stored for the same point and check (a re-run of the
 //!   same evaluation: restart, cron overlap, `run --once` twice) goes to the
 //!   incident it went to before and changes nothing; so does a late finding
@@ -104,7 +105,10 @@ pub fn record(
     now: DateTime<Utc>,
     backfill: bool,
 ) -> Result<Vec<Incident>, AlertError> {
-    let close_after = i64::from(config.alerts.close_after_periods.max(1));
+    let close = Close {
+        periods: i64::from(config.alerts.close_after_periods.max(1)),
+        sub_daily_ms: i64::from(config.alerts.close_after_hours) * 3_600_000,
+    };
     let kept = without_data_problem_echoes(findings);
     let findings: &[Finding] = &kept;
     store.transaction(|s| {
@@ -144,7 +148,7 @@ pub fn record(
                     (source, key, lane),
                     &in_lane,
                     evals.get(&(source, key)).copied(),
-                    close_after,
+                    close,
                     owner,
                 )?;
             }
@@ -172,6 +176,27 @@ pub fn record(
     })
 }
 
+/// When an open incident is over: `alerts.close_after_periods` normal
+/// periods, and for sub-daily series at least `alerts.close_after_hours`.
+#[derive(Clone, Copy)]
+struct Close {
+    periods: i64,
+    sub_daily_ms: i64,
+}
+
+impl Close {
+    /// The quiet stretch (ms) after its last finding that ends an incident
+    /// of a series with `step` ms between points.
+    fn gap(self, step: i64) -> i64 {
+        let periods = self.periods.saturating_mul(step);
+        if step < crate::model::MS_PER_DAY {
+            periods.max(self.sub_daily_ms)
+        } else {
+            periods
+        }
+    }
+}
+
 /// Severity ordering of a finding against an incident's worst so far.
 fn worse(f: &Finding, row: &IncidentRow) -> bool {
     severity_cmp(f.hit.check, f.hit.score, row.worst_check, row.worst_score).is_gt()
@@ -195,7 +220,7 @@ fn update_series(
     (source, key, lane): (&str, &SeriesKey, Lane),
     findings: &[&Finding],
     eval: Option<&Evaluated>,
-    close_after: i64,
+    close: Close,
     owner: Option<Mailbox>,
 ) -> Result<usize, StoreError> {
     let step = eval
@@ -204,7 +229,7 @@ fn update_series(
         .or_else(|| findings.first().map(|f| f.granularity.step_ms()))
         .unwrap_or(1)
         .max(1);
-    let gap = close_after.saturating_mul(step);
+    let gap = close.gap(step);
     let mut sorted = findings.to_vec();
     sorted.sort_by_key(|f| (f.hit.ts, f.hit.check));
     let mut open = s.open_incident(source, key, lane)?;
@@ -575,6 +600,46 @@ retry_base_secs = 60
                 .map(|i| i.id),
             Some(again[0].id)
         );
+    }
+
+    /// A 5-minute series that flares up again within `close_after_hours`
+    /// (12 by default) is one episode, asked once; after half a day quiet a
+    /// new flare is a new incident. With the hours at 0, three quiet periods
+    /// (15 minutes) end an incident, as they end a daily one after 3 days.
+    #[test]
+    fn a_sub_daily_episode_lasts_until_half_a_day_is_quiet() {
+        const MIN5: i64 = 300_000;
+        let flare = |k: i64| {
+            let mut f = finding("revenue", "eu", 10, Check::Seasonal);
+            f.granularity = Granularity::Minutes(5);
+            f.hit.ts = day(10) + k * MIN5;
+            f
+        };
+        // flares at 0:00, 0:30, 5:00 and 16:55 (11 h 55 quiet), then 5:00
+        // the next day (12 h 5 quiet): two incidents
+        let ks = [0, 6, 60, 60 + 143, 60 + 143 + 145];
+        for (hours, want) in [(None, 2), (Some(0), 5)] {
+            let mut fx = fixture();
+            if let Some(h) = hours {
+                fx.config.alerts.close_after_hours = h;
+            }
+            let run = fx.store.begin_run(RunKind::Once, now()).unwrap();
+            let fs: Vec<Finding> = ks.iter().map(|&k| flare(k)).collect();
+            let mut eval = evaluated("revenue", "eu", 10);
+            eval.step_ms = MIN5;
+            eval.last_ts = day(12);
+            record(&mut fx.store, run, &fs, &[eval], &fx.config, now(), false).unwrap();
+            let all = fx.store.incidents().unwrap();
+            let opened: Vec<i64> = all
+                .iter()
+                .map(|i| (i.opened_at_ts - day(10)) / MIN5)
+                .collect();
+            assert_eq!(all.len(), want, "{hours:?}: opened at {opened:?}");
+            if want == 2 {
+                assert_eq!(opened, vec![0, 60 + 143 + 145]);
+                assert_eq!(all[0].last_finding_ts, flare(60 + 143).hit.ts);
+            }
+        }
     }
 
     #[test]

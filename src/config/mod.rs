@@ -695,6 +695,9 @@ impl Secret {
 pub struct AlertsConfig {
     /// An incident closes after this many normal periods in a row.
     pub close_after_periods: u32,
+    /// ... and, for sub-daily series, not before this many quiet hours: a
+    /// 5-minute series that flares up again an hour later is one episode.
+    pub close_after_hours: u32,
     /// First retry delay of a failed send; doubles per attempt.
     pub retry_base: Duration,
     /// How many days back a scheduled run catches up on periods it has not

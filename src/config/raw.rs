@@ -59,6 +59,8 @@ pub const DEFAULT_SEASONALITY: bool = true;
 pub const DEFAULT_SMTP_TIMEOUT_SECS: u64 = 30;
 /// `alerts.close_after_periods`.
 pub const DEFAULT_CLOSE_AFTER_PERIODS: u32 = 3;
+/// `alerts.close_after_hours`: half a day quiet ends a sub-daily episode.
+pub const DEFAULT_CLOSE_AFTER_HOURS: u32 = 12;
 /// `alerts.retry_base_secs`.
 pub const DEFAULT_RETRY_BASE_SECS: u64 = 60;
 /// `alerts.catch_up_days`: a scheduled run asks about the periods since the
@@ -266,6 +268,7 @@ pub struct RawSmtp {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawAlerts {
     pub close_after_periods: Option<i64>,
+    pub close_after_hours: Option<i64>,
     pub retry_base_secs: Option<i64>,
     pub catch_up_days: Option<i64>,
 }

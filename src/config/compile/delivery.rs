@@ -133,6 +133,14 @@ impl Compiler {
             )
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(raw::DEFAULT_CLOSE_AFTER_PERIODS);
+        let close_after_hours = self
+            .int(
+                "alerts.close_after_hours",
+                raw.close_after_hours,
+                CLOSE_AFTER_HOURS,
+            )
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(raw::DEFAULT_CLOSE_AFTER_HOURS);
         let retry_base = self.secs(
             "alerts.retry_base_secs",
             raw.retry_base_secs,
@@ -145,6 +153,7 @@ impl Compiler {
             .unwrap_or(raw::DEFAULT_CATCH_UP_DAYS);
         AlertsConfig {
             close_after_periods,
+            close_after_hours,
             retry_base,
             catch_up_days,
         }

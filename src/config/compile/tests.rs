@@ -286,6 +286,11 @@ fn out_of_range_numbers_name_key_and_range() {
             "between 1 and 1000",
         ),
         (
+            "[alerts]\nclose_after_hours = 200",
+            "alerts.close_after_hours",
+            "between 0 and 168 hours",
+        ),
+        (
             "[alerts]\nretry_base_secs = -1",
             "alerts.retry_base_secs",
             "between 0 and 86400 seconds",
@@ -694,4 +699,5 @@ fn defaults_are_the_named_consts() {
         cfg.alerts.close_after_periods,
         raw::DEFAULT_CLOSE_AFTER_PERIODS
     );
+    assert_eq!(cfg.alerts.close_after_hours, raw::DEFAULT_CLOSE_AFTER_HOURS);
 }

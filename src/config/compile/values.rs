@@ -214,6 +214,7 @@ pub(super) const STALE_PERIODS: IntRange = (2..=10_000, " periods");
 pub(super) const MISSING_PERIODS: IntRange = (1..=100_000, " periods");
 
 pub(super) const CLOSE_AFTER_PERIODS: IntRange = (1..=1_000, " periods");
+pub(super) const CLOSE_AFTER_HOURS: IntRange = (0..=168, " hours");
 
 pub(super) const CATCH_UP_DAYS: IntRange = (1..=366, " days");
 
