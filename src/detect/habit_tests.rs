@@ -339,3 +339,43 @@ fn drifting_residuals_and_a_temporary_shift_are_one_ask() {
     );
     assert!(others.is_empty(), "{}", show(&hits));
 }
+
+/// A nightly batch job (the CPU at twenty times its level for a quarter of
+/// an hour, starting between 03:05 and 04:10: NAB's
+/// ec2_cpu_utilization_c6585a) is news the first night and a habit after:
+/// an outlier at about the same time as one the day before, on the same
+/// side, is not reported again. A spike at another hour still is.
+#[test]
+fn a_nightly_batch_job_is_reported_the_first_night_only() {
+    let mut rng = Rng(320);
+    let ts = grid(14);
+    let mut values: Vec<f64> = ts
+        .iter()
+        .map(|&t| cycle(t, 0.8, 1.2) * (0.03 * rng.normal()).exp())
+        .collect();
+    for day in 4..14 {
+        let start = day * 288 + 39 + (rng.uniform() * 13.0) as usize;
+        for v in &mut values[start..start + 3] {
+            *v *= 20.0;
+        }
+    }
+    let spike = 11 * 288 + 15 * 12;
+    values[spike] *= 20.0;
+    let hits = walk(&ts, &values, Granularity::Minutes(5));
+    let days: std::collections::BTreeSet<i64> = statistical(&hits)
+        .iter()
+        .filter(|h| h.ts != ts[spike])
+        .map(|h| (h.ts - T0) / DAY)
+        .collect();
+    assert_eq!(
+        days.into_iter().collect::<Vec<_>>(),
+        vec![4],
+        "{}",
+        show(&hits)
+    );
+    assert!(
+        hits.iter().any(|h| h.ts == ts[spike]),
+        "the afternoon spike was missed:{}",
+        show(&hits)
+    );
+}

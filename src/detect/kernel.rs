@@ -478,7 +478,20 @@ pub struct KernelState {
     /// switching between two regimes, the end of a temporary shift) is
     /// relearned but is not news.
     known_levels: Vec<(i64, f64)>,
+    /// Sub-daily: the starts of recent outlier stretches (time, upwards) of
+    /// the last day. An outlier on the same side at about the same time of
+    /// day as one a day earlier is a habit (a nightly batch job, a step in
+    /// the day's shape at 09:00), reported the first day only.
+    outlier_starts: Vec<(i64, bool)>,
 }
+
+/// How far from "the same time yesterday" an outlier still repeats one.
+const HABIT_SLACK_MS: i64 = 3_600_000;
+/// Outliers closer than this to the last remembered one (same side) are
+/// the same stretch.
+const STRETCH_MS: i64 = 1_800_000;
+/// Outlier stretches remembered at most.
+const OUTLIER_STARTS_MAX: usize = 48;
 
 /// How long a level the series held counts as known.
 const KNOWN_LEVEL_MS: i64 = DAY_MS;
@@ -661,6 +674,7 @@ impl KernelState {
             last_zero: i64::MIN,
             zero_run_news: true,
             known_levels: Vec::new(),
+            outlier_starts: Vec::new(),
         }
     }
 
@@ -750,7 +764,7 @@ impl KernelState {
         }
         let seen = Residual::of(cx, &point, &prediction);
         let holiday_effect = self.holiday_effect(cx, &point);
-        self.test_point(cx, &point, &prediction, &seen, holiday_effect, out);
+        let habit = self.test_point(cx, &point, &prediction, &seen, holiday_effect, out);
         self.watch_weekly_shape(cx, &point, &prediction, &seen, out);
         let Some(learned) = self.learnable(&point, &prediction, seen, holiday_effect) else {
             return;
@@ -758,7 +772,13 @@ impl KernelState {
         let shift = self.update_baseline(cx, &point, &prediction, &learned);
         self.watch_subdaily(cx, &point, &prediction, &learned, shift.is_some(), out);
         if let Some(shift) = shift {
-            self.report_shift(cx, &point, &prediction, &learned, shift, out);
+            if !habit {
+                self.report_shift(cx, &point, &prediction, &learned, shift, out);
+            } else {
+                // a habit's stretch moved the level: relearned, not news
+                self.settling = cx.shape.n_level;
+                self.shifts.reset();
+            }
         }
         self.refresh(&point, &prediction, &learned);
     }
@@ -982,22 +1002,29 @@ impl KernelState {
     /// Test the point against the baseline, or a holiday against the same
     /// holiday last year on a wider scale. Every eligible point in range
     /// counts as evaluated; excused, accepted and capped ones are not tested.
+    /// Returns whether the point is an outlier of a daily habit (nothing is
+    /// reported for it, not even the lasting change it may complete).
     fn test_point(
-        &self,
+        &mut self,
         cx: &SeriesContext<'_>,
         point: &Point<'_>,
         prediction: &Prediction,
         seen: &Residual,
         holiday_effect: Option<f64>,
         out: &mut SeriesOutput,
-    ) {
+    ) -> bool {
         let (t, rule) = (point.t, cx.input.rule);
-        if !(prediction.eligible && cx.in_range(t)) {
-            return;
+        if !prediction.eligible {
+            return false;
         }
-        out.evaluated += 1;
-        out.first_eval.get_or_insert(t);
-        out.last_eval = Some(t);
+        // (habits are learned on every eligible point, reported or not, so a
+        // resumed or windowed walk learns what a full one does)
+        let reporting = cx.in_range(t);
+        if reporting {
+            out.evaluated += 1;
+            out.first_eval.get_or_insert(t);
+            out.last_eval = Some(t);
+        }
         // (check, centre, scale multiplier) of the statistical test, if any
         let test: Option<(Check, f64, f64)> =
             if point.excused() || point.accepted.is_some() || point.at_cap {
@@ -1009,14 +1036,18 @@ impl KernelState {
                 Some((cx.seasonal_check, prediction.expected, 1.0))
             };
         let Some((check, centre, multiplier)) = test else {
-            return;
+            return false;
         };
         let scale = prediction.noise * multiplier;
         let score = (seen.value - centre) / scale;
         let side = Side::of(score > 0.0);
         let threshold = prediction.threshold(cx);
-        if !(rule.direction.allows(side) && score.abs() > threshold) {
-            return;
+        if score.abs() <= threshold {
+            return false;
+        }
+        let habit = cx.subdaily && check == cx.seasonal_check && self.habitual(t, score > 0.0);
+        if habit || !reporting || !rule.direction.allows(side) {
+            return habit;
         }
         let p_one = stats::upper_tail(score.abs(), prediction.df);
         let p_value = if rule.direction == Direction::Both {
@@ -1035,6 +1066,7 @@ impl KernelState {
                 .judged(band, score, p_value, side, point.note());
             out.hits.push(hit);
         }
+        false
     }
 
     /// Daily data with a weekday profile: the weekday profile itself lost
@@ -1335,6 +1367,31 @@ impl KernelState {
         self.lvl
             .refresh_slope(self.seasonal.table(), self.seasonal.version());
         self.noise.refresh();
+    }
+
+    /// Whether an outlier at `t` (upwards: `up`) repeats one of about a day
+    /// earlier on the same side; remembers it as the start of a stretch
+    /// unless it continues the last one.
+    fn habitual(&mut self, t: i64, up: bool) -> bool {
+        self.outlier_starts
+            .retain(|&(at, _)| t.saturating_sub(at) <= DAY_MS + HABIT_SLACK_MS);
+        let habit = self
+            .outlier_starts
+            .iter()
+            .any(|&(at, side)| side == up && (t - at - DAY_MS).abs() <= HABIT_SLACK_MS);
+        let continues = self
+            .outlier_starts
+            .iter()
+            .rev()
+            .find(|&&(_, side)| side == up)
+            .is_some_and(|&(at, _)| t - at <= STRETCH_MS);
+        if !continues {
+            if self.outlier_starts.len() >= OUTLIER_STARTS_MAX {
+                self.outlier_starts.remove(0);
+            }
+            self.outlier_starts.push((t, up));
+        }
+        habit
     }
 
     /// Whether `level`, reached by a lasting change at `t`, is one the
