@@ -46,6 +46,7 @@ pub mod render;
 pub mod report;
 pub mod restated;
 pub mod review;
+pub mod rollup;
 pub mod schedule;
 pub mod source;
 pub mod store;

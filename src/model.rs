@@ -342,6 +342,9 @@ impl Finding {
     }
 }
 
+/// A dimension's value in a roll-up series: summed over (`rollup::ALL`).
+pub const ROLLUP_ALL: &str = "*";
+
 /// The metric name of the pseudo-series that stands for a whole export in
 /// export-problem items (an export that could not be read, or came in
 /// empty): its incidents open and close like a late export's.
@@ -364,13 +367,27 @@ impl SeriesKey {
     /// The series as people read it, the same in every digest, page and
     /// pre-read: `revenue (region=apac)`, or `revenue` without dimensions.
     /// (`Display` is the compact `revenue{region=apac}` of logs and files.)
+    /// A roll-up reads `revenue (total)`, or `revenue (region=apac, all
+    /// channel)` when it sums over some dimensions only.
     pub fn label(&self) -> String {
         if self.dims.is_empty() {
-            self.metric.clone()
-        } else {
-            let dims: Vec<String> = self.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("{} ({})", self.metric, dims.join(", "))
+            return self.metric.clone();
         }
+        if self.dims.iter().all(|(_, v)| v == ROLLUP_ALL) {
+            return format!("{} (total)", self.metric);
+        }
+        let dims: Vec<String> = self
+            .dims
+            .iter()
+            .map(|(k, v)| {
+                if v == ROLLUP_ALL {
+                    format!("all {k}")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect();
+        format!("{} ({})", self.metric, dims.join(", "))
     }
 
     /// Value of a dimension, if the series has it.

@@ -20,6 +20,7 @@ use crate::batch::Batch;
 use crate::config::{Config, SourceConfig};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
 use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
+use crate::rollup::{self, Rollups};
 use crate::source::{self, Chunks, Held, SourceError, Spilled, SpilledSource};
 
 /// Bytes one row of a source takes at the peak of its evaluation (while it
@@ -617,11 +618,18 @@ fn evaluate_as_of(
     let limit = cfg.detection.memory_budget.map(chunk_rows);
     // a backfill has no run clock: the machine's clock bounds plausible dates
     let Loaded {
-        batches,
+        mut batches,
         chunked,
         mut errors,
         warnings,
     } = load_as_of(cfg, now.unwrap_or_else(Utc::now), window, replay, limit);
+    for b in &mut batches {
+        let mut r = Rollups::default();
+        r.add(cfg, b);
+        if let Some(extra) = r.finish(&b.source, &b.key_columns) {
+            rollup::merge(b, extra);
+        }
+    }
     let load_time = t0.elapsed();
     let t1 = Instant::now();
     let ranges: Vec<Range> = batches.iter().map(|b| range_for(b, window)).collect();
@@ -677,6 +685,7 @@ fn evaluate_as_of(
     for c in &chunked {
         let range = [range_at(c.newest, window)];
         let newest = [c.newest.unwrap_or(i64::MIN)];
+        let mut rollups = Rollups::default();
         for chunk in &c.chunks {
             let b = match chunk.read() {
                 Ok(b) => b,
@@ -704,7 +713,29 @@ fn evaluate_as_of(
                 &move |d, _| progress(base + d, total),
             );
             late.extend(late_of(cfg, &b, now));
+            rollups.add(cfg, &b);
             done += b.series.len();
+        }
+        // the roll-ups of a chunked source span its chunks: detected last,
+        // and kept whole (history records them like a whole batch's)
+        if let Some(b) = rollups.finish(&c.source, &c.key_columns) {
+            let prior = [states.of(&b)];
+            let (froms, skipped) = states.report_from(&b, src_of(&b.source), range[0]);
+            count_skipped(&b.source, skipped);
+            candidates.add(
+                std::slice::from_ref(&b),
+                &newest,
+                cfg,
+                &range,
+                explained,
+                Resume {
+                    prior: &prior,
+                    save: states.save,
+                    report_from: &[froms],
+                },
+                &|_, _| {},
+            );
+            batches.push(b);
         }
     }
     let mut detection = candidates.decide(cfg.detection.fdr);
@@ -792,7 +823,10 @@ fn late_of(cfg: &Config, b: &Batch, now: Option<DateTime<Utc>>) -> Vec<Finding> 
     };
     let local = local_ms(now, src);
     let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
-    detect::late(b, local, delay, src.dialect.period_end)
+    let mut late = detect::late(b, local, delay, src.dialect.period_end);
+    // a roll-up is late when its slices are: they say so
+    late.retain(|f| !rollup::is_rollup(&f.key));
+    late
 }
 
 /// Order findings by source, series, time, check.
@@ -1004,6 +1038,62 @@ mod tests {
                 assert!(lookups >= 6, "one lookup per chunk, got {lookups}");
             }
         }
+    }
+
+    /// Roll-ups of a source read in chunks span the chunks: the same
+    /// totals, findings and evaluated series as the source read whole.
+    #[test]
+    fn rollups_of_a_chunked_source_equal_the_whole_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = fixture(dir.path());
+        let mut rule = crate::config::MetricRule::default_rule();
+        rule.pattern = crate::config::MetricGlob::new("orders").unwrap();
+        rule.rollups = vec![crate::config::Rollup { keep: Vec::new() }];
+        cfg.metrics.push(rule);
+        let run = |cfg: &Config| evaluate(cfg, Window::Dates(None, None), None, &[], &|_, _| {});
+        let whole = run(&cfg);
+        cfg.detection.memory_budget = Some(150 * ROW_BYTES_AT_PEAK);
+        let chunked = run(&cfg);
+        assert!(chunked.chunked.iter().all(|s| s.chunks.len() >= 3));
+        let total = |ev: &Evaluation| -> Vec<f64> {
+            ev.batches
+                .iter()
+                .flat_map(|b| {
+                    b.series
+                        .iter()
+                        .filter(|s| crate::rollup::is_rollup(&s.key))
+                        .flat_map(|s| b.values_of(s).to_vec())
+                })
+                .collect()
+        };
+        assert!(total(&whole).len() > 100, "the total of orders");
+        assert_eq!(total(&whole), total(&chunked));
+        let evaluated = |ev: &Evaluation| -> Vec<String> {
+            let mut e: Vec<String> = ev
+                .detection
+                .evaluated
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect();
+            e.sort();
+            e
+        };
+        assert_eq!(evaluated(&whole), evaluated(&chunked));
+        let findings = |ev: &Evaluation| -> Vec<String> {
+            ev.detection
+                .findings
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect()
+        };
+        assert_eq!(findings(&whole), findings(&chunked));
+        assert!(
+            whole
+                .detection
+                .evaluated
+                .iter()
+                .any(|e| e.key.to_string() == "orders{region=*}")
+        );
     }
 
     #[test]

@@ -488,6 +488,29 @@ pub struct MetricRule {
     pub scale: Scale,
     /// Checks that are switched off for this metric.
     pub disabled: Vec<Check>,
+    /// Aggregates the metric is also detected on (`rollups`): each keeps
+    /// the dimensions it names and sums (or averages) over the others.
+    pub rollups: Vec<Rollup>,
+    /// How a roll-up combines the series under it (`aggregate`); `None`:
+    /// not said, a sum ([`MetricRule::rollup_aggregate`]).
+    pub aggregate: Option<RollupAggregate>,
+}
+
+/// One `rollups` entry: `"total"` (every dimension summed over) or a
+/// dimension name (one series per value of it, summed over the others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollup {
+    /// Dimensions kept (empty: the total).
+    pub keep: Vec<String>,
+}
+
+/// How a roll-up combines its series at a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupAggregate {
+    /// Amounts and counts.
+    Sum,
+    /// Means and rates (an average of the slices' values, unweighted).
+    Mean,
 }
 
 impl MetricRule {
@@ -508,7 +531,15 @@ impl MetricRule {
             seasonality: raw::DEFAULT_SEASONALITY,
             scale: Scale::Auto,
             disabled: Vec::new(),
+            rollups: Vec::new(),
+            aggregate: None,
         }
+    }
+
+    /// How the metric's roll-ups combine its series: as `aggregate` says,
+    /// else a sum.
+    pub fn rollup_aggregate(&self) -> RollupAggregate {
+        self.aggregate.unwrap_or(RollupAggregate::Sum)
     }
 
     /// Consecutive absent periods that make a `missing` finding at granularity `g`.

@@ -230,6 +230,8 @@ pub struct RawMetric {
     pub seasonality: Option<bool>,
     pub scale: Option<String>,
     pub checks: Option<Vec<String>>,
+    pub rollups: Option<Vec<String>>,
+    pub aggregate: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -28,6 +28,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // (the store only keeps what the others produce).
     ("source", &["batch", "config", "fmt", "model", "text"]),
     ("detect", &["batch", "config", "model"]),
+    ("rollup", &["batch", "config", "model"]),
     ("restated", &["batch", "model"]),
     ("store", &["batch", "config", "model"]),
     ("history", &["batch", "model", "source", "store"]),
@@ -36,8 +37,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "pipeline",
         &[
-            "batch", "config", "detect", "fmt", "history", "model", "output", "restated", "source",
-            "store",
+            "batch", "config", "detect", "fmt", "history", "model", "output", "restated", "rollup",
+            "source", "store",
         ],
     ),
     (

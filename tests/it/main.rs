@@ -35,6 +35,7 @@ mod memory;
 mod quickstart;
 mod replay;
 mod report;
+mod rollups;
 mod s3;
 mod sql;
 mod tls;

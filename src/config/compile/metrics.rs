@@ -3,7 +3,12 @@
 use super::*;
 
 impl Compiler {
-    pub(super) fn metric(&mut self, i: usize, m: raw::RawMetric) -> MetricRule {
+    pub(super) fn metric(
+        &mut self,
+        i: usize,
+        m: raw::RawMetric,
+        dimensions: &[&str],
+    ) -> MetricRule {
         let k = |f: &str| format!("metric[{i}].{f}");
         let d = MetricRule::default_rule();
         if m.pattern.is_none() {
@@ -82,7 +87,10 @@ impl Compiler {
                 .filter(|c| !checks.iter().any(|x| x == c.as_str()))
                 .collect();
         }
+        let (rollups, aggregate) = self.rollups(i, m.rollups, m.aggregate.as_deref(), dimensions);
         MetricRule {
+            rollups,
+            aggregate,
             pattern,
             direction,
             sensitivity,
@@ -97,6 +105,90 @@ impl Compiler {
             seasonality: m.seasonality.unwrap_or(d.seasonality),
             scale,
             disabled,
+        }
+    }
+
+    /// `rollups` and `aggregate` of `[[metric]]` `i`: each entry is
+    /// `"total"` or a dimension some source declares; `aggregate` is `sum`
+    /// (the default) or `mean`, and only means something with roll-ups.
+    fn rollups(
+        &mut self,
+        i: usize,
+        entries: Option<Vec<String>>,
+        aggregate: Option<&str>,
+        dimensions: &[&str],
+    ) -> (Vec<Rollup>, Option<RollupAggregate>) {
+        let k = |f: &str| format!("metric[{i}].{f}");
+        let aggregate_given = aggregate.is_some();
+        let aggregate = aggregate_given.then(|| {
+            self.choice(
+                &k("aggregate"),
+                aggregate,
+                &[
+                    ("sum", RollupAggregate::Sum),
+                    ("mean", RollupAggregate::Mean),
+                ],
+                RollupAggregate::Sum,
+            )
+        });
+        let mut rollups: Vec<Rollup> = Vec::new();
+        for (j, e) in entries.iter().flatten().enumerate() {
+            let keep = match e.as_str() {
+                "total" => Vec::new(),
+                d if dimensions.contains(&d) => vec![d.to_string()],
+                d => {
+                    let known = if dimensions.is_empty() {
+                        "no source declares dimensions".to_string()
+                    } else {
+                        format!("the sources' dimensions are {}", dimensions.join(", "))
+                    };
+                    self.problem(
+                        &format!("metric[{i}].rollups[{j}]"),
+                        format!("{d:?} is neither \"total\" nor a dimension ({known})"),
+                    );
+                    continue;
+                }
+            };
+            let rollup = Rollup { keep };
+            if !rollups.contains(&rollup) {
+                rollups.push(rollup);
+            }
+        }
+        if aggregate_given && rollups.is_empty() {
+            self.problem(
+                &k("aggregate"),
+                "only roll-ups aggregate: add rollups = [\"total\"] or remove it".into(),
+            );
+        }
+        (rollups, aggregate)
+    }
+
+    /// A roll-up of a metric the report averages (a rate, a latency) must
+    /// say how it aggregates: summing conversion rates over regions is no
+    /// total.
+    pub(super) fn rates_rolled_up(
+        &mut self,
+        metrics: &[MetricRule],
+        report: &crate::config::report::ReportConfig,
+    ) {
+        for (i, rule) in metrics.iter().enumerate() {
+            if rule.rollups.is_empty() || rule.aggregate.is_some() {
+                continue;
+            }
+            let averaged = report.metrics.iter().find(|m| {
+                rule.pattern.matches(&m.name)
+                    && matches!(m.aggregate, crate::config::report::Aggregate::Mean)
+            });
+            if let Some(m) = averaged {
+                self.problem(
+                    &format!("metric[{i}].rollups"),
+                    format!(
+                        "{:?} is averaged in the report (a rate or a mean): say how its roll-ups \
+                         combine, aggregate = \"mean\" or \"sum\"",
+                        m.name
+                    ),
+                );
+            }
         }
     }
 }

@@ -121,11 +121,17 @@ impl Compiler {
                 sources.push(s);
             }
         }
-        let metrics = raw
+        let mut dimensions: Vec<&str> = Vec::new();
+        for d in sources.iter().flat_map(|s| &s.dimensions) {
+            if !dimensions.contains(&d.as_str()) {
+                dimensions.push(d);
+            }
+        }
+        let metrics: Vec<MetricRule> = raw
             .metric
             .into_iter()
             .enumerate()
-            .map(|(i, m)| self.metric(i, m))
+            .map(|(i, m)| self.metric(i, m, &dimensions))
             .collect();
         let owners = self.owners(raw.owners);
         let smtp = raw.smtp.and_then(|s| self.smtp(s));
@@ -160,6 +166,7 @@ impl Compiler {
         let web = raw.web.and_then(|w| self.web(w, &store_path));
         let mut report = self.report(raw.report, raw.plan);
         report.header_units = header_units(&sources);
+        self.rates_rolled_up(&metrics, &report);
         let mut default_rule = MetricRule::default_rule();
         default_rule.pattern = star();
         Config {

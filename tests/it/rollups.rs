@@ -1,0 +1,189 @@
+//! Roll-ups, black-box: a drop spread thinly over ten regions, each inside
+//! its own band, is found on the total (`[[metric]] rollups = ["total"]`),
+//! written with `*` in the region column and named "revenue (total)" in the
+//! owner's digest; without `rollups` nothing new appears.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    reason = "a failed assumption in a test is a failed test"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use crate::support::common::{text, unit_hash};
+
+const REGIONS: usize = 10;
+const DAYS: i64 = 400;
+/// The day every region drops 13 %.
+const DROP: i64 = 390;
+
+fn day(d: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + Duration::days(d)
+}
+
+/// Daily revenue of ten regions: a weekly shape and 4 % noise each (the
+/// total's noise is a third of that), every region 13 % down on [`DROP`].
+fn write_export(path: &Path) {
+    let mut s = String::from("date,metric,region,value\n");
+    for d in 0..DAYS {
+        let week = [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75]
+            [day(d).weekday().num_days_from_monday() as usize];
+        for r in 0..REGIONS {
+            // uniform noise with a 4 % standard deviation
+            let u = unit_hash((r as u64) << 32 | d as u64) - 0.5;
+            let drop = if d == DROP { 0.87 } else { 1.0 };
+            let v = (1000.0 + 100.0 * r as f64) * week * (1.0 + 0.139 * u) * drop;
+            s.push_str(&format!("{},revenue,r{r:02},{v:.2}\n", day(d)));
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn config(dir: &Path, name: &str, metric: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "[store]\npath = \"{name}.db\"\n\n[[source]]\nname = \"shop\"\npath = \"revenue.csv\"\n\
+             time_column = \"date\"\ndimensions = [\"region\"]\nexpected_delay_hours = 1000000\n\n\
+             [owners]\ndefault = \"Ana <ana@example.com>\"\n\n{metric}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn callout(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(args)
+        .env_remove("CALLOUT_LOG")
+        .output()
+        .expect("run callout");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+/// `(region, check)` of the findings on day `d` in a findings CSV.
+fn on_day(csv: &Path, d: i64) -> Vec<(String, String)> {
+    let body = std::fs::read_to_string(csv).unwrap();
+    let mut lines = body.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|c| *c == name).unwrap();
+    let (region, ts, check) = (col("region"), col("timestamp"), col("check"));
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[ts].starts_with(&day(d).to_string()))
+        .map(|f| (f[region].to_string(), f[check].to_string()))
+        .collect()
+}
+
+#[test]
+fn a_drop_spread_over_every_region_is_found_on_the_total() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export(&dir.path().join("revenue.csv"));
+
+    let rolled = config(
+        dir.path(),
+        "rolled",
+        "[[metric]]\nmatch = \"revenue\"\nrollups = [\"total\"]\n",
+    );
+    let out = dir.path().join("rolled.csv");
+    callout(&[
+        "backfill",
+        "--quiet",
+        "--config",
+        rolled.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let found = on_day(&out, DROP);
+    assert!(
+        found.contains(&("*".to_string(), "seasonal".to_string())),
+        "the total's drop: {found:?}"
+    );
+    let slices = found.iter().filter(|(r, _)| r != "*").count();
+    assert!(
+        slices <= REGIONS / 2,
+        "most slices are inside their band: {found:?}"
+    );
+    // the total is quiet on ordinary days
+    let body = std::fs::read_to_string(&out).unwrap();
+    let total_days = body.lines().filter(|l| l.contains(",*,")).count();
+    assert!(total_days <= 3, "{body}");
+
+    // without rollups: no total
+    let plain = config(dir.path(), "plain", "");
+    let out = dir.path().join("plain.csv");
+    callout(&[
+        "backfill",
+        "--quiet",
+        "--config",
+        plain.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert!(on_day(&out, DROP).iter().all(|(r, _)| r != "*"));
+
+    // the morning after, the owner's digest names it "revenue (total)"
+    let digests = dir.path().join("digests");
+    let at = format!("{} 08:00", day(DROP + 1));
+    callout(&[
+        "run",
+        "--once",
+        "--config",
+        rolled.to_str().unwrap(),
+        "--at",
+        &at,
+        "--dry-run",
+        digests.to_str().unwrap(),
+    ]);
+    let mail: String = std::fs::read_dir(&digests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(mail.contains("revenue (total)"), "{mail}");
+}
+
+#[test]
+fn check_config_names_a_bad_rollup() {
+    let dir = tempfile::tempdir().unwrap();
+    for (metric, key, words) in [
+        (
+            "[[metric]]\nmatch = \"revenue\"\nrollups = [\"regoin\"]\n",
+            "metric[0].rollups[0]",
+            "\"regoin\" is neither \"total\" nor a dimension (the sources' dimensions are region)",
+        ),
+        (
+            "[[metric]]\nmatch = \"revenue\"\naggregate = \"mean\"\n",
+            "metric[0].aggregate",
+            "only roll-ups aggregate",
+        ),
+        (
+            "[[metric]]\nmatch = \"conversion\"\nrollups = [\"total\"]\n\n[[report.metric]]\nname = \"conversion\"\naggregate = \"mean\"\n",
+            "metric[0].rollups",
+            "say how its roll-ups combine",
+        ),
+    ] {
+        let cfg = config(dir.path(), "bad", metric);
+        let out = Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args(["check-config", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{said}");
+        assert!(said.contains(key) && said.contains(words), "{said}");
+    }
+}
