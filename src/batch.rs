@@ -54,6 +54,20 @@ impl Batch {
         self.series.iter().map(|s| s.len).sum()
     }
 
+    /// `extra`'s series added (their rows after these), every series in
+    /// key order again: derived series (roll-ups, ratios) joining their
+    /// source's batch.
+    pub fn absorb(&mut self, extra: Batch) {
+        let offset = self.ts.len();
+        self.ts.extend(extra.ts);
+        self.values.extend(extra.values);
+        self.series.extend(extra.series.into_iter().map(|mut s| {
+            s.start += offset;
+            s
+        }));
+        self.series.sort_by(|x, y| x.key.cmp(&y.key));
+    }
+
     /// Cut every series after its last point for which `keep(series, t)`
     /// holds (a prefix: times ascend), telling `on_cut` of each series that
     /// loses points (its times, how many are kept); a series left empty is

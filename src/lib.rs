@@ -34,6 +34,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod derived;
 pub mod detect;
 pub mod fmt;
 pub mod history;

@@ -18,6 +18,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::batch::Batch;
 use crate::config::{Config, SourceConfig};
+use crate::derived::{Derivations, Parts};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
 use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
 use crate::rollup::{self, Rollups};
@@ -623,12 +624,20 @@ fn evaluate_as_of(
         mut errors,
         warnings,
     } = load_as_of(cfg, now.unwrap_or_else(Utc::now), window, replay, limit);
+    let mut parts: Vec<(String, Parts)> = Vec::new();
     for b in &mut batches {
         let mut r = Rollups::default();
         r.add(cfg, b);
         if let Some(extra) = r.finish(&b.source, &b.key_columns) {
-            rollup::merge(b, extra);
+            b.absorb(extra);
         }
+        let mut d = Derivations::default();
+        d.add(cfg, b);
+        let (ratios, made) = d.finish(cfg, &b.source, &b.key_columns);
+        if let Some(extra) = ratios {
+            b.absorb(extra);
+        }
+        parts.push((b.source.clone(), made));
     }
     let load_time = t0.elapsed();
     let t1 = Instant::now();
@@ -686,6 +695,7 @@ fn evaluate_as_of(
         let range = [range_at(c.newest, window)];
         let newest = [c.newest.unwrap_or(i64::MIN)];
         let mut rollups = Rollups::default();
+        let mut derivations = Derivations::default();
         for chunk in &c.chunks {
             let b = match chunk.read() {
                 Ok(b) => b,
@@ -714,11 +724,24 @@ fn evaluate_as_of(
             );
             late.extend(late_of(cfg, &b, now));
             rollups.add(cfg, &b);
+            derivations.add(cfg, &b);
             done += b.series.len();
         }
-        // the roll-ups of a chunked source span its chunks: detected last,
-        // and kept whole (history records them like a whole batch's)
-        if let Some(b) = rollups.finish(&c.source, &c.key_columns) {
+        // the roll-ups and ratios of a chunked source span its chunks:
+        // detected last, and kept whole (history records them like a whole
+        // batch's)
+        let mut spanning = rollups.finish(&c.source, &c.key_columns);
+        if let Some(r) = &spanning {
+            derivations.add(cfg, r);
+        }
+        let (ratios, made) = derivations.finish(cfg, &c.source, &c.key_columns);
+        parts.push((c.source.clone(), made));
+        match (&mut spanning, ratios) {
+            (Some(r), Some(ratios)) => r.absorb(ratios),
+            (None, ratios) => spanning = ratios,
+            (Some(_), None) => {}
+        }
+        if let Some(b) = spanning {
             let prior = [states.of(&b)];
             let (froms, skipped) = states.report_from(&b, src_of(&b.source), range[0]);
             count_skipped(&b.source, skipped);
@@ -739,6 +762,7 @@ fn evaluate_as_of(
         }
     }
     let mut detection = candidates.decide(cfg.detection.fdr);
+    say_which_part_moved(&parts, &mut detection.findings);
     detection.findings.extend(late);
     if let (Some(now), true) = (now, states.catch_up.is_some()) {
         export_problems(cfg, now, &errors, &mut detection);
@@ -763,6 +787,21 @@ fn evaluate_as_of(
         load_time,
         detect_time: t1.elapsed(),
         caught_up,
+    }
+}
+
+/// A derived ratio's finding says which of its parts moved.
+fn say_which_part_moved(parts: &[(String, Parts)], findings: &mut [Finding]) {
+    for f in findings {
+        let Some((_, p)) = parts.iter().find(|(s, _)| *s == f.source) else {
+            continue;
+        };
+        if let Some(moved) = p.note(&f.key, f.hit.ts) {
+            f.hit.note = Some(match f.hit.note.take() {
+                Some(n) => format!("{n}; {moved}"),
+                None => moved,
+            });
+        }
     }
 }
 
@@ -824,8 +863,10 @@ fn late_of(cfg: &Config, b: &Batch, now: Option<DateTime<Utc>>) -> Vec<Finding> 
     let local = local_ms(now, src);
     let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
     let mut late = detect::late(b, local, delay, src.dialect.period_end);
-    // a roll-up is late when its slices are: they say so
-    late.retain(|f| !rollup::is_rollup(&f.key));
+    // a roll-up or a ratio is late when its parts are: they say so
+    late.retain(|f| {
+        !rollup::is_rollup(&f.key) && !cfg.derived.iter().any(|d| d.name == f.key.metric)
+    });
     late
 }
 

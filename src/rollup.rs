@@ -167,19 +167,6 @@ impl Group {
     }
 }
 
-/// `extra`'s series added to `b` (their rows after `b`'s), every series
-/// in key order again.
-pub fn merge(b: &mut Batch, extra: Batch) {
-    let offset = b.ts.len();
-    b.ts.extend(extra.ts);
-    b.values.extend(extra.values);
-    b.series.extend(extra.series.into_iter().map(|mut s| {
-        s.start += offset;
-        s
-    }));
-    b.series.sort_by(|x, y| x.key.cmp(&y.key));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +299,7 @@ mod tests {
         let mut r = Rollups::default();
         r.add(&cfg, &b);
         let extra = r.finish("shop", &b.key_columns).unwrap();
-        merge(&mut b, extra);
+        b.absorb(extra);
         let keys: Vec<String> = b.series.iter().map(|s| s.key.to_string()).collect();
         assert_eq!(
             keys,

@@ -82,6 +82,8 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Per-metric rules, first match wins.
     pub metrics: Vec<MetricRule>,
+    /// `[[derived]]` ratio metrics, detected like exported ones.
+    pub derived: Vec<Derived>,
     /// The rule for metrics no `[[metric]]` matches.
     pub default_rule: MetricRule,
     /// Who answers for which series.
@@ -494,6 +496,19 @@ pub struct MetricRule {
     /// How a roll-up combines the series under it (`aggregate`); `None`:
     /// not said, a sum ([`MetricRule::rollup_aggregate`]).
     pub aggregate: Option<RollupAggregate>,
+}
+
+/// One `[[derived]]` metric: `num / den` of two exported (or derived
+/// earlier) metrics, per period and per series key, at every level the two
+/// exist (slices and roll-ups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    /// The new metric's name.
+    pub name: String,
+    /// Numerator metric.
+    pub num: String,
+    /// Denominator metric.
+    pub den: String,
 }
 
 /// One `rollups` entry: `"total"` (every dimension summed over) or a

@@ -100,6 +100,8 @@ pub struct RawConfig {
     pub source: Vec<RawSource>,
     #[serde(default)]
     pub metric: Vec<RawMetric>,
+    #[serde(default)]
+    pub derived: Vec<RawDerived>,
     pub owners: Option<RawOwners>,
     pub smtp: Option<RawSmtp>,
     pub alerts: Option<RawAlerts>,
@@ -232,6 +234,13 @@ pub struct RawMetric {
     pub checks: Option<Vec<String>>,
     pub rollups: Option<Vec<String>>,
     pub aggregate: Option<String>,
+}
+
+/// `[[derived]]`: a metric computed from two exported ones.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawDerived {
+    pub name: Option<String>,
+    pub ratio: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

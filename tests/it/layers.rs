@@ -29,6 +29,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("source", &["batch", "config", "fmt", "model", "text"]),
     ("detect", &["batch", "config", "model"]),
     ("rollup", &["batch", "config", "model"]),
+    ("derived", &["batch", "config", "fmt", "model"]),
     ("restated", &["batch", "model"]),
     ("store", &["batch", "config", "model"]),
     ("history", &["batch", "model", "source", "store"]),
@@ -37,8 +38,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "pipeline",
         &[
-            "batch", "config", "detect", "fmt", "history", "model", "output", "restated", "rollup",
-            "source", "store",
+            "batch", "config", "derived", "detect", "fmt", "history", "model", "output",
+            "restated", "rollup", "source", "store",
         ],
     ),
     (

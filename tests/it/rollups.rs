@@ -1,7 +1,9 @@
-//! Roll-ups, black-box: a drop spread thinly over ten regions, each inside
-//! its own band, is found on the total (`[[metric]] rollups = ["total"]`),
-//! written with `*` in the region column and named "revenue (total)" in the
-//! owner's digest; without `rollups` nothing new appears.
+//! Roll-ups and ratios, black-box: a drop spread thinly over ten regions,
+//! each inside its own band, is found on the total (`[[metric]] rollups =
+//! ["total"]`), written with `*` in the region column and named "revenue
+//! (total)" in the owner's digest; without `rollups` nothing new appears. A
+//! `[[derived]]` ratio is detected on every level its parts exist, and its
+//! finding says which part moved.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -167,6 +169,11 @@ fn check_config_names_a_bad_rollup() {
             "\"regoin\" is neither \"total\" nor a dimension (the sources' dimensions are region)",
         ),
         (
+            "[[derived]]\nname = \"conversion\"\nratio = [\"orders\"]\n",
+            "derived[0].ratio",
+            "give two metrics, numerator then denominator",
+        ),
+        (
             "[[metric]]\nmatch = \"revenue\"\naggregate = \"mean\"\n",
             "metric[0].aggregate",
             "only roll-ups aggregate",
@@ -186,4 +193,87 @@ fn check_config_names_a_bad_rollup() {
         assert!(!out.status.success(), "{said}");
         assert!(said.contains(key) && said.contains(words), "{said}");
     }
+}
+
+/// Orders and sessions of three regions; on [`DROP`] eu's orders fall 30 %
+/// while its sessions hold: conversion = orders / sessions falls on eu and
+/// on the total, and says the orders moved.
+#[test]
+fn a_derived_ratio_is_detected_on_slices_and_totals_and_names_the_part_that_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("date,metric,region,value\n");
+    for d in 0..DAYS {
+        let week = [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75]
+            [day(d).weekday().num_days_from_monday() as usize];
+        for (r, region) in ["eu", "us", "apac"].iter().enumerate() {
+            let noise = |salt: u64| {
+                1.0 + 0.04 * (unit_hash((r as u64) << 40 ^ (d as u64) << 4 ^ salt) - 0.5)
+            };
+            let sessions = 10_000.0 * week * noise(1);
+            let drop = if d == DROP && r == 0 { 0.7 } else { 1.0 };
+            let orders = 300.0 * week * noise(2) * drop;
+            s.push_str(&format!("{},orders,{region},{orders:.1}\n", day(d)));
+            s.push_str(&format!("{},sessions,{region},{sessions:.1}\n", day(d)));
+        }
+    }
+    std::fs::write(dir.path().join("revenue.csv"), s).unwrap();
+    let cfg = config(
+        dir.path(),
+        "ratio",
+        "[[metric]]\nmatch = \"*\"\nrollups = [\"total\"]\n\n[[derived]]\nname = \"conversion\"\nratio = [\"orders\", \"sessions\"]\n",
+    );
+    let out = dir.path().join("ratio.csv");
+    callout(&[
+        "backfill",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let body = std::fs::read_to_string(&out).unwrap();
+    let on_drop: Vec<&str> = body
+        .lines()
+        .filter(|l| l.contains(&day(DROP).to_string()))
+        .collect();
+    for region in ["eu", "*"] {
+        assert!(
+            on_drop
+                .iter()
+                .any(|l| l.starts_with(&format!("conversion,{region},"))),
+            "no conversion finding for {region}: {on_drop:#?}"
+        );
+    }
+    assert!(
+        !on_drop
+            .iter()
+            .any(|l| l.starts_with("conversion,us,") || l.starts_with("conversion,apac,")),
+        "{on_drop:#?}"
+    );
+    // the digest says which part moved, for the slice and the total
+    let digests = dir.path().join("digests");
+    let at = format!("{} 08:00", day(DROP + 1));
+    callout(&[
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--at",
+        &at,
+        "--dry-run",
+        digests.to_str().unwrap(),
+    ]);
+    let mail: String = std::fs::read_dir(&digests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    for item in ["conversion (region=eu)", "conversion (total)"] {
+        assert!(mail.contains(item), "{item} not in {mail}");
+    }
+    assert!(
+        mail.matches("orders -").count() >= 2 && mail.contains("vs a week before, sessions"),
+        "{mail}"
+    );
 }

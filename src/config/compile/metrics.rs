@@ -191,4 +191,60 @@ impl Compiler {
             }
         }
     }
+
+    /// `[[derived]]`: each a `name` and a `ratio` of two other metrics.
+    pub(super) fn derived(&mut self, raw: Vec<raw::RawDerived>) -> Vec<Derived> {
+        let mut out: Vec<Derived> = Vec::new();
+        for (i, d) in raw.into_iter().enumerate() {
+            let k = |f: &str| format!("derived[{i}].{f}");
+            let Some(name) = d.name.filter(|n| !n.trim().is_empty()) else {
+                self.problem(&k("name"), "missing: the derived metric's name".into());
+                continue;
+            };
+            let parts = d.ratio.unwrap_or_default();
+            let [num, den] = parts.as_slice() else {
+                self.problem(
+                    &k("ratio"),
+                    "give two metrics, numerator then denominator: ratio = [\"orders\", \"sessions\"]"
+                        .into(),
+                );
+                continue;
+            };
+            if num == den || num == &name || den == &name {
+                self.problem(
+                    &k("ratio"),
+                    format!("{name:?} must be a ratio of two other metrics, got {num:?} / {den:?}"),
+                );
+                continue;
+            }
+            if out.iter().any(|o| o.name == name) {
+                self.problem(&k("name"), format!("duplicate derived metric {name:?}"));
+                continue;
+            }
+            out.push(Derived {
+                name,
+                num: num.clone(),
+                den: den.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// A derived ratio is a report metric too (`[[report.metric]] ratio` is the
+/// same thing said in the report): added unless the report defines it.
+pub(super) fn derived_in_report(
+    derived: &[Derived],
+    report: &mut crate::config::report::ReportConfig,
+) {
+    for d in derived {
+        if !report.metrics.iter().any(|m| m.name == d.name) {
+            let mut m = crate::config::report::ReportMetric::plain(&d.name);
+            m.aggregate = crate::config::report::Aggregate::Ratio {
+                num: d.num.clone(),
+                den: d.den.clone(),
+            };
+            report.metrics.push(m);
+        }
+    }
 }

@@ -133,6 +133,7 @@ impl Compiler {
             .enumerate()
             .map(|(i, m)| self.metric(i, m, &dimensions))
             .collect();
+        let derived = self.derived(raw.derived);
         let owners = self.owners(raw.owners);
         let smtp = raw.smtp.and_then(|s| self.smtp(s));
         let alerts = self.alerts(raw.alerts);
@@ -167,6 +168,7 @@ impl Compiler {
         let mut report = self.report(raw.report, raw.plan);
         report.header_units = header_units(&sources);
         self.rates_rolled_up(&metrics, &report);
+        metrics::derived_in_report(&derived, &mut report);
         let mut default_rule = MetricRule::default_rule();
         default_rule.pattern = star();
         Config {
@@ -177,6 +179,7 @@ impl Compiler {
             detection,
             sources,
             metrics,
+            derived,
             default_rule,
             owners,
             smtp,
