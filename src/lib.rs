@@ -32,6 +32,7 @@ pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contribution;
 pub mod daemon;
 pub mod demo;
 pub mod derived;

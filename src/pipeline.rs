@@ -763,6 +763,7 @@ fn evaluate_as_of(
     }
     let mut detection = candidates.decide(cfg.detection.fdr);
     say_which_part_moved(&parts, &mut detection.findings);
+    say_which_slices_drove_it(&batches, &mut detection.findings);
     detection.findings.extend(late);
     if let (Some(now), true) = (now, states.catch_up.is_some()) {
         export_problems(cfg, now, &errors, &mut detection);
@@ -787,6 +788,24 @@ fn evaluate_as_of(
         load_time,
         detect_time: t1.elapsed(),
         caught_up,
+    }
+}
+
+/// A roll-up's finding names the slices one dimension down that drove it,
+/// one per line of its note (sources read whole; a chunked source's slices
+/// are no longer in memory).
+fn say_which_slices_drove_it(batches: &[Batch], findings: &mut [Finding]) {
+    for f in findings.iter_mut().filter(|f| rollup::is_rollup(&f.key)) {
+        let Some(b) = batches.iter().find(|b| b.source == f.source) else {
+            continue;
+        };
+        if let Some((dimension, slices)) = crate::contribution::slices(b, f) {
+            let lines = crate::contribution::lines(&dimension, &slices).join("\n");
+            f.hit.note = Some(match f.hit.note.take() {
+                Some(n) => format!("{n}; what drove it:\n{lines}"),
+                None => format!("what drove it:\n{lines}"),
+            });
+        }
     }
 }
 
@@ -1120,11 +1139,17 @@ mod tests {
             e
         };
         assert_eq!(evaluated(&whole), evaluated(&chunked));
+        // (notes aside: a chunked source's totals do not name the slices
+        // that drove them, README says so)
         let findings = |ev: &Evaluation| -> Vec<String> {
             ev.detection
                 .findings
                 .iter()
-                .map(|f| format!("{f:?}"))
+                .map(|f| {
+                    let mut f = f.clone();
+                    f.hit.note = None;
+                    format!("{f:?}")
+                })
                 .collect()
         };
         assert_eq!(findings(&whole), findings(&chunked));

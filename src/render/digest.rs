@@ -303,7 +303,9 @@ impl<'a> Parts<'a> {
             "\n{k}. {}\n   Period:    {}\n   Why:       {}\n   Actual:    {}\n   WoW / YoY: {} / {}\n   Check:     {} (source {})\n",
             series_label(i),
             period_label(i),
-            why(f),
+            // a note of several lines (the slices that drove a total) stays
+            // under its label
+            why(f).replace('\n', "\n              "),
             numbers_label(f, self.extras.unit_of(i)),
             pct(f.hit.wow_pct),
             pct(f.hit.yoy_pct),
@@ -443,7 +445,15 @@ fn check_them(n: usize, what: &str) -> String {
 /// One row of an item's table: the label, then the value.
 fn row(label: &str, value: &str) -> Markup {
     html! {
-        tr { th align="left" { (label) } td { (value) } }
+        tr {
+            th align="left" { (label) }
+            td {
+                @for (k, line) in value.split('\n').enumerate() {
+                    @if k > 0 { br; }
+                    (line)
+                }
+            }
+        }
     }
 }
 

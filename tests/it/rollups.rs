@@ -24,13 +24,16 @@ const REGIONS: usize = 10;
 const DAYS: i64 = 400;
 /// The day every region drops 13 %.
 const DROP: i64 = 390;
+/// The day region r09, the largest, drops 45 %.
+const ONE: i64 = 370;
 
 fn day(d: i64) -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + Duration::days(d)
 }
 
 /// Daily revenue of ten regions: a weekly shape and 4 % noise each (the
-/// total's noise is a third of that), every region 13 % down on [`DROP`].
+/// total's noise is a third of that), every region 13 % down on [`DROP`],
+/// the largest 45 % down on [`ONE`].
 fn write_export(path: &Path) {
     let mut s = String::from("date,metric,region,value\n");
     for d in 0..DAYS {
@@ -39,8 +42,20 @@ fn write_export(path: &Path) {
         for r in 0..REGIONS {
             // uniform noise with a 4 % standard deviation
             let u = unit_hash((r as u64) << 32 | d as u64) - 0.5;
-            let drop = if d == DROP { 0.87 } else { 1.0 };
-            let v = (1000.0 + 100.0 * r as f64) * week * (1.0 + 0.139 * u) * drop;
+            let drop = if d == DROP {
+                0.87
+            } else if d == ONE && r == 9 {
+                0.55
+            } else {
+                1.0
+            };
+            // r09 is the largest region, a fifth of the total
+            let size = if r == 9 {
+                3000.0
+            } else {
+                1000.0 + 100.0 * r as f64
+            };
+            let v = size * week * (1.0 + 0.139 * u) * drop;
             s.push_str(&format!("{},revenue,r{r:02},{v:.2}\n", day(d)));
         }
     }
@@ -157,6 +172,34 @@ fn a_drop_spread_over_every_region_is_found_on_the_total() {
         .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     assert!(mail.contains("revenue (total)"), "{mail}");
+    // spread evenly, the drop names no region as its driver
+    assert!(!mail.contains("what drove it"), "{mail}");
+
+    // the day one region fell, the total's item names it with its share
+    let digests = dir.path().join("digests-one");
+    let at = format!("{} 08:00", day(ONE + 1));
+    callout(&[
+        "run",
+        "--once",
+        "--config",
+        rolled.to_str().unwrap(),
+        "--at",
+        &at,
+        "--dry-run",
+        digests.to_str().unwrap(),
+    ]);
+    let mail: String = std::fs::read_dir(&digests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(mail.contains("revenue (total)"), "{mail}");
+    assert!(
+        mail.contains("what drove it:") && mail.contains("region r09: -4"),
+        "{mail}"
+    );
+    assert!(mail.contains("% vs expected, explains "), "{mail}");
 }
 
 #[test]
