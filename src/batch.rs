@@ -34,6 +34,17 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// A batch of `source` without rows yet.
+    pub fn empty(source: &str, key_columns: &[String]) -> Batch {
+        Batch {
+            source: source.to_string(),
+            key_columns: key_columns.to_vec(),
+            ts: Vec::new(),
+            values: Vec::new(),
+            series: Vec::new(),
+        }
+    }
+
     /// Timestamps of one series.
     pub fn ts_of(&self, s: &SeriesInfo) -> &[i64] {
         &self.ts[s.start..s.start + s.len]

@@ -193,13 +193,7 @@ mod tests {
     /// Ten regions, 5 weeks of days: region `r` at `100 + 10 r`, its total
     /// flagged on the last day, where `changes` scale some regions.
     fn case(changes: &[(usize, f64)]) -> (Batch, Finding) {
-        let mut b = Batch {
-            source: "shop".into(),
-            key_columns: vec!["metric".into(), "region".into()],
-            ts: Vec::new(),
-            values: Vec::new(),
-            series: Vec::new(),
-        };
+        let mut b = Batch::empty("shop", &["metric".into(), "region".into()]);
         let last = 35;
         let mut total = 0.0;
         for r in 0..10 {

@@ -83,13 +83,7 @@ impl Derivations {
         key_columns: &[String],
     ) -> (Option<Batch>, Parts) {
         let mut parts = Parts::default();
-        let mut out = Batch {
-            source: source.to_string(),
-            key_columns: key_columns.to_vec(),
-            ts: Vec::new(),
-            values: Vec::new(),
-            series: Vec::new(),
-        };
+        let mut out = Batch::empty(source, key_columns);
         for (key, mut pair) in self.parts {
             let Some(granularity) = pair.granularity else {
                 continue;
@@ -183,13 +177,7 @@ mod tests {
     type Rows<'a> = (&'a str, &'a str, &'a [(i64, f64)]);
 
     fn batch(series: &[Rows<'_>]) -> Batch {
-        let mut b = Batch {
-            source: "shop".into(),
-            key_columns: vec!["metric".into(), "region".into()],
-            ts: Vec::new(),
-            values: Vec::new(),
-            series: Vec::new(),
-        };
+        let mut b = Batch::empty("shop", &["metric".into(), "region".into()]);
         for &(metric, region, rows) in series {
             let start = b.ts.len();
             for &(d, v) in rows {

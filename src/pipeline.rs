@@ -692,8 +692,12 @@ fn evaluate_as_of(
     // one chunk in memory at a time; its candidates stay, its rows go
     let mut done = batches.iter().map(|b| b.series.len()).sum::<usize>();
     for c in &chunked {
-        let range = [range_at(c.newest, window)];
-        let newest = [c.newest.unwrap_or(i64::MIN)];
+        let one = OneBatch {
+            cfg,
+            newest: [c.newest.unwrap_or(i64::MIN)],
+            range: [range_at(c.newest, window)],
+            explained,
+        };
         let mut rollups = Rollups::default();
         let mut derivations = Derivations::default();
         for chunk in &c.chunks {
@@ -706,22 +710,10 @@ fn evaluate_as_of(
                 }
             };
             let base = done;
-            let prior = [states.of(&b)];
-            let (froms, skipped) = states.report_from(&b, src_of(&b.source), range[0]);
+            let skipped = one.add(&mut candidates, &mut states, &b, &move |d, _| {
+                progress(base + d, total);
+            });
             count_skipped(&b.source, skipped);
-            candidates.add(
-                std::slice::from_ref(&b),
-                &newest,
-                cfg,
-                &range,
-                explained,
-                Resume {
-                    prior: &prior,
-                    save: states.save,
-                    report_from: &[froms],
-                },
-                &move |d, _| progress(base + d, total),
-            );
             late.extend(late_of(cfg, &b, now));
             rollups.add(cfg, &b);
             derivations.add(cfg, &b);
@@ -742,22 +734,8 @@ fn evaluate_as_of(
             (Some(_), None) => {}
         }
         if let Some(b) = spanning {
-            let prior = [states.of(&b)];
-            let (froms, skipped) = states.report_from(&b, src_of(&b.source), range[0]);
+            let skipped = one.add(&mut candidates, &mut states, &b, &|_, _| {});
             count_skipped(&b.source, skipped);
-            candidates.add(
-                std::slice::from_ref(&b),
-                &newest,
-                cfg,
-                &range,
-                explained,
-                Resume {
-                    prior: &prior,
-                    save: states.save,
-                    report_from: &[froms],
-                },
-                &|_, _| {},
-            );
             batches.push(b);
         }
     }
@@ -788,6 +766,45 @@ fn evaluate_as_of(
         load_time,
         detect_time: t1.elapsed(),
         caught_up,
+    }
+}
+
+/// How one batch of a chunked source is detected (a chunk, or the roll-ups
+/// and ratios spanning its chunks): against the whole source's range.
+struct OneBatch<'a> {
+    cfg: &'a Config,
+    newest: [i64; 1],
+    range: [Range; 1],
+    explained: &'a [ExplainedSpan],
+}
+
+impl OneBatch<'_> {
+    /// Detect `b`, resuming its series' stored states; returns the periods
+    /// a catch-up skipped.
+    fn add(
+        &self,
+        candidates: &mut Candidates,
+        states: &mut States<'_>,
+        b: &Batch,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> usize {
+        let prior = [states.of(b)];
+        let src = self.cfg.sources.iter().find(|s| s.name == b.source);
+        let (froms, skipped) = states.report_from(b, src, self.range[0]);
+        candidates.add(
+            std::slice::from_ref(b),
+            &self.newest,
+            self.cfg,
+            &self.range,
+            self.explained,
+            Resume {
+                prior: &prior,
+                save: states.save,
+                report_from: &[froms],
+            },
+            progress,
+        );
+        skipped
     }
 }
 

@@ -97,13 +97,7 @@ impl Rollups {
         if self.groups.is_empty() {
             return None;
         }
-        let mut out = Batch {
-            source: source.to_string(),
-            key_columns: key_columns.to_vec(),
-            ts: Vec::new(),
-            values: Vec::new(),
-            series: Vec::new(),
-        };
+        let mut out = Batch::empty(source, key_columns);
         for (key, mut g) in self.groups {
             let start = out.ts.len();
             g.aggregate_into(&mut out.ts, &mut out.values);

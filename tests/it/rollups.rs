@@ -91,6 +91,40 @@ fn callout(args: &[&str]) -> Output {
     out
 }
 
+/// The digests `run --once --dry-run` writes the morning after `last` (the
+/// files with extension `ext` in `dir`, one after the other).
+fn digests(cfg: &Path, last: NaiveDate, dir: &Path, ext: &str) -> String {
+    let at = format!("{} 08:00", last + Duration::days(1));
+    callout(&[
+        "run",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--at",
+        &at,
+        "--dry-run",
+        dir.to_str().unwrap(),
+    ]);
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// `backfill` of `cfg`'s history into the findings file `out`.
+fn backfill(cfg: &Path, out: &Path) {
+    callout(&[
+        "backfill",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+}
+
 /// `(region, check)` of the findings on day `d` in a findings CSV.
 fn on_day(csv: &Path, d: i64) -> Vec<(String, String)> {
     let body = std::fs::read_to_string(csv).unwrap();
@@ -116,14 +150,7 @@ fn a_drop_spread_over_every_region_is_found_on_the_total() {
         "[[metric]]\nmatch = \"revenue\"\nrollups = [\"total\"]\n",
     );
     let out = dir.path().join("rolled.csv");
-    callout(&[
-        "backfill",
-        "--quiet",
-        "--config",
-        rolled.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    backfill(&rolled, &out);
     let found = on_day(&out, DROP);
     assert!(
         found.contains(&("*".to_string(), "seasonal".to_string())),
@@ -142,58 +169,17 @@ fn a_drop_spread_over_every_region_is_found_on_the_total() {
     // without rollups: no total
     let plain = config(dir.path(), "plain", "");
     let out = dir.path().join("plain.csv");
-    callout(&[
-        "backfill",
-        "--quiet",
-        "--config",
-        plain.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    backfill(&plain, &out);
     assert!(on_day(&out, DROP).iter().all(|(r, _)| r != "*"));
 
     // the morning after, the owner's digest names it "revenue (total)"
-    let digests = dir.path().join("digests");
-    let at = format!("{} 08:00", day(DROP + 1));
-    callout(&[
-        "run",
-        "--once",
-        "--config",
-        rolled.to_str().unwrap(),
-        "--at",
-        &at,
-        "--dry-run",
-        digests.to_str().unwrap(),
-    ]);
-    let mail: String = std::fs::read_dir(&digests)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let mail = digests(&rolled, day(DROP), &dir.path().join("digests"), "eml");
     assert!(mail.contains("revenue (total)"), "{mail}");
     // spread evenly, the drop names no region as its driver
     assert!(!mail.contains("what drove it"), "{mail}");
 
     // the day one region fell, the total's item names it with its share
-    let digests = dir.path().join("digests-one");
-    let at = format!("{} 08:00", day(ONE + 1));
-    callout(&[
-        "run",
-        "--once",
-        "--config",
-        rolled.to_str().unwrap(),
-        "--at",
-        &at,
-        "--dry-run",
-        digests.to_str().unwrap(),
-    ]);
-    let mail: String = std::fs::read_dir(&digests)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let mail = digests(&rolled, day(ONE), &dir.path().join("digests-one"), "eml");
     assert!(mail.contains("revenue (total)"), "{mail}");
     assert!(
         mail.contains("what drove it:") && mail.contains("region r09: -4"),
@@ -266,14 +252,7 @@ fn a_derived_ratio_is_detected_on_slices_and_totals_and_names_the_part_that_move
         "[[metric]]\nmatch = \"*\"\nrollups = [\"total\"]\n\n[[derived]]\nname = \"conversion\"\nratio = [\"orders\", \"sessions\"]\n",
     );
     let out = dir.path().join("ratio.csv");
-    callout(&[
-        "backfill",
-        "--quiet",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ]);
+    backfill(&cfg, &out);
     let body = std::fs::read_to_string(&out).unwrap();
     let on_drop: Vec<&str> = body
         .lines()
@@ -294,24 +273,7 @@ fn a_derived_ratio_is_detected_on_slices_and_totals_and_names_the_part_that_move
         "{on_drop:#?}"
     );
     // the digest says which part moved, for the slice and the total
-    let digests = dir.path().join("digests");
-    let at = format!("{} 08:00", day(DROP + 1));
-    callout(&[
-        "run",
-        "--once",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--at",
-        &at,
-        "--dry-run",
-        digests.to_str().unwrap(),
-    ]);
-    let mail: String = std::fs::read_dir(&digests)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "html"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
+    let mail = digests(&cfg, day(DROP), &dir.path().join("digests"), "html");
     for item in ["conversion (region=eu)", "conversion (total)"] {
         assert!(mail.contains(item), "{item} not in {mail}");
     }
