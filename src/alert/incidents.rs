@@ -109,7 +109,7 @@ pub fn record(
         periods: i64::from(config.alerts.close_after_periods.max(1)),
         sub_daily_ms: i64::from(config.alerts.close_after_hours) * 3_600_000,
     };
-    let kept = without_data_problem_echoes(findings);
+    let kept = super::causes::one_ask_per_cause(config, without_data_problem_echoes(findings));
     let findings: &[Finding] = &kept;
     store.transaction(|s| {
         let mut by_series: BTreeMap<(&str, &SeriesKey), Vec<&Finding>> = BTreeMap::new();

@@ -34,6 +34,7 @@
 //! Must not: read the clock (callers pass `now`) or run async code; the
 //! daemon calls these from `spawn_blocking`.
 
+mod causes;
 pub mod incidents;
 pub mod mail;
 pub mod reminders;

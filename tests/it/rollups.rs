@@ -185,6 +185,12 @@ fn a_drop_spread_over_every_region_is_found_on_the_total() {
         mail.contains("what drove it:") && mail.contains("region r09: -4"),
         "{mail}"
     );
+    // one owner, one cause: the region is named in the total's item, not
+    // asked about on its own
+    assert!(
+        !mail.contains("revenue (region=3Dr09)") && mail.contains("1 outlier"),
+        "{mail}"
+    );
     assert!(mail.contains("% vs expected, explains "), "{mail}");
 }
 
@@ -249,7 +255,8 @@ fn a_derived_ratio_is_detected_on_slices_and_totals_and_names_the_part_that_move
     let cfg = config(
         dir.path(),
         "ratio",
-        "[[metric]]\nmatch = \"*\"\nrollups = [\"total\"]\n\n[[derived]]\nname = \"conversion\"\nratio = [\"orders\", \"sessions\"]\n",
+        "[[metric]]\nmatch = \"*\"\nrollups = [\"total\"]\n\n[[derived]]\nname = \"conversion\"\nratio = [\"orders\", \"sessions\"]\n\n\
+         [[owners.rule]]\nmatch = \"*\"\nwhere = { region = \"eu\" }\nemail = \"Sam <sam@example.com>\"\n",
     );
     let out = dir.path().join("ratio.csv");
     backfill(&cfg, &out);
@@ -274,6 +281,15 @@ fn a_derived_ratio_is_detected_on_slices_and_totals_and_names_the_part_that_move
     );
     // the digest says which part moved, for the slice and the total
     let mail = digests(&cfg, day(DROP), &dir.path().join("digests"), "html");
+    // eu has its own owner: each item points at the other
+    assert!(
+        mail.contains("part of conversion (total), asked of Ana"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("conversion (region=eu) is asked of Sam"),
+        "{mail}"
+    );
     for item in ["conversion (region=eu)", "conversion (total)"] {
         assert!(mail.contains(item), "{item} not in {mail}");
     }
