@@ -371,10 +371,17 @@ impl SeriesKey {
     /// channel)` when it sums over some dimensions only.
     pub fn label(&self) -> String {
         if self.dims.is_empty() {
-            return self.metric.clone();
+            self.metric.clone()
+        } else {
+            format!("{} ({})", self.metric, self.dims_label())
         }
-        if self.dims.iter().all(|(_, v)| v == ROLLUP_ALL) {
-            return format!("{} (total)", self.metric);
+    }
+
+    /// The dimensions part of [`Self::label`]: `region=eu, channel=web`,
+    /// `total`, `region=eu, all channel`; empty without dimensions.
+    pub fn dims_label(&self) -> String {
+        if !self.dims.is_empty() && self.dims.iter().all(|(_, v)| v == ROLLUP_ALL) {
+            return "total".to_string();
         }
         let dims: Vec<String> = self
             .dims
@@ -387,7 +394,7 @@ impl SeriesKey {
                 }
             })
             .collect();
-        format!("{} ({})", self.metric, dims.join(", "))
+        dims.join(", ")
     }
 
     /// Value of a dimension, if the series has it.
@@ -880,6 +887,29 @@ pub struct Evaluated {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollup_reads_total_or_names_what_it_sums_over() {
+        let key = |dims: &[(&str, &str)]| SeriesKey {
+            metric: "revenue".into(),
+            dims: dims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        assert_eq!(key(&[]).label(), "revenue");
+        assert_eq!(key(&[("region", "eu")]).label(), "revenue (region=eu)");
+        assert_eq!(
+            key(&[("region", "*"), ("channel", "*")]).label(),
+            "revenue (total)"
+        );
+        assert_eq!(
+            key(&[("region", "eu"), ("channel", "*")]).label(),
+            "revenue (region=eu, all channel)"
+        );
+        assert_eq!(key(&[("region", "*")]).dims_label(), "total");
+        assert_eq!(key(&[]).dims_label(), "");
+    }
 
     /// Sides read back from the strings findings files and the store hold.
     #[test]

@@ -135,10 +135,9 @@ pub enum Notice {
     Invalid(Vec<String>),
 }
 
-/// `orders` and `region=eu, channel=web`.
+/// `orders` and `region=eu, channel=web` (or `total` for a roll-up).
 fn series_parts(key: &SeriesKey) -> (String, String) {
-    let dims: Vec<String> = key.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    (key.metric.clone(), dims.join(", "))
+    (key.metric.clone(), key.dims_label())
 }
 
 /// The finding the page leads with: the incident's worst, as its digest and
@@ -326,7 +325,15 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
                     div { dt { "Year over year" } dd { (pct(f.hit.yoy_pct)) } }
                     div { dt { "Check" } dd { (f.hit.check.as_str()) } }
                 }
-                p.why { "Why flagged: " (why(f)) "." }
+                p.why {
+                    "Why flagged: "
+                    // the slices that drove a total, one a line
+                    @for (k, line) in why(f).split('\n').enumerate() {
+                        @if k > 0 { br; }
+                        (line)
+                    }
+                    "."
+                }
             } @else {
                 p.lead { "Period: " (period(i)) " · " (i.worst_check.as_str()) }
             }
