@@ -13,11 +13,10 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
-use crate::support::common::unit_hash;
+use crate::support::common::{callout_ok, unit_hash};
 
 const DAYS: i64 = 18;
 const HOSTS: [&str; 4] = ["a", "b", "c", "d"];
@@ -88,19 +87,6 @@ fn config(dir: &Path, store: &str, export: &Path) -> PathBuf {
     p
 }
 
-fn callout(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
-        .args(args)
-        .env_remove("CALLOUT_LOG")
-        .output()
-        .expect("run callout");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Every incident: its series, lane, span and worst check.
 fn incidents(db: &Path) -> Vec<String> {
     let c = rusqlite::Connection::open(db).unwrap();
@@ -138,7 +124,7 @@ fn backfill_incidents_equal_the_daily_runs_replayed() {
         let at = (start() + Duration::days(d) + Duration::hours(8))
             .format("%Y-%m-%d %H:%M")
             .to_string();
-        callout(&[
+        callout_ok(&[
             "run",
             "--once",
             "--config",
@@ -151,7 +137,7 @@ fn backfill_incidents_equal_the_daily_runs_replayed() {
 
     // the same history in one backfill
     let once = config(dir.path(), "once", &export);
-    callout(&[
+    callout_ok(&[
         "backfill",
         "--quiet",
         "--store",

@@ -14,11 +14,11 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use chrono::{Datelike, Duration, NaiveDate};
 
-use crate::support::common::{text, unit_hash};
+use crate::support::common::{callout_ok, text, unit_hash};
 
 const REGIONS: usize = 10;
 const DAYS: i64 = 400;
@@ -76,26 +76,11 @@ fn config(dir: &Path, name: &str, metric: &str) -> PathBuf {
     p
 }
 
-fn callout(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
-        .args(args)
-        .env_remove("CALLOUT_LOG")
-        .output()
-        .expect("run callout");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    out
-}
-
 /// The digests `run --once --dry-run` writes the morning after `last` (the
 /// files with extension `ext` in `dir`, one after the other).
 fn digests(cfg: &Path, last: NaiveDate, dir: &Path, ext: &str) -> String {
     let at = format!("{} 08:00", last + Duration::days(1));
-    callout(&[
+    callout_ok(&[
         "run",
         "--once",
         "--config",
@@ -115,7 +100,7 @@ fn digests(cfg: &Path, last: NaiveDate, dir: &Path, ext: &str) -> String {
 
 /// `backfill` of `cfg`'s history into the findings file `out`.
 fn backfill(cfg: &Path, out: &Path) {
-    callout(&[
+    callout_ok(&[
         "backfill",
         "--quiet",
         "--config",

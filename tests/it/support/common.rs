@@ -12,6 +12,23 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+/// Run the built `callout` with `args` (no `CALLOUT_LOG`); the command must
+/// succeed, else the test fails with what it printed.
+pub fn callout_ok(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(args)
+        .env_remove("CALLOUT_LOG")
+        .output()
+        .expect("run callout");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
 /// A fixed hash of `key` in [0, 1) (SplitMix64's finaliser): test exports
 /// whose every prefix is the same rows.
 pub fn unit_hash(key: u64) -> f64 {
