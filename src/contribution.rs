@@ -74,11 +74,11 @@ pub fn slices(b: &Batch, f: &Finding) -> Option<(String, Vec<Slice>)> {
                 })
             })
             .collect();
+        found.retain(|s| s.share >= MIN_SHARE && s.surprise >= MIN_SURPRISE);
         let top = found
             .iter()
             .map(|s| s.share)
             .fold(f64::NEG_INFINITY, f64::max);
-        found.retain(|s| s.share >= MIN_SHARE && s.surprise >= MIN_SURPRISE);
         found.sort_by(|a, b| b.surprise.total_cmp(&a.surprise));
         found.truncate(SHOWN);
         if !found.is_empty() && best.as_ref().is_none_or(|(t, _, _)| top > *t) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::batch::Batch;
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, RollupAggregate, SourceConfig};
 use crate::derived::{Derivations, Parts};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
 use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
@@ -142,7 +142,9 @@ impl Evaluation {
 
     /// Sources evaluated.
     pub fn sources(&self) -> usize {
-        self.batches.len() + self.chunked.len()
+        // (a chunked source's spanning roll-ups join `batches` under its name)
+        let chunked = |b: &Batch| self.chunked.iter().any(|c| c.source == b.source);
+        self.batches.iter().filter(|b| !chunked(b)).count() + self.chunked.len()
     }
 
     /// Series evaluated.
@@ -700,12 +702,14 @@ fn evaluate_as_of(
         };
         let mut rollups = Rollups::default();
         let mut derivations = Derivations::default();
+        let mut whole = true;
         for chunk in &c.chunks {
             let b = match chunk.read() {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(source = %c.source, "{e}");
                     errors.push(e);
+                    whole = false;
                     continue;
                 }
             };
@@ -722,6 +726,10 @@ fn evaluate_as_of(
         // the roll-ups and ratios of a chunked source span its chunks:
         // detected last, and kept whole (history records them like a whole
         // batch's)
+        if !whole {
+            // slices are missing: no totals that would dip for it
+            continue;
+        }
         let mut spanning = rollups.finish(&c.source, &c.key_columns);
         if let Some(r) = &spanning {
             derivations.add(cfg, r);
@@ -740,8 +748,13 @@ fn evaluate_as_of(
         }
     }
     let mut detection = candidates.decide(cfg.detection.fdr);
+    // a roll-up or a ratio leaves out the periods its parts do not all have:
+    // its parts' own `missing` says so, not a gap of its own
+    detection
+        .findings
+        .retain(|f| !(f.hit.check == Check::Missing && is_built(cfg, &f.key)));
     say_which_part_moved(&parts, &mut detection.findings);
-    say_which_slices_drove_it(&batches, &mut detection.findings);
+    say_which_slices_drove_it(cfg, &batches, &mut detection.findings);
     detection.findings.extend(late);
     if let (Some(now), true) = (now, states.catch_up.is_some()) {
         export_problems(cfg, now, &errors, &mut detection);
@@ -811,8 +824,13 @@ impl OneBatch<'_> {
 /// A roll-up's finding names the slices one dimension down that drove it,
 /// one per line of its note (sources read whole; a chunked source's slices
 /// are no longer in memory).
-fn say_which_slices_drove_it(batches: &[Batch], findings: &mut [Finding]) {
-    for f in findings.iter_mut().filter(|f| rollup::is_rollup(&f.key)) {
+fn say_which_slices_drove_it(cfg: &Config, batches: &[Batch], findings: &mut [Finding]) {
+    // (a mean's slices do not add up to it: no shares of its gap)
+    let summed = |f: &Finding| {
+        rollup::is_rollup(&f.key)
+            && cfg.rule_for(&f.key.metric).rollup_aggregate() == RollupAggregate::Sum
+    };
+    for f in findings.iter_mut().filter(|f| summed(f)) {
         let Some(b) = batches.iter().find(|b| b.source == f.source) else {
             continue;
         };
@@ -824,6 +842,11 @@ fn say_which_slices_drove_it(batches: &[Batch], findings: &mut [Finding]) {
             });
         }
     }
+}
+
+/// A roll-up or a `[[derived]]` ratio: a series callout builds from others.
+fn is_built(cfg: &Config, key: &SeriesKey) -> bool {
+    rollup::is_rollup(key) || cfg.derived.iter().any(|d| d.name == key.metric)
 }
 
 /// A derived ratio's finding says which of its parts moved.
@@ -900,9 +923,7 @@ fn late_of(cfg: &Config, b: &Batch, now: Option<DateTime<Utc>>) -> Vec<Finding> 
     let delay = i64::try_from(src.expected_delay.as_millis()).unwrap_or(i64::MAX);
     let mut late = detect::late(b, local, delay, src.dialect.period_end);
     // a roll-up or a ratio is late when its parts are: they say so
-    late.retain(|f| {
-        !rollup::is_rollup(&f.key) && !cfg.derived.iter().any(|d| d.name == f.key.metric)
-    });
+    late.retain(|f| !is_built(cfg, &f.key));
     late
 }
 

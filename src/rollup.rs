@@ -8,8 +8,8 @@
 //!
 //! A roll-up point is written only when every slice that should be there
 //! is: a slice counts from its first row on, and until its last row when it
-//! stopped for good (more than [`STOPPED_PERIODS`] periods before the
-//! newest row of the group); a slice that is merely late for the newest
+//! stopped for good (more than [`STOPPED_PERIODS`] periods, and a day,
+//! before the newest row of the group); a slice that is merely late for the newest
 //! period leaves that period out of the total instead of making it a dip.
 //!
 //! Pure and columnar: each group's rows are gathered from the slices'
@@ -25,8 +25,9 @@ use crate::model::{Granularity, SeriesKey};
 /// The value of a dimension a roll-up sums over.
 pub const ALL: &str = crate::model::ROLLUP_ALL;
 
-/// A slice whose last row is more than this many periods before the group's
-/// newest row has stopped (decommissioned): the total goes on without it.
+/// A slice whose last row is more than this many periods (and a day) before
+/// the group's newest row has stopped (decommissioned): the total goes on
+/// without it.
 const STOPPED_PERIODS: i64 = 3;
 
 /// Whether `key` is a roll-up (some dimension summed over).
@@ -123,7 +124,9 @@ impl Group {
         self.rows
             .sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
         let newest = self.spans.iter().map(|s| s.1).max().unwrap_or(i64::MIN);
-        let grace = STOPPED_PERIODS.saturating_mul(self.granularity.step_ms());
+        let grace = STOPPED_PERIODS
+            .saturating_mul(self.granularity.step_ms())
+            .max(crate::model::MS_PER_DAY);
         let mut firsts: Vec<i64> = self.spans.iter().map(|s| s.0).collect();
         // a slice that has not stopped is expected up to the newest row
         let mut ends: Vec<i64> = self

@@ -5,8 +5,11 @@
 //! Rules (README, "Totals and roll-ups"):
 //! - A slice drove its total when its own gap (actual − its expected) is on
 //!   the total's side and at least a tenth of the total's gap.
-//! - Same owner: one item, the total's; the slice is named in it (the
-//!   contribution lines) and not asked about on its own.
+//! - Same owner: one item, the total's; the slice is named in it (by the
+//!   contribution lines, else an "also flagged" line) and not asked about
+//!   on its own.
+//! - Roll-ups that average (`aggregate = "mean"`) fold nothing: their
+//!   slices' gaps are no shares of theirs.
 //! - Different owners: each gets their item, with a line pointing at the
 //!   other ("part of revenue (total), asked of Ana").
 //! - A slice flagged in the same period that did not drive the total (the
@@ -17,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::config::Config;
+use crate::config::{Config, RollupAggregate};
 use crate::model::{Finding, Lane, ROLLUP_ALL, SeriesKey};
 
 /// A slice explaining less of its total's gap than this is its own matter.
@@ -30,10 +33,13 @@ pub(super) fn one_ask_per_cause<'f>(
     findings: Cow<'f, [Finding]>,
 ) -> Cow<'f, [Finding]> {
     let statistical = |f: &Finding| Lane::of(f.hit.check) == Lane::Statistical;
+    // (a mean's slices do not add up to it: no shares of its gap)
+    let summed =
+        |f: &Finding| config.rule_for(&f.key.metric).rollup_aggregate() == RollupAggregate::Sum;
     let totals: Vec<usize> = findings
         .iter()
         .enumerate()
-        .filter(|(_, f)| statistical(f) && is_rollup(&f.key))
+        .filter(|(_, f)| statistical(f) && is_rollup(&f.key) && summed(f))
         .map(|(k, _)| k)
         .collect();
     if totals.is_empty() {
@@ -62,6 +68,9 @@ pub(super) fn one_ask_per_cause<'f>(
             let owner = config.owners.owner_of(&f.key);
             if owner == total_owner {
                 folded[k] = true;
+                if !names(total, &f.key) {
+                    notes.push((t, format!("also flagged: {}", f.key.label())));
+                }
             } else {
                 let who = |m: Option<&lettre::message::Mailbox>| {
                     m.map_or_else(|| "nobody".to_string(), |m| m.to_string())
@@ -91,6 +100,18 @@ pub(super) fn one_ask_per_cause<'f>(
         !folded[k - 1]
     });
     Cow::Owned(out)
+}
+
+/// Whether the total's note (its contribution lines) names `slice`.
+fn names(total: &Finding, slice: &SeriesKey) -> bool {
+    let note = total.hit.note.as_deref().unwrap_or("");
+    total
+        .key
+        .dims
+        .iter()
+        .zip(&slice.dims)
+        .filter(|((_, tv), (_, sv))| tv == ROLLUP_ALL && sv != ROLLUP_ALL)
+        .any(|((d, _), (_, v))| note.contains(&format!("\n{d} {v}:")))
 }
 
 /// Whether `key` sums over some dimension.
@@ -161,7 +182,10 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("revenue (total)".to_string(), None),
+                (
+                    "revenue (total)".to_string(),
+                    Some("also flagged: revenue (region=eu)".to_string())
+                ),
                 ("revenue (region=us)".to_string(), None),
                 ("revenue (region=apac)".to_string(), None),
             ]
@@ -185,6 +209,15 @@ mod tests {
             got[1].1.as_deref(),
             Some("part of revenue (total), asked of Ana <ana@example.com>")
         );
+    }
+
+    #[test]
+    fn an_averaged_total_folds_nothing() {
+        let mean = "[[metric]]\nmatch = \"revenue\"\nrollups = [\"total\"]\naggregate = \"mean\"\n";
+        let fs = [finding("*", 950.0, 1_000.0), finding("eu", 550.0, 1_000.0)];
+        let got = asked(&config(mean), &fs);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got.iter().all(|g| g.1.is_none()), "{got:?}");
     }
 
     #[test]

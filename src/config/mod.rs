@@ -498,9 +498,9 @@ pub struct MetricRule {
     pub aggregate: Option<RollupAggregate>,
 }
 
-/// One `[[derived]]` metric: `num / den` of two exported (or derived
-/// earlier) metrics, per period and per series key, at every level the two
-/// exist (slices and roll-ups).
+/// One `[[derived]]` metric: `num / den` of two exported metrics (not of
+/// other derived ones), per period and per series key, at every level the
+/// two exist (slices and roll-ups).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Derived {
     /// The new metric's name.

@@ -283,3 +283,37 @@ fn a_derived_ratio_is_detected_on_slices_and_totals_and_names_the_part_that_move
         "{mail}"
     );
 }
+
+/// A region whose newest day has not arrived yet: the total leaves that day
+/// out, and it is the region that is `missing`, not the total.
+#[test]
+fn a_late_slice_is_missing_and_the_total_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("revenue.csv");
+    write_export(&export);
+    let last = day(DAYS - 1).to_string();
+    let body = std::fs::read_to_string(&export).unwrap();
+    let kept: String = body
+        .lines()
+        .filter(|l| !(l.starts_with(&last) && l.contains(",r05,")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&export, kept).unwrap();
+    let cfg = config(
+        dir.path(),
+        "late",
+        "[[metric]]\nmatch = \"revenue\"\nrollups = [\"total\"]\n",
+    );
+    let out = dir.path().join("late.csv");
+    backfill(&cfg, &out);
+    let found = std::fs::read_to_string(&out).unwrap();
+    let missing: Vec<&str> = found.lines().filter(|l| l.contains(",missing,")).collect();
+    assert!(
+        missing.iter().any(|l| l.starts_with("revenue,r05,")),
+        "{found}"
+    );
+    assert!(
+        !missing.iter().any(|l| l.starts_with("revenue,*,")),
+        "{found}"
+    );
+}
