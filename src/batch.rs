@@ -53,6 +53,12 @@ impl Batch {
     pub fn values_of(&self, s: &SeriesInfo) -> &[f64] {
         &self.values[s.start..s.start + s.len]
     }
+    /// One series' value at exactly `t`, if it has that period.
+    pub fn value_at(&self, s: &SeriesInfo, t: i64) -> Option<f64> {
+        let k = self.ts_of(s).binary_search(&t).ok()?;
+        Some(self.values_of(s)[k])
+    }
+
     /// Newest timestamp of any series.
     pub fn newest(&self) -> Option<i64> {
         self.series

@@ -114,7 +114,7 @@ pub fn lines(dimension: &str, slices: &[Slice]) -> Vec<String> {
 fn slice_values(b: &Batch, key: &SeriesKey, d: &str, t: i64) -> Vec<(String, f64)> {
     let mut out: Vec<(String, f64)> = Vec::new();
     for (s, v) in members(b, key, d) {
-        let Some(x) = value_at(b, s, t) else { continue };
+        let Some(x) = b.value_at(s, t) else { continue };
         match out.iter_mut().find(|(name, _)| name == v) {
             Some(slot) => slot.1 += x,
             None => out.push((v.to_string(), x)),
@@ -137,7 +137,7 @@ fn expected_shares(
         let then = t - w * 7 * MS_PER_DAY;
         for (s, v) in members(b, key, d) {
             let k = slices.iter().position(|(n, _)| n == v);
-            if let (Some(x), Some(k)) = (value_at(b, s, then), k) {
+            if let (Some(x), Some(k)) = (b.value_at(s, then), k) {
                 sums[k] += x;
             }
         }
@@ -156,24 +156,11 @@ fn members<'b>(
     key: &'b SeriesKey,
     d: &'b str,
 ) -> impl Iterator<Item = (&'b SeriesInfo, &'b str)> {
-    b.series.iter().filter_map(move |s| {
-        let under = s.key.metric == key.metric
-            && s.key.dims.len() == key.dims.len()
-            && key.dims.iter().zip(&s.key.dims).all(|((k, kv), (sk, sv))| {
-                k == sk && sv != ROLLUP_ALL && (kv == ROLLUP_ALL || kv == sv)
-            });
-        if under {
-            s.key.dim(d).map(|v| (s, v))
-        } else {
-            None
-        }
-    })
-}
-
-/// The series' value at exactly `t`, if it has that period.
-fn value_at(b: &Batch, s: &SeriesInfo, t: i64) -> Option<f64> {
-    let ts = b.ts_of(s);
-    ts.binary_search(&t).ok().map(|k| b.values_of(s)[k])
+    // the slices themselves (no partial roll-up: it would count them twice)
+    b.series
+        .iter()
+        .filter(move |s| !s.key.is_rollup() && s.key.is_under(key))
+        .filter_map(move |s| s.key.dim(d).map(|v| (s, v)))
 }
 
 /// The Jensen–Shannon term of an expected share `p` and an actual one `q`.

@@ -397,6 +397,26 @@ impl SeriesKey {
         dims.join(", ")
     }
 
+    /// A roll-up: some dimension summed over ([`ROLLUP_ALL`]).
+    pub fn is_rollup(&self) -> bool {
+        self.dims.iter().any(|(_, v)| v == ROLLUP_ALL)
+    }
+
+    /// Whether this series lies under roll-up `total`: the same metric and
+    /// dimensions, the total's kept values, and fewer dimensions summed over
+    /// (a slice, or a partial roll-up under a total).
+    pub fn is_under(&self, total: &SeriesKey) -> bool {
+        let summed = |k: &SeriesKey| k.dims.iter().filter(|(_, v)| v == ROLLUP_ALL).count();
+        self.metric == total.metric
+            && self.dims.len() == total.dims.len()
+            && summed(self) < summed(total)
+            && self
+                .dims
+                .iter()
+                .zip(&total.dims)
+                .all(|((k, v), (tk, tv))| k == tk && (tv == ROLLUP_ALL || v == tv))
+    }
+
     /// Value of a dimension, if the series has it.
     pub fn dim(&self, name: &str) -> Option<&str> {
         self.dims
@@ -489,6 +509,14 @@ impl Hit {
             history,
             note: None,
         }
+    }
+
+    /// `more` added to the note, after a `; ` when there is one already.
+    pub fn add_note(&mut self, more: &str) {
+        self.note = Some(match self.note.take() {
+            Some(n) => format!("{n}; {more}"),
+            None => more.to_string(),
+        });
     }
 }
 

@@ -21,7 +21,7 @@ use crate::config::{Config, RollupAggregate, SourceConfig};
 use crate::derived::{Derivations, Parts};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
 use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
-use crate::rollup::{self, Rollups};
+use crate::rollup::Rollups;
 use crate::source::{self, Chunks, Held, SourceError, Spilled, SpilledSource};
 
 /// Bytes one row of a source takes at the peak of its evaluation (while it
@@ -628,15 +628,11 @@ fn evaluate_as_of(
     } = load_as_of(cfg, now.unwrap_or_else(Utc::now), window, replay, limit);
     let mut parts: Vec<(String, Parts)> = Vec::new();
     for b in &mut batches {
-        let mut r = Rollups::default();
-        r.add(cfg, b);
-        if let Some(extra) = r.finish(&b.source, &b.key_columns) {
-            b.absorb(extra);
-        }
-        let mut d = Derivations::default();
-        d.add(cfg, b);
-        let (ratios, made) = d.finish(cfg, &b.source, &b.key_columns);
-        if let Some(extra) = ratios {
+        let (mut rollups, mut derivations) = (Rollups::default(), Derivations::default());
+        rollups.add(cfg, b);
+        derivations.add(cfg, b);
+        let (extra, made) = built(cfg, b, rollups, derivations);
+        if let Some(extra) = extra {
             b.absorb(extra);
         }
         parts.push((b.source.clone(), made));
@@ -730,17 +726,9 @@ fn evaluate_as_of(
             // slices are missing: no totals that would dip for it
             continue;
         }
-        let mut spanning = rollups.finish(&c.source, &c.key_columns);
-        if let Some(r) = &spanning {
-            derivations.add(cfg, r);
-        }
-        let (ratios, made) = derivations.finish(cfg, &c.source, &c.key_columns);
+        let head = Batch::empty(&c.source, &c.key_columns);
+        let (spanning, made) = built(cfg, &head, rollups, derivations);
         parts.push((c.source.clone(), made));
-        match (&mut spanning, ratios) {
-            (Some(r), Some(ratios)) => r.absorb(ratios),
-            (None, ratios) => spanning = ratios,
-            (Some(_), None) => {}
-        }
         if let Some(b) = spanning {
             let skipped = one.add(&mut candidates, &mut states, &b, &|_, _| {});
             count_skipped(&b.source, skipped);
@@ -780,6 +768,29 @@ fn evaluate_as_of(
         detect_time: t1.elapsed(),
         caught_up,
     }
+}
+
+/// The roll-ups and ratios of source `of` (its name and key columns), from
+/// the series `rollups` and `derivations` gathered: one batch (none when
+/// nothing is built), and what each ratio was made of. Ratios are built on
+/// the roll-ups too.
+fn built(
+    cfg: &Config,
+    of: &Batch,
+    rollups: Rollups,
+    mut derivations: Derivations,
+) -> (Option<Batch>, Parts) {
+    let mut out = rollups.finish(&of.source, &of.key_columns);
+    if let Some(r) = &out {
+        derivations.add(cfg, r);
+    }
+    let (ratios, made) = derivations.finish(cfg, &of.source, &of.key_columns);
+    match (&mut out, ratios) {
+        (Some(r), Some(ratios)) => r.absorb(ratios),
+        (None, ratios) => out = ratios,
+        (Some(_), None) => {}
+    }
+    (out, made)
 }
 
 /// How one batch of a chunked source is detected (a chunk, or the roll-ups
@@ -827,8 +838,7 @@ impl OneBatch<'_> {
 fn say_which_slices_drove_it(cfg: &Config, batches: &[Batch], findings: &mut [Finding]) {
     // (a mean's slices do not add up to it: no shares of its gap)
     let summed = |f: &Finding| {
-        rollup::is_rollup(&f.key)
-            && cfg.rule_for(&f.key.metric).rollup_aggregate() == RollupAggregate::Sum
+        f.key.is_rollup() && cfg.rule_for(&f.key.metric).rollup_aggregate() == RollupAggregate::Sum
     };
     for f in findings.iter_mut().filter(|f| summed(f)) {
         let Some(b) = batches.iter().find(|b| b.source == f.source) else {
@@ -836,17 +846,14 @@ fn say_which_slices_drove_it(cfg: &Config, batches: &[Batch], findings: &mut [Fi
         };
         if let Some((dimension, slices)) = crate::contribution::slices(b, f) {
             let lines = crate::contribution::lines(&dimension, &slices).join("\n");
-            f.hit.note = Some(match f.hit.note.take() {
-                Some(n) => format!("{n}; what drove it:\n{lines}"),
-                None => format!("what drove it:\n{lines}"),
-            });
+            f.hit.add_note(&format!("what drove it:\n{lines}"));
         }
     }
 }
 
 /// A roll-up or a `[[derived]]` ratio: a series callout builds from others.
 fn is_built(cfg: &Config, key: &SeriesKey) -> bool {
-    rollup::is_rollup(key) || cfg.derived.iter().any(|d| d.name == key.metric)
+    key.is_rollup() || cfg.derived.iter().any(|d| d.name == key.metric)
 }
 
 /// A derived ratio's finding says which of its parts moved.
@@ -856,10 +863,7 @@ fn say_which_part_moved(parts: &[(String, Parts)], findings: &mut [Finding]) {
             continue;
         };
         if let Some(moved) = p.note(&f.key, f.hit.ts) {
-            f.hit.note = Some(match f.hit.note.take() {
-                Some(n) => format!("{n}; {moved}"),
-                None => moved,
-            });
+            f.hit.add_note(&moved);
         }
     }
 }
@@ -1159,7 +1163,7 @@ mod tests {
                 .flat_map(|b| {
                     b.series
                         .iter()
-                        .filter(|s| crate::rollup::is_rollup(&s.key))
+                        .filter(|s| s.key.is_rollup())
                         .flat_map(|s| b.values_of(s).to_vec())
                 })
                 .collect()

@@ -30,11 +30,6 @@ pub const ALL: &str = crate::model::ROLLUP_ALL;
 /// without it.
 const STOPPED_PERIODS: i64 = 3;
 
-/// Whether `key` is a roll-up (some dimension summed over).
-pub fn is_rollup(key: &SeriesKey) -> bool {
-    key.dims.iter().any(|(_, v)| v == ALL)
-}
-
 /// Roll-up groups being gathered from one source's batch (or its chunks).
 #[derive(Default)]
 pub struct Rollups {
@@ -57,7 +52,7 @@ impl Rollups {
     pub fn add(&mut self, cfg: &Config, b: &Batch) {
         for s in &b.series {
             let rule = cfg.rule_for(&s.key.metric);
-            if rule.rollups.is_empty() || s.len == 0 || is_rollup(&s.key) {
+            if rule.rollups.is_empty() || s.len == 0 || s.key.is_rollup() {
                 continue;
             }
             let (ts, values) = (b.ts_of(s), b.values_of(s));
@@ -308,6 +303,6 @@ mod tests {
         );
         assert_eq!(b.values_of(&b.series[0]), [4.0, 6.0]);
         assert_eq!(b.values_of(&b.series[2]), [3.0, 4.0]);
-        assert!(is_rollup(&b.series[0].key) && !is_rollup(&b.series[1].key));
+        assert!(b.series[0].key.is_rollup() && !b.series[1].key.is_rollup());
     }
 }

@@ -39,7 +39,7 @@ pub(super) fn one_ask_per_cause<'f>(
     let totals: Vec<usize> = findings
         .iter()
         .enumerate()
-        .filter(|(_, f)| statistical(f) && is_rollup(&f.key) && summed(f))
+        .filter(|(_, f)| statistical(f) && f.key.is_rollup() && summed(f))
         .map(|(k, _)| k)
         .collect();
     if totals.is_empty() {
@@ -60,7 +60,7 @@ pub(super) fn one_ask_per_cause<'f>(
                 && statistical(f)
                 && f.source == total.source
                 && f.hit.ts == total.hit.ts
-                && under(&f.key, &total.key)
+                && f.key.is_under(&total.key)
                 && (f.hit.value - f.hit.expected) / gap >= DRIVER_SHARE;
             if !drove {
                 continue;
@@ -88,11 +88,7 @@ pub(super) fn one_ask_per_cause<'f>(
         }
     }
     for (k, line) in notes {
-        let note = &mut out[k].hit.note;
-        *note = Some(match note.take() {
-            Some(n) => format!("{n}; {line}"),
-            None => line,
-        });
+        out[k].hit.add_note(&line);
     }
     let mut k = 0;
     out.retain(|_| {
@@ -112,25 +108,6 @@ fn names(total: &Finding, slice: &SeriesKey) -> bool {
         .zip(&slice.dims)
         .filter(|((_, tv), (_, sv))| tv == ROLLUP_ALL && sv != ROLLUP_ALL)
         .any(|((d, _), (_, v))| note.contains(&format!("\n{d} {v}:")))
-}
-
-/// Whether `key` sums over some dimension.
-fn is_rollup(key: &SeriesKey) -> bool {
-    key.dims.iter().any(|(_, v)| v == ROLLUP_ALL)
-}
-
-/// Whether series `slice` lies under roll-up `total`: the same metric and
-/// dimensions, the total's kept values, and fewer dimensions summed over.
-fn under(slice: &SeriesKey, total: &SeriesKey) -> bool {
-    let summed = |k: &SeriesKey| k.dims.iter().filter(|(_, v)| v == ROLLUP_ALL).count();
-    slice.metric == total.metric
-        && slice.dims.len() == total.dims.len()
-        && summed(slice) < summed(total)
-        && slice
-            .dims
-            .iter()
-            .zip(&total.dims)
-            .all(|((k, v), (tk, tv))| k == tk && (tv == ROLLUP_ALL || v == tv))
 }
 
 #[cfg(test)]
