@@ -110,11 +110,14 @@ impl OnceReport {
             ev.detection.findings.len(),
             a.new_incidents,
             a.queued,
-            if a.reports > 0 {
-                format!(", {} pre-read(s) queued", a.reports)
-            } else {
-                String::new()
-            },
+            [
+                (a.chat_queued, "chat message(s)"),
+                (a.reports, "pre-read(s)")
+            ]
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!(", {n} {what} queued"))
+            .collect::<String>(),
             a.sent,
             a.failed,
             a.unsent,
@@ -217,6 +220,8 @@ pub struct AlertReport {
     pub new_incidents: usize,
     /// Digests written to the outbox.
     pub queued: usize,
+    /// Chat messages written to the outbox (one per channel).
+    pub chat_queued: usize,
     /// Reminders written to the outbox.
     pub reminders: usize,
     /// Escalations written to the outbox.
@@ -479,6 +484,7 @@ fn record_and_announce(
         "source_errors": ev.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "new_incidents": report.new_incidents,
         "queued": report.queued,
+        "chat_queued": report.chat_queued,
         "reminders": report.reminders,
         "escalations": report.escalations,
         "reports": report.reports,
@@ -549,7 +555,7 @@ fn deliver(
         notice,
     } = ctx;
     let runner = &alert::Runner::for_run(run_id);
-    let Some(smtp) = &cfg.smtp else {
+    if cfg.smtp.is_none() && cfg.chat.is_empty() {
         // No mail configured: findings are recorded (and printed by `run --once`);
         // incidents stay unannounced until an [smtp] table is added.
         if !incidents.is_empty() {
@@ -566,9 +572,10 @@ fn deliver(
             );
         }
         return Ok(());
-    };
+    }
     let q = alert::queue_digests(store, incidents, cfg, now, signer, notice)?;
     report.queued = q.queued;
+    report.chat_queued = q.chat_queued;
     for (owner, e) in q.failed {
         report.problems.push(format!("digest for `{owner}`: {e}"));
     }
@@ -595,11 +602,31 @@ fn deliver(
         Err(alert::AlertError::Store(e)) => return Err(e.into()),
         Err(e) => report.problems.push(e.to_string()),
     }
-    let d = alert::deliver_due(store, smtp, &cfg.alerts, now, runner)?;
-    report.sent = d.sent.len();
-    report.failed = d.failed.len();
-    report.unsent = d.waiting;
-    report.held_elsewhere = d.held_elsewhere;
+    // each channel on its own rows: a relay that is down never holds back
+    // the chat messages, nor a bad webhook the mail
+    if let Some(smtp) = &cfg.smtp {
+        let d = alert::deliver_due(store, smtp, &cfg.alerts, now, runner)?;
+        delivered(
+            report,
+            &d,
+            "digest(s)",
+            "earlier sends failed or the server timed out",
+        );
+    }
+    if !cfg.chat.is_empty() {
+        let d = alert::chat::deliver_due(store, cfg, &cfg.alerts, now, runner)?;
+        delivered(report, &d, "chat message(s)", "earlier posts failed");
+    }
+    Ok(())
+}
+
+/// Add one channel's delivery pass to the run's report.
+fn delivered(report: &mut AlertReport, d: &alert::DeliveryReport, what: &str, why: &str) {
+    report.sent += d.sent.len();
+    report.failed += d.failed.len();
+    report.unsent += d.waiting;
+    report.held_elsewhere += d.held_elsewhere;
+    // counted over the whole outbox, whichever channel asks
     report.undeliverable = d.undeliverable;
     for f in &d.failed {
         // the error names the recipient and the server already
@@ -618,9 +645,9 @@ fn deliver(
             f.outbox_id, f.owner, f.error, f.outbox_id
         ));
     }
-    // Mail that was not even tried this run (backing off from an earlier
-    // failure, or skipped after a timeout) is still undelivered: the run
-    // must not look clean while owners wait for their digests.
+    // Messages not even tried this run (backing off from an earlier
+    // failure, or skipped after a timeout) are still undelivered: the run
+    // must not look clean while owners wait for them.
     let untried = d.waiting.saturating_sub(d.failed.len());
     if untried > 0 {
         let when = d
@@ -628,10 +655,9 @@ fn deliver(
             .map(|t| format!(", next attempt at {t}"))
             .unwrap_or_default();
         report.problems.push(format!(
-            "{untried} digest(s) still queued and not delivered (earlier sends failed or the server timed out{when}); they stay queued and are retried"
+            "{untried} {what} still queued and not delivered ({why}{when}); they stay queued and are retried"
         ));
     }
-    Ok(())
 }
 
 /// One scheduled evaluation of the daemon (synchronous: call it off the async workers).
@@ -647,6 +673,7 @@ pub fn run_cycle(cfg: &Config, now: DateTime<Utc>) -> anyhow::Result<()> {
         detect_s = r.evaluation.detect_time.as_secs_f64(),
         new_incidents = r.alerts.new_incidents,
         queued = r.alerts.queued,
+        chat_queued = r.alerts.chat_queued,
         reminders = r.alerts.reminders,
         escalations = r.alerts.escalations,
         reports = r.alerts.reports,

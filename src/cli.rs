@@ -109,6 +109,15 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Post a test message to a [[chat]] channel (Slack or Teams) now.
+    TestChat {
+        /// Config file.
+        #[arg(long, short, default_value = "callout.toml")]
+        config: PathBuf,
+        /// The [[chat]] name.
+        #[arg(long)]
+        to: String,
+    },
     /// List the mail still to be delivered and the mail given up on (refused
     /// for good by the server, or in doubt twice), and re-queue it.
     Outbox {

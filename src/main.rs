@@ -153,6 +153,15 @@ fn run(cli: Cli) -> Result<Outcome, Failure> {
             println!("{}", callout::app::test_email(&cfg, &to)?);
             Ok(Outcome::Done)
         }
+        Command::TestChat { config, to } => {
+            let cfg = load_config(&config)?;
+            callout::alert::chat::send_test(&cfg, &to, chrono::Utc::now())
+                .map_err(anyhow::Error::from)?;
+            let kind = cfg.chat_named(&to).map_or("", |c| c.kind.as_str());
+            // the command's result, on stdout
+            println!("test message posted to chat `{to}` ({kind})");
+            Ok(Outcome::Done)
+        }
         Command::Outbox { config, requeue } => {
             let cfg = load_config(&config)?;
             let listing = callout::app::outbox(&cfg, &requeue, chrono::Utc::now())?;
@@ -195,6 +204,15 @@ fn check_config(config: &Path) -> Result<Outcome, Failure> {
         cfg.metrics.len(),
         cfg.owners.rules.len()
     );
+    // Chat without [web]: messages go out, but without what makes them useful.
+    if cfg.web.is_none() {
+        for c in &cfg.chat {
+            cli::warning(&format!(
+                "chat `{}`: the config has no [web] table, so its messages carry no chart image and no \"Explain this\" button (owners answer by email or in the review)",
+                c.name
+            ));
+        }
+    }
     // The config is valid, but a run now would fail on these sources.
     let mut missing = 0;
     for s in &cfg.sources {

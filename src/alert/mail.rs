@@ -87,6 +87,7 @@ pub fn outbox_row(
         }
     };
     Ok(NewMail {
+        channel: crate::store::Channel::Email,
         owner: to.to_string(),
         recipient: to.email.to_string(),
         subject: digest.subject,

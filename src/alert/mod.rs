@@ -35,6 +35,7 @@
 //! daemon calls these from `spawn_blocking`.
 
 mod causes;
+pub mod chat;
 pub mod incidents;
 pub mod mail;
 pub mod reminders;
@@ -56,7 +57,7 @@ use crate::links::tokens::Key;
 use crate::links::{incident_url, link_expiry, open_items_url};
 use crate::model::Lane;
 use crate::render;
-use crate::store::{Claim, MailRow, NewMail, Store, StoreError};
+use crate::store::{Channel, Claim, MailRow, NewMail, Store, StoreError};
 
 pub use incidents::{Incident, owner_for, record};
 pub use reminders::{ReminderReport, queue_reminders};
@@ -134,6 +135,22 @@ pub enum AlertError {
         week: chrono::NaiveDate,
         /// Why.
         source: crate::report::ReportError,
+    },
+    /// `--to NAME` names no `[[chat]]`.
+    #[error("no [[chat]] named `{name}` in the config (known: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    NoChat {
+        /// The name given.
+        name: String,
+        /// The names configured.
+        known: Vec<String>,
+    },
+    /// A chat webhook did not take a message.
+    #[error("posting to chat `{name}` failed: {detail}")]
+    Chat {
+        /// The `[[chat]]`.
+        name: String,
+        /// Why (never the webhook URL).
+        detail: String,
     },
     /// `--dry-run DIR` named something that is not a folder.
     #[error(
@@ -313,6 +330,20 @@ pub fn units(config: &Config, incidents: &[Incident]) -> BTreeMap<String, String
         .collect()
 }
 
+/// What digests say beside each item: plan lines, units and the run's notice.
+fn extras(
+    config: &Config,
+    incidents: &[Incident],
+    charts: &render::Charts,
+    notice: Option<&str>,
+) -> render::ItemExtras {
+    render::ItemExtras {
+        plans: plan_lines(config, incidents, charts),
+        units: units(config, incidents),
+        notice: notice.map(str::to_string),
+    }
+}
+
 /// Render one digest per owner (incidents without an owner are skipped).
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
@@ -354,11 +385,7 @@ pub fn render_digests(
         list_id,
     };
     let review_at = crate::review::next_review(&config.review, now).with_timezone(&Utc);
-    let extras = render::ItemExtras {
-        plans: plan_lines(config, incidents, charts),
-        units: units(config, incidents),
-        notice: notice.map(str::to_string),
-    };
+    let extras = extras(config, incidents, charts, notice);
     for (_, (owner, items)) in by_owner {
         let links = signer.map(|s| s.links(&owner, &items, review_at));
         let digest = render::digest(
@@ -401,6 +428,8 @@ pub fn render_digests(
 pub struct QueueReport {
     /// Digests newly written to the outbox.
     pub queued: usize,
+    /// Channel messages newly written to the outbox.
+    pub chat_queued: usize,
     /// Digests that were already in the outbox (a re-run).
     pub already_queued: usize,
     /// Incidents without an owner: logged, marked announced, not mailed.
@@ -423,7 +452,7 @@ pub fn queue_digests(
     signer: Option<Signer<'_>>,
     notice: Option<&str>,
 ) -> Result<QueueReport, AlertError> {
-    if config.smtp.is_none() {
+    if config.smtp.is_none() && config.chat.is_empty() {
         return Err(AlertError::NoSmtp {
             path: config.path.clone(),
         });
@@ -437,11 +466,13 @@ pub fn queue_digests(
     let mut report = QueueReport::default();
     let unowned: Vec<i64> = fresh
         .iter()
-        .filter(|i| i.owner.is_none())
+        .filter(|i| i.owner.is_none() && chat::routes(config, i).is_empty())
         .map(|i| {
             let hint = match i.lane {
-                crate::model::Lane::Export => "add `owner` to its [[source]] or owners.default",
-                _ => "add an [[owners.rule]] or owners.default",
+                crate::model::Lane::Export => {
+                    "add `owner` to its [[source]], owners.default or owners.default_chat"
+                }
+                _ => "add an [[owners.rule]], owners.default or owners.default_chat",
             };
             tracing::warn!(
                 incident = i.id,
@@ -459,14 +490,21 @@ pub fn queue_digests(
     }
     let store_id = store.store_id()?;
     let charts = charts(store, &fresh);
-    let (outgoing, errors) =
-        render_digests(&fresh, config, &store_id, now, signer, &charts, notice);
+    // Without [smtp], owners' digests are not made: an incident only an
+    // email would announce stays unannounced until [smtp] is added.
+    let (outgoing, errors) = if config.smtp.is_some() {
+        render_digests(&fresh, config, &store_id, now, signer, &charts, notice)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     for (owner, e) in errors {
         tracing::error!(owner = %owner, "{e}");
         report.failed.push((owner.to_string(), e.to_string()));
     }
+    let mut mailed: Vec<i64> = Vec::new();
     for o in outgoing {
         let mail = NewMail {
+            channel: Channel::Email,
             owner: o.owner.to_string(),
             recipient: o.owner.email.to_string(),
             subject: o.subject.clone(),
@@ -480,9 +518,31 @@ pub fn queue_digests(
             s.mark_announced(&o.incident_ids, Some(id))?;
             Ok::<_, StoreError>((id, new))
         })?;
+        mailed.extend(&o.incident_ids);
         if new {
             report.queued += 1;
             tracing::info!(owner = %o.owner, outbox = id, incidents = o.incident_ids.len(), "digest queued");
+        } else {
+            report.already_queued += 1;
+        }
+    }
+    let extras = extras(config, &fresh, &charts, notice);
+    for m in chat::digests(config, &fresh, now, signer, &charts, &extras) {
+        // an incident a digest announced keeps that digest as its announcer
+        let only_chat: Vec<i64> = m
+            .incident_ids
+            .iter()
+            .copied()
+            .filter(|id| !mailed.contains(id))
+            .collect();
+        let (id, new) = store.transaction(|s| {
+            let (id, new) = s.enqueue(&m)?;
+            s.mark_announced(&only_chat, Some(id))?;
+            Ok::<_, StoreError>((id, new))
+        })?;
+        if new {
+            report.chat_queued += 1;
+            tracing::info!(chat = %m.recipient, outbox = id, incidents = m.incident_ids.len(), "chat message queued");
         } else {
             report.already_queued += 1;
         }
@@ -608,6 +668,8 @@ enum Outcome {
         in_doubt: bool,
         /// The server refused for good (a 5xx reply).
         permanent: bool,
+        /// The server asked to wait this long (HTTP 429 `Retry-After`).
+        retry_after: Option<Duration>,
     },
 }
 
@@ -628,7 +690,38 @@ pub fn deliver_due(
     now: DateTime<Utc>,
     runner: &Runner,
 ) -> Result<DeliveryReport, AlertError> {
-    let due = store.due_mail(now)?;
+    let report = deliver_rows(
+        store,
+        Channel::Email,
+        claim_ttl(smtp),
+        alerts,
+        now,
+        runner,
+        &mut |m| send_one(store, smtp, m, now),
+    )?;
+    if report.skipped > 0 {
+        tracing::warn!(
+            skipped = report.skipped,
+            "the SMTP server timed out twice in a row; the other due digests stay queued for the next run"
+        );
+    }
+    Ok(report)
+}
+
+/// The delivery pass over one channel's due rows, shared by mail and chat:
+/// claim each row (`ttl`), `send` it, record the outcome with backoff (or a
+/// server's `Retry-After`), give up on a permanent refusal or a second doubt,
+/// stop at a second timeout in a row. Only store errors abort.
+fn deliver_rows(
+    store: &Store,
+    channel: Channel,
+    ttl: chrono::Duration,
+    alerts: &AlertsConfig,
+    now: DateTime<Utc>,
+    runner: &Runner,
+    send: &mut dyn FnMut(&MailRow) -> Result<Outcome, StoreError>,
+) -> Result<DeliveryReport, AlertError> {
+    let due = store.due(channel, now)?;
     let mut report = DeliveryReport::default();
     let mut timeouts_in_a_row = 0;
     for m in &due {
@@ -637,7 +730,7 @@ pub fn deliver_due(
             continue;
         }
         let real_now = (runner.clock)();
-        match store.claim(m.id, &runner.id, now, real_now, real_now + claim_ttl(smtp))? {
+        match store.claim(m.id, &runner.id, now, real_now, real_now + ttl)? {
             Claim::Taken => {}
             Claim::HeldElsewhere => {
                 tracing::info!(owner = %m.mail.owner, outbox = m.id, "another run is sending this message");
@@ -654,9 +747,9 @@ pub fn deliver_due(
                  sending it again with the same Message-ID (it may arrive twice)"
             );
         }
-        match send_one(store, smtp, m, now)? {
+        match send(m)? {
             Outcome::Sent { quit_timed_out } => {
-                tracing::info!(owner = %m.mail.owner, outbox = m.id, "digest sent");
+                tracing::info!(owner = %m.mail.owner, outbox = m.id, "message sent");
                 report.sent.push(m.id);
                 timeouts_in_a_row = if quit_timed_out {
                     timeouts_in_a_row + 1
@@ -669,6 +762,7 @@ pub fn deliver_due(
                 timed_out,
                 in_doubt,
                 permanent,
+                retry_after,
             } => {
                 timeouts_in_a_row = if timed_out { timeouts_in_a_row + 1 } else { 0 };
                 let attempts = m.attempts.saturating_add(1);
@@ -697,6 +791,9 @@ pub fn deliver_due(
                     continue;
                 }
                 let mut wait = backoff(alerts.retry_base, attempts);
+                if let Some(asked) = retry_after {
+                    wait = asked.min(MAX_BACKOFF);
+                }
                 if in_doubt {
                     wait = wait.saturating_mul(4).max(IN_DOUBT_WAIT);
                 }
@@ -718,14 +815,8 @@ pub fn deliver_due(
             }
         }
     }
-    if report.skipped > 0 {
-        tracing::warn!(
-            skipped = report.skipped,
-            "the SMTP server timed out twice in a row; the other due digests stay queued for the next run"
-        );
-    }
     let real_now = (runner.clock)();
-    let unsent = store.unsent_mail()?;
+    let unsent = store.unsent_of(channel)?;
     let mine = |m: &&MailRow| {
         !m.claim
             .as_ref()
@@ -752,7 +843,7 @@ fn send_one(
     smtp: &SmtpConfig,
     m: &MailRow,
     now: DateTime<Utc>,
-) -> Result<Outcome, AlertError> {
+) -> Result<Outcome, StoreError> {
     let recipient = m.mail.recipient.as_str();
     let failed = |detail: String, timed_out: bool, permanent: bool| Outcome::Failed {
         error: format!(
@@ -762,6 +853,7 @@ fn send_one(
         timed_out,
         in_doubt: false,
         permanent,
+        retry_after: None,
     };
     let to = match mail::address(recipient, "outbox recipient") {
         Ok(a) => a,
@@ -801,10 +893,12 @@ fn send_one(
 
 /// A file name for a digest: `01-ana_example.com.eml`.
 fn eml_name(n: usize, owner: &Mailbox) -> String {
-    let safe: String = owner
-        .email
-        .to_string()
-        .chars()
+    format!("{n:02}-{}.eml", eml_safe(owner.email.as_ref()))
+}
+
+/// `text` with every character but letters, digits, `.` and `-` as `_`.
+fn eml_safe(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
                 c
@@ -812,8 +906,7 @@ fn eml_name(n: usize, owner: &Mailbox) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("{n:02}-{safe}.eml")
+        .collect()
 }
 
 /// Where a dry run writes its digests.
@@ -891,7 +984,24 @@ pub fn dry_run(
     let store_id = store.store_id()?;
     let (outgoing, errors) =
         render_digests(incidents, config, &store_id, now, signer, &charts, notice);
-    Ok((write_eml(&outgoing, to)?, errors))
+    let chat_dir = match &to {
+        EmlTo::Dir(d) => Some(d.to_path_buf()),
+        EmlTo::Stream(_) => None,
+    };
+    let mut written = write_eml(&outgoing, to)?;
+    // each channel's message as the JSON its webhook would get
+    if let Some(dir) = chat_dir {
+        let extras = extras(config, incidents, &charts, notice);
+        for m in chat::digests(config, incidents, now, signer, &charts, &extras) {
+            let path = dir.join(format!("chat-{}.json", eml_safe(&m.recipient)));
+            std::fs::write(&path, &m.message).map_err(|source| AlertError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            written.push(path);
+        }
+    }
+    Ok((written, errors))
 }
 
 /// Write every queued, unsent outbox message to `dir` as `.eml` (inspection).
@@ -901,7 +1011,7 @@ pub fn write_outbox(store: &Store, dir: &Path) -> Result<Vec<PathBuf>, AlertErro
         source,
     })?;
     let mut written = Vec::new();
-    for m in store.unsent_mail()? {
+    for m in store.unsent_of(crate::store::Channel::Email)? {
         let path = dir.join(format!("outbox-{}.eml", m.id));
         std::fs::write(&path, &m.mail.message).map_err(|source| AlertError::Io {
             path: path.clone(),

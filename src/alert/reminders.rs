@@ -116,7 +116,7 @@ fn unexplained(
     let mut out = Vec::new();
     for row in store.unexplained_announced(from, until)? {
         if let Some(i) = load(store, row, config)?
-            && i.owner.is_some()
+            && (i.owner.is_some() || !super::chat::routes(config, &i).is_empty())
         {
             out.push(i);
         }
@@ -152,19 +152,22 @@ pub fn queue_reminders(
     signer: Option<super::Signer<'_>>,
 ) -> Result<ReminderReport, AlertError> {
     let mut report = ReminderReport::default();
-    let Some(smtp) = &config.smtp else {
+    if config.smtp.is_none() && config.chat.is_empty() {
         return Ok(report);
-    };
-    let env = mail::Envelope {
-        from: &smtp.from,
-        reply_to: smtp.reply_to.as_ref(),
-        list_id: smtp.list_id.as_deref(),
-    };
+    }
     let mut outgoing: Vec<(Mailbox, String, crate::render::Digest, Vec<i64>, bool)> = Vec::new();
+    // each channel's reminder and escalation, whoever owns the items
+    let mut chats: Vec<(crate::store::NewMail, bool)> = Vec::new();
 
     if let Some((w, opens)) = reminder_window(config, now) {
         let mut by_owner: BTreeMap<String, (Mailbox, Vec<Incident>)> = BTreeMap::new();
-        for i in unexplained(store, config, w.announced_from, opens.min(w.deadline()))? {
+        let list = unexplained(store, config, w.announced_from, opens.min(w.deadline()))?;
+        chats.extend(
+            super::chat::reminders(config, &list, w.due, signer, false, now)
+                .into_iter()
+                .map(|m| (m, false)),
+        );
+        for i in list {
             if let Some(o) = i.owner.clone() {
                 by_owner
                     .entry(lower(&o))
@@ -209,7 +212,13 @@ pub fn queue_reminders(
         // address → owner → incidents
         type ByOwner = BTreeMap<String, (Mailbox, Vec<Incident>)>;
         let mut by_addr: BTreeMap<String, (Mailbox, ByOwner)> = BTreeMap::new();
-        for i in unexplained(store, config, w.announced_from, w.deadline())? {
+        let list = unexplained(store, config, w.announced_from, w.deadline())?;
+        chats.extend(
+            super::chat::reminders(config, &list, w.due, signer, true, now)
+                .into_iter()
+                .map(|m| (m, true)),
+        );
+        for i in list {
             let (Some(to), Some(owner)) = (escalation_address(config, &i), i.owner.clone()) else {
                 continue;
             };
@@ -234,9 +243,25 @@ pub fn queue_reminders(
         }
     }
 
-    if outgoing.is_empty() {
-        return Ok(report);
+    for (m, escalation) in chats {
+        let (id, new) = store.transaction(|s| s.enqueue(&m))?;
+        match (new, escalation) {
+            (false, _) => report.already_queued += 1,
+            (true, false) => report.reminders += 1,
+            (true, true) => report.escalations += 1,
+        }
+        if new {
+            tracing::info!(chat = %m.recipient, outbox = id, incidents = m.incident_ids.len(), escalation, "chat reminder queued");
+        }
     }
+    let Some(smtp) = config.smtp.as_ref().filter(|_| !outgoing.is_empty()) else {
+        return Ok(report);
+    };
+    let env = mail::Envelope {
+        from: &smtp.from,
+        reply_to: smtp.reply_to.as_ref(),
+        list_id: smtp.list_id.as_deref(),
+    };
     let store_id = store.store_id()?;
     for (to, key, digest, mut ids, escalation) in outgoing {
         ids.sort_unstable();

@@ -59,13 +59,14 @@ pub fn queue_report(
     signer: Option<Signer<'_>>,
 ) -> Result<ReportMailReport, AlertError> {
     let mut out = ReportMailReport::default();
+    let Some(review) = window(config, now) else {
+        return Ok(out);
+    };
+    post_link(store, config, now, signer, &review, &mut out)?;
     if config.report.email_to.is_empty() {
         return Ok(out);
     }
     let Some(smtp) = &config.smtp else {
-        return Ok(out);
-    };
-    let Some(review) = window(config, now) else {
         return Ok(out);
     };
     let mut todo = Vec::new();
@@ -118,6 +119,43 @@ pub fn queue_report(
         }
     }
     Ok(out)
+}
+
+/// Post the pre-read's link to every `[[chat]]` once per review, under
+/// `chat-report:<review date>:<name>` (needs `[web]`: without a link there is
+/// nothing to post). Reads no source: the link opens the page, made when read.
+fn post_link(
+    store: &mut Store,
+    config: &Config,
+    now: DateTime<Utc>,
+    signer: Option<Signer<'_>>,
+    review: &DateTime<Tz>,
+    out: &mut ReportMailReport,
+) -> Result<(), AlertError> {
+    let Some(signer) = signer else {
+        return Ok(());
+    };
+    let Some(week) = report::week(config, WeekChoice::Default, now) else {
+        return Ok(());
+    };
+    let review_utc = review.with_timezone(&Utc);
+    for chat in &config.chat {
+        let k = format!("chat-report:{}:{}", review.format("%Y-%m-%d"), chat.name);
+        if store.queued(&k)? {
+            out.already_queued += 1;
+            continue;
+        }
+        let url = signer.report_url(week.start, review_utc, &format!("chat:{}", chat.name));
+        let title = format!("the week of {}", week.start.format("%-d %b %Y"));
+        let message = crate::render::chat::report_message(&title, &config.review, &url);
+        let m = super::chat::row(chat, k, &message, Vec::new(), now);
+        let (id, new) = store.transaction(|s| s.enqueue(&m))?;
+        if new {
+            out.queued += 1;
+            tracing::info!(chat = %chat.name, outbox = id, week = %week.start, "pre-read link queued");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

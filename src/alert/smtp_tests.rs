@@ -904,7 +904,10 @@ impl World {
             escalate_to: Some("WBR organisers <wbr-leads@example.com>".parse().unwrap()),
         };
         for r in &mut w.config.owners.rules {
-            if r.email.email.to_string() == "sam@example.com" {
+            if r.email
+                .as_ref()
+                .is_some_and(|m| m.email.to_string() == "sam@example.com")
+            {
                 r.escalate_to = Some("Sam's manager <boss@example.com>".parse().unwrap());
             }
         }

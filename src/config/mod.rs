@@ -90,6 +90,8 @@ pub struct Config {
     pub owners: OwnersConfig,
     /// Outgoing mail; `None` when the config has no `[smtp]` table.
     pub smtp: Option<SmtpConfig>,
+    /// `[[chat]]`: Slack and Teams channels messages are posted to.
+    pub chat: Vec<ChatConfig>,
     /// Incident and delivery settings.
     pub alerts: AlertsConfig,
     /// Reminders before the deadline and escalation after it.
@@ -624,6 +626,8 @@ pub struct OwnersConfig {
     pub rules: Vec<OwnerRule>,
     /// Who gets what no rule matches.
     pub default: Option<lettre::message::Mailbox>,
+    /// `[[chat]]` names told about series whose rule names no `chat`.
+    pub default_chat: Vec<String>,
 }
 
 /// One `[[owners.rule]]`.
@@ -633,8 +637,10 @@ pub struct OwnerRule {
     pub pattern: MetricGlob,
     /// Dimension values that must match exactly.
     pub dims: Vec<(String, String)>,
-    /// The owner.
-    pub email: lettre::message::Mailbox,
+    /// The owner; `None` for a rule that only posts to chat.
+    pub email: Option<lettre::message::Mailbox>,
+    /// `[[chat]]` names the series' messages are posted to.
+    pub chat: Vec<String>,
     /// Who hears about this owner's unexplained incidents after the deadline
     /// (e.g. a manager); overrides `reminders.escalate_to`.
     pub escalate_to: Option<lettre::message::Mailbox>,
@@ -650,9 +656,19 @@ impl OwnersConfig {
 
     /// The owner of a series: first matching rule, else the default.
     pub fn owner_of(&self, key: &crate::model::SeriesKey) -> Option<&lettre::message::Mailbox> {
-        self.rule_of(key)
-            .map(|r| &r.email)
-            .or(self.default.as_ref())
+        match self.rule_of(key) {
+            Some(r) => r.email.as_ref(),
+            None => self.default.as_ref(),
+        }
+    }
+
+    /// The `[[chat]]` names a series' messages go to: its rule's `chat`,
+    /// else `owners.default_chat`.
+    pub fn chat_of(&self, key: &crate::model::SeriesKey) -> &[String] {
+        match self.rule_of(key) {
+            Some(r) if !r.chat.is_empty() => &r.chat,
+            _ => &self.default_chat,
+        }
     }
 }
 
@@ -701,6 +717,46 @@ pub struct CaFile {
     pub path: PathBuf,
     /// Every certificate in the file, as lettre takes them.
     pub certificate: lettre::transport::smtp::client::Certificate,
+}
+
+/// `[[chat]]`: one Slack or Teams channel, reached by its incoming webhook.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// What owner rules call it (`chat = "wbr"`).
+    pub name: String,
+    /// The payload it takes.
+    pub kind: ChatKind,
+    /// The webhook URL: a secret (it alone lets anyone post), read at send
+    /// time, never logged or stored.
+    pub webhook: Secret,
+    /// How long the webhook may take to answer.
+    pub timeout: Duration,
+}
+
+/// Which chat a `[[chat]]` posts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A Slack incoming webhook: Block Kit `blocks`.
+    Slack,
+    /// A Microsoft Teams Workflows webhook: an Adaptive Card.
+    Teams,
+}
+
+impl ChatKind {
+    /// The word in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Slack => "slack",
+            ChatKind::Teams => "teams",
+        }
+    }
+}
+
+impl Config {
+    /// The `[[chat]]` called `name`.
+    pub fn chat_named(&self, name: &str) -> Option<&ChatConfig> {
+        self.chat.iter().find(|c| c.name == name)
+    }
 }
 
 /// Where a secret is read from, at send time.

@@ -104,6 +104,9 @@ pub struct RawConfig {
     pub derived: Vec<RawDerived>,
     pub owners: Option<RawOwners>,
     pub smtp: Option<RawSmtp>,
+    /// `[[chat]]`: Slack and Teams destinations.
+    #[serde(default)]
+    pub chat: Vec<RawChat>,
     pub alerts: Option<RawAlerts>,
     pub reminders: Option<RawReminders>,
     #[serde(default)]
@@ -246,6 +249,7 @@ pub struct RawDerived {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawOwners {
     pub default: Option<String>,
+    pub default_chat: Option<OneOrMany>,
     #[serde(default)]
     pub rule: Vec<RawOwnerRule>,
 }
@@ -257,7 +261,21 @@ pub struct RawOwnerRule {
     #[serde(rename = "where", default)]
     pub dims: BTreeMap<String, String>,
     pub email: Option<String>,
+    pub chat: Option<OneOrMany>,
     pub escalate_to: Option<String>,
+}
+
+/// Seconds a chat webhook may take to answer, when `timeout_secs` is not set.
+pub const DEFAULT_CHAT_TIMEOUT_SECS: u64 = 10;
+
+#[derive(Debug, Deserialize)]
+pub struct RawChat {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub webhook_env: Option<String>,
+    pub webhook_file: Option<String>,
+    pub webhook: Option<toml::Value>,
+    pub timeout_secs: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -59,6 +59,19 @@ pub fn open_items_url(web: &WebConfig, key: &Key, owner: &str, expires: DateTime
     url(web, key, Scope::OpenItems, owner, expires)
 }
 
+/// The chart image of one incident (`…/chart/<token>.png`), valid until
+/// `expires`: it opens the image only, never the page.
+pub fn chart_url(
+    web: &WebConfig,
+    key: &Key,
+    incident_id: i64,
+    owner: &str,
+    expires: DateTime<Utc>,
+) -> String {
+    let t = token(key, Scope::Chart(incident_id), owner, expires);
+    format!("{}/chart/{t}.png", web.public_url)
+}
+
 /// The pre-read of the week starting `week_start`, made for the review at
 /// `review_at`, for `to` (who it was sent to: a person or a list); valid
 /// until [`link_expiry`] after that review.
@@ -104,6 +117,16 @@ mod tests {
         let token = u.rsplit('/').next().unwrap();
         let c = tokens::verify(&key, token, review.timestamp()).unwrap();
         assert_eq!(c.scope, Scope::OpenItems);
+        let chart = chart_url(&web, &key, 42, "ana", exp);
+        let t = chart
+            .strip_prefix("https://callout.example.com/chart/")
+            .and_then(|t| t.strip_suffix(".png"))
+            .unwrap();
+        // a chart token opens the chart of its incident, and is no page link
+        assert_eq!(
+            tokens::verify(&key, t, review.timestamp()).unwrap().scope,
+            Scope::Chart(42)
+        );
         assert!(tokens::verify(&key, token, exp.timestamp()).is_err());
         let week = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let u = report_url(&web, &key, week, review, "WBR <wbr@example.com>");

@@ -33,6 +33,9 @@ pub enum Scope {
         /// states that review and its deadline whenever it is opened.
         review_at: i64,
     },
+    /// The chart image of one incident, and nothing else: a chat message
+    /// shows it, so the chat's servers fetch it (never a page's credential).
+    Chart(i64),
 }
 
 /// What a verified token says.
@@ -66,6 +69,9 @@ struct Payload {
     /// A report: the week's first day (`YYYY-MM-DD`) and the review (seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     r: Option<(NaiveDate, i64)>,
+    /// A chart image: the incident id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<i64>,
     o: String,
     e: i64,
 }
@@ -116,13 +122,17 @@ pub fn sign(key: &Key, claims: &Claims) -> String {
         v: VERSION,
         i: match &claims.scope {
             Scope::Incidents(ids) => Some(ids.clone()),
-            Scope::OpenItems | Scope::Report { .. } => None,
+            Scope::OpenItems | Scope::Report { .. } | Scope::Chart(_) => None,
         },
         r: match claims.scope {
             Scope::Report {
                 week_start,
                 review_at,
             } => Some((week_start, review_at)),
+            _ => None,
+        },
+        c: match claims.scope {
+            Scope::Chart(id) => Some(id),
             _ => None,
         },
         o: claims.owner.clone(),
@@ -149,13 +159,14 @@ pub fn verify(key: &Key, token: &str, now_secs: i64) -> Result<Claims, TokenErro
         return Err(TokenError::Invalid);
     }
     let claims = Claims {
-        scope: match (payload.i, payload.r) {
-            (Some(ids), None) if !ids.is_empty() => Scope::Incidents(ids),
-            (None, Some((week_start, review_at))) => Scope::Report {
+        scope: match (payload.i, payload.r, payload.c) {
+            (Some(ids), None, None) if !ids.is_empty() => Scope::Incidents(ids),
+            (None, Some((week_start, review_at)), None) => Scope::Report {
                 week_start,
                 review_at,
             },
-            (None, None) => Scope::OpenItems,
+            (None, None, Some(id)) => Scope::Chart(id),
+            (None, None, None) => Scope::OpenItems,
             _ => return Err(TokenError::Invalid),
         },
         owner: payload.o,

@@ -311,6 +311,22 @@ fn raster(c: &Chart<'_>) -> Option<Canvas> {
     Some(cv)
 }
 
+/// The normal ranges and flagged points of an incident's findings, as a
+/// chart draws them.
+pub fn bands_and_marks(findings: &[crate::model::Finding]) -> (Vec<Band>, Vec<(i64, f64)>) {
+    let band = findings
+        .iter()
+        .map(|f| Band {
+            ts: f.hit.ts,
+            lower: f.hit.lower,
+            upper: f.hit.upper,
+            expected: f.hit.expected,
+        })
+        .collect();
+    let marks = findings.iter().map(|f| (f.hit.ts, f.hit.value)).collect();
+    (band, marks)
+}
+
 /// The chart as a PNG image of [`PNG_SIZE`] (at twice the pixels), for
 /// email; `None` when there is nothing to draw.
 pub fn png(c: &Chart<'_>) -> Option<Vec<u8>> {

@@ -411,7 +411,7 @@ fn sorted(incidents: &[Incident], keep: impl Fn(Lane) -> bool) -> Vec<Incident> 
 }
 
 /// `[callout] ` and the subject's parts: outliers, data problems, export problems.
-fn subject(
+pub(super) fn subject(
     review: &ReviewConfig,
     due: Due,
     now: DateTime<Utc>,
@@ -481,7 +481,7 @@ impl Figures<'_> {
 }
 /// The request and deadline paragraph, without markup.
 /// With `links`, the owner explains on the web page; without, by replying.
-fn ask(
+pub(super) fn ask(
     review: &ReviewConfig,
     due: Due,
     now: DateTime<Utc>,
@@ -547,17 +547,7 @@ fn outliers_subject(review: &ReviewConfig, due: Due, now: DateTime<Utc>, n: usiz
 /// points and their normal ranges) as an inline PNG, with the image
 /// element and caption that show it; `None` when there is nothing to draw.
 fn chart_image(i: &Incident, recent: &[(i64, f64)], unit: &str) -> Option<(Image, Markup)> {
-    let band: Vec<chart::Band> = i
-        .findings
-        .iter()
-        .map(|f| chart::Band {
-            ts: f.hit.ts,
-            lower: f.hit.lower,
-            upper: f.hit.upper,
-            expected: f.hit.expected,
-        })
-        .collect();
-    let marks: Vec<(i64, f64)> = i.findings.iter().map(|f| (f.hit.ts, f.hit.value)).collect();
+    let (band, marks) = chart::bands_and_marks(&i.findings);
     let title = format!("{}, last 6 weeks", series_label(i));
     let c = chart::Chart {
         title: &title,

@@ -16,6 +16,7 @@
 //! imports nothing from `alert`.
 
 pub mod chart;
+pub mod chat;
 mod digest;
 mod layout;
 mod problems;

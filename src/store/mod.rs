@@ -24,7 +24,7 @@ pub mod schema;
 mod types;
 
 pub use incidents::{IncidentRow, NewIncident};
-pub use outbox::{Claim, MailRow, NewMail};
+pub use outbox::{Channel, Claim, MailRow, NewMail};
 pub use runs::{RunKind, RunRow, RunStatus};
 
 use std::cell::RefCell;

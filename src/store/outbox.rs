@@ -6,9 +6,38 @@ use rusqlite::params;
 
 use super::{Store, StoreError};
 
+/// Which sender delivers an outbox row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// SMTP: `recipient` is an address, the message RFC 822.
+    Email,
+    /// A `[[chat]]` webhook: `recipient` is its name, the message JSON.
+    Chat,
+}
+
+impl Channel {
+    /// The word stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Chat => "chat",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "email" => Some(Channel::Email),
+            "chat" => Some(Channel::Chat),
+            _ => None,
+        }
+    }
+}
+
 /// A message to queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewMail {
+    /// Which sender delivers it.
+    pub channel: Channel,
     /// Owner's mailbox text (`Name <addr>`).
     pub owner: String,
     /// Envelope recipient address.
@@ -77,8 +106,8 @@ impl Store {
             .conn
             .execute(
                 "INSERT INTO outbox (owner, recipient, subject, message, incident_ids,
-                    idempotency_key, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                    idempotency_key, created_at, next_attempt_at, channel)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
                  ON CONFLICT (idempotency_key) DO NOTHING",
                 params![
                     m.owner,
@@ -87,7 +116,8 @@ impl Store {
                     m.message,
                     ids,
                     m.idempotency_key,
-                    m.created_at
+                    m.created_at,
+                    m.channel.as_str()
                 ],
             )
             .map_err(self.q("queue message"))?;
@@ -121,7 +151,8 @@ impl Store {
         let sql = format!(
             "SELECT id, owner, recipient, subject, message, incident_ids, idempotency_key,
                 created_at, attempts, next_attempt_at, last_error, sent_at, attempt_started_at,
-                in_doubt, claimed_by, claim_expires_at, undeliverable_at, undeliverable_reason
+                in_doubt, claimed_by, claim_expires_at, undeliverable_at, undeliverable_reason,
+                channel
              FROM outbox WHERE {clause} ORDER BY id"
         );
         let mut st = self
@@ -134,6 +165,7 @@ impl Store {
                     MailRow {
                         id: r.get(0)?,
                         mail: NewMail {
+                            channel: Channel::Email,
                             owner: r.get(1)?,
                             recipient: r.get(2)?,
                             subject: r.get(3)?,
@@ -156,12 +188,15 @@ impl Store {
                             .zip(r.get::<_, Option<String>>(17)?),
                     },
                     r.get::<_, String>(5)?,
+                    r.get::<_, String>(18)?,
                 ))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(self.q("read outbox"))?;
         rows.into_iter()
-            .map(|(mut m, ids)| {
+            .map(|(mut m, ids, channel)| {
+                m.mail.channel = Channel::parse(&channel)
+                    .ok_or_else(|| self.bad("read outbox channel", channel.clone()))?;
                 m.mail.incident_ids = serde_json::from_str(&ids)
                     .map_err(|_| self.bad("read outbox incident ids", ids.clone()))?;
                 Ok(m)
@@ -169,18 +204,32 @@ impl Store {
             .collect()
     }
 
-    /// Unsent messages whose next attempt is due at `now`, oldest first
+    /// Unsent email whose next attempt is due at `now`, oldest first
     /// (given-up ones are not due; claimed ones are, the claim decides).
     pub fn due_mail(&self, now: DateTime<Utc>) -> Result<Vec<MailRow>, StoreError> {
+        self.due(Channel::Email, now)
+    }
+
+    /// Unsent messages of `channel` whose next attempt is due at `now`.
+    pub fn due(&self, channel: Channel, now: DateTime<Utc>) -> Result<Vec<MailRow>, StoreError> {
         self.mail_where(
-            "sent_at IS NULL AND undeliverable_at IS NULL AND next_attempt_at <= ?1",
-            [now.timestamp_millis()],
+            "sent_at IS NULL AND undeliverable_at IS NULL AND next_attempt_at <= ?1
+               AND channel = ?2",
+            params![now.timestamp_millis(), channel.as_str()],
         )
     }
 
     /// Every unsent message still to be tried, oldest first.
     pub fn unsent_mail(&self) -> Result<Vec<MailRow>, StoreError> {
         self.mail_where("sent_at IS NULL AND undeliverable_at IS NULL", [])
+    }
+
+    /// Every unsent message of `channel` still to be tried, oldest first.
+    pub fn unsent_of(&self, channel: Channel) -> Result<Vec<MailRow>, StoreError> {
+        self.mail_where(
+            "sent_at IS NULL AND undeliverable_at IS NULL AND channel = ?1",
+            [channel.as_str()],
+        )
     }
 
     /// Every message given up on (until re-queued), oldest first.
@@ -371,6 +420,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("s.db")).unwrap();
         let m = NewMail {
+            channel: Channel::Email,
             owner: "Ana <ana@example.com>".into(),
             recipient: "ana@example.com".into(),
             subject: "s".into(),

@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "index of the runs still running",
         sql: V_RUNS_RUNNING,
     },
+    Migration {
+        name: "outbox channels (chat beside email)",
+        sql: V_OUTBOX_CHANNEL,
+    },
 ];
 
 const V1: &str = r#"
@@ -254,4 +258,15 @@ CREATE TABLE reported (
 /// only the unfinished rows. Self-contained: touches no data.
 const V_RUNS_RUNNING: &str = r#"
 CREATE INDEX runs_running ON runs (id) WHERE status = 'running';
+"#;
+
+/// Chat messages (issue 25) go through the same outbox as mail, with the same
+/// claims, backoff and giving up: `channel` says which sender takes a row
+/// (`email`: `recipient` is an address and `message` RFC 822; `chat`:
+/// `recipient` is a `[[chat]]` name and `message` the JSON payload). One
+/// channel's failures never hold back the other's rows. Self-contained: the
+/// rows already queued are mail.
+const V_OUTBOX_CHANNEL: &str = r#"
+ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'
+    CHECK (channel IN ('email', 'chat'));
 "#;

@@ -89,6 +89,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/e/{token}", get(routes::link).post(routes::link_post))
         .route("/e/{token}/{id}", get(routes::item).post(routes::item_post))
         .route("/report/{token}", get(routes::report))
+        .route("/chart/{file}", get(routes::chart))
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         // route_layer: runs after routing, so the log can name the route template

@@ -10,7 +10,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::fmt::{amount, num, pct};
 use crate::model::{Cause, Check, Finding, Persistence, SeriesKey, format_ts};
-use crate::render::chart::{self, Band, Chart};
+use crate::render::chart::{self, Chart};
 use crate::render::{deviation_pct, why};
 use crate::store::IncidentRow;
 use crate::store::explanations::ExplanationRow;
@@ -192,17 +192,7 @@ fn charts(v: &IncidentView) -> Markup {
             p.meta { "No chart: callout keeps a copy of a series' recent values only while it has open or recent incidents, and this one predates it." }
         };
     };
-    let band: Vec<Band> = v
-        .findings
-        .iter()
-        .map(|f| Band {
-            ts: f.hit.ts,
-            lower: f.hit.lower,
-            upper: f.hit.upper,
-            expected: f.hit.expected,
-        })
-        .collect();
-    let marks: Vec<(i64, f64)> = v.findings.iter().map(|f| (f.hit.ts, f.hit.value)).collect();
+    let (band, marks) = chart::bands_and_marks(&v.findings);
     let metric = &v.incident.key.metric;
     let (recent_fmt, year_fmt) = if h.granularity.is_dated() {
         ("%d %b", "%b %Y")

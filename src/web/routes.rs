@@ -150,7 +150,7 @@ fn covers(claims: &Claims, incident: &IncidentRow) -> bool {
             .owner
             .as_ref()
             .is_some_and(|o| o.to_string() == claims.owner),
-        Scope::Report { .. } => false,
+        Scope::Report { .. } | Scope::Chart(_) => false,
     }
 }
 
@@ -212,7 +212,7 @@ pub async fn link(
     Path(token): Path<String>,
 ) -> Result<Response, PageError> {
     let claims = verify(&state, &token)?;
-    if matches!(claims.scope, Scope::Report { .. }) {
+    if matches!(claims.scope, Scope::Report { .. } | Scope::Chart(_)) {
         return Err(PageError::Forbidden);
     }
     if let Some(id) = single(&claims) {
@@ -235,7 +235,7 @@ pub async fn link(
                 v
             }
             Scope::OpenItems => store.open_items_of(&claims.owner)?,
-            Scope::Report { .. } => Vec::new(),
+            Scope::Report { .. } | Scope::Chart(_) => Vec::new(),
         };
         let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
         let explained = store.explained_incidents(&ids)?;
@@ -416,6 +416,59 @@ pub async fn item_post(
     let claims = verify(&state, &token)?;
     let back = (single(&claims).is_none()).then(|| format!("../{token}"));
     submit(state, token, id, back, form).await
+}
+
+/// `GET /chart/{token}.png`: the chart of the one incident a chart token
+/// names (chat messages show it): the last six weeks, its flagged points and
+/// normal ranges, as the digest's PNG. No other token opens it, and it opens
+/// nothing else; 404 when there is nothing to draw.
+pub async fn chart(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+) -> Result<Response, PageError> {
+    let token = file.strip_suffix(".png").ok_or(PageError::NotFound)?;
+    let claims = verify(&state, token)?;
+    let Scope::Chart(id) = claims.scope else {
+        return Err(PageError::Forbidden);
+    };
+    let png = blocking(move || {
+        let store = Store::open(&state.config.store_path)?;
+        let incident = store.incident(id)?.ok_or(PageError::NotFound)?;
+        let findings = store.findings_of_incident(id)?;
+        let history = store
+            .history(&incident.source, &incident.key)?
+            .ok_or(PageError::NotFound)?;
+        let (band, marks) = crate::render::chart::bands_and_marks(&findings);
+        let title = format!("{}, last 6 weeks", incident.key.label());
+        let unit = &state.config.report.metric(&incident.key.metric).unit;
+        let x_format = if history.granularity.is_dated() {
+            "%d %b"
+        } else {
+            "%d %b %H:%M"
+        };
+        crate::render::chart::png(&crate::render::chart::Chart {
+            title: &title,
+            points: &history.recent,
+            band: &band,
+            marks: &marks,
+            x_format,
+            unit,
+        })
+        .ok_or(PageError::NotFound)
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=3600"),
+            ),
+        ],
+        png,
+    )
+        .into_response())
 }
 
 /// `GET /healthz`: 200 or 503 with a short JSON body.

@@ -21,6 +21,7 @@ mod support;
 
 mod analyst_exports;
 mod bad_inputs;
+mod chat;
 mod cli;
 mod daemon;
 mod dockerfile;

@@ -20,21 +20,26 @@ use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::support::common::{callout_ok, text, unit_hash};
 
-const REGIONS: usize = 10;
-const DAYS: i64 = 400;
+pub const REGIONS: usize = 10;
+pub const DAYS: i64 = 400;
 /// The day every region drops 13 %.
-const DROP: i64 = 390;
+pub const DROP: i64 = 390;
 /// The day region r09, the largest, drops 45 %.
-const ONE: i64 = 370;
+pub const ONE: i64 = 370;
 
 fn day(d: i64) -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + Duration::days(d)
 }
 
-/// Daily revenue of ten regions: a weekly shape and 4 % noise each (the
-/// total's noise is a third of that), every region 13 % down on [`DROP`],
-/// the largest 45 % down on [`ONE`].
 fn write_export(path: &Path) {
+    write_export_from(path, day(0));
+}
+
+/// Daily revenue of ten regions from `start`: a weekly shape and 4 % noise
+/// each (the total's noise is a third of that), every region 13 % down on
+/// day [`DROP`], the largest 45 % down on day [`ONE`].
+pub fn write_export_from(path: &Path, start: NaiveDate) {
+    let day = |d: i64| start + Duration::days(d);
     let mut s = String::from("date,metric,region,value\n");
     for d in 0..DAYS {
         let week = [1.0, 1.05, 1.1, 1.05, 1.0, 0.8, 0.75]

@@ -134,7 +134,8 @@ impl Compiler {
             .map(|(i, m)| self.metric(i, m, &dimensions))
             .collect();
         let derived = self.derived(raw.derived);
-        let owners = self.owners(raw.owners);
+        let chat = self.chats(raw.chat);
+        let owners = self.owners(raw.owners, &chat);
         let smtp = raw.smtp.and_then(|s| self.smtp(s));
         let alerts = self.alerts(raw.alerts);
         let reminders = self.reminders(raw.reminders);
@@ -183,6 +184,7 @@ impl Compiler {
             default_rule,
             owners,
             smtp,
+            chat,
             alerts,
             reminders,
             calendars,

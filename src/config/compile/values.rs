@@ -202,6 +202,8 @@ pub(super) const HEADER_ROW: IntRange = (1..=1_048_576, "");
 
 pub(super) const SMTP_TIMEOUT_SECS: IntRange = (1..=3_600, " seconds");
 
+pub(super) const CHAT_TIMEOUT_SECS: IntRange = (1..=300, " seconds");
+
 /// 0: retry on every run, without waiting.
 pub(super) const RETRY_BASE_SECS: IntRange = (0..=86_400, " seconds");
 

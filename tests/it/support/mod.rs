@@ -11,3 +11,4 @@ pub mod html;
 pub mod pg;
 pub mod rust_source;
 pub mod sink;
+pub mod webhook;

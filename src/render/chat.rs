@@ -1,0 +1,426 @@
+//! Chat messages: what a digest, reminder, escalation or pre-read says in a
+//! Slack or Teams channel, first as a [`ChatMessage`] (words only), then as
+//! the JSON each webhook takes: Slack's Block Kit ([`slack`]) and a Teams
+//! Adaptive Card ([`teams`]).
+//!
+//! A channel's message gathers the items of every owner routed there, so each
+//! item names its owner. Words are the digest's (`why`, the numbers, the
+//! slices that drove a total). Text that people or exports wrote (metric and
+//! dimension names, notes) is escaped for Slack's `mrkdwn` (`&`, `<`, `>`),
+//! and goes into Adaptive Cards as plain `TextBlock` text, where Markdown is
+//! kept to the labels callout writes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::digest::ItemExtras;
+use super::problems::{export_lines, problem_lines};
+use super::reminders::Due;
+use super::words::{count_outliers, greeting_name, numbers_label, period_label, series_label, why};
+use crate::config::{ChatKind, ReviewConfig, SourceConfig};
+use crate::fmt::{pct, short_time};
+use crate::model::{Incident, Lane, sort_by_severity};
+
+/// Items shown in one message; the rest are counted in a line. Slack takes
+/// at most 50 blocks per message and each item is three or four.
+pub const MAX_ITEMS: usize = 10;
+
+/// One item of a chat message: an outlier to explain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatItem {
+    /// `revenue (total)`, `orders (region=eu)`.
+    pub title: String,
+    /// The owner asked, as shown (name, else address); `None`: nobody's.
+    pub owner: Option<String>,
+    /// Labelled facts, in order: Period, Why, Actual, WoW / YoY, Check.
+    pub facts: Vec<(&'static str, String)>,
+    /// The signed explanation page.
+    pub explain: Option<String>,
+    /// The signed chart image (`…/chart/<token>.png`).
+    pub chart: Option<String>,
+}
+
+/// What one chat message says, before it is laid out for Slack or Teams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatMessage {
+    /// The first line (and the notification's text).
+    pub title: String,
+    /// The sentences under it.
+    pub intro: Vec<String>,
+    /// Outliers, most severe first (at most [`MAX_ITEMS`]).
+    pub items: Vec<ChatItem>,
+    /// Lines after the items: data and export problems, what was left out.
+    pub lines: Vec<String>,
+    /// A button under everything: label and URL (the pre-read, a list).
+    pub link: Option<(String, String)>,
+    /// The small print: the review and the incident numbers.
+    pub footer: String,
+}
+
+/// The links of a channel's message: each outlier's explanation page and chart.
+#[derive(Debug, Clone, Default)]
+pub struct ChatLinks {
+    /// Incident id → signed explanation page.
+    pub pages: BTreeMap<i64, String>,
+    /// Incident id → signed chart image URL.
+    pub charts: BTreeMap<i64, String>,
+}
+
+/// The digest of one channel: every incident routed to it this run, whoever
+/// owns it.
+pub fn digest_message(
+    incidents: &[Incident],
+    review: &ReviewConfig,
+    sources: &[SourceConfig],
+    now: DateTime<Utc>,
+    links: &ChatLinks,
+    extras: &ItemExtras,
+) -> ChatMessage {
+    let mut items: Vec<Incident> = incidents
+        .iter()
+        .filter(|i| !matches!(i.lane, Lane::Export | Lane::Health))
+        .cloned()
+        .collect();
+    sort_by_severity(&mut items);
+    let mut health: Vec<Incident> = incidents
+        .iter()
+        .filter(|i| i.lane == Lane::Health)
+        .cloned()
+        .collect();
+    sort_by_severity(&mut health);
+    let problems = problem_lines(&health, extras);
+    let exports = export_lines(incidents, sources);
+    let due = Due::at(review, now);
+    let n = items.len();
+    let title = super::digest::subject(review, due, now, n, &problems, &exports)
+        .trim_start_matches("[callout] ")
+        .to_string();
+    let mut intro = Vec::new();
+    if let Some(note) = &extras.notice {
+        intro.push(note.clone());
+    }
+    if n > 0 {
+        let how = if links.pages.is_empty() {
+            "Owners: please explain each one to the WBR organisers"
+        } else {
+            "Owners: please explain each one with its \u{201c}Explain this\u{201d} button"
+        };
+        let (_, when) = super::digest::ask(review, due, now, n, !links.pages.is_empty());
+        intro.push(format!("callout found {}. {how} {when}", count_outliers(n)));
+    }
+    let mut lines = Vec::new();
+    if items.len() > MAX_ITEMS {
+        lines.push(format!(
+            "{} more outlier(s) not shown here; each owner's email digest lists all of theirs.",
+            items.len() - MAX_ITEMS
+        ));
+    }
+    lines.extend(problems.iter().map(|p| format!("Data problem: {}", p.line)));
+    lines.extend(
+        exports
+            .iter()
+            .map(|e| format!("Export problem: {}", e.line)),
+    );
+    let ids: Vec<String> = incidents.iter().map(|i| format!("#{}", i.id)).collect();
+    let items = items
+        .iter()
+        .take(MAX_ITEMS)
+        .map(|i| item(i, links, extras))
+        .collect();
+    ChatMessage {
+        title,
+        intro,
+        items,
+        lines,
+        link: None,
+        footer: format!(
+            "Sent by callout for the {}. Incidents {}.",
+            review.name,
+            ids.join(", ")
+        ),
+    }
+}
+
+fn item(i: &Incident, links: &ChatLinks, extras: &ItemExtras) -> ChatItem {
+    let f = &i.worst;
+    let mut facts = vec![
+        ("Period", period_label(i)),
+        ("Why", why(f)),
+        ("Actual", numbers_label(f, extras.unit_of(i))),
+        (
+            "WoW / YoY",
+            format!("{} / {}", pct(f.hit.wow_pct), pct(f.hit.yoy_pct)),
+        ),
+        (
+            "Check",
+            format!("{} (source {})", f.hit.check.as_str(), i.source),
+        ),
+    ];
+    if let Some(p) = extras.plans.get(&i.id) {
+        facts.push(("Plan", p.line()));
+    }
+    ChatItem {
+        title: series_label(i),
+        owner: i.owner.as_ref().map(greeting_name),
+        facts,
+        explain: links.pages.get(&i.id).cloned(),
+        chart: links.charts.get(&i.id).cloned(),
+    }
+}
+
+/// A reminder (`escalation` false) or escalation for a channel: the
+/// incidents still unexplained, one line each, with their pages.
+pub fn reminder_message(
+    incidents: &[Incident],
+    review: &ReviewConfig,
+    due: Due,
+    links: &ChatLinks,
+    escalation: bool,
+) -> ChatMessage {
+    let mut items = incidents.to_vec();
+    sort_by_severity(&mut items);
+    let n = items.len();
+    let (title, intro) = if escalation {
+        (
+            format!("{} still unexplained after the deadline", count_outliers(n)),
+            format!(
+                "Explanations were due {}; the {} is on {}. The owners below have not answered.",
+                short_time(&due.deadline),
+                review.name,
+                short_time(&due.review_at)
+            ),
+        )
+    } else {
+        (
+            format!(
+                "Reminder: {} to explain by {}",
+                count_outliers(n),
+                short_time(&due.deadline)
+            ),
+            format!(
+                "These are still unexplained; the {} is on {}.",
+                review.name,
+                short_time(&due.review_at)
+            ),
+        )
+    };
+    let ids: Vec<String> = items.iter().map(|i| format!("#{}", i.id)).collect();
+    let mut lines = Vec::new();
+    if n > MAX_ITEMS {
+        lines.push(format!("{} more not shown here.", n - MAX_ITEMS));
+    }
+    ChatMessage {
+        title,
+        intro: vec![intro],
+        items: items
+            .iter()
+            .take(MAX_ITEMS)
+            .map(|i| ChatItem {
+                title: series_label(i),
+                owner: i.owner.as_ref().map(greeting_name),
+                facts: vec![("Period", period_label(i)), ("Why", why(&i.worst))],
+                explain: links.pages.get(&i.id).cloned(),
+                chart: None,
+            })
+            .collect(),
+        lines,
+        link: None,
+        footer: format!(
+            "Sent by callout for the {}. Incidents {}.",
+            review.name,
+            ids.join(", ")
+        ),
+    }
+}
+
+/// The pre-read is ready: its title and a button to it.
+pub fn report_message(title: &str, review: &ReviewConfig, url: &str) -> ChatMessage {
+    ChatMessage {
+        title: format!("The pre-read is ready: {title}"),
+        intro: vec![format!(
+            "Read it before the {}; owners' explanations are in it.",
+            review.name
+        )],
+        items: Vec::new(),
+        lines: Vec::new(),
+        link: Some(("Open the pre-read".into(), url.to_string())),
+        footer: format!("Sent by callout for the {}.", review.name),
+    }
+}
+
+/// The test message of `callout test-chat`.
+pub fn test_message(name: &str, now: DateTime<Utc>) -> ChatMessage {
+    ChatMessage {
+        title: format!("callout test message to \u{201c}{name}\u{201d}"),
+        intro: vec![format!(
+            "If you can read this, callout can post here. Sent {}.",
+            now.format("%Y-%m-%d %H:%M UTC")
+        )],
+        items: Vec::new(),
+        lines: Vec::new(),
+        link: None,
+        footer: "Sent by callout test-chat.".into(),
+    }
+}
+
+/// The JSON a webhook of `kind` takes.
+pub fn payload(kind: ChatKind, m: &ChatMessage) -> Value {
+    match kind {
+        ChatKind::Slack => slack(m),
+        ChatKind::Teams => teams(m),
+    }
+}
+
+/// Text for Slack's `mrkdwn`: `&`, `<` and `>` escaped (Slack's own rule),
+/// so a name can neither link nor mention.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// At most `n` characters (Slack refuses longer texts).
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+    out.push('\u{2026}');
+    out
+}
+
+/// Slack incoming-webhook JSON: `text` (the notification) and `blocks` at
+/// the top level: a header, the intro, per item a section of facts, its
+/// chart and an "Explain this" button, then problems and the footer.
+pub fn slack(m: &ChatMessage) -> Value {
+    let mut blocks = vec![json!({
+        "type": "header",
+        "text": {"type": "plain_text", "text": cut(&m.title, 150), "emoji": false}
+    })];
+    for p in &m.intro {
+        blocks.push(
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&esc(p), 3000)}}),
+        );
+    }
+    for (k, it) in m.items.iter().enumerate() {
+        blocks.push(json!({"type": "divider"}));
+        let mut text = format!("*{}. {}*", k + 1, esc(&it.title));
+        if let Some(o) = &it.owner {
+            text.push_str(&format!("  \u{00b7}  owner: {}", esc(o)));
+        }
+        for (label, value) in &it.facts {
+            text.push_str(&format!("\n*{label}:* {}", esc(value)));
+        }
+        blocks
+            .push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, 3000)}}));
+        if let Some(url) = &it.chart {
+            blocks.push(json!({
+                "type": "image",
+                "image_url": url,
+                "alt_text": cut(&format!("{}, last 6 weeks", it.title), 2000)
+            }));
+        }
+        if let Some(url) = &it.explain {
+            blocks.push(json!({
+                "type": "actions",
+                "elements": [{
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Explain this"},
+                    "url": url,
+                    "style": "primary",
+                    "action_id": format!("explain-{}", k + 1)
+                }]
+            }));
+        }
+    }
+    if !m.lines.is_empty() {
+        let text: Vec<String> = m
+            .lines
+            .iter()
+            .map(|l| format!("\u{2022} {}", esc(l)))
+            .collect();
+        blocks.push(json!({"type": "divider"}));
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text.join("\n"), 3000)}}));
+    }
+    if let Some((label, url)) = &m.link {
+        blocks.push(json!({
+            "type": "actions",
+            "elements": [{
+                "type": "button",
+                "text": {"type": "plain_text", "text": cut(label, 75)},
+                "url": url,
+                "style": "primary",
+                "action_id": "open"
+            }]
+        }));
+    }
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&esc(&m.footer), 3000)}]}));
+    json!({"text": m.title, "blocks": blocks})
+}
+
+/// A Teams Workflows-webhook message: one Adaptive Card (1.4) attachment
+/// with the title, intro, per item a container (title, owner, facts, chart
+/// image, an "Explain this" action), problems and the footer.
+pub fn teams(m: &ChatMessage) -> Value {
+    let text = |t: &str| json!({"type": "TextBlock", "text": t, "wrap": true});
+    let mut body = vec![json!({
+        "type": "TextBlock", "text": m.title, "weight": "Bolder", "size": "Medium", "wrap": true
+    })];
+    body.extend(m.intro.iter().map(|p| text(p)));
+    for (k, it) in m.items.iter().enumerate() {
+        let mut items = vec![json!({
+            "type": "TextBlock",
+            "text": format!("{}. {}", k + 1, it.title),
+            "weight": "Bolder",
+            "wrap": true
+        })];
+        if let Some(o) = &it.owner {
+            items.push(json!({"type": "TextBlock", "text": format!("Owner: {o}"), "isSubtle": true, "spacing": "None", "wrap": true}));
+        }
+        items.push(json!({
+            "type": "FactSet",
+            "facts": it.facts.iter().map(|(t, v)| json!({"title": t, "value": v})).collect::<Vec<_>>()
+        }));
+        if let Some(url) = &it.chart {
+            items.push(json!({"type": "Image", "url": url, "altText": format!("{}, last 6 weeks", it.title), "size": "Stretch"}));
+        }
+        if let Some(url) = &it.explain {
+            items.push(json!({
+                "type": "ActionSet",
+                "actions": [{"type": "Action.OpenUrl", "title": "Explain this", "url": url, "style": "positive"}]
+            }));
+        }
+        body.push(
+            json!({"type": "Container", "separator": true, "spacing": "Medium", "items": items}),
+        );
+    }
+    if !m.lines.is_empty() {
+        let lines: Vec<String> = m.lines.iter().map(|l| format!("- {l}")).collect();
+        body.push(
+            json!({"type": "TextBlock", "text": lines.join("\n"), "wrap": true, "separator": true}),
+        );
+    }
+    if let Some((label, url)) = &m.link {
+        body.push(json!({
+            "type": "ActionSet",
+            "actions": [{"type": "Action.OpenUrl", "title": label, "url": url, "style": "positive"}]
+        }));
+    }
+    body.push(json!({"type": "TextBlock", "text": m.footer, "isSubtle": true, "size": "Small", "wrap": true}));
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": {
+                "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                "type": "AdaptiveCard",
+                "version": "1.4",
+                "msteams": {"width": "Full"},
+                "body": body
+            }
+        }]
+    })
+}
