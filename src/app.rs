@@ -92,11 +92,21 @@ impl OnceReport {
             .map(|l| format!("reported on {l}"));
         if let Some(dir) = &self.dry_run {
             let to_folder = dir.as_os_str() != "-";
+            let chats = a
+                .rendered
+                .iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .count();
             lines.push(format!(
-                "dry run: {} finding(s), {} new incident(s), {} digest(s) written{}, nothing queued or sent; the store was not changed",
+                "dry run: {} finding(s), {} new incident(s), {} digest(s){} written{}, nothing queued or sent; the store was not changed",
                 ev.detection.findings.len(),
                 a.new_incidents,
-                a.rendered.len(),
+                a.rendered.len() - chats,
+                if chats > 0 {
+                    format!(" and {chats} chat message(s)")
+                } else {
+                    String::new()
+                },
                 if to_folder { ":" } else { " to stdout" },
             ));
             for f in a.rendered.iter().filter(|_| to_folder) {

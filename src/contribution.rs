@@ -94,12 +94,12 @@ pub fn lines(dimension: &str, slices: &[Slice]) -> Vec<String> {
     let mut out: Vec<String> = slices
         .iter()
         .map(|s| {
-            format!(
-                "{dimension} {}: {:+.0}% vs expected, explains {:.0}% of the gap",
-                s.value,
-                s.change_pct,
-                s.share * 100.0
-            )
+            crate::model::Driver {
+                slice: format!("{dimension} {}", s.value),
+                change_pct: s.change_pct,
+                share_pct: s.share * 100.0,
+            }
+            .line()
         })
         .collect();
     if slices.iter().any(|s| s.share > 1.0) {
@@ -236,6 +236,16 @@ mod tests {
             lines(&d, &s),
             ["region r3: -45% vs expected, explains 100% of the gap"]
         );
+        // the page and the pre-read read the lines back from the note
+        let note = format!(
+            "a note; {}\n{}",
+            crate::model::DRIVERS_HEADING,
+            lines(&d, &s).join("\n")
+        );
+        let back = crate::model::drivers(&note);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].slice, "region r3");
+        assert_eq!((back[0].change_pct, back[0].share_pct), (-45.0, 100.0));
     }
 
     #[test]

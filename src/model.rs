@@ -520,6 +520,51 @@ impl Hit {
     }
 }
 
+/// The heading of a note's lines that name the slices that drove a
+/// roll-up's move (one [`Driver`] a line after it).
+pub const DRIVERS_HEADING: &str = "what drove it:";
+
+/// One slice that drove a roll-up's move, as its finding's note states it:
+/// `region r09: -47% vs expected, explains 100% of the gap`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Driver {
+    /// The dimension and its value: `region r09`.
+    pub slice: String,
+    /// The slice's own change against its expected value, in percent.
+    pub change_pct: f64,
+    /// Its share of the total's gap, in percent (can pass 100).
+    pub share_pct: f64,
+}
+
+impl Driver {
+    /// The line of a note.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {:+.0}% vs expected, explains {:.0}% of the gap",
+            self.slice, self.change_pct, self.share_pct
+        )
+    }
+
+    /// A note's line back (`None`: not a driver's line).
+    pub fn parse(line: &str) -> Option<Driver> {
+        let (slice, rest) = line.rsplit_once(": ")?;
+        let (change, rest) = rest.split_once("% vs expected, explains ")?;
+        let share = rest.strip_suffix("% of the gap")?;
+        Some(Driver {
+            slice: slice.to_string(),
+            change_pct: change.parse().ok()?,
+            share_pct: share.parse().ok()?,
+        })
+    }
+}
+
+/// The drivers a finding's note names, in its order (none without them).
+pub fn drivers(note: &str) -> Vec<Driver> {
+    note.split_once(&format!("{DRIVERS_HEADING}\n"))
+        .map(|(_, rest)| rest.lines().filter_map(Driver::parse).collect())
+        .unwrap_or_default()
+}
+
 /// An instant as wall-clock ms in its timezone: how series store their time
 /// (the local date and time read as if it were UTC).
 pub fn wall_ms<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>) -> i64 {

@@ -846,7 +846,8 @@ fn say_which_slices_drove_it(cfg: &Config, batches: &[Batch], findings: &mut [Fi
         };
         if let Some((dimension, slices)) = crate::contribution::slices(b, f) {
             let lines = crate::contribution::lines(&dimension, &slices).join("\n");
-            f.hit.add_note(&format!("what drove it:\n{lines}"));
+            let heading = crate::model::DRIVERS_HEADING;
+            f.hit.add_note(&format!("{heading}\n{lines}"));
         }
     }
 }

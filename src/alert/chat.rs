@@ -114,16 +114,40 @@ pub fn digest_key(name: &str, ids: &[i64]) -> String {
     format!("chat:{name}:{}", ids.join(","))
 }
 
+/// One channel's message of a run, before it is queued.
+pub struct Message<'c> {
+    /// Where it goes.
+    pub chat: &'c ChatConfig,
+    /// What it says.
+    pub message: ChatMessage,
+    /// The incidents it names, ascending.
+    pub incident_ids: Vec<i64>,
+}
+
+impl Message<'_> {
+    /// Its outbox row, under [`digest_key`].
+    pub fn row(&self, now: DateTime<Utc>) -> NewMail {
+        let key = digest_key(&self.chat.name, &self.incident_ids);
+        row(
+            self.chat,
+            key,
+            &self.message,
+            self.incident_ids.clone(),
+            now,
+        )
+    }
+}
+
 /// The channel messages of the fresh incidents of one run (see the module
-/// doc), ready to enqueue: `(row, incident ids)`.
-pub fn digests(
-    config: &Config,
+/// doc).
+pub fn digests<'c>(
+    config: &'c Config,
     fresh: &[Incident],
     now: DateTime<Utc>,
     signer: Option<Signer<'_>>,
     charts: &crate::render::Charts,
     extras: &crate::render::ItemExtras,
-) -> Vec<NewMail> {
+) -> Vec<Message<'c>> {
     let review_at = crate::review::next_review(&config.review, now).with_timezone(&Utc);
     let mut out = Vec::new();
     for (name, items) in by_channel(config, fresh) {
@@ -136,10 +160,14 @@ pub fn digests(
         let owned: Vec<Incident> = items.into_iter().cloned().collect();
         let message =
             words::digest_message(&owned, &config.review, &config.sources, now, &links, extras);
-        let mut ids: Vec<i64> = owned.iter().map(|i| i.id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        out.push(row(chat, digest_key(&name, &ids), &message, ids, now));
+        let mut incident_ids: Vec<i64> = owned.iter().map(|i| i.id).collect();
+        incident_ids.sort_unstable();
+        incident_ids.dedup();
+        out.push(Message {
+            chat,
+            message,
+            incident_ids,
+        });
     }
     out
 }

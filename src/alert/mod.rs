@@ -46,6 +46,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
 use lettre::Transport as _;
 use lettre::address::Envelope as SmtpEnvelope;
@@ -527,7 +529,8 @@ pub fn queue_digests(
         }
     }
     let extras = extras(config, &fresh, &charts, notice);
-    for m in chat::digests(config, &fresh, now, signer, &charts, &extras) {
+    for c in chat::digests(config, &fresh, now, signer, &charts, &extras) {
+        let m = c.row(now);
         // an incident a digest announced keeps that digest as its announcer
         let only_chat: Vec<i64> = m
             .incident_ids
@@ -992,12 +995,27 @@ pub fn dry_run(
     // each channel's message as the JSON its webhook would get
     if let Some(dir) = chat_dir {
         let extras = extras(config, incidents, &charts, notice);
-        for m in chat::digests(config, incidents, now, signer, &charts, &extras) {
-            let path = dir.join(format!("chat-{}.json", eml_safe(&m.recipient)));
-            std::fs::write(&path, &m.message).map_err(|source| AlertError::Io {
-                path: path.clone(),
-                source,
-            })?;
+        for c in chat::digests(config, incidents, now, signer, &charts, &extras) {
+            // the JSON the webhook would get, and a page to look at it
+            let path = dir.join(format!("chat-{}.json", eml_safe(&c.chat.name)));
+            let page = path.with_extension("html");
+            // the page shows the charts inline: no server has them yet
+            let mut shown = c.message.clone();
+            for it in shown.items.iter_mut().filter(|it| it.chart.is_some()) {
+                it.chart = incidents
+                    .iter()
+                    .find(|i| i.id == it.id)
+                    .zip(charts.get(&it.id))
+                    .and_then(|(i, recent)| render::chart_png(i, recent, extras.unit_of(i)))
+                    .map(|png| format!("data:image/png;base64,{}", B64.encode(png)));
+            }
+            let preview = render::chat::preview(c.chat.kind, &shown);
+            for (p, bytes) in [(&path, c.row(now).message), (&page, preview.into_bytes())] {
+                std::fs::write(p, bytes).map_err(|source| AlertError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+            }
             written.push(path);
         }
     }

@@ -23,13 +23,18 @@ use crate::config::{ChatKind, ReviewConfig, SourceConfig};
 use crate::fmt::{pct, short_time};
 use crate::model::{Incident, Lane, sort_by_severity};
 
+/// Under each chart: what its colours mean.
+pub const CHART_CAPTION: &str = "Last 6 weeks. Red: flagged; green: normal range (bar: expected).";
+
 /// Items shown in one message; the rest are counted in a line. Slack takes
-/// at most 50 blocks per message and each item is three or four.
-pub const MAX_ITEMS: usize = 10;
+/// at most 50 blocks per message and each item is up to five.
+pub const MAX_ITEMS: usize = 8;
 
 /// One item of a chat message: an outlier to explain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatItem {
+    /// The incident.
+    pub id: i64,
     /// `revenue (total)`, `orders (region=eu)`.
     pub title: String,
     /// The owner asked, as shown (name, else address); `None`: nobody's.
@@ -147,7 +152,7 @@ fn item(i: &Incident, links: &ChatLinks, extras: &ItemExtras) -> ChatItem {
     let f = &i.worst;
     let mut facts = vec![
         ("Period", period_label(i)),
-        ("Why", why(f)),
+        ("Why", super::drivers::why_without_drivers(f)),
         ("Actual", numbers_label(f, extras.unit_of(i))),
         (
             "WoW / YoY",
@@ -161,7 +166,16 @@ fn item(i: &Incident, links: &ChatLinks, extras: &ItemExtras) -> ChatItem {
     if let Some(p) = extras.plans.get(&i.id) {
         facts.push(("Plan", p.line()));
     }
+    let drivers = super::drivers::of(f);
+    if !drivers.is_empty() {
+        let mut lines: Vec<String> = drivers.iter().map(crate::model::Driver::line).collect();
+        if drivers.iter().any(|d| d.share_pct > 100.0) {
+            lines.push("(a share passes 100% when other slices moved the other way)".into());
+        }
+        facts.insert(2, ("What drove it", lines.join("\n")));
+    }
     ChatItem {
+        id: i.id,
         title: series_label(i),
         owner: i.owner.as_ref().map(greeting_name),
         facts,
@@ -218,6 +232,7 @@ pub fn reminder_message(
             .iter()
             .take(MAX_ITEMS)
             .map(|i| ChatItem {
+                id: i.id,
                 title: series_label(i),
                 owner: i.owner.as_ref().map(greeting_name),
                 facts: vec![("Period", period_label(i)), ("Why", why(&i.worst))],
@@ -321,6 +336,7 @@ pub fn slack(m: &ChatMessage) -> Value {
                 "image_url": url,
                 "alt_text": cut(&format!("{}, last 6 weeks", it.title), 2000)
             }));
+            blocks.push(json!({"type": "context", "elements": [{"type": "plain_text", "text": CHART_CAPTION}]}));
         }
         if let Some(url) = &it.explain {
             blocks.push(json!({
@@ -385,6 +401,7 @@ pub fn teams(m: &ChatMessage) -> Value {
         }));
         if let Some(url) = &it.chart {
             items.push(json!({"type": "Image", "url": url, "altText": format!("{}, last 6 weeks", it.title), "size": "Stretch"}));
+            items.push(json!({"type": "TextBlock", "text": CHART_CAPTION, "isSubtle": true, "size": "Small", "spacing": "None", "wrap": true}));
         }
         if let Some(url) = &it.explain {
             items.push(json!({
@@ -423,4 +440,166 @@ pub fn teams(m: &ChatMessage) -> Value {
             }
         }]
     })
+}
+
+/// A page showing `m` roughly as the channel shows it (a Slack message or
+/// a Teams card): what `--dry-run` writes beside each channel's JSON, to
+/// look at before a webhook is set up.
+pub fn preview(kind: ChatKind, m: &ChatMessage) -> String {
+    use maud::{DOCTYPE, html};
+    let (frame, accent, button) = match kind {
+        ChatKind::Slack => (
+            "max-width:640px;padding:12px 16px;font:15px/1.45 -apple-system,Segoe UI,Helvetica,Arial,sans-serif;color:#1d1c1d",
+            "#611f69",
+            "display:inline-block;padding:5px 14px;border-radius:4px;background:#007a5a;color:#fff;font-weight:700;text-decoration:none;font-size:14px",
+        ),
+        ChatKind::Teams => (
+            "max-width:640px;padding:16px 20px;font:14px/1.45 Segoe UI,Helvetica,Arial,sans-serif;color:#242424;border:1px solid #e0e0e0;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.12)",
+            "#5b5fc7",
+            "display:inline-block;padding:5px 14px;border-radius:4px;border:1px solid #5b5fc7;color:#5b5fc7;font-weight:600;text-decoration:none;font-size:14px",
+        ),
+    };
+    let body = html! {
+        div style=(frame) {
+            div style={"font-weight:700;color:" (accent) ";margin-bottom:4px"} {
+                "callout" span style="font-weight:400;color:#616061;font-size:12px;margin-left:6px" { "APP" }
+            }
+            div style="font-size:18px;font-weight:700;margin:4px 0 8px" { (m.title) }
+            @for p in &m.intro { p style="margin:4px 0" { (p) } }
+            @for (k, it) in m.items.iter().enumerate() {
+                div style="border-top:1px solid #ddd;margin-top:10px;padding-top:8px" {
+                    div {
+                        strong { (k + 1) ". " (it.title) }
+                        @if let Some(o) = &it.owner { span style="color:#616061" { " · owner: " (o) } }
+                    }
+                    table style="border-collapse:collapse;margin:4px 0" {
+                        @for (label, value) in &it.facts {
+                            tr {
+                                td style="vertical-align:top;font-weight:700;padding:1px 10px 1px 0;white-space:nowrap" { (label) }
+                                td style="padding:1px 0" {
+                                    @for (n, line) in value.split('\n').enumerate() {
+                                        @if n > 0 { br; }
+                                        (line)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    @if let Some(url) = &it.chart {
+                        img src=(url) alt={(it.title) ", last 6 weeks"} style="max-width:100%;border:1px solid #eee;border-radius:4px;margin:4px 0";
+                        div style="color:#616061;font-size:12px" { (CHART_CAPTION) }
+                    }
+                    @if let Some(url) = &it.explain {
+                        div style="margin:6px 0" { a href=(url) style=(button) { "Explain this" } }
+                    }
+                }
+            }
+            @if !m.lines.is_empty() {
+                ul style="border-top:1px solid #ddd;margin-top:10px;padding:8px 0 0 18px" {
+                    @for l in &m.lines { li { (l) } }
+                }
+            }
+            @if let Some((label, url)) = &m.link {
+                div style="margin:8px 0" { a href=(url) style=(button) { (label) } }
+            }
+            div style="color:#616061;font-size:12px;margin-top:10px" { (m.footer) }
+        }
+    };
+    html! {
+        (DOCTYPE)
+        html {
+            head { meta charset="utf-8"; title { (m.title) } }
+            body style="margin:16px;background:#fff" { (body) }
+        }
+    }
+    .into_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Check;
+    use crate::render::tests::{finding, incident, now, review, sources};
+
+    fn many(n: i64) -> Vec<Incident> {
+        (1..=n)
+            .map(|k| {
+                let mut f = finding(
+                    "revenue",
+                    &[("region", "eu")],
+                    Check::Seasonal,
+                    5.0 + k as f64,
+                );
+                f.hit.note = Some(format!(
+                    "{}\nregion eu <b>: -40% vs expected, explains 90% of the gap",
+                    crate::model::DRIVERS_HEADING
+                ));
+                incident(k, f)
+            })
+            .collect()
+    }
+
+    fn links(incidents: &[Incident]) -> ChatLinks {
+        let mut l = ChatLinks::default();
+        for i in incidents {
+            l.pages
+                .insert(i.id, format!("https://c.example/e/t{}", i.id));
+            l.charts
+                .insert(i.id, format!("https://c.example/chart/c{}.png", i.id));
+        }
+        l
+    }
+
+    #[test]
+    fn a_long_digest_stays_inside_slacks_limits_and_counts_the_rest() {
+        let incidents = many(30);
+        let m = digest_message(
+            &incidents,
+            &review(),
+            &sources(),
+            now(),
+            &links(&incidents),
+            &ItemExtras::default(),
+        );
+        assert_eq!(m.items.len(), MAX_ITEMS);
+        assert!(
+            m.lines[0].starts_with("22 more outlier(s)"),
+            "{:?}",
+            m.lines
+        );
+        let p = slack(&m);
+        let blocks = p["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+        let buttons: Vec<&str> = blocks
+            .iter()
+            .filter(|b| b["type"] == "actions")
+            .map(|b| b["elements"][0]["action_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(buttons.len(), MAX_ITEMS);
+        let mut unique = buttons.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), buttons.len());
+    }
+
+    #[test]
+    fn names_cannot_mark_up_a_slack_message_and_drivers_get_their_own_line() {
+        let incidents = many(1);
+        let m = digest_message(
+            &incidents,
+            &review(),
+            &sources(),
+            now(),
+            &links(&incidents),
+            &ItemExtras::default(),
+        );
+        let facts: Vec<&str> = m.items[0].facts.iter().map(|(l, _)| *l).collect();
+        assert_eq!(&facts[..3], ["Period", "Why", "What drove it"]);
+        assert!(!m.items[0].facts[1].1.contains("what drove it"));
+        let text = slack(&m)["blocks"].to_string();
+        assert!(text.contains("region eu &lt;b&gt;"), "{text}");
+        assert!(!text.contains("<b>"), "{text}");
+        // Teams takes the same words as plain text
+        let card = teams(&m).to_string();
+        assert!(card.contains("What drove it") && card.contains("https://c.example/chart/c1.png"));
+    }
 }

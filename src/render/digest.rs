@@ -543,6 +543,11 @@ fn outliers_subject(review: &ReviewConfig, due: Due, now: DateTime<Utc>, n: usiz
     }
 }
 
+/// The chart of one digest item as PNG bytes (a chat preview inlines it).
+pub fn chart_png(i: &Incident, recent: &[(i64, f64)], unit: &str) -> Option<Vec<u8>> {
+    chart_image(i, recent, unit).map(|(image, _)| image.png)
+}
+
 /// The chart of one digest item (its series' last six weeks, the flagged
 /// points and their normal ranges) as an inline PNG, with the image
 /// element and caption that show it; `None` when there is nothing to draw.

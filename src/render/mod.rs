@@ -18,6 +18,7 @@
 pub mod chart;
 pub mod chat;
 mod digest;
+pub mod drivers;
 mod layout;
 mod problems;
 pub mod raster;
@@ -25,7 +26,9 @@ pub mod reminders;
 mod test_email;
 mod words;
 
-pub use digest::{Charts, Digest, Image, ItemExtras, Links, PlanLine, PlanLines, digest};
+pub use digest::{
+    Charts, Digest, Image, ItemExtras, Links, PlanLine, PlanLines, chart_png, digest,
+};
 pub use test_email::test_email;
 pub use words::{deviation_pct, why};
 

@@ -483,6 +483,10 @@ fn note(i: &StoredIncident, owner: &str) -> IncidentNote {
             .explanation
             .as_ref()
             .map(|e| (e.cause.label().to_string(), e.text.clone())),
+        drivers: worst
+            .and_then(|f| f.hit.note.as_deref())
+            .map(crate::model::drivers)
+            .unwrap_or_default(),
     }
 }
 

@@ -252,6 +252,7 @@ fn incident(i: &IncidentNote, rule: &ReportMetric, due: &str) -> Markup {
             (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected"
             @if dev.is_some() { " (" (crate::fmt::pct(dev)) ")" }
             " · " (i.check)
+            (crate::render::drivers::table(&i.drivers))
             @match &i.explanation {
                 Some((cause, text)) => {
                     br;

@@ -201,6 +201,7 @@ fn metric_html(m: &MetricReport, week_label: &str, due: &str, img: Option<&Image
                     (value(i.actual, rule)) " vs " (value(i.expected, rule)) " expected"
                     @if let Some(d) = deviation(i.actual, i.expected) { " (" (d) ")" }
                     " · " (i.check)
+                    (crate::render::drivers::table(&i.drivers))
                     br;
                     @match &i.explanation {
                         Some((cause, text)) => {
@@ -243,6 +244,9 @@ fn metric_text(out: &mut String, m: &MetricReport, week_label: &str, due: &str) 
             deviation(i.actual, i.expected).map_or_else(String::new, |d| format!(" ({d})")),
             i.check
         );
+        for d in &i.drivers {
+            let _ = writeln!(out, "    drove it: {}", d.line());
+        }
         match &i.explanation {
             Some((cause, text)) if text.is_empty() => {
                 let _ = writeln!(out, "    {}: {cause}", i.owner);
@@ -450,6 +454,7 @@ mod tests {
             expected: 1000.0,
             owner: "Ana <ana@example.com>".into(),
             explanation,
+            drivers: Vec::new(),
         };
         let m = &mut r.sections[0].metrics[0];
         m.incidents.push(note(

@@ -108,6 +108,8 @@ pub struct IncidentNote {
     pub owner: String,
     /// The owner's explanation: cause label and text; `None`: not explained.
     pub explanation: Option<(String, String)>,
+    /// The slices that drove a roll-up's move (its worst finding's).
+    pub drivers: Vec<crate::model::Driver>,
 }
 
 impl IncidentNote {

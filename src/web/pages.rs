@@ -11,7 +11,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::fmt::{amount, num, pct};
 use crate::model::{Cause, Check, Finding, Persistence, SeriesKey, format_ts};
 use crate::render::chart::{self, Chart};
-use crate::render::{deviation_pct, why};
+use crate::render::{deviation_pct, drivers};
 use crate::store::IncidentRow;
 use crate::store::explanations::ExplanationRow;
 use crate::store::history::SeriesHistory;
@@ -315,15 +315,9 @@ pub fn incident_page(v: &IncidentView, values: &FormValues, notice: &Notice) -> 
                     div { dt { "Year over year" } dd { (pct(f.hit.yoy_pct)) } }
                     div { dt { "Check" } dd { (f.hit.check.as_str()) } }
                 }
-                p.why {
-                    "Why flagged: "
-                    // the slices that drove a total, one a line
-                    @for (k, line) in why(f).split('\n').enumerate() {
-                        @if k > 0 { br; }
-                        (line)
-                    }
-                    "."
-                }
+                p.why { "Why flagged: " (drivers::why_without_drivers(f)) "." }
+                // the slices that drove a total
+                (drivers::table(&drivers::of(f)))
             } @else {
                 p.lead { "Period: " (period(i)) " · " (i.worst_check.as_str()) }
             }

@@ -201,7 +201,7 @@ fn the_ten_region_drops_reach_slack_and_teams_with_the_slice_that_drove_them() {
     check_adaptive_card(t);
     for said in [words(s), words(t)] {
         assert!(said.contains("revenue (total)"), "{said}");
-        assert!(said.contains("what drove it:"), "{said}");
+        assert!(said.contains("What drove it"), "{said}");
         assert!(said.contains("region r09: -4"), "{said}");
         assert!(said.contains("% vs expected, explains "), "{said}");
         assert!(said.contains("Ana Ortiz"), "the owner is named: {said}");
@@ -260,8 +260,36 @@ fn the_ten_region_drops_reach_slack_and_teams_with_the_slice_that_drove_them() {
         .call()
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+    // the page the button opens shows the slice that drove it as a table
+    let mut r = agent().get(&format!("{base}/e/{page}")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.body_mut().read_to_string().unwrap();
+    assert!(
+        html.contains("What drove it") && html.contains("region r09"),
+        "{html}"
+    );
     let _ = server.kill();
     let _ = server.wait();
+    // and so does the incident list of the next review's pre-read
+    let at = format!("{} 08:00", day(ONE + 8));
+    let pre_read = dir.path().join("pre-read.html");
+    let out = callout(
+        &[
+            "report",
+            "--at",
+            &at,
+            "--output",
+            pre_read.to_str().unwrap(),
+        ],
+        &cfg,
+        &hook,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let html = std::fs::read_to_string(&pre_read).unwrap();
+    assert!(
+        html.contains("What drove it") && html.contains("region r09"),
+        "pre-read"
+    );
 
     // the day every region fell 13 %: the total is the item, most slices not
     let dir = tempfile::tempdir().unwrap();
