@@ -625,7 +625,12 @@ fn deliver(
     }
     if !cfg.chat.is_empty() {
         let d = alert::chat::deliver_due(store, cfg, &cfg.alerts, now, runner)?;
-        delivered(report, &d, "chat message(s)", "earlier posts failed");
+        delivered(
+            report,
+            &d,
+            "chat message(s)",
+            "earlier posts failed, or a webhook timed out twice in this run",
+        );
     }
     Ok(())
 }

@@ -352,7 +352,7 @@ fn post(chat: &ChatConfig, body: &[u8]) -> Posted {
         Err(ureq::Error::Timeout(_)) => {
             return Posted::Failed {
                 error: format!(
-                    "no answer within {} s (chat.timeout_secs); the message may have been posted",
+                    "no answer within {} s ([[chat]] timeout_secs)",
                     chat.timeout.as_secs()
                 ),
                 timed_out: true,

@@ -726,9 +726,15 @@ fn deliver_rows(
 ) -> Result<DeliveryReport, AlertError> {
     let due = store.due(channel, now)?;
     let mut report = DeliveryReport::default();
-    let mut timeouts_in_a_row = 0;
+    // per server: mail has one relay, each chat its own webhook
+    let server = |m: &MailRow| match channel {
+        Channel::Email => String::new(),
+        Channel::Chat => m.mail.recipient.clone(),
+    };
+    let mut timeouts: BTreeMap<String, u32> = BTreeMap::new();
     for m in &due {
-        if timeouts_in_a_row >= 2 {
+        let timeouts_in_a_row = timeouts.entry(server(m)).or_default();
+        if *timeouts_in_a_row >= 2 {
             report.skipped += 1;
             continue;
         }
@@ -754,8 +760,8 @@ fn deliver_rows(
             Outcome::Sent { quit_timed_out } => {
                 tracing::info!(owner = %m.mail.owner, outbox = m.id, "message sent");
                 report.sent.push(m.id);
-                timeouts_in_a_row = if quit_timed_out {
-                    timeouts_in_a_row + 1
+                *timeouts_in_a_row = if quit_timed_out {
+                    *timeouts_in_a_row + 1
                 } else {
                     0
                 };
@@ -767,7 +773,7 @@ fn deliver_rows(
                 permanent,
                 retry_after,
             } => {
-                timeouts_in_a_row = if timed_out { timeouts_in_a_row + 1 } else { 0 };
+                *timeouts_in_a_row = if timed_out { *timeouts_in_a_row + 1 } else { 0 };
                 let attempts = m.attempts.saturating_add(1);
                 let failure = |error: String, next_attempt_at| DeliveryFailure {
                     outbox_id: m.id,

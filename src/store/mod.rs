@@ -198,7 +198,23 @@ impl Store {
     }
 
     /// [`Store::open`] with an explicit migration list (tests of migrating).
+    /// Processes opening one store at the same moment (two runs started
+    /// together on a new store) take turns: switching a new file to WAL
+    /// answers "locked" at once rather than waiting, so a locked open is
+    /// tried again, for at most the busy timeout.
     pub(crate) fn open_with(path: &Path, migrations: &[Migration]) -> Result<Store, StoreError> {
+        let until = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match Store::open_once(path, migrations) {
+                Err(e) if e.is_locked() && std::time::Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, migrations: &[Migration]) -> Result<Store, StoreError> {
         let path_buf = path.to_path_buf();
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
@@ -222,10 +238,23 @@ impl Store {
         let open_err = |source: rusqlite::Error| classify(&path_buf, source);
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // Reading the header is the first thing that fails on a non-SQLite file.
-        let version: i64 = conn
+        let _: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(open_err)?;
-        check_identity(&conn, &path_buf, version)?;
+        // The version and the tables are read under the write lock: another
+        // process creating or migrating this store at the same moment has
+        // then either not started or finished its step.
+        let version: i64 = {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(open_err)?;
+            let version = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(open_err)?;
+            check_identity(&tx, &path_buf, version)?;
+            tx.commit().map_err(open_err)?;
+            version
+        };
         let known = migrations.len() as i64;
         if version > known {
             return Err(StoreError::TooNew {
@@ -255,6 +284,15 @@ impl Store {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(err)?;
+            // Under the write lock: another process opening the same new or
+            // old store at the same moment may have applied this step first.
+            let applied: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(err)?;
+            if applied >= target {
+                tx.commit().map_err(err)?;
+                continue;
+            }
             tx.execute_batch(m.sql).map_err(err)?;
             tx.pragma_update(None, "user_version", target)
                 .map_err(err)?;
@@ -338,6 +376,20 @@ fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
     }
 }
 
+impl StoreError {
+    /// Another connection held the lock (SQLite's busy or locked).
+    fn is_locked(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. } | StoreError::Migrate { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 /// A version-0 file must be empty; a versioned one must say it is ours.
 fn check_identity(conn: &Connection, path: &Path, version: i64) -> Result<(), StoreError> {
     let err = |source| classify(path, source);
@@ -392,6 +444,31 @@ mod tests {
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2020, 11, 30, 7, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn processes_creating_one_store_at_once_all_open_it() {
+        // two runs started together on a fresh volume: each opens the new
+        // file, and the migrations are applied once
+        for round in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("state.db");
+            let opened: Vec<Result<i64, String>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        sc.spawn(|| {
+                            Store::open(&p)
+                                .and_then(|s| s.version())
+                                .map_err(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for o in opened {
+                assert_eq!(o, Ok(MIGRATIONS.len() as i64), "round {round}");
+            }
+        }
     }
 
     #[test]

@@ -39,6 +39,10 @@ fn day(d: i64) -> NaiveDate {
 const SECRET: &str = "B0S3CR3T";
 
 fn config(dir: &Path, smtp_port: u16, web: bool) -> PathBuf {
+    config_with(dir, smtp_port, web, "")
+}
+
+fn config_with(dir: &Path, smtp_port: u16, web: bool, extra: &str) -> PathBuf {
     let web = if web {
         "[web]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://callout.example.com\"\nlink_valid_days = 366\n"
     } else {
@@ -87,7 +91,8 @@ security = "none"
 from = "callout <callout@example.com>"
 timeout_secs = 5
 
-{web}"#
+{web}
+{extra}"#
         ),
     )
     .unwrap();
@@ -308,6 +313,56 @@ fn the_ten_region_drops_reach_slack_and_teams_with_the_slice_that_drove_them() {
         slices <= REGIONS / 2,
         "most slices are inside their band: {said}"
     );
+}
+
+#[test]
+fn reminders_and_escalations_reach_the_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export_from(&dir.path().join("revenue.csv"), start());
+    let hook = Hook::start();
+    let sink = Sink::start(&dir.path().join("mail"), &[]);
+    // review Fridays 10:00, explanations due Thursday 10:00, reminders from
+    // Wednesday 10:00; the drop of Tuesday is asked about Wednesday 08:00
+    let cfg = config_with(
+        dir.path(),
+        sink.port,
+        true,
+        "[review]\nweekday = \"fri\"\ntime = \"10:00\"\ntimezone = \"UTC\"\n\n\
+         [reminders]\nhours_before_deadline = 24\nescalate_to = \"WBR leads <leads@example.com>\"\n",
+    );
+    let out = run_after(&cfg, &hook, ONE, 0);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(hook.posts_to("/slack/").len(), 1);
+    // Wednesday noon: the owner has not answered; the channel is reminded
+    let out = run_after(&cfg, &hook, ONE, 4 * 3600);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let slack = hook.posts_to("/slack/");
+    assert_eq!(slack.len(), 2);
+    check_block_kit(&slack[1].json);
+    let said = words(&slack[1].json);
+    assert!(
+        said.contains("Reminder: 1 outlier to explain by Thu 8 Oct 10:00"),
+        "{said}"
+    );
+    assert!(
+        said.contains("revenue (total)") && said.contains("Explain this"),
+        "{said}"
+    );
+    // again the same day: not twice
+    run_after(&cfg, &hook, ONE, 5 * 3600);
+    assert_eq!(hook.posts_to("/slack/").len(), 2);
+    // Thursday noon, past the deadline: the escalation names the owner
+    let out = run_after(&cfg, &hook, ONE + 1, 4 * 3600);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let teams = hook.posts_to("/teams/");
+    assert_eq!(teams.len(), 3, "digest, reminder, escalation");
+    check_adaptive_card(&teams[2].json);
+    let said = words(&teams[2].json);
+    assert!(
+        said.contains("1 outlier still unexplained after the deadline"),
+        "{said}"
+    );
+    assert!(said.contains("Ana Ortiz"), "{said}");
 }
 
 #[test]
