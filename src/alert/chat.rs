@@ -219,8 +219,8 @@ pub fn send_test(config: &Config, name: &str, now: DateTime<Utc>) -> Result<(), 
     let body = serde_json::to_vec(&words::payload(chat.kind, &words::test_message(name, now)))
         .unwrap_or_default();
     match post(chat, &body) {
-        Posted::Ok => Ok(()),
-        Posted::Failed { error, .. } => Err(AlertError::Chat {
+        Outcome::Sent { .. } => Ok(()),
+        Outcome::Failed { error, .. } => Err(AlertError::Chat {
             name: name.to_string(),
             detail: error,
         }),
@@ -276,50 +276,25 @@ fn send_one(
         });
     };
     store.mark_attempt(m.id, now)?;
-    Ok(match post(chat, &m.mail.message) {
-        Posted::Ok => {
-            store.mark_sent(m.id, now)?;
-            Outcome::Sent {
-                quit_timed_out: false,
-            }
-        }
-        Posted::Failed {
-            error,
-            timed_out,
-            in_doubt,
-            permanent,
-            retry_after,
-        } => Outcome::Failed {
-            error: format!(
+    let mut outcome = post(chat, &m.mail.message);
+    match &mut outcome {
+        Outcome::Sent { .. } => store.mark_sent(m.id, now)?,
+        Outcome::Failed { error, .. } => {
+            *error = format!(
                 "posting to chat `{name}` ({}) failed: {error}",
                 chat.kind.as_str()
-            ),
-            timed_out,
-            in_doubt,
-            permanent,
-            retry_after,
-        },
-    })
-}
-
-/// How one POST ended.
-enum Posted {
-    Ok,
-    Failed {
-        error: String,
-        timed_out: bool,
-        in_doubt: bool,
-        permanent: bool,
-        retry_after: Option<Duration>,
-    },
+            );
+        }
+    }
+    Ok(outcome)
 }
 
 /// The most of a webhook's answer quoted in an error.
 const MAX_ANSWER_CHARS: usize = 200;
 
 /// POST `body` (JSON) to `chat`'s webhook, read now.
-fn post(chat: &ChatConfig, body: &[u8]) -> Posted {
-    let failed = |error: String, permanent: bool| Posted::Failed {
+fn post(chat: &ChatConfig, body: &[u8]) -> Outcome {
+    let failed = |error: String, permanent: bool| Outcome::Failed {
         error,
         timed_out: false,
         in_doubt: false,
@@ -350,7 +325,7 @@ fn post(chat: &ChatConfig, body: &[u8]) -> Posted {
     let mut resp = match sent {
         Ok(r) => r,
         Err(ureq::Error::Timeout(_)) => {
-            return Posted::Failed {
+            return Outcome::Failed {
                 error: format!(
                     "no answer within {} s ([[chat]] timeout_secs)",
                     chat.timeout.as_secs()
@@ -371,7 +346,9 @@ fn post(chat: &ChatConfig, body: &[u8]) -> Posted {
     };
     let status = resp.status().as_u16();
     if (200..300).contains(&status) {
-        return Posted::Ok;
+        return Outcome::Sent {
+            quit_timed_out: false,
+        };
     }
     let answer: String = resp
         .body_mut()
@@ -387,7 +364,7 @@ fn post(chat: &ChatConfig, body: &[u8]) -> Posted {
         format!(": {answer}")
     };
     match status {
-        429 => Posted::Failed {
+        429 => Outcome::Failed {
             error: format!("HTTP 429, too many requests{said}"),
             timed_out: false,
             in_doubt: false,

@@ -550,17 +550,22 @@ mod tests {
         l
     }
 
-    #[test]
-    fn a_long_digest_stays_inside_slacks_limits_and_counts_the_rest() {
-        let incidents = many(30);
-        let m = digest_message(
+    /// The message of `n` linked incidents.
+    fn message(n: i64) -> ChatMessage {
+        let incidents = many(n);
+        digest_message(
             &incidents,
             &review(),
             &sources(),
             now(),
             &links(&incidents),
             &ItemExtras::default(),
-        );
+        )
+    }
+
+    #[test]
+    fn a_long_digest_stays_inside_slacks_limits_and_counts_the_rest() {
+        let m = message(30);
         assert_eq!(m.items.len(), MAX_ITEMS);
         assert!(
             m.lines[0].starts_with("22 more outlier(s)"),
@@ -583,15 +588,7 @@ mod tests {
 
     #[test]
     fn names_cannot_mark_up_a_slack_message_and_drivers_get_their_own_line() {
-        let incidents = many(1);
-        let m = digest_message(
-            &incidents,
-            &review(),
-            &sources(),
-            now(),
-            &links(&incidents),
-            &ItemExtras::default(),
-        );
+        let m = message(1);
         let facts: Vec<&str> = m.items[0].facts.iter().map(|(l, _)| *l).collect();
         assert_eq!(&facts[..3], ["Period", "Why", "What drove it"]);
         assert!(!m.items[0].facts[1].1.contains("what drove it"));
