@@ -118,7 +118,7 @@ pub enum Command {
         #[arg(long)]
         to: String,
     },
-    /// List the mail still to be delivered and the mail given up on (refused
+    /// List the messages (mail and chat) still to be delivered and those given up on (refused
     /// for good by the server, or in doubt twice), and re-queue it.
     Outbox {
         /// Config file.

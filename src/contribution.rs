@@ -246,6 +246,11 @@ mod tests {
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].slice, "region r3");
         assert_eq!((back[0].change_pct, back[0].share_pct), (-45.0, 100.0));
+        // a note added after them (one ask per cause) stays in the words
+        let (words, back) =
+            crate::model::split_drivers(&format!("{note}; also flagged: revenue (region=r5)"));
+        assert_eq!(back.len(), 1);
+        assert_eq!(words, "a note; also flagged: revenue (region=r5)");
     }
 
     #[test]

@@ -560,9 +560,36 @@ impl Driver {
 
 /// The drivers a finding's note names, in its order (none without them).
 pub fn drivers(note: &str) -> Vec<Driver> {
-    note.split_once(&format!("{DRIVERS_HEADING}\n"))
-        .map(|(_, rest)| rest.lines().filter_map(Driver::parse).collect())
-        .unwrap_or_default()
+    split_drivers(note).1
+}
+
+/// A note (or a `why` ending in one) without its drivers' lines, and the
+/// drivers. Notes added after the drivers (`; also flagged: …`) stay in the
+/// text.
+pub fn split_drivers(text: &str) -> (String, Vec<Driver>) {
+    let Some(at) = text.find(&format!("{DRIVERS_HEADING}\n")) else {
+        return (text.to_string(), Vec::new());
+    };
+    let mut head = text[..at].trim_end_matches("; ").to_string();
+    let mut drivers = Vec::new();
+    let mut lines = text[at + DRIVERS_HEADING.len() + 1..].lines();
+    while let Some(line) = lines.next() {
+        // a note added after the drivers follows the last one after "; "
+        let (line, more) = match line.split_once("; ") {
+            Some((l, more)) => (l, Some(more)),
+            None => (line, None),
+        };
+        drivers.extend(Driver::parse(line));
+        if let Some(more) = more {
+            let rest: Vec<&str> = std::iter::once(more).chain(lines).collect();
+            if !head.is_empty() {
+                head.push_str("; ");
+            }
+            head.push_str(&rest.join("\n"));
+            break;
+        }
+    }
+    (head, drivers)
 }
 
 /// An instant as wall-clock ms in its timezone: how series store their time

@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{AlertError, DeliveryReport, Incident, Outcome, Runner, Signer};
-use crate::config::{AlertsConfig, ChatConfig, Config};
+use crate::config::{AlertsConfig, ChatConfig, ChatKind, Config};
 use crate::model::Lane;
 use crate::render::chat::{self as words, ChatLinks, ChatMessage};
 use crate::store::{Channel, MailRow, NewMail, Store, StoreError};
@@ -292,15 +292,14 @@ fn send_one(
 /// The most of a webhook's answer quoted in an error.
 const MAX_ANSWER_CHARS: usize = 200;
 
-/// POST `body` (JSON) to `chat`'s webhook, read now.
+/// Longest wait for a webhook's address and connection (within `timeout_secs`):
+/// a timeout before the request went out is a plain failure, not in doubt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// POST `body` (JSON) to `chat`'s webhook, read now. Slack refuses a whole
+/// message whose image it cannot download (`invalid_blocks`: a `[web]
+/// public_url` Slack cannot reach); it is posted once more without images.
 fn post(chat: &ChatConfig, body: &[u8]) -> Outcome {
-    let failed = |error: String, permanent: bool| Outcome::Failed {
-        error,
-        timed_out: false,
-        in_doubt: false,
-        permanent,
-        retry_after: None,
-    };
     let url = match chat.webhook.read() {
         Ok(u) => u,
         Err(e) => {
@@ -313,42 +312,78 @@ fn post(chat: &ChatConfig, body: &[u8]) -> Outcome {
             );
         }
     };
+    match post_to(chat, &url, body) {
+        Err((400, answer)) if chat.kind == ChatKind::Slack && answer.contains("invalid_blocks") => {
+            match without_images(body) {
+                Some(plain) => {
+                    tracing::warn!(chat = %chat.name, "Slack could not use the chart images (is [web] public_url reachable from the internet?); posting without them");
+                    refused(chat, post_to(chat, &url, &plain), &url)
+                }
+                None => refused(chat, Err((400, answer)), &url),
+            }
+        }
+        other => refused(chat, other, &url),
+    }
+}
+
+/// A failure that is not in doubt.
+fn failed(error: String, permanent: bool) -> Outcome {
+    Outcome::Failed {
+        error,
+        timed_out: false,
+        in_doubt: false,
+        permanent,
+        retry_after: None,
+    }
+}
+
+/// One POST: `Ok(outcome)` unless the webhook answered with a status that
+/// is no success, then `Err((status, its answer))`.
+fn post_to(chat: &ChatConfig, url: &str, body: &[u8]) -> Result<Outcome, (u16, String)> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(chat.timeout))
+        .timeout_resolve(Some(CONNECT_TIMEOUT.min(chat.timeout)))
+        .timeout_connect(Some(CONNECT_TIMEOUT.min(chat.timeout)))
         .http_status_as_error(false)
         .build()
         .into();
     let sent = agent
-        .post(&url)
+        .post(url)
         .header("Content-Type", "application/json; charset=utf-8")
         .send(body);
     let mut resp = match sent {
         Ok(r) => r,
-        Err(ureq::Error::Timeout(_)) => {
-            return Outcome::Failed {
-                error: format!(
-                    "no answer within {} s ([[chat]] timeout_secs)",
-                    chat.timeout.as_secs()
-                ),
+        Err(ureq::Error::Timeout(t)) => {
+            let before = matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect);
+            return Ok(Outcome::Failed {
+                error: if before {
+                    "could not connect in time".to_string()
+                } else {
+                    format!(
+                        "no answer within {} s ([[chat]] timeout_secs)",
+                        chat.timeout.as_secs()
+                    )
+                },
                 timed_out: true,
-                in_doubt: true,
+                // the request may have gone out only once connected
+                in_doubt: !before,
                 permanent: false,
                 retry_after: None,
-            };
+            });
         }
         // ureq's words may quote the URL: the secret is cut out of them
         Err(e) => {
-            return failed(
-                scrub(&e.to_string(), &url),
+            return Ok(failed(
+                scrub(&e.to_string(), url),
                 matches!(e, ureq::Error::BadUri(_)),
-            );
+            ));
         }
     };
     let status = resp.status().as_u16();
     if (200..300).contains(&status) {
-        return Outcome::Sent {
+        return Ok(Outcome::Sent {
             quit_timed_out: false,
-        };
+        });
     }
     let answer: String = resp
         .body_mut()
@@ -357,43 +392,72 @@ fn post(chat: &ChatConfig, body: &[u8]) -> Outcome {
         .chars()
         .take(MAX_ANSWER_CHARS)
         .collect();
-    let answer = scrub(answer.trim(), &url);
-    let said = if answer.is_empty() {
-        String::new()
-    } else {
-        format!(": {answer}")
-    };
-    match status {
-        429 => Outcome::Failed {
-            error: format!("HTTP 429, too many requests{said}"),
+    if status == 429 {
+        let wait = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        return Ok(Outcome::Failed {
+            error: format!("HTTP 429, too many requests{}", said(&answer, url)),
             timed_out: false,
             in_doubt: false,
             permanent: false,
-            retry_after: resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
-        },
-        400..=499 => failed(
+            retry_after: wait,
+        });
+    }
+    Err((status, answer))
+}
+
+/// `: <the webhook's answer>` (the URL cut out), or nothing.
+fn said(answer: &str, url: &str) -> String {
+    let answer = scrub(answer.trim(), url);
+    if answer.is_empty() {
+        String::new()
+    } else {
+        format!(": {answer}")
+    }
+}
+
+/// The outcome of a POST whose answer was an error status: a 4xx other than
+/// 408 and 429 is a bad webhook or payload (given up); the rest is retried.
+fn refused(chat: &ChatConfig, r: Result<Outcome, (u16, String)>, url: &str) -> Outcome {
+    match r {
+        Ok(outcome) => outcome,
+        Err((status @ (400..=407 | 409..=499), answer)) => failed(
             format!(
-                "the webhook refused the message with HTTP {status}{said}; check the URL in {} (a deleted or revoked webhook answers 403, 404 or 410)",
+                "the webhook refused the message with HTTP {status}{}; check the URL in {} (a deleted or revoked webhook answers 403, 404 or 410)",
+                said(&answer, url),
                 chat.webhook.describe()
             ),
             true,
         ),
-        _ => failed(format!("HTTP {status}{said}"), false),
+        Err((status, answer)) => failed(format!("HTTP {status}{}", said(&answer, url)), false),
     }
 }
 
-/// `text` with the webhook URL (and its path, the secret part) cut out.
+/// A Slack payload without its image blocks and their captions; `None`
+/// when it has none.
+fn without_images(body: &[u8]) -> Option<Vec<u8>> {
+    let mut p: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let blocks = p.get_mut("blocks")?.as_array_mut()?;
+    let before = blocks.len();
+    blocks.retain(|b| b["type"] != "image" && b["elements"][0]["text"] != words::CHART_CAPTION);
+    (blocks.len() < before).then(|| serde_json::to_vec(&p).unwrap_or_default())
+}
+
+/// `text` with the webhook URL, its path and its query (where the secret
+/// parts are: Slack's path, Teams' `sig=`) cut out.
 fn scrub(text: &str, url: &str) -> String {
     let mut out = text.replace(url, "<webhook URL>");
-    if let Ok(u) = url::Url::parse(url)
-        && u.path().len() > 1
-    {
-        out = out.replace(u.path(), "/<secret>");
+    if let Ok(u) = url::Url::parse(url) {
+        if u.path().len() > 1 {
+            out = out.replace(u.path(), "/<secret>");
+        }
+        if let Some(q) = u.query().filter(|q| !q.is_empty()) {
+            out = out.replace(q, "<secret>");
+        }
     }
     out
 }
@@ -411,6 +475,36 @@ mod tests {
         );
         assert!(!said.contains("XXXXSECRET"), "{said}");
         assert!(said.contains("<webhook URL>"));
+        // a Teams Workflows URL keeps its secret in the query
+        let url = "https://prod.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?api-version=1&sig=SIGSECRET";
+        let said = scrub("failed at api-version=1&sig=SIGSECRET", url);
+        assert!(!said.contains("SIGSECRET"), "{said}");
+    }
+
+    #[test]
+    fn a_slack_message_without_its_images_keeps_everything_else() {
+        let m = words::ChatMessage {
+            title: "t".into(),
+            intro: vec!["i".into()],
+            items: vec![words::ChatItem {
+                id: 1,
+                title: "revenue".into(),
+                owner: None,
+                facts: vec![("Why", "w".into())],
+                explain: Some("https://c.example/e/x".into()),
+                chart: Some("https://c.example/chart/y.png".into()),
+            }],
+            lines: Vec::new(),
+            link: None,
+            footer: "f".into(),
+        };
+        let body = serde_json::to_vec(&words::slack(&m)).unwrap();
+        let plain: serde_json::Value =
+            serde_json::from_slice(&without_images(&body).unwrap()).unwrap();
+        let text = plain.to_string();
+        assert!(!text.contains("chart/y.png") && !text.contains(words::CHART_CAPTION));
+        assert!(text.contains("https://c.example/e/x") && text.contains("revenue"));
+        assert!(without_images(&serde_json::to_vec(&plain).unwrap()).is_none());
     }
 
     #[test]

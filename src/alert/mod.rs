@@ -503,51 +503,63 @@ pub fn queue_digests(
         tracing::error!(owner = %owner, "{e}");
         report.failed.push((owner.to_string(), e.to_string()));
     }
-    let mut mailed: Vec<i64> = Vec::new();
-    for o in outgoing {
-        let mail = NewMail {
-            channel: Channel::Email,
-            owner: o.owner.to_string(),
-            recipient: o.owner.email.to_string(),
-            subject: o.subject.clone(),
-            message: o.message,
-            incident_ids: o.incident_ids.clone(),
-            idempotency_key: o.idempotency_key,
-            created_at: now.timestamp_millis(),
-        };
-        let (id, new) = store.transaction(|s| {
-            let (id, new) = s.enqueue(&mail)?;
-            s.mark_announced(&o.incident_ids, Some(id))?;
-            Ok::<_, StoreError>((id, new))
-        })?;
-        mailed.extend(&o.incident_ids);
-        if new {
-            report.queued += 1;
-            tracing::info!(owner = %o.owner, outbox = id, incidents = o.incident_ids.len(), "digest queued");
-        } else {
-            report.already_queued += 1;
-        }
-    }
+    // Every row with the incidents it announces, queued in ONE transaction:
+    // a crash leaves all of this run's messages queued, or none and the
+    // incidents fresh for the next run.
+    let mut rows: Vec<(NewMail, Vec<i64>)> = outgoing
+        .into_iter()
+        .map(|o| {
+            let ids = o.incident_ids.clone();
+            let mail = NewMail {
+                channel: Channel::Email,
+                owner: o.owner.to_string(),
+                recipient: o.owner.email.to_string(),
+                subject: o.subject,
+                message: o.message,
+                incident_ids: o.incident_ids,
+                idempotency_key: o.idempotency_key,
+                created_at: now.timestamp_millis(),
+            };
+            (mail, ids)
+        })
+        .collect();
+    // an incident an email announces is the email's, even when its digest
+    // could not be built this time (it is tried again next run)
+    let emailed: Vec<i64> = fresh
+        .iter()
+        .filter(|i| i.owner.is_some() && config.smtp.is_some())
+        .map(|i| i.id)
+        .collect();
     let extras = extras(config, &fresh, &charts, notice);
     for c in chat::digests(config, &fresh, now, signer, &charts, &extras) {
-        let m = c.row(now);
-        // an incident a digest announced keeps that digest as its announcer
-        let only_chat: Vec<i64> = m
+        let only_chat = c
             .incident_ids
             .iter()
             .copied()
-            .filter(|id| !mailed.contains(id))
+            .filter(|id| !emailed.contains(id))
             .collect();
-        let (id, new) = store.transaction(|s| {
-            let (id, new) = s.enqueue(&m)?;
-            s.mark_announced(&only_chat, Some(id))?;
-            Ok::<_, StoreError>((id, new))
-        })?;
-        if new {
-            report.chat_queued += 1;
-            tracing::info!(chat = %m.recipient, outbox = id, incidents = m.incident_ids.len(), "chat message queued");
-        } else {
-            report.already_queued += 1;
+        rows.push((c.row(now), only_chat));
+    }
+    let queued = store.transaction(|s| {
+        rows.iter()
+            .map(|(m, announces)| {
+                let (id, new) = s.enqueue(m)?;
+                s.mark_announced(announces, Some(id))?;
+                Ok::<_, StoreError>((id, new))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    for ((m, _), (id, new)) in rows.iter().zip(queued) {
+        match (new, m.channel) {
+            (false, _) => report.already_queued += 1,
+            (true, Channel::Email) => {
+                report.queued += 1;
+                tracing::info!(owner = %m.owner, outbox = id, incidents = m.incident_ids.len(), "digest queued");
+            }
+            (true, Channel::Chat) => {
+                report.chat_queued += 1;
+                tracing::info!(chat = %m.recipient, outbox = id, incidents = m.incident_ids.len(), "chat message queued");
+            }
         }
     }
     Ok(report)
@@ -752,8 +764,8 @@ fn deliver_rows(
             tracing::warn!(
                 owner = %m.mail.owner,
                 outbox = m.id,
-                "an earlier attempt was cut off after handing this digest to the server; \
-                 sending it again with the same Message-ID (it may arrive twice)"
+                "an earlier attempt was cut off after handing this message to the server; \
+                 sending it again (it may arrive twice; mail keeps its Message-ID)"
             );
         }
         match send(m)? {

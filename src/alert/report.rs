@@ -121,7 +121,8 @@ pub fn queue_report(
     Ok(out)
 }
 
-/// Post the pre-read's link to every `[[chat]]` once per review, under
+/// Post the pre-read's link to `report.chat` (default: `owners.default_chat`)
+/// once per review, under
 /// `chat-report:<review date>:<name>` (needs `[web]`: without a link there is
 /// nothing to post). Reads no source: the link opens the page, made when read.
 fn post_link(
@@ -139,7 +140,12 @@ fn post_link(
         return Ok(());
     };
     let review_utc = review.with_timezone(&Utc);
-    for chat in &config.chat {
+    let names = config
+        .report
+        .chat
+        .as_ref()
+        .unwrap_or(&config.owners.default_chat);
+    for chat in names.iter().filter_map(|n| config.chat_named(n)) {
         let k = format!("chat-report:{}:{}", review.format("%Y-%m-%d"), chat.name);
         if store.queued(&k)? {
             out.already_queued += 1;

@@ -36,6 +36,7 @@ pub struct RawReport {
     pub metric: Vec<RawReportMetric>,
     pub email_to: Option<Vec<String>>,
     pub email_hours_before: Option<i64>,
+    pub chat: Option<super::raw::OneOrMany>,
 }
 
 /// `[[report.section]]` as written.
@@ -167,6 +168,9 @@ pub struct ReportConfig {
     pub email_to: Vec<lettre::message::Mailbox>,
     /// How long before the review the email goes out.
     pub email_before: chrono::Duration,
+    /// The `[[chat]]`s the pre-read's link is posted to in that window;
+    /// `None`: `owners.default_chat`.
+    pub chat: Option<Vec<String>>,
     /// Units the sources' column headers carry (`Revenue ($)`), per metric:
     /// a metric's unit when its `[[report.metric]]` gives none.
     pub header_units: std::collections::BTreeMap<String, String>,
@@ -183,6 +187,7 @@ impl Default for ReportConfig {
             plans: Vec::new(),
             email_to: Vec::new(),
             email_before: chrono::Duration::hours(DEFAULT_EMAIL_HOURS_BEFORE),
+            chat: None,
             header_units: std::collections::BTreeMap::new(),
         }
     }

@@ -7,8 +7,9 @@
 //! item names its owner. Words are the digest's (`why`, the numbers, the
 //! slices that drove a total). Text that people or exports wrote (metric and
 //! dimension names, notes) is escaped for Slack's `mrkdwn` (`&`, `<`, `>`),
-//! and goes into Adaptive Cards as plain `TextBlock` text, where Markdown is
-//! kept to the labels callout writes.
+//! so it can neither link nor mention. Adaptive Cards render a Markdown
+//! subset in `TextBlock` and `FactSet` text and have no escape for it: a
+//! metric named like a Markdown link would show as one (left as it is).
 
 use std::collections::BTreeMap;
 

@@ -3,15 +3,11 @@
 
 use maud::{Markup, html};
 
-use crate::model::{DRIVERS_HEADING, Driver, Finding};
+use crate::model::{Driver, Finding};
 
 /// `why` of a finding without its drivers' lines (the table shows them).
 pub fn why_without_drivers(f: &Finding) -> String {
-    let w = super::why(f);
-    match w.split_once(&format!("; {DRIVERS_HEADING}")) {
-        Some((head, _)) => head.to_string(),
-        None => w,
-    }
+    crate::model::split_drivers(&super::why(f)).0
 }
 
 /// The drivers `f`'s note names (none for most findings).

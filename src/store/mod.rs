@@ -238,13 +238,17 @@ impl Store {
         let open_err = |source: rusqlite::Error| classify(&path_buf, source);
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // Reading the header is the first thing that fails on a non-SQLite file.
-        let _: i64 = conn
+        let read: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(open_err)?;
-        // The version and the tables are read under the write lock: another
-        // process creating or migrating this store at the same moment has
+        // A store at the current version is only read (pages open it per
+        // request). A new or older one is read again under the write lock:
+        // another process creating or migrating it at the same moment has
         // then either not started or finished its step.
-        let version: i64 = {
+        let version: i64 = if read == migrations.len() as i64 {
+            check_identity(&conn, &path_buf, read)?;
+            read
+        } else {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(open_err)?;

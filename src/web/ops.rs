@@ -176,13 +176,13 @@ pub fn metrics_text(s: &OpsStats) -> String {
         (
             "callout_digests_queued_total",
             "counter",
-            "Messages ever queued in the outbox.",
+            "Messages ever queued in the outbox (mail and chat).",
             s.mail_queued,
         ),
         (
             "callout_digests_sent_total",
             "counter",
-            "Messages the SMTP server accepted.",
+            "Messages the SMTP server or a chat webhook accepted.",
             s.mail_sent,
         ),
         (

@@ -180,7 +180,12 @@ fn the_ten_region_drops_reach_slack_and_teams_with_the_slice_that_drove_them() {
     write_export_from(&dir.path().join("revenue.csv"), start());
     let hook = Hook::start();
     let sink = Sink::start(&dir.path().join("mail"), &[]);
-    let cfg = config(dir.path(), sink.port, true);
+    let cfg = config_with(
+        dir.path(),
+        sink.port,
+        true,
+        "[report]\nchat = [\"wbr-slack\", \"wbr-teams\"]\n",
+    );
 
     // the day one region fell 45 %
     let out = run_after(&cfg, &hook, ONE, 0);
@@ -419,6 +424,26 @@ fn chat_retries_waits_for_retry_after_and_gives_up_on_a_bad_webhook() {
 }
 
 #[test]
+fn slack_gets_the_message_without_images_it_cannot_download() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export_from(&dir.path().join("revenue.csv"), start());
+    let hook = Hook::start();
+    let sink = Sink::start(&dir.path().join("mail"), &[]);
+    let cfg = config(dir.path(), sink.port, true);
+    // what Slack answers when it cannot fetch an image_url
+    hook.answer(400, &[], "invalid_blocks");
+    let out = run_after(&cfg, &hook, ONE, 0);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let slack = hook.posts_to("/slack/");
+    let (with, without) = (&slack[0].json, &slack[1].json);
+    assert_eq!(slack_urls(with).1.len(), 1, "first with its chart");
+    assert!(slack_urls(without).1.is_empty(), "then without");
+    check_block_kit(without);
+    assert!(words(without).contains("What drove it"));
+    assert!(!slack_urls(without).0.is_empty(), "the button stays");
+}
+
+#[test]
 fn test_chat_posts_and_names_what_went_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let hook = Hook::start();
@@ -501,6 +526,12 @@ fn check_config_validates_chat_without_reading_the_webhook() {
             "",
             "owners.rule[0].email",
             "or `chat =",
+        ),
+        (
+            "[alerts]",
+            "[report]\nchat = [\"wbr\"]\n\n[alerts]",
+            "report.chat",
+            "no [[chat]] named \"wbr\"",
         ),
     ] {
         assert!(base.contains(from), "{from}");

@@ -166,7 +166,7 @@ impl Compiler {
             .filter_map(|(i, e)| self.event(i, e))
             .collect();
         let web = raw.web.and_then(|w| self.web(w, &store_path));
-        let mut report = self.report(raw.report, raw.plan);
+        let mut report = self.report(raw.report, raw.plan, &chat);
         report.header_units = header_units(&sources);
         self.rates_rolled_up(&metrics, &report);
         metrics::derived_in_report(&derived, &mut report);

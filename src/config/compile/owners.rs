@@ -60,7 +60,7 @@ impl Compiler {
     }
 
     /// `chat = "name"` or a list: each must be a `[[chat]]`'s name.
-    fn chat_names(
+    pub(super) fn chat_names(
         &mut self,
         key: &str,
         v: Option<raw::OneOrMany>,

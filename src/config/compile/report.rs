@@ -11,12 +11,20 @@ use crate::config::report::{
 
 impl Compiler {
     /// `[report]` and `[[plan]]`.
-    pub(super) fn report(&mut self, raw: Option<RawReport>, plans: Vec<RawPlan>) -> ReportConfig {
+    pub(super) fn report(
+        &mut self,
+        raw: Option<RawReport>,
+        plans: Vec<RawPlan>,
+        chats: &[ChatConfig],
+    ) -> ReportConfig {
         let raw = raw.unwrap_or_default();
         let mut out = ReportConfig {
             title: raw.title,
             ..ReportConfig::default()
         };
+        if let Some(c) = raw.chat {
+            out.chat = Some(self.chat_names("report.chat", Some(c), chats));
+        }
         if let Some(w) = raw.week_start.as_deref() {
             match Weekday::from_str(w) {
                 Ok(d) => out.week_start = d,
