@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::alert;
 use crate::config::Config;
-use crate::model::SeriesKey;
+use crate::model::{Checkpoint, SeriesKey};
 use crate::pipeline::{self, Evaluation, Window};
 use crate::store::{RunKind, RunStatus, Store};
 
@@ -317,12 +317,24 @@ fn cycle_as_of(
     let explained = store.explained_spans()?;
     // each series resumes from its stored detector state where that fits
     // (detect::checkpoint), looked up per batch or chunk as detection gets there
+    // New states are saved as each batch or chunk is detected (at most a
+    // chunk's are held), before this run's findings are recorded. That order
+    // is safe: a state is the one before the series' first reported point
+    // and is used only when it ends before the next report range
+    // (`checkpoint::fits`), so a run stopped in between is resumed and
+    // reports every period it had not.
+    let mut unsaved: Vec<String> = Vec::new();
     let mut evaluation = {
         let mut lookup = |source: &str, keys: &[&SeriesKey]| {
             store.checkpoints(source, keys).unwrap_or_else(|e| {
                 tracing::warn!(source, "{e}; these series are evaluated from the start");
                 vec![None; keys.len()]
             })
+        };
+        let mut sink = |made: Vec<Checkpoint>| {
+            if let Err(e) = store.save_checkpoints_now(&made) {
+                unsaved.push(format!("saving detector states: {e}"));
+            }
         };
         let mut reported = |source: &str, keys: &[&SeriesKey]| {
             store.reported(source, keys).unwrap_or_else(|e| {
@@ -333,6 +345,7 @@ fn cycle_as_of(
         let states = pipeline::States {
             lookup: Some(&mut lookup),
             save: true,
+            sink: Some(&mut sink),
             reported: Some(&mut reported),
             catch_up: Some(pipeline::CatchUp {
                 first_since: crate::review::previous_review(&cfg.review, now).with_timezone(&Utc),
@@ -366,14 +379,8 @@ fn cycle_as_of(
             .problems
             .push(format!("saving the periods reported on: {e}"));
     }
-    // the states last: a run that stopped before this point resumes from the
-    // previous ones, which still fit
-    // (taken out of the report: ~15 KB a series, not needed once saved)
-    let states = std::mem::take(&mut evaluation.detection.checkpoints);
-    match store.transaction(|s| s.save_checkpoints(&states)) {
-        Ok(n) => tracing::debug!(series = n, "detector states saved"),
-        Err(e) => alerts.problems.push(format!("saving detector states: {e}")),
-    }
+    // (a state that could not be saved costs the next run a full walk of its series)
+    alerts.problems.extend(unsaved);
     Ok(CycleReport { evaluation, alerts })
 }
 

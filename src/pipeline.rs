@@ -179,6 +179,11 @@ pub struct PeriodsReported {
 /// the keys given (`None`: no usable state, walk that series fully).
 pub type StateLookup<'a> = dyn FnMut(&str, &[&SeriesKey]) -> Vec<Option<Checkpoint>> + 'a;
 
+/// Takes the new detector states of a batch or chunk as soon as they are
+/// made (a run writes them to the store), so no more than a chunk's states
+/// are held at once.
+pub type StateSink<'a> = dyn FnMut(Vec<Checkpoint>) + 'a;
+
 /// Looks up the newest period reported on per series of a source, in the
 /// order of the keys given (`None`: never reported on).
 pub type ReportedLookup<'a> = dyn FnMut(&str, &[&SeriesKey]) -> Vec<Option<i64>> + 'a;
@@ -207,6 +212,9 @@ pub struct States<'a> {
     pub lookup: Option<&'a mut StateLookup<'a>>,
     /// Keep each series' new state.
     pub save: bool,
+    /// Where the new states go as they are made; `None`: kept in
+    /// [`Detection::checkpoints`] for the caller.
+    pub sink: Option<&'a mut StateSink<'a>>,
     /// Where the last reported periods come from (with `catch_up`).
     pub reported: Option<&'a mut ReportedLookup<'a>>,
     /// The catch-up policy; `None`: the window's range as it is.
@@ -219,8 +227,19 @@ impl States<'_> {
         States {
             lookup: None,
             save: false,
+            sink: None,
             reported: None,
             catch_up: None,
+        }
+    }
+
+    /// Hand the states made so far to the sink, if there is one.
+    fn flush(&mut self, candidates: &mut Candidates) {
+        if let Some(sink) = self.sink.as_mut() {
+            let made = candidates.take_checkpoints();
+            if !made.is_empty() {
+                sink(made);
+            }
         }
     }
 
@@ -683,6 +702,7 @@ fn evaluate_as_of(
         },
     );
     drop(prior);
+    states.flush(&mut candidates);
     let mut late = Vec::new();
     for b in &batches {
         late.extend(late_of(cfg, b, now));
@@ -828,6 +848,7 @@ impl OneBatch<'_> {
             },
             progress,
         );
+        states.flush(candidates);
         skipped
     }
 }
@@ -1117,6 +1138,7 @@ mod tests {
                 let states = States {
                     lookup: Some(&mut lookup),
                     save: true,
+                    sink: None,
                     reported: None,
                     catch_up: None,
                 };

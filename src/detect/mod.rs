@@ -263,6 +263,12 @@ impl Candidates {
         }
     }
 
+    /// The new detector states made so far, handed over (a run saves them
+    /// per batch or chunk instead of holding every series' until the end).
+    pub fn take_checkpoints(&mut self) -> Vec<Checkpoint> {
+        std::mem::take(&mut self.checkpoints)
+    }
+
     /// Benjamini–Hochberg at `fdr` per timestamp over everything added: all
     /// series evaluated at t form one run. Data-health findings are certain
     /// and pass as they are.

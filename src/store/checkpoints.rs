@@ -93,6 +93,20 @@ impl Store {
         Ok(states.len())
     }
 
+    /// [`Store::save_checkpoints`] in a transaction of its own, through a
+    /// shared `&Store` (a run saves each chunk's states while its lookups
+    /// read others).
+    pub fn save_checkpoints_now(&self, states: &[Checkpoint]) -> Result<usize, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(self.q("begin transaction"))?;
+        let n = self.save_checkpoints(states)?;
+        tx.commit().map_err(self.q("commit transaction"))?;
+        Ok(n)
+    }
+
     /// Rows and bytes of state in the `checkpoints` table.
     pub fn checkpoint_size(&self) -> Result<(usize, usize), StoreError> {
         self.conn

@@ -207,6 +207,57 @@ fn a_resumed_run_equals_a_full_run_and_a_restatement_walks_that_series_fully() {
     assert_eq!(resumed, full);
 }
 
+#[test]
+fn a_run_stopped_after_saving_its_states_resumes_and_loses_nothing() {
+    // States are saved as each chunk is detected, before the run records its
+    // findings; a run killed in between leaves new states and old reported
+    // periods. A state is the one before the first reported point, so the
+    // next run resumes from it and reports every period the killed one had
+    // not, as the complete run did.
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export.csv");
+    let d = 420;
+    let spikes = [(SPIKED, d + 1, 2.5), (7, d + 1, 0.5)];
+    let whole = config(dir.path(), "whole", &export);
+    write_export(&export, d, &spikes);
+    run_once(&whole, d);
+    // the store as day D+1's run found it
+    let before = dir.path().join("before.db");
+    let c = rusqlite::Connection::open(dir.path().join("whole.db")).unwrap();
+    c.execute("VACUUM INTO ?1", [before.to_str().unwrap()])
+        .unwrap();
+    drop(c);
+    // day D+1, run to the end
+    write_export(&export, d + 1, &spikes);
+    run_once(&whole, d + 1);
+    let complete = findings(&dir.path().join("whole.db"));
+    assert!(
+        complete.iter().any(|f| f.contains("region=r03")),
+        "{complete:#?}"
+    );
+    // day D+1 killed after its states were saved: the states, nothing else
+    let killed = dir.path().join("killed.db");
+    std::fs::copy(&before, &killed).unwrap();
+    let c = rusqlite::Connection::open(&killed).unwrap();
+    c.execute(
+        "ATTACH ?1 AS done",
+        [dir.path().join("whole.db").to_str().unwrap()],
+    )
+    .unwrap();
+    c.execute("DELETE FROM checkpoints", []).unwrap();
+    c.execute("INSERT INTO checkpoints SELECT * FROM done.checkpoints", [])
+        .unwrap();
+    drop(c);
+    let again = config(dir.path(), "killed", &export);
+    let err = run_once(&again, d + 1);
+    assert_eq!(resumed_walked(&err), (REGIONS, 0), "{err}");
+    assert_eq!(findings(&killed), complete);
+    // and the run after that resumes again
+    write_export(&export, d + 2, &spikes);
+    let err = run_once(&again, d + 2);
+    assert_eq!(resumed_walked(&err), (REGIONS, 0), "{err}");
+}
+
 /// A copy of store `db` as `<name>.db` without its detector states, and a
 /// config for it: the same history, reported periods and flagged values, so
 /// its next run reports the same periods, walking every series in full.
