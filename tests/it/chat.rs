@@ -494,6 +494,22 @@ fn check_config_validates_chat_without_reading_the_webhook() {
         "{said}"
     );
     assert!(!said.contains("CALLOUT_TEST_SLACK"), "{said}");
+    // backfill neither: the same config, a real export, no webhook variables
+    write_export_from(&dir.path().join("revenue.csv"), start());
+    let out = Command::new(env!("CARGO_BIN_EXE_callout"))
+        .args(["backfill", "--quiet", "--config"])
+        .arg(&cfg)
+        .args(["--output", dir.path().join("f.csv").to_str().unwrap()])
+        .env_remove("CALLOUT_TEST_SLACK")
+        .env_remove("CALLOUT_TEST_TEAMS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("webhook"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let base = std::fs::read_to_string(&cfg).unwrap();
     for (from, to, key, words) in [
