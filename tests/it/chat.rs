@@ -371,6 +371,59 @@ fn reminders_and_escalations_reach_the_channel() {
 }
 
 #[test]
+fn two_runs_at_once_post_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_export_from(&dir.path().join("revenue.csv"), start());
+    let hook = Hook::start();
+    let sink = Sink::start(&dir.path().join("mail"), &[]);
+    let cfg = config_with(
+        dir.path(),
+        sink.port,
+        true,
+        "[report]\nchat = [\"wbr-slack\", \"wbr-teams\"]\n",
+    );
+    // a slow webhook: both runs reach the outbox while the other is posting
+    hook.lag(400);
+    let at = format!("{} 08:00", day(ONE + 1));
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_callout"))
+            .args(["run", "--once", "--at", &at, "--config"])
+            .arg(&cfg)
+            .env(
+                "CALLOUT_TEST_SLACK",
+                hook.url(&format!("/slack/T0/{SECRET}")),
+            )
+            .env(
+                "CALLOUT_TEST_TEAMS",
+                hook.url(&format!("/teams/wf/{SECRET}")),
+            )
+            .env_remove("CALLOUT_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    // the digest and the pre-read link in each channel, each once
+    let posts = hook.posts();
+    let mut bodies: Vec<String> = posts.iter().map(|p| p.json.to_string()).collect();
+    assert_eq!(
+        bodies.len(),
+        4,
+        "{:#?}",
+        posts.iter().map(|p| &p.line).collect::<Vec<_>>()
+    );
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 4, "a message was posted twice");
+    assert_eq!(messages(&dir.path().join("mail")).len(), 1, "one digest");
+}
+
+#[test]
 fn chat_retries_waits_for_retry_after_and_gives_up_on_a_bad_webhook() {
     let dir = tempfile::tempdir().unwrap();
     write_export_from(&dir.path().join("revenue.csv"), start());

@@ -42,6 +42,8 @@ pub struct Hook {
     pub port: u16,
     posts: Arc<Mutex<Vec<Post>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
+    /// Milliseconds each answer waits (a slow webhook).
+    lag: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Hook {
@@ -50,7 +52,8 @@ impl Hook {
         let port = listener.local_addr().unwrap().port();
         let posts: Arc<Mutex<Vec<Post>>> = Arc::default();
         let script: Arc<Mutex<VecDeque<Answer>>> = Arc::default();
-        let (p, s) = (Arc::clone(&posts), Arc::clone(&script));
+        let lag: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let (p, s, l) = (Arc::clone(&posts), Arc::clone(&script), Arc::clone(&lag));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -83,6 +86,8 @@ impl Hook {
                     headers,
                     json: serde_json::from_slice(&body).unwrap_or(Value::Null),
                 });
+                let wait = l.load(std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(wait));
                 let (status, extra, text) =
                     s.lock()
                         .unwrap()
@@ -104,7 +109,13 @@ impl Hook {
             port,
             posts,
             script,
+            lag,
         }
+    }
+
+    /// Answer every request `ms` milliseconds late from now on.
+    pub fn lag(&self, ms: u64) {
+        self.lag.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The URL of `path` on this server.
