@@ -323,7 +323,9 @@ fn cycle_as_of(
     // and is used only when it ends before the next report range
     // (`checkpoint::fits`), so a run stopped in between is resumed and
     // reports every period it had not.
-    let mut unsaved: Vec<String> = Vec::new();
+    // the first error saving states, and how many series' states it cost:
+    // after one failure (a locked or full store) the rest are not tried
+    let mut save_error: Option<(String, usize)> = None;
     let mut evaluation = {
         let mut lookup = |source: &str, keys: &[&SeriesKey]| {
             store.checkpoints(source, keys).unwrap_or_else(|e| {
@@ -331,9 +333,12 @@ fn cycle_as_of(
                 vec![None; keys.len()]
             })
         };
-        let mut sink = |made: Vec<Checkpoint>| {
-            if let Err(e) = store.save_checkpoints_now(&made) {
-                unsaved.push(format!("saving detector states: {e}"));
+        let mut sink = |made: Vec<Checkpoint>| match &mut save_error {
+            Some((_, lost)) => *lost += made.len(),
+            None => {
+                if let Err(e) = store.save_checkpoints_now(&made) {
+                    save_error = Some((e.to_string(), made.len()));
+                }
             }
         };
         let mut reported = |source: &str, keys: &[&SeriesKey]| {
@@ -364,6 +369,18 @@ fn cycle_as_of(
     };
     // before this run's findings are stored: they hold the newest values
     pipeline::add_restated(cfg, &mut evaluation, store.flagged_values()?);
+    // what a sink did not take (none: every batch and chunk is handed over)
+    let left = std::mem::take(&mut evaluation.detection.checkpoints);
+    if save_error.is_none()
+        && let Err(e) = store.save_checkpoints_now(&left)
+    {
+        save_error = Some((e.to_string(), left.len()));
+    }
+    // a state not saved costs nothing but time: the previous one still fits
+    // and the next run walks from it
+    evaluation.problems.extend(save_error.map(|(e, lost)| {
+        format!("saving detector states: {e} ({lost} series keep their previous state)")
+    }));
     let mut alerts =
         record_and_announce(&mut store, run_id, cfg, &evaluation, now, false, announce)?;
     // each series' newest period reported on: the next run starts after it
@@ -379,8 +396,6 @@ fn cycle_as_of(
             .problems
             .push(format!("saving the periods reported on: {e}"));
     }
-    // (a state that could not be saved costs the next run a full walk of its series)
-    alerts.problems.extend(unsaved);
     Ok(CycleReport { evaluation, alerts })
 }
 
@@ -436,6 +451,8 @@ fn record_and_announce(
     )?;
     let mut report = AlertReport {
         new_incidents: incidents.len(),
+        // the evaluation's own (states not saved): part of the run's record
+        problems: ev.problems.clone(),
         ..AlertReport::default()
     };
     // the explanation page charts what the owner was alerted on (see `history`)

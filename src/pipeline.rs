@@ -61,6 +61,9 @@ pub struct Evaluation {
     /// Per source (by name), the periods a catch-up skipped as older than
     /// its bound, when any were (scheduled runs only).
     pub caught_up: Vec<(String, usize)>,
+    /// What went wrong around it, in words, for the run's record (the
+    /// detector states a run could not save).
+    pub problems: Vec<String>,
 }
 
 impl Evaluation {
@@ -787,6 +790,7 @@ fn evaluate_as_of(
         load_time,
         detect_time: t1.elapsed(),
         caught_up,
+        problems: Vec::new(),
     }
 }
 
@@ -1135,21 +1139,34 @@ mod tests {
                         })
                         .collect()
                 };
+                // the new states as they are handed over, batch by batch or chunk by chunk
+                let mut handed: Vec<Vec<Checkpoint>> = Vec::new();
+                let mut sink = |made: Vec<Checkpoint>| handed.push(made);
                 let states = States {
                     lookup: Some(&mut lookup),
                     save: true,
-                    sink: None,
+                    sink: Some(&mut sink),
                     reported: None,
                     catch_up: None,
                 };
                 let ev = evaluate_resuming(&cfg, Window::Latest, at, true, &[], states, &|_, _| {});
-                (ev, lookups)
+                (ev, lookups, handed)
             };
-            let (first, _) = run(day1, None);
-            let saved = &first.detection.checkpoints;
+            let (first, _, handed) = run(day1, None);
+            // nothing held back for the end: every state went to the sink,
+            // a chunk's with its chunk
+            assert!(first.detection.checkpoints.is_empty());
+            let saved = &handed.concat();
             assert_eq!(saved.len(), first.series());
-            let (resumed, lookups) = run(day2, Some(saved));
-            let (full, _) = run(day2, None);
+            if budget.is_some() {
+                assert!(
+                    handed.len() >= 6,
+                    "one hand-over per chunk, got {}",
+                    handed.len()
+                );
+            }
+            let (resumed, lookups, _) = run(day2, Some(saved));
+            let (full, _, _) = run(day2, None);
             assert_eq!(resumed.detection.resumed, saved.len(), "{budget:?}");
             assert_eq!(resumed.detection.walked, 0);
             assert_eq!(full.detection.resumed, 0);

@@ -204,17 +204,27 @@ impl Store {
     /// tried again, for at most the busy timeout.
     pub(crate) fn open_with(path: &Path, migrations: &[Migration]) -> Result<Store, StoreError> {
         let until = std::time::Instant::now() + BUSY_TIMEOUT;
+        let mut tries: u64 = 0;
         loop {
-            match Store::open_once(path, migrations) {
-                Err(e) if e.is_locked() && std::time::Instant::now() < until => {
-                    std::thread::sleep(Duration::from_millis(20));
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match Store::open_once(path, migrations, left.max(Duration::from_millis(50))) {
+                Err(e) if e.is_busy() && !left.is_zero() => {
+                    // apart, so two openers do not meet again in lockstep
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(
+                        10 + (tries * 7 + u64::from(std::process::id())) % 30,
+                    ));
                 }
                 other => return other,
             }
         }
     }
 
-    fn open_once(path: &Path, migrations: &[Migration]) -> Result<Store, StoreError> {
+    fn open_once(
+        path: &Path,
+        migrations: &[Migration],
+        busy: Duration,
+    ) -> Result<Store, StoreError> {
         let path_buf = path.to_path_buf();
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
@@ -236,7 +246,8 @@ impl Store {
             source,
         })?;
         let open_err = |source: rusqlite::Error| classify(&path_buf, source);
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // at most what is left of the open's whole wait, then the usual one
+        conn.busy_timeout(busy).map_err(open_err)?;
         // Reading the header is the first thing that fails on a non-SQLite file.
         let read: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -293,6 +304,14 @@ impl Store {
             let applied: i64 = tx
                 .pragma_query_value(None, "user_version", |r| r.get(0))
                 .map_err(err)?;
+            if applied > known {
+                // a newer callout migrated it meanwhile
+                return Err(StoreError::TooNew {
+                    path: path_buf,
+                    found: applied,
+                    known,
+                });
+            }
             if applied >= target {
                 tx.commit().map_err(err)?;
                 continue;
@@ -305,6 +324,9 @@ impl Store {
                 tracing::info!(store = %path_buf.display(), version = target, step = m.name, "migrated store");
             }
         }
+        // the run's statements wait the usual time for other writers
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|source| classify(&path_buf, source))?;
         Ok(Store {
             conn,
             path: path_buf,
@@ -381,15 +403,15 @@ fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
 }
 
 impl StoreError {
-    /// Another connection held the lock (SQLite's busy or locked).
-    fn is_locked(&self) -> bool {
+    /// Another connection held the lock (SQLite's busy: "database is locked").
+    fn is_busy(&self) -> bool {
         let source = match self {
             StoreError::Open { source, .. } | StoreError::Migrate { source, .. } => source,
             _ => return false,
         };
         matches!(
             source.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            Some(rusqlite::ErrorCode::DatabaseBusy)
         )
     }
 }

@@ -403,11 +403,25 @@ fn two_runs_at_once_post_each_message_once() {
             .spawn()
             .unwrap()
     };
-    let (a, b) = (spawn(), spawn());
-    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    // each waited for on its own thread: neither's pipes hold up the other
+    let (a, b) = std::thread::scope(|sc| {
+        let (a, b) = (spawn(), spawn());
+        let a = sc.spawn(move || a.wait_with_output().unwrap());
+        let b = sc.spawn(move || b.wait_with_output().unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let said = format!(
+        "{}{}{}{}",
+        text(&a.stdout),
+        text(&a.stderr),
+        text(&b.stdout),
+        text(&b.stderr)
+    );
     for out in [&a, &b] {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
+    // the runs met: one found messages the other was posting
+    assert!(said.contains("being sent by another run"), "{said}");
     // the digest and the pre-read link in each channel, each once
     let posts = hook.posts();
     let mut bodies: Vec<String> = posts.iter().map(|p| p.json.to_string()).collect();
