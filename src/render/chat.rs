@@ -141,11 +141,7 @@ pub fn digest_message(
         items,
         lines,
         link: None,
-        footer: format!(
-            "Sent by callout for the {}. Incidents {}.",
-            review.name,
-            ids.join(", ")
-        ),
+        footer: footer(review, &ids),
     }
 }
 
@@ -183,6 +179,15 @@ fn item(i: &Incident, links: &ChatLinks, extras: &ItemExtras) -> ChatItem {
         explain: links.pages.get(&i.id).cloned(),
         chart: links.charts.get(&i.id).cloned(),
     }
+}
+
+/// `Sent by callout for the WBR. Incidents #3, #4.`
+fn footer(review: &ReviewConfig, ids: &[String]) -> String {
+    format!(
+        "Sent by callout for the {}. Incidents {}.",
+        review.name,
+        ids.join(", ")
+    )
 }
 
 /// A reminder (`escalation` false) or escalation for a channel: the
@@ -243,11 +248,7 @@ pub fn reminder_message(
             .collect(),
         lines,
         link: None,
-        footer: format!(
-            "Sent by callout for the {}. Incidents {}.",
-            review.name,
-            ids.join(", ")
-        ),
+        footer: footer(review, &ids),
     }
 }
 

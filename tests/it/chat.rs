@@ -99,6 +99,17 @@ timeout_secs = 5
     p
 }
 
+/// A test's world: a folder with the ten-region export, a webhook server, a
+/// real SMTP server and a config with `[web]` and `extra`.
+fn world(extra: &str) -> (tempfile::TempDir, Hook, Sink, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_export_from(&dir.path().join("revenue.csv"), start());
+    let hook = Hook::start();
+    let sink = Sink::start(&dir.path().join("mail"), &[]);
+    let cfg = config_with(dir.path(), sink.port, true, extra);
+    (dir, hook, sink, cfg)
+}
+
 /// `callout ARGS --config CFG` with the webhooks pointed at `hook`.
 fn callout(args: &[&str], cfg: &Path, hook: &Hook) -> Output {
     Command::new(env!("CARGO_BIN_EXE_callout"))
@@ -176,16 +187,7 @@ fn agent() -> ureq::Agent {
 
 #[test]
 fn the_ten_region_drops_reach_slack_and_teams_with_the_slice_that_drove_them() {
-    let dir = tempfile::tempdir().unwrap();
-    write_export_from(&dir.path().join("revenue.csv"), start());
-    let hook = Hook::start();
-    let sink = Sink::start(&dir.path().join("mail"), &[]);
-    let cfg = config_with(
-        dir.path(),
-        sink.port,
-        true,
-        "[report]\nchat = [\"wbr-slack\", \"wbr-teams\"]\n",
-    );
+    let (dir, hook, sink, cfg) = world("[report]\nchat = [\"wbr-slack\", \"wbr-teams\"]\n");
 
     // the day one region fell 45 %
     let out = run_after(&cfg, &hook, ONE, 0);
@@ -322,16 +324,9 @@ fn the_ten_region_drops_reach_slack_and_teams_with_the_slice_that_drove_them() {
 
 #[test]
 fn reminders_and_escalations_reach_the_channel() {
-    let dir = tempfile::tempdir().unwrap();
-    write_export_from(&dir.path().join("revenue.csv"), start());
-    let hook = Hook::start();
-    let sink = Sink::start(&dir.path().join("mail"), &[]);
     // review Fridays 10:00, explanations due Thursday 10:00, reminders from
     // Wednesday 10:00; the drop of Tuesday is asked about Wednesday 08:00
-    let cfg = config_with(
-        dir.path(),
-        sink.port,
-        true,
+    let (_dir, hook, _sink, cfg) = world(
         "[review]\nweekday = \"fri\"\ntime = \"10:00\"\ntimezone = \"UTC\"\n\n\
          [reminders]\nhours_before_deadline = 24\nescalate_to = \"WBR leads <leads@example.com>\"\n",
     );
@@ -372,16 +367,7 @@ fn reminders_and_escalations_reach_the_channel() {
 
 #[test]
 fn two_runs_at_once_post_each_message_once() {
-    let dir = tempfile::tempdir().unwrap();
-    write_export_from(&dir.path().join("revenue.csv"), start());
-    let hook = Hook::start();
-    let sink = Sink::start(&dir.path().join("mail"), &[]);
-    let cfg = config_with(
-        dir.path(),
-        sink.port,
-        true,
-        "[report]\nchat = [\"wbr-slack\", \"wbr-teams\"]\n",
-    );
+    let (dir, hook, _sink, cfg) = world("[report]\nchat = [\"wbr-slack\", \"wbr-teams\"]\n");
     // a slow webhook: both runs reach the outbox while the other is posting
     hook.lag(400);
     let at = format!("{} 08:00", day(ONE + 1));
@@ -492,11 +478,7 @@ fn chat_retries_waits_for_retry_after_and_gives_up_on_a_bad_webhook() {
 
 #[test]
 fn slack_gets_the_message_without_images_it_cannot_download() {
-    let dir = tempfile::tempdir().unwrap();
-    write_export_from(&dir.path().join("revenue.csv"), start());
-    let hook = Hook::start();
-    let sink = Sink::start(&dir.path().join("mail"), &[]);
-    let cfg = config(dir.path(), sink.port, true);
+    let (_dir, hook, _sink, cfg) = world("");
     // what Slack answers when it cannot fetch an image_url
     hook.answer(400, &[], "invalid_blocks");
     let out = run_after(&cfg, &hook, ONE, 0);
