@@ -110,10 +110,10 @@ fn world(extra: &str) -> (tempfile::TempDir, Hook, Sink, PathBuf) {
     (dir, hook, sink, cfg)
 }
 
-/// `callout ARGS --config CFG` with the webhooks pointed at `hook`.
-fn callout(args: &[&str], cfg: &Path, hook: &Hook) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_callout"))
-        .args(args)
+/// `callout ARGS --config CFG` with the webhooks pointed at `hook`, not started.
+fn command(args: &[&str], cfg: &Path, hook: &Hook) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_callout"));
+    c.args(args)
         .arg("--config")
         .arg(cfg)
         .env(
@@ -124,9 +124,13 @@ fn callout(args: &[&str], cfg: &Path, hook: &Hook) -> Output {
             "CALLOUT_TEST_TEAMS",
             hook.url(&format!("/teams/wf/{SECRET}")),
         )
-        .env_remove("CALLOUT_LOG")
-        .output()
-        .unwrap()
+        .env_remove("CALLOUT_LOG");
+    c
+}
+
+/// `callout ARGS --config CFG` with the webhooks pointed at `hook`, run.
+fn callout(args: &[&str], cfg: &Path, hook: &Hook) -> Output {
+    command(args, cfg, hook).output().unwrap()
 }
 
 /// `run --once` the morning after day `d` (plus `secs` seconds).
@@ -372,18 +376,7 @@ fn two_runs_at_once_post_each_message_once() {
     hook.lag(400);
     let at = format!("{} 08:00", day(ONE + 1));
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_callout"))
-            .args(["run", "--once", "--at", &at, "--config"])
-            .arg(&cfg)
-            .env(
-                "CALLOUT_TEST_SLACK",
-                hook.url(&format!("/slack/T0/{SECRET}")),
-            )
-            .env(
-                "CALLOUT_TEST_TEAMS",
-                hook.url(&format!("/teams/wf/{SECRET}")),
-            )
-            .env_remove("CALLOUT_LOG")
+        command(&["run", "--once", "--at", &at], &cfg, &hook)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
