@@ -43,6 +43,9 @@ pub const BUSINESS_THRESHOLD: f64 = 3.75;
 /// year's residual carries its own noise and the drift of a baseline projected
 /// across the holiday stretch, in both years.
 const HOLIDAY_SCALE: f64 = 3.0;
+/// Noise multiplier inside a long holiday season (December's shopping weeks)
+/// once its own days are the reference: they share this year's level.
+const SEASON_SCALE: f64 = 1.5;
 /// Points beyond this many robust SDs are kept out of the baseline.
 const ACCEPT_U: f64 = 3.0;
 /// Hourly data: the largest threshold (noise units at sensitivity 1) any tail
@@ -984,19 +987,26 @@ impl KernelState {
     /// same holiday last year, else (inside a stretch of one holiday, the
     /// December season) the level of its points so far. Without it the point
     /// is excused.
-    fn holiday_effect(&self, cx: &SeriesContext<'_>, point: &Point<'_>) -> Option<f64> {
+    fn holiday_effect(&self, cx: &SeriesContext<'_>, point: &Point<'_>) -> Option<(f64, f64)> {
         let ts = cx.input.ts;
         let (holiday, last_year) = point.holiday?;
+        let run = &self.hol_run;
+        let own = (run.holiday == Some(holiday) && run.residuals.len() >= 3).then(|| {
+            let recent = run.residuals.iter().rev().take(7).copied();
+            median_of(recent, &mut Vec::new())
+        });
+        // weeks long: after three days its own days say more than one day a
+        // year ago, and on a narrower scale
+        if holiday == Holiday::HolidaySeason
+            && let Some(effect) = own
+        {
+            return Some((effect, SEASON_SCALE));
+        }
         last_year
             .and_then(|day| holiday_point(ts, point.i, day, point.t, cx.input.granularity))
             .and_then(|j| self.holiday_resid.get(&ts[j]).copied())
-            .or_else(|| {
-                let run = &self.hol_run;
-                (run.holiday == Some(holiday) && run.residuals.len() >= 3).then(|| {
-                    let recent = run.residuals.iter().rev().take(7).copied();
-                    median_of(recent, &mut Vec::new())
-                })
-            })
+            .or(own)
+            .map(|effect| (effect, HOLIDAY_SCALE))
     }
 
     /// Test the point against the baseline, or a holiday against the same
@@ -1010,7 +1020,7 @@ impl KernelState {
         point: &Point<'_>,
         prediction: &Prediction,
         seen: &Residual,
-        holiday_effect: Option<f64>,
+        holiday_effect: Option<(f64, f64)>,
         out: &mut SeriesOutput,
     ) -> bool {
         let (t, rule) = (point.t, cx.input.rule);
@@ -1030,8 +1040,9 @@ impl KernelState {
             if point.excused() || point.accepted.is_some() || point.at_cap {
                 None
             } else if point.holiday.is_some() {
-                holiday_effect
-                    .map(|effect| (Check::Holiday, prediction.expected + effect, HOLIDAY_SCALE))
+                holiday_effect.map(|(effect, multiplier)| {
+                    (Check::Holiday, prediction.expected + effect, multiplier)
+                })
             } else {
                 Some((cx.seasonal_check, prediction.expected, 1.0))
             };
@@ -1135,7 +1146,7 @@ impl KernelState {
         point: &Point<'_>,
         prediction: &Prediction,
         seen: Residual,
-        holiday_effect: Option<f64>,
+        holiday_effect: Option<(f64, f64)>,
     ) -> Option<Residual> {
         if point.excluded || point.at_cap {
             return None;
@@ -1153,11 +1164,11 @@ impl KernelState {
             self.hol_run.residuals.clear();
         }
         match (point.holiday, holiday_effect) {
-            (Some(_), Some(effect)) if point.event.is_none() => Some(Residual {
+            (Some(_), Some((effect, multiplier))) if point.event.is_none() => Some(Residual {
                 value: seen.value - effect,
                 residual: seen.residual - effect,
                 deviation: if prediction.noise.is_finite() {
-                    (seen.residual - effect) / (prediction.noise * HOLIDAY_SCALE)
+                    (seen.residual - effect) / (prediction.noise * multiplier)
                 } else {
                     0.0
                 },

@@ -330,6 +330,37 @@ fn recurring_holiday_does_not_fire() {
     );
 }
 
+/// A slice 25 % down on a day of December's shopping weeks (about 9.6 noise
+/// units) is asked about: after three days of the season its own days are the
+/// reference, on 1.5× the noise. Compared with last year's same date on 3× the
+/// noise, as before, it was not (the season is three weeks of every year). The
+/// season's other days stay quiet.
+#[test]
+fn a_drop_inside_the_december_season_is_caught() {
+    let day = day_num(NaiveDate::from_ymd_opt(2025, 12, 10).unwrap());
+    let s = Series::daily(YEARS3, 5, Noise::Normal).scale(day..day + 1, 0.75);
+    let hits = default_check(&s);
+    assert!(
+        on_day(&hits, day)
+            .iter()
+            .any(|h| h.check == Check::Holiday && h.side == Side::Down),
+        "no hit on 2025-12-10 (day {day}):{}",
+        show(&hits)
+    );
+    let december: Vec<&Hit> = hits
+        .iter()
+        .filter(|h| h.ts != day_ms(day))
+        .filter(|h| {
+            let d = start() + Duration::days(h.ts.div_euclid(86_400_000));
+            d.month() == 12 && d.day() <= 23
+        })
+        .collect();
+    assert!(
+        december.is_empty(),
+        "other December days fired: {december:?}"
+    );
+}
+
 /// Clean normal noise: on average at most 2 findings of any kind per
 /// three-year series (about 1.3 false alarms per 100 series-weeks, under the
 /// target of 2, before FDR control), and no series that keeps firing (at
