@@ -520,6 +520,11 @@ impl Hit {
     }
 }
 
+/// What a holiday finding's note adds when the December season was judged
+/// against its own recent days rather than last year's (`render::why` words
+/// it so).
+pub const SEASON_OWN: &str = "judged against its own recent days";
+
 /// The heading of a note's lines that name the slices that drove a
 /// roll-up's move (one [`Driver`] a line after it).
 pub const DRIVERS_HEADING: &str = "what drove it:";

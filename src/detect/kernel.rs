@@ -1072,9 +1072,17 @@ impl KernelState {
             && change >= rule.min_rel_change * band.expected.abs()
             && rule.enabled(check)
         {
-            let hit = cx
-                .hit(point.i, check)
-                .judged(band, score, p_value, side, point.note());
+            let hit = cx.hit(point.i, check).judged(band, score, p_value, side, {
+                // the season judged on its own days says so (`render::why`)
+                let own = check == Check::Holiday && multiplier == SEASON_SCALE;
+                point.note().map(|n| {
+                    if own {
+                        format!("{n}, {}", crate::model::SEASON_OWN)
+                    } else {
+                        n
+                    }
+                })
+            });
             out.hits.push(hit);
         }
         false

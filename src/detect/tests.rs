@@ -347,6 +347,12 @@ fn a_drop_inside_the_december_season_is_caught() {
         "no hit on 2025-12-10 (day {day}):{}",
         show(&hits)
     );
+    // and says what it was judged against (`render::why` words it)
+    assert!(on_day(&hits, day).iter().any(|h| {
+        h.note
+            .as_deref()
+            .is_some_and(|n| n.contains(crate::model::SEASON_OWN))
+    }));
     let december: Vec<&Hit> = hits
         .iter()
         .filter(|h| h.ts != day_ms(day))

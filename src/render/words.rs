@@ -66,6 +66,14 @@ pub fn why(f: &Finding) -> String {
             history_words(f)
         ),
         Check::Variance => format!("{amount} its recent usual level; {}", history_words(f)),
+        Check::Holiday
+            if f.hit
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains(crate::model::SEASON_OWN)) =>
+        {
+            format!("{amount} the season's recent days; {}", history_words(f))
+        }
         Check::Holiday => format!("{amount} the same holiday last year; {}", history_words(f)),
         Check::LevelShift => format!(
             "moved to a new level {amount} the previous one and stayed there; {}",
@@ -110,7 +118,8 @@ pub fn why(f: &Finding) -> String {
     };
     if let Some(note) = f.hit.note.as_deref().filter(|n| !n.is_empty()) {
         line.push_str("; ");
-        line.push_str(note);
+        // (the season's own reference is already said above)
+        line.push_str(&note.replace(&format!(", {}", crate::model::SEASON_OWN), ""));
     }
     line
 }
