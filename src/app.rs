@@ -372,6 +372,7 @@ fn cycle_as_of(
     // what a sink did not take (none: every batch and chunk is handed over)
     let left = std::mem::take(&mut evaluation.detection.checkpoints);
     if save_error.is_none()
+        && !left.is_empty()
         && let Err(e) = store.save_checkpoints_now(&left)
     {
         save_error = Some((e.to_string(), left.len()));

@@ -153,11 +153,6 @@ impl Parts {
             pct(d, d0)
         ))
     }
-
-    /// Another source's parts added to these.
-    pub fn extend(&mut self, other: Parts) {
-        self.of.extend(other.of);
-    }
 }
 
 #[cfg(test)]

@@ -342,7 +342,7 @@ impl Finding {
     }
 }
 
-/// A dimension's value in a roll-up series: summed over (`rollup::ALL`).
+/// A dimension's value in a roll-up series: summed over (`rollup`).
 pub const ROLLUP_ALL: &str = "*";
 
 /// The metric name of the pseudo-series that stands for a whole export in

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::batch::Batch;
-use crate::config::{Config, RollupAggregate, SourceConfig};
+use crate::config::{Config, SourceConfig};
 use crate::derived::{Derivations, Parts};
 use crate::detect::{self, Candidates, Detection, Range, Resume};
 use crate::model::{Check, Checkpoint, ExplainedSpan, Finding, Flagged, SeriesKey, date_ms};
@@ -653,7 +653,7 @@ fn evaluate_as_of(
         let (mut rollups, mut derivations) = (Rollups::default(), Derivations::default());
         rollups.add(cfg, b);
         derivations.add(cfg, b);
-        let (extra, made) = built(cfg, b, rollups, derivations);
+        let (extra, made) = built(cfg, &b.source, &b.key_columns, rollups, derivations);
         if let Some(extra) = extra {
             b.absorb(extra);
         }
@@ -749,8 +749,7 @@ fn evaluate_as_of(
             // slices are missing: no totals that would dip for it
             continue;
         }
-        let head = Batch::empty(&c.source, &c.key_columns);
-        let (spanning, made) = built(cfg, &head, rollups, derivations);
+        let (spanning, made) = built(cfg, &c.source, &c.key_columns, rollups, derivations);
         parts.push((c.source.clone(), made));
         if let Some(b) = spanning {
             let skipped = one.add(&mut candidates, &mut states, &b, &|_, _| {});
@@ -800,15 +799,16 @@ fn evaluate_as_of(
 /// the roll-ups too.
 fn built(
     cfg: &Config,
-    of: &Batch,
+    source: &str,
+    key_columns: &[String],
     rollups: Rollups,
     mut derivations: Derivations,
 ) -> (Option<Batch>, Parts) {
-    let mut out = rollups.finish(&of.source, &of.key_columns);
+    let mut out = rollups.finish(source, key_columns);
     if let Some(r) = &out {
         derivations.add(cfg, r);
     }
-    let (ratios, made) = derivations.finish(cfg, &of.source, &of.key_columns);
+    let (ratios, made) = derivations.finish(cfg, source, key_columns);
     match (&mut out, ratios) {
         (Some(r), Some(ratios)) => r.absorb(ratios),
         (None, ratios) => out = ratios,
@@ -861,11 +861,7 @@ impl OneBatch<'_> {
 /// one per line of its note (sources read whole; a chunked source's slices
 /// are no longer in memory).
 fn say_which_slices_drove_it(cfg: &Config, batches: &[Batch], findings: &mut [Finding]) {
-    // (a mean's slices do not add up to it: no shares of its gap)
-    let summed = |f: &Finding| {
-        f.key.is_rollup() && cfg.rule_for(&f.key.metric).rollup_aggregate() == RollupAggregate::Sum
-    };
-    for f in findings.iter_mut().filter(|f| summed(f)) {
+    for f in findings.iter_mut().filter(|f| cfg.sums_rollup(&f.key)) {
         let Some(b) = batches.iter().find(|b| b.source == f.source) else {
             continue;
         };

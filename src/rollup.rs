@@ -3,7 +3,7 @@
 //! A drop spread thinly over every region, each slice inside its own band,
 //! is a large move of the total. For each rolled-up metric of a batch this
 //! builds one series per roll-up group — the metric with `*` in each
-//! dimension summed over ([`ALL`]) — and detection then treats it like any
+//! dimension summed over ([`ROLLUP_ALL`](crate::model::ROLLUP_ALL)) — and detection then treats it like any
 //! other series (same models, checks, FDR and owners).
 //!
 //! A roll-up point is written only when every slice that should be there
@@ -20,10 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::batch::{Batch, SeriesInfo};
 use crate::config::{Config, RollupAggregate};
-use crate::model::{Granularity, SeriesKey};
-
-/// The value of a dimension a roll-up sums over.
-pub const ALL: &str = crate::model::ROLLUP_ALL;
+use crate::model::{Granularity, ROLLUP_ALL, SeriesKey};
 
 /// A slice whose last row is more than this many periods (and a day) before
 /// the group's newest row has stopped (decommissioned): the total goes on
@@ -63,7 +60,14 @@ impl Rollups {
                     .iter()
                     .map(|(k, v)| {
                         let kept = r.keep.contains(k);
-                        (k.clone(), if kept { v.clone() } else { ALL.to_string() })
+                        (
+                            k.clone(),
+                            if kept {
+                                v.clone()
+                            } else {
+                                ROLLUP_ALL.to_string()
+                            },
+                        )
                     })
                     .collect();
                 if dims == s.key.dims {

@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::config::{Config, RollupAggregate};
+use crate::config::Config;
 use crate::model::{Finding, Lane, ROLLUP_ALL, SeriesKey};
 
 /// A slice explaining less of its total's gap than this is its own matter.
@@ -33,13 +33,10 @@ pub(super) fn one_ask_per_cause<'f>(
     findings: Cow<'f, [Finding]>,
 ) -> Cow<'f, [Finding]> {
     let statistical = |f: &Finding| Lane::of(f.hit.check) == Lane::Statistical;
-    // (a mean's slices do not add up to it: no shares of its gap)
-    let summed =
-        |f: &Finding| config.rule_for(&f.key.metric).rollup_aggregate() == RollupAggregate::Sum;
     let totals: Vec<usize> = findings
         .iter()
         .enumerate()
-        .filter(|(_, f)| statistical(f) && f.key.is_rollup() && summed(f))
+        .filter(|(_, f)| statistical(f) && config.sums_rollup(&f.key))
         .map(|(k, _)| k)
         .collect();
     if totals.is_empty() {
@@ -100,14 +97,17 @@ pub(super) fn one_ask_per_cause<'f>(
 
 /// Whether the total's note (its contribution lines) names `slice`.
 fn names(total: &Finding, slice: &SeriesKey) -> bool {
-    let note = total.hit.note.as_deref().unwrap_or("");
+    let drivers = crate::model::drivers(total.hit.note.as_deref().unwrap_or(""));
     total
         .key
         .dims
         .iter()
         .zip(&slice.dims)
         .filter(|((_, tv), (_, sv))| tv == ROLLUP_ALL && sv != ROLLUP_ALL)
-        .any(|((d, _), (_, v))| note.contains(&format!("\n{d} {v}:")))
+        .any(|((d, _), (_, v))| {
+            let slice = format!("{d} {v}");
+            drivers.iter().any(|x| x.slice == slice)
+        })
 }
 
 #[cfg(test)]

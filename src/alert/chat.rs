@@ -267,13 +267,10 @@ fn send_one(
 ) -> Result<Outcome, StoreError> {
     let name = &m.mail.recipient;
     let Some(chat) = config.chat_named(name) else {
-        return Ok(Outcome::Failed {
-            error: format!("posting to chat `{name}`: no [[chat]] has this name any more"),
-            timed_out: false,
-            in_doubt: false,
-            permanent: true,
-            retry_after: None,
-        });
+        return Ok(failed(
+            format!("posting to chat `{name}`: no [[chat]] has this name any more"),
+            true,
+        ));
     };
     store.mark_attempt(m.id, now)?;
     let mut outcome = post(chat, &m.mail.message);

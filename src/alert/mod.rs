@@ -333,7 +333,7 @@ pub fn units(config: &Config, incidents: &[Incident]) -> BTreeMap<String, String
 }
 
 /// What digests say beside each item: plan lines, units and the run's notice.
-fn extras(
+pub fn extras(
     config: &Config,
     incidents: &[Incident],
     charts: &render::Charts,
@@ -350,8 +350,8 @@ fn extras(
 /// The sender comes from `[smtp]`, or a placeholder when there is none.
 /// `store_id` ([`Store::store_id`]) makes the Message-IDs unique to the store.
 /// Errors of one owner are returned next to the others' digests. With a
-/// `signer`, every outlier links to its explanation page. A `notice` (what a
-/// run's catch-up skipped) is said at the top of every digest.
+/// `signer`, every outlier links to its explanation page; `extras` ([`extras`]:
+/// plan lines, units, the run's notice) are said with every digest.
 pub fn render_digests(
     incidents: &[Incident],
     config: &Config,
@@ -359,7 +359,7 @@ pub fn render_digests(
     now: DateTime<Utc>,
     signer: Option<Signer<'_>>,
     charts: &render::Charts,
-    notice: Option<&str>,
+    extras: &render::ItemExtras,
 ) -> (Vec<Outgoing>, Vec<(Mailbox, AlertError)>) {
     let placeholder: Option<Mailbox> = mail::PLACEHOLDER_FROM.parse().ok();
     let (from, reply_to, list_id) = match &config.smtp {
@@ -387,7 +387,6 @@ pub fn render_digests(
         list_id,
     };
     let review_at = crate::review::next_review(&config.review, now).with_timezone(&Utc);
-    let extras = extras(config, incidents, charts, notice);
     for (_, (owner, items)) in by_owner {
         let links = signer.map(|s| s.links(&owner, &items, review_at));
         let digest = render::digest(
@@ -398,7 +397,7 @@ pub fn render_digests(
             now,
             links.as_ref(),
             charts,
-            &extras,
+            extras,
         );
         let mut ids: Vec<i64> = items.iter().map(|i| i.id).collect();
         ids.sort_unstable();
@@ -492,10 +491,12 @@ pub fn queue_digests(
     }
     let store_id = store.store_id()?;
     let charts = charts(store, &fresh);
+    // plan lines read the plan files: once for mail and chat alike
+    let extras = extras(config, &fresh, &charts, notice);
     // Without [smtp], owners' digests are not made: an incident only an
     // email would announce stays unannounced until [smtp] is added.
     let (outgoing, errors) = if config.smtp.is_some() {
-        render_digests(&fresh, config, &store_id, now, signer, &charts, notice)
+        render_digests(&fresh, config, &store_id, now, signer, &charts, &extras)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -530,7 +531,6 @@ pub fn queue_digests(
         .filter(|i| i.owner.is_some() && config.smtp.is_some())
         .map(|i| i.id)
         .collect();
-    let extras = extras(config, &fresh, &charts, notice);
     for c in chat::digests(config, &fresh, now, signer, &charts, &extras) {
         let only_chat = c
             .incident_ids
@@ -1003,8 +1003,9 @@ pub fn dry_run(
 ) -> Result<DryRun, AlertError> {
     let charts = charts(store, incidents);
     let store_id = store.store_id()?;
+    let extras = extras(config, incidents, &charts, notice);
     let (outgoing, errors) =
-        render_digests(incidents, config, &store_id, now, signer, &charts, notice);
+        render_digests(incidents, config, &store_id, now, signer, &charts, &extras);
     let chat_dir = match &to {
         EmlTo::Dir(d) => Some(d.to_path_buf()),
         EmlTo::Stream(_) => None,
@@ -1012,7 +1013,6 @@ pub fn dry_run(
     let mut written = write_eml(&outgoing, to)?;
     // each channel's message as the JSON its webhook would get
     if let Some(dir) = chat_dir {
-        let extras = extras(config, incidents, &charts, notice);
         for c in chat::digests(config, incidents, now, signer, &charts, &extras) {
             // the JSON the webhook would get, and a page to look at it
             let path = dir.join(format!("chat-{}.json", eml_safe(&c.chat.name)));

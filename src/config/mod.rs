@@ -107,6 +107,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether `key` is a roll-up that sums its slices (a mean's slices do
+    /// not add up to it: they have no shares of its gap).
+    pub fn sums_rollup(&self, key: &crate::model::SeriesKey) -> bool {
+        key.is_rollup() && self.rule_for(&key.metric).rollup_aggregate() == RollupAggregate::Sum
+    }
+
     /// The first metric rule whose glob matches `metric` (the last rule is a catch-all).
     pub fn rule_for(&self, metric: &str) -> &MetricRule {
         self.metrics

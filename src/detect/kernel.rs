@@ -991,21 +991,24 @@ impl KernelState {
         let ts = cx.input.ts;
         let (holiday, last_year) = point.holiday?;
         let run = &self.hol_run;
-        let own = (run.holiday == Some(holiday) && run.residuals.len() >= 3).then(|| {
-            let recent = run.residuals.iter().rev().take(7).copied();
-            median_of(recent, &mut Vec::new())
-        });
+        // (a median: only worked out where it is used)
+        let own = || {
+            (run.holiday == Some(holiday) && run.residuals.len() >= 3).then(|| {
+                let recent = run.residuals.iter().rev().take(7).copied();
+                median_of(recent, &mut Vec::new())
+            })
+        };
         // weeks long: after three days its own days say more than one day a
         // year ago, and on a narrower scale
         if holiday == Holiday::HolidaySeason
-            && let Some(effect) = own
+            && let Some(effect) = own()
         {
             return Some((effect, SEASON_SCALE));
         }
         last_year
             .and_then(|day| holiday_point(ts, point.i, day, point.t, cx.input.granularity))
             .and_then(|j| self.holiday_resid.get(&ts[j]).copied())
-            .or(own)
+            .or_else(own)
             .map(|effect| (effect, HOLIDAY_SCALE))
     }
 

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::digest::ItemExtras;
+use super::digest::{ItemExtras, footer, sorted};
 use super::problems::{export_lines, problem_lines};
 use super::reminders::Due;
 use super::words::{count_outliers, greeting_name, numbers_label, period_label, series_label, why};
 use crate::config::{ChatKind, ReviewConfig, SourceConfig};
 use crate::fmt::{pct, short_time};
-use crate::model::{Incident, Lane, sort_by_severity};
+use crate::model::{Incident, Lane};
 
 /// Under each chart: what its colours mean.
 pub const CHART_CAPTION: &str = "Last 6 weeks. Red: flagged; green: normal range (bar: expected).";
@@ -84,18 +84,8 @@ pub fn digest_message(
     links: &ChatLinks,
     extras: &ItemExtras,
 ) -> ChatMessage {
-    let mut items: Vec<Incident> = incidents
-        .iter()
-        .filter(|i| !matches!(i.lane, Lane::Export | Lane::Health))
-        .cloned()
-        .collect();
-    sort_by_severity(&mut items);
-    let mut health: Vec<Incident> = incidents
-        .iter()
-        .filter(|i| i.lane == Lane::Health)
-        .cloned()
-        .collect();
-    sort_by_severity(&mut health);
+    let items = sorted(incidents, |l| !matches!(l, Lane::Export | Lane::Health));
+    let health = sorted(incidents, |l| l == Lane::Health);
     let problems = problem_lines(&health, extras);
     let exports = export_lines(incidents, sources);
     let due = Due::at(review, now);
@@ -181,15 +171,6 @@ fn item(i: &Incident, links: &ChatLinks, extras: &ItemExtras) -> ChatItem {
     }
 }
 
-/// `Sent by callout for the WBR. Incidents #3, #4.`
-fn footer(review: &ReviewConfig, ids: &[String]) -> String {
-    format!(
-        "Sent by callout for the {}. Incidents {}.",
-        review.name,
-        ids.join(", ")
-    )
-}
-
 /// A reminder (`escalation` false) or escalation for a channel: the
 /// incidents still unexplained, one line each, with their pages.
 pub fn reminder_message(
@@ -199,8 +180,7 @@ pub fn reminder_message(
     links: &ChatLinks,
     escalation: bool,
 ) -> ChatMessage {
-    let mut items = incidents.to_vec();
-    sort_by_severity(&mut items);
+    let items = sorted(incidents, |_| true);
     let n = items.len();
     let (title, intro) = if escalation {
         (

@@ -220,11 +220,7 @@ impl<'a> Parts<'a> {
             .chain(&sorted(incidents, |l| l == Lane::Export))
             .map(|i| format!("#{}", i.id))
             .collect();
-        let footer = format!(
-            "Sent by callout for the {}. Incidents {}.",
-            review.name,
-            ids.join(", ")
-        );
+        let footer = footer(review, &ids);
         Parts {
             problems_intro: check_them(
                 problems.len(),
@@ -403,8 +399,17 @@ impl<'a> Parts<'a> {
     }
 }
 
+/// `Sent by callout for the WBR. Incidents #3, #4.`: every message's last line.
+pub(super) fn footer(review: &ReviewConfig, ids: &[String]) -> String {
+    format!(
+        "Sent by callout for the {}. Incidents {}.",
+        review.name,
+        ids.join(", ")
+    )
+}
+
 /// The incidents whose lane passes `keep`, most severe first.
-fn sorted(incidents: &[Incident], keep: impl Fn(Lane) -> bool) -> Vec<Incident> {
+pub(super) fn sorted(incidents: &[Incident], keep: impl Fn(Lane) -> bool) -> Vec<Incident> {
     let mut v: Vec<Incident> = incidents.iter().filter(|i| keep(i.lane)).cloned().collect();
     sort_by_severity(&mut v);
     v

@@ -97,14 +97,7 @@ impl Store {
     /// shared `&Store` (a run saves each chunk's states while its lookups
     /// read others).
     pub fn save_checkpoints_now(&self, states: &[Checkpoint]) -> Result<usize, StoreError> {
-        let tx = rusqlite::Transaction::new_unchecked(
-            &self.conn,
-            rusqlite::TransactionBehavior::Immediate,
-        )
-        .map_err(self.q("begin transaction"))?;
-        let n = self.save_checkpoints(states)?;
-        tx.commit().map_err(self.q("commit transaction"))?;
-        Ok(n)
+        self.in_transaction(|s| s.save_checkpoints(states))
     }
 
     /// Rows and bytes of state in the `checkpoints` table.

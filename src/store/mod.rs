@@ -381,6 +381,15 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        self.in_transaction(f)
+    }
+
+    /// [`Store::transaction`] through a shared store, for the store's own
+    /// methods that are one transaction each (the caller must not be in one).
+    fn in_transaction<T, E>(&self, f: impl FnOnce(&Store) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(self.q("begin transaction"))?;
         let out = f(self)?;
